@@ -1,0 +1,1 @@
+"""The seed analyses of the CMS FlashSim talk (VBF H->mumu, ZH->llbb) as coffea processors."""

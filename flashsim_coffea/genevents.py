@@ -1,0 +1,93 @@
+"""The engine's input: gen-level NanoAOD collections of one chunk, checked.
+
+The engine takes a NanoEvents-like record (``gen.GenPart.pt``, ``gen.GenJet.eta``,
+``gen.GenMET.pt``, ``gen.Pileup.nTrueInt``, ...). coffea's ``events`` already has this
+shape; :func:`from_branches` builds it from flat uproot branches (``GenPart_pt``,
+``nGenPart``, ...) so that the engine also runs without coffea.
+
+:data:`GEN_BRANCHES` lists every branch the engine reads; :func:`check` refuses a
+chunk with a missing branch or a NaN/inf value, naming it.
+
+Example:
+    >>> arrays = uproot.open("dy.root")["Events"].arrays(filter_name=branch_names())  # doctest: +SKIP
+    >>> gen = check(from_branches(arrays), source="dy.root")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+#: collection -> fields the engine reads (gen level only).
+GEN_BRANCHES: dict[str, tuple[str, ...]] = {
+    "GenPart": ("pt", "eta", "phi", "mass", "pdgId", "status", "statusFlags", "genPartIdxMother"),
+    "GenJet": ("pt", "eta", "phi", "mass", "partonFlavour", "hadronFlavour"),
+    "GenVisTau": ("pt", "eta", "phi", "mass", "charge", "status", "genPartIdxMother"),
+    "GenMET": ("pt", "phi"),
+    "Pileup": ("nTrueInt",),
+}
+
+#: collections a chunk may lack; only the sources that use them then fail (GenVisTau is
+#: absent from some NanoAOD v12 files).
+OPTIONAL = ("GenVisTau",)
+
+#: collections stored as one value per event (no ``n<Collection>`` counter).
+SCALAR_COLLECTIONS = ("GenMET", "Pileup")
+
+
+class GenInputError(ValueError):
+    """A gen chunk the engine cannot simulate (missing branch, NaN/inf, ...)."""
+
+
+def branch_names(collections: tuple[str, ...] | None = None) -> list[str]:
+    """Flat NanoAOD branch names of :data:`GEN_BRANCHES` (optionally only some collections)."""
+    names = []
+    for coll, fields in GEN_BRANCHES.items():
+        if collections is not None and coll not in collections:
+            continue
+        names += [f"{coll}_{f}" for f in fields]
+    return names
+
+
+def from_branches(arrays: ak.Array, source: str = "input") -> ak.Array:
+    """Nest flat branches ``<Collection>_<field>`` into a record per event.
+
+    Raises :class:`GenInputError` naming the first missing gen branch.
+    """
+    have = set(arrays.fields)
+    present = tuple(c for c in GEN_BRANCHES if c not in OPTIONAL or f"{c}_pt" in have)
+    missing = [b for b in branch_names(present) if b not in have]
+    if missing:
+        raise GenInputError(f"{source}: missing gen branch {missing[0]} (and {len(missing) - 1} more)" if len(missing) > 1 else f"{source}: missing gen branch {missing[0]}")
+    out = {}
+    for coll, fields in GEN_BRANCHES.items():
+        if coll not in present:
+            continue
+        out[coll] = ak.zip({f: arrays[f"{coll}_{f}"] for f in fields}, depth_limit=None if coll not in SCALAR_COLLECTIONS else 1)
+    for extra in ("run", "luminosityBlock", "event", "genWeight"):
+        if extra in have:
+            out[extra] = arrays[extra]
+    return ak.zip(out, depth_limit=1)
+
+
+def check(gen: ak.Array, source: str = "input") -> ak.Array:
+    """Return ``gen`` unchanged if it has every needed gen field and no NaN/inf; else raise.
+
+    The error names the source, the branch and how many bad values it holds.
+    """
+    for coll, fields in GEN_BRANCHES.items():
+        if coll not in gen.fields:
+            if coll in OPTIONAL:
+                continue
+            raise GenInputError(f"{source}: missing gen collection {coll}")
+        have = set(gen[coll].fields)
+        for f in fields:
+            if f not in have:
+                raise GenInputError(f"{source}: missing gen branch {coll}_{f}")
+            values = gen[coll][f]
+            flat = ak.to_numpy(ak.flatten(values, axis=None))
+            if flat.dtype.kind == "f":
+                bad = ~np.isfinite(flat)
+                if bad.any():
+                    raise GenInputError(f"{source}: {int(bad.sum())} NaN/inf value(s) in gen branch {coll}_{f}")
+    return gen

@@ -1,0 +1,203 @@
+"""NanoAOD v12 names and dtypes of every branch the project writes.
+
+One table, ``SCHEMA``, maps a collection (or ``""`` for event-level scalars) to its
+fields and numpy dtypes. The reference detector and the FlashSim engine both cast
+their output through :func:`cast`, so a file or an in-memory collection always
+carries NanoAOD v12 dtypes.
+
+Where a branch exists in ``nano_tt_v12.root`` (a CMSSW 13 NanoAOD v12 ttbar file)
+its dtype is copied from there (the test ``tests/test_nanoaod.py`` checks that).
+Collections missing from that file (Photon, Tau, GenVisTau, GenDressedLepton,
+GenIsolatedPhoton) follow the v12 conventions of the CMSSW code that wrote v12:
+indices int16, small counts and codes uint8, ids and charges int32. ``Jet_puId``
+does not exist in v12 (PUPPI jets); it is written as Run-2 NanoAOD does (int32,
+``4*loose + 2*medium + 1*tight``) because the seed analyses cut on it.
+
+Example:
+    >>> import awkward as ak
+    >>> mu = ak.Array([[{"pt": 30.0, "genPartIdx": 3}]])
+    >>> cast("Muon", mu).type.show()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+_F = "float32"
+_KIN = {"pt": _F, "eta": _F, "phi": _F, "mass": _F}
+
+SCHEMA: dict[str, dict[str, str]] = {
+    # ---- event level -----------------------------------------------------------
+    "": {
+        "run": "uint32",
+        "luminosityBlock": "uint32",
+        "event": "uint64",
+        "genWeight": _F,
+        "Pileup_nTrueInt": _F,
+        "Pileup_nPU": "int32",
+        "GenMET_pt": _F,
+        "GenMET_phi": _F,
+        "MET_pt": _F,
+        "MET_phi": _F,
+        "MET_sumEt": _F,
+        "MET_significance": _F,
+        "MET_covXX": _F,
+        "MET_covXY": _F,
+        "MET_covYY": _F,
+        "PV_npvs": "uint8",
+        "PV_npvsGood": "uint8",
+        "PV_x": _F,
+        "PV_y": _F,
+        "PV_z": _F,
+        "Rho_fixedGridRhoFastjetAll": _F,
+        "Rho_fixedGridRhoFastjetCentral": _F,
+    },
+    # ---- generator level -------------------------------------------------------
+    "GenPart": {
+        **_KIN,
+        "pdgId": "int32",
+        "status": "int32",
+        "statusFlags": "uint16",
+        "genPartIdxMother": "int16",
+    },
+    "GenJet": {**_KIN, "partonFlavour": "int16", "hadronFlavour": "uint8"},
+    "GenJetAK8": {**_KIN, "partonFlavour": "int16", "hadronFlavour": "uint8"},
+    "GenVisTau": {**_KIN, "charge": "int16", "genPartIdxMother": "int16", "status": "uint8"},
+    "GenDressedLepton": {**_KIN, "pdgId": "int32", "hasTauAnc": "bool"},
+    "GenIsolatedPhoton": dict(_KIN),
+    # ---- reconstructed ---------------------------------------------------------
+    "Muon": {
+        **_KIN,
+        "charge": "int32",
+        "pdgId": "int32",
+        "ptErr": _F,
+        "dxy": _F,
+        "dxyErr": _F,
+        "dz": _F,
+        "dzErr": _F,
+        "ip3d": _F,
+        "sip3d": _F,
+        "pfRelIso03_all": _F,
+        "pfRelIso04_all": _F,
+        "miniPFRelIso_all": _F,
+        "tkRelIso": _F,
+        "looseId": "bool",
+        "mediumId": "bool",
+        "tightId": "bool",
+        "pfIsoId": "uint8",
+        "isGlobal": "bool",
+        "isTracker": "bool",
+        "isPFcand": "bool",
+        "nStations": "uint8",
+        "nTrackerLayers": "uint8",
+        "genPartIdx": "int16",
+        "genPartFlav": "uint8",
+        "jetIdx": "int16",
+    },
+    "Electron": {
+        **_KIN,
+        "charge": "int32",
+        "pdgId": "int32",
+        "deltaEtaSC": _F,
+        "dxy": _F,
+        "dxyErr": _F,
+        "dz": _F,
+        "dzErr": _F,
+        "ip3d": _F,
+        "sip3d": _F,
+        "pfRelIso03_all": _F,
+        "miniPFRelIso_all": _F,
+        "r9": _F,
+        "sieie": _F,
+        "hoe": _F,
+        "energyErr": _F,
+        "cutBased": "uint8",
+        "mvaIso": _F,
+        "mvaIso_WP80": "bool",
+        "mvaIso_WP90": "bool",
+        "convVeto": "bool",
+        "lostHits": "uint8",
+        "genPartIdx": "int16",
+        "genPartFlav": "uint8",
+        "jetIdx": "int16",
+        "photonIdx": "int16",
+    },
+    "Photon": {
+        "pt": _F,
+        "eta": _F,
+        "phi": _F,
+        "energyErr": _F,
+        "r9": _F,
+        "sieie": _F,
+        "hoe": _F,
+        "pfRelIso03_all": _F,
+        "mvaID": _F,
+        "mvaID_WP80": "bool",
+        "mvaID_WP90": "bool",
+        "cutBased": "uint8",
+        "electronVeto": "bool",
+        "pixelSeed": "bool",
+        "isScEtaEB": "bool",
+        "isScEtaEE": "bool",
+        "genPartIdx": "int16",
+        "genPartFlav": "uint8",
+        "jetIdx": "int16",
+        "electronIdx": "int16",
+    },
+    "Tau": {
+        **_KIN,
+        "charge": "int32",
+        "dxy": _F,
+        "dz": _F,
+        "decayMode": "uint8",
+        "idDecayModeNewDMs": "bool",
+        "rawDeepTau2018v2p5VSjet": _F,
+        "idDeepTau2018v2p5VSjet": "uint8",
+        "genPartIdx": "int16",
+        "genPartFlav": "uint8",
+        "jetIdx": "int16",
+    },
+    "Jet": {
+        **_KIN,
+        "area": _F,
+        "rawFactor": _F,
+        "btagDeepFlavB": _F,
+        "btagDeepFlavCvL": _F,
+        "btagDeepFlavCvB": _F,
+        "btagDeepFlavQG": _F,
+        "chHEF": _F,
+        "neHEF": _F,
+        "chEmEF": _F,
+        "neEmEF": _F,
+        "muEF": _F,
+        "nConstituents": "uint8",
+        "nElectrons": "uint8",
+        "nMuons": "uint8",
+        "jetId": "uint8",
+        "puId": "int32",
+        "hadronFlavour": "uint8",
+        "partonFlavour": "int16",
+        "genJetIdx": "int16",
+    },
+}
+
+#: NanoAOD writes the counter of every collection as ``n<Collection>`` with this dtype (v10+).
+COUNTER_DTYPE = "int32"
+
+
+def cast(collection: str, array: ak.Array) -> ak.Array:
+    """Cast the fields of ``array`` to the NanoAOD v12 dtypes of ``collection``.
+
+    Fields not in ``SCHEMA[collection]`` raise ``KeyError`` naming them, so nothing
+    un-NanoAOD-like slips out. Fields the schema has but the array lacks stay absent.
+
+    Arguments:
+        collection: a key of :data:`SCHEMA` (``""`` for event-level scalars).
+        array: a record array (jagged for collections, flat for event level).
+    """
+    schema = SCHEMA[collection]
+    unknown = [f for f in array.fields if f not in schema]
+    if unknown:
+        raise KeyError(f"{collection or 'event'}: fields not in the NanoAOD v12 schema: {unknown}")
+    return ak.zip({f: ak.values_astype(array[f], np.dtype(schema[f])) for f in array.fields})

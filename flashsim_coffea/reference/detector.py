@@ -1,0 +1,65 @@
+"""The reference detector: truth record -> NanoAOD v12 reco (and gen) collections.
+
+This is the project's embedded stand-in for CMS FullSim: a parametric, Delphes-like
+CMS detector (parameters and sources in each module's ``PARAMS`` and in the
+README's reference-detector table). It sees every final-state particle of the hard
+event plus pileup. Stages, each with its own random stream:
+
+1. gen-level collections (:mod:`.genlevel`): GenJet, GenJetAK8, GenMET, GenVisTau,
+   GenDressedLepton, GenIsolatedPhoton;
+2. pileup particles and event quantities (:mod:`.pileup`): PV, rho;
+3. AK4 jets with b-tagging (:mod:`.jets`, :mod:`.btag`, from :mod:`.pflow` candidates);
+4. muons, electrons, photons (:mod:`.muons`, :mod:`.electrons`, :mod:`.photons`);
+5. hadronic taus (:mod:`.taus`);
+6. missing transverse momentum (:mod:`.met`).
+
+Jets are final (pT-ordered) before the objects that link to them are built, so every
+cross-link (``jetIdx``, ``genJetIdx``, ``genPartIdx``) refers to final orderings.
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+from . import electrons, genlevel, isolation, jets, met, muons, photons, pileup, taus
+
+
+def simulate(truth: ak.Array, n_true: np.ndarray, n_pu: np.ndarray, rng: np.random.Generator) -> dict:
+    """Run every stage on a block of truth events.
+
+    Arguments:
+        truth: the truth record (:func:`.truth.make_truth`).
+        n_true: ``Pileup_nTrueInt`` per event.
+        n_pu: ``Pileup_nPU`` per event (number of pileup interactions simulated).
+        rng: the block's detector random generator (split into one stream per stage).
+
+    Returns:
+        collection name -> jagged records, and event-level branch name -> array.
+    """
+    r = rng.spawn(8)
+    gen = genlevel.gen_collections(truth)
+    pu = pileup.simulate_pileup(n_pu, r[0])
+    event = pileup.event_quantities(n_true, n_pu, pu, r[1], truth=truth)
+    rho = np.asarray(event["Rho_fixedGridRhoFastjetAll"])
+    jet, jet_extras = jets.reconstruct_jets(truth, pu, gen["GenJet"], rho, r[2], return_extras=True)
+    cands = isolation.candidates(truth, pu)  # built once, shared by the three lepton/photon stages
+    pv_z = np.asarray(event["PV_z"]) if "PV_z" in event else None
+    muon = muons.reconstruct_muons(truth, pu, jet, r[3], rho=rho, iso_cands=cands)
+    electron = electrons.reconstruct_electrons(truth, pu, jet, r[4], rho=rho, pv_z=pv_z, iso_cands=cands)
+    photon = photons.reconstruct_photons(truth, pu, jet, r[5], rho=rho, iso_cands=cands)
+    tau = taus.reconstruct_taus(truth, gen["GenVisTau"], jet, r[6])
+    missing = met.reconstruct_met(
+        truth, pu, {"Jet": jet, "Muon": muon, "Electron": electron, "Photon": photon}, r[7], jet_extras=jet_extras
+    )
+    return {
+        "GenPart": truth.GenPart,
+        **gen,
+        **event,
+        **missing,
+        "Jet": jet,
+        "Muon": muon,
+        "Electron": electron,
+        "Photon": photon,
+        "Tau": tau,
+    }

@@ -1,0 +1,240 @@
+"""PF-like isolation cone sums around reconstructed leptons and photons.
+
+Isolation inputs are generator particles seen through a simple acceptance (no PF
+smearing): hard-event final-state particles (neutrinos excluded) and pileup (PU)
+particles from :func:`pileup.simulate_pileup`, all with pT > 0.5 GeV (Delphes
+isolation ``PTMin`` [card]). Categories (PF isolation, notes section 3):
+
+* ``ch``: charged particles in the tracker (abs(eta) < 2.5) from the PV: hard-event
+  charged particles and PU charged particles with abs(dz) < 0.1 mm (not removable
+  by the vertex association [pu-card]);
+* ``nh``: neutral hadrons (and charged hadrons beyond the tracker) - calorimetric E_T;
+* ``ph``: photons (and electrons beyond the tracker) - E_T;
+* ``pu``: PU charged particles in the tracker with abs(dz) > 0.1 mm;
+* ``pu_trk``: the subset of ``pu`` with abs(dz) < 2 mm (seen by the muon tracker
+  isolation, which only requires dz < 0.2 cm [mem]).
+
+Muons carry no calorimeter deposit: hard-event muons are counted as charged tracks only.
+The object's own truth particle is excluded; electrons and photons also veto a small
+cone (PF e/gamma footprint removal, [mem] EGM: 0.015 charged / 0.08 photons in the
+endcap).
+
+Example:
+    >>> c = candidates(truth, pu)  # doctest: +SKIP
+    >>> s = cone_sums(c, evt, eta, phi, self_idx, np.full(n, 0.4))  # doctest: +SKIP
+    >>> iso = rel_iso_dbeta(s, pt)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numba
+import numpy as np
+
+PARAMS: dict = {
+    "pt_min": 0.5,  # GeV, charged isolation candidate threshold [card] (Delphes Isolation PTMin)
+    # neutral (photon / neutral hadron) E_T threshold: PF cluster thresholds and ECAL/HCAL noise
+    # at Run-2/3 pileup [mem]; with it the PU neutral sum in a 0.3 cone ~ rho x EA [derived]
+    "pt_min_neutral": 1.0,
+    "eta_tracker": 2.5,  # [card]
+    "dz_pv_mm": 0.1,  # charged PU within 0.1 mm is indistinguishable from the PV [pu-card]
+    "dz_trk_mm": 2.0,  # muon tracker-isolation dz window (0.2 cm) [mem]
+    "dbeta": 0.5,  # delta-beta factor, pfRelIso04_all doc string (notes section 3)
+    "mini_r": (10.0, 0.05, 0.2),  # miniIso cone 10/pT clamped to [0.05, 0.2] [mem] (arXiv:1007.2221)
+    # electron rho x EA (Fall17 94X, abs(eta) edges) [mem] (cutBasedElectronID-Fall17-94X-V2)
+    "ea_electron_edges": (1.0, 1.479, 2.0, 2.2, 2.3, 2.4),
+    "ea_electron": (0.1440, 0.1562, 0.1032, 0.0859, 0.1116, 0.1321, 0.1654),
+    # muon miniIso EA (Spring15/Fall17 muon EAs) [mem]
+    "ea_muon_edges": (0.8, 1.3, 2.0, 2.2),
+    "ea_muon": (0.0566, 0.0562, 0.0363, 0.0119, 0.0064),
+    # photon total (ch + nh + ph) EA, Fall17 V2 photon ID [mem]
+    "ea_photon_edges": (1.0, 1.479, 2.0, 2.2, 2.3, 2.4),
+    "ea_photon": (0.19, 0.20, 0.17, 0.16, 0.17, 0.18, 0.20),
+    # e/gamma footprint veto cones [mem] (EGM PF isolation, endcap)
+    "veto_charged_endcap": 0.015,
+    "veto_photon_endcap": 0.08,
+    "veto_photon_barrel": 0.02,
+    # default rho when none is given: Rho_All = 0.571 nPU + 4.5 [meas] nano_tt_v12 (notes section 1)
+    "rho_slope": 0.571,
+    "rho_offset": 4.5,
+}
+
+CH, NH, PH, PU, PU_TRK = range(5)
+_NU = (12, 14, 16)
+
+
+def _flat(a: ak.Array) -> np.ndarray:
+    return np.asarray(ak.to_numpy(ak.flatten(a)))
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+def candidates(truth: ak.Array, pu: ak.Array | None) -> dict:
+    """Flat isolation inputs of the hard event (``hard``) and of PU (``pu``).
+
+    Each set: ``off`` (event offsets), ``eta phi pt`` (pt = E_T for neutrals), ``cat``
+    (category code, see module doc), ``src`` (flat index in ``truth.particles``, -1 for PU).
+    """
+    p = truth.particles
+    pmin, etk = PARAMS["pt_min"], PARAMS["eta_tracker"]
+    n_h = np.asarray(ak.num(p))
+    pid = np.abs(_flat(p.pdgId))
+    pt, eta, phi = _flat(p.pt), _flat(p.eta), _flat(p.phi)
+    chg = _flat(p.charge) != 0
+    trk = chg & (np.abs(eta) < etk)
+    cat = np.where(trk, CH, np.where((pid == 22) | (pid == 11), PH, NH))
+    nmin = PARAMS["pt_min_neutral"]
+    keep = (pt > np.where(cat == CH, pmin, nmin)) & ~np.isin(pid, _NU) & ((pid != 13) | trk)
+    evt = np.repeat(np.arange(len(n_h)), n_h)
+    sets = {"hard": _set(evt[keep], len(n_h), eta[keep], phi[keep], pt[keep], cat[keep], np.flatnonzero(keep))}
+    if pu is None:
+        sets["pu"] = _set(np.zeros(0, np.int64), len(n_h), *(np.zeros(0),) * 3, np.zeros(0, np.int64), np.zeros(0, np.int64))
+        sets["n_pu_vtx"] = np.zeros(len(n_h))
+        return sets
+    n_p = np.asarray(ak.num(pu))
+    qpt, qeta, qphi, qvz = _flat(pu.pt), _flat(pu.eta), _flat(pu.phi), _flat(pu.vz)
+    qpid, qchg = np.abs(_flat(pu.pdgId)), _flat(pu.charge) != 0
+    qtrk = qchg & (np.abs(qeta) < etk)
+    adz = np.abs(qvz)
+    qcat = np.where(
+        qtrk,
+        np.where(adz < PARAMS["dz_pv_mm"], CH, np.where(adz < PARAMS["dz_trk_mm"], PU_TRK, PU)),
+        np.where((qpid == 22) | (qpid == 11), PH, NH),
+    )
+    qkeep = qpt > np.where((qcat == NH) | (qcat == PH), PARAMS["pt_min_neutral"], pmin)
+    qevt = np.repeat(np.arange(len(n_p)), n_p)
+    sets["pu"] = _set(qevt[qkeep], len(n_p), qeta[qkeep], qphi[qkeep], qpt[qkeep], qcat[qkeep], np.full(qkeep.sum(), -1))
+    # number of PU vertices = distinct vz values per event (for the default rho)
+    key = np.unique(qevt * 4000.0 + np.clip(qvz, -1999.0, 1999.0))
+    kev = np.floor((key + 2000.0) / 4000.0).astype(np.int64)
+    sets["n_pu_vtx"] = np.bincount(kev, minlength=len(n_p)).astype(np.float64)
+    return sets
+
+
+def _set(evt, n_ev, eta, phi, pt, cat, src) -> dict:
+    return {
+        "off": _offsets(np.bincount(evt, minlength=n_ev)),
+        "eta": np.asarray(eta, np.float64),
+        "phi": np.asarray(phi, np.float64),
+        "pt": np.asarray(pt, np.float64),
+        "cat": np.asarray(cat, np.int64),
+        "src": np.asarray(src, np.int64),
+    }
+
+
+def default_rho(cands: dict) -> np.ndarray:
+    """Rho (GeV) per event from the number of PU vertices, [meas] linear fit (notes section 1)."""
+    return PARAMS["rho_slope"] * cands["n_pu_vtx"] + PARAMS["rho_offset"]
+
+
+@numba.njit(cache=True)
+def _cone(o_evt, o_eta, o_phi, o_self, o_r, o_vch, o_vph, off, eta, phi, pt, cat, src, out):  # pragma: no cover
+    for i in range(len(o_evt)):
+        e = o_evt[i]
+        r2 = o_r[i] * o_r[i]
+        vch2 = o_vch[i] * o_vch[i]
+        vph2 = o_vph[i] * o_vph[i]
+        for k in range(off[e], off[e + 1]):
+            if o_self[i] >= 0 and src[k] == o_self[i]:
+                continue
+            deta = eta[k] - o_eta[i]
+            if deta * deta >= r2:
+                continue
+            dphi = phi[k] - o_phi[i]
+            if dphi > np.pi:
+                dphi -= 2 * np.pi
+            elif dphi < -np.pi:
+                dphi += 2 * np.pi
+            dr2 = deta * deta + dphi * dphi
+            if dr2 >= r2:
+                continue
+            c = cat[k]
+            if c == 2:
+                if dr2 < vph2:
+                    continue
+            elif c != 1:
+                if dr2 < vch2:
+                    continue
+            out[i, c] += pt[k]
+
+
+def cone_sums(
+    cands: dict,
+    evt: np.ndarray,
+    eta: np.ndarray,
+    phi: np.ndarray,
+    self_idx: np.ndarray,
+    radius: np.ndarray,
+    veto_charged: np.ndarray | float = 0.0,
+    veto_photon: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """Per object, the (n, 5) sums [ch, nh, ph, pu, pu_trk] (GeV) within ``radius``.
+
+    ``self_idx``: flat index in ``truth.particles`` of the object's own particle (-1: none).
+    ``pu`` includes ``pu_trk`` (see the module doc)."""
+    n = len(evt)
+    out = np.zeros((n, 5))
+    if n == 0:
+        return out
+    args = (
+        np.asarray(evt, np.int64),
+        np.asarray(eta, np.float64),
+        np.asarray(phi, np.float64),
+        np.asarray(self_idx, np.int64),
+        np.broadcast_to(np.asarray(radius, np.float64), (n,)).copy(),
+        np.broadcast_to(np.asarray(veto_charged, np.float64), (n,)).copy(),
+        np.broadcast_to(np.asarray(veto_photon, np.float64), (n,)).copy(),
+    )
+    for key in ("hard", "pu"):
+        s = cands[key]
+        _cone(*args, s["off"], s["eta"], s["phi"], s["pt"], s["cat"], s["src"], out)
+    out[:, PU] += out[:, PU_TRK]
+    return out
+
+
+def rel_iso_dbeta(sums: np.ndarray, pt: np.ndarray) -> np.ndarray:
+    """(ch + max(0, nh + ph - 0.5 pu)) / pT: muon ``pfRelIso03/04_all`` (notes section 3)."""
+    neu = np.maximum(sums[:, NH] + sums[:, PH] - PARAMS["dbeta"] * sums[:, PU], 0.0)
+    return (sums[:, CH] + neu) / pt
+
+
+def effective_area(aeta: np.ndarray, kind: str) -> np.ndarray:
+    """Effective area (per unit rho) of ``kind`` in {electron, muon, photon} at abs(eta)."""
+    return np.asarray(PARAMS[f"ea_{kind}"])[np.searchsorted(PARAMS[f"ea_{kind}_edges"], aeta, side="right")]
+
+
+def rel_iso_rho(sums: np.ndarray, pt: np.ndarray, rho: np.ndarray, ea: np.ndarray, scale=1.0) -> np.ndarray:
+    """(ch + max(0, nh + ph - rho EA scale)) / pT: electron/photon ``pfRelIso03_all``;
+    ``scale`` = (R/0.3)^2 for miniIso."""
+    neu = np.maximum(sums[:, NH] + sums[:, PH] - rho * ea * scale, 0.0)
+    return (sums[:, CH] + neu) / pt
+
+
+def mini_radius(pt: np.ndarray) -> np.ndarray:
+    """miniIso cone: 10 GeV / pT clamped to [0.05, 0.2]."""
+    k, lo, hi = PARAMS["mini_r"]
+    return np.clip(k / np.maximum(pt, 1e-3), lo, hi)
+
+
+def mini_rel_iso(
+    cands: dict, evt, eta, phi, self_idx, pt, rho, ea, veto_charged=0.0, veto_photon=0.0
+) -> np.ndarray:
+    """``miniPFRelIso_all``: cone 10/pT in [0.05, 0.2], rho x EA x (R/0.3)^2 correction."""
+    r = mini_radius(pt)
+    s = cone_sums(cands, evt, eta, phi, self_idx, r, veto_charged, veto_photon)
+    return rel_iso_rho(s, pt, rho, ea, (r / 0.3) ** 2)
+
+
+def tk_rel_iso(sums03: np.ndarray, pt: np.ndarray) -> np.ndarray:
+    """Muon ``tkRelIso``: tracks in dR < 0.3 within dz < 0.2 cm of the muon, over pT."""
+    return (sums03[:, CH] + sums03[:, PU_TRK]) / pt
+
+
+def egamma_veto(aeta: np.ndarray, photon: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(charged, photon) footprint veto radii for electrons / photons at abs(eta)."""
+    ee = aeta > 1.479
+    vch = np.where(ee, PARAMS["veto_charged_endcap"], 0.0)
+    vph = np.where(ee, PARAMS["veto_photon_endcap"], PARAMS["veto_photon_barrel"])
+    return vch, vph

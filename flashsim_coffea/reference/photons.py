@@ -1,0 +1,168 @@
+"""Reference-detector photons (NanoAOD ``Photon``).
+
+Every ECAL supercluster (SC, :func:`electrons.superclusters`) with pT > 10 GeV in the
+tracker acceptance can become a photon object, as in CMS where gedPhotons are built
+from all SCs [mem]. Three populations follow, matching the [meas] content of the
+Run-2 NanoAOD Photon collection (2015 open-data ttbar: 0.40 photons/event, 65%
+electrons with pixelSeed, 32% jet photons, 4% prompt photons; DY: 0.7/event):
+
+* SCs seeded by a photon: prompt photons (FSR, ISR) and, far more often, pi0 photons
+  inside jets (non-isolated, broad showers, large H/E: mostly failing the IDs);
+* SCs seeded by an electron (probability 0.92 [meas] 2015 ttbar electrons pT > 15):
+  ``pixelSeed`` True, ``electronVeto`` mostly False, ``genPartFlav`` 13 when prompt.
+
+Efficiency 95% / 85% (barrel / endcap) [card]; preselection as MiniAOD slimmedPhotons
+(pT > 14 GeV, or pT > 10 GeV passing the loose ID) and H/E < 0.5 [mem]. Energy: card
+ECAL resolution (notes section 6) with a low tail for converted photons. ``cutBased``
+(loose/medium/tight = 1/2/3) applies Fall17-V2-like cuts [mem] on sieie, H/E and
+rho-corrected charged / neutral / photon isolation; ``mvaID`` is a smooth function of
+the same quantities with WP90/WP80 cuts calibrated on prompt photons.
+
+Example:
+    >>> ph = reconstruct_photons(truth, pu, jets, np.random.default_rng(1))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+from . import isolation as iso
+from .electrons import ecal_sigma, shower_shapes, superclusters
+from .muons import finish, jet_index, truth_flat
+from .muons import PARAMS as MU_PARAMS
+
+PARAMS: dict = {
+    "pt_min": 10.0,  # observed NanoAOD minimum ~10 GeV (notes section 5)
+    "pt_nolid": 14.0,  # slimmedPhotons: pT > 14, or pT > 10 and loose ID [mem]
+    "hoe_max": 0.5,  # gedPhoton H/E preselection [mem]
+    # GED photon building in PF keeps only loosely isolated SCs: rho-corrected absolute isolation
+    # in 0.3 < a + b pT [mem], tuned to the [meas] 0.125 jet photons / 2015 ttbar event (PU ~12)
+    "presel_iso": (8.0, 0.3),
+    "eta_max": 2.5,
+    "eb_max": 1.4442,  # isScEtaEB / isScEtaEE edges [mem]
+    "ee_min": 1.566,
+    "eff": (0.95, 0.85),  # barrel / endcap [card]
+    "p_from_electron": 0.92,  # [meas] 2015 OD ttbar: 44/48 electrons pT>15 have a photon
+    "conv_prob": (0.2, 0.3),  # photon conversion before the ECAL, + x min(abs(eta)/1.5, 1) [mem]
+    "conv_tail": 0.03,  # converted photons lose ~Exp(3%) of their energy [mem]
+    # pixel seed / electron veto probabilities [meas] 2015 OD ttbar + DY (small stats)
+    "pixel_seed": {"electron": 0.85, "photon": 0.03, "converted": 0.25, "jet": 0.3},
+    "electron_veto_true": {"electron": 0.2, "photon": 0.98, "jet": 0.65},
+    # Fall17 V2 photon cut-based ID (loose, medium, tight) [mem]: barrel, endcap
+    "cb_hoe": ((0.04596, 0.02197, 0.02148), (0.0590, 0.0326, 0.0321)),
+    "cb_sieie": ((0.0106, 0.01015, 0.00996), (0.0272, 0.0272, 0.0271)),
+    "cb_ch": ((1.694, 1.141, 0.65), (2.089, 1.051, 0.517)),  # GeV
+    "cb_nh": ((24.03, 1.189, 0.317), (19.72, 2.718, 2.716)),  # + a pT + b pT^2 below
+    "cb_nh_a": (0.01512, 0.0117),
+    "cb_nh_b": (2.259e-5, 2.3e-5),
+    "cb_ph": ((2.876, 2.08, 2.044), (4.162, 3.867, 3.032)),  # + c pT
+    "cb_ph_c": (0.004017, 0.0037),
+    "ea_ch": 0.0112,  # per-component EAs, Fall17 V2 barrel [mem]
+    "ea_nh": 0.0668,
+    "ea_ph": 0.1113,
+    # mvaID = tanh(k (c - badness)); WPs = 10/20% quantiles of isolated e/gamma SCs (DY prompt-electron photons) [derived]
+    "mva_k": 0.8,
+    "mva_c": 2.5,
+    "mva_wp90": 0.27,
+    "mva_wp80": 0.66,
+}
+
+
+def reconstruct_photons(
+    truth: ak.Array,
+    pu: ak.Array | None,
+    jets: ak.Array | None,
+    rng: np.random.Generator,
+    *,
+    rho: np.ndarray | None = None,
+    iso_cands: dict | None = None,
+) -> ak.Array:
+    """NanoAOD ``Photon`` collection (see module doc); keywords as in
+    :func:`electrons.reconstruct_electrons`."""
+    t = truth_flat(truth)
+    n_ev = t["n_ev"]
+    cands = iso_cands if iso_cands is not None else iso.candidates(truth, pu)
+    rho = iso.default_rho(cands) if rho is None else np.asarray(rho, np.float64)
+    sc = superclusters(t)
+    a = np.abs(t["pdgId"])
+    aeta_all = np.abs(t["eta"])
+    sc_pt = sc["sc_e"] / np.cosh(t["eta"])
+    seed = (sc["owner"] == t["idx"]) & (aeta_all < PARAMS["eta_max"]) & (sc_pt > 0.8 * PARAMS["pt_min"])
+    s = np.flatnonzero(seed)
+    is_e = a[s] == 11
+    aeta = aeta_all[s]
+    p = np.where(aeta < 1.479, *PARAMS["eff"]) * np.where(is_e, PARAMS["p_from_electron"], 1.0)
+    s = s[rng.random(len(s)) < p]
+    is_e = a[s] == 11
+    n = len(s)
+    evt = t["evt"][s]
+    eta, phi = t["eta"][s], t["phi"][s]
+    aeta = np.abs(eta)
+    e_true = sc["sc_e"][s]
+    p_conv = PARAMS["conv_prob"][0] + PARAMS["conv_prob"][1] * np.minimum(aeta / 1.5, 1.0)
+    conv = ~is_e & (rng.random(n) < p_conv)
+    loss = np.where(conv, rng.exponential(PARAMS["conv_tail"], n), 0.0)
+    e_reco = np.maximum(e_true * (1 - loss) + ecal_sigma(e_true, aeta) * rng.standard_normal(n), 0.1)
+    pt = e_reco / np.cosh(eta)
+
+    # ---- isolation and shower shapes
+    vch, vph = iso.egamma_veto(aeta)
+    s3 = iso.cone_sums(cands, evt, eta, phi, s, 0.3, vch, vph)
+    s15 = iso.cone_sums(cands, evt, eta, phi, s, 0.15, vch, vph)
+    r = rho[evt]
+    rel03 = iso.rel_iso_rho(s3, pt, r, iso.effective_area(aeta, "photon"))
+    ec = (aeta > 1.479).astype(np.int64)
+    kind = np.where(conv | is_e, 1, 0)
+    hid = shower_shapes(rng, kind, aeta, e_reco, e_true, loss, np.ones(n), s15, t["energy"][s], e_true, ec)
+    ch = np.maximum(s3[:, iso.CH] - r * PARAMS["ea_ch"], 0.0)
+    nh = np.maximum(s3[:, iso.NH] - r * PARAMS["ea_nh"], 0.0)
+    ph = np.maximum(s3[:, iso.PH] - r * PARAMS["ea_ph"], 0.0)
+    cut = cut_based_id(hid, ch, nh, ph, pt, ec)
+    bad = (
+        8.0 * np.maximum(hid["sieie"] / np.where(ec == 1, 0.026, 0.009) - 1.0, -0.2)
+        + 10.0 * hid["hoe"]
+        + 0.6 * ch + 0.15 * nh + 0.3 * ph
+        + 3.0 * np.maximum(0.85 - hid["r9"], 0.0)
+    )
+    mva = np.tanh(PARAMS["mva_k"] * (PARAMS["mva_c"] - bad))
+    iso_abs = ch + np.maximum(s3[:, iso.NH] + s3[:, iso.PH] - r * iso.effective_area(aeta, "photon"), 0.0)
+    presel = (iso_abs < PARAMS["presel_iso"][0] + PARAMS["presel_iso"][1] * pt) & (hid["hoe"] < PARAMS["hoe_max"]) & (pt > PARAMS["pt_min"]) & ((pt > PARAMS["pt_nolid"]) | (cut >= 1))
+
+    # ---- electron / pixel information and truth
+    gidx = t["genPartIdx"][s]
+    prompt = (t["statusFlags"][s] & 1) == 1
+    jetlike = ~is_e & ~prompt
+    u = rng.random((2, n))
+    ps = PARAMS["pixel_seed"]
+    p_pix = np.where(is_e, ps["electron"], np.where(jetlike, ps["jet"], np.where(conv, ps["converted"], ps["photon"])))
+    ev = PARAMS["electron_veto_true"]
+    p_veto = np.where(is_e, ev["electron"], np.where(jetlike, ev["jet"], ev["photon"]))
+    flav = np.where(prompt & is_e, 13, np.where(prompt & ~is_e, 1, 0))
+    k = presel
+    cols = {
+        "pt": pt[k], "eta": eta[k], "phi": phi[k],
+        "energyErr": (ecal_sigma(e_reco, aeta) * np.exp(0.1 * rng.standard_normal(n)))[k],
+        "r9": hid["r9"][k], "sieie": hid["sieie"][k], "hoe": hid["hoe"][k],
+        "pfRelIso03_all": rel03[k],
+        "mvaID": mva[k], "mvaID_WP80": (mva > PARAMS["mva_wp80"])[k], "mvaID_WP90": (mva > PARAMS["mva_wp90"])[k],
+        "cutBased": cut[k],
+        "electronVeto": (u[0] < p_veto)[k], "pixelSeed": (u[1] < p_pix)[k],
+        "isScEtaEB": (aeta < PARAMS["eb_max"])[k], "isScEtaEE": ((aeta > PARAMS["ee_min"]) & (aeta < 2.5))[k],
+        "genPartIdx": gidx[k], "genPartFlav": flav[k],
+        "jetIdx": jet_index(jets, evt[k], eta[k], phi[k], MU_PARAMS["jet_dr"]),
+        "electronIdx": np.full(int(k.sum()), -1),
+    }
+    return finish("Photon", cols, evt[k], n_ev)
+
+
+def cut_based_id(hid: dict, ch, nh, ph, pt, ec) -> np.ndarray:
+    """Fall17-V2-like photon ``cutBased`` 0..3 (fail, loose, medium, tight); isolations in GeV."""
+    out = np.zeros(len(pt), np.int64)
+    for k in range(3):
+        g = lambda key: np.asarray([PARAMS[key][0][k], PARAMS[key][1][k]])[ec]  # noqa: E731
+        nh_cut = g("cb_nh") + np.asarray(PARAMS["cb_nh_a"])[ec] * pt + np.asarray(PARAMS["cb_nh_b"])[ec] * pt**2
+        ph_cut = g("cb_ph") + np.asarray(PARAMS["cb_ph_c"])[ec] * pt
+        ok = (hid["hoe"] < g("cb_hoe")) & (hid["sieie"] < g("cb_sieie")) & (ch < g("cb_ch")) & (nh < nh_cut) & (ph < ph_cut)
+        out = np.where(ok, k + 1, out)
+    return out

@@ -1,0 +1,52 @@
+"""Electrons: from gen electrons, from gen photons (conversions), fakes from jets.
+
+Derived after sampling: ``pdgId``, ``mass``, ``genPartFlav``, ``jetIdx``; ``photonIdx`` is -1
+(no electron-photon cross-link is simulated).
+"""
+
+from __future__ import annotations
+
+from ._lepton import CHARGE, FLAG, GEN_CONDITIONING, IMPACT, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS, POSITIVE
+from .source import Source
+
+_TARGETS = {
+    "deltaEtaSC": {"kind": "plain"},
+    "dxy": IMPACT,
+    "dxyErr": POSITIVE,
+    "dz": IMPACT,
+    "dzErr": POSITIVE,
+    "ip3d": POSITIVE,
+    "sip3d": POSITIVE,
+    "pfRelIso03_all": ISOLATION,
+    "miniPFRelIso_all": ISOLATION,
+    "r9": {"kind": "plain"},
+    "sieie": POSITIVE,
+    "hoe": ISOLATION,
+    "energyErr": POSITIVE,
+    "cutBased": INTEGER,
+    "mvaIso": {"kind": "logit", "lo": -1.0, "hi": 1.0},
+    "mvaIso_WP80": FLAG,
+    "mvaIso_WP90": FLAG,
+    "convVeto": FLAG,
+    "lostHits": INTEGER,
+}
+_DERIVED = ("pdgId", "mass", "genPartFlav", "jetIdx")
+_CONST = {"photonIdx": -1}
+
+FROM_ELECTRON = Source(
+    collection="Electron", name="genelectron", candidates="GenElectron", link="genPartIdx",
+    conditioning=GEN_CONDITIONING, targets={**KINEMATICS, "charge": CHARGE, **_TARGETS},
+    derived=_DERIVED, constants=_CONST, match_dr=0.3,
+)
+FROM_PHOTON = Source(
+    collection="Electron", name="genphoton", candidates="GenPhoton", link="genPartIdx",
+    conditioning=GEN_CONDITIONING, targets={**KINEMATICS, "charge": {"kind": "sign", "gen": None}, **_TARGETS},
+    derived=_DERIVED, constants=_CONST, match_dr=0.3,
+)
+JETFAKE = Source(
+    collection="Electron", name="jetfake", candidates="GenJetFake",
+    conditioning=JET_CONDITIONING, targets={**KINEMATICS, "charge": {"kind": "sign", "gen": None}, **_TARGETS},
+    derived=_DERIVED, constants={**_CONST, "genPartIdx": -1},
+)
+
+SOURCES = [FROM_ELECTRON, FROM_PHOTON, JETFAKE]

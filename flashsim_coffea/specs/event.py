@@ -1,0 +1,33 @@
+"""Event-level quantities: MET, primary vertices and rho, from GenMET, pileup and gen activity.
+
+MET is learnt as the recoil-like residual to GenMET in the GenMET frame
+(``MET_upar`` along GenMET minus |GenMET|, ``MET_uperp`` across it); the engine turns
+them back into ``MET_pt``/``MET_phi``.
+"""
+
+from __future__ import annotations
+
+from .source import Source
+
+EVENT = Source(
+    collection="",
+    name="event",
+    candidates=None,
+    conditioning=["nTrueInt", "HT", "nGenJet", "GenMET_pt"],
+    targets={
+        "MET_upar": {"kind": "plain"},
+        "MET_uperp": {"kind": "plain"},
+        "MET_sumEt": {"kind": "log", "offset": 0.0},
+        "MET_significance": {"kind": "log", "offset": 1e-3},
+        "MET_covXX": {"kind": "log", "offset": 0.0},
+        "MET_covXY": {"kind": "asinh", "scale": 10.0},
+        "MET_covYY": {"kind": "log", "offset": 0.0},
+        "PV_npvs": {"kind": "integer"},
+        "PV_npvsGood": {"kind": "integer"},
+        "PV_z": {"kind": "plain"},
+        "Rho_fixedGridRhoFastjetAll": {"kind": "plain"},
+        "Rho_fixedGridRhoFastjetCentral": {"kind": "plain"},
+    },
+)
+
+SOURCES = [EVENT]

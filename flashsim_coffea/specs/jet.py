@@ -1,0 +1,71 @@
+"""AK4 jets: genuine jets from GenJet, pileup/fake jets from a per-event count.
+
+Targets are every field the reference detector writes for ``Jet``. Kinematics are
+residuals to the GenJet (pT ratio, Δη, Δφ), b-tag scores and energy fractions are
+bounded (logit, with spikes at 0 for muEF/chEmEF-like fractions), counts and ids are
+dequantised integers, ``puId`` is decomposed into its three WP bits. ``hadronFlavour``
+and ``partonFlavour`` are copied from the GenJet (ghost association sees the same
+hadrons); ``genJetIdx`` is the candidate's index.
+"""
+
+from __future__ import annotations
+
+from .source import Source
+
+_FRACTION = {"kind": "spike", "value": 0.0, "then": {"kind": "logit", "lo": 0.0, "hi": 1.0}}
+_SCORE = {"kind": "logit", "lo": 0.0, "hi": 1.0}
+
+_COMMON_TARGETS = {
+    "area": {"kind": "plain"},
+    "rawFactor": {"kind": "plain"},
+    "btagDeepFlavB": _SCORE,
+    "btagDeepFlavCvL": _SCORE,
+    "btagDeepFlavCvB": _SCORE,
+    "btagDeepFlavQG": _SCORE,
+    "chHEF": _FRACTION,
+    "neHEF": _FRACTION,
+    "chEmEF": _FRACTION,
+    "neEmEF": _FRACTION,
+    "muEF": _FRACTION,
+    "nConstituents": {"kind": "integer"},
+    "nElectrons": {"kind": "integer"},
+    "nMuons": {"kind": "integer"},
+    "jetId": {"kind": "integer"},
+    "puId": {"kind": "bits", "bits": [4, 2, 1]},
+}
+
+GENUINE = Source(
+    collection="Jet",
+    name="genjet",
+    candidates="GenJet",
+    link="genJetIdx",
+    conditioning=[
+        "log_pt", "eta", "phi", "mass", "is_b", "is_c", "parton_b", "parton_c", "parton_g",
+        "other_dr", "other_ptrel", "lep_dr", "lep_ptrel", "nu_dr", "nu_ptrel", "nTrueInt", "HT", "nGenJet",
+    ],
+    targets={
+        "pt": {"kind": "ratio", "gen": "pt"},
+        "eta": {"kind": "diff", "gen": "eta"},
+        "phi": {"kind": "dphi", "gen": "phi"},
+        "mass": {"kind": "log", "offset": 1.0},
+        **_COMMON_TARGETS,
+    },
+    copy={"hadronFlavour": "hadronFlavour", "partonFlavour": "partonFlavour"},
+)
+
+PILEUP = Source(
+    collection="Jet",
+    name="pileup",
+    candidates=None,
+    conditioning=["nTrueInt", "HT", "nGenJet", "GenMET_pt"],
+    targets={
+        "pt": {"kind": "log", "offset": -14.0},
+        "eta": {"kind": "plain"},
+        "phi": {"kind": "plain"},
+        "mass": {"kind": "log", "offset": 1.0},
+        **_COMMON_TARGETS,
+    },
+    constants={"hadronFlavour": 0, "partonFlavour": 0, "genJetIdx": -1},
+)
+
+SOURCES = [GENUINE, PILEUP]

@@ -1,0 +1,42 @@
+"""Photons: from gen photons, from gen electrons, fakes from jets.
+
+Derived after sampling: ``isScEtaEB``/``isScEtaEE`` (from η), ``genPartFlav``, ``jetIdx``;
+``electronIdx`` is -1.
+"""
+
+from __future__ import annotations
+
+from ._lepton import FLAG, GEN_CONDITIONING, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS, POSITIVE
+from .source import Source
+
+_TARGETS = {
+    "energyErr": POSITIVE,
+    "r9": {"kind": "plain"},
+    "sieie": POSITIVE,
+    "hoe": ISOLATION,
+    "pfRelIso03_all": ISOLATION,
+    "mvaID": {"kind": "logit", "lo": -1.0, "hi": 1.0},
+    "mvaID_WP80": FLAG,
+    "mvaID_WP90": FLAG,
+    "cutBased": INTEGER,
+    "electronVeto": FLAG,
+    "pixelSeed": FLAG,
+}
+_DERIVED = ("isScEtaEB", "isScEtaEE", "genPartFlav", "jetIdx")
+_CONST = {"electronIdx": -1}
+
+FROM_PHOTON = Source(
+    collection="Photon", name="genphoton", candidates="GenPhoton", link="genPartIdx",
+    conditioning=GEN_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, derived=_DERIVED, constants=_CONST, match_dr=0.3,
+)
+FROM_ELECTRON = Source(
+    collection="Photon", name="genelectron", candidates="GenElectron", link="genPartIdx",
+    conditioning=GEN_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, derived=_DERIVED, constants=_CONST, match_dr=0.3,
+)
+JETFAKE = Source(
+    collection="Photon", name="jetfake", candidates="GenJetFake",
+    conditioning=JET_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, derived=_DERIVED,
+    constants={**_CONST, "genPartIdx": -1},
+)
+
+SOURCES = [FROM_PHOTON, FROM_ELECTRON, JETFAKE]

@@ -1,0 +1,48 @@
+"""A FlashSim *source*: one way a reco object comes about, with its models' inputs and outputs.
+
+Example:
+    >>> Source("Muon", "genmuon", candidates="GenMuon", link="genPartIdx",
+    ...        conditioning=["log_pt", "eta"], targets={"pt": {"kind": "ratio", "gen": "pt"}})  # doctest: +ELLIPSIS
+    Source(collection='Muon', name='genmuon', ...)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Source:
+    """One source of a reco collection.
+
+    Attributes:
+        collection: the reco collection (``Jet``, ``Muon``, ...); ``""`` for event-level quantities.
+        name: the source's name, unique within the collection (``genjet``, ``jetfake``, ...).
+        candidates: kind of gen candidate (:data:`flashsim_coffea.candidates.KINDS`);
+            ``None`` for event-level sources (one "candidate" per event).
+        link: reco field holding the candidate's gen index (``genPartIdx``/``genJetIdx``)
+            for genuine sources; ``None`` for fakes (matched by ΔR to the candidate).
+        conditioning: feature names (:mod:`flashsim_coffea.features`).
+        targets: reco field -> transform spec (:mod:`flashsim_coffea.transforms`), in order.
+        copy: reco field -> candidate field copied as is (e.g. ``hadronFlavour``).
+        derived: reco fields computed after sampling (see :mod:`flashsim_coffea.derived`).
+        match_dr: ΔR for fallback/fake matching.
+        pdg: for lepton sources, the reco |pdgId| to write.
+        constants: reco field -> constant value (e.g. the muon mass).
+    """
+
+    collection: str
+    name: str
+    candidates: str | None
+    conditioning: list[str]
+    targets: dict[str, dict]
+    link: str | None = None
+    copy: dict[str, str] = field(default_factory=dict)
+    derived: tuple[str, ...] = ()
+    match_dr: float = 0.4
+    constants: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """``<collection>_<name>``: the model directory name."""
+        return f"{self.collection or 'Event'}_{self.name}"

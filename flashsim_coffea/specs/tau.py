@@ -1,0 +1,34 @@
+"""Hadronic taus: genuine from GenVisTau (``genPartIdx`` indexes GenVisTau, as NanoAOD does for
+``genPartFlav == 5``), fakes from jets.
+
+Derived after sampling: ``idDeepTau2018v2p5VSjet`` (highest passed working point of the raw
+score), ``genPartFlav`` (5 genuine, 0 fake), ``jetIdx``.
+"""
+
+from __future__ import annotations
+
+from ._lepton import FLAG, IMPACT, INTEGER, JET_CONDITIONING, KINEMATICS
+from .source import Source
+
+_TARGETS = {
+    "mass": {"kind": "log", "offset": 0.01},
+    "dxy": IMPACT,
+    "dz": IMPACT,
+    "decayMode": INTEGER,
+    "idDecayModeNewDMs": FLAG,
+    "rawDeepTau2018v2p5VSjet": {"kind": "logit", "lo": 0.0, "hi": 1.0},
+}
+_DERIVED = ("idDeepTau2018v2p5VSjet", "genPartFlav", "jetIdx")
+
+GENUINE = Source(
+    collection="Tau", name="genvistau", candidates="GenVisTau", link="genPartIdx",
+    conditioning=["log_pt", "eta", "phi", "mass", "charge", "status", "genjet_dr", "genjet_ptrel", "nTrueInt", "HT"],
+    targets={**KINEMATICS, "charge": {"kind": "sign", "gen": "charge"}, **_TARGETS}, derived=_DERIVED, match_dr=0.3,
+)
+JETFAKE = Source(
+    collection="Tau", name="jetfake", candidates="GenJetFake",
+    conditioning=JET_CONDITIONING, targets={**KINEMATICS, "charge": {"kind": "sign", "gen": None}, **_TARGETS},
+    derived=_DERIVED, constants={"genPartIdx": -1},
+)
+
+SOURCES = [GENUINE, JETFAKE]

@@ -1,0 +1,647 @@
+"""Per-variable invertible preprocessing of flow targets, declared as data.
+
+A target column is declared by a *spec*, a JSON-able dict such as
+``{"kind": "ratio", "gen": "pt"}``. :func:`make` turns a spec into a transform;
+``fit`` learns its constants from training data, ``forward`` maps reco values to the
+flow's space and ``inverse`` maps flow samples back, and ``to_dict`` gives a JSON-able
+dict (spec plus fitted constants) that :func:`from_dict` turns back into the same
+transform. A :class:`Pipeline` chains the columns of one model and standard-scales
+every output dimension last.
+
+Kinds (``y`` is the flow-space value, ``g`` the candidate's gen value):
+
+==========  =======================================================  ===================
+kind        forward                                                  inverse
+==========  =======================================================  ===================
+``plain``   ``y = x``                                                clip to range
+``ratio``   ``y = x / g`` (``gen``)                                  ``x = y * g``
+``diff``    ``y = x - g`` (``gen``)                                  ``x = y + g``
+``dphi``    ``y = wrap(x - g)`` (``gen``)                            ``x = wrap(y + g)``
+``log``     ``y = log(x + offset)``                                  ``exp(y) - offset``
+``asinh``   ``y = asinh(x / scale)``                                 ``scale * sinh(y)``
+``logit``   ``u = (x-lo)/(hi-lo)`` clipped to [eps, 1-eps], logit u  ``lo + (hi-lo) σ(y)``
+``integer`` rank in the seen values (or the value) + U(-h, h)        round, snap to seen
+``flag``    ``integer`` on {0, 1}                                    y ≥ 0.5
+``bits``    one dequantised flag per bit (1 column -> k dims)        nearest seen pattern
+``sign``    flag of ``sign(x) * sign(g)`` (``gen`` optional)         ±1 (times sign g)
+``spike``   ``then`` on x ≠ value; x == value -> N(loc, σ) below     y < threshold -> value
+==========  =======================================================  ===================
+
+``wrap`` maps to [-π, π). Continuous kinds clip ``y`` to its training range on inverse
+(``"clip": false`` turns it off), so outputs stay within the training support (the CMS
+prototype clips in the same way). Discrete kinds dequantise with half-width
+:data:`HALF_WIDTH` (0.5 less 1e-3, so float32 round-off never crosses a rounding
+boundary) and invert exactly. Randomness comes only from an explicit
+``numpy.random.Generator``.
+
+Example:
+    >>> specs = {"pt": {"kind": "ratio", "gen": "pt"}, "jetId": {"kind": "integer"}}
+    >>> cols = {"pt": np.array([30.0, 55.0]), "jetId": np.array([6, 2])}
+    >>> gen = {"pt": np.array([32.0, 50.0])}
+    >>> rng = np.random.default_rng(0)
+    >>> pipe = Pipeline.from_specs(specs).fit(cols, gen, rng)
+    >>> y = pipe.forward(cols, gen, rng)          # float32, shape (2, 2)
+    >>> back = pipe.inverse(y, gen)
+    >>> back["jetId"].tolist(), np.allclose(back["pt"], cols["pt"])
+    ([6, 2], True)
+    >>> same = Pipeline.from_dict(pipe.to_dict())  # JSON-able, for the model card
+
+References:
+    Dequantisation: Uria, Murray, Larochelle, RNADE (arXiv:1306.0186);
+    CMS FlashSim preprocessing (arXiv:2402.13684).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+#: Half-width of the dequantisation noise: just under 0.5 so rounding inverts it exactly.
+HALF_WIDTH = 0.5 - 1e-3
+#: Seen-value lists longer than this are not stored (integers then snap to the range).
+MAX_VALUES = 4096
+
+Array = np.ndarray
+
+
+def wrap(phi: Array) -> Array:
+    """Angles wrapped to [-π, π)."""
+    return (np.asarray(phi, np.float64) + np.pi) % (2 * np.pi) - np.pi
+
+
+def _f64(x) -> Array:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _noise(rng: np.random.Generator | None, n: int | tuple, what: str) -> Array:
+    if rng is None:
+        raise ValueError(f"{what} needs an explicit numpy Generator (rng=...) for its noise")
+    return rng.uniform(-HALF_WIDTH, HALF_WIDTH, n)
+
+
+def _nearest(values: Array, x: Array) -> Array:
+    """Index of the nearest element of sorted ``values`` for each ``x``."""
+    if len(values) < 2:
+        return np.zeros(np.shape(x), np.int64)
+    i = np.clip(np.searchsorted(values, x), 1, len(values) - 1)
+    return np.where(np.abs(x - values[i - 1]) <= np.abs(values[i] - x), i - 1, i)
+
+
+def _plain_number(v):
+    v = float(v)
+    return int(v) if v.is_integer() and abs(v) < 2**53 else v
+
+
+# -- continuous ---------------------------------------------------------------------------
+
+
+@dataclass
+class Plain:
+    """Identity; the base of the continuous kinds (``y = f(x, gen)``, monotonic in ``x``).
+
+    Arguments:
+        clip: on inverse, clip ``y`` to ``range``, the [min, max] of ``y`` in training.
+    """
+
+    kind: ClassVar[str] = "plain"
+    dims: ClassVar[int] = 1
+    discrete: ClassVar[bool] = False
+    needs_gen: ClassVar[bool] = False
+
+    clip: bool = True
+    range: list[float] | None = None
+
+    def _f(self, x: Array, g: Array | None) -> Array:
+        return x
+
+    def _b(self, y: Array, g: Array | None) -> Array:
+        return y
+
+    def _g(self, gen) -> Array | None:
+        if self.needs_gen and gen is None:
+            raise ValueError(f"transform {self.kind!r} needs its gen column")
+        return None if gen is None else _f64(gen)
+
+    def fit(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Plain:
+        """Learn the range of ``y`` on training values ``x``."""
+        y = self._f(_f64(x), self._g(gen))
+        y = y[np.isfinite(y)]
+        self.range = [float(y.min()), float(y.max())] if y.size else None
+        return self
+
+    def forward(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Array:
+        """Reco values -> flow space (float64)."""
+        return self._f(_f64(x), self._g(gen))
+
+    def inverse(self, y: Array, gen: Array | None = None) -> Array:
+        """Flow space -> reco values (float64), clipped to the training range."""
+        y = _f64(y)
+        if self.clip and self.range is not None:
+            y = np.clip(y, *self.range)
+        return self._b(y, self._g(gen))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Spec plus fitted constants, JSON-able."""
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Plain:
+        return cls(**{k: v for k, v in d.items() if k != "kind"})
+
+
+@dataclass
+class Ratio(Plain):
+    """``y = x / gen`` (e.g. reco pT over gen pT)."""
+
+    kind: ClassVar[str] = "ratio"
+    needs_gen: ClassVar[bool] = True
+    gen: str = "pt"
+
+    def _f(self, x, g):
+        return x / g
+
+    def _b(self, y, g):
+        return y * g
+
+
+@dataclass
+class Diff(Plain):
+    """``y = x - gen`` (e.g. η residual)."""
+
+    kind: ClassVar[str] = "diff"
+    needs_gen: ClassVar[bool] = True
+    gen: str = "eta"
+
+    def _f(self, x, g):
+        return x - g
+
+    def _b(self, y, g):
+        return y + g
+
+
+@dataclass
+class DPhi(Plain):
+    """``y = wrap(x - gen)``; inverse ``wrap(y + gen)``, both in [-π, π)."""
+
+    kind: ClassVar[str] = "dphi"
+    needs_gen: ClassVar[bool] = True
+    gen: str = "phi"
+
+    def _f(self, x, g):
+        return wrap(x - g)
+
+    def _b(self, y, g):
+        return wrap(y + g)
+
+
+@dataclass
+class Log(Plain):
+    """``y = log(x + offset)``; arguments below 1e-12 are raised to it."""
+
+    kind: ClassVar[str] = "log"
+    offset: float = 0.0
+
+    def _f(self, x, g):
+        return np.log(np.maximum(x + self.offset, 1e-12))
+
+    def _b(self, y, g):
+        return np.exp(y) - self.offset
+
+
+@dataclass
+class Asinh(Plain):
+    """``y = asinh(x / scale)``: linear near 0, logarithmic in the tails (signed, heavy-tailed)."""
+
+    kind: ClassVar[str] = "asinh"
+    scale: float = 1.0
+
+    def _f(self, x, g):
+        return np.arcsinh(x / self.scale)
+
+    def _b(self, y, g):
+        return self.scale * np.sinh(y)
+
+
+@dataclass
+class Logit(Plain):
+    """Logit of a score bounded in [lo, hi], clipped to [eps, 1 - eps] of the interval."""
+
+    kind: ClassVar[str] = "logit"
+    lo: float = 0.0
+    hi: float = 1.0
+    eps: float = 1e-6
+
+    def _f(self, x, g):
+        u = np.clip((x - self.lo) / (self.hi - self.lo), self.eps, 1 - self.eps)
+        return np.log(u) - np.log1p(-u)
+
+    def _b(self, y, g):
+        return self.lo + (self.hi - self.lo) / (1 + np.exp(-y))
+
+
+# -- discrete -----------------------------------------------------------------------------
+
+
+@dataclass
+class Integer:
+    """Dequantised integer: rank among the seen values (or the value) plus U(-h, h) noise.
+
+    Inverse rounds, and snaps to the values seen in training (e.g. jetId {0, 2, 6}).
+
+    Arguments:
+        rank: encode by rank in the seen values (dense codes 0, 1, 2 for {0, 2, 6}).
+        values: allowed values (fitted when not given in the spec).
+    """
+
+    kind: ClassVar[str] = "integer"
+    dims: ClassVar[int] = 1
+    discrete: ClassVar[bool] = True
+    needs_gen: ClassVar[bool] = False
+
+    rank: bool = True
+    values: list | None = None
+    range: list[float] | None = None
+    fixed: bool | None = None
+
+    def __post_init__(self):
+        if self.fixed is None:  # values given in the spec are kept, not refitted
+            self.fixed = self.values is not None
+
+    def _values(self) -> Array | None:
+        return None if self.values is None else _f64(self.values)
+
+    def fit(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Integer:
+        x = _f64(x)
+        x = x[np.isfinite(x)]
+        self.range = [float(x.min()), float(x.max())] if x.size else [0.0, 0.0]
+        if not self.fixed:
+            seen = np.unique(x)
+            self.values = [_plain_number(v) for v in seen] if len(seen) <= MAX_VALUES else None
+        return self
+
+    def _code(self, x: Array) -> Array:
+        v = self._values()
+        if v is None:
+            return np.rint(x)
+        i = _nearest(v, x)
+        return i.astype(np.float64) if self.rank else v[i]
+
+    def _decode(self, y: Array) -> Array:
+        k = np.floor(y + 0.5)
+        v = self._values()
+        if v is None:
+            return np.clip(k, *self.range)
+        if self.rank:
+            return v[np.clip(k, 0, len(v) - 1).astype(np.int64)]
+        return v[_nearest(v, y)]
+
+    def forward(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Array:
+        c = self._code(_f64(x))
+        return c + _noise(rng, c.shape, self.kind)
+
+    def inverse(self, y: Array, gen: Array | None = None) -> Array:
+        return self._decode(_f64(y)).astype(np.int64)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Integer:
+        return cls(**{k: v for k, v in d.items() if k != "kind"})
+
+
+@dataclass
+class Flag(Integer):
+    """Boolean flag: dequantised 0/1, inverse ``y >= 0.5``."""
+
+    kind: ClassVar[str] = "flag"
+    values: list | None = field(default_factory=lambda: [0, 1])
+
+
+@dataclass
+class Bits:
+    """Bit-packed id decomposed into dequantised flags (1 column -> ``len(bits)`` dims).
+
+    Example: Run-2 ``puId = 4*loose + 2*medium + tight`` with ``bits=[4, 2, 1]``. Inverse
+    picks the seen packed value whose bit pattern is nearest (Euclidean) to the sample.
+    """
+
+    kind: ClassVar[str] = "bits"
+    discrete: ClassVar[bool] = True
+    needs_gen: ClassVar[bool] = False
+
+    bits: list[int] = field(default_factory=lambda: [4, 2, 1])
+    values: list[int] | None = None
+
+    @property
+    def dims(self) -> int:
+        return len(self.bits)
+
+    def _flags(self, x: Array) -> Array:
+        x = np.asarray(x).astype(np.int64)
+        return ((x[:, None] & np.asarray(self.bits, np.int64)[None, :]) != 0).astype(np.float64)
+
+    def fit(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Bits:
+        self.values = [int(v) for v in np.unique(np.asarray(x).astype(np.int64))]
+        return self
+
+    def forward(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Array:
+        f = self._flags(x)
+        return f + _noise(rng, f.shape, self.kind)
+
+    def inverse(self, y: Array, gen: Array | None = None) -> Array:
+        y = _f64(y).reshape(-1, self.dims)
+        if not self.values:
+            return (np.floor(y + 0.5).clip(0, 1) @ np.asarray(self.bits, np.float64)).astype(np.int64)
+        v = np.asarray(self.values, np.int64)
+        patterns = self._flags(v)  # (m, k)
+        d2 = ((y[:, None, :] - patterns[None, :, :]) ** 2).sum(axis=2)
+        return v[np.argmin(d2, axis=1)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Bits:
+        return cls(**{k: v for k, v in d.items() if k != "kind"})
+
+
+@dataclass
+class Sign:
+    """Charge-like ±1 as a dequantised flag of ``sign(x) * sign(gen)`` (``gen`` may be None).
+
+    With ``gen="charge"`` the flow learns the charge-flip probability; inverse gives ±1
+    times the gen sign (gen 0 counts as +).
+    """
+
+    kind: ClassVar[str] = "sign"
+    dims: ClassVar[int] = 1
+    discrete: ClassVar[bool] = True
+
+    gen: str | None = None
+
+    @property
+    def needs_gen(self) -> bool:
+        return self.gen is not None
+
+    def _gs(self, gen) -> Array | float:
+        if self.gen is None:
+            return 1.0
+        if gen is None:
+            raise ValueError("transform 'sign' with a gen column needs it")
+        return np.where(_f64(gen) < 0, -1.0, 1.0)
+
+    def fit(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Sign:
+        return self
+
+    def forward(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Array:
+        f = (_f64(x) * self._gs(gen) > 0).astype(np.float64)
+        return f + _noise(rng, f.shape, self.kind)
+
+    def inverse(self, y: Array, gen: Array | None = None) -> Array:
+        s = np.where(_f64(y) >= 0.5, 1.0, -1.0) * self._gs(gen)
+        return s.astype(np.int64)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "gen": self.gen}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Sign:
+        return cls(gen=d.get("gen"))
+
+
+# -- zero/default inflation ---------------------------------------------------------------
+
+
+@dataclass
+class Spike:
+    """Zero/default-inflated variable: a point mass at ``value`` plus a continuous part.
+
+    Values within ``atol`` of ``value`` are replaced by truncated (±4σ) Gaussian noise at
+    ``loc = lo - gap*s`` with σ = ``sigma*s``, where ``lo`` and ``s`` are the minimum and
+    the standard deviation of the continuous part after ``then``. Inverse: ``y`` below
+    ``threshold`` (halfway between the top of the noise and ``lo``) gives ``value``,
+    the rest goes through ``then``'s inverse (as the CMS prototype's "unsmear").
+
+    Arguments:
+        value: the spike value (0 for muEF, -1 for defaults).
+        then: spec or transform of the continuous part (default ``plain``).
+    """
+
+    kind: ClassVar[str] = "spike"
+    dims: ClassVar[int] = 1
+    discrete: ClassVar[bool] = False
+
+    value: float = 0.0
+    then: Any = None
+    atol: float = 0.0
+    gap: float = 1.0
+    sigma: float = 0.1
+    loc: float | None = None
+    scale: float | None = None
+    threshold: float | None = None
+
+    def __post_init__(self):
+        if self.then is None:
+            self.then = Plain()
+        elif isinstance(self.then, Mapping):
+            self.then = make(self.then)
+
+    @property
+    def needs_gen(self) -> bool:
+        return self.then.needs_gen
+
+    def _mask(self, x: Array) -> Array:
+        return np.abs(x - self.value) <= self.atol
+
+    @staticmethod
+    def _sub(g, m):
+        return None if g is None else _f64(g)[m]
+
+    def fit(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Spike:
+        x = _f64(x)
+        m = self._mask(x)
+        self.then.fit(x[~m], self._sub(gen, ~m), rng)
+        y = self.then.forward(x[~m], self._sub(gen, ~m), rng)
+        y = y[np.isfinite(y)]
+        lo = float(y.min()) if y.size else 0.0
+        s = float(y.std()) if y.size > 1 else 1.0
+        s = s if s > 0 else 1.0
+        self.loc = lo - self.gap * s
+        self.scale = self.sigma * s
+        self.threshold = 0.5 * (self.loc + 4 * self.scale + lo)
+        return self
+
+    def forward(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Array:
+        x = _f64(x)
+        m = self._mask(x)
+        y = np.empty_like(x)
+        y[~m] = self.then.forward(x[~m], self._sub(gen, ~m), rng)
+        if m.any():
+            if rng is None:
+                raise ValueError("spike needs an explicit numpy Generator (rng=...) for its noise")
+            y[m] = self.loc + self.scale * np.clip(rng.standard_normal(int(m.sum())), -4, 4)
+        return y
+
+    def inverse(self, y: Array, gen: Array | None = None) -> Array:
+        y = _f64(y)
+        m = y < self.threshold
+        out = np.full_like(y, self.value)
+        out[~m] = self.then.inverse(y[~m], self._sub(gen, ~m))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"kind": self.kind, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}}
+        d["then"] = self.then.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Spike:
+        return cls(**{k: v for k, v in d.items() if k != "kind"})
+
+
+# -- standard scaling ---------------------------------------------------------------------
+
+
+@dataclass
+class Standard:
+    """Per-dimension standard scaling ``(y - mean) / std`` of a matrix (std 0 -> 1)."""
+
+    kind: ClassVar[str] = "standard"
+
+    mean: list[float] | None = None
+    std: list[float] | None = None
+
+    def fit(self, y: Array, gen=None, rng=None) -> Standard:
+        y = _f64(y)
+        y = y[:, None] if y.ndim == 1 else y
+        mean = np.array([c[np.isfinite(c)].mean() if np.isfinite(c).any() else 0.0 for c in y.T])
+        std = np.array([c[np.isfinite(c)].std() if np.isfinite(c).sum() > 1 else 1.0 for c in y.T])
+        std[~(std > 0)] = 1.0
+        self.mean, self.std = mean.tolist(), std.tolist()
+        return self
+
+    def forward(self, y: Array, gen=None, rng=None) -> Array:
+        return (_f64(y) - np.asarray(self.mean)) / np.asarray(self.std)
+
+    def inverse(self, z: Array, gen=None) -> Array:
+        return _f64(z) * np.asarray(self.std) + np.asarray(self.mean)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "mean": self.mean, "std": self.std}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Standard:
+        return cls(mean=d.get("mean"), std=d.get("std"))
+
+
+Transform = Plain | Integer | Bits | Sign | Spike | Standard
+
+#: kind -> transform class.
+KINDS: dict[str, type] = {
+    c.kind: c for c in (Plain, Ratio, Diff, DPhi, Log, Asinh, Logit, Integer, Flag, Bits, Sign, Spike, Standard)
+}
+
+
+def from_dict(d: Mapping[str, Any]) -> Transform:
+    """Transform from a spec or a ``to_dict`` output (dispatch on ``kind``)."""
+    kind = d.get("kind", "plain")
+    if kind not in KINDS:
+        raise ValueError(f"unknown transform kind {kind!r} (known: {sorted(KINDS)})")
+    return KINDS[kind].from_dict(d)
+
+
+#: a spec builds an unfitted transform in the same way.
+make = from_dict
+
+
+def _gen_name(t) -> str | None:
+    return _gen_name(t.then) if isinstance(t, Spike) else getattr(t, "gen", None)
+
+
+def _gen_column(gen: Mapping[str, Array] | None, columns: Mapping[str, Array], name: str | None):
+    if name is None:
+        return None
+    for key in (name, f"gen_{name}"):
+        if gen is not None and key in gen:
+            return gen[key]
+    if f"gen_{name}" in columns:
+        return columns[f"gen_{name}"]
+    raise KeyError(f"gen column {name!r} (or 'gen_{name}') not given")
+
+
+@dataclass
+class Pipeline:
+    """Ordered columns with their transforms, then standard scaling of every dimension.
+
+    ``forward`` maps a dict of numpy columns to a float32 matrix, ``inverse`` maps a
+    matrix back to a dict of columns (float64 for continuous kinds, int64 for discrete).
+    Gen values named by ``"gen"`` specs are looked up in ``gen`` as ``name`` or
+    ``gen_<name>``, else as ``gen_<name>`` among the columns.
+
+    Example:
+        >>> pipe = Pipeline.from_specs({"eta": {"kind": "diff", "gen": "eta"}})
+    """
+
+    columns: list[tuple[str, Any]]
+    scale: Standard = field(default_factory=Standard)
+
+    @classmethod
+    def from_specs(cls, specs: Mapping[str, Mapping] | Sequence[tuple[str, Mapping]]) -> Pipeline:
+        """Unfitted pipeline from ``{column: spec}`` or ``[(column, spec), ...]``."""
+        items = specs.items() if isinstance(specs, Mapping) else specs
+        return cls([(name, make(spec)) for name, spec in items])
+
+    @property
+    def dims(self) -> int:
+        return sum(t.dims for _, t in self.columns)
+
+    @property
+    def names(self) -> list[str]:
+        """One name per output dimension (``puId:4`` for bit 4 of ``puId``)."""
+        out = []
+        for name, t in self.columns:
+            out += [f"{name}:{b}" for b in t.bits] if isinstance(t, Bits) else [name]
+        return out
+
+    def _raw(self, columns, gen, rng) -> Array:
+        parts = []
+        for name, t in self.columns:
+            y = t.forward(columns[name], _gen_column(gen, columns, _gen_name(t)), rng)
+            parts.append(np.asarray(y, np.float64).reshape(len(y), -1))
+        return np.concatenate(parts, axis=1)
+
+    def fit(self, columns: Mapping[str, Array], gen: Mapping[str, Array] | None = None,
+            rng: np.random.Generator | None = None) -> Pipeline:
+        """Fit every transform, then the scaling on the (dequantised) forward output."""
+        for name, t in self.columns:
+            t.fit(columns[name], _gen_column(gen, columns, _gen_name(t)), rng)
+        self.scale.fit(self._raw(columns, gen, rng))
+        return self
+
+    def forward(self, columns: Mapping[str, Array], gen: Mapping[str, Array] | None = None,
+                rng: np.random.Generator | None = None) -> Array:
+        """Columns -> float32 matrix ``(n, dims)``."""
+        return self.scale.forward(self._raw(columns, gen, rng)).astype(np.float32)
+
+    def inverse(self, y: Array, gen: Mapping[str, Array] | None = None) -> dict[str, Array]:
+        """Matrix ``(n, dims)`` -> ``{column: values}``."""
+        raw = self.scale.inverse(np.asarray(y).reshape(len(y), -1))
+        out, i = {}, 0
+        for name, t in self.columns:
+            part = raw[:, i : i + t.dims]
+            i += t.dims
+            g = _gen_column(gen, {}, _gen_name(t))
+            out[name] = t.inverse(part[:, 0] if t.dims == 1 else part, g)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": [[name, t.to_dict()] for name, t in self.columns], "scale": self.scale.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Pipeline:
+        return cls([(name, from_dict(t)) for name, t in d["columns"]], Standard.from_dict(d.get("scale", {})))

@@ -1,0 +1,152 @@
+"""The FlashSim coffea processor: gen chunk -> flash reco events -> any analysis processor.
+
+:class:`FlashSimProcessor` wraps an analysis processor. For each chunk it oversamples
+every gen event K times, runs the engine (:class:`flashsim_coffea.FlashSim`) and builds
+flash events: the simulated collections with coffea's NanoAOD behaviours and working
+``matched_gen``, the gen collections of the replicated events, event ids,
+``genWeight``, and a ``FlashSim`` record (``genEventIdx``, ``replica``, ``replicas``).
+It then calls the analysis's ``process`` on them. The analysis runs unchanged on
+FullSim events.
+
+One typetracer-safe per-chunk function, :func:`flash_events`, serves every mode:
+eager and virtual (``processor.Runner`` with Iterative/Futures/Dask executors) call it
+directly; dask-awkward (``apply_to_fileset``) calls it through
+``coffea.util.maybe_map_partitions``, and since it only touches the gen branches the
+models read, dask reads only those.
+
+Randomness comes from (seed, run, luminosityBlock, event, replica), so retries and
+re-chunking reproduce the same flash events.
+
+Example:
+    >>> proc = FlashSimProcessor(ZHllbb(), models_dir="models", replicas=10, seed=1)  # doctest: +SKIP
+    >>> out = processor.Runner(processor.IterativeExecutor(), schema=NanoAODSchema)(fileset, proc)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import awkward as ak
+import numpy as np
+from coffea import processor
+from coffea.nanoevents.methods import nanoaod
+from coffea.util import maybe_map_partitions
+
+from flashsim_coffea import FlashSim
+from flashsim_coffea.genevents import GEN_BRANCHES
+
+#: coffea behaviour name of each flash collection (event-level records keep no name).
+BEHAVIOUR = {"Jet": "Jet", "Muon": "Muon", "Electron": "Electron", "Photon": "Photon", "Tau": "Tau"}
+#: link field -> gen collection it indexes (coffea's cross-references).
+LINKS = {"genPartIdx": "GenPart", "genJetIdx": "GenJet"}
+#: gen-level content carried into the flash events (replicated).
+GEN_CARRIED = ("GenPart", "GenJet", "GenJetAK8", "GenVisTau", "GenMET", "Pileup", "GenDressedLepton", "GenIsolatedPhoton")
+EVENT_IDS = ("run", "luminosityBlock", "event", "genWeight")
+
+
+@lru_cache(maxsize=4)
+def _engine(models_dir: str, collections: tuple[str, ...] | None) -> FlashSim:
+    """One engine per worker process (models load once, not per chunk)."""
+    return FlashSim.load(models_dir, collections=collections)
+
+
+def _gen_input(events: ak.Array, engine: FlashSim) -> ak.Array:
+    """The gen fields the engine reads, as one record (touches only those branches)."""
+    parts = {}
+    for coll, fields in engine.gen_branches().items():
+        parts[coll] = events[coll][list(fields)]
+    for name in ("run", "luminosityBlock", "event"):
+        parts[name] = events[name]
+    return ak.zip(parts, depth_limit=1)
+
+
+def _build(events: ak.Array, engine: FlashSim, seed: int, replicas: int) -> ak.Array:
+    gen = _gen_input(events, engine)
+    sim = engine.simulate(gen, seed=seed, replicas=replicas)
+    rep = np.asarray(sim["FlashSim"]["genEventIdx"])
+    out: dict[str, ak.Array] = {}
+    for coll in GEN_CARRIED:
+        if coll in events.fields:
+            out[coll] = events[coll][rep]
+    for name in EVENT_IDS:
+        if name in events.fields:
+            out[name] = events[name][rep]
+    offsets = {}
+    for name in sim.fields:
+        value = sim[name]
+        if name in BEHAVIOUR:
+            fields = {f: value[f] for f in value.fields}
+            for link, target in LINKS.items():
+                if link in fields:
+                    if target not in offsets:
+                        counts = np.asarray(ak.num(events[target], axis=1))
+                        offsets[target] = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+                    local = ak.values_astype(fields[link], np.int64)
+                    glob = local + offsets[target][rep]
+                    fields[f"{link}G"] = ak.where(local >= 0, glob, -1)
+            value = ak.zip(fields, with_name=BEHAVIOUR[name], behavior=nanoaod.behavior)
+        out[name] = value
+    return ak.zip(out, depth_limit=1, with_name="NanoEvents", behavior=nanoaod.behavior, attrs=events.attrs)
+
+
+def flash_events(events: ak.Array, models_dir: str, seed: int, replicas: int, collections: tuple[str, ...] | None = None) -> ak.Array:
+    """Flash events of one chunk (typetracer-safe: on a typetracer it touches only gen inputs)."""
+    engine = _engine(os.fspath(models_dir), collections)
+    if ak.backend(events) == "typetracer":
+        # run the same code on a length-zero stand-in holding only gen content and event ids
+        carried = [c for c in (*GEN_CARRIED, *EVENT_IDS) if c in events.fields]
+        stand_in = ak.typetracer.length_zero_if_typetracer(ak.zip({c: events[c] for c in carried}, depth_limit=1))
+        concrete = _build(ak.Array(stand_in, behavior=nanoaod.behavior, attrs=events.attrs), engine, seed, replicas)
+        return ak.Array(concrete.layout.to_typetracer(forget_length=True), behavior=concrete.behavior, attrs=events.attrs)
+    return _build(events, engine, seed, replicas)
+
+
+class FlashSimProcessor(processor.ProcessorABC):
+    """Run FlashSim on gen chunks and hand the flash events to ``analysis``.
+
+    Arguments:
+        analysis: any coffea processor (its ``process`` gets flash events).
+        models_dir: directory of trained models (``models/`` of this project by default).
+        replicas: K, the number of flash events per gen event.
+        seed: the global seed (the same seed gives identical results).
+        collections: simulate only these reco collections (default: all models).
+    """
+
+    def __init__(self, analysis: processor.ProcessorABC, models_dir: str | os.PathLike | None = None, replicas: int = 1, seed: int = 1, collections: tuple[str, ...] | None = None):
+        if replicas < 1:
+            raise ValueError(f"replicas must be >= 1, got {replicas}")
+        self.analysis = analysis
+        self.models_dir = os.fspath(models_dir) if models_dir is not None else os.fspath(default_models_dir())
+        self.replicas = int(replicas)
+        self.seed = int(seed)
+        self.collections = tuple(collections) if collections else None
+
+    def process(self, events):
+        flash = maybe_map_partitions(
+            flash_events,
+            events,
+            self.models_dir,
+            self.seed,
+            self.replicas,
+            self.collections,
+            label="flashsim",
+        )
+        return self.analysis.process(flash)
+
+    def postprocess(self, accumulator):
+        return self.analysis.postprocess(accumulator)
+
+
+def default_models_dir():
+    """The models shipped with the project (``models/`` at the repository root)."""
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[1] / "models"
+
+
+def necessary_gen_branches(models_dir: str | os.PathLike | None = None) -> set[str]:
+    """Flat NanoAOD branch names the engine reads (for checks of dask column projection)."""
+    engine = _engine(os.fspath(models_dir or default_models_dir()), None)
+    names = {f"{c}_{f}" for c, fields in engine.gen_branches().items() for f in fields}
+    return names | {"run", "luminosityBlock", "event"} | {f"n{c}" for c in engine.gen_branches() if c in GEN_BRANCHES and c not in ("GenMET", "Pileup")}

@@ -1,0 +1,25 @@
+"""Shared fixtures: the real CMS NanoAOD files and small cached reference samples."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+#: ../shared/data/nanoaod beside the repository (override with FLASHSIM_SHARED_NANOAOD).
+NANOAOD_DIR = Path(
+    os.environ.get("FLASHSIM_SHARED_NANOAOD", Path(__file__).resolve().parents[2] / "shared" / "data" / "nanoaod")
+)
+
+
+@pytest.fixture(scope="session")
+def nanoaod_dir() -> Path:
+    if not NANOAOD_DIR.is_dir():
+        pytest.fail(f"real NanoAOD samples not found at {NANOAOD_DIR} (set FLASHSIM_SHARED_NANOAOD)")
+    return NANOAOD_DIR
+
+
+@pytest.fixture(scope="session")
+def v12_file(nanoaod_dir: Path) -> Path:
+    return nanoaod_dir / "nano_tt_v12.root"

@@ -1,0 +1,105 @@
+"""Efficiency classifier: a known turn-on curve, calibration, keep mask, determinism, rebuild."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from flashsim_coffea import efficiency as E
+
+
+def _eff(pt):
+    return 0.95 / (1 + np.exp(-(pt - 20) / 3))
+
+
+def _data(n, seed):
+    rng = np.random.default_rng(seed)
+    pt = rng.uniform(0, 100, n)
+    return pt[:, None], (rng.uniform(size=n) < _eff(pt)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.set_num_threads(2)
+    x, y = _data(400_000, 0)  # local statistics limit the curve to well under 1% in 1 GeV
+    return E.train_efficiency(x, y, {"hidden": [32, 32]}, seed=1, epochs=20, batch_size=1024, lr=3e-3,
+                              calibration="platt", progress=False)
+
+
+def _max_bin_error(model):
+    grid = np.linspace(0, 100, 4001)[:-1] + 0.0125
+    p = E.predict_proba(model, grid[:, None])
+    assert p.dtype == np.float64 and p.min() >= 0 and p.max() <= 1
+    b = (grid // 5).astype(int)
+    return max(abs(p[b == i].mean() - _eff(grid[b == i]).mean()) for i in range(20))
+
+
+def test_reproduces_known_efficiency_curve(trained):
+    model, hist = trained
+    assert _max_bin_error(model) < 0.02
+    assert hist["calibration"]["method"] == "platt"
+    assert abs(hist["calibration"]["a"] - 1) < 0.2  # a trained classifier is nearly calibrated already
+    assert hist["efficiency"] == pytest.approx(np.mean(_eff(np.linspace(0, 100, 10001))), abs=0.01)
+
+
+def test_isotonic_recalibration(trained):
+    model, _ = trained
+    x, y = _data(100_000, 5)
+    platt = model.calibration
+    try:
+        cal = E.calibrate(model, x, y, "isotonic")
+        assert cal.method == "isotonic" and np.all(np.diff(cal.y) >= 0)
+        assert _max_bin_error(model) < 0.02
+    finally:
+        model.calibration = platt
+
+
+def test_keep_mask_draws_the_efficiency(trained):
+    model, _ = trained
+    rng = np.random.default_rng(3)
+    pt = np.full(200_000, 21.0)
+    keep = E.keep_mask(E.predict_proba(model, pt[:, None]), rng.uniform(size=pt.size))
+    assert keep.dtype == bool
+    assert keep.mean() == pytest.approx(_eff(21.0), abs=0.02)
+    np.testing.assert_array_equal(E.keep_mask(np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.5, 0.999])),
+                                  [False, False, True])
+
+
+def test_rebuild_from_config(trained):
+    model, _ = trained
+    again = E.build_classifier(json.loads(json.dumps(model.config)))
+    again.load_state_dict(model.state_dict())
+    x = np.linspace(0, 100, 101)[:, None]
+    np.testing.assert_array_equal(E.predict_proba(again, x), E.predict_proba(model, x))
+
+
+def test_platt_and_isotonic_fits():
+    rng = np.random.default_rng(4)
+    z = rng.normal(0, 2, 200_000)
+    y = rng.uniform(size=z.size) < 1 / (1 + np.exp(-(0.5 * z - 1)))
+    cal = E.fit_platt(z, y)
+    assert cal.a == pytest.approx(0.5, abs=0.02) and cal.b == pytest.approx(-1.0, abs=0.03)
+    # isotonic on a step: P = 0.2 below 0, 0.7 above
+    y2 = rng.uniform(size=z.size) < np.where(z < 0, 0.2, 0.7)
+    iso = E.fit_isotonic(z, y2)
+    assert np.all(np.diff(iso.y) >= 0) and np.all(np.diff(iso.x) >= 0)
+    p = iso(np.array([-3.0, -1.0, 1.0, 3.0]))
+    np.testing.assert_allclose(p, [0.2, 0.2, 0.7, 0.7], atol=0.03)
+    assert E.Calibration.from_dict(iso.to_dict()) == iso
+
+
+def test_same_seed_same_model():
+    x, y = _data(5000, 7)
+    kw = dict(config={"hidden": [8], "dropout": 0.1}, epochs=2, batch_size=256, progress=False)
+    m1, h1 = E.train_efficiency(x, y, seed=3, **kw)
+    m2, h2 = E.train_efficiency(x, y, seed=3, **kw)
+    m3, _ = E.train_efficiency(x, y, seed=4, **kw)
+    grid = np.linspace(0, 100, 50)[:, None]
+    np.testing.assert_array_equal(E.predict_proba(m1, grid), E.predict_proba(m2, grid))
+    assert h1["val_loss"] == h2["val_loss"] and m1.config == m2.config
+    assert not np.array_equal(E.predict_proba(m1, grid), E.predict_proba(m3, grid))
+    with pytest.raises(ValueError, match="calibration"):
+        E.calibrate(m1, x, y, "beta")

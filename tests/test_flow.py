@@ -1,0 +1,130 @@
+"""Conditional flow matching: recovery of a known conditional Gaussian, determinism, rebuild."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from flashsim_coffea import flow, ode
+from flashsim_coffea import transforms as T
+
+RHO = 0.5
+
+
+def _truth(c):
+    """x | c ~ N((2c, -c), [[s1^2, rho s1 s2], [rho s1 s2, s2^2]]), s1 = 0.5 + 0.25c, s2 = 0.3."""
+    c = np.asarray(c, np.float64)
+    return np.array([2 * c, -c]), np.array([0.5 + 0.25 * c, np.full_like(c, 0.3)])
+
+
+def _data(n, seed):
+    rng = np.random.default_rng(seed)
+    c = rng.uniform(-1, 1, n)
+    z1, z2 = rng.standard_normal((2, n))
+    mean, std = _truth(c)
+    x = np.stack([mean[0] + std[0] * z1, mean[1] + std[1] * (RHO * z1 + np.sqrt(1 - RHO**2) * z2)], axis=1)
+    return x, c[:, None]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.set_num_threads(2)
+    x, c = _data(200_000, 0)  # enough data that statistics do not limit the local mean/width to < 1%
+    pipe = T.Pipeline.from_specs({"x1": {"kind": "plain"}, "x2": {"kind": "plain"}})
+    cols = {"x1": x[:, 0], "x2": x[:, 1]}
+    pipe.fit(cols)
+    net, hist = flow.train_flow(pipe.forward(cols), c, {"hidden": [64, 64, 64]}, seed=1, epochs=6,
+                                batch_size=512, lr=2e-3, progress=False)
+    return net, hist, pipe
+
+
+@pytest.mark.parametrize("solver", ["rk4", "midpoint"])
+def test_recovers_conditional_gaussian(trained, solver):
+    net, hist, pipe = trained
+    assert hist["val_loss"][hist["best_epoch"]] == min(hist["val_loss"])
+    for cv in (-0.8, -0.3, 0.2, 0.7):
+        z = flow.sample(net, np.full((20_000, 1), cv), steps=20, solver=solver,
+                        generator=torch.Generator().manual_seed(5))
+        out = pipe.inverse(z)
+        s = np.stack([out["x1"], out["x2"]], axis=1)
+        mean, std = _truth(cv)
+        # means within 5% of max(|mean|, width), widths within 5%, correlation within 0.05
+        np.testing.assert_array_less(np.abs(s.mean(0) - mean), 0.05 * np.maximum(np.abs(mean), std))
+        np.testing.assert_array_less(np.abs(s.std(0) / std - 1), 0.05)
+        assert abs(np.corrcoef(s.T)[0, 1] - RHO) < 0.05
+
+
+def test_coarse_euler_fails_the_same_check(trained):
+    """The checks above can fail: 2 Euler steps give visibly wrong widths."""
+    net, _, pipe = trained
+    g = torch.Generator().manual_seed(5)
+    z = flow.sample(net, np.full((20_000, 1), 0.2), steps=2, solver="euler", generator=g)
+    out = pipe.inverse(z)
+    _, std = _truth(0.2)
+    assert np.abs(np.array([out["x1"].std(), out["x2"].std()]) / std - 1).max() > 0.05
+
+
+def test_rebuild_from_config_and_flops(trained):
+    net, _, _ = trained
+    cfg = json.loads(json.dumps(net.config))
+    again = flow.build(cfg)
+    again.load_state_dict(net.state_dict())
+    c = np.linspace(-1, 1, 50)[:, None]
+    a = flow.sample(net, c, steps=4, solver="euler", generator=torch.Generator().manual_seed(0))
+    b = flow.sample(again, c, steps=4, solver="euler", generator=torch.Generator().manual_seed(0))
+    np.testing.assert_array_equal(a, b)
+    # linear layers of [64, 64, 64], dim 2, context 1: input (2+1+1)x64; per block 2x64x64 + 2x64; out 64x2
+    assert flow.count_flops(net) == 4 * 64 + 3 * (2 * 64 * 64 + 2 * 64) + 64 * 2
+    assert flow.count_flops(net) * ode.nfe("rk4", 20) == 80 * flow.count_flops(net)
+
+
+def _small(seed, n=2000):
+    x, c = _data(n, 3)
+    return flow.train_flow(x, c, {"hidden": [16, 16], "dropout": 0.1}, seed=seed, epochs=3, batch_size=256,
+                           progress=False)
+
+
+def test_same_seed_same_result_different_seed_different():
+    (n1, h1), (n2, h2), (n3, _) = _small(7), _small(7), _small(8)
+    for k, v in n1.state_dict().items():
+        torch.testing.assert_close(v, n2.state_dict()[k], rtol=0, atol=0)
+    assert h1["val_loss"] == h2["val_loss"]
+    assert any(not torch.equal(v, n3.state_dict()[k]) for k, v in n1.state_dict().items())
+    c = np.random.default_rng(0).uniform(-1, 1, (500, 1))
+    s1 = flow.sample(n1, c, steps=5, generator=torch.Generator().manual_seed(3))
+    s2 = flow.sample(n1, c, steps=5, generator=torch.Generator().manual_seed(3))
+    s3 = flow.sample(n1, c, steps=5, generator=torch.Generator().manual_seed(4))
+    np.testing.assert_array_equal(s1, s2)
+    assert not np.allclose(s1, s3)
+
+
+def test_sampling_is_independent_of_chunking_and_takes_given_noise():
+    net, _ = _small(9, n=500)
+    c = np.random.default_rng(1).uniform(-1, 1, (1000, 1))
+    noise = np.random.default_rng(2).standard_normal((1000, 2)).astype(np.float32)
+    whole = flow.sample(net, c, steps=6, solver="midpoint", noise=noise)
+    chunked = flow.sample(net, c, steps=6, solver="midpoint", noise=noise, batch_size=137)
+    np.testing.assert_allclose(whole, chunked, rtol=1e-6, atol=1e-6)
+    assert whole.dtype == np.float32 and whole.shape == (1000, 2)
+    with pytest.raises(ValueError, match="noise"):
+        flow.sample(net, c, noise=noise[:10])
+
+
+def test_time_sampling_and_loss_target():
+    t = flow.sample_t(200_000, torch.Generator().manual_seed(0), alpha=1.0)
+    assert float(t.min()) >= 0 and float(t.max()) < 1
+    assert float(t.mean()) == pytest.approx(2 / 3, abs=3e-3)  # density 2t
+    # a "network" returning the exact OT-path target velocity has zero loss
+    x1 = torch.randn(64, 3, generator=torch.Generator().manual_seed(1))
+    x0 = torch.randn(64, 3, generator=torch.Generator().manual_seed(2))
+    s = 1e-4
+
+    def exact(t, xt, c):
+        tt = t.reshape(-1, 1)
+        return (x1 - (1 - s) * xt) / (1 - (1 - s) * tt)  # u_t(x | x1) of Lipman et al., eq. 21
+
+    loss = flow.cfm_loss(exact, x1, torch.zeros(64, 0), x0=x0, t=torch.rand(64), sigma_min=s)
+    assert float(loss) < 1e-10

@@ -1,0 +1,145 @@
+"""`flashsim generate`: files coffea reads, NanoAOD v12 names/dtypes, links, reproducibility, bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from flashsim_coffea import cli
+from flashsim_coffea.nanoaod import COUNTER_DTYPE, SCHEMA
+from flashsim_coffea.reference import generate as gen_mod
+
+
+def _leaf_dtype(branch) -> str:
+    interp = branch.interpretation
+    if hasattr(interp, "content"):  # jagged
+        return str(interp.content.to_dtype.newbyteorder("="))
+    return str(interp.to_dtype.newbyteorder("="))
+
+
+@pytest.fixture(scope="module")
+def ttbar_file(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen") / "tt.root"
+    assert cli.main(["generate", "--process", "ttbar", "--events", "60", "--seed", "7", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_every_field_has_the_v12_name_and_dtype(ttbar_file, v12_file):
+    ours = uproot.open(ttbar_file)["Events"]
+    real = uproot.open(v12_file)["Events"]
+    real_names = set(real.keys())
+    compared = 0
+    for name, branch in ours.items():
+        if name.startswith("n") and name[1:] in SCHEMA:
+            assert _leaf_dtype(branch) == COUNTER_DTYPE, name
+            continue
+        collection, _, field = name.partition("_")
+        if collection in SCHEMA and collection:
+            assert field in SCHEMA[collection], f"{name} is not in the schema"
+        else:
+            assert name in SCHEMA[""], f"{name} is not in the schema"
+        if name in real_names:
+            assert _leaf_dtype(branch) == _leaf_dtype(real[name]), name
+            compared += 1
+    assert compared >= 100
+    for collection in ("GenPart", "GenJet", "GenJetAK8", "Jet", "Muon", "Electron", "Photon", "Tau", "GenVisTau"):
+        assert f"n{collection}" in ours.keys(), collection
+
+
+def _events(path):
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return NanoEventsFactory.from_root({str(path): "Events"}, schemaclass=NanoAODSchema, mode="eager").events()
+
+
+def test_coffea_reads_the_file_and_matched_gen_resolves(ttbar_file):
+    ev = _events(ttbar_file)
+    assert len(ev) == 60
+    mu = ak.flatten(ev.Muon[ev.Muon.genPartIdx >= 0])
+    assert len(mu) > 10
+    g = mu.matched_gen
+    assert ak.all(abs(g.pdgId) == 13)
+    assert ak.max(mu.delta_r(g)) < 0.1
+    jet = ak.flatten(ev.Jet[ev.Jet.genJetIdx >= 0])
+    assert len(jet) > 200
+    assert ak.max(jet.delta_r(jet.matched_gen)) < 0.4
+    # the gen collections are pT ordered like NanoAOD's
+    assert ak.all(ev.GenJet.pt[:, :-1] >= ev.GenJet.pt[:, 1:])
+    assert ak.all(ev.Jet.pt[:, :-1] >= ev.Jet.pt[:, 1:])
+
+
+def test_metadata_and_runs_tree(ttbar_file):
+    meta = gen_mod.read_metadata(ttbar_file)
+    assert meta["process"] == "ttbar" and meta["events"] == 60 and meta["seed"] == 7
+    assert 300 < meta["xsec_pb"] < 900  # LO Pythia ttbar at 13.6 TeV
+    runs = uproot.open(ttbar_file)["Runs"].arrays()
+    assert runs.genEventCount.tolist() == [60]
+    ev = uproot.open(ttbar_file)["Events"].arrays(["run", "luminosityBlock", "event"])
+    ids = set(zip(ev.run.tolist(), ev.luminosityBlock.tolist(), ev.event.tolist()))
+    assert len(ids) == 60
+
+
+def test_same_seed_identical_other_seed_different(tmp_path, monkeypatch):
+    monkeypatch.setattr(gen_mod, "BLOCK", 15)  # several blocks, so workers interleave
+    a, b, c = tmp_path / "a.root", tmp_path / "b.root", tmp_path / "c.root"
+    gen_mod.generate("dy", 40, 3, a, workers=1, progress=False)
+    gen_mod.generate("dy", 40, 3, b, workers=2, progress=False)
+    gen_mod.generate("dy", 40, 4, c, workers=1, progress=False)
+    ca, cb, cc = (uproot.open(p)["Events"].arrays() for p in (a, b, c))
+    assert ca.fields == cb.fields
+    for name in ca.fields:
+        assert ak.array_equal(ca[name], cb[name], equal_nan=True), name
+    assert gen_mod.read_metadata(a) == gen_mod.read_metadata(b)
+    assert not ak.array_equal(ca.GenMET_pt, cc.GenMET_pt)
+    assert not ak.array_equal(ca.MET_pt, cc.MET_pt)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--process", "tth", "--events", "5", "--seed", "1"], "invalid choice: 'tth'"),
+        (["--process", "dy", "--events", "0", "--seed", "1"], "must be > 0"),
+        (["--process", "dy", "--events", "-3", "--seed", "1"], "must be > 0"),
+        (["--process", "dy", "--events", "five", "--seed", "1"], "not an integer"),
+    ],
+)
+def test_bad_arguments_one_line_exit_2_no_file(tmp_path, capsys, args, message):
+    out = tmp_path / "x.root"
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["generate", *args, "--out", str(out)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_or_unwritable_directory(tmp_path, capsys):
+    for out, message in [(tmp_path / "nope" / "x.root", "directory does not exist"), ("/proc/x.root", "not writable")]:
+        with pytest.raises(SystemExit) as exc:
+            cli.main(["generate", "--process", "dy", "--events", "5", "--seed", "1", "--out", str(out)])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_midway_leaves_no_partial_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(gen_mod, "BLOCK", 5)
+    real = gen_mod.simulate_block
+
+    def failing(process, seed, block, n, pileup_mu=35.0):
+        if block == 1:
+            raise RuntimeError("boom in block 1")
+        return real(process, seed, block, n, pileup_mu)
+
+    monkeypatch.setattr(gen_mod, "simulate_block", failing)
+    out = tmp_path / "partial.root"
+    with pytest.raises(RuntimeError, match="boom"):
+        gen_mod.generate("dy", 12, 1, out, workers=1, progress=False)
+    assert list(tmp_path.iterdir()) == []

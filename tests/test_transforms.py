@@ -1,0 +1,278 @@
+"""Target transforms: round trips (float32 for continuous, exact for discrete), phi wrapping,
+snapping, clipping, spikes, serialisation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from flashsim_coffea import transforms as T
+
+N = 20_000
+
+
+def _gen(rng):
+    return {
+        "pt": rng.uniform(15, 500, N),
+        "eta": rng.uniform(-4.7, 4.7, N),
+        "phi": rng.uniform(-np.pi, np.pi, N),
+        "charge": rng.choice([-1.0, 1.0], N),
+    }
+
+
+def _continuous(kind, rng, gen):
+    """(spec, reco values) for every continuous kind."""
+    if kind == "plain":
+        return {"kind": "plain"}, rng.normal(3, 2, N)
+    if kind == "ratio":
+        return {"kind": "ratio", "gen": "pt"}, gen["pt"] * rng.normal(1, 0.15, N)
+    if kind == "diff":
+        return {"kind": "diff", "gen": "eta"}, gen["eta"] + rng.normal(0, 0.02, N)
+    if kind == "dphi":
+        return {"kind": "dphi", "gen": "phi"}, T.wrap(gen["phi"] + rng.normal(0, 0.05, N))
+    if kind == "log":
+        return {"kind": "log", "offset": 1e-3}, rng.exponential(2.0, N)
+    if kind == "asinh":
+        return {"kind": "asinh", "scale": 0.002}, rng.standard_cauchy(N) * 0.003
+    if kind == "logit":
+        return {"kind": "logit", "lo": 0.0, "hi": 1.0}, rng.beta(0.5, 2.0, N).clip(1e-5, 1 - 1e-5)
+    if kind == "logit_pm1":
+        return {"kind": "logit", "lo": -1.0, "hi": 1.0}, rng.uniform(-0.999, 0.999, N)
+    raise AssertionError(kind)
+
+
+CONTINUOUS = ["plain", "ratio", "diff", "dphi", "log", "asinh", "logit", "logit_pm1"]
+
+
+@pytest.mark.parametrize("kind", CONTINUOUS)
+def test_continuous_round_trip(kind):
+    rng = np.random.default_rng(1)
+    gen = _gen(rng)
+    spec, x = _continuous(kind, rng, gen)
+    t = T.make(spec).fit(x, gen.get(spec.get("gen")))
+    g = gen.get(spec.get("gen"))
+    # float64 round trip of the transform alone
+    y = t.forward(x, g)
+    assert y.dtype == np.float64 and np.isfinite(y).all()
+    np.testing.assert_allclose(t.inverse(y, g), x, rtol=1e-9, atol=1e-12 * np.abs(x).max())
+    # through the pipeline's float32 matrix: float32 round-off of the standardised value
+    pipe = T.Pipeline.from_specs({"v": spec}).fit({"v": x}, gen)
+    z = pipe.forward({"v": x}, gen)
+    assert z.dtype == np.float32 and z.shape == (N, 1)
+    assert abs(z.mean()) < 1e-3 and abs(z.std() - 1) < 1e-3
+    back = pipe.inverse(z, gen)["v"]
+    if kind == "dphi":
+        diff = T.wrap(back - x)
+        assert np.abs(diff).max() < 1e-6
+    else:
+        np.testing.assert_allclose(back, x, rtol=2e-6, atol=1e-6 * np.abs(x).std())
+    assert not np.allclose(z[:, 0], x)  # the transform did something
+
+
+def test_phi_wrap_near_pi():
+    assert T.wrap(np.array([np.pi]))[0] == -np.pi
+    w = T.wrap(np.linspace(-20, 20, 10_001))
+    assert w.min() >= -np.pi and w.max() < np.pi
+    t = T.make({"kind": "dphi", "gen": "phi"})
+    reco = np.array([np.pi - 0.01, -np.pi + 0.01, 3.0, -3.1, 0.0])
+    gen = np.array([-np.pi + 0.01, np.pi - 0.01, -3.0, 3.1, 0.0])
+    y = t.forward(reco, gen)
+    np.testing.assert_allclose(y, [-0.02, 0.02, 6.0 - 2 * np.pi, 2 * np.pi - 6.2, 0.0], atol=1e-12)
+    t.fit(reco, gen)
+    back = t.inverse(y, gen)
+    np.testing.assert_allclose(back, reco, atol=1e-12)
+    assert back.min() >= -np.pi and back.max() < np.pi
+    # a residual that crosses ±pi after adding gen back is re-wrapped
+    t2 = T.make({"kind": "dphi", "gen": "phi", "clip": False})
+    np.testing.assert_allclose(t2.inverse(np.array([0.3]), np.array([3.0])), [3.3 - 2 * np.pi], atol=1e-12)
+
+
+def test_dequantised_integers_exact_and_snapped():
+    rng = np.random.default_rng(2)
+    cols = {
+        "jetId": rng.choice([0, 2, 6], N, p=[0.05, 0.15, 0.8]),
+        "hadronFlavour": rng.choice([0, 4, 5], N),
+        "nConstituents": rng.poisson(20, N),
+        "flag": rng.uniform(size=N) < 0.3,
+        "valued": rng.choice([1, 3, 10], N),
+    }
+    specs = {
+        "jetId": {"kind": "integer"},
+        "hadronFlavour": {"kind": "integer", "values": [0, 4, 5]},
+        "nConstituents": {"kind": "integer"},
+        "flag": {"kind": "flag"},
+        "valued": {"kind": "integer", "rank": False},
+    }
+    pipe = T.Pipeline.from_specs(specs).fit(cols, rng=np.random.default_rng(3))
+    z = pipe.forward(cols, rng=np.random.default_rng(4))
+    back = pipe.inverse(z)
+    for k in cols:
+        np.testing.assert_array_equal(back[k], cols[k].astype(np.int64), err_msg=k)
+        assert back[k].dtype == np.int64
+    # the dequantised codes are continuous: noise fills the whole cell
+    jet = pipe.columns[0][1]
+    assert jet.values == [0, 2, 6]
+    y = jet.forward(cols["jetId"], rng=np.random.default_rng(5))
+    assert len(np.unique(y)) == N and y.min() > -0.5 and y.max() < 2.5
+    # arbitrary samples snap to the seen values
+    np.testing.assert_array_equal(jet.inverse(np.array([-3.0, 0.49, 0.51, 1.2, 1.6, 9.0])), [0, 0, 2, 2, 6, 6])
+    valued = pipe.columns[4][1]
+    np.testing.assert_array_equal(valued.inverse(np.array([0.0, 1.9, 2.1, 6.4, 6.6, 40.0])), [1, 1, 3, 3, 10, 10])
+    flag = pipe.columns[3][1]
+    np.testing.assert_array_equal(flag.inverse(np.array([-1.0, 0.49, 0.5, 3.0])), [0, 0, 1, 1])
+
+
+def test_bits_decomposition():
+    rng = np.random.default_rng(6)
+    pu = rng.choice([0, 4, 6, 7], N)
+    t = T.make({"kind": "bits", "bits": [4, 2, 1]}).fit(pu)
+    assert t.values == [0, 4, 6, 7] and t.dims == 3
+    y = t.forward(pu, rng=rng)
+    assert y.shape == (N, 3)
+    np.testing.assert_array_equal(np.floor(y[:, 0] + 0.5), pu >= 4)
+    np.testing.assert_array_equal(t.inverse(y), pu)
+    # a pattern never seen in training (medium without loose = 2) snaps to the nearest seen one
+    unseen = np.array([[0.3, 0.9, 0.1], [0.1, 0.6, -0.2], [0.0, 0.0, 0.9]])
+    np.testing.assert_array_equal(t.inverse(unseen), [6, 0, 0])
+    # through a pipeline with other columns
+    pipe = T.Pipeline.from_specs([("pt", {"kind": "plain"}), ("puId", {"kind": "bits", "bits": [4, 2, 1]})])
+    cols = {"pt": rng.uniform(0, 1, N), "puId": pu}
+    pipe.fit(cols, rng=rng)
+    assert pipe.dims == 4 and pipe.names == ["pt", "puId:4", "puId:2", "puId:1"]
+    np.testing.assert_array_equal(pipe.inverse(pipe.forward(cols, rng=rng))["puId"], pu)
+
+
+def test_sign_with_and_without_gen():
+    rng = np.random.default_rng(7)
+    gq = rng.choice([-1, 1], N)
+    flip = rng.uniform(size=N) < 0.02
+    q = np.where(flip, -gq, gq)
+    t = T.make({"kind": "sign", "gen": "charge"}).fit(q, gq)
+    y = t.forward(q, gq, rng)
+    np.testing.assert_array_equal(np.floor(y + 0.5) == 0, flip)  # the flow learns the flip
+    np.testing.assert_array_equal(t.inverse(y, gq), q)
+    free = T.make({"kind": "sign", "gen": None})
+    np.testing.assert_array_equal(free.inverse(free.forward(q, rng=rng)), q)
+    with pytest.raises(ValueError, match="gen"):
+        t.inverse(y)
+
+
+def test_spike_round_trip_and_separation():
+    rng = np.random.default_rng(8)
+    x = rng.beta(2, 5, N)
+    x[rng.uniform(size=N) < 0.3] = 0.0
+    t = T.make({"kind": "spike", "value": 0.0, "then": {"kind": "logit", "lo": 0.0, "hi": 1.0}})
+    t.fit(x, rng=rng)
+    y = t.forward(x, rng=rng)
+    zero = x == 0
+    assert y[zero].max() < t.threshold < y[~zero].min()
+    assert y[zero].std() > 0  # noise, not a point mass
+    back = t.inverse(y)
+    np.testing.assert_array_equal(back[zero], 0.0)
+    np.testing.assert_allclose(back[~zero], x[~zero], rtol=1e-9)
+    # -1 defaults with a plain continuous part, through the float32 pipeline
+    s = rng.normal(0.5, 0.2, N)
+    s[:3000] = -1.0
+    pipe = T.Pipeline.from_specs({"s": {"kind": "spike", "value": -1.0}}).fit({"s": s}, rng=rng)
+    back = pipe.inverse(pipe.forward({"s": s}, rng=rng))["s"]
+    np.testing.assert_array_equal(back[:3000], -1.0)
+    np.testing.assert_allclose(back[3000:], s[3000:], rtol=1e-6, atol=1e-6)
+    # a spike with a gen-relative continuous part
+    gpt = rng.uniform(20, 100, N)
+    r = gpt * rng.normal(1, 0.1, N)
+    r[:100] = 0.0
+    ts = T.make({"kind": "spike", "value": 0.0, "then": {"kind": "ratio", "gen": "pt"}})
+    ts.fit(r, gpt, rng)
+    np.testing.assert_allclose(ts.inverse(ts.forward(r, gpt, rng), gpt), r, rtol=1e-12)
+
+
+def test_inverse_clips_to_training_range():
+    rng = np.random.default_rng(9)
+    gpt = rng.uniform(20, 100, N)
+    ratio = rng.uniform(0.5, 1.5, N)
+    t = T.make({"kind": "ratio", "gen": "pt"}).fit(gpt * ratio, gpt)
+    out = t.inverse(np.array([0.1, 1.0, 7.0]), np.array([10.0, 10.0, 10.0]))
+    np.testing.assert_allclose(out, [10 * ratio.min(), 10.0, 10 * ratio.max()])
+    off = T.make({"kind": "ratio", "gen": "pt", "clip": False}).fit(gpt * ratio, gpt)
+    np.testing.assert_allclose(off.inverse(np.array([7.0]), np.array([10.0])), [70.0])
+    lg = T.make({"kind": "log", "offset": 1.0}).fit(rng.uniform(0, 10, N))
+    assert 0 <= lg.inverse(np.array([-50.0]))[0] < 1e-3 and lg.inverse(np.array([50.0]))[0] <= 10
+
+
+JET_SPECS = {
+    "pt": {"kind": "ratio", "gen": "pt"},
+    "eta": {"kind": "diff", "gen": "eta"},
+    "phi": {"kind": "dphi", "gen": "phi"},
+    "btagDeepFlavB": {"kind": "logit", "lo": 0.0, "hi": 1.0},
+    "muEF": {"kind": "spike", "value": 0.0, "then": {"kind": "logit", "lo": 0.0, "hi": 1.0}},
+    "jetId": {"kind": "integer"},
+    "puId": {"kind": "bits", "bits": [4, 2, 1]},
+    "charge": {"kind": "sign", "gen": "charge"},
+}
+
+
+def _jets(rng):
+    gen = _gen(rng)
+    mu = rng.beta(1, 20, N)
+    mu[rng.uniform(size=N) < 0.8] = 0.0
+    cols = {
+        "pt": gen["pt"] * rng.normal(1, 0.1, N),
+        "eta": gen["eta"] + rng.normal(0, 0.01, N),
+        "phi": T.wrap(gen["phi"] + rng.normal(0, 0.01, N)),
+        "btagDeepFlavB": rng.uniform(0.001, 0.999, N),
+        "muEF": mu,
+        "jetId": rng.choice([0, 2, 6], N),
+        "puId": rng.choice([0, 4, 6, 7], N),
+        "charge": gen["charge"] * np.where(rng.uniform(size=N) < 0.1, -1, 1),
+    }
+    return cols, gen
+
+
+def test_serialisation_round_trip_gives_identical_output():
+    rng = np.random.default_rng(10)
+    cols, gen = _jets(rng)
+    pipe = T.Pipeline.from_specs(JET_SPECS).fit(cols, gen, np.random.default_rng(11))
+    text = json.dumps(pipe.to_dict())
+    again = T.Pipeline.from_dict(json.loads(text))
+    assert again.to_dict() == pipe.to_dict()
+    z1 = pipe.forward(cols, gen, np.random.default_rng(12))
+    z2 = again.forward(cols, gen, np.random.default_rng(12))
+    np.testing.assert_array_equal(z1, z2)
+    b1, b2 = pipe.inverse(z1, gen), again.inverse(z1, gen)
+    for k in JET_SPECS:
+        np.testing.assert_array_equal(b1[k], b2[k])
+    # gen columns may also come as gen_<name> among the columns (extract's ``pairs``)
+    pairs = {**cols, **{f"gen_{k}": v for k, v in gen.items()}}
+    np.testing.assert_array_equal(again.forward(pairs, rng=np.random.default_rng(12)), z1)
+    # and the full round trip: discrete exact, continuous to float32 round-off
+    for k in ("jetId", "puId", "charge"):
+        np.testing.assert_array_equal(b1[k], cols[k])
+    np.testing.assert_array_equal(b1["muEF"] == 0, cols["muEF"] == 0)
+    for k in ("pt", "eta", "btagDeepFlavB", "muEF"):
+        np.testing.assert_allclose(b1[k], cols[k], rtol=2e-6, atol=1e-6 * cols[k].std(), err_msg=k)
+    assert np.abs(T.wrap(b1["phi"] - cols["phi"])).max() < 1e-6
+    # each transform on its own round-trips through JSON too
+    for _, t in pipe.columns:
+        assert T.from_dict(json.loads(json.dumps(t.to_dict()))).to_dict() == t.to_dict()
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="unknown transform kind"):
+        T.make({"kind": "nope"})
+    t = T.make({"kind": "integer"}).fit(np.array([1, 2, 3]))
+    with pytest.raises(ValueError, match="Generator"):
+        t.forward(np.array([1, 2]))
+    pipe = T.Pipeline.from_specs({"pt": {"kind": "ratio", "gen": "pt"}})
+    with pytest.raises(KeyError, match="gen column"):
+        pipe.fit({"pt": np.ones(3)})
+
+
+def test_every_collection_spec_builds():
+    from flashsim_coffea.specs import COLLECTIONS, EVENT_SOURCES
+
+    sources = [s for srcs in COLLECTIONS.values() for s in srcs] + list(EVENT_SOURCES)
+    for src in sources:
+        pipe = T.Pipeline.from_specs(src.targets)
+        assert pipe.dims >= len(src.targets), src.key
