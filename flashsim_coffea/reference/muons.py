@@ -29,6 +29,7 @@ import numba
 import numpy as np
 
 from .. import nanoaod
+from ..derived import ISO_WP, gen_part_flav, jet_index
 from . import isolation as iso
 
 MASS = 0.10566
@@ -74,7 +75,7 @@ PARAMS: dict = {
     "layers_mean": (13.9, 13.2),  # nTrackerLayers [meas] prompt 10/50/90% = 11/14/16
     "layers_sigma": 1.8,
     # pfIsoId edges on pfRelIso04_all (notes section 3)
-    "iso_wp": (0.40, 0.25, 0.20, 0.15, 0.10, 0.05),
+    "iso_wp": ISO_WP,
     # fakes from hadrons: decay in flight within an effective 1.5 m volume [mem], BR(mu nu):
     # pi 0.9999, K 0.6356 [PDG]; reconstruction probability of the kinked track as a muon and
     # punch-through probability tuned to [meas] 0.35 unmatched muons / ttbar event
@@ -113,56 +114,9 @@ def truth_flat(truth: ak.Array) -> dict[str, np.ndarray]:
     return out
 
 
-@numba.njit(cache=True)
-def _flavour(evt, gidx, off, pdg, sflags, mother, conv):  # pragma: no cover - numba
-    out = np.zeros(len(evt), np.int64)
-    for i in range(len(evt)):
-        g = gidx[i]
-        if g < 0:
-            continue
-        k = off[evt[i]] + g
-        sf = sflags[k]
-        if conv and abs(pdg[k]) == 22 and (sf & 1):
-            out[i] = 22
-            continue
-        if sf & 1:
-            out[i] = 1
-            continue
-        if (sf >> 5) & 1:
-            out[i] = 15
-            continue
-        flav = 3
-        m = mother[k]
-        n = 0
-        while m >= 0 and n < 200:
-            a = abs(pdg[off[evt[i]] + m])
-            if (a // 100) % 10 == 5 or (a // 1000) % 10 == 5:
-                flav = 5
-                break
-            if (a // 100) % 10 == 4 or (a // 1000) % 10 == 4:
-                flav = 4
-            m = mother[off[evt[i]] + m]
-            n += 1
-        out[i] = flav
-    return out
-
-
 def gen_flavour(truth: ak.Array, evt: np.ndarray, gen_idx: np.ndarray, conversions: bool = False) -> np.ndarray:
-    """NanoAOD lepton ``genPartFlav`` from the GenPart record (notes section 11): 1 prompt,
-    15 from a prompt tau, 5 / 4 with a B / C hadron ancestor, 3 otherwise, 0 unmatched;
-    with ``conversions`` a prompt photon gives 22."""
-    g = truth.GenPart
-    n = np.asarray(ak.num(g))
-    off = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
-    return _flavour(
-        np.asarray(evt, np.int64),
-        np.asarray(gen_idx, np.int64),
-        off,
-        _flat(g.pdgId).astype(np.int64),
-        _flat(g.statusFlags).astype(np.int64),
-        _flat(g.genPartIdxMother).astype(np.int64),
-        conversions,
-    )
+    """NanoAOD ``genPartFlav`` (:func:`flashsim_coffea.derived.gen_part_flav`) of ``truth.GenPart``."""
+    return gen_part_flav(truth.GenPart, evt, gen_idx, conversions)
 
 
 def impact_parameters(
@@ -197,38 +151,6 @@ def impact_parameters(
         "ip3d": ip3d * mm,
         "sip3d": ip3d / e3d,
     }
-
-
-@numba.njit(cache=True)
-def _nearest(evt, eta, phi, joff, jeta, jphi, dr_max):  # pragma: no cover - numba
-    out = np.full(len(evt), -1, np.int64)
-    for i in range(len(evt)):
-        best = dr_max * dr_max
-        e = evt[i]
-        for k in range(joff[e], joff[e + 1]):
-            dphi = (phi[i] - jphi[k] + np.pi) % (2 * np.pi) - np.pi
-            d2 = (eta[i] - jeta[k]) ** 2 + dphi**2
-            if d2 < best:
-                best = d2
-                out[i] = k - joff[e]
-    return out
-
-
-def jet_index(jets: ak.Array | None, evt: np.ndarray, eta: np.ndarray, phi: np.ndarray, dr: float = 0.4) -> np.ndarray:
-    """Index of the nearest jet (final Jet ordering) within ``dr``, else -1."""
-    if jets is None or len(evt) == 0:
-        return np.full(len(evt), -1, np.int64)
-    n = np.asarray(ak.num(jets))
-    joff = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
-    return _nearest(
-        np.asarray(evt, np.int64),
-        np.asarray(eta, np.float64),
-        np.asarray(phi, np.float64),
-        joff,
-        _flat(jets.eta).astype(np.float64),
-        _flat(jets.phi).astype(np.float64),
-        dr,
-    )
 
 
 def finish(collection: str, cols: dict[str, np.ndarray], evt: np.ndarray, n_ev: int) -> ak.Array:

@@ -80,8 +80,7 @@ PARAMS: dict = {
     "mantissa_bits": {"eta": 12, "phi": 12, "mass": 10, "dxy": 10, "dz": 14, "rawDeepTau2018v2p5VSjet": 10},
 }
 
-#: DeepTau 2018 v2.5 VSjet thresholds VVVLoose..VVTight [code: cms-sw/cmssw RecoTauTag/RecoTau/python/tauIdWPsDefs.py]
-WP_VSJET = np.array([0.408, 0.629, 0.805, 0.923, 0.963, 0.980, 0.988, 0.993])
+from ..derived import WP_VSJET  # noqa: E402  (DeepTau 2018 v2.5 VSjet thresholds)
 
 #: Quantile tables (score, CDF) of the raw VSjet score. Genuine: CDF at the WPs = 1 - target
 #: efficiency 98, 95, 90, 85, 80, 70, 60, 50% [notes section 10, TAU-20-001]. Fakes (given a

@@ -1,0 +1,143 @@
+"""Reco fields that are functions of other fields or of the gen record (NanoAOD definitions).
+
+Shared by the engine (after sampling) and the reference detector, so that both write
+them the same way:
+
+* :func:`gen_part_flav`: lepton/photon ``genPartFlav`` from the linked GenPart and its
+  ancestry (1 prompt, 15 from a prompt tau, 5/4 with a B/C hadron ancestor, 3 otherwise,
+  0 unmatched; 22 for a prompt photon when conversions are allowed);
+* :func:`jet_index`: ``jetIdx``, the nearest jet within ΔR (final Jet ordering);
+* :data:`ISO_WP`: the muon ``pfIsoId`` edges on ``pfRelIso04_all``;
+* :data:`WP_VSJET`: DeepTau 2018 v2.5 VSjet thresholds for ``idDeepTau2018v2p5VSjet``;
+* :data:`EB_MAX`, :data:`EE_MIN`: photon ``isScEtaEB``/``isScEtaEE`` edges.
+
+Example:
+    >>> int(pf_iso_id(np.array([0.12]))[0])  # passes VeryLoose, Loose, Medium, Tight
+    4
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numba
+import numpy as np
+
+#: muon pfIsoId edges on pfRelIso04_all: VeryLoose, Loose, Medium, Tight, VeryTight, VeryVeryTight.
+ISO_WP = (0.40, 0.25, 0.20, 0.15, 0.10, 0.05)
+#: DeepTau 2018 v2.5 VSjet thresholds VVVLoose..VVTight [code: cms-sw/cmssw RecoTauTag/RecoTau/python/tauIdWPsDefs.py]
+WP_VSJET = np.array([0.408, 0.629, 0.805, 0.923, 0.963, 0.980, 0.988, 0.993])
+#: ECAL barrel / endcap supercluster |eta| edges.
+EB_MAX, EE_MIN, EE_MAX = 1.4442, 1.566, 2.5
+#: lepton masses (GeV) by |pdgId|.
+MASS = {11: 0.000511, 13: 0.10566}
+
+
+def _flat(a: ak.Array) -> np.ndarray:
+    return np.asarray(ak.to_numpy(ak.flatten(a)))
+
+
+def offsets(counts: np.ndarray) -> np.ndarray:
+    """``[0, c0, c0 + c1, ...]`` (int64)."""
+    return np.concatenate([[0], np.cumsum(np.asarray(counts, np.int64))]).astype(np.int64)
+
+
+def pf_iso_id(rel04: np.ndarray) -> np.ndarray:
+    """Muon ``pfIsoId`` (0-6): the number of :data:`ISO_WP` edges ``pfRelIso04_all`` is below."""
+    return np.sum(np.asarray(rel04)[:, None] < np.asarray(ISO_WP)[None, :], axis=1)
+
+
+def tau_vsjet_id(raw: np.ndarray) -> np.ndarray:
+    """``idDeepTau2018v2p5VSjet`` (0-8): the number of :data:`WP_VSJET` thresholds passed."""
+    return np.searchsorted(WP_VSJET, np.asarray(raw), side="right")
+
+
+def photon_sc_flags(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``isScEtaEB``, ``isScEtaEE`` from |eta|."""
+    a = np.abs(np.asarray(eta))
+    return a < EB_MAX, (a > EE_MIN) & (a < EE_MAX)
+
+
+@numba.njit(cache=True)
+def _flavour(evt, gidx, off, pdg, sflags, mother, conv):  # pragma: no cover - numba
+    out = np.zeros(len(evt), np.int64)
+    for i in range(len(evt)):
+        g = gidx[i]
+        if g < 0:
+            continue
+        k = off[evt[i]] + g
+        sf = sflags[k]
+        if conv and abs(pdg[k]) == 22 and (sf & 1):
+            out[i] = 22
+            continue
+        if sf & 1:
+            out[i] = 1
+            continue
+        if (sf >> 5) & 1:
+            out[i] = 15
+            continue
+        flav = 3
+        m = mother[k]
+        n = 0
+        while m >= 0 and n < 200:
+            a = abs(pdg[off[evt[i]] + m])
+            if (a // 100) % 10 == 5 or (a // 1000) % 10 == 5:
+                flav = 5
+                break
+            if (a // 100) % 10 == 4 or (a // 1000) % 10 == 4:
+                flav = 4
+            m = mother[off[evt[i]] + m]
+            n += 1
+        out[i] = flav
+    return out
+
+
+@numba.njit(cache=True)
+def _nearest(evt, eta, phi, joff, jeta, jphi, dr_max):  # pragma: no cover - numba
+    out = np.full(len(evt), -1, np.int64)
+    for i in range(len(evt)):
+        best = dr_max * dr_max
+        e = evt[i]
+        for k in range(joff[e], joff[e + 1]):
+            dphi = (phi[i] - jphi[k] + np.pi) % (2 * np.pi) - np.pi
+            d2 = (eta[i] - jeta[k]) ** 2 + dphi**2
+            if d2 < best:
+                best = d2
+                out[i] = k - joff[e]
+    return out
+
+
+def jet_index(jets: ak.Array | None, evt: np.ndarray, eta: np.ndarray, phi: np.ndarray, dr: float = 0.4) -> np.ndarray:
+    """Index of the nearest jet (final Jet ordering) within ``dr``, else -1."""
+    if jets is None or len(evt) == 0:
+        return np.full(len(evt), -1, np.int64)
+    n = np.asarray(ak.num(jets))
+    joff = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
+    return _nearest(
+        np.asarray(evt, np.int64),
+        np.asarray(eta, np.float64),
+        np.asarray(phi, np.float64),
+        joff,
+        _flat(jets.eta).astype(np.float64),
+        _flat(jets.phi).astype(np.float64),
+        dr,
+    )
+
+
+
+
+def gen_part_flav(genpart: ak.Array, evt: np.ndarray, gen_idx: np.ndarray, conversions: bool = False) -> np.ndarray:
+    """``genPartFlav`` of reco objects in events ``evt`` linked to GenPart ``gen_idx`` (-1: none).
+
+    ``genpart`` is the jagged GenPart collection (``pdgId``, ``statusFlags``,
+    ``genPartIdxMother``) of the events ``evt`` indexes.
+    """
+    off = offsets(np.asarray(ak.num(genpart)))
+    return _flavour(
+        np.asarray(evt, np.int64),
+        np.asarray(gen_idx, np.int64),
+        off,
+        _flat(genpart.pdgId).astype(np.int64),
+        _flat(genpart.statusFlags).astype(np.int64),
+        _flat(genpart.genPartIdxMother).astype(np.int64),
+        conversions,
+    )
