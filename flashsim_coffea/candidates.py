@@ -52,3 +52,18 @@ def source_index(kind: str) -> int:
 def gen_charge(cand: ak.Array) -> ak.Array:
     """Electric charge of lepton candidates from their pdgId (e-, mu-: pdgId > 0, charge -1)."""
     return ak.values_astype(-np.sign(cand.pdgId), np.int32)
+
+
+#: gen fields a transform may refer to (``gen_<name>`` columns).
+GEN_FIELDS = ("pt", "eta", "phi", "mass", "charge")
+
+
+def gen_columns(cand: ak.Array) -> dict[str, ak.Array]:
+    """``gen_<field>`` of :data:`GEN_FIELDS` present on the candidates (lepton charge from pdgId)."""
+    out = {}
+    for f in GEN_FIELDS:
+        if f == "charge" and "charge" not in cand.fields and "pdgId" in cand.fields:
+            out["gen_charge"] = gen_charge(cand)
+        elif f in cand.fields:
+            out[f"gen_{f}"] = cand[f]
+    return out

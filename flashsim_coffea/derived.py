@@ -141,3 +141,17 @@ def gen_part_flav(genpart: ak.Array, evt: np.ndarray, gen_idx: np.ndarray, conve
         _flat(genpart.genPartIdxMother).astype(np.int64),
         conversions,
     )
+
+
+def photon_gen_flav(genpart: ak.Array, evt: np.ndarray, gen_idx: np.ndarray) -> np.ndarray:
+    """Photon ``genPartFlav``: 1 linked to a prompt photon, 11 to a prompt electron, else 0."""
+    evt = np.asarray(evt, np.int64)
+    gen_idx = np.asarray(gen_idx, np.int64)
+    off = offsets(np.asarray(ak.num(genpart)))
+    k = np.where(gen_idx >= 0, off[evt] + gen_idx, 0) if len(evt) else np.zeros(0, np.int64)
+    flags = _flat(genpart.statusFlags).astype(np.int64)
+    pdg = np.abs(_flat(genpart.pdgId).astype(np.int64))
+    if len(flags) == 0:
+        return np.zeros(len(evt), np.int64)
+    prompt = (gen_idx >= 0) & ((flags[k] & 1) == 1)
+    return np.where(prompt & (pdg[k] == 11), 11, np.where(prompt, 1, 0))

@@ -32,8 +32,6 @@ from . import candidates, features, genevents, matching
 from .specs import COLLECTIONS
 from .specs.source import Source
 
-#: gen fields every transform may refer to (``gen_<name>`` columns).
-GEN_FIELDS = ("pt", "eta", "phi", "mass", "charge")
 #: event-level reco branches read for the event source.
 EVENT_BRANCHES = (
     "MET_pt", "MET_phi", "MET_sumEt", "MET_significance", "MET_covXX", "MET_covXY", "MET_covYY",
@@ -81,16 +79,6 @@ def _flat(x) -> np.ndarray:
     return ak.to_numpy(ak.flatten(x, axis=None)).astype(np.float64)
 
 
-def _gen_columns(cand: ak.Array) -> dict[str, ak.Array]:
-    out = {}
-    for f in GEN_FIELDS:
-        if f == "charge" and "charge" not in cand.fields and "pdgId" in cand.fields:
-            out["gen_charge"] = candidates.gen_charge(cand)
-        elif f in cand.fields:
-            out[f"gen_{f}"] = cand[f]
-    return out
-
-
 def claims(ev: ak.Array, collection: str) -> dict[str, ak.Array]:
     """Per genuine source of ``collection``, the reco index matched to each candidate."""
     reco = ev[collection]
@@ -131,7 +119,7 @@ def tables(ev: ak.Array, src: Source) -> dict:
     label = idx >= 0
     matched = ak.pad_none(reco, 1)[ak.where(label, idx, 0)][label]
     pairs = {f"cond_{k}": _flat(v[label]) for k, v in cond.items()}
-    pairs.update({k: _flat(v[label]) for k, v in _gen_columns(cand).items()})
+    pairs.update({k: _flat(v[label]) for k, v in candidates.gen_columns(cand).items()})
     for t in src.targets:
         if t in matched.fields:
             pairs[t] = _flat(matched[t])

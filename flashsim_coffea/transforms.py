@@ -630,7 +630,7 @@ class Pipeline:
 
     def inverse(self, y: Array, gen: Mapping[str, Array] | None = None) -> dict[str, Array]:
         """Matrix ``(n, dims)`` -> ``{column: values}``."""
-        raw = self.scale.inverse(np.asarray(y).reshape(len(y), -1))
+        raw = self.scale.inverse(np.asarray(y).reshape(len(y), self.dims))
         out, i = {}, 0
         for name, t in self.columns:
             part = raw[:, i : i + t.dims]

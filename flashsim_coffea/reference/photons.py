@@ -9,7 +9,7 @@ electrons with pixelSeed, 32% jet photons, 4% prompt photons; DY: 0.7/event):
 * SCs seeded by a photon: prompt photons (FSR, ISR) and, far more often, pi0 photons
   inside jets (non-isolated, broad showers, large H/E: mostly failing the IDs);
 * SCs seeded by an electron (probability 0.92 [meas] 2015 ttbar electrons pT > 15):
-  ``pixelSeed`` True, ``electronVeto`` mostly False, ``genPartFlav`` 13 when prompt.
+  ``pixelSeed`` True, ``electronVeto`` mostly False, ``genPartFlav`` 11 (prompt electron) or 1 (prompt photon).
 
 Efficiency 95% / 85% (barrel / endcap) [card]; preselection as MiniAOD slimmedPhotons
 (pT > 14 GeV, or pT > 10 GeV passing the loose ID) and H/E < 0.5 [mem]. Energy: card
@@ -138,7 +138,7 @@ def reconstruct_photons(
     p_pix = np.where(is_e, ps["electron"], np.where(jetlike, ps["jet"], np.where(conv, ps["converted"], ps["photon"])))
     ev = PARAMS["electron_veto_true"]
     p_veto = np.where(is_e, ev["electron"], np.where(jetlike, ev["jet"], ev["photon"]))
-    flav = np.where(prompt & is_e, 13, np.where(prompt & ~is_e, 1, 0))
+    flav = np.where(prompt & is_e, 11, np.where(prompt & ~is_e, 1, 0))
     k = presel
     cols = {
         "pt": pt[k], "eta": eta[k], "phi": phi[k],

@@ -1,0 +1,394 @@
+"""The FlashSim engine: gen collections of one chunk -> reco NanoAOD collections, K replicas each.
+
+For every loaded source (:mod:`flashsim_coffea.specs`) the engine
+
+1. selects the gen candidates (:mod:`.candidates`) and computes their conditioning
+   (:mod:`.features`) once per gen event;
+2. asks the efficiency model for P(reconstructed) once per candidate, then, for each of the K
+   replicas, keeps the candidate if a counter-based uniform is below it (pileup jets: a
+   count model gives how many per replica);
+3. samples the targets of every kept object with the flow (:mod:`.flow`, fixed-step ODE),
+   starting from counter-based normals, and inverts the preprocessing (:mod:`.transforms`);
+4. merges the sources of each collection, sorts by pT, fills derived fields and
+   cross-links (:mod:`.derived`) and casts to NanoAOD v12 dtypes (:mod:`.nanoaod`).
+
+Every random number is keyed by ``(seed, run/lumi/event, replica, source, gen index or
+object number, dimension)`` (:mod:`.random`), so the same seed gives the same output and an
+event's objects do not depend on the chunk it sits in. No Python loop runs over events or
+objects: each model runs once per chunk on all its objects.
+
+The output is an awkward array, one record per flash event (gen event ``i`` gives flash
+events ``i*K .. i*K+K-1``), with fields ``Jet``, ``Muon``, ``Electron``, ``Photon``,
+``Tau`` (jagged), ``MET``, ``PV``, ``Rho`` (records) and ``FlashSim`` (``genEventIdx``,
+``replica``, ``replicas``).
+
+Example:
+    >>> sim = FlashSim.load("models")  # doctest: +SKIP
+    >>> flash = sim.simulate(gen, seed=1, replicas=10)  # doctest: +SKIP
+    >>> flash.Jet.pt, flash.FlashSim.genEventIdx  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import torch
+
+from . import candidates, card, derived, features, genevents, nanoaod
+from . import random as rnd
+from .count import CountModel, build_count, sample_counts
+from .efficiency import Classifier, build_classifier, predict_proba
+from .flow import VelocityNet, build, sample
+from .specs import COLLECTIONS, EVENT_SOURCES
+from .specs.source import Source
+from .transforms import Pipeline
+
+#: file listing the sources of a models directory and the default ODE solver.
+INDEX = "flashsim.json"
+INDEX_SCHEMA_VERSION = 1
+#: default integration (chosen by the fidelity/speed study of ``flashsim bench``).
+DEFAULT_SOLVER, DEFAULT_STEPS = "midpoint", 4
+#: stream tags of the random keys.
+_EFF, _FLOW, _COUNT = 1, 2, 3
+#: event-level branches and the record they go in.
+EVENT_RECORDS = {"MET": "MET_", "PV": "PV_", "Rho": "Rho_"}
+
+
+def all_sources() -> dict[str, Source]:
+    """Every declared source by key (``Jet_genjet``, ``Event_event``, ...)."""
+    out = {s.key: s for srcs in COLLECTIONS.values() for s in srcs}
+    out.update({s.key: s for s in EVENT_SOURCES})
+    return out
+
+
+def source_id(src: Source) -> int:
+    """Stable integer of a source in the random keys."""
+    return zlib.crc32(src.key.encode())
+
+
+@dataclass
+class SourceModel:
+    """The trained models of one source."""
+
+    source: Source
+    flow: VelocityNet
+    pipeline: Pipeline
+    efficiency: Classifier | None = None
+    count: CountModel | None = None
+    cards: dict = field(default_factory=dict)
+
+
+def _check_card(c: dict, path: Path, src: Source, kind: str) -> None:
+    if c.get("kind") != kind:
+        raise card.ModelCardError(f"{path}: card kind {c.get('kind')!r}, expected {kind!r}")
+    if c.get("source") != src.key:
+        raise card.ModelCardError(f"{path}: card is for source {c.get('source')!r}, expected {src.key!r}")
+    if list(c.get("conditioning", [])) != list(src.conditioning):
+        raise card.ModelCardError(f"{path}: conditioning {c.get('conditioning')} differs from the spec of {src.key}")
+
+
+def load_source(directory: str | os.PathLike, src: Source) -> SourceModel:
+    """Load the models of ``src`` from ``directory/<src.key>/`` (cards checked, safetensors only)."""
+    d = Path(directory) / src.key
+    path = d / "flow.json"
+    c, tensors = card.load(path)
+    _check_card(c, path, src, "flow")
+    net = build(c["network"])
+    try:
+        net.load_state_dict(tensors)
+    except RuntimeError as err:
+        raise card.ModelCardError(f"{path}: weights do not fit the network of the card ({err})") from None
+    net.eval()
+    pipe = Pipeline.from_dict(c["transforms"])
+    if [n for n, _ in pipe.columns] != list(src.targets):
+        raise card.ModelCardError(f"{path}: targets {[n for n, _ in pipe.columns]} differ from the spec of {src.key}")
+    out = SourceModel(src, net, pipe, cards={"flow": c})
+    if src.candidates is not None:
+        path = d / "efficiency.json"
+        c, tensors = card.load(path)
+        _check_card(c, path, src, "efficiency")
+        out.efficiency = build_classifier(c["network"])
+        out.efficiency.load_state_dict(tensors)
+        out.efficiency.eval()
+        out.cards["efficiency"] = c
+    elif src.collection:
+        path = d / "count.json"
+        c, tensors = card.load(path)
+        _check_card(c, path, src, "count")
+        out.count = build_count(c["network"])
+        out.count.load_state_dict(tensors)
+        out.count.eval()
+        out.cards["count"] = c
+    return out
+
+
+def _flat(x) -> np.ndarray:
+    return ak.to_numpy(ak.flatten(x, axis=None))
+
+
+def _matrix(cols: dict[str, np.ndarray], names: list[str], n: int) -> np.ndarray:
+    if not names:
+        return np.zeros((n, 0), np.float32)
+    return np.stack([np.asarray(cols[k], np.float64) for k in names], axis=1).astype(np.float32)
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    return derived.offsets(counts)
+
+
+def tile(counts: np.ndarray, replicas: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (into per-gen-event flat arrays) and flash event of every object of K replicas.
+
+    Gen event ``i`` with ``counts[i]`` objects becomes flash events ``i*K .. i*K+K-1``,
+    each holding the same rows. Example: ``tile([2, 1], 2)`` gives rows
+    ``[0, 1, 0, 1, 2, 2]`` and flash events ``[0, 0, 1, 1, 2, 3]``.
+    """
+    counts = np.asarray(counts, np.int64)
+    fc = np.repeat(counts, replicas)
+    fs = np.repeat(_offsets(counts)[:-1], replicas)
+    flash = np.repeat(np.arange(len(fc), dtype=np.int64), fc)
+    local = np.arange(int(fc.sum()), dtype=np.int64) - np.repeat(_offsets(fc)[:-1], fc)
+    return fs[flash] + local, flash
+
+
+class FlashSim:
+    """Trained FlashSim models and the sampling loop over a chunk (see the module doc).
+
+    Arguments:
+        models: source key -> :class:`SourceModel`.
+        solver, steps: ODE integration of every flow.
+        batch_size: objects integrated at once.
+    """
+
+    def __init__(self, models: dict[str, SourceModel], solver: str = DEFAULT_SOLVER, steps: int = DEFAULT_STEPS,
+                 batch_size: int = 65536):
+        self.models = models
+        self.solver, self.steps, self.batch_size = solver, int(steps), int(batch_size)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, models_dir: str | os.PathLike, collections: tuple[str, ...] | list[str] | None = None,
+             solver: str | None = None, steps: int | None = None) -> FlashSim:
+        """Load the models listed in ``models_dir/flashsim.json`` (only ``collections`` if given;
+        the event-level models load whenever ``MET``/``PV``/``Rho`` or no selection is asked)."""
+        models_dir = Path(models_dir)
+        path = models_dir / INDEX
+        try:
+            index = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise card.ModelCardError(f"{path}: cannot read the models index ({err})") from None
+        if index.get("schema_version") != INDEX_SCHEMA_VERSION:
+            raise card.ModelCardError(
+                f"{path}: models index schema version {index.get('schema_version')!r} is not supported "
+                f"(this flashsim-coffea reads {INDEX_SCHEMA_VERSION})"
+            )
+        known = all_sources()
+        want = None if collections is None else set(collections)
+        models = {}
+        for key in index["sources"]:
+            if key not in known:
+                raise card.ModelCardError(f"{path}: unknown source {key!r} (known: {sorted(known)})")
+            src = known[key]
+            coll = src.collection or "Event"
+            if want is not None and coll not in want and not (coll == "Event" and want & set(EVENT_RECORDS)):
+                continue
+            models[key] = load_source(models_dir, src)
+        if want is not None:
+            have = {m.source.collection or "Event" for m in models.values()}
+            missing = {c for c in want if c not in have and not (c in EVENT_RECORDS and "Event" in have)}
+            if missing:
+                raise card.ModelCardError(f"{models_dir}: no models for collection(s) {sorted(missing)}")
+        return cls(models, solver or index.get("solver", DEFAULT_SOLVER), steps or index.get("steps", DEFAULT_STEPS))
+
+    def gen_branches(self) -> dict[str, tuple[str, ...]]:
+        """Gen collection -> fields read by the loaded models (GenVisTau only with tau models)."""
+        need_tau = any(m.source.candidates == "GenVisTau" for m in self.models.values())
+        return {c: f for c, f in genevents.GEN_BRANCHES.items() if c != "GenVisTau" or need_tau}
+
+    @property
+    def collections(self) -> list[str]:
+        """Reco collections these models simulate, in output order."""
+        have = {m.source.collection for m in self.models.values()}
+        return [c for c in COLLECTIONS if c in have]
+
+    # ------------------------------------------------------------------ sampling
+    def _flow(self, m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict) -> dict[str, np.ndarray]:
+        with torch.inference_mode():
+            y = sample(m.flow, context, steps=self.steps, solver=self.solver, noise=noise, batch_size=self.batch_size)
+        return m.pipeline.inverse(y, gen=gen)
+
+    def _noise(self, seed: int, key: np.ndarray, replica: np.ndarray, sid: int, obj: np.ndarray, dim: int) -> np.ndarray:
+        d = np.arange(dim, dtype=np.uint64)[None, :]
+        return rnd.normal(seed, key[:, None], replica[:, None], sid, _FLOW, obj[:, None], d).astype(np.float32)
+
+    def _candidate_source(self, m: SourceModel, gen: ak.Array, keys: np.ndarray, seed: int, K: int,
+                          cache: dict) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        src = m.source
+        ck = (src.candidates, tuple(src.conditioning))
+        if ck not in cache:
+            cand = candidates.select(gen, src.candidates)
+            feats = features.compute(gen, cand, src.conditioning)
+            counts = ak.to_numpy(ak.num(cand, axis=1)).astype(np.int64)
+            flat = {k: _flat(v) for k, v in feats.items()}
+            X = _matrix(flat, src.conditioning, int(counts.sum()))
+            gencols = {k: _flat(v).astype(np.float64) for k, v in candidates.gen_columns(cand).items()}
+            cand_flat = {f: _flat(cand[f]) for f in cand.fields}
+            cache[ck] = (counts, X, gencols, cand_flat)
+        counts, X, gencols, cand_flat = cache[ck]
+        sid = source_id(src)
+        p = predict_proba(m.efficiency, X) if len(X) else np.zeros(0)
+        rows, flash = tile(counts, K)
+        ev, rep = flash // K, flash % K
+        gidx = cand_flat["idx"][rows].astype(np.int64)
+        u = rnd.uniform(seed, keys[ev], rep, sid, _EFF, gidx)
+        keep = u < p[rows]
+        rows, flash, ev, rep, gidx = rows[keep], flash[keep], ev[keep], rep[keep], gidx[keep]
+        noise = self._noise(seed, keys[ev], rep, sid, gidx, m.flow.dim)
+        out = self._flow(m, X[rows], noise, {k: v[rows] for k, v in gencols.items()})
+        for reco_field, gen_field in src.copy.items():
+            out[reco_field] = cand_flat[gen_field][rows]
+        if src.link is not None:
+            out[src.link] = gidx
+        for k, v in src.constants.items():
+            out[k] = np.full(len(rows), v)
+        return out, flash
+
+    def _count_source(self, m: SourceModel, ctx: dict, keys: np.ndarray, seed: int, K: int) -> tuple[dict, np.ndarray]:
+        src = m.source
+        n_ev = len(keys)
+        C = _matrix(ctx, src.conditioning, n_ev)
+        sid = source_id(src)
+        f = np.arange(n_ev * K, dtype=np.int64)
+        ev, rep = f // K, f % K
+        n = sample_counts(m.count, C[ev], rnd.uniform(seed, keys[ev], rep, sid, _COUNT)) if n_ev else np.zeros(0, np.int64)
+        flash = np.repeat(f, n)
+        j = np.arange(len(flash), dtype=np.int64) - np.repeat(_offsets(n)[:-1], n)
+        ev, rep = flash // K, flash % K
+        noise = self._noise(seed, keys[ev], rep, sid, j, m.flow.dim)
+        out = self._flow(m, C[ev], noise, {})
+        for k, v in src.constants.items():
+            out[k] = np.full(len(flash), v)
+        return out, flash
+
+    def _event_source(self, m: SourceModel, ctx: dict, gen: ak.Array, keys: np.ndarray, seed: int, K: int) -> dict:
+        n_ev = len(keys)
+        C = _matrix(ctx, m.source.conditioning, n_ev)
+        f = np.arange(n_ev * K, dtype=np.int64)
+        ev, rep = f // K, f % K
+        noise = self._noise(seed, keys[ev], rep, source_id(m.source), np.zeros(len(f), np.int64), m.flow.dim)
+        out = self._flow(m, C[ev], noise, {})
+        g_pt = ak.to_numpy(gen.GenMET.pt).astype(np.float64)[ev]
+        g_phi = ak.to_numpy(gen.GenMET.phi).astype(np.float64)[ev]
+        par = g_pt + out.pop("MET_upar")
+        perp = out.pop("MET_uperp")
+        mx = par * np.cos(g_phi) - perp * np.sin(g_phi)
+        my = par * np.sin(g_phi) + perp * np.cos(g_phi)
+        out["MET_pt"], out["MET_phi"] = np.hypot(mx, my), np.arctan2(my, mx)
+        return out
+
+    def simulate(self, gen: ak.Array, seed: int, replicas: int = 1, source: str = "gen chunk") -> ak.Array:
+        """Flash reco events of a gen chunk (see the module doc).
+
+        Arguments:
+            gen: one record per gen event with the collections of :meth:`gen_branches`
+                and ``run``, ``luminosityBlock``, ``event``.
+            seed: the global seed.
+            replicas: K flash events per gen event.
+            source: name used in error messages (a file name).
+
+        Raises:
+            GenInputError: a missing gen branch or a NaN/inf gen value (named).
+        """
+        if replicas < 1:
+            raise ValueError(f"replicas must be >= 1, got {replicas}")
+        K = int(replicas)
+        for name in ("run", "luminosityBlock", "event"):
+            if name not in gen.fields:
+                raise genevents.GenInputError(f"{source}: missing branch {name} (needed for the random-number keys)")
+        for coll, fields in self.gen_branches().items():
+            if coll not in gen.fields:
+                raise genevents.GenInputError(f"{source}: missing gen branch {coll}_{fields[0]}")
+        genevents.check(gen, source=source)
+        n_ev = len(gen)
+        keys = rnd.event_keys(ak.to_numpy(gen.run), ak.to_numpy(gen.luminosityBlock), ak.to_numpy(gen.event))
+        ctx = {k: ak.to_numpy(v).astype(np.float64) for k, v in features.event_context(gen).items()}
+        n_flash = n_ev * K
+        ev_of_flash = np.arange(n_flash, dtype=np.int64) // K
+        out: dict[str, ak.Array] = {}
+        cache: dict = {}
+        for coll in self.collections:
+            parts, flashes = [], []
+            for src in COLLECTIONS[coll]:
+                m = self.models.get(src.key)
+                if m is None:
+                    continue
+                if src.candidates is not None:
+                    cols, flash = self._candidate_source(m, gen, keys, seed, K, cache)
+                else:
+                    cols, flash = self._count_source(m, ctx, keys, seed, K)
+                parts.append(cols)
+                flashes.append(flash)
+            out[coll] = self._assemble(coll, parts, flashes, gen, out, n_flash, K)
+        for m in self.models.values():
+            if m.source.collection == "":
+                cols = self._event_source(m, ctx, gen, keys, seed, K)
+                for rec, prefix in EVENT_RECORDS.items():
+                    names = [k for k in cols if k.startswith(prefix)]
+                    if names:
+                        dt = nanoaod.SCHEMA[""]
+                        out[rec] = ak.zip({k[len(prefix):]: np.asarray(cols[k]).astype(dt[k]) for k in names})
+        out["FlashSim"] = ak.zip({
+            "genEventIdx": ev_of_flash,
+            "replica": (np.arange(n_flash) % K).astype(np.int32),
+            "replicas": np.full(n_flash, K, np.int32),
+        })
+        return ak.zip(out, depth_limit=1)
+
+    def _assemble(self, coll: str, parts: list[dict], flashes: list[np.ndarray], gen: ak.Array, done: dict,
+                  n_flash: int, K: int) -> ak.Array:
+        names = list(parts[0])
+        for p in parts[1:]:
+            if set(p) != set(names):
+                raise RuntimeError(f"{coll}: sources give different fields: {sorted(set(p) ^ set(names))}")
+        flash = np.concatenate(flashes)
+        cols = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in names}
+        order = np.lexsort((-np.asarray(cols["pt"], np.float64), flash))
+        flash = flash[order]
+        cols = {k: v[order] for k, v in cols.items()}
+        self._derive(coll, cols, flash // K, flash, gen, done)
+        counts = np.bincount(flash, minlength=n_flash)
+        schema = nanoaod.SCHEMA[coll]
+        unknown = [k for k in cols if k not in schema]
+        if unknown:
+            raise RuntimeError(f"{coll}: fields not in the NanoAOD v12 schema: {unknown}")
+        rec = ak.zip({k: cols[k].astype(schema[k]) for k in schema if k in cols})
+        return ak.unflatten(rec, counts)
+
+    @staticmethod
+    def _derive(coll: str, cols: dict, ev: np.ndarray, flash: np.ndarray, gen: ak.Array, done: dict) -> None:
+        """Fill the derived fields of ``coll`` in place (after the pT sort)."""
+        if coll == "Jet":
+            return
+        jets = done.get("Jet")
+        cols["jetIdx"] = derived.jet_index(jets, flash, cols["eta"], cols["phi"]) if jets is not None else np.full(len(flash), -1)
+        link = cols.get("genPartIdx", np.full(len(flash), -1))
+        if coll in ("Muon", "Electron"):
+            pdg = 13 if coll == "Muon" else 11
+            charge = np.asarray(cols["charge"])
+            cols["pdgId"] = (-pdg * charge).astype(np.int64)
+            cols["mass"] = np.full(len(flash), derived.MASS[pdg])
+            cols["genPartFlav"] = derived.gen_part_flav(gen.GenPart, ev, link, conversions=coll == "Electron")
+            if coll == "Muon":
+                cols["pfIsoId"] = derived.pf_iso_id(cols["pfRelIso04_all"])
+        elif coll == "Photon":
+            cols["isScEtaEB"], cols["isScEtaEE"] = derived.photon_sc_flags(cols["eta"])
+            cols["genPartFlav"] = derived.photon_gen_flav(gen.GenPart, ev, link)
+        elif coll == "Tau":
+            cols["idDeepTau2018v2p5VSjet"] = derived.tau_vsjet_id(cols["rawDeepTau2018v2p5VSjet"])
+            cols["genPartFlav"] = np.where(link >= 0, 5, 0)

@@ -1,0 +1,147 @@
+"""Training of the models of one source (or all) from FullSim NanoAOD files.
+
+For a source, :func:`train_source` extracts the training tables (:mod:`.extract`),
+trains the efficiency classifier (candidate sources) or the count model (pileup jets),
+fits the target transforms and trains the flow, and writes each model as safetensors
+weights plus a card (:mod:`.card`) into ``<out>/<source key>/``. :func:`train_all`
+does every declared source and writes the models index (``flashsim.json``).
+
+Example:
+    >>> data = extract.read(["ttbar.root", "dy.root"])  # doctest: +SKIP
+    >>> train_source(specs.jet.GENUINE, data, "models", seed=1)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import card, extract
+from .count import train_count
+from .efficiency import train_efficiency
+from .engine import DEFAULT_SOLVER, DEFAULT_STEPS, INDEX, INDEX_SCHEMA_VERSION, all_sources
+from .flow import train_flow
+from .specs.source import Source
+from .transforms import Pipeline
+
+#: default sizes: small networks so that inference stays fast on a laptop CPU.
+FLOW_CONFIG = {"hidden": [96, 96, 96], "activation": "gelu"}
+EFFICIENCY_CONFIG = {"hidden": [64, 64], "activation": "silu"}
+#: at most this many rows per model (a random subset beyond).
+MAX_ROWS = 400_000
+
+
+def _matrix(cols: dict, names: list[str]) -> np.ndarray:
+    n = len(next(iter(cols.values()))) if cols else 0
+    if not names:
+        return np.zeros((n, 0), np.float32)
+    return np.stack([np.asarray(cols[k], np.float64) for k in names], axis=1).astype(np.float32)
+
+
+def _subset(n: int, rng: np.random.Generator) -> np.ndarray:
+    return np.sort(rng.choice(n, MAX_ROWS, replace=False)) if n > MAX_ROWS else np.arange(n)
+
+
+def _history(h: dict) -> dict:
+    keep = ("best_epoch", "best_val_loss", "n_train", "n_val", "seconds", "steps", "efficiency", "calibration",
+            "mean_count", "model_mean_count", "n_max")
+    return {k: h[k] for k in keep if k in h} | {"epochs": len(h.get("train_loss", []))}
+
+
+def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, provenance: dict | None = None,
+                 epochs: int = 40, progress: bool = True) -> dict:
+    """Train and write the models of ``src`` on ``data`` (:func:`extract.read`); returns a summary."""
+    out = Path(out) / src.key
+    rng = np.random.default_rng(seed)
+    t = extract.tables(data, src)
+    common = {"source": src.key, "collection": src.collection or "Event", "conditioning": list(src.conditioning),
+              "training": {"seed": seed, **(provenance or {})}}
+    summary: dict = {"source": src.key}
+    if src.candidates is not None:
+        X, y = _matrix(t["cond"], src.conditioning), t["label"]
+        if y.sum() < 20:
+            raise ValueError(f"{src.key}: only {int(y.sum())} reconstructed candidates in the training data")
+        sel = _subset(len(y), rng)
+        model, h = train_efficiency(X[sel], y[sel], EFFICIENCY_CONFIG, seed, epochs=max(10, epochs // 2),
+                                    progress=progress)
+        card.save(out, "efficiency", model.state_dict(),
+                  {"kind": "efficiency", **common, "network": model.config, "history": _history(h)})
+        summary["efficiency"] = float(y.mean())
+        summary["candidates"] = int(len(y))
+    elif src.collection:
+        C = _matrix(t["cond"], src.conditioning)
+        model, h = train_count(C, t["count"], seed=seed, progress=progress)
+        card.save(out, "count", model.state_dict(),
+                  {"kind": "count", **common, "network": model.config, "history": _history(h)})
+        summary["mean_count"] = float(np.mean(t["count"]))
+    pairs = t["pairs"]
+    C = _matrix({k[5:]: v for k, v in pairs.items() if k.startswith("cond_")}, src.conditioning)
+    if len(C) < 20:
+        raise ValueError(f"{src.key}: only {len(C)} reco objects in the training data")
+    sel = _subset(len(C), rng)
+    pairs = {k: np.asarray(v)[sel] for k, v in pairs.items()}
+    pipe = Pipeline.from_specs(src.targets).fit(pairs, rng=rng)
+    Y = pipe.forward(pairs, rng=rng)
+    net, h = train_flow(Y, C[sel], FLOW_CONFIG, seed, epochs=epochs, patience=8, progress=progress)
+    card.save(out, "flow", net.state_dict(),
+              {"kind": "flow", **common, "targets": list(src.targets), "transforms": pipe.to_dict(),
+               "network": net.config, "history": _history(h)})
+    summary["objects"] = int(len(t["pairs"][next(iter(src.targets))])) if src.targets else 0
+    summary["flow_val_loss"] = h["best_val_loss"]
+    return summary
+
+
+def provenance(paths: list[str | os.PathLike], n_events: int) -> dict:
+    """Training provenance for the cards: files, processes, events and code versions."""
+    from .reference.generate import read_metadata
+
+    procs, versions = [], []
+    for p in paths:
+        try:
+            md = read_metadata(p)
+        except Exception:  # real CMS NanoAOD carries no flashsim metadata
+            md = {}
+        procs.append(md.get("process", Path(p).stem))
+        if "code_version" in md:
+            versions.append(md["code_version"])
+    from . import __version__
+
+    return {"files": [Path(p).name for p in paths], "processes": sorted(set(procs)), "events": int(n_events),
+            "reference_code_versions": sorted(set(versions)), "flashsim_coffea_version": __version__}
+
+
+def write_index(out: str | os.PathLike, keys: list[str], solver: str = DEFAULT_SOLVER, steps: int = DEFAULT_STEPS) -> Path:
+    """Write the models index ``flashsim.json`` listing ``keys`` (sources present in ``out``)."""
+    out = Path(out)
+    path = out / INDEX
+    old = json.loads(path.read_text()) if path.exists() else {}
+    known = [k for k in all_sources() if k in set(old.get("sources", [])) | set(keys)]
+    index = {"schema_version": INDEX_SCHEMA_VERSION, "solver": old.get("solver", solver),
+             "steps": old.get("steps", steps), "sources": known}
+    path.write_text(json.dumps(index, indent=1))
+    return path
+
+
+def train_all(paths: list[str | os.PathLike], out: str | os.PathLike, seed: int = 1, *, keys: list[str] | None = None,
+              epochs: int = 40, progress: bool = True, entry_stop: int | None = None) -> list[dict]:
+    """Train every declared source (or ``keys``) on the FullSim files ``paths``; writes the index."""
+    data = extract.read(paths, entry_stop=entry_stop)
+    prov = provenance(paths, len(data))
+    sources = all_sources()
+    todo = keys or list(sources)
+    unknown = [k for k in todo if k not in sources]
+    if unknown:
+        raise ValueError(f"unknown source(s) {unknown}; known: {sorted(sources)}")
+    summaries = []
+    for key in todo:
+        start = time.perf_counter()
+        s = train_source(sources[key], data, out, seed, provenance=prov, epochs=epochs, progress=progress)
+        s["seconds"] = round(time.perf_counter() - start, 1)
+        print(f"[train] {key}: {s}", flush=True)
+        summaries.append(s)
+        write_index(out, [key])
+    return summaries
