@@ -33,6 +33,12 @@ FLOW_CONFIG = {"hidden": [96, 96, 96], "activation": "gelu"}
 EFFICIENCY_CONFIG = {"hidden": [64, 64], "activation": "silu"}
 #: at most this many rows per model (a random subset beyond).
 MAX_ROWS = 400_000
+#: fewest reconstructed objects a source needs to be trained.
+MIN_OBJECTS = 20
+
+
+class SparseDataError(ValueError):
+    """Too few examples of a source in the training data to train it."""
 
 
 def _matrix(cols: dict, names: list[str]) -> np.ndarray:
@@ -53,18 +59,28 @@ def _history(h: dict) -> dict:
 
 
 def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, provenance: dict | None = None,
-                 epochs: int = 40, progress: bool = True) -> dict:
-    """Train and write the models of ``src`` on ``data`` (:func:`extract.read`); returns a summary."""
+                 epochs: int = 40, progress: bool = True, min_objects: int = MIN_OBJECTS) -> dict:
+    """Train and write the models of ``src`` on ``data`` (:func:`extract.read`); returns a summary.
+
+    Raises :class:`SparseDataError` with fewer than ``min_objects`` reco objects, and
+    ``ValueError`` naming a target branch the data lacks.
+    """
     out = Path(out) / src.key
     rng = np.random.default_rng(seed)
+    if src.collection and src.collection not in data.fields:
+        raise SparseDataError(f"{src.key}: the training data has no {src.collection} collection")
     t = extract.tables(data, src)
+    missing = [k for k in src.targets if k not in t["pairs"]]
+    if missing:
+        prefix = f"{src.collection}_" if src.collection else ""
+        raise ValueError(f"{src.key}: the training data lacks reco branch {prefix}{missing[0]}")
     common = {"source": src.key, "collection": src.collection or "Event", "conditioning": list(src.conditioning),
               "training": {"seed": seed, **(provenance or {})}}
     summary: dict = {"source": src.key}
     if src.candidates is not None:
         X, y = _matrix(t["cond"], src.conditioning), t["label"]
-        if y.sum() < 20:
-            raise ValueError(f"{src.key}: only {int(y.sum())} reconstructed candidates in the training data")
+        if y.sum() < min_objects:
+            raise SparseDataError(f"{src.key}: only {int(y.sum())} reconstructed candidates in the training data")
         sel = _subset(len(y), rng)
         model, h = train_efficiency(X[sel], y[sel], EFFICIENCY_CONFIG, seed, epochs=max(10, epochs // 2),
                                     progress=progress)
@@ -80,8 +96,8 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
         summary["mean_count"] = float(np.mean(t["count"]))
     pairs = t["pairs"]
     C = _matrix({k[5:]: v for k, v in pairs.items() if k.startswith("cond_")}, src.conditioning)
-    if len(C) < 20:
-        raise ValueError(f"{src.key}: only {len(C)} reco objects in the training data")
+    if len(C) < min_objects:
+        raise SparseDataError(f"{src.key}: only {len(C)} reco objects in the training data")
     sel = _subset(len(C), rng)
     pairs = {k: np.asarray(v)[sel] for k, v in pairs.items()}
     pipe = Pipeline.from_specs(src.targets).fit(pairs, rng=rng)
@@ -127,8 +143,13 @@ def write_index(out: str | os.PathLike, keys: list[str], solver: str = DEFAULT_S
 
 
 def train_all(paths: list[str | os.PathLike], out: str | os.PathLike, seed: int = 1, *, keys: list[str] | None = None,
-              epochs: int = 40, progress: bool = True, entry_stop: int | None = None) -> list[dict]:
-    """Train every declared source (or ``keys``) on the FullSim files ``paths``; writes the index."""
+              epochs: int = 40, progress: bool = True, entry_stop: int | None = None,
+              skip_sparse: bool = False, min_objects: int = MIN_OBJECTS) -> list[dict]:
+    """Train every declared source (or ``keys``) on the FullSim files ``paths``; writes the index.
+
+    With ``skip_sparse``, sources with too few examples (or a collection the files lack)
+    are reported and left out of the index instead of stopping the run.
+    """
     data = extract.read(paths, entry_stop=entry_stop)
     prov = provenance(paths, len(data))
     sources = all_sources()
@@ -139,7 +160,14 @@ def train_all(paths: list[str | os.PathLike], out: str | os.PathLike, seed: int 
     summaries = []
     for key in todo:
         start = time.perf_counter()
-        s = train_source(sources[key], data, out, seed, provenance=prov, epochs=epochs, progress=progress)
+        try:
+            s = train_source(sources[key], data, out, seed, provenance=prov, epochs=epochs, progress=progress,
+                             min_objects=min_objects)
+        except SparseDataError as err:
+            if not skip_sparse:
+                raise
+            print(f"[train] skipped {err}", flush=True)
+            continue
         s["seconds"] = round(time.perf_counter() - start, 1)
         print(f"[train] {key}: {s}", flush=True)
         summaries.append(s)

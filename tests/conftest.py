@@ -23,3 +23,21 @@ def nanoaod_dir() -> Path:
 @pytest.fixture(scope="session")
 def v12_file(nanoaod_dir: Path) -> Path:
     return nanoaod_dir / "nano_tt_v12.root"
+
+
+@pytest.fixture(scope="session")
+def tt_sample() -> Path:
+    """A small cached ttbar reference sample (shared by engine and processor tests)."""
+    from flashsim_coffea.reference import cache
+
+    return cache.sample("ttbar", 400, seed=11, workers=1, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tt_sample, tmp_path_factory) -> Path:
+    """Every source trained for two epochs on :func:`tt_sample` (plumbing, not fidelity)."""
+    from flashsim_coffea import train
+
+    out = tmp_path_factory.mktemp("models")
+    train.train_all([tt_sample], out, seed=3, epochs=2, progress=False, skip_sparse=True, min_objects=5)
+    return out

@@ -1,0 +1,186 @@
+"""The engine on a real reference chunk: types, links, determinism, chunk independence, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from flashsim_coffea import card, genevents, nanoaod
+from flashsim_coffea.engine import FlashSim, tile
+
+
+@pytest.fixture(scope="module")
+def gen(tt_sample):
+    arrays = uproot.open(tt_sample)["Events"].arrays([*genevents.branch_names(), "run", "luminosityBlock", "event"])
+    return genevents.from_branches(arrays, source=str(tt_sample))
+
+
+@pytest.fixture(scope="module")
+def sim(tiny_models):
+    return FlashSim.load(tiny_models)
+
+
+@pytest.fixture(scope="module")
+def flash(sim, gen):
+    return sim.simulate(gen, seed=5, replicas=3)
+
+
+def test_tile_orders_replicas_of_each_event_together():
+    rows, flash = tile(np.array([2, 0, 1]), 2)
+    assert rows.tolist() == [0, 1, 0, 1, 2, 2]
+    assert flash.tolist() == [0, 0, 1, 1, 4, 5]
+
+
+def test_replicas_and_flashsim_record(flash, gen):
+    assert len(flash) == 3 * len(gen)
+    assert flash.FlashSim.genEventIdx.tolist()[:6] == [0, 0, 0, 1, 1, 1]
+    assert flash.FlashSim.replica.tolist()[:6] == [0, 1, 2, 0, 1, 2]
+    assert set(flash.FlashSim.replicas.tolist()) == {3}
+    # replicas of one gen event differ (independent draws)
+    assert not ak.all(flash.MET.pt[0::3] == flash.MET.pt[1::3])
+
+
+def test_names_and_dtypes_are_nanoaod_v12(flash, v12_file):
+    tree = uproot.open(v12_file)["Events"]
+    checked = 0
+    for coll in ("Jet", "Muon", "Electron", "Photon", "Tau"):
+        if coll not in flash.fields:
+            continue
+        for f in flash[coll].fields:
+            want = nanoaod.SCHEMA[coll][f]
+            got = str(ak.flatten(flash[coll][f]).layout.dtype)
+            assert got == want, (coll, f)
+            name = f"{coll}_{f}"
+            if name in tree:
+                assert str(tree[name].interpretation.content.to_dtype.newbyteorder("=")) == got, name
+                checked += 1
+    for rec in ("MET", "PV", "Rho"):
+        for f in flash[rec].fields:
+            name = f"{rec}_{f}"
+            assert str(flash[rec][f].layout.dtype) == nanoaod.SCHEMA[""][name]
+    assert checked > 60
+
+
+def test_pt_order_and_links(flash, gen):
+    for coll in ("Jet", "Muon", "Electron"):
+        pt = flash[coll].pt
+        assert ak.all(pt[:, 1:] <= pt[:, :-1])
+    g = gen[flash.FlashSim.genEventIdx]
+    jets = flash.Jet[flash.Jet.genJetIdx >= 0]
+    linked = g.GenJet[ak.values_astype(jets.genJetIdx, np.int64)]
+    dr = np.hypot(jets.eta - linked.eta, (jets.phi - linked.phi + np.pi) % (2 * np.pi) - np.pi)
+    assert ak.mean(dr < 0.4) > 0.9
+    mu = flash.Muon[flash.Muon.genPartIdx >= 0]
+    gp = g.GenPart[ak.values_astype(mu.genPartIdx, np.int64)]
+    assert ak.all(abs(gp.pdgId) == 13)
+    assert ak.all(flash.Muon.pdgId == -13 * flash.Muon.charge)
+    # a lepton's jetIdx points at a flash jet within 0.4
+    mj = flash.Muon[flash.Muon.jetIdx >= 0]
+    if ak.sum(ak.num(mj)):
+        j = flash.Jet[ak.values_astype(mj.jetIdx, np.int64)]
+        assert ak.all(np.hypot(mj.eta - j.eta, (mj.phi - j.phi + np.pi) % (2 * np.pi) - np.pi) < 0.4 + 1e-6)
+
+
+def test_same_seed_same_output_other_seed_differs(sim, gen, flash):
+    again = sim.simulate(gen, seed=5, replicas=3)
+    for coll in ("Jet", "Muon", "MET"):
+        for f in flash[coll].fields:
+            assert ak.all(flash[coll][f] == again[coll][f], axis=None), (coll, f)
+    other = sim.simulate(gen, seed=6, replicas=3)
+    assert not ak.all(other.MET.pt == flash.MET.pt)
+
+
+def test_event_does_not_depend_on_its_chunk(sim, gen, flash):
+    cut = len(gen) // 3
+    a = sim.simulate(gen[:cut], seed=5, replicas=3)
+    b = sim.simulate(gen[cut:], seed=5, replicas=3)
+    for coll in ("Jet", "Muon", "Electron", "MET"):
+        joined = ak.concatenate([a[coll], b[coll]])
+        for f in flash[coll].fields:
+            x, y = ak.flatten(joined[f], axis=None), ak.flatten(flash[coll][f], axis=None)
+            assert len(x) == len(y), (coll, f)
+            if x.layout.dtype.kind == "f":
+                np.testing.assert_allclose(ak.to_numpy(x), ak.to_numpy(y), rtol=1e-5, atol=1e-6)
+            else:
+                assert ak.all(x == y), (coll, f)
+
+
+def test_empty_chunk_gives_empty_collections_of_the_same_type(sim, gen, flash):
+    empty = sim.simulate(gen[:0], seed=5, replicas=3)
+    assert len(empty) == 0
+    assert str(empty.type.content) == str(flash.type.content)
+
+
+def test_missing_gen_branch_is_named(sim, gen):
+    broken = ak.zip({**{f: gen[f] for f in gen.fields if f != "GenJet"},
+                     "GenJet": ak.zip({f: gen.GenJet[f] for f in gen.GenJet.fields if f != "hadronFlavour"})},
+                    depth_limit=1)
+    with pytest.raises(genevents.GenInputError, match="GenJet_hadronFlavour"):
+        sim.simulate(broken, seed=1)
+    no_met = ak.zip({f: gen[f] for f in gen.fields if f != "GenMET"}, depth_limit=1)
+    with pytest.raises(genevents.GenInputError, match="GenMET"):
+        sim.simulate(no_met, seed=1)
+
+
+def test_nan_in_gen_field_is_named(sim, gen):
+    pt = ak.to_numpy(ak.flatten(gen.GenJet.pt)).copy()
+    pt[3] = np.nan
+    bad_jets = ak.with_field(gen.GenJet, ak.unflatten(pt, ak.num(gen.GenJet)), "pt")
+    bad = ak.with_field(gen, bad_jets, "GenJet")
+    with pytest.raises(genevents.GenInputError, match="GenJet_pt"):
+        sim.simulate(bad, seed=1)
+
+
+def _copy_models(tiny_models, tmp_path):
+    d = tmp_path / "models"
+    shutil.copytree(tiny_models, d)
+    return d
+
+
+def test_corrupt_weights_refused(tiny_models, tmp_path):
+    d = _copy_models(tiny_models, tmp_path)
+    w = d / "Jet_genjet" / "flow.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-5] ^= 0xFF
+    w.write_bytes(bytes(data))
+    with pytest.raises(card.ModelCardError, match="sha256.*Jet_genjet|Jet_genjet.*sha256"):
+        FlashSim.load(d)
+
+
+def test_shape_mismatch_refused(tiny_models, tmp_path):
+    d = _copy_models(tiny_models, tmp_path)
+    path = d / "Muon_genmuon" / "flow.json"
+    c = json.loads(path.read_text())
+    name = next(iter(c["weights"]["shapes"]))
+    c["weights"]["shapes"][name] = [c["weights"]["shapes"][name][0] + 1, *c["weights"]["shapes"][name][1:]]
+    path.write_text(json.dumps(c))
+    with pytest.raises(card.ModelCardError, match="shape"):
+        FlashSim.load(d)
+
+
+def test_unknown_card_or_index_version_refused(tiny_models, tmp_path):
+    d = _copy_models(tiny_models, tmp_path)
+    path = d / "Jet_genjet" / "efficiency.json"
+    c = json.loads(path.read_text())
+    c["schema_version"] = 99
+    path.write_text(json.dumps(c))
+    with pytest.raises(card.ModelCardError, match="schema version 99"):
+        FlashSim.load(d)
+    d2 = _copy_models(tiny_models, tmp_path / "b")
+    index = json.loads((d2 / "flashsim.json").read_text())
+    index["schema_version"] = 7
+    (d2 / "flashsim.json").write_text(json.dumps(index))
+    with pytest.raises(card.ModelCardError, match="schema version 7"):
+        FlashSim.load(d2)
+
+
+def test_collection_selection(tiny_models, gen):
+    sim = FlashSim.load(tiny_models, collections=("Muon",))
+    out = sim.simulate(gen[:20], seed=1)
+    assert "Muon" in out.fields and "Jet" not in out.fields
+    assert "GenVisTau" not in sim.gen_branches()
