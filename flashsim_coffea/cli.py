@@ -2,6 +2,10 @@
 
 Subcommands:
     generate   make a reference sample (Pythia 8 + reference detector) as NanoAOD
+    train      train the models of one source from FullSim NanoAOD
+    train-all  train every source
+    validate   compare flash with FullSim (efficiency, W1/σ, KS, classifier AUC; JSON + plots)
+    bench      events/s of the full engine per ODE step count, and the FLOP floor
 
 Every subcommand has ``--help``. Bad arguments give a one-line error and exit code 2.
 """
@@ -101,11 +105,138 @@ def _run_generate(args) -> int:
     return 0
 
 
+def _existing_file(text: str) -> str:
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return text
+
+
+def _models_dir(text: str) -> str:
+    if not os.path.isfile(os.path.join(text, "flashsim.json")):
+        raise argparse.ArgumentTypeError(f"not a models directory (no flashsim.json): {text}")
+    return text
+
+
+def _add_train(sub) -> None:
+    from .engine import all_sources
+
+    keys = sorted(all_sources())
+    for name in ("train", "train-all"):
+        one = name == "train"
+        p = sub.add_parser(
+            name,
+            help="train the models of one source" if one else "train the models of every source",
+            description="Train efficiency (or count) and flow models from FullSim NanoAOD (reference or real CMS): "
+            "safetensors weights and a card per model in OUT/<Collection>_<source>/.",
+        )
+        if one:
+            p.add_argument("--collection", required=True, help="reco collection (Jet, Muon, ...; Event for MET/PV/rho)")
+            p.add_argument("--source", required=True, help=f"source name; known: {', '.join(keys)}")
+        p.add_argument("--data", required=True, nargs="+", type=_existing_file, help="FullSim NanoAOD files")
+        p.add_argument("--out", required=True, help="models directory")
+        p.add_argument("--seed", type=_positive_int, default=1, help="training seed (default 1)")
+        p.add_argument("--epochs", type=_positive_int, default=40, help="maximum flow epochs (default 40)")
+        p.add_argument("--events", type=_positive_int, default=None, help="use at most N events per file")
+        p.add_argument("--skip-sparse", action="store_true", help="skip sources with too few examples")
+        p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        p.set_defaults(func=_run_train, one=one)
+
+
+def _run_train(args) -> int:
+    from .train import train_all
+
+    keys = None
+    if args.one:
+        keys = [f"{args.collection}_{args.source}"]
+        from .engine import all_sources
+
+        if keys[0] not in all_sources():
+            sys.stderr.write(f"flashsim train: error: unknown source {keys[0]} (known: {', '.join(sorted(all_sources()))})\n")
+            return 2
+    os.makedirs(args.out, exist_ok=True)
+    train_all(args.data, args.out, args.seed, keys=keys, epochs=args.epochs, progress=not args.no_progress,
+              entry_stop=args.events, skip_sparse=args.skip_sparse)
+    print(f"models written to {args.out}")
+    return 0
+
+
+def _add_validate(sub) -> None:
+    from .engine import DEFAULT_MODELS
+
+    p = sub.add_parser("validate", help="compare flash with FullSim",
+                       description="Simulate the gen content of FullSim files and compare with their reco content per "
+                       "source: efficiency vs pT and eta, W1/sigma and KS per variable, two-sample classifier AUC. "
+                       "Prints a table, writes validation.json and PNG plots.")
+    p.add_argument("--models", type=_models_dir, default=str(DEFAULT_MODELS), help="models directory")
+    p.add_argument("--data", required=True, nargs="+", type=_existing_file, help="FullSim NanoAOD files")
+    p.add_argument("--out", default="validation", help="output directory (default ./validation)")
+    p.add_argument("--seed", type=_positive_int, default=1, help="simulation seed")
+    p.add_argument("--events", type=_positive_int, default=None, help="use at most N events per file")
+    p.add_argument("--no-plots", action="store_true", help="JSON and table only")
+    p.add_argument("--update-cards", action="store_true", help="record the figures in the models' cards")
+    p.set_defaults(func=_run_validate)
+
+
+def _run_validate(args) -> int:
+    from .validate import summary_lines, validate
+
+    report = validate(args.models, args.data, args.out, seed=args.seed, entry_stop=args.events,
+                      plots=not args.no_plots, update_cards=args.update_cards)
+    print("\n".join(summary_lines(report)))
+    print(f"wrote {os.path.join(args.out, 'validation.json')}")
+    return 0
+
+
+def _add_bench(sub) -> None:
+    from .engine import DEFAULT_MODELS
+
+    p = sub.add_parser("bench", help="engine throughput per ODE step count",
+                       description="Events/s of the full engine (all collections, one replica) for several ODE step "
+                       "counts, and the FLOP floor per event (network multiply-adds over a matmul rate measured in the "
+                       "same run), on CPU and on GPU when one is present.")
+    p.add_argument("--models", type=_models_dir, default=str(DEFAULT_MODELS), help="models directory")
+    p.add_argument("--data", type=_existing_file, default=None,
+                   help="gen-level NanoAOD file (default: a cached 2000-event ttbar reference sample)")
+    p.add_argument("--events", type=_positive_int, default=2000, help="events per timing (default 2000)")
+    p.add_argument("--steps", type=_positive_int, nargs="+", default=[4, 8, 20, 100], help="ODE step counts")
+    p.add_argument("--solver", choices=["euler", "midpoint", "heun", "rk4"], default=None, help="ODE solver")
+    p.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    p.set_defaults(func=_run_bench)
+
+
+def _run_bench(args) -> int:
+    import torch
+    import uproot
+
+    from . import genevents
+    from .bench import bench, lines
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    path = args.data
+    if path is None:
+        from .reference import cache
+
+        path = cache.sample("ttbar", 2000, seed=1)
+    arrays = uproot.open(path)["Events"].arrays([*genevents.branch_names(), "run", "luminosityBlock", "event"],
+                                                entry_stop=args.events)
+    gen = genevents.check(genevents.from_branches(arrays, source=str(path)), source=str(path))
+    rows = bench(args.models, gen, steps=args.steps, solver=args.solver, device="cpu")
+    if torch.cuda.is_available():
+        rows += bench(args.models, gen, steps=args.steps, solver=args.solver, device="cuda")
+    print(f"{len(gen)} events of {path}, torch threads {torch.get_num_threads()}")
+    print("\n".join(lines(rows)))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The ``flashsim`` argument parser."""
     p = _Parser(prog="flashsim", description="flashsim-coffea: ML end-to-end fast simulation for CMS")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_generate(sub)
+    _add_train(sub)
+    _add_validate(sub)
+    _add_bench(sub)
     return p
 
 

@@ -58,10 +58,10 @@ def build_count(config: Mapping) -> CountModel:
 def probabilities(model: CountModel, context) -> np.ndarray:
     """``(n_events, n_max + 1)`` probabilities (float64)."""
     model.eval()
-    x = as_tensor(context, model.input_dim)
+    x = as_tensor(context, model.input_dim).to(model.input_mean.device)
     if x.shape[0] == 0:
         return np.zeros((0, model.n_max + 1))
-    return torch.softmax(model(x).double(), dim=1).numpy()
+    return torch.softmax(model(x).double(), dim=1).cpu().numpy()
 
 
 def sample_counts(model: CountModel, context, uniform: np.ndarray) -> np.ndarray:
@@ -92,9 +92,10 @@ def train_count(context, counts, config: Mapping | None = None, seed: int = 0, *
     model.input_mean.copy_(x[tr].mean(0))
     model.input_std.copy_(std)
     ce = nn.functional.cross_entropy
+    x_tr, y_tr = x[tr], y[tr]
 
     def batch_loss(idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return ce(model(x[tr][idx]), y[tr][idx])
+        return ce(model(x_tr[idx]), y_tr[idx])
 
     @torch.no_grad()
     def val_loss() -> float | None:

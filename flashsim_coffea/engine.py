@@ -49,6 +49,8 @@ from .specs import COLLECTIONS, EVENT_SOURCES
 from .specs.source import Source
 from .transforms import Pipeline
 
+#: the models shipped with the project (``models/`` at the repository root).
+DEFAULT_MODELS = Path(__file__).resolve().parents[1] / "models"
 #: file listing the sources of a models directory and the default ODE solver.
 INDEX = "flashsim.json"
 INDEX_SCHEMA_VERSION = 1
@@ -170,6 +172,28 @@ class FlashSim:
                  batch_size: int = 65536):
         self.models = models
         self.solver, self.steps, self.batch_size = solver, int(steps), int(batch_size)
+        self.device = torch.device("cpu")
+
+    def to(self, device: str | torch.device) -> FlashSim:
+        """Move every network to ``device`` (``cuda`` for a GPU); returns ``self``."""
+        self.device = torch.device(device)
+        for m in self.models.values():
+            for net in (m.flow, m.efficiency, m.count):
+                if net is not None:
+                    net.to(self.device)
+        return self
+
+    def flops_per_object(self) -> dict[str, dict[str, int]]:
+        """Multiply-adds per object of each source: flow (x NFE of the solver) and efficiency/count."""
+        from .flow import count_flops
+        from .ode import nfe
+
+        out = {}
+        for key, m in self.models.items():
+            other = m.efficiency if m.efficiency is not None else m.count
+            out[key] = {"flow": count_flops(m.flow) * nfe(self.solver, self.steps),
+                        "selection": count_flops(other) if other is not None else 0}
+        return out
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -220,7 +244,8 @@ class FlashSim:
     # ------------------------------------------------------------------ sampling
     def _flow(self, m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            y = sample(m.flow, context, steps=self.steps, solver=self.solver, noise=noise, batch_size=self.batch_size)
+            y = sample(m.flow, context, steps=self.steps, solver=self.solver, noise=noise, batch_size=self.batch_size,
+                       device=self.device)
         return m.pipeline.inverse(y, gen=gen)
 
     def _noise(self, seed: int, key: np.ndarray, replica: np.ndarray, sid: int, obj: np.ndarray, dim: int) -> np.ndarray:
@@ -233,7 +258,7 @@ class FlashSim:
         ck = (src.candidates, tuple(src.conditioning))
         if ck not in cache:
             cand = candidates.select(gen, src.candidates)
-            feats = features.compute(gen, cand, src.conditioning)
+            feats = features.compute(gen, cand, src.conditioning, shared=cache.setdefault("features", {}))
             counts = ak.to_numpy(ak.num(cand, axis=1)).astype(np.int64)
             flat = {k: _flat(v) for k, v in feats.items()}
             X = _matrix(flat, src.conditioning, int(counts.sum()))

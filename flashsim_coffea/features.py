@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import awkward as ak
+import numba
 import numpy as np
 
 #: NanoAOD GenPart statusFlags bit numbers.
@@ -58,24 +59,48 @@ def delta_phi(a, b):
     return (a - b + np.pi) % (2 * np.pi) - np.pi
 
 
+@numba.njit(cache=True)
+def _nearest_kernel(a_off, a_eta, a_phi, b_off, b_eta, b_phi, b_pt, exclude_self, no_dr):  # pragma: no cover
+    n = len(a_eta)
+    dr_out = np.full(n, no_dr)
+    pt_out = np.zeros(n)
+    for e in range(len(a_off) - 1):
+        for i in range(a_off[e], a_off[e + 1]):
+            best = no_dr * no_dr
+            for k in range(b_off[e], b_off[e + 1]):
+                if exclude_self and k - b_off[e] == i - a_off[e]:
+                    continue
+                dphi = (a_phi[i] - b_phi[k] + np.pi) % (2 * np.pi) - np.pi
+                d2 = (a_eta[i] - b_eta[k]) ** 2 + dphi * dphi
+                if d2 < best:
+                    best = d2
+                    dr_out[i] = np.sqrt(d2)
+                    pt_out[i] = b_pt[k]
+    return dr_out, pt_out
+
+
+def _flat64(x) -> np.ndarray:
+    return np.asarray(ak.to_numpy(ak.flatten(x, axis=None)), np.float64)
+
+
+def _offsets(x) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(x, axis=1)))]).astype(np.int64)
+
+
 def nearest(obj: ak.Array, others: ak.Array, exclude_self: bool = False) -> tuple[ak.Array, ak.Array]:
     """ΔR from each object to the nearest of ``others`` in the same event, and that neighbour's pT.
 
-    Objects with no neighbour get ``NO_NEIGHBOUR_DR`` and pT 0. ``exclude_self`` drops
-    the pair of an object with itself (``others`` is then ``obj``).
+    Objects with no neighbour within ``NO_NEIGHBOUR_DR`` get ``NO_NEIGHBOUR_DR`` and pT 0.
+    ``exclude_self`` drops the pair of an object with itself (``others`` is then ``obj``).
+    One compiled pass over the chunk (numba).
     """
-    pairs = ak.cartesian({"a": obj[["pt", "eta", "phi"]], "b": others[["pt", "eta", "phi"]]}, axis=1, nested=True)
-    dr = np.hypot(pairs.a.eta - pairs.b.eta, delta_phi(pairs.a.phi, pairs.b.phi))
-    if exclude_self:
-        i = ak.local_index(obj.pt, axis=1)
-        j = ak.local_index(others.pt, axis=1)
-        same = ak.cartesian({"i": i, "j": j}, axis=1, nested=True)
-        dr = ak.where(same.i == same.j, np.inf, dr)
-    best = ak.argmin(dr, axis=2, keepdims=True)
-    best_dr = ak.fill_none(ak.firsts(dr[best], axis=2), np.inf)
-    best_pt = ak.fill_none(ak.firsts(pairs.b.pt[best], axis=2), 0.0)
-    found = best_dr < NO_NEIGHBOUR_DR
-    return ak.where(found, best_dr, NO_NEIGHBOUR_DR), ak.where(found, best_pt, 0.0)
+    counts = ak.num(obj, axis=1)
+    dr, pt = _nearest_kernel(
+        _offsets(obj), _flat64(obj.eta), _flat64(obj.phi),
+        _offsets(others), _flat64(others.eta), _flat64(others.phi), _flat64(others.pt),
+        exclude_self, NO_NEIGHBOUR_DR,
+    )
+    return ak.unflatten(dr, counts), ak.unflatten(pt, counts)
 
 
 def _genjets(gen):
@@ -107,17 +132,7 @@ def event_context(gen: ak.Array) -> dict[str, ak.Array]:
     }
 
 
-def _neighbour(kind: str) -> Callable:
-    def pick(gen, cand):
-        if kind == "genjet":
-            return nearest(cand, _genjets(gen))
-        if kind == "lep":
-            return nearest(cand, _leptons(gen))
-        if kind == "nu":
-            return nearest(cand, _neutrinos(gen))
-        return nearest(cand, cand, exclude_self=True)
-
-    return pick
+_NEIGHBOURS: dict[str, Callable] = {"genjet": _genjets, "lep": _leptons, "nu": _neutrinos}
 
 
 def _charge(cand):
@@ -135,15 +150,21 @@ _ONE_HOT = {
 }
 
 
-def compute(gen: ak.Array, cand: ak.Array, names: list[str]) -> dict[str, ak.Array]:
-    """Evaluate the feature ``names`` for candidates ``cand`` of chunk ``gen`` (float64, jagged like ``cand``)."""
+def compute(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict | None = None) -> dict[str, ak.Array]:
+    """Evaluate the feature ``names`` for candidates ``cand`` of chunk ``gen`` (float64, jagged like ``cand``).
+
+    ``shared``: a dict kept by the caller across calls on the same chunk, caching the
+    event context and the neighbour collections.
+    """
     out: dict[str, ak.Array] = {}
-    context = None
+    shared = {} if shared is None else shared
     cache: dict[str, tuple[ak.Array, ak.Array]] = {}
     for name in names:
         if name in ("nTrueInt", "HT", "nGenJet", "GenMET_pt"):
-            context = context or event_context(gen)
-            value = ak.broadcast_arrays(context[name], cand.pt)[0]
+            if "context" not in shared:
+                shared["context"] = event_context(gen)
+            counts = ak.num(cand.pt, axis=1)
+            value = ak.unflatten(np.repeat(ak.to_numpy(shared["context"][name]), ak.to_numpy(counts)), counts)
         elif name == "log_pt":
             value = np.log(cand.pt)
         elif name == "charge":
@@ -157,7 +178,12 @@ def compute(gen: ak.Array, cand: ak.Array, names: list[str]) -> dict[str, ak.Arr
         elif name.endswith(("_dr", "_ptrel")):
             kind = name.rsplit("_", 1)[0]
             if kind not in cache:
-                cache[kind] = _neighbour(kind)(gen, cand)
+                if kind == "other":
+                    cache[kind] = nearest(cand, cand, exclude_self=True)
+                else:
+                    if kind not in shared:
+                        shared[kind] = _NEIGHBOURS[kind](gen)
+                    cache[kind] = nearest(cand, shared[kind])
             dr, pt = cache[kind]
             value = dr if name.endswith("_dr") else pt / cand.pt
         elif name in cand.fields:

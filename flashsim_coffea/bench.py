@@ -1,0 +1,99 @@
+"""Throughput of the full engine: events/s per ODE setting, and the FLOP floor per event.
+
+For each number of steps the engine simulates the same gen chunk (one replica) and the
+wall time gives events/s. The FLOP floor is the network multiply-adds actually spent
+per event (objects of each source x network size x NFE, plus the efficiency/count
+networks) divided by a matmul rate measured in the same run: the time the chunk would
+take if only the networks' matrix products cost anything. The gap between the two is
+the price of everything else (feature building, awkward, transforms).
+
+Example:
+    >>> rows = bench("models", gen, steps=(4, 8, 20, 100))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import awkward as ak
+import numpy as np
+import torch
+
+from .engine import FlashSim
+
+
+def matmul_rate(device: str | torch.device = "cpu", n: int = 8192, width: int = 128, repeats: int = 20) -> float:
+    """Measured multiply-adds per second of ``(n, width) @ (width, width)`` float32 products."""
+    device = torch.device(device)
+    a = torch.randn(n, width, device=device)
+    w = torch.randn(width, width, device=device)
+    for _ in range(3):
+        a @ w
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ w
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return n * width * width * repeats / (time.perf_counter() - start)
+
+
+def objects_per_event(flash: ak.Array, sim: FlashSim, n_events: int) -> dict[str, float]:
+    """Mean simulated objects per event of each collection (event-level: 1)."""
+    out = {c: float(ak.sum(ak.num(flash[c]))) / max(n_events, 1) for c in sim.collections}
+    out["Event"] = 1.0
+    return out
+
+
+def flops_per_event(sim: FlashSim, gen: ak.Array, flash: ak.Array) -> float:
+    """Network multiply-adds per event: flows x kept objects, selection networks x candidates."""
+    from . import candidates
+
+    n = len(gen)
+    per = sim.flops_per_object()
+    objs = objects_per_event(flash, sim, n)
+    total = 0.0
+    for key, m in sim.models.items():
+        coll = m.source.collection or "Event"
+        n_src = sum(1 for k in sim.models if (sim.models[k].source.collection or "Event") == coll)
+        total += per[key]["flow"] * objs[coll] / n_src  # the collection's objects, shared evenly over its sources
+        if m.source.candidates is not None:
+            n_cand = float(ak.sum(ak.num(candidates.select(gen, m.source.candidates)))) / max(n, 1)
+            total += per[key]["selection"] * n_cand
+        else:
+            total += per[key]["selection"]
+    return total
+
+
+def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=(4, 8, 20, 100), solver: str | None = None,
+          device: str = "cpu", repeats: int = 2, seed: int = 1) -> list[dict]:
+    """events/s and the FLOP floor for each step count on ``device``; one dict per setting."""
+    sim = FlashSim.load(models_dir, solver=solver).to(device)
+    rate = matmul_rate(device)
+    rows = []
+    sim.simulate(gen[: min(len(gen), 200)], seed=seed)  # warm-up (numba, torch)
+    for s in steps:
+        sim.steps = int(s)
+        best = np.inf
+        for _ in range(repeats):
+            start = time.perf_counter()
+            flash = sim.simulate(gen, seed=seed)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - start)
+        fpe = flops_per_event(sim, gen, flash)
+        rows.append({"device": device, "solver": sim.solver, "steps": int(s), "events": len(gen),
+                     "events_per_s": len(gen) / best, "flops_per_event": fpe, "matmul_rate": rate,
+                     "floor_events_per_s": rate / fpe if fpe else float("inf")})
+    return rows
+
+
+def lines(rows: list[dict]) -> list[str]:
+    """Printable table."""
+    out = [f"{'device':<6} {'solver':<8} {'steps':>5} {'events/s':>9} {'MFLOP/ev':>9} {'floor ev/s':>11} {'GFLOP/s':>8}"]
+    for r in rows:
+        out.append(f"{r['device']:<6} {r['solver']:<8} {r['steps']:>5} {r['events_per_s']:>9.0f} "
+                   f"{r['flops_per_event'] / 1e6:>9.2f} {r['floor_events_per_s']:>11.0f} {r['matmul_rate'] / 1e9:>8.1f}")
+    return out

@@ -1,0 +1,105 @@
+"""Validation figures: flash vs FullSim with ratio panels (mplhep CMS style).
+
+Example:
+    >>> ratio_figure(ax_pair, edges, flash_counts, fullsim_counts)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+FLASH, FULL = "FlashSim", "FullSim (reference)"
+
+
+def _style():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mplhep
+
+    plt.style.use(mplhep.style.CMS)
+    plt.rcParams.update({"font.size": 11, "axes.titlesize": 11, "axes.labelsize": 11, "legend.fontsize": 9,
+                         "xtick.labelsize": 9, "ytick.labelsize": 9})
+    return plt
+
+
+def _pair(fig, spec):
+    top = fig.add_subplot(spec[0])
+    bottom = fig.add_subplot(spec[1], sharex=top)
+    top.tick_params(labelbottom=False)
+    return top, bottom
+
+
+def _ratio(bottom, edges, num, den, num_err, den_err):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = num / den
+        e = r * np.hypot(num_err / np.where(num > 0, num, 1), den_err / np.where(den > 0, den, 1))
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    bottom.errorbar(centres, r, yerr=e, fmt="o", ms=2, color="tab:red")
+    bottom.axhline(1, color="k", lw=0.8)
+    bottom.set_ylim(0.5, 1.5)
+    bottom.set_ylabel("flash / full", fontsize=8)
+
+
+def _hist_panel(top, bottom, a: np.ndarray, b: np.ndarray, name: str):
+    lo, hi = np.nanpercentile(b, [0.5, 99.5]) if len(b) else (0, 1)
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, 41)
+    ha = np.histogram(np.clip(a, lo, hi), edges)[0].astype(float)
+    hb = np.histogram(np.clip(b, lo, hi), edges)[0].astype(float)
+    top.stairs(hb, edges, color="k", label=FULL)
+    top.stairs(ha, edges, color="tab:red", label=FLASH)
+    top.set_ylabel("objects", fontsize=8)
+    top.set_title(name, fontsize=9)
+    _ratio(bottom, edges, ha, hb, np.sqrt(ha), np.sqrt(hb))
+
+
+def source_figures(result: dict, src, ref_t: dict, flash_t: dict, out: Path) -> list[Path]:
+    """Efficiency vs pT (if any) and every target variable of one source; returns the PNG paths."""
+    plt = _style()
+    from matplotlib.gridspec import GridSpec
+
+    paths = []
+    if "eff_vs_pt" in result:
+        e = result["eff_vs_pt"]
+        edges = np.array(e["edges"], float)
+        edges[-1] = max(edges[-2] * 2, 1000)
+        fig = plt.figure(figsize=(5, 5))
+        top, bottom = _pair(fig, GridSpec(2, 1, height_ratios=[3, 1], hspace=0.05))
+        for key, color, lab in (("fullsim", "k", FULL), ("flash", "tab:red", FLASH)):
+            top.errorbar(0.5 * (edges[1:] + edges[:-1]), e[key], yerr=e[f"{key}_err"], fmt="o", ms=3, color=color,
+                         label=lab)
+        top.set_xscale("log")
+        top.set_ylabel("efficiency")
+        top.set_title(f"{src.key}: reconstruction efficiency", fontsize=10)
+        top.legend()
+        _ratio(bottom, edges, np.array(e["flash"], float), np.array(e["fullsim"], float),
+               np.array(e["flash_err"], float), np.array(e["fullsim_err"], float))
+        bottom.set_xlabel("gen $p_T$ [GeV]")
+        p = out / f"{src.key}_efficiency.png"
+        fig.savefig(p, dpi=80, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(p)
+    names = [t for t in src.targets if t in ref_t["pairs"] and t in flash_t["pairs"]]
+    if names:
+        ncol = 4
+        nrow = (len(names) + ncol - 1) // ncol
+        fig = plt.figure(figsize=(4 * ncol, 3.6 * nrow))
+        outer = GridSpec(nrow, ncol, figure=fig, hspace=0.45, wspace=0.35)
+        for i, name in enumerate(names):
+            inner = outer[i // ncol, i % ncol].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
+            top, bottom = _pair(fig, inner)
+            _hist_panel(top, bottom, np.asarray(flash_t["pairs"][name], float), np.asarray(ref_t["pairs"][name], float),
+                        name)
+            if i == 0:
+                top.legend(fontsize=7)
+        fig.suptitle(f"{src.key}: reco variables, flash vs FullSim", y=1.0)
+        p = out / f"{src.key}_variables.png"
+        fig.savefig(p, dpi=60, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(p)
+    return paths

@@ -1,0 +1,217 @@
+"""Validation of trained models against FullSim: efficiency curves, W1/σ, KS and a two-sample AUC.
+
+The flash sample is made from the gen collections of the FullSim files (one replica,
+so object counts compare directly), then both are passed through the *same*
+training-table extraction (:func:`flashsim_coffea.extract.tables`). Per source:
+
+* efficiency vs gen pT and η (genuine and fake sources: the reconstructed fraction of
+  candidates), flash vs FullSim, and the largest difference above 20 GeV;
+* per target variable: Wasserstein-1 distance over the FullSim standard deviation and
+  the Kolmogorov-Smirnov statistic;
+* a two-sample classifier AUC: an MLP trained to tell flash from FullSim objects on
+  gen conditioning + reco targets, evaluated on a held-out half (0.5 = indistinguishable).
+
+A collection's figures are the worst over its sources with at least ``MIN_AUC_OBJECTS``
+objects per sample. Plots (mplhep CMS style, ratio panels) and a JSON go to ``out``.
+
+Example:
+    >>> report = validate("models", ["zh_llbb.root"], "validation/zh_llbb")  # doctest: +SKIP
+    >>> report["collections"]["Jet"]["auc"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+
+from . import extract, genevents
+from .engine import EVENT_RECORDS, FlashSim
+
+PT_EDGES = np.array([0, 5, 10, 15, 20, 25, 30, 40, 50, 75, 100, 150, 250, 500, 1e9])
+ETA_EDGES = np.linspace(-5, 5, 21)
+MIN_AUC_OBJECTS = 300
+MAX_ROWS = 100_000
+
+
+def flash_like_fullsim(data: ak.Array, sim: FlashSim, seed: int) -> ak.Array:
+    """The gen content of ``data`` with flash reco collections in place of its own (K = 1)."""
+    gen = ak.zip({f: data[f] for f in data.fields if f in (*genevents.GEN_BRANCHES, "run", "luminosityBlock", "event")},
+                 depth_limit=1)
+    flash = sim.simulate(gen, seed=seed, replicas=1)
+    rec = {f: gen[f] for f in gen.fields}
+    for coll in sim.collections:
+        rec[coll] = flash[coll]
+    for name, prefix in EVENT_RECORDS.items():
+        if name in flash.fields:
+            for f in flash[name].fields:
+                rec[prefix + f] = flash[name][f]
+    return ak.zip(rec, depth_limit=1)
+
+
+def wasserstein_over_sigma(a: np.ndarray, b: np.ndarray) -> float:
+    """W1(a, b) / std(b) (b is the reference)."""
+    from scipy.stats import wasserstein_distance
+
+    s = float(np.std(b))
+    return float(wasserstein_distance(a, b) / s) if s > 0 else float(wasserstein_distance(a, b))
+
+
+def ks(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import ks_2samp
+
+    return float(ks_2samp(a, b).statistic)
+
+
+def auc_score(score: np.ndarray, label: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    from scipy.stats import rankdata
+
+    label = np.asarray(label).astype(bool)
+    n1, n0 = label.sum(), (~label).sum()
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(score)
+    return float((r[label].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def two_sample_auc(flash: np.ndarray, ref: np.ndarray, seed: int = 0) -> float:
+    """AUC of an MLP telling ``flash`` rows from ``ref`` rows, on a held-out half (balanced)."""
+    from .efficiency import build_classifier, logits, train_efficiency  # noqa: F401
+
+    rng = np.random.default_rng(seed)
+    n = min(len(flash), len(ref), MAX_ROWS)
+    a = flash[rng.choice(len(flash), n, replace=False)]
+    b = ref[rng.choice(len(ref), n, replace=False)]
+    x = np.concatenate([a, b]).astype(np.float32)
+    y = np.concatenate([np.ones(n), np.zeros(n)]).astype(np.float32)
+    ok = np.all(np.isfinite(x), axis=1)
+    x, y = x[ok], y[ok]
+    perm = rng.permutation(len(x))
+    half = len(x) // 2
+    tr, te = perm[:half], perm[half:]
+    model, _ = train_efficiency(x[tr], y[tr], {"hidden": [64, 64]}, seed, epochs=15, calibration="none",
+                                val_fraction=0.2, patience=4, progress=False)
+    return auc_score(logits(model, x[te]), y[te])
+
+
+def _efficiency_curve(x: np.ndarray, label: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = np.histogram(x, edges)[0].astype(float)
+    k = np.histogram(x, edges, weights=label)[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        eff = k / n
+    return eff, np.sqrt(np.clip(eff * (1 - eff), 0, None) / np.maximum(n, 1))
+
+
+def compare_source(src, ref_t: dict, flash_t: dict, seed: int = 0) -> dict:
+    """Figures of one source from its FullSim and flash tables."""
+    out: dict = {"source": src.key}
+    if "label" in ref_t:
+        pt_r, pt_f = np.exp(ref_t["cond"]["log_pt"]), np.exp(flash_t["cond"]["log_pt"])
+        er, sr = _efficiency_curve(pt_r, ref_t["label"], PT_EDGES)
+        ef, sf = _efficiency_curve(pt_f, flash_t["label"], PT_EDGES)
+        out["efficiency"] = {"fullsim": float(ref_t["label"].mean()), "flash": float(flash_t["label"].mean())}
+        out["eff_vs_pt"] = {"edges": PT_EDGES.tolist(), "fullsim": er.tolist(), "flash": ef.tolist(),
+                            "fullsim_err": sr.tolist(), "flash_err": sf.tolist()}
+        above = (PT_EDGES[:-1] >= 20) & np.isfinite(er) & np.isfinite(ef) & (np.histogram(pt_r, PT_EDGES)[0] >= 100)
+        out["max_eff_diff_above_20"] = float(np.max(np.abs(er - ef)[above])) if above.any() else None
+        if "eta" in ref_t["cond"]:
+            er, _ = _efficiency_curve(ref_t["cond"]["eta"], ref_t["label"], ETA_EDGES)
+            ef, _ = _efficiency_curve(flash_t["cond"]["eta"], flash_t["label"], ETA_EDGES)
+            out["eff_vs_eta"] = {"edges": ETA_EDGES.tolist(), "fullsim": er.tolist(), "flash": ef.tolist()}
+    if "count" in ref_t:
+        out["mean_count"] = {"fullsim": float(np.mean(ref_t["count"])), "flash": float(np.mean(flash_t["count"]))}
+    rp, fp = ref_t["pairs"], flash_t["pairs"]
+    out["objects"] = {"fullsim": int(len(rp.get("pt", next(iter(rp.values()))))),
+                      "flash": int(len(fp.get("pt", next(iter(fp.values())))))}
+    variables = {}
+    for t in src.targets:
+        if t not in rp or t not in fp or len(rp[t]) < 2 or len(fp[t]) < 2:
+            continue
+        a, b = np.asarray(fp[t], np.float64), np.asarray(rp[t], np.float64)
+        variables[t] = {"w1_over_sigma": wasserstein_over_sigma(a, b), "ks": ks(a, b)}
+    out["variables"] = variables
+    w = [v["w1_over_sigma"] for v in variables.values()]
+    out["median_w1_over_sigma"] = float(np.median(w)) if w else None
+    cols = [f"cond_{c}" for c in src.conditioning] + [t for t in src.targets if t in rp and t in fp]
+    if min(out["objects"].values()) >= MIN_AUC_OBJECTS:
+        fa = np.stack([np.asarray(fp[c], np.float64) for c in cols], 1)
+        ra = np.stack([np.asarray(rp[c], np.float64) for c in cols], 1)
+        out["auc"] = two_sample_auc(fa, ra, seed)
+    else:
+        out["auc"] = None
+    return out
+
+
+def _worst(values):
+    v = [x for x in values if x is not None and np.isfinite(x)]
+    return max(v) if v else None
+
+
+def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out: str | os.PathLike | None = None,
+             seed: int = 1, entry_stop: int | None = None, plots: bool = True, progress: bool = True,
+             update_cards: bool = False) -> dict:
+    """Validate the models of ``models_dir`` on FullSim ``paths``; returns (and writes) the report."""
+    from tqdm import tqdm
+
+    sim = FlashSim.load(models_dir)
+    data = extract.read(paths, entry_stop=entry_stop)
+    flash = flash_like_fullsim(data, sim, seed)
+    report: dict = {"files": [Path(p).name for p in paths], "events": len(data), "seed": seed,
+                    "solver": sim.solver, "steps": sim.steps, "sources": {}, "collections": {}}
+    for key, m in tqdm(sim.models.items(), desc="validate", disable=not progress):
+        src = m.source
+        if src.collection and src.collection not in data.fields:
+            continue
+        report["sources"][key] = compare_source(src, extract.tables(data, src), extract.tables(flash, src), seed)
+    for coll in [*sim.collections, "Event"]:
+        rs = [r for k, r in report["sources"].items() if k.split("_")[0] == coll]
+        if not rs:
+            continue
+        report["collections"][coll] = {
+            "auc": _worst(r["auc"] for r in rs),
+            "median_w1_over_sigma": _worst(r["median_w1_over_sigma"] for r in rs),
+            "max_eff_diff_above_20": _worst(r.get("max_eff_diff_above_20") for r in rs
+                                            if r["objects"]["fullsim"] >= MIN_AUC_OBJECTS),
+        }
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "validation.json").write_text(json.dumps(report, indent=1))
+        if plots:
+            from . import plots as plotting
+
+            for key, m in report["sources"].items():
+                plotting.source_figures(m, sim.models[key].source, extract.tables(data, sim.models[key].source),
+                                        extract.tables(flash, sim.models[key].source), out)
+    if update_cards:
+        label = ",".join(sorted({Path(p).stem for p in paths}))
+        for key, r in report["sources"].items():
+            path = Path(models_dir) / key / "flow.json"
+            c = json.loads(path.read_text())
+            c.setdefault("validation", {})[label] = {k: r[k] for k in ("auc", "median_w1_over_sigma",
+                                                                        "max_eff_diff_above_20") if k in r}
+            path.write_text(json.dumps(c, indent=1, sort_keys=True))
+    return report
+
+
+def summary_lines(report: dict) -> list[str]:
+    """Printable per-collection and per-source lines."""
+    lines = [f"{'collection':<10} {'AUC':>6} {'medW1/σ':>8} {'max|Δeff|>20':>13}"]
+    for coll, r in report["collections"].items():
+        f = lambda v, p=3: "-" if v is None else f"{v:.{p}f}"  # noqa: E731
+        lines.append(f"{coll:<10} {f(r['auc']):>6} {f(r['median_w1_over_sigma'], 4):>8} {f(r['max_eff_diff_above_20']):>13}")
+    lines.append("")
+    for key, r in report["sources"].items():
+        eff = r.get("efficiency")
+        e = f" eff flash/full {eff['flash']:.3f}/{eff['fullsim']:.3f}" if eff else ""
+        n = r.get("mean_count")
+        c = f" count flash/full {n['flash']:.2f}/{n['fullsim']:.2f}" if n else ""
+        auc = "-" if r["auc"] is None else f"{r['auc']:.3f}"
+        w = "-" if r["median_w1_over_sigma"] is None else f"{r['median_w1_over_sigma']:.4f}"
+        lines.append(f"  {key:<22} objects {r['objects']['flash']:>7}/{r['objects']['fullsim']:<7} AUC {auc} "
+                     f"medW1/σ {w}{e}{c}")
+    return lines
