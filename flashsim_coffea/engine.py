@@ -241,6 +241,23 @@ class FlashSim:
         have = {m.source.collection for m in self.models.values()}
         return [c for c in COLLECTIONS if c in have]
 
+    def simulable(self, gen: ak.Array, source: str = "gen chunk") -> list[str]:
+        """Collections that can be simulated from ``gen``: a collection whose sources need an
+        optional gen collection the input lacks (GenVisTau for Tau) is left out, with a warning."""
+        out = []
+        for coll in self.collections:
+            need = {candidates.KINDS[m.source.candidates][0] for m in self.models.values()
+                    if m.source.collection == coll and m.source.candidates is not None}
+            lacking = sorted(c for c in need if c not in gen.fields)
+            if lacking:
+                import warnings
+
+                warnings.warn(f"{source}: no gen branch {lacking[0]}_pt: {coll} is not simulated", RuntimeWarning,
+                              stacklevel=3)
+                continue
+            out.append(coll)
+        return out
+
     # ------------------------------------------------------------------ sampling
     def _flow(self, m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict) -> dict[str, np.ndarray]:
         with torch.inference_mode():
@@ -337,7 +354,7 @@ class FlashSim:
             if name not in gen.fields:
                 raise genevents.GenInputError(f"{source}: missing branch {name} (needed for the random-number keys)")
         for coll, fields in self.gen_branches().items():
-            if coll not in gen.fields:
+            if coll not in gen.fields and coll not in genevents.OPTIONAL:
                 raise genevents.GenInputError(f"{source}: missing gen branch {coll}_{fields[0]}")
         genevents.check(gen, source=source)
         n_ev = len(gen)
@@ -347,7 +364,7 @@ class FlashSim:
         ev_of_flash = np.arange(n_flash, dtype=np.int64) // K
         out: dict[str, ak.Array] = {}
         cache: dict = {}
-        for coll in self.collections:
+        for coll in self.simulable(gen, source):
             parts, flashes = [], []
             for src in COLLECTIONS[coll]:
                 m = self.models.get(src.key)

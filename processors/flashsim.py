@@ -33,11 +33,14 @@ from coffea import processor
 from coffea.nanoevents.methods import nanoaod
 from coffea.util import maybe_map_partitions
 
-from flashsim_coffea import FlashSim
+from flashsim_coffea.engine import DEFAULT_MODELS, FlashSim
 from flashsim_coffea.genevents import GEN_BRANCHES
 
-#: coffea behaviour name of each flash collection (event-level records keep no name).
+#: coffea behaviour name of each flash collection and record.
 BEHAVIOUR = {"Jet": "Jet", "Muon": "Muon", "Electron": "Electron", "Photon": "Photon", "Tau": "Tau"}
+RECORDS = {"MET": "MissingET", "PV": None, "Rho": None}  # PV: no x, y simulated (coffea's Vertex needs them)
+#: fields coffea's NanoAODSchema adds (constant 0) so that the candidate behaviours work.
+ZERO_FIELDS = {"Jet": ("charge",), "Photon": ("mass", "charge")}
 #: link field -> gen collection it indexes (coffea's cross-references).
 LINKS = {"genPartIdx": "GenPart", "genJetIdx": "GenJet"}
 #: gen-level content carried into the flash events (replicated).
@@ -55,16 +58,36 @@ def _gen_input(events: ak.Array, engine: FlashSim) -> ak.Array:
     """The gen fields the engine reads, as one record (touches only those branches)."""
     parts = {}
     for coll, fields in engine.gen_branches().items():
+        if coll not in events.fields:
+            continue  # the engine names a missing required collection; optional ones drop their reco collection
         parts[coll] = events[coll][list(fields)]
     for name in ("run", "luminosityBlock", "event"):
         parts[name] = events[name]
     return ak.zip(parts, depth_limit=1)
 
 
+def _file_dtypes(events: ak.Array) -> dict[str, dict[str, str]]:
+    """``{collection: {field: dtype}}`` of the reco collections the input file itself holds (from
+    the form only: nothing is read), so that flash fields take the file's NanoAOD version dtypes."""
+    form = events.layout.form
+    out: dict[str, dict[str, str]] = {}
+    for name in (*BEHAVIOUR, *RECORDS):
+        if name not in form.fields:
+            continue
+        f = form.content(name)
+        while not isinstance(f, ak.forms.RecordForm) and hasattr(f, "content"):
+            f = f.content  # through list/option layers
+        if not isinstance(f, ak.forms.RecordForm):
+            continue
+        out[name] = {k: f.content(k).primitive for k in f.fields if isinstance(f.content(k), ak.forms.NumpyForm)}
+    return out
+
+
 def _build(events: ak.Array, engine: FlashSim, seed: int, replicas: int) -> ak.Array:
     gen = _gen_input(events, engine)
     sim = engine.simulate(gen, seed=seed, replicas=replicas)
     rep = np.asarray(sim["FlashSim"]["genEventIdx"])
+    dtypes = _file_dtypes(events)
     out: dict[str, ak.Array] = {}
     for coll in GEN_CARRIED:
         if coll in events.fields:
@@ -75,10 +98,14 @@ def _build(events: ak.Array, engine: FlashSim, seed: int, replicas: int) -> ak.A
     offsets = {}
     for name in sim.fields:
         value = sim[name]
+        if name in BEHAVIOUR or name in RECORDS:
+            want = dtypes.get(name, {})
+            fields = {f: (ak.values_astype(value[f], want[f]) if f in want else value[f]) for f in value.fields}
+            for f in ZERO_FIELDS.get(name, ()):
+                fields[f] = ak.values_astype(ak.zeros_like(value["pt"]), want.get(f, "float32"))
         if name in BEHAVIOUR:
-            fields = {f: value[f] for f in value.fields}
             for link, target in LINKS.items():
-                if link in fields:
+                if link in fields and target in events.fields:
                     if target not in offsets:
                         counts = np.asarray(ak.num(events[target], axis=1))
                         offsets[target] = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
@@ -86,8 +113,12 @@ def _build(events: ak.Array, engine: FlashSim, seed: int, replicas: int) -> ak.A
                     glob = local + offsets[target][rep]
                     fields[f"{link}G"] = ak.where(local >= 0, glob, -1)
             value = ak.zip(fields, with_name=BEHAVIOUR[name], behavior=nanoaod.behavior)
+        elif name in RECORDS:
+            value = ak.zip(fields, with_name=RECORDS[name], behavior=nanoaod.behavior)
         out[name] = value
-    return ak.zip(out, depth_limit=1, with_name="NanoEvents", behavior=nanoaod.behavior, attrs=events.attrs)
+    flash = ak.zip(out, depth_limit=1, with_name="NanoEvents", behavior=nanoaod.behavior, attrs=events.attrs)
+    md = events.layout.purelist_parameter("metadata")
+    return ak.with_parameter(flash, "metadata", md) if md is not None else flash
 
 
 def flash_events(events: ak.Array, models_dir: str, seed: int, replicas: int, collections: tuple[str, ...] | None = None) -> ak.Array:
@@ -140,9 +171,7 @@ class FlashSimProcessor(processor.ProcessorABC):
 
 def default_models_dir():
     """The models shipped with the project (``models/`` at the repository root)."""
-    from pathlib import Path
-
-    return Path(__file__).resolve().parents[1] / "models"
+    return DEFAULT_MODELS
 
 
 def necessary_gen_branches(models_dir: str | os.PathLike | None = None) -> set[str]:
