@@ -17,7 +17,6 @@ FullSim and once through ``processors.flashsim.FlashSimProcessor``; then
 from __future__ import annotations
 
 import argparse
-import contextvars
 import json
 import os
 import sys
@@ -49,8 +48,6 @@ DEFAULT_EVENTS = 2000
 #: offset of the DNN training samples' seed, so the DNN never sees the evaluation samples.
 TRAIN_SEED_OFFSET = 1000
 
-#: dataset metadata of the current chunk, for processors wrapped by code that drops ``events.metadata``.
-_METADATA: contextvars.ContextVar[dict | None] = contextvars.ContextVar("flashsim_analysis_metadata", default=None)
 
 
 # ---------------------------------------------------------------------------- events
@@ -67,13 +64,12 @@ def oversampling(events: ak.Array) -> tuple[np.ndarray, int]:
 
 
 def metadata(events: ak.Array) -> dict:
-    """``events.metadata``, or the metadata set by :class:`KeepMetadata` when a wrapper lost it."""
-    md = None
+    """``events.metadata`` (flash events keep the metadata of their gen chunk); ``{}`` for plain arrays."""
     try:
         md = events.metadata
     except Exception:  # noqa: BLE001 - plain arrays have no metadata
         md = None
-    return dict(md) if md else dict(_METADATA.get() or {})
+    return dict(md or {})
 
 
 def event_weight(events: ak.Array, lumi_fb: float) -> np.ndarray:
@@ -264,24 +260,6 @@ class Analysis(processor.ProcessorABC):
         return dnn_features(var)[sel], event_weight(events, self.lumi_fb)[sel]
 
 
-class KeepMetadata(processor.ProcessorABC):
-    """Wrap a processor that drops ``events.metadata`` (e.g. one building new events): the inner
-    analysis then reads the dataset metadata from a context variable (see :func:`metadata`)."""
-
-    def __init__(self, wrapped: Any):
-        self.wrapped = wrapped
-
-    def process(self, events):
-        token = _METADATA.set(dict(events.metadata or {}))
-        try:
-            return self.wrapped.process(events)
-        finally:
-            _METADATA.reset(token)
-
-    def postprocess(self, accumulator):
-        return self.wrapped.postprocess(accumulator)
-
-
 # ---------------------------------------------------------------------------- filesets and running
 
 
@@ -402,8 +380,8 @@ def run(fileset: dict, proc: Any, executor: str = "iterative", workers: int = 2,
 
 def _run_dask_awkward(fileset: dict, proc: Any, chunksize: int, max_events: int | None) -> dict:
     """dask-awkward: ``preprocess`` + ``apply_to_fileset``; the (eager) analysis runs per partition
-    through ``to_delayed`` (all branches are read: the analyses are not typetracer-safe). Untested
-    here: the environment has no dask-awkward."""
+    through ``to_delayed``. For FlashSim the partitions are flash events mapped lazily from the gen
+    branches (only those are read); for FullSim every branch of a partition is read."""
     try:
         import dask
         from coffea.dataset_tools import DataGroupSpec, apply_to_fileset, max_chunks, preprocess
@@ -416,8 +394,14 @@ def _run_dask_awkward(fileset: dict, proc: Any, chunksize: int, max_events: int 
     if max_events:
         available = max_chunks(available, -(-max_events // chunksize))
 
+    flash = getattr(proc, "flash", None)
+    analysis = getattr(proc, "analysis", proc)
+
     def per_dataset(events):
-        parts = [dask.delayed(proc.process)(p) for p in events.to_delayed()]
+        # FlashSim: the flash events are a lazily mapped dask-awkward collection that reads only
+        # gen branches; the (eager) analysis then runs on each computed partition.
+        source = flash(events) if flash is not None else events
+        parts = [dask.delayed(analysis.process)(p) for p in source.to_delayed()]
         return dask.delayed(processor.accumulate)(parts)
 
     graphs = apply_to_fileset(per_dataset, available, schemaclass=NanoAODSchema)
@@ -432,7 +416,7 @@ def flash_processor(analysis: Analysis, replicas: int, seed: int, models_dir: st
     except ImportError as err:
         print(f"[flash] FlashSim processor unavailable ({err}); running FullSim only", file=sys.stderr)
         return None
-    return KeepMetadata(FlashSimProcessor(analysis, models_dir=models_dir, replicas=replicas, seed=seed))
+    return FlashSimProcessor(analysis, models_dir=models_dir, replicas=replicas, seed=seed)
 
 
 # ---------------------------------------------------------------------------- DNN training

@@ -1,6 +1,6 @@
 """Print the physics-sanity figures of the reference detector on cached samples.
 
-Usage: python benchmarks/reference_sanity.py [--events 5000] [--seed 1] [--workers 2]
+Usage: python benchmarks/reference_sanity.py [--events 5000] [--seed 1] [--workers 2] [--dy FILE --ttbar FILE]
 
 Generates (once, cached) DY and ttbar samples and prints: Z->mumu core width, prompt-muon
 efficiency, DeepJet medium efficiencies per flavour, jet response and resolution, MET
@@ -28,10 +28,10 @@ RANGES = {
 }
 
 
-def figures(events: int, seed: int, workers: int) -> dict[str, float]:
-    """Compute every figure of :data:`RANGES` on cached DY and ttbar samples."""
-    dy = uproot.open(cache.sample("dy", events, seed, workers=workers))["Events"].arrays()
-    tt = uproot.open(cache.sample("ttbar", events, seed, workers=workers))["Events"].arrays()
+def figures(events: int, seed: int, workers: int, dy_file: str | None = None, tt_file: str | None = None) -> dict[str, float]:
+    """Compute every figure of :data:`RANGES` on DY and ttbar samples (cached, or the files given)."""
+    dy = uproot.open(dy_file or cache.sample("dy", events, seed, workers=workers))["Events"].arrays()
+    tt = uproot.open(tt_file or cache.sample("ttbar", events, seed, workers=workers))["Events"].arrays()
     b = sanity.btag_efficiencies(tt)
     jr = sanity.jet_response(tt)
     met = sanity.met_resolution(tt)
@@ -53,9 +53,11 @@ def main() -> int:
     p.add_argument("--events", type=int, default=5000, help="events per process (default 5000)")
     p.add_argument("--seed", type=int, default=1, help="sample seed (default 1)")
     p.add_argument("--workers", type=int, default=2, help="generation workers (default 2)")
+    p.add_argument("--dy", default=None, help="an existing DY reference file instead of the cached sample")
+    p.add_argument("--ttbar", default=None, help="an existing ttbar reference file instead of the cached sample")
     a = p.parse_args()
     bad = 0
-    for name, value in figures(a.events, a.seed, a.workers).items():
+    for name, value in figures(a.events, a.seed, a.workers, a.dy, a.ttbar).items():
         lo, hi = RANGES[name]
         ok = lo <= value <= hi
         bad += not ok

@@ -153,8 +153,9 @@ class FlashSimProcessor(processor.ProcessorABC):
         self.seed = int(seed)
         self.collections = tuple(collections) if collections else None
 
-    def process(self, events):
-        flash = maybe_map_partitions(
+    def flash(self, events):
+        """Flash events of ``events`` (eager, virtual or a dask-awkward collection, lazily mapped)."""
+        return maybe_map_partitions(
             flash_events,
             events,
             self.models_dir,
@@ -163,7 +164,9 @@ class FlashSimProcessor(processor.ProcessorABC):
             self.collections,
             label="flashsim",
         )
-        return self.analysis.process(flash)
+
+    def process(self, events):
+        return self.analysis.process(self.flash(events))
 
     def postprocess(self, accumulator):
         return self.analysis.postprocess(accumulator)

@@ -81,17 +81,14 @@ def test_dask_executor_identical(tt_sample, tiny_models, iterative):
 
 def test_dask_awkward_identical_and_reads_only_gen(tt_sample, tiny_models, iterative):
     dak = pytest.importorskip("dask_awkward")
-    import dask
 
-    events = NanoEventsFactory.from_root({str(tt_sample): "Events"}, schemaclass=NanoAODSchema, mode="dask",
-                                         metadata={"dataset": "ttbar", **file_metadata(tt_sample)}).events()
-    flash = flash_events  # noqa: F841  (the processor maps it over partitions)
-    out = _proc(tiny_models).process(events)
-    cols = dak.necessary_columns(out)
+    events = NanoEventsFactory.from_root({str(tt_sample): "Events"}, schemaclass=NanoAODSchema, mode="dask").events()
+    flash = _proc(tiny_models).flash(events)
+    cols = dak.necessary_columns(flash.Jet.pt, flash.Muon, flash.MET.pt, flash.FlashSim.genEventIdx)
     read = set().union(*cols.values())
     assert read and all(b.startswith(GEN_PREFIXES) or b in IDS for b in read), sorted(read)
-    (computed,) = dask.compute(out)
-    _assert_same(_arrays(iterative), _arrays(computed))
+    out = run(_fileset(tt_sample), _proc(tiny_models), "dask-awkward", chunksize=150)
+    _assert_same(_arrays(iterative), _arrays(out))
 
 
 def test_reads_only_gen_branches_and_matched_gen(tt_sample, tiny_models):

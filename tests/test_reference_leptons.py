@@ -102,7 +102,7 @@ def test_schema_and_order(samples):
     el = samples["tt"]["Electron"]
     assert _f(el.pt).min() > 5 and np.abs(_f(el.eta)).max() < 2.5
     assert set(np.unique(_f(el.genPartFlav))) <= {0, 1, 3, 4, 5, 15, 22}
-    assert set(np.unique(_f(samples["tt"]["Photon"].genPartFlav))) <= {0, 1, 13}
+    assert set(np.unique(_f(samples["tt"]["Photon"].genPartFlav))) <= {0, 1, 11}
 
 
 def test_prompt_muon_efficiency_and_resolution(samples):
@@ -216,7 +216,7 @@ def test_photons(samples):
     n_per_event = len(_f(ph.pt)) / len(ph)
     assert 0.1 < n_per_event < 1.5  # [meas] 0.4 in 2015 ttbar (PU ~12)
     fl, pix, veto = _f(ph.genPartFlav), _f(ph.pixelSeed), _f(ph.electronVeto)
-    e_like = fl == 13
+    e_like = fl == 11
     assert e_like.sum() > 5 and pix[e_like].mean() > 0.6 and veto[e_like].mean() < 0.4
     assert _f(ph.pt).min() > 10
     # jet photons (flav 0) are non-isolated and mostly fail the IDs
