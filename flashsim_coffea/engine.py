@@ -165,11 +165,11 @@ class FlashSim:
     Arguments:
         models: source key -> :class:`SourceModel`.
         solver, steps: ODE integration of every flow.
-        batch_size: objects integrated at once.
+        batch_size: objects integrated at once (4096 keeps the activations in cache: ~2x faster on CPU than 65536).
     """
 
     def __init__(self, models: dict[str, SourceModel], solver: str = DEFAULT_SOLVER, steps: int = DEFAULT_STEPS,
-                 batch_size: int = 65536):
+                 batch_size: int = 4096):
         self.models = models
         self.solver, self.steps, self.batch_size = solver, int(steps), int(batch_size)
         self.device = torch.device("cpu")
