@@ -33,6 +33,8 @@ FLOW_CONFIG = {"hidden": [96, 96, 96], "activation": "gelu"}
 EFFICIENCY_CONFIG = {"hidden": [64, 64], "activation": "silu"}
 #: at most this many rows per model (a random subset beyond).
 MAX_ROWS = 400_000
+#: gradient steps every flow gets at least (small sources get more, shorter epochs).
+MIN_STEPS = 12_000
 #: fewest reconstructed objects a source needs to be trained.
 MIN_OBJECTS = 20
 
@@ -102,7 +104,11 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
     pairs = {k: np.asarray(v)[sel] for k, v in pairs.items()}
     pipe = Pipeline.from_specs(src.targets).fit(pairs, rng=rng)
     Y = pipe.forward(pairs, rng=rng)
-    net, h = train_flow(Y, C[sel], FLOW_CONFIG, seed, epochs=epochs, patience=8, progress=progress)
+    batch = 256 if len(Y) < 50_000 else 1024
+    per_epoch = max(1, int(0.9 * len(Y)) // batch)
+    n_epochs = int(min(max(epochs, -(-MIN_STEPS // per_epoch)), 3000))
+    net, h = train_flow(Y, C[sel], FLOW_CONFIG, seed, epochs=n_epochs, batch_size=batch,
+                        patience=max(8, n_epochs // 8), progress=progress)
     card.save(out, "flow", net.state_dict(),
               {"kind": "flow", **common, "targets": list(src.targets), "transforms": pipe.to_dict(),
                "network": net.config, "history": _history(h)})
