@@ -61,7 +61,8 @@ def _history(h: dict) -> dict:
 
 
 def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, provenance: dict | None = None,
-                 epochs: int = 40, progress: bool = True, min_objects: int = MIN_OBJECTS) -> dict:
+                 epochs: int = 40, progress: bool = True, min_objects: int = MIN_OBJECTS,
+                 min_steps: int = MIN_STEPS) -> dict:
     """Train and write the models of ``src`` on ``data`` (:func:`extract.read`); returns a summary.
 
     Raises :class:`SparseDataError` with fewer than ``min_objects`` reco objects, and
@@ -106,7 +107,7 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
     Y = pipe.forward(pairs, rng=rng)
     batch = 256 if len(Y) < 50_000 else 1024
     per_epoch = max(1, int(0.9 * len(Y)) // batch)
-    n_epochs = int(min(max(epochs, -(-MIN_STEPS // per_epoch)), 3000))
+    n_epochs = int(min(max(epochs, -(-min_steps // per_epoch)), 3000))
     net, h = train_flow(Y, C[sel], FLOW_CONFIG, seed, epochs=n_epochs, batch_size=batch,
                         patience=max(8, n_epochs // 8), progress=progress)
     card.save(out, "flow", net.state_dict(),
@@ -150,7 +151,7 @@ def write_index(out: str | os.PathLike, keys: list[str], solver: str = DEFAULT_S
 
 def train_all(paths: list[str | os.PathLike], out: str | os.PathLike, seed: int = 1, *, keys: list[str] | None = None,
               epochs: int = 40, progress: bool = True, entry_stop: int | None = None,
-              skip_sparse: bool = False, min_objects: int = MIN_OBJECTS) -> list[dict]:
+              skip_sparse: bool = False, min_objects: int = MIN_OBJECTS, min_steps: int = MIN_STEPS) -> list[dict]:
     """Train every declared source (or ``keys``) on the FullSim files ``paths``; writes the index.
 
     With ``skip_sparse``, sources with too few examples (or a collection the files lack)
@@ -168,7 +169,7 @@ def train_all(paths: list[str | os.PathLike], out: str | os.PathLike, seed: int 
         start = time.perf_counter()
         try:
             s = train_source(sources[key], data, out, seed, provenance=prov, epochs=epochs, progress=progress,
-                             min_objects=min_objects)
+                             min_objects=min_objects, min_steps=min_steps)
         except SparseDataError as err:
             if not skip_sparse:
                 raise
