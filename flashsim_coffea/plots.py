@@ -36,7 +36,8 @@ def _pair(fig, spec):
 def _ratio(bottom, edges, num, den, num_err, den_err):
     with np.errstate(invalid="ignore", divide="ignore"):
         r = num / den
-        e = r * np.hypot(num_err / np.where(num > 0, num, 1), den_err / np.where(den > 0, den, 1))
+        e = np.abs(r) * np.hypot(num_err / np.where(num > 0, num, 1), den_err / np.where(den > 0, den, 1))
+    e = np.nan_to_num(e, nan=0.0, posinf=0.0)
     centres = 0.5 * (edges[1:] + edges[:-1])
     bottom.errorbar(centres, r, yerr=e, fmt="o", ms=2, color="tab:red")
     bottom.axhline(1, color="k", lw=0.8)
@@ -71,7 +72,7 @@ def source_figures(result: dict, src, ref_t: dict, flash_t: dict, out: Path) -> 
         fig = plt.figure(figsize=(5, 5))
         top, bottom = _pair(fig, GridSpec(2, 1, height_ratios=[3, 1], hspace=0.05))
         for key, color, lab in (("fullsim", "k", FULL), ("flash", "tab:red", FLASH)):
-            top.errorbar(0.5 * (edges[1:] + edges[:-1]), e[key], yerr=e[f"{key}_err"], fmt="o", ms=3, color=color,
+            top.errorbar(0.5 * (edges[1:] + edges[:-1]), e[key], yerr=np.nan_to_num(np.abs(e[f"{key}_err"])), fmt="o", ms=3, color=color,
                          label=lab)
         top.set_xscale("log")
         top.set_ylabel("efficiency")
