@@ -95,6 +95,15 @@ def _check_card(c: dict, path: Path, src: Source, kind: str) -> None:
         raise card.ModelCardError(f"{path}: conditioning {c.get('conditioning')} differs from the spec of {src.key}")
 
 
+def _load_selection(path: Path, src: Source, kind: str, make) -> tuple:
+    """The efficiency or count network of ``src`` from its card (checked) and weights."""
+    c, tensors = card.load(path)
+    _check_card(c, path, src, kind)
+    net = make(c["network"])
+    net.load_state_dict(tensors)
+    return net.eval(), c
+
+
 def load_source(directory: str | os.PathLike, src: Source) -> SourceModel:
     """Load the models of ``src`` from ``directory/<src.key>/`` (cards checked, safetensors only)."""
     d = Path(directory) / src.key
@@ -112,21 +121,10 @@ def load_source(directory: str | os.PathLike, src: Source) -> SourceModel:
         raise card.ModelCardError(f"{path}: targets {[n for n, _ in pipe.columns]} differ from the spec of {src.key}")
     out = SourceModel(src, net, pipe, cards={"flow": c})
     if src.candidates is not None:
-        path = d / "efficiency.json"
-        c, tensors = card.load(path)
-        _check_card(c, path, src, "efficiency")
-        out.efficiency = build_classifier(c["network"])
-        out.efficiency.load_state_dict(tensors)
-        out.efficiency.eval()
-        out.cards["efficiency"] = c
+        out.efficiency, out.cards["efficiency"] = _load_selection(d / "efficiency.json", src, "efficiency",
+                                                                  build_classifier)
     elif src.collection:
-        path = d / "count.json"
-        c, tensors = card.load(path)
-        _check_card(c, path, src, "count")
-        out.count = build_count(c["network"])
-        out.count.load_state_dict(tensors)
-        out.count.eval()
-        out.cards["count"] = c
+        out.count, out.cards["count"] = _load_selection(d / "count.json", src, "count", build_count)
     return out
 
 
@@ -134,14 +132,13 @@ def _flat(x) -> np.ndarray:
     return ak.to_numpy(ak.flatten(x, axis=None))
 
 
-def _matrix(cols: dict[str, np.ndarray], names: list[str], n: int) -> np.ndarray:
+def matrix(cols: dict[str, np.ndarray], names: list[str], n: int | None = None) -> np.ndarray:
+    """float32 ``(n, len(names))`` matrix of the columns ``names`` (``n`` rows when there are none)."""
+    if n is None:
+        n = len(next(iter(cols.values()))) if cols else 0
     if not names:
         return np.zeros((n, 0), np.float32)
     return np.stack([np.asarray(cols[k], np.float64) for k in names], axis=1).astype(np.float32)
-
-
-def _offsets(counts: np.ndarray) -> np.ndarray:
-    return derived.offsets(counts)
 
 
 def tile(counts: np.ndarray, replicas: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,9 +150,9 @@ def tile(counts: np.ndarray, replicas: int) -> tuple[np.ndarray, np.ndarray]:
     """
     counts = np.asarray(counts, np.int64)
     fc = np.repeat(counts, replicas)
-    fs = np.repeat(_offsets(counts)[:-1], replicas)
+    fs = np.repeat(derived.offsets(counts)[:-1], replicas)
     flash = np.repeat(np.arange(len(fc), dtype=np.int64), fc)
-    local = np.arange(int(fc.sum()), dtype=np.int64) - np.repeat(_offsets(fc)[:-1], fc)
+    local = np.arange(int(fc.sum()), dtype=np.int64) - np.repeat(derived.offsets(fc)[:-1], fc)
     return fs[flash] + local, flash
 
 
@@ -278,7 +275,7 @@ class FlashSim:
             feats = features.compute(gen, cand, src.conditioning, shared=cache.setdefault("features", {}))
             counts = ak.to_numpy(ak.num(cand, axis=1)).astype(np.int64)
             flat = {k: _flat(v) for k, v in feats.items()}
-            X = _matrix(flat, src.conditioning, int(counts.sum()))
+            X = matrix(flat, src.conditioning, int(counts.sum()))
             gencols = {k: _flat(v).astype(np.float64) for k, v in candidates.gen_columns(cand).items()}
             cand_flat = {f: _flat(cand[f]) for f in cand.fields}
             cache[ck] = (counts, X, gencols, cand_flat)
@@ -304,13 +301,13 @@ class FlashSim:
     def _count_source(self, m: SourceModel, ctx: dict, keys: np.ndarray, seed: int, K: int) -> tuple[dict, np.ndarray]:
         src = m.source
         n_ev = len(keys)
-        C = _matrix(ctx, src.conditioning, n_ev)
+        C = matrix(ctx, src.conditioning, n_ev)
         sid = source_id(src)
         f = np.arange(n_ev * K, dtype=np.int64)
         ev, rep = f // K, f % K
         n = sample_counts(m.count, C[ev], rnd.uniform(seed, keys[ev], rep, sid, _COUNT)) if n_ev else np.zeros(0, np.int64)
         flash = np.repeat(f, n)
-        j = np.arange(len(flash), dtype=np.int64) - np.repeat(_offsets(n)[:-1], n)
+        j = np.arange(len(flash), dtype=np.int64) - np.repeat(derived.offsets(n)[:-1], n)
         ev, rep = flash // K, flash % K
         noise = self._noise(seed, keys[ev], rep, sid, j, m.flow.dim)
         out = self._flow(m, C[ev], noise, {})
@@ -320,7 +317,7 @@ class FlashSim:
 
     def _event_source(self, m: SourceModel, ctx: dict, gen: ak.Array, keys: np.ndarray, seed: int, K: int) -> dict:
         n_ev = len(keys)
-        C = _matrix(ctx, m.source.conditioning, n_ev)
+        C = matrix(ctx, m.source.conditioning, n_ev)
         f = np.arange(n_ev * K, dtype=np.int64)
         ev, rep = f // K, f % K
         noise = self._noise(seed, keys[ev], rep, source_id(m.source), np.zeros(len(f), np.int64), m.flow.dim)

@@ -23,7 +23,7 @@ import numpy as np
 from . import card, extract
 from .count import train_count
 from .efficiency import train_efficiency
-from .engine import DEFAULT_SOLVER, DEFAULT_STEPS, INDEX, INDEX_SCHEMA_VERSION, all_sources
+from .engine import DEFAULT_SOLVER, DEFAULT_STEPS, INDEX, INDEX_SCHEMA_VERSION, all_sources, matrix
 from .flow import train_flow
 from .specs.source import Source
 from .transforms import Pipeline
@@ -41,13 +41,6 @@ MIN_OBJECTS = 20
 
 class SparseDataError(ValueError):
     """Too few examples of a source in the training data to train it."""
-
-
-def _matrix(cols: dict, names: list[str]) -> np.ndarray:
-    n = len(next(iter(cols.values()))) if cols else 0
-    if not names:
-        return np.zeros((n, 0), np.float32)
-    return np.stack([np.asarray(cols[k], np.float64) for k in names], axis=1).astype(np.float32)
 
 
 def _subset(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -81,7 +74,7 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
               "training": {"seed": seed, **(provenance or {})}}
     summary: dict = {"source": src.key}
     if src.candidates is not None:
-        X, y = _matrix(t["cond"], src.conditioning), t["label"]
+        X, y = matrix(t["cond"], src.conditioning), t["label"]
         if y.sum() < min_objects:
             raise SparseDataError(f"{src.key}: only {int(y.sum())} reconstructed candidates in the training data")
         sel = _subset(len(y), rng)
@@ -92,13 +85,13 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
         summary["efficiency"] = float(y.mean())
         summary["candidates"] = int(len(y))
     elif src.collection:
-        C = _matrix(t["cond"], src.conditioning)
+        C = matrix(t["cond"], src.conditioning)
         model, h = train_count(C, t["count"], seed=seed, progress=progress)
         card.save(out, "count", model.state_dict(),
                   {"kind": "count", **common, "network": model.config, "history": _history(h)})
         summary["mean_count"] = float(np.mean(t["count"]))
     pairs = t["pairs"]
-    C = _matrix({k[5:]: v for k, v in pairs.items() if k.startswith("cond_")}, src.conditioning)
+    C = matrix({k[5:]: v for k, v in pairs.items() if k.startswith("cond_")}, src.conditioning)
     if len(C) < min_objects:
         raise SparseDataError(f"{src.key}: only {len(C)} reco objects in the training data")
     sel = _subset(len(C), rng)

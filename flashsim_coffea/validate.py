@@ -80,7 +80,7 @@ def auc_score(score: np.ndarray, label: np.ndarray) -> float:
 
 def two_sample_auc(flash: np.ndarray, ref: np.ndarray, seed: int = 0) -> float:
     """AUC of an MLP telling ``flash`` rows from ``ref`` rows, on a held-out half (balanced)."""
-    from .efficiency import build_classifier, logits, train_efficiency  # noqa: F401
+    from .efficiency import logits, train_efficiency
 
     rng = np.random.default_rng(seed)
     n = min(len(flash), len(ref), MAX_ROWS)
@@ -162,11 +162,13 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
     flash = flash_like_fullsim(data, sim, seed)
     report: dict = {"files": [Path(p).name for p in paths], "events": len(data), "seed": seed,
                     "solver": sim.solver, "steps": sim.steps, "sources": {}, "collections": {}}
+    tables = {}
     for key, m in tqdm(sim.models.items(), desc="validate", disable=not progress):
         src = m.source
         if src.collection and src.collection not in data.fields:
             continue
-        report["sources"][key] = compare_source(src, extract.tables(data, src), extract.tables(flash, src), seed)
+        tables[key] = (extract.tables(data, src), extract.tables(flash, src))
+        report["sources"][key] = compare_source(src, *tables[key], seed)
     for coll in [*sim.collections, "Event"]:
         rs = [r for k, r in report["sources"].items() if k.split("_")[0] == coll]
         if not rs:
@@ -185,8 +187,7 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
             from . import plots as plotting
 
             for key, m in report["sources"].items():
-                plotting.source_figures(m, sim.models[key].source, extract.tables(data, sim.models[key].source),
-                                        extract.tables(flash, sim.models[key].source), out)
+                plotting.source_figures(m, sim.models[key].source, *tables[key], out)
     if update_cards:
         label = ",".join(sorted({Path(p).stem for p in paths}))
         for key, r in report["sources"].items():
