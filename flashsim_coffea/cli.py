@@ -174,6 +174,9 @@ def _add_validate(sub) -> None:
     p.add_argument("--events", type=_positive_int, default=None, help="use at most N events per file")
     p.add_argument("--no-plots", action="store_true", help="JSON and table only")
     p.add_argument("--update-cards", action="store_true", help="record the figures in the models' cards")
+    p.add_argument("--solver", choices=("euler", "midpoint", "heun", "rk4"), default=None,
+                   help="ODE solver (default: the models index's)")
+    p.add_argument("--steps", type=_positive_int, default=None, help="ODE steps (default: the models index's)")
     p.set_defaults(func=_run_validate)
 
 
@@ -181,7 +184,7 @@ def _run_validate(args) -> int:
     from .validate import summary_lines, validate
 
     report = validate(args.models, args.data, args.out, seed=args.seed, entry_stop=args.events,
-                      plots=not args.no_plots, update_cards=args.update_cards)
+                      plots=not args.no_plots, update_cards=args.update_cards, solver=args.solver, steps=args.steps)
     print("\n".join(summary_lines(report)))
     print(f"wrote {os.path.join(args.out, 'validation.json')}")
     return 0

@@ -1,0 +1,75 @@
+"""Validation figures: efficiency curves, W1/σ with its floor, two-sample AUC, the report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from flashsim_coffea import validate as v
+from flashsim_coffea.specs.source import Source
+
+
+def test_efficiency_curve_counts_more_than_127_passing_candidates_per_bin():
+    # labels come as int8 from the extraction: they must not wrap around when summed
+    x = np.full(1000, 30.0)
+    label = (np.arange(1000) < 700).astype(np.int8)
+    eff, err = v._efficiency_curve(x, label, v.PT_EDGES)
+    b = np.searchsorted(v.PT_EDGES, 30.0, side="right") - 1
+    assert eff[b] == pytest.approx(0.7)
+    assert err[b] == pytest.approx(np.sqrt(0.7 * 0.3 / 1000))
+
+
+def test_wasserstein_over_sigma_of_a_shift_is_the_shift_in_sigmas():
+    rng = np.random.default_rng(1)
+    ref = rng.normal(0, 2, 200_000)
+    assert v.wasserstein_over_sigma(ref + 0.2, ref) == pytest.approx(0.1, rel=0.01)
+
+
+def _src(key: str, targets: tuple[str, ...]) -> Source:
+    coll, name = key.split("_")
+    return Source(collection=coll, name=name, candidates=None, conditioning=[], targets={t: {} for t in targets})
+
+
+def test_pooled_w1_pools_sources_and_its_floor_is_the_sampling_noise():
+    rng = np.random.default_rng(2)
+    a, b = _src("Muon_a", ("pt",)), _src("Muon_b", ("pt",))
+    n = 20_000
+    # source a perfect, source b shifted by one sigma of the pooled distribution: half the objects off
+    ra, fa = rng.normal(0, 1, n), rng.normal(0, 1, n)
+    rb, fb = rng.normal(5, 1, n), rng.normal(5, 1, n) + 5.1
+    tables = {"Muon_a": ({"pairs": {"pt": ra}}, {"pairs": {"pt": fa}}),
+              "Muon_b": ({"pairs": {"pt": rb}}, {"pairs": {"pt": fb}})}
+    out = v.pooled_w1([a, b], tables, seed=0)
+    sigma = np.std(np.concatenate([ra, rb]))
+    assert out["median_w1_over_sigma"] == pytest.approx(0.5 * 5.1 / sigma, rel=0.03)
+    # two same-distribution samples of 40k objects: W1/σ of order 1/sqrt(n)
+    assert 0.001 < out["w1_floor"] < 0.02
+    perfect = {k: (t[0], {"pairs": {"pt": t[0]["pairs"]["pt"][::-1].copy()}}) for k, t in tables.items()}
+    assert v.pooled_w1([a, b], perfect)["median_w1_over_sigma"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_two_sample_auc_is_one_half_for_the_same_distribution_and_phi_of_the_shift_otherwise():
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=(20_000, 2))
+    same = rng.normal(size=(20_000, 2))
+    shifted = rng.normal(size=(20_000, 2)) + np.array([1.0, 0.0])
+    assert v.two_sample_auc(same, ref, seed=1) == pytest.approx(0.5, abs=0.02)
+    assert v.two_sample_auc(shifted, ref, seed=1) == pytest.approx(norm.cdf(1 / np.sqrt(2)), abs=0.02)
+
+
+def test_validate_writes_a_report_of_every_collection(tiny_models, tt_sample, tmp_path):
+    report = v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2)
+    assert report["steps"] == 2 and report["events"] == 400
+    written = json.loads((tmp_path / "validation.json").read_text())
+    assert set(written["collections"]) == set(report["collections"]) >= {"Jet", "Muon", "Event"}
+    jet = report["sources"]["Jet_genjet"]
+    assert 0.3 < jet["efficiency"]["fullsim"] < 1.0
+    assert all(0 <= e <= 1 for e in jet["eff_vs_pt"]["fullsim"] if np.isfinite(e))
+    for coll, r in report["collections"].items():
+        assert r["median_w1_over_sigma"] >= 0 and r["w1_floor"] >= 0, coll
+    lines = v.summary_lines(report)
+    assert lines[0].split()[:2] == ["collection", "AUC"] and any(line.startswith("Jet") for line in lines)
