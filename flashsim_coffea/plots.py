@@ -75,6 +75,12 @@ def source_figures(result: dict, src, ref_t: dict, flash_t: dict, out: Path) -> 
             top.errorbar(0.5 * (edges[1:] + edges[:-1]), e[key], yerr=np.nan_to_num(np.abs(e[f"{key}_err"])), fmt="o", ms=3, color=color,
                          label=lab)
         top.set_xscale("log")
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+        for ax in (top, bottom):  # plain GeV labels; minor log ticks unlabelled (they overlap)
+            ax.set_xticks([10, 20, 50, 100, 200, 500])
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
         top.set_ylabel("efficiency")
         top.set_title(f"{src.key}: reconstruction efficiency", fontsize=10)
         top.legend()

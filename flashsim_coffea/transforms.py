@@ -30,7 +30,7 @@ kind        forward                                                  inverse
 ``wrap`` maps to [-π, π). Continuous kinds clip ``y`` to its training range on inverse
 (``"clip": false`` turns it off), so outputs stay within the training support (the CMS
 prototype clips in the same way). Discrete kinds dequantise with half-width
-:data:`HALF_WIDTH` (0.3: levels are separated by an empty gap, see the constant) and
+:data:`HALF_WIDTH` (0.15: levels are separated by an empty gap, see the constant) and
 invert exactly by rounding. Randomness comes only from an explicit
 ``numpy.random.Generator``.
 
@@ -63,8 +63,9 @@ import numpy as np
 #: Half-width of the dequantisation noise. Below 0.5, so rounding inverts it exactly, and
 #: well below it, so that neighbouring levels are separated by an empty gap: a flow that
 #: smears the edge of a dominant level (a flag that is 1 for 99% of objects) then leaks
-#: into the gap, which rounds back, instead of into the next level.
-HALF_WIDTH = 0.3
+#: into the gap, which rounds back, instead of into the next level. Measured on genuine
+#: muons (zh_llbb, W1/σ of isTracker, 99.7% ones): 0.5 -> 0.60, 0.3 -> 0.12, 0.15 -> 0.035.
+HALF_WIDTH = 0.15
 #: Seen-value lists longer than this are not stored (integers then snap to the range).
 MAX_VALUES = 4096
 

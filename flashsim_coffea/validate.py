@@ -234,7 +234,9 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
             for key, m in report["sources"].items():
                 plotting.source_figures(m, sim.models[key].source, *tables[key], out)
     if update_cards:
-        label = ",".join(sorted({Path(p).stem for p in paths}))
+        from .train import provenance
+
+        label = ",".join(provenance(paths, len(data))["processes"])  # e.g. "zh_llbb" for zh_llbb_{a,b}.root
         for key, r in report["sources"].items():
             path = Path(models_dir) / key / "flow.json"
             c = json.loads(path.read_text())

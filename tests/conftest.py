@@ -39,5 +39,6 @@ def tiny_models(tt_sample, tmp_path_factory) -> Path:
     from flashsim_coffea import train
 
     out = tmp_path_factory.mktemp("models")
-    train.train_all([tt_sample], out, seed=3, epochs=2, progress=False, skip_sparse=True, min_objects=5, min_steps=0)
+    train.train_all([tt_sample], out, seed=3, epochs=2, progress=False, skip_sparse=True, min_objects=5, min_steps=0,
+                    min_efficiency_steps=0)
     return out

@@ -184,3 +184,33 @@ def test_collection_selection(tiny_models, gen):
     out = sim.simulate(gen[:20], seed=1)
     assert "Muon" in out.fields and "Jet" not in out.fields
     assert "GenVisTau" not in sim.gen_branches()
+
+
+def test_acceptance_from_the_card_drops_objects_beyond_it(tiny_models, gen):
+    sim = FlashSim.load(tiny_models)
+    m = sim.models["Jet_genjet"]
+    lim = m.abs_eta_max
+    # the card holds the largest reco |η| of the training jets
+    assert lim is not None and 2.0 < lim <= 5.2
+    before = sim.simulate(gen, seed=5, replicas=1)
+    assert ak.all(abs(before.Jet.eta[before.Jet.genJetIdx >= 0]) <= lim)
+    m.cards["flow"]["acceptance"]["abs_eta_max"] = 1.0
+    after = sim.simulate(gen, seed=5, replicas=1)
+    genuine = after.Jet[after.Jet.genJetIdx >= 0]
+    assert ak.all(abs(genuine.eta) <= 1.0)
+    # the jets kept are the same draws as before (only the cut differs)
+    kept = before.Jet[(before.Jet.genJetIdx >= 0) & (abs(before.Jet.eta) <= 1.0)]
+    assert ak.sum(ak.num(genuine)) == ak.sum(ak.num(kept)) > 0
+    assert ak.all(ak.sort(genuine.pt) == ak.sort(kept.pt))
+
+
+def test_candidates_beyond_the_efficiency_acceptance_are_never_reconstructed(tiny_models, gen):
+    sim = FlashSim.load(tiny_models)
+    m = sim.models["Jet_genjet"]
+    assert m.candidate_abs_eta_max is not None and m.candidate_abs_eta_max >= m.abs_eta_max - 0.5
+    m.cards["efficiency"]["acceptance"]["abs_eta_max"] = 1.5
+    flash = sim.simulate(gen, seed=5, replicas=2)
+    jets = flash.Jet[flash.Jet.genJetIdx >= 0]
+    gen_eta = gen.GenJet.eta[flash.FlashSim.genEventIdx][jets.genJetIdx]
+    assert ak.sum(ak.num(jets)) > 0
+    assert ak.all(abs(gen_eta) <= 1.5)

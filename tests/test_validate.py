@@ -73,3 +73,17 @@ def test_validate_writes_a_report_of_every_collection(tiny_models, tt_sample, tm
         assert r["median_w1_over_sigma"] >= 0 and r["w1_floor"] >= 0, coll
     lines = v.summary_lines(report)
     assert lines[0].split()[:2] == ["collection", "AUC"] and any(line.startswith("Jet") for line in lines)
+
+
+def test_update_cards_records_the_figures_under_the_process(tiny_models, tt_sample, tmp_path):
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models, models)
+    report = v.validate(models, [tt_sample], None, seed=4, plots=False, progress=False, steps=2, update_cards=True)
+    card = json.loads((models / "Muon_genmuon" / "flow.json").read_text())
+    assert card["validation"]["ttbar"]["median_w1_over_sigma"] == report["sources"]["Muon_genmuon"]["median_w1_over_sigma"]
+    # the cards still load (weights unchanged, card valid)
+    from flashsim_coffea.engine import FlashSim
+
+    assert "Muon_genmuon" in FlashSim.load(models).models

@@ -19,9 +19,15 @@ CHARGE = {"kind": "sign", "gen": "charge"}
 
 #: conditioning of every gen-lepton/photon source
 GEN_CONDITIONING = [
-    "log_pt", "eta", "phi", "charge",
+    "log_pt", "eta", "abs_eta", "phi", "charge",
     "flag:isPrompt", "flag:isDirectHadronDecayProduct", "flag:isTauDecayProduct", "flag:fromHardProcess",
-    "genjet_dr", "genjet_ptrel", "lep_dr", "lep_ptrel", "nu_dr", "nu_ptrel", "nTrueInt", "HT", "nGenJet",
+    "genjet_dr", "genjet_ptrel", "mu_dr", "mu_ptrel", "ele_dr", "ele_ptrel", "nu_dr", "nu_ptrel",
+    "nTrueInt", "HT", "nGenJet",
 ]
-#: conditioning of every jet-fake source (candidate: a GenJet)
-JET_CONDITIONING = ["log_pt", "eta", "phi", "mass", "is_b", "is_c", "parton_g", "other_dr", "lep_dr", "nTrueInt", "HT"]
+#: conditioning of every jet-fake source (candidate: a GenJet). The nearest gen muon and
+#: electron with their pT over the jet's tell a GenJet that *is* a prompt lepton (ptrel ≈ 1,
+#: no fake) from a heavy-flavour jet with a soft lepton inside.
+JET_CONDITIONING = [
+    "log_pt", "eta", "abs_eta", "phi", "mass", "is_b", "is_c", "parton_g", "other_dr",
+    "mu_dr", "mu_ptrel", "ele_dr", "ele_ptrel", "nTrueInt", "HT",
+]

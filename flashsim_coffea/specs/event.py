@@ -2,7 +2,10 @@
 
 MET is learnt as the recoil-like residual to GenMET in the GenMET frame
 (``MET_upar`` along GenMET minus |GenMET|, ``MET_uperp`` across it); the engine turns
-them back into ``MET_pt``/``MET_phi``.
+them back into ``MET_pt``/``MET_phi``. The conditioning adds the GenJet pT tensor (lab
+frame and GenMET frame, :func:`flashsim_coffea.features.event_context`): the jets' share
+of the MET covariance and resolution, and the muons beyond the muon acceptance (reco MET
+that GenMET does not have).
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ EVENT = Source(
     collection="",
     name="event",
     candidates=None,
-    conditioning=["nTrueInt", "HT", "nGenJet", "GenMET_pt"],
+    conditioning=[
+        "nTrueInt", "HT", "nGenJet", "GenMET_pt", "jet_txx", "jet_txy", "jet_tyy", "jet_tpar", "jet_tperp",
+        "fwdmu_par", "fwdmu_perp",
+    ],
     targets={
         "MET_upar": {"kind": "plain"},
         "MET_uperp": {"kind": "plain"},

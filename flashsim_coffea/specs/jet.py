@@ -40,8 +40,9 @@ GENUINE = Source(
     candidates="GenJet",
     link="genJetIdx",
     conditioning=[
-        "log_pt", "eta", "phi", "mass", "is_b", "is_c", "parton_b", "parton_c", "parton_g",
-        "other_dr", "other_ptrel", "lep_dr", "lep_ptrel", "nu_dr", "nu_ptrel", "nTrueInt", "HT", "nGenJet",
+        "log_pt", "eta", "abs_eta", "phi", "mass", "is_b", "is_c", "parton_b", "parton_c", "parton_g",
+        "other_dr", "other_ptrel", "mu_dr", "mu_ptrel", "ele_dr", "ele_ptrel", "nu_dr", "nu_ptrel",
+        "nTrueInt", "HT", "nGenJet",
     ],
     targets={
         "pt": {"kind": "ratio", "gen": "pt"},
