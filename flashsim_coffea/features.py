@@ -184,8 +184,8 @@ def event_context(gen: ak.Array) -> dict[str, ak.Array]:
         "jet_tpar": ak.sum(pt2 * np.cos(dphi) ** 2, axis=1),
         "jet_tperp": ak.sum(pt2 * np.sin(dphi) ** 2, axis=1),
     }
-    g = gen.GenPart
-    fwd = g[(abs(g.pdgId) == 13) & (g.status == 1) & (abs(g.eta) > MUON_ACCEPTANCE_ETA)]
+    mu = _final_state(gen, 13, 0.0)
+    fwd = mu[abs(mu.eta) > MUON_ACCEPTANCE_ETA]
     mphi = fwd.phi - gen.GenMET.phi
     muons = {
         "fwdmu_par": ak.sum(fwd.pt * np.cos(mphi), axis=1),
@@ -256,8 +256,7 @@ def compute(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict | None
         elif name in _ONE_HOT:
             field, values = _ONE_HOT[name]
             value = abs(cand[field]) == values[0]
-        elif name.endswith(("_dr", "_ptrel")) and name.rsplit("_", 1)[0] in (*_NEIGHBOURS, "other"):
-            kind = name.rsplit("_", 1)[0]
+        elif name.endswith(("_dr", "_ptrel")) and (kind := name.rsplit("_", 1)[0]) in (*_NEIGHBOURS, "other"):
             if kind not in cache:
                 if kind == "other":
                     cache[kind] = nearest(cand, cand, exclude_self=True)

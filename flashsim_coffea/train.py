@@ -39,9 +39,9 @@ MAX_ROWS = 400_000
 #: gradient steps every flow gets at least (small sources get more, shorter epochs).
 MIN_STEPS = 12_000
 #: gradient steps scheduled for every efficiency classifier (early stopping on the
-#: validation loss usually ends it sooner): with a fixed number of epochs a source of 15k candidates saw
-#: only ~500 steps and its efficiency curve came out flattened towards the mean (Platt
-#: slope 1.5 on the validation split).
+#: validation loss usually ends it sooner): with a fixed number of epochs a source of 15k
+#: candidates saw only ~500 steps and its efficiency curve came out flattened towards the
+#: mean (Platt slope 1.5 on the validation split).
 MIN_EFFICIENCY_STEPS = 30_000
 #: fewest reconstructed objects a source needs to be trained.
 MIN_OBJECTS = 20
