@@ -117,10 +117,18 @@ def _models_dir(text: str) -> str:
     return text
 
 
+def _known_sources(sources: dict) -> str:
+    """``Jet: genjet, pileup; Muon: ...``: the --collection/--source pairs."""
+    by_coll: dict[str, list[str]] = {}
+    for src in sources.values():
+        by_coll.setdefault(src.collection or "Event", []).append(src.name)
+    return "; ".join(f"{c}: {', '.join(names)}" for c, names in by_coll.items())
+
+
 def _add_train(sub) -> None:
     from .engine import all_sources
 
-    keys = sorted(all_sources())
+    known = _known_sources(all_sources())
     for name in ("train", "train-all"):
         one = name == "train"
         p = sub.add_parser(
@@ -131,7 +139,7 @@ def _add_train(sub) -> None:
         )
         if one:
             p.add_argument("--collection", required=True, help="reco collection (Jet, Muon, ...; Event for MET/PV/rho)")
-            p.add_argument("--source", required=True, help=f"source name; known: {', '.join(keys)}")
+            p.add_argument("--source", required=True, help=f"source name within the collection; known: {known}")
         p.add_argument("--data", required=True, nargs="+", type=_existing_file, help="FullSim NanoAOD files")
         p.add_argument("--out", required=True, help="models directory")
         p.add_argument("--seed", type=_positive_int, default=1, help="training seed (default 1)")
@@ -151,7 +159,8 @@ def _run_train(args) -> int:
         from .engine import all_sources
 
         if keys[0] not in all_sources():
-            sys.stderr.write(f"flashsim train: error: unknown source {keys[0]} (known: {', '.join(sorted(all_sources()))})\n")
+            sys.stderr.write(f"flashsim train: error: unknown source {args.source!r} of collection "
+                             f"{args.collection!r} (known: {_known_sources(all_sources())})\n")
             return 2
     os.makedirs(args.out, exist_ok=True)
     train_all(args.data, args.out, args.seed, keys=keys, epochs=args.epochs, progress=not args.no_progress,

@@ -21,10 +21,22 @@ Feature names:
   near an electron is often merged into its supercluster;
 * ``nu_dr``, ``nu_ptrel``: the same for the nearest gen neutrino (semileptonic heavy-flavour decays);
 * ``other_dr``, ``other_ptrel``: the nearest *other* object of the same collection;
+* ``<kind>_logdr``: log of ``<kind>_dr`` (floored at :data:`MIN_DR`): the scale on which isolation cones (0.1–0.4) and
+  the no-neighbour value (:data:`NO_NEIGHBOUR_DR`) are both resolved once standard-scaled;
+* ``lepiso03``: scalar pT sum of the final-state gen muons and electrons (pT > 3, the
+  candidate excluded) within ΔR < 0.3, over the candidate's pT: the leptons inside its
+  isolation cone (an FSR photon next to its muon fails the photon preselection);
+* ``anc_ctau``, ``anc_flight``: log10 of the summed cτ and of the summed mean flight
+  length βγcτ (mm) of the long-lived ancestors (b and c hadrons, τ, π, K, hyperons;
+  table :data:`CTAU_MM`) of a GenPart candidate, or of the τ of a GenVisTau, floored at
+  1 μm. NanoAOD has no production vertex; these carry the displacement that drives
+  ``dxy``, ``dz``, ``ip3d``, ``sip3d`` (b → μ: cτ ≈ 0.45 mm, prompt: none);
 * event context (:func:`event_context`), broadcast to every candidate: ``nTrueInt``, ``HT``
   (scalar sum of GenJet pT > 30), ``nGenJet`` (GenJet pT > 30), ``GenMET_pt``, the GenJet
-  pT tensor ``jet_txx``, ``jet_txy``, ``jet_tyy``, ``jet_tpar``, ``jet_tperp``, forward muons
-  ``fwdmu_par``, ``fwdmu_perp``.
+  jet covariance ``jet_cxx``, ``jet_cxy``, ``jet_cyy``, ``jet_cpar``, ``jet_cperp``, forward muons
+  ``fwdmu_par``, ``fwdmu_perp``, ``nPU`` (``Pileup_nPU``: the pileup interactions actually
+  overlaid), ``nGenJet10`` and ``nGenJet10_central`` (every GenJet, pT > 10, and those in
+  |η| < 2.5: the underlying event, which the grid-median rho sees).
 
 Example:
     >>> feats = compute(gen, gen.GenJet, ["log_pt", "eta", "is_b", "nu_dr", "nTrueInt"])  # doctest: +SKIP
@@ -59,6 +71,8 @@ STATUS_BITS = {
 
 #: ΔR given when there is no neighbour (larger than any real ΔR in the detector).
 NO_NEIGHBOUR_DR = 8.0
+#: floor of ``<kind>_logdr`` (a GenJet made of one muon sits on it).
+MIN_DR = 1e-3
 
 
 def delta_phi(a, b):
@@ -86,6 +100,108 @@ def _nearest_kernel(a_off, a_eta, a_phi, a_id, b_off, b_eta, b_phi, b_pt, b_id, 
                     dr_out[i] = np.sqrt(d2)
                     pt_out[i] = b_pt[k]
     return dr_out, pt_out
+
+
+#: cτ (mm) and mass (GeV) of the weakly decaying hadrons and leptons (PDG 2024) whose
+#: flight displaces their decay products: b hadrons, c hadrons, τ, then the light
+#: hadrons that decay in flight (π±, K±, K0L, K0S, hyperons).
+CTAU_MM: dict[int, tuple[float, float]] = {
+    511: (0.455, 5.2797), 521: (0.491, 5.2793), 531: (0.453, 5.3669), 541: (0.154, 6.2745),
+    5122: (0.441, 5.6196), 5132: (0.47, 5.797), 5232: (0.44, 5.7919), 5332: (0.49, 6.0461),
+    411: (0.312, 1.8697), 421: (0.123, 1.8648), 431: (0.151, 1.9683), 4122: (0.060, 2.2865),
+    4132: (0.046, 2.4709), 4232: (0.132, 2.4679), 4332: (0.027, 2.6952), 15: (0.0871, 1.77686),
+    211: (7804.5, 0.13957), 321: (3711.0, 0.493677), 130: (15340.0, 0.497611), 310: (26.84, 0.497611),
+    3122: (78.9, 1.11568), 3222: (24.0, 1.18937), 3112: (44.3, 1.19745), 3312: (49.1, 1.32171),
+    3322: (87.1, 1.31486), 3334: (24.6, 1.67245),
+}
+#: floor of the ancestor flight features (mm): a prompt particle.
+PROMPT_FLIGHT_MM = 1e-3
+
+
+def _ctau_table() -> tuple[np.ndarray, np.ndarray]:
+    size = max(CTAU_MM) + 1
+    ctau, mass = np.zeros(size), np.ones(size)
+    for pdg, (c, m) in CTAU_MM.items():
+        ctau[pdg], mass[pdg] = c, m
+    return ctau, mass
+
+
+@numba.njit(cache=True)
+def _ancestor_kernel(c_off, c_start, c_pdg, g_off, g_pdg, g_mother, g_pt, g_eta, ctau, mass):  # pragma: no cover
+    n = len(c_start)
+    sum_ctau = np.zeros(n)
+    sum_flight = np.zeros(n)
+    for e in range(len(c_off) - 1):
+        base = g_off[e]
+        size = g_off[e + 1] - base
+        for i in range(c_off[e], c_off[e + 1]):
+            j = c_start[i]
+            child = abs(c_pdg[i])
+            steps = 0
+            while 0 <= j < size and steps < 200:
+                pdg = abs(g_pdg[base + j])
+                # a copy of the same particle (B0 mixing, tau recoil copies) decays once
+                if pdg != child and pdg < len(ctau) and ctau[pdg] > 0:
+                    sum_ctau[i] += ctau[pdg]
+                    p = g_pt[base + j] * np.cosh(g_eta[base + j])
+                    sum_flight[i] += ctau[pdg] * p / mass[pdg]
+                child = pdg
+                j = g_mother[base + j]
+                steps += 1
+    return sum_ctau, sum_flight
+
+
+def ancestors(gen: ak.Array, cand: ak.Array) -> tuple[ak.Array, ak.Array]:
+    """Summed cτ and βγcτ (mm) of the long-lived ancestors (:data:`CTAU_MM`) of each candidate.
+
+    The walk starts at the candidate's ``genPartIdxMother`` (for a GenVisTau: its τ) and
+    follows ``GenPart_genPartIdxMother``; consecutive copies of one particle count once.
+
+    Example:
+        >>> ctau, flight = ancestors(gen, muons)  # doctest: +SKIP
+    """
+    ctau, mass = _ctau_table()
+    counts = ak.num(cand.pt, axis=1)
+    g = gen.GenPart
+    pdg = cand.pdgId if "pdgId" in cand.fields else ak.zeros_like(cand.genPartIdxMother)
+    s_ctau, s_flight = _ancestor_kernel(
+        _offsets(cand.pt), np.asarray(ak.to_numpy(ak.flatten(cand.genPartIdxMother)), np.int64),
+        np.asarray(ak.to_numpy(ak.flatten(pdg)), np.int64),
+        _offsets(g.pt), np.asarray(ak.to_numpy(ak.flatten(g.pdgId)), np.int64),
+        np.asarray(ak.to_numpy(ak.flatten(g.genPartIdxMother)), np.int64),
+        _flat64(g.pt), _flat64(g.eta), ctau, mass,
+    )
+    return ak.unflatten(s_ctau, counts), ak.unflatten(s_flight, counts)
+
+
+@numba.njit(cache=True)
+def _cone_kernel(a_off, a_eta, a_phi, a_id, b_off, b_eta, b_phi, b_pt, b_id, cone):  # pragma: no cover
+    out = np.zeros(len(a_eta))
+    for e in range(len(a_off) - 1):
+        for i in range(a_off[e], a_off[e + 1]):
+            for k in range(b_off[e], b_off[e + 1]):
+                if a_id[i] >= 0 and a_id[i] == b_id[k]:
+                    continue
+                dphi = (a_phi[i] - b_phi[k] + np.pi) % (2 * np.pi) - np.pi
+                if (a_eta[i] - b_eta[k]) ** 2 + dphi * dphi < cone * cone:
+                    out[i] += b_pt[k]
+    return out
+
+
+def cone_sum(obj: ak.Array, others: ak.Array, cone: float, obj_ids: ak.Array | None = None,
+             other_ids: ak.Array | None = None) -> ak.Array:
+    """Scalar pT sum of ``others`` within ΔR < ``cone`` of each object (pairs of equal ids skipped).
+
+    Example:
+        >>> lep_pt_in_cone = cone_sum(photons, leptons, 0.3)  # doctest: +SKIP
+    """
+    counts = ak.num(obj, axis=1)
+    out = _cone_kernel(
+        _offsets(obj), _flat64(obj.eta), _flat64(obj.phi), _ids(obj, obj_ids),
+        _offsets(others), _flat64(others.eta), _flat64(others.phi), _flat64(others.pt), _ids(others, other_ids),
+        cone,
+    )
+    return ak.unflatten(out, counts)
 
 
 def _flat64(x) -> np.ndarray:
@@ -142,31 +258,53 @@ def _electrons(gen):
     return _final_state(gen, 11, 3.0)
 
 
+def _leptons(gen):
+    g = gen.GenPart
+    g = ak.with_field(g, ak.local_index(g.pt, axis=1), "idx")
+    a = abs(g.pdgId)
+    return g[((a == 11) | (a == 13)) & (g.status == 1) & (g.pt > 3.0)]
+
+
 def _neutrinos(gen):
     g = gen.GenPart
     a = abs(g.pdgId)
     return g[((a == 12) | (a == 14) | (a == 16)) & (g.status == 1)]
 
 
-#: GenJet pT threshold of the jet pT tensor (the reference detector's Type-1 / covariance jets).
+#: GenJet pT threshold of the jet covariance (the Type-1 / MET-significance jets).
 TENSOR_JET_PT = 15.0
+#: nominal CMS jet pT resolution σ/pT = √(N²/pT² + S²/pT + C²) (N GeV, S √GeV by |η| region,
+#: C) and angular resolution σ_φ pT / pT, for the MET covariance features (arXiv:1607.03663,
+#: arXiv:1903.06078).
+JER_NOMINAL = {"N": 2.0, "S": ((1.3, 0.85), (2.5, 1.3), (99.0, 1.0)), "C": 0.045, "phi": 0.05}
 #: |η| beyond which a muon is not reconstructed (CMS muon system): its pT goes into MET
 #: but not into GenMET (neutrinos only).
 MUON_ACCEPTANCE_ETA = 2.4
+#: |η| of the tracker: the central rho grid and ``nGenJet10_central``.
+CENTRAL_ETA = 2.5
 
 
 def _signed_sqrt(x):
     return np.sign(x) * np.sqrt(np.abs(x))
 
 
+def _jet_variances(pt, abs_eta):
+    """(σ_pT², σ_⊥²) in GeV² of GenJets under :data:`JER_NOMINAL`."""
+    (e1, s1), (e2, s2), (_, s3) = JER_NOMINAL["S"]
+    stoch = np.where(abs_eta < e1, s1, np.where(abs_eta < e2, s2, s3))
+    var_pt = JER_NOMINAL["N"] ** 2 + stoch**2 * pt + (JER_NOMINAL["C"] * pt) ** 2
+    return var_pt, (JER_NOMINAL["phi"] * pt) ** 2
+
+
 def event_context(gen: ak.Array) -> dict[str, ak.Array]:
     """Per-event context (float64, one value per event).
 
-    ``nTrueInt``; ``HT`` and ``nGenJet`` (GenJet pT > 30); ``GenMET_pt``; the GenJet
-    (pT > 15) transverse-momentum tensor Σ pT² (cos²φ, cosφ sinφ, sin²φ) as signed square
-    roots ``jet_txx``, ``jet_txy``, ``jet_tyy`` (GeV), and its components along and across
-    GenMET ``jet_tpar``, ``jet_tperp``: the jet part of the MET covariance (arXiv:1903.06078)
-    and of the resolution of MET along and across the true MET; ``fwdmu_par``,
+    ``nTrueInt``, ``nPU``; ``nGenJet10``, ``nGenJet10_central`` (GenJet pT > 10, all and
+    |η| < 2.5); ``HT`` and ``nGenJet`` (GenJet pT > 30); ``GenMET_pt``; the jet part of
+    the MET covariance (arXiv:1903.06078) with GenJets (pT > 15) at the nominal resolution
+    :data:`JER_NOMINAL` (σ_pT along each jet, σ_φ pT across it), as signed square roots
+    ``jet_cxx``, ``jet_cxy``, ``jet_cyy`` (GeV) and along / across GenMET ``jet_cpar``,
+    ``jet_cperp`` (the resolution of MET along and across the true MET); ``fwdmu_par``,
     ``fwdmu_perp``: the vector pT sum of final-state muons beyond the muon acceptance
     (|η| > :data:`MUON_ACCEPTANCE_ETA`) along and across GenMET: MET that is not in GenMET
     (in Z→μμ events 20% have one, and they make most of the reco-MET tail).
@@ -174,15 +312,15 @@ def event_context(gen: ak.Array) -> dict[str, ak.Array]:
     j = gen.GenJet
     hard = j.pt > 30
     t = j[j.pt > TENSOR_JET_PT]
-    pt2 = t.pt * t.pt
+    v_par, v_perp = _jet_variances(t.pt, abs(t.eta))
     c, s = np.cos(t.phi), np.sin(t.phi)
-    dphi = t.phi - gen.GenMET.phi
+    cm, sm = np.cos(t.phi - gen.GenMET.phi), np.sin(t.phi - gen.GenMET.phi)
     tensor = {
-        "jet_txx": ak.sum(pt2 * c * c, axis=1),
-        "jet_txy": ak.sum(pt2 * c * s, axis=1),
-        "jet_tyy": ak.sum(pt2 * s * s, axis=1),
-        "jet_tpar": ak.sum(pt2 * np.cos(dphi) ** 2, axis=1),
-        "jet_tperp": ak.sum(pt2 * np.sin(dphi) ** 2, axis=1),
+        "jet_cxx": ak.sum(v_par * c * c + v_perp * s * s, axis=1),
+        "jet_cxy": ak.sum((v_par - v_perp) * c * s, axis=1),
+        "jet_cyy": ak.sum(v_par * s * s + v_perp * c * c, axis=1),
+        "jet_cpar": ak.sum(v_par * cm * cm + v_perp * sm * sm, axis=1),
+        "jet_cperp": ak.sum(v_par * sm * sm + v_perp * cm * cm, axis=1),
     }
     mu = _final_state(gen, 13, 0.0)
     fwd = mu[abs(mu.eta) > MUON_ACCEPTANCE_ETA]
@@ -193,6 +331,9 @@ def event_context(gen: ak.Array) -> dict[str, ak.Array]:
     }
     return {
         "nTrueInt": ak.values_astype(gen.Pileup.nTrueInt, np.float64),
+        "nPU": ak.values_astype(gen.Pileup.nPU, np.float64),
+        "nGenJet10": ak.values_astype(ak.sum(j.pt > 10, axis=1), np.float64),
+        "nGenJet10_central": ak.values_astype(ak.sum((j.pt > 10) & (abs(j.eta) < CENTRAL_ETA), axis=1), np.float64),
         "HT": ak.sum(ak.where(hard, j.pt, 0.0), axis=1),
         "nGenJet": ak.values_astype(ak.sum(hard, axis=1), np.float64),
         "GenMET_pt": ak.values_astype(gen.GenMET.pt, np.float64),
@@ -202,8 +343,8 @@ def event_context(gen: ak.Array) -> dict[str, ak.Array]:
 
 
 #: names of the per-event features (:func:`event_context`).
-EVENT_FEATURES = ("nTrueInt", "HT", "nGenJet", "GenMET_pt", "jet_txx", "jet_txy", "jet_tyy", "jet_tpar", "jet_tperp",
-                  "fwdmu_par", "fwdmu_perp")
+EVENT_FEATURES = ("nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt",
+                  "jet_cxx", "jet_cxy", "jet_cyy", "jet_cpar", "jet_cperp", "fwdmu_par", "fwdmu_perp")
 
 
 _NEIGHBOURS: dict[str, Callable] = {"genjet": _genjets, "mu": _muons, "ele": _electrons, "nu": _neutrinos}
@@ -256,7 +397,16 @@ def compute(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict | None
         elif name in _ONE_HOT:
             field, values = _ONE_HOT[name]
             value = abs(cand[field]) == values[0]
-        elif name.endswith(("_dr", "_ptrel")) and (kind := name.rsplit("_", 1)[0]) in (*_NEIGHBOURS, "other"):
+        elif name == "lepiso03":
+            if "leptons" not in shared:
+                shared["leptons"] = _leptons(gen)
+            lep = shared["leptons"]
+            value = cone_sum(cand, lep, 0.3, obj_ids=_genpart_ids(cand), other_ids=lep.idx) / cand.pt
+        elif name in ("anc_ctau", "anc_flight"):
+            if "anc" not in cache:
+                cache["anc"] = ancestors(gen, cand)
+            value = np.log10(PROMPT_FLIGHT_MM + cache["anc"][0 if name == "anc_ctau" else 1])
+        elif name.endswith(("_dr", "_logdr", "_ptrel")) and (kind := name.rsplit("_", 1)[0]) in (*_NEIGHBOURS, "other"):
             if kind not in cache:
                 if kind == "other":
                     cache[kind] = nearest(cand, cand, exclude_self=True)
@@ -267,7 +417,7 @@ def compute(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict | None
                     cache[kind] = nearest(cand, nb, obj_ids=_genpart_ids(cand),
                                           other_ids=nb.idx if "idx" in nb.fields else None)
             dr, pt = cache[kind]
-            value = dr if name.endswith("_dr") else pt / cand.pt
+            value = dr if name.endswith("_dr") else np.log(np.maximum(dr, MIN_DR)) if name.endswith("_logdr") else pt / cand.pt
         elif name in cand.fields:
             value = cand[name]
         else:

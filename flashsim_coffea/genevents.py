@@ -24,7 +24,7 @@ GEN_BRANCHES: dict[str, tuple[str, ...]] = {
     "GenJet": ("pt", "eta", "phi", "mass", "partonFlavour", "hadronFlavour"),
     "GenVisTau": ("pt", "eta", "phi", "mass", "charge", "status", "genPartIdxMother"),
     "GenMET": ("pt", "phi"),
-    "Pileup": ("nTrueInt",),
+    "Pileup": ("nTrueInt", "nPU"),
 }
 
 #: collections a chunk may lack; only the sources that use them then fail (GenVisTau is

@@ -70,24 +70,97 @@ def test_unknown_feature_is_named():
         features.compute(gen, candidates.select(gen, "GenMuon"), ["lep_dr"])
 
 
-def test_event_context_jet_tensor():
-    """One 20 GeV jet along x, one 40 GeV jet at 45°, a 10 GeV jet below the tensor threshold;
-    GenMET along y."""
-    jets = ak.Array([[{"pt": 20.0, "eta": 0.0, "phi": 0.0}, {"pt": 40.0, "eta": 1.0, "phi": np.pi / 4},
+def test_event_context_jet_covariance():
+    """One 20 GeV jet along x (|η| 0), one 40 GeV jet at 45° (|η| 1.5), a 10 GeV jet below
+    the covariance threshold; GenMET along y."""
+    jets = ak.Array([[{"pt": 20.0, "eta": 0.0, "phi": 0.0}, {"pt": 40.0, "eta": 1.5, "phi": np.pi / 4},
                       {"pt": 10.0, "eta": 0.0, "phi": 1.0}]])
     part = ak.Array([[{"pt": 25.0, "eta": 2.6, "phi": np.pi / 2 + 0.5, "pdgId": 13, "status": 1},
                       {"pt": 50.0, "eta": 2.3, "phi": 0.0, "pdgId": -13, "status": 1},
                       {"pt": 10.0, "eta": -3.0, "phi": 0.0, "pdgId": 11, "status": 1}]])
     gen = ak.zip({"GenJet": jets, "GenPart": part, "GenMET": ak.zip({"pt": [30.0], "phi": [np.pi / 2]}),
-                  "Pileup": ak.zip({"nTrueInt": [35.0]})}, depth_limit=1)
+                  "Pileup": ak.zip({"nTrueInt": [35.0], "nPU": [31]})}, depth_limit=1)
     ctx = features.event_context(gen)
     assert set(ctx) == set(features.EVENT_FEATURES)
-    assert ctx["jet_txx"][0] == pytest.approx(np.sqrt(400 + 800))
-    assert ctx["jet_txy"][0] == pytest.approx(np.sqrt(800))
-    assert ctx["jet_tyy"][0] == pytest.approx(np.sqrt(800))
-    assert ctx["jet_tpar"][0] == pytest.approx(np.sqrt(800))  # along y: only the 45° jet
-    assert ctx["jet_tperp"][0] == pytest.approx(np.sqrt(400 + 800))
+    # σ_pT² = 2² + S² pT + (0.045 pT)², S = 0.85 below |η| 1.3, 1.3 below 2.5; σ_⊥ = 0.05 pT
+    a_par, a_perp = 4 + 0.85**2 * 20 + (0.045 * 20) ** 2, (0.05 * 20) ** 2
+    b_par, b_perp = 4 + 1.3**2 * 40 + (0.045 * 40) ** 2, (0.05 * 40) ** 2
+    assert ctx["jet_cxx"][0] == pytest.approx(np.sqrt(a_par + (b_par + b_perp) / 2))
+    assert ctx["jet_cyy"][0] == pytest.approx(np.sqrt(a_perp + (b_par + b_perp) / 2))
+    assert ctx["jet_cxy"][0] == pytest.approx(np.sqrt((b_par - b_perp) / 2))
+    # GenMET along y: the first jet is across it, the 45° jet half and half
+    assert ctx["jet_cpar"][0] == pytest.approx(np.sqrt(a_perp + (b_par + b_perp) / 2))
+    assert ctx["jet_cperp"][0] == pytest.approx(np.sqrt(a_par + (b_par + b_perp) / 2))
     assert ctx["HT"][0] == pytest.approx(40.0) and ctx["nGenJet"][0] == 1.0
+    assert ctx["nPU"][0] == 31.0
+    # GenJets above 10 GeV (the 10 GeV one is not), |η| < 2.5 for the central count
+    assert ctx["nGenJet10"][0] == 2.0 and ctx["nGenJet10_central"][0] == 2.0
     # only the muon beyond |η| = 2.4 counts, 0.5 rad off GenMET
     assert ctx["fwdmu_par"][0] == pytest.approx(25 * np.cos(0.5))
     assert ctx["fwdmu_perp"][0] == pytest.approx(25 * np.sin(0.5))
+
+
+def test_logdr_is_log_of_dr_floored():
+    gen = _gen()
+    jets = candidates.select(gen, "GenJet")
+    f = features.compute(gen, jets, ["mu_dr", "mu_logdr", "other_logdr"])
+    # the jet on the muon: ΔR 0 -> the floor
+    assert f["mu_logdr"][0][0] == pytest.approx(np.log(features.MIN_DR))
+    assert f["mu_logdr"][1][0] == pytest.approx(np.log(np.hypot(3.0, 3.0)))
+    assert f["other_logdr"][0][0] == pytest.approx(np.log(features.NO_NEIGHBOUR_DR))
+
+
+def test_lepiso03_sums_other_leptons_inside_the_cone():
+    """A photon 0.2 from a 30 GeV muon and 0.5 from a 12 GeV electron; a second muon 0.25
+    from the first; a 2 GeV muon (below 3 GeV) next to the photon."""
+    part = ak.Array([[
+        {"pt": 15.0, "eta": 0.0, "phi": 0.0, "pdgId": 22, "status": 1, "statusFlags": 0},
+        {"pt": 30.0, "eta": 0.2, "phi": 0.0, "pdgId": 13, "status": 1, "statusFlags": 0},
+        {"pt": 12.0, "eta": -0.5, "phi": 0.0, "pdgId": 11, "status": 1, "statusFlags": 0},
+        {"pt": 8.0, "eta": 0.45, "phi": 0.0, "pdgId": -13, "status": 1, "statusFlags": 0},
+        {"pt": 2.0, "eta": 0.0, "phi": 0.1, "pdgId": 13, "status": 1, "statusFlags": 0},
+    ]])
+    gen = ak.zip({"GenPart": part}, depth_limit=1)
+    pho = candidates.select(gen, "GenPhoton")
+    assert features.compute(gen, pho, ["lepiso03"])["lepiso03"][0][0] == pytest.approx(30 / 15)
+    mu = candidates.select(gen, "GenMuon")
+    # each muon sees the other (ΔR 0.25), never itself
+    iso = features.compute(gen, mu, ["lepiso03"])["lepiso03"][0]
+    assert ak.to_list(iso) == pytest.approx([8 / 30, 30 / 8])
+
+
+def _chain_gen():
+    """Event 0: Z -> mu (prompt); B+ (p = 20 GeV) -> D0 (p = 10 GeV) -> mu;
+    B0 -> B0bar (mixing copy) -> mu; tau (p = 30 GeV) -> its visible tau (GenVisTau)."""
+    part = ak.Array([[
+        {"pt": 90.0, "eta": 0.0, "phi": 0.0, "pdgId": 23, "status": 62, "statusFlags": 0, "genPartIdxMother": -1},
+        {"pt": 40.0, "eta": 0.0, "phi": 0.0, "pdgId": 13, "status": 1, "statusFlags": 1, "genPartIdxMother": 0},
+        {"pt": 20.0, "eta": 0.0, "phi": 1.0, "pdgId": 521, "status": 2, "statusFlags": 0, "genPartIdxMother": -1},
+        {"pt": 10.0, "eta": 0.0, "phi": 1.0, "pdgId": -421, "status": 2, "statusFlags": 0, "genPartIdxMother": 2},
+        {"pt": 5.0, "eta": 0.0, "phi": 1.0, "pdgId": 13, "status": 1, "statusFlags": 0, "genPartIdxMother": 3},
+        {"pt": 30.0, "eta": 0.0, "phi": 2.0, "pdgId": 511, "status": 2, "statusFlags": 0, "genPartIdxMother": -1},
+        {"pt": 30.0, "eta": 0.0, "phi": 2.0, "pdgId": -511, "status": 2, "statusFlags": 0, "genPartIdxMother": 5},
+        {"pt": 6.0, "eta": 0.0, "phi": 2.0, "pdgId": -13, "status": 1, "statusFlags": 0, "genPartIdxMother": 6},
+        {"pt": 30.0, "eta": 0.0, "phi": -2.0, "pdgId": 15, "status": 2, "statusFlags": 1, "genPartIdxMother": 0},
+    ]])
+    vis = ak.Array([[{"pt": 20.0, "eta": 0.0, "phi": -2.0, "mass": 1.0, "charge": -1, "status": 0,
+                      "genPartIdxMother": 8}]])
+    return ak.zip({"GenPart": part, "GenVisTau": vis}, depth_limit=1)
+
+
+def test_ancestor_flight_sums_long_lived_ancestors_once():
+    gen = _chain_gen()
+    mu = candidates.select(gen, "GenMuon")
+    f = features.compute(gen, mu, ["anc_ctau", "anc_flight"])
+    ctau = {k: v[0] for k, v in features.CTAU_MM.items()}
+    mass = {k: v[1] for k, v in features.CTAU_MM.items()}
+    floor = features.PROMPT_FLIGHT_MM
+    expect_ctau = [floor, floor + ctau[521] + ctau[421], floor + ctau[511]]
+    expect_flight = [floor, floor + ctau[521] * 20 / mass[521] + ctau[421] * 10 / mass[421],
+                     floor + ctau[511] * 30 / mass[511]]
+    assert ak.to_list(f["anc_ctau"][0]) == pytest.approx(np.log10(expect_ctau))
+    assert ak.to_list(f["anc_flight"][0]) == pytest.approx(np.log10(expect_flight))
+    tau = candidates.select(gen, "GenVisTau")
+    ft = features.compute(gen, tau, ["anc_ctau", "anc_flight"])
+    assert ft["anc_ctau"][0][0] == pytest.approx(np.log10(floor + ctau[15]))
+    assert ft["anc_flight"][0][0] == pytest.approx(np.log10(floor + ctau[15] * 30 / mass[15]))

@@ -17,17 +17,20 @@ POSITIVE = {"kind": "log", "offset": 1e-6}
 #: charge relative to the gen charge (+1 kept, -1 flipped)
 CHARGE = {"kind": "sign", "gen": "charge"}
 
-#: conditioning of every gen-lepton/photon source
+#: conditioning of every gen-lepton/photon source. ``anc_*`` carry the displacement
+#: (impact parameters), ``lepiso03`` the leptons inside the isolation cone, ``nPU`` the
+#: pileup actually overlaid (isolation sums).
 GEN_CONDITIONING = [
     "log_pt", "eta", "abs_eta", "phi", "charge",
     "flag:isPrompt", "flag:isDirectHadronDecayProduct", "flag:isTauDecayProduct", "flag:fromHardProcess",
-    "genjet_dr", "genjet_ptrel", "mu_dr", "mu_ptrel", "ele_dr", "ele_ptrel", "nu_dr", "nu_ptrel",
-    "nTrueInt", "HT", "nGenJet",
+    "anc_ctau", "anc_flight", "lepiso03",
+    "genjet_logdr", "genjet_ptrel", "mu_logdr", "mu_ptrel", "ele_logdr", "ele_ptrel", "nu_logdr", "nu_ptrel",
+    "nTrueInt", "nPU", "HT", "nGenJet",
 ]
 #: conditioning of every jet-fake source (candidate: a GenJet). The nearest gen muon and
 #: electron with their pT over the jet's tell a GenJet that *is* a prompt lepton (ptrel ≈ 1,
 #: no fake) from a heavy-flavour jet with a soft lepton inside.
 JET_CONDITIONING = [
-    "log_pt", "eta", "abs_eta", "phi", "mass", "is_b", "is_c", "parton_g", "other_dr",
-    "mu_dr", "mu_ptrel", "ele_dr", "ele_ptrel", "nTrueInt", "HT",
+    "log_pt", "eta", "abs_eta", "phi", "mass", "is_b", "is_c", "parton_g", "other_logdr",
+    "mu_logdr", "mu_ptrel", "ele_logdr", "ele_ptrel", "nTrueInt", "nPU", "HT",
 ]

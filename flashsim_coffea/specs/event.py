@@ -2,11 +2,12 @@
 
 MET is learnt as the recoil-like residual to GenMET in the GenMET frame
 (``MET_upar`` along GenMET minus |GenMET|, ``MET_uperp`` across it); the engine turns
-them back into ``MET_pt``/``MET_phi``. The conditioning adds the GenJet pT tensor (lab
-frame and GenMET frame, :func:`flashsim_coffea.features.event_context`): the jets' share
-of the MET covariance and resolution, and the muons beyond the muon acceptance (reco MET
-that GenMET does not have).
-"""
+them back into ``MET_pt``/``MET_phi``. The conditioning adds the GenJets' share of the
+MET covariance at a nominal jet resolution (lab frame and GenMET frame,
+:func:`flashsim_coffea.features.event_context`), the muons beyond the muon acceptance
+(reco MET that GenMET does not have), and ``nPU`` with the soft GenJet counts, which
+drive rho (grid median of the pileup and underlying-event pT density), the vertex
+counts and the unclustered share of the covariance."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ EVENT = Source(
     name="event",
     candidates=None,
     conditioning=[
-        "nTrueInt", "HT", "nGenJet", "GenMET_pt", "jet_txx", "jet_txy", "jet_tyy", "jet_tpar", "jet_tperp",
-        "fwdmu_par", "fwdmu_perp",
+        "nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt",
+        "jet_cxx", "jet_cxy", "jet_cyy", "jet_cpar", "jet_cperp", "fwdmu_par", "fwdmu_perp",
     ],
     targets={
         "MET_upar": {"kind": "plain"},

@@ -41,8 +41,8 @@ GENUINE = Source(
     link="genJetIdx",
     conditioning=[
         "log_pt", "eta", "abs_eta", "phi", "mass", "is_b", "is_c", "parton_b", "parton_c", "parton_g",
-        "other_dr", "other_ptrel", "mu_dr", "mu_ptrel", "ele_dr", "ele_ptrel", "nu_dr", "nu_ptrel",
-        "nTrueInt", "HT", "nGenJet",
+        "other_logdr", "other_ptrel", "mu_logdr", "mu_ptrel", "ele_logdr", "ele_ptrel", "nu_logdr", "nu_ptrel",
+        "nTrueInt", "nPU", "HT", "nGenJet",
     ],
     targets={
         "pt": {"kind": "ratio", "gen": "pt"},
@@ -58,7 +58,7 @@ PILEUP = Source(
     collection="Jet",
     name="pileup",
     candidates=None,
-    conditioning=["nTrueInt", "HT", "nGenJet", "GenMET_pt"],
+    conditioning=["nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt"],
     targets={
         "pt": {"kind": "log", "offset": -14.0},
         "eta": {"kind": "plain"},

@@ -22,8 +22,8 @@ _DERIVED = ("idDeepTau2018v2p5VSjet", "genPartFlav", "jetIdx")
 
 GENUINE = Source(
     collection="Tau", name="genvistau", candidates="GenVisTau", link="genPartIdx",
-    conditioning=["log_pt", "eta", "abs_eta", "phi", "mass", "charge", "status", "genjet_dr", "genjet_ptrel",
-                  "nTrueInt", "HT"],
+    conditioning=["log_pt", "eta", "abs_eta", "phi", "mass", "charge", "status", "anc_ctau", "anc_flight",
+                  "genjet_logdr", "genjet_ptrel", "nTrueInt", "nPU", "HT"],
     targets={**KINEMATICS, "charge": {"kind": "sign", "gen": "charge"}, **_TARGETS}, derived=_DERIVED, match_dr=0.3,
 )
 JETFAKE = Source(
