@@ -19,6 +19,8 @@ Feature names:
   nearest *other* lepton). Muons and electrons apart: a jet that is a prompt muon and one
   that is a prompt electron give different reco jets (muEF vs chEmEF), and an FSR photon
   near an electron is often merged into its supercluster;
+* ``pho_dr``, ``pho_ptrel``: the same for the nearest other final-state gen photon (pT > 3;
+  NanoAOD keeps photons above 10 GeV or prompt): π0 pairs and FSR merged into one supercluster;
 * ``nu_dr``, ``nu_ptrel``: the same for the nearest gen neutrino (semileptonic heavy-flavour decays);
 * ``other_dr``, ``other_ptrel``: the nearest *other* object of the same collection;
 * ``<kind>_logdr``: log of ``<kind>_dr`` (floored at :data:`MIN_DR`): the scale on which isolation cones (0.1–0.4) and
@@ -265,6 +267,10 @@ def _leptons(gen):
     return g[((a == 11) | (a == 13)) & (g.status == 1) & (g.pt > 3.0)]
 
 
+def _photons(gen):
+    return _final_state(gen, 22, 3.0)
+
+
 def _neutrinos(gen):
     g = gen.GenPart
     a = abs(g.pdgId)
@@ -347,7 +353,8 @@ EVENT_FEATURES = ("nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nG
                   "jet_cxx", "jet_cxy", "jet_cyy", "jet_cpar", "jet_cperp", "fwdmu_par", "fwdmu_perp")
 
 
-_NEIGHBOURS: dict[str, Callable] = {"genjet": _genjets, "mu": _muons, "ele": _electrons, "nu": _neutrinos}
+_NEIGHBOURS: dict[str, Callable] = {"genjet": _genjets, "mu": _muons, "ele": _electrons, "pho": _photons,
+                                    "nu": _neutrinos}
 
 
 def _genpart_ids(cand: ak.Array) -> ak.Array | None:

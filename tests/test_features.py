@@ -103,7 +103,8 @@ def test_event_context_jet_covariance():
 def test_logdr_is_log_of_dr_floored():
     gen = _gen()
     jets = candidates.select(gen, "GenJet")
-    f = features.compute(gen, jets, ["mu_dr", "mu_logdr", "other_logdr"])
+    f = features.compute(gen, jets, ["mu_dr", "mu_logdr", "other_logdr", "pho_ptrel"])
+    assert ak.to_list(f["pho_ptrel"]) == [[0.0], [0.0]]
     # the jet on the muon: ΔR 0 -> the floor
     assert f["mu_logdr"][0][0] == pytest.approx(np.log(features.MIN_DR))
     assert f["mu_logdr"][1][0] == pytest.approx(np.log(np.hypot(3.0, 3.0)))
@@ -123,6 +124,8 @@ def test_lepiso03_sums_other_leptons_inside_the_cone():
     gen = ak.zip({"GenPart": part}, depth_limit=1)
     pho = candidates.select(gen, "GenPhoton")
     assert features.compute(gen, pho, ["lepiso03"])["lepiso03"][0][0] == pytest.approx(30 / 15)
+    # the photon is alone among photons: no other photon neighbour
+    assert features.compute(gen, pho, ["pho_logdr"])["pho_logdr"][0][0] == pytest.approx(np.log(features.NO_NEIGHBOUR_DR))
     mu = candidates.select(gen, "GenMuon")
     # each muon sees the other (ΔR 0.25), never itself
     iso = features.compute(gen, mu, ["lepiso03"])["lepiso03"][0]
@@ -164,3 +167,18 @@ def test_ancestor_flight_sums_long_lived_ancestors_once():
     ft = features.compute(gen, tau, ["anc_ctau", "anc_flight"])
     assert ft["anc_ctau"][0][0] == pytest.approx(np.log10(floor + ctau[15]))
     assert ft["anc_flight"][0][0] == pytest.approx(np.log10(floor + ctau[15] * 30 / mass[15]))
+
+
+def test_photon_sees_its_pi0_partner_not_itself():
+    """Two photons 0.1 apart (a π0 pair), 20 and 12 GeV; a 30 GeV electron 1.0 away."""
+    part = ak.Array([[
+        {"pt": 20.0, "eta": 0.0, "phi": 0.0, "pdgId": 22, "status": 1, "statusFlags": 0},
+        {"pt": 12.0, "eta": 0.1, "phi": 0.0, "pdgId": 22, "status": 1, "statusFlags": 0},
+        {"pt": 30.0, "eta": 1.0, "phi": 0.0, "pdgId": 11, "status": 1, "statusFlags": 0},
+    ]])
+    gen = ak.zip({"GenPart": part}, depth_limit=1)
+    f = features.compute(gen, candidates.select(gen, "GenPhoton"), ["pho_logdr", "pho_ptrel"])
+    assert ak.to_list(f["pho_logdr"][0]) == pytest.approx([np.log(0.1), np.log(0.1)])
+    assert ak.to_list(f["pho_ptrel"][0]) == pytest.approx([12 / 20, 20 / 12])
+    fe = features.compute(gen, candidates.select(gen, "GenElectron"), ["pho_ptrel"])
+    assert fe["pho_ptrel"][0][0] == pytest.approx(12 / 30)

@@ -27,6 +27,10 @@ GEN_CONDITIONING = [
     "genjet_logdr", "genjet_ptrel", "mu_logdr", "mu_ptrel", "ele_logdr", "ele_ptrel", "nu_logdr", "nu_ptrel",
     "nTrueInt", "nPU", "HT", "nGenJet",
 ]
+#: conditioning of the electron and photon sources: the nearest other gen photon (NanoAOD
+#: keeps photons above 10 GeV or prompt): both photons of a π0 and an FSR photon next to
+#: its electron end up in one supercluster.
+EGAMMA_CONDITIONING = [*GEN_CONDITIONING, "pho_logdr", "pho_ptrel"]
 #: conditioning of every jet-fake source (candidate: a GenJet). The nearest gen muon and
 #: electron with their pT over the jet's tell a GenJet that *is* a prompt lepton (ptrel ≈ 1,
 #: no fake) from a heavy-flavour jet with a soft lepton inside.

@@ -6,7 +6,7 @@ Derived after sampling: ``pdgId``, ``mass``, ``genPartFlav``, ``jetIdx``; ``phot
 
 from __future__ import annotations
 
-from ._lepton import CHARGE, FLAG, GEN_CONDITIONING, IMPACT, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS, POSITIVE
+from ._lepton import CHARGE, EGAMMA_CONDITIONING, FLAG, IMPACT, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS, POSITIVE
 from .source import Source
 
 _TARGETS = {
@@ -35,12 +35,12 @@ _CONST = {"photonIdx": -1}
 
 FROM_ELECTRON = Source(
     collection="Electron", name="genelectron", candidates="GenElectron", link="genPartIdx",
-    conditioning=GEN_CONDITIONING, targets={**KINEMATICS, "charge": CHARGE, **_TARGETS},
+    conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, "charge": CHARGE, **_TARGETS},
     derived=_DERIVED, constants=_CONST, match_dr=0.3,
 )
 FROM_PHOTON = Source(
     collection="Electron", name="genphoton", candidates="GenPhoton", link="genPartIdx",
-    conditioning=GEN_CONDITIONING, targets={**KINEMATICS, "charge": {"kind": "sign", "gen": None}, **_TARGETS},
+    conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, "charge": {"kind": "sign", "gen": None}, **_TARGETS},
     derived=_DERIVED, constants=_CONST, match_dr=0.3,
 )
 JETFAKE = Source(

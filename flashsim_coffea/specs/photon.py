@@ -6,7 +6,7 @@ Derived after sampling: ``isScEtaEB``/``isScEtaEE`` (from η), ``genPartFlav``, 
 
 from __future__ import annotations
 
-from ._lepton import FLAG, GEN_CONDITIONING, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS, POSITIVE
+from ._lepton import EGAMMA_CONDITIONING, FLAG, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS, POSITIVE
 from .source import Source
 
 _TARGETS = {
@@ -27,11 +27,11 @@ _CONST = {"electronIdx": -1}
 
 FROM_PHOTON = Source(
     collection="Photon", name="genphoton", candidates="GenPhoton", link="genPartIdx",
-    conditioning=GEN_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, derived=_DERIVED, constants=_CONST, match_dr=0.3,
+    conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, derived=_DERIVED, constants=_CONST, match_dr=0.3,
 )
 FROM_ELECTRON = Source(
     collection="Photon", name="genelectron", candidates="GenElectron", link="genPartIdx",
-    conditioning=GEN_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, derived=_DERIVED, constants=_CONST, match_dr=0.3,
+    conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, derived=_DERIVED, constants=_CONST, match_dr=0.3,
 )
 JETFAKE = Source(
     collection="Photon", name="jetfake", candidates="GenJetFake",
