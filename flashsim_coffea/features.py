@@ -128,6 +128,10 @@ def _ctau_table() -> tuple[np.ndarray, np.ndarray]:
     return ctau, mass
 
 
+#: :data:`CTAU_MM` as arrays indexed by |pdgId| (cτ 0 and mass 1 elsewhere).
+_CTAU_TABLE = _ctau_table()
+
+
 @numba.njit(cache=True)
 def _ancestor_kernel(c_off, c_start, c_pdg, g_off, g_pdg, g_mother, g_pt, g_eta, ctau, mass):  # pragma: no cover
     n = len(c_start)
@@ -162,16 +166,13 @@ def ancestors(gen: ak.Array, cand: ak.Array) -> tuple[ak.Array, ak.Array]:
     Example:
         >>> ctau, flight = ancestors(gen, muons)  # doctest: +SKIP
     """
-    ctau, mass = _ctau_table()
     counts = ak.num(cand.pt, axis=1)
     g = gen.GenPart
     pdg = cand.pdgId if "pdgId" in cand.fields else ak.zeros_like(cand.genPartIdxMother)
     s_ctau, s_flight = _ancestor_kernel(
-        _offsets(cand.pt), np.asarray(ak.to_numpy(ak.flatten(cand.genPartIdxMother)), np.int64),
-        np.asarray(ak.to_numpy(ak.flatten(pdg)), np.int64),
-        _offsets(g.pt), np.asarray(ak.to_numpy(ak.flatten(g.pdgId)), np.int64),
-        np.asarray(ak.to_numpy(ak.flatten(g.genPartIdxMother)), np.int64),
-        _flat64(g.pt), _flat64(g.eta), ctau, mass,
+        _offsets(cand.pt), _flat_int(cand.genPartIdxMother), _flat_int(pdg),
+        _offsets(g.pt), _flat_int(g.pdgId), _flat_int(g.genPartIdxMother),
+        _flat64(g.pt), _flat64(g.eta), *_CTAU_TABLE,
     )
     return ak.unflatten(s_ctau, counts), ak.unflatten(s_flight, counts)
 
@@ -214,10 +215,14 @@ def _offsets(x) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(x, axis=1)))]).astype(np.int64)
 
 
+def _flat_int(x) -> np.ndarray:
+    return np.asarray(ak.to_numpy(ak.flatten(x, axis=None)), np.int64)
+
+
 def _ids(x, ids) -> np.ndarray:
     if ids is None:
         return np.full(int(ak.sum(ak.num(x.pt, axis=1))), -1, np.int64)
-    return np.asarray(ak.to_numpy(ak.flatten(ids, axis=None)), np.int64)
+    return _flat_int(ids)
 
 
 def nearest(obj: ak.Array, others: ak.Array, exclude_self: bool = False, obj_ids: ak.Array | None = None,
@@ -246,10 +251,15 @@ def _genjets(gen):
     return j[j.pt > 10]
 
 
-def _final_state(gen, pdg: int, ptmin: float):
+def _final_state(gen, pdg: int | tuple[int, ...], ptmin: float):
     g = gen.GenPart
     g = ak.with_field(g, ak.local_index(g.pt, axis=1), "idx")
-    return g[(abs(g.pdgId) == pdg) & (g.status == 1) & (g.pt > ptmin)]
+    a = abs(g.pdgId)
+    pdgs = (pdg,) if isinstance(pdg, int) else pdg
+    flavour = a == pdgs[0]
+    for other in pdgs[1:]:
+        flavour = flavour | (a == other)
+    return g[flavour & (g.status == 1) & (g.pt > ptmin)]
 
 
 def _muons(gen):
@@ -261,10 +271,7 @@ def _electrons(gen):
 
 
 def _leptons(gen):
-    g = gen.GenPart
-    g = ak.with_field(g, ak.local_index(g.pt, axis=1), "idx")
-    a = abs(g.pdgId)
-    return g[((a == 11) | (a == 13)) & (g.status == 1) & (g.pt > 3.0)]
+    return _final_state(gen, (11, 13), 3.0)
 
 
 def _photons(gen):

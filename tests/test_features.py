@@ -112,14 +112,16 @@ def test_logdr_is_log_of_dr_floored():
 
 
 def test_lepiso03_sums_other_leptons_inside_the_cone():
-    """A photon 0.2 from a 30 GeV muon and 0.5 from a 12 GeV electron; a second muon 0.25
-    from the first; a 2 GeV muon (below 3 GeV) next to the photon."""
+    """Event 0: a photon 0.2 from a 30 GeV muon and 0.5 from a 12 GeV electron; a second muon
+    0.25 from the first; a 2 GeV muon (below 3 GeV) next to the photon. Event 1: one muon."""
     part = ak.Array([[
         {"pt": 15.0, "eta": 0.0, "phi": 0.0, "pdgId": 22, "status": 1, "statusFlags": 0},
         {"pt": 30.0, "eta": 0.2, "phi": 0.0, "pdgId": 13, "status": 1, "statusFlags": 0},
         {"pt": 12.0, "eta": -0.5, "phi": 0.0, "pdgId": 11, "status": 1, "statusFlags": 0},
         {"pt": 8.0, "eta": 0.45, "phi": 0.0, "pdgId": -13, "status": 1, "statusFlags": 0},
         {"pt": 2.0, "eta": 0.0, "phi": 0.1, "pdgId": 13, "status": 1, "statusFlags": 0},
+    ], [
+        {"pt": 25.0, "eta": 1.0, "phi": 1.0, "pdgId": 13, "status": 1, "statusFlags": 0},
     ]])
     gen = ak.zip({"GenPart": part}, depth_limit=1)
     pho = candidates.select(gen, "GenPhoton")
@@ -130,6 +132,8 @@ def test_lepiso03_sums_other_leptons_inside_the_cone():
     # each muon sees the other (ΔR 0.25), never itself
     iso = features.compute(gen, mu, ["lepiso03"])["lepiso03"][0]
     assert ak.to_list(iso) == pytest.approx([8 / 30, 30 / 8])
+    # a lone muon in an event of its own (events of different lengths)
+    assert ak.to_list(features.compute(gen, mu, ["lepiso03"])["lepiso03"][1]) == [0.0]
 
 
 def _chain_gen():
