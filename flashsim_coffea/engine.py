@@ -9,9 +9,12 @@ For every loaded source (:mod:`flashsim_coffea.specs`) the engine
    replicas, keeps the candidate if a counter-based uniform is below it (pileup jets: a
    count model gives how many per replica);
 3. samples the targets of every kept object with the flow (:mod:`.flow`, fixed-step ODE),
-   starting from counter-based normals, and inverts the preprocessing (:mod:`.transforms`);
-   objects sampled beyond the source's acceptance (the largest reco |η| of its training
-   data, in the flow card) are dropped, as the detector would not have seen them;
+   starting from counter-based normals, and inverts the preprocessing (:mod:`.transforms`).
+   The flow learnt the reco attributes of objects *inside* the acceptance (the largest
+   reco |η| and the smallest reco pT of its training data, in the flow card), and the
+   efficiency / count models already give the probability to be inside; so an object
+   sampled outside is drawn again with fresh normals (the flow density truncated to the
+   acceptance), up to :data:`RESAMPLE_ATTEMPTS` times, and dropped after that;
 4. merges the sources of each collection, sorts by pT, fills derived fields and
    cross-links (:mod:`.derived`) and casts to NanoAOD v12 dtypes (:mod:`.nanoaod`).
 
@@ -63,6 +66,8 @@ INDEX_SCHEMA_VERSION = 1
 DEFAULT_SOLVER, DEFAULT_STEPS = "midpoint", 8
 #: stream tags of the random keys.
 _EFF, _FLOW, _COUNT = 1, 2, 3
+#: draws an object gets to land inside its source's acceptance before it is dropped.
+RESAMPLE_ATTEMPTS = 8
 #: event-level branches and the record they go in.
 EVENT_RECORDS = {"MET": "MET_", "PV": "PV_", "Rho": "Rho_"}
 
@@ -96,16 +101,24 @@ class SourceModel:
         return self.cards.get("flow", {}).get("acceptance", {}).get("abs_eta_max")
 
     @property
+    def pt_min(self) -> float | None:
+        """The source's reco pT threshold: the smallest reco pT in its training data (flow card)."""
+        return self.cards.get("flow", {}).get("acceptance", {}).get("pt_min")
+
+    @property
     def candidate_abs_eta_max(self) -> float | None:
         """The largest gen |η| of a reconstructed candidate in training (efficiency card)."""
         return self.cards.get("efficiency", {}).get("acceptance", {}).get("abs_eta_max")
 
     def accepted(self, out: dict[str, np.ndarray]) -> np.ndarray | None:
         """Which sampled objects lie inside the acceptance (``None``: no cut)."""
-        lim = self.abs_eta_max
-        if lim is None or "eta" not in out:
-            return None
-        return np.abs(np.asarray(out["eta"], np.float64)) <= lim
+        inside = None
+        if self.abs_eta_max is not None and "eta" in out:
+            inside = np.abs(np.asarray(out["eta"], np.float64)) <= self.abs_eta_max
+        if self.pt_min is not None and "pt" in out:
+            above = np.asarray(out["pt"], np.float64) >= self.pt_min
+            inside = above if inside is None else inside & above
+        return inside
 
 
 def _check_card(c: dict, path: Path, src: Source, kind: str) -> None:
@@ -284,9 +297,34 @@ class FlashSim:
                        device=self.device)
         return m.pipeline.inverse(y, gen=gen)
 
-    def _noise(self, seed: int, key: np.ndarray, replica: np.ndarray, sid: int, obj: np.ndarray, dim: int) -> np.ndarray:
-        d = np.arange(dim, dtype=np.uint64)[None, :]
+    def _noise(self, seed: int, key: np.ndarray, replica: np.ndarray, sid: int, obj: np.ndarray, dim: int,
+               attempt: int = 0) -> np.ndarray:
+        d = np.arange(attempt * dim, (attempt + 1) * dim, dtype=np.uint64)[None, :]
         return rnd.normal(seed, key[:, None], replica[:, None], sid, _FLOW, obj[:, None], d).astype(np.float32)
+
+    def _sample_inside(self, m: SourceModel, context: np.ndarray, gen: dict[str, np.ndarray], seed: int,
+                       key: np.ndarray, replica: np.ndarray, sid: int, obj: np.ndarray,
+                       ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Flow samples of the objects (rows of ``context``), each drawn again with fresh normals
+        while it falls outside the source's acceptance, :data:`RESAMPLE_ATTEMPTS` draws at most.
+
+        Returns the samples of the objects that ended inside, and which those are (a mask).
+        """
+        out = self._flow(m, context, self._noise(seed, key, replica, sid, obj, m.flow.dim), gen)
+        inside = m.accepted(out)
+        if inside is None:
+            return out, np.ones(len(context), bool)
+        out = {k: np.array(v) for k, v in out.items()}
+        for attempt in range(1, RESAMPLE_ATTEMPTS):
+            redo = np.flatnonzero(~inside)
+            if not len(redo):
+                break
+            noise = self._noise(seed, key[redo], replica[redo], sid, obj[redo], m.flow.dim, attempt)
+            again = self._flow(m, context[redo], noise, {k: v[redo] for k, v in gen.items()})
+            for k, v in again.items():
+                out[k][redo] = v
+            inside[redo] = m.accepted(again)
+        return {k: v[inside] for k, v in out.items()}, inside
 
     def _candidate_source(self, m: SourceModel, gen: ak.Array, keys: np.ndarray, seed: int, K: int,
                           cache: dict) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -312,12 +350,9 @@ class FlashSim:
         u = rnd.uniform(seed, keys[ev], rep, sid, _EFF, gidx)
         keep = u < p[rows]
         rows, flash, ev, rep, gidx = rows[keep], flash[keep], ev[keep], rep[keep], gidx[keep]
-        noise = self._noise(seed, keys[ev], rep, sid, gidx, m.flow.dim)
-        out = self._flow(m, X[rows], noise, {k: v[rows] for k, v in gencols.items()})
-        inside = m.accepted(out)
-        if inside is not None:
-            out = {k: v[inside] for k, v in out.items()}
-            rows, flash, gidx = rows[inside], flash[inside], gidx[inside]
+        out, inside = self._sample_inside(m, X[rows], {k: v[rows] for k, v in gencols.items()}, seed, keys[ev], rep,
+                                          sid, gidx)
+        rows, flash, gidx = rows[inside], flash[inside], gidx[inside]
         for reco_field, gen_field in src.copy.items():
             out[reco_field] = cand_flat[gen_field][rows]
         if src.link is not None:
@@ -337,12 +372,8 @@ class FlashSim:
         flash = np.repeat(f, n)
         j = np.arange(len(flash), dtype=np.int64) - np.repeat(derived.offsets(n)[:-1], n)
         ev, rep = flash // K, flash % K
-        noise = self._noise(seed, keys[ev], rep, sid, j, m.flow.dim)
-        out = self._flow(m, C[ev], noise, {})
-        inside = m.accepted(out)
-        if inside is not None:
-            out = {k: v[inside] for k, v in out.items()}
-            flash = flash[inside]
+        out, inside = self._sample_inside(m, C[ev], {}, seed, keys[ev], rep, sid, j)
+        flash = flash[inside]
         for k, v in src.constants.items():
             out[k] = np.full(len(flash), v)
         return out, flash

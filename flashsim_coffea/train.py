@@ -132,6 +132,9 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
     reco_acceptance = {}
     if "eta" in t["pairs"] and len(t["pairs"]["eta"]):
         reco_acceptance["abs_eta_max"] = float(np.max(np.abs(t["pairs"]["eta"])))
+    if "pt" in t["pairs"] and len(t["pairs"]["pt"]):
+        # the collection's pT threshold (NanoAOD Jet > 15 GeV, Photon > 10 GeV, ...)
+        reco_acceptance["pt_min"] = float(np.min(t["pairs"]["pt"]))
     card.save(out, "flow", net.state_dict(),
               {"kind": "flow", **common, "targets": list(src.targets), "transforms": pipe.to_dict(),
                "network": net.config, "history": _history(h), "acceptance": reco_acceptance})

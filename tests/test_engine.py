@@ -186,22 +186,44 @@ def test_collection_selection(tiny_models, gen):
     assert "GenVisTau" not in sim.gen_branches()
 
 
-def test_acceptance_from_the_card_drops_objects_beyond_it(tiny_models, gen):
+def _genuine(flash: ak.Array) -> ak.Array:
+    return flash.Jet[flash.Jet.genJetIdx >= 0]
+
+
+def test_acceptance_comes_from_the_training_data(tiny_models, gen):
+    m = FlashSim.load(tiny_models).models["Jet_genjet"]
+    # the flow card holds the largest reco |η| and the smallest reco pT of the training jets
+    assert m.abs_eta_max is not None and 2.0 < m.abs_eta_max <= 5.2
+    assert m.pt_min is not None and 15.0 <= m.pt_min < 16.0
+    assert m.accepted({"eta": np.array([0.0, 0.0, 5.3]), "pt": np.array([30.0, 14.0, 30.0])}).tolist() == [
+        True, False, False]
+
+
+def test_objects_sampled_outside_the_acceptance_are_drawn_again(tiny_models, gen, monkeypatch):
+    from flashsim_coffea import engine
+
     sim = FlashSim.load(tiny_models)
-    m = sim.models["Jet_genjet"]
-    lim = m.abs_eta_max
-    # the card holds the largest reco |η| of the training jets
-    assert lim is not None and 2.0 < lim <= 5.2
-    before = sim.simulate(gen, seed=5, replicas=1)
-    assert ak.all(abs(before.Jet.eta[before.Jet.genJetIdx >= 0]) <= lim)
-    m.cards["flow"]["acceptance"]["abs_eta_max"] = 1.0
-    after = sim.simulate(gen, seed=5, replicas=1)
-    genuine = after.Jet[after.Jet.genJetIdx >= 0]
-    assert ak.all(abs(genuine.eta) <= 1.0)
-    # the jets kept are the same draws as before (only the cut differs)
-    kept = before.Jet[(before.Jet.genJetIdx >= 0) & (abs(before.Jet.eta) <= 1.0)]
-    assert ak.sum(ak.num(genuine)) == ak.sum(ak.num(kept)) > 0
-    assert ak.all(ak.sort(genuine.pt) == ak.sort(kept.pt))
+    before = _genuine(sim.simulate(gen, seed=5, replicas=1))
+    assert ak.all(abs(before.eta) <= sim.models["Jet_genjet"].abs_eta_max)
+    assert ak.all(before.pt >= sim.models["Jet_genjet"].pt_min)
+    sim.models["Jet_genjet"].cards["flow"]["acceptance"].update(abs_eta_max=1.0, pt_min=25.0)
+    after = _genuine(sim.simulate(gen, seed=5, replicas=1))
+    assert ak.all(abs(after.eta) <= 1.0) and ak.all(after.pt >= 25.0)
+    inside = before[(abs(before.eta) <= 1.0) & (before.pt >= 25.0)]
+    # first draws that landed inside are unchanged ...
+    assert set(ak.flatten(inside.pt).tolist()) <= set(ak.flatten(after.pt).tolist())
+    # ... and the others were drawn again: many of them land inside on a later draw
+    n_inside, n_after = int(ak.sum(ak.num(inside))), int(ak.sum(ak.num(after)))
+    assert n_after > n_inside + 20
+    # with a single draw the objects outside are only dropped
+    monkeypatch.setattr(engine, "RESAMPLE_ATTEMPTS", 1)
+    acc = sim.models["Jet_genjet"].cards["flow"]["acceptance"]
+    acc.pop("pt_min")
+    first = _genuine(sim.simulate(gen, seed=5, replicas=1))
+    acc.update(pt_min=25.0)
+    dropped = _genuine(sim.simulate(gen, seed=5, replicas=1))
+    assert int(ak.sum(ak.num(dropped))) < n_after
+    assert ak.all(ak.sort(dropped.pt) == ak.sort(first[(abs(first.eta) <= 1.0) & (first.pt >= 25.0)].pt))
 
 
 def test_candidates_beyond_the_efficiency_acceptance_are_never_reconstructed(tiny_models, gen):
