@@ -126,5 +126,8 @@ def test_time_sampling_and_loss_target():
         tt = t.reshape(-1, 1)
         return (x1 - (1 - s) * xt) / (1 - (1 - s) * tt)  # u_t(x | x1) of Lipman et al., eq. 21
 
-    loss = flow.cfm_loss(exact, x1, torch.zeros(64, 0), x0=x0, t=torch.rand(64), sigma_min=s)
+    # seeded t below 0.95: near t = 1 the target divides by ~sigma_min and float32 round-off
+    # alone gives a loss of O(1) (an unseeded draw failed once in a full run)
+    t = 0.95 * torch.rand(64, generator=torch.Generator().manual_seed(3))
+    loss = flow.cfm_loss(exact, x1, torch.zeros(64, 0), x0=x0, t=t, sigma_min=s)
     assert float(loss) < 1e-10
