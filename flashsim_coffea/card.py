@@ -4,7 +4,8 @@ A card names everything needed to rebuild and trust a model: its kind (``flow``,
 ``efficiency`` or ``count``), network configuration, conditioning features with their
 scaling, targets with their fitted transforms, the acceptance seen in training
 (``acceptance.abs_eta_max``: largest gen |η| of a reconstructed candidate in an
-efficiency card, largest reco |η| in a flow card), training provenance (processes,
+efficiency card; largest reco |η| and ``acceptance.pt_min``, smallest reco pT, in a flow
+card), training provenance (processes,
 events, seed, code version), the weights' file name, sha256 and tensor shapes, and
 validation figures.
 
