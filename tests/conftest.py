@@ -7,6 +7,14 @@ from pathlib import Path
 
 import pytest
 
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    # cores // xdist workers torch threads each: torch's all-core OpenMP pools in two workers
+    # on two cores spin against each other (the engine tests ran 40x slower)
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+
+
 #: ../shared/data/nanoaod beside the repository (override with FLASHSIM_SHARED_NANOAOD).
 NANOAOD_DIR = Path(
     os.environ.get("FLASHSIM_SHARED_NANOAOD", Path(__file__).resolve().parents[2] / "shared" / "data" / "nanoaod")

@@ -23,7 +23,6 @@ def _data(n, seed):
 
 @pytest.fixture(scope="module")
 def trained():
-    torch.set_num_threads(2)
     x, y = _data(400_000, 0)  # local statistics limit the curve to well under 1% in 1 GeV
     return E.train_efficiency(x, y, {"hidden": [32, 32]}, seed=1, epochs=20, batch_size=1024, lr=3e-3,
                               calibration="platt", progress=False)

@@ -31,7 +31,6 @@ def _data(n, seed):
 
 @pytest.fixture(scope="module")
 def trained():
-    torch.set_num_threads(2)
     x, c = _data(200_000, 0)  # enough data that statistics do not limit the local mean/width to < 1%
     pipe = T.Pipeline.from_specs({"x1": {"kind": "plain"}, "x2": {"kind": "plain"}})
     cols = {"x1": x[:, 0], "x2": x[:, 1]}
