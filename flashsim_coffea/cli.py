@@ -140,6 +140,9 @@ def _add_train(sub) -> None:
         if one:
             p.add_argument("--collection", required=True, help="reco collection (Jet, Muon, ...; Event for MET/PV/rho)")
             p.add_argument("--source", required=True, help=f"source name within the collection; known: {known}")
+        else:
+            p.add_argument("--collections", nargs="+", default=None, metavar="C",
+                           help="train only the sources of these collections (Event: MET, PV, rho; default: every source)")
         p.add_argument("--data", required=True, nargs="+", type=_existing_file, help="FullSim NanoAOD files")
         p.add_argument("--out", required=True, help="models directory")
         p.add_argument("--seed", type=_positive_int, default=1, help="training seed (default 1)")
@@ -162,6 +165,16 @@ def _run_train(args) -> int:
             sys.stderr.write(f"flashsim train: error: unknown source {args.source!r} of collection "
                              f"{args.collection!r} (known: {_known_sources(all_sources())})\n")
             return 2
+    elif args.collections:
+        from .engine import all_sources
+
+        by_collection = {k: k.split("_", 1)[0] for k in all_sources()}  # Event_event: MET, PV, rho
+        known = sorted(set(by_collection.values()))
+        unknown = [c for c in args.collections if c not in known]
+        if unknown:
+            sys.stderr.write(f"flashsim train-all: error: unknown collection(s) {unknown} (known: {', '.join(known)})\n")
+            return 2
+        keys = [k for k, c in by_collection.items() if c in args.collections]
     os.makedirs(args.out, exist_ok=True)
     train_all(args.data, args.out, args.seed, keys=keys, epochs=args.epochs, progress=not args.no_progress,
               entry_stop=args.events, skip_sparse=args.skip_sparse)
