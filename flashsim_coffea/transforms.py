@@ -20,6 +20,7 @@ kind        forward                                                  inverse
 ``log``     ``y = log(x + offset)``                                  ``exp(y) - offset``
 ``asinh``   ``y = asinh(x / scale)``                                 ``scale * sinh(y)``
 ``logit``   ``u = (x-lo)/(hi-lo)`` clipped to [eps, 1-eps], logit u  ``lo + (hi-lo) σ(y)``
+            (``lo``/``hi`` left out: fitted, the training range + 1%)
 ``integer`` rank in the seen values (or the value) + U(-h, h)        round, snap to seen
 ``flag``    ``integer`` on {0, 1}                                    y ≥ 0.5
 ``bits``    one dequantised flag per bit (1 column -> k dims)        nearest seen pattern
@@ -232,12 +233,31 @@ class Asinh(Plain):
 
 @dataclass
 class Logit(Plain):
-    """Logit of a score bounded in [lo, hi], clipped to [eps, 1 - eps] of the interval."""
+    """Logit of a score bounded in [lo, hi], clipped to [eps, 1 - eps] of the interval.
+
+    Bounds left out of the spec are fitted: the training minimum / maximum widened by
+    ``pad`` of the range. A variable piled against a hard edge (r9 of the reference
+    detector stops at 0.97, the tau score at its loosest working point) then has a tail in
+    flow space instead of a cliff, which a plain flow spills over (and the range clip
+    turned into a point mass on the edge).
+    """
 
     kind: ClassVar[str] = "logit"
-    lo: float = 0.0
-    hi: float = 1.0
+    lo: float | None = None
+    hi: float | None = None
     eps: float = 1e-6
+    pad: float = 0.01
+
+    def fit(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Logit:
+        x = _f64(x)
+        x = x[np.isfinite(x)]
+        if (self.lo is None or self.hi is None) and x.size:
+            width = float(x.max() - x.min()) or 1.0
+            self.lo = float(x.min()) - self.pad * width if self.lo is None else self.lo
+            self.hi = float(x.max()) + self.pad * width if self.hi is None else self.hi
+        if self.lo is None or self.hi is None:
+            raise ValueError("logit: no bounds given and no finite training values to fit them on")
+        return super().fit(x, gen, rng)
 
     def _f(self, x, g):
         u = np.clip((x - self.lo) / (self.hi - self.lo), self.eps, 1 - self.eps)

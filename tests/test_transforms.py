@@ -276,3 +276,20 @@ def test_every_collection_spec_builds():
     for src in sources:
         pipe = T.Pipeline.from_specs(src.targets)
         assert pipe.dims >= len(src.targets), src.key
+
+
+def test_logit_without_bounds_fits_them_to_the_training_range():
+    rng = np.random.default_rng(4)
+    x = 0.97 - rng.exponential(0.03, 50_000).clip(0, 0.77)  # r9-like: piled against 0.97
+    t = T.make({"kind": "logit"}).fit(x)
+    width = x.max() - x.min()
+    assert t.lo == pytest.approx(x.min() - 0.01 * width) and t.hi == pytest.approx(x.max() + 0.01 * width)
+    y = t.forward(x)
+    assert np.isfinite(y).all() and y.max() < 10  # the edge is a finite tail, not clipped at eps
+    np.testing.assert_allclose(t.inverse(y), x, rtol=0, atol=1e-9)
+    again = T.from_dict(t.to_dict())
+    assert (again.lo, again.hi) == (t.lo, t.hi)
+    half = T.make({"kind": "logit", "hi": 1.0}).fit(x)
+    assert half.hi == 1.0 and half.lo == pytest.approx(x.min() - 0.01 * width)
+    with pytest.raises(ValueError, match="no bounds given"):
+        T.make({"kind": "logit"}).fit(np.array([np.nan]))

@@ -19,7 +19,7 @@ _TARGETS = {
     "sip3d": POSITIVE,
     "pfRelIso03_all": ISOLATION,
     "miniPFRelIso_all": ISOLATION,
-    "r9": {"kind": "plain"},
+    "r9": {"kind": "logit"},  # bounds fitted: piled against its upper edge
     "sieie": POSITIVE,
     "hoe": ISOLATION,
     "energyErr": POSITIVE,

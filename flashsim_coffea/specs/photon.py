@@ -11,7 +11,7 @@ from .source import Source
 
 _TARGETS = {
     "energyErr": POSITIVE,
-    "r9": {"kind": "plain"},
+    "r9": {"kind": "logit"},  # bounds fitted: piled against its upper edge
     "sieie": POSITIVE,
     "hoe": ISOLATION,
     "pfRelIso03_all": ISOLATION,

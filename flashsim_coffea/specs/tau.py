@@ -11,12 +11,14 @@ from ._lepton import FLAG, IMPACT, INTEGER, JET_CONDITIONING, KINEMATICS
 from .source import Source
 
 _TARGETS = {
-    "mass": {"kind": "log", "offset": 0.01},
+    # decay mode 0 (one charged hadron) has exactly the charged-pion mass
+    "mass": {"kind": "spike", "value": 0.13957, "atol": 2e-4, "then": {"kind": "log", "offset": 0.01}},
     "dxy": IMPACT,
     "dz": IMPACT,
     "decayMode": INTEGER,
     "idDecayModeNewDMs": FLAG,
-    "rawDeepTau2018v2p5VSjet": {"kind": "logit", "lo": 0.0, "hi": 1.0},
+    # taus are kept above the loosest working point: the lower bound is fitted to it
+    "rawDeepTau2018v2p5VSjet": {"kind": "logit", "hi": 1.0},
 }
 _DERIVED = ("idDeepTau2018v2p5VSjet", "genPartFlav", "jetIdx")
 
