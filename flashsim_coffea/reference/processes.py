@@ -12,7 +12,7 @@ built-in NNPDF2.3 QCD+QED LO set is used. Particles with c*tau > 10 mm (K0S, Lam
 
 Example:
     >>> sorted(PROCESSES)[:3]
-    ['dy', 'qcd', 'ttbar']
+    ['dy', 'dy_mumu', 'qcd']
 """
 
 from __future__ import annotations
@@ -59,6 +59,16 @@ PROCESSES: dict[str, tuple[str, list[str]]] = {
             "PhaseSpace:mHatMin = 50.",
             "23:onMode = off",
             "23:onIfAny = 11 13 15",
+        ],
+    ),
+    "dy_mumu": (
+        "Z/gamma* -> mumu with m(ll) > 50 GeV (the dy muon channel alone: three times the FSR "
+        "photons next to muons per event, for training statistics)",
+        [
+            "WeakSingleBoson:ffbar2gmZ = on",
+            "PhaseSpace:mHatMin = 50.",
+            "23:onMode = off",
+            "23:onIfAny = 13",
         ],
     ),
     "zh_llbb": (
