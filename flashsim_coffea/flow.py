@@ -231,13 +231,13 @@ def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarra
 def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor], n_train: int,
                val_loss: Callable[[], float | None], *, seed: int, epochs: int, batch_size: int, lr: float,
                weight_decay: float = 0.0, schedule: str = "cosine", patience: int = 20,
-               plateau_patience: int = 5, min_epochs: int = 0, progress: bool = True, desc: str = "train") -> dict:
+               plateau_patience: int = 5, progress: bool = True, desc: str = "train") -> dict:
     """Adam over shuffled mini-batches, LR schedule, validation each epoch, early stopping.
 
     ``batch_loss(indices, generator)`` gives a training batch's loss; ``val_loss()`` the
     validation loss (``None`` without a validation split: the training loss is used).
     Keeps the weights of the best validation epoch and stops after ``patience`` epochs
-    without improvement, once ``min_epochs`` have run. ``schedule`` is ``cosine`` (annealed per step over all epochs),
+    without improvement. ``schedule`` is ``cosine`` (annealed per step over all epochs),
     ``plateau`` (halve the LR after ``plateau_patience`` epochs without improvement) or
     ``constant``.
 
@@ -287,7 +287,7 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
         else:
             bad += 1
         bar.set_postfix(loss=f"{total / n_train:.4g}", val=f"{val:.4g}")
-        if bad >= patience and epoch + 1 >= min_epochs:
+        if bad >= patience:
             break
     net.load_state_dict(best_state)
     net.eval()
@@ -297,8 +297,8 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
 
 def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epochs: int = 100,
                batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "cosine",
-               val_fraction: float = 0.1, patience: int = 20, min_epochs: int = 0, sigma_min: float = 1e-4,
-               alpha: float = 1.0, weights=None, progress: bool = True, device: str | torch.device = "cpu",
+               val_fraction: float = 0.1, patience: int = 20, sigma_min: float = 1e-4, alpha: float = 1.0,
+               weights=None, progress: bool = True, device: str | torch.device = "cpu",
                ) -> tuple[VelocityNet, dict]:
     """Train a conditional flow on targets ``x`` ``(n, dim)`` given ``context`` ``(n, context_dim)``.
 
@@ -344,7 +344,7 @@ def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epoc
         return total / len(va)
 
     hist = train_loop(net, batch_loss, len(tr), val_loss, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
-                      weight_decay=weight_decay, schedule=schedule, patience=patience, min_epochs=min_epochs,
-                      progress=progress, desc="flow")
+                      weight_decay=weight_decay, schedule=schedule, patience=patience, progress=progress,
+                      desc="flow")
     hist["n_train"], hist["n_val"] = len(tr), len(va)
     return net, hist

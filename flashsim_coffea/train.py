@@ -132,11 +132,8 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
     pipe = Pipeline.from_specs(src.targets).fit(pairs, rng=rng)
     Y = pipe.forward(pairs, rng=rng)
     batch, n_epochs = _budget(len(Y), 0.9, epochs, min_steps)
-    # no early stop in the first half of the cosine schedule: at a high learning rate the
-    # validation loss can stall for many epochs and still fall later (Event_event on 185k
-    # events stopped at epoch 106 of 184 and validated worse than the 125k-event model)
     net, h = train_flow(Y, C[sel], FLOW_CONFIG, seed, epochs=n_epochs, batch_size=batch,
-                        patience=max(8, n_epochs // 8), min_epochs=n_epochs // 2, progress=progress)
+                        patience=max(8, n_epochs // 8), progress=progress)
     reco_acceptance = {}
     if "eta" in t["pairs"] and len(t["pairs"]["eta"]):
         reco_acceptance["abs_eta_max"] = float(np.max(np.abs(t["pairs"]["eta"])))
