@@ -117,11 +117,16 @@ def _models_dir(text: str) -> str:
     return text
 
 
+def _collection(src) -> str:
+    """The collection name of a source on the command line (``Event`` for MET, PV, rho)."""
+    return src.collection or "Event"
+
+
 def _known_sources(sources: dict) -> str:
     """``Jet: genjet, pileup; Muon: ...``: the --collection/--source pairs."""
     by_coll: dict[str, list[str]] = {}
     for src in sources.values():
-        by_coll.setdefault(src.collection or "Event", []).append(src.name)
+        by_coll.setdefault(_collection(src), []).append(src.name)
     return "; ".join(f"{c}: {', '.join(names)}" for c, names in by_coll.items())
 
 
@@ -168,13 +173,13 @@ def _run_train(args) -> int:
     elif args.collections:
         from .engine import all_sources
 
-        by_collection = {k: k.split("_", 1)[0] for k in all_sources()}  # Event_event: MET, PV, rho
-        known = sorted(set(by_collection.values()))
+        sources = all_sources()
+        known = sorted({_collection(src) for src in sources.values()})
         unknown = [c for c in args.collections if c not in known]
         if unknown:
             sys.stderr.write(f"flashsim train-all: error: unknown collection(s) {unknown} (known: {', '.join(known)})\n")
             return 2
-        keys = [k for k, c in by_collection.items() if c in args.collections]
+        keys = [k for k, src in sources.items() if _collection(src) in args.collections]
     os.makedirs(args.out, exist_ok=True)
     train_all(args.data, args.out, args.seed, keys=keys, epochs=args.epochs, progress=not args.no_progress,
               entry_stop=args.events, skip_sparse=args.skip_sparse)

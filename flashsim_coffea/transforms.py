@@ -249,12 +249,12 @@ class Logit(Plain):
     pad: float = 0.01
 
     def fit(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Logit:
-        x = _f64(x)
-        x = x[np.isfinite(x)]
-        if (self.lo is None or self.hi is None) and x.size:
-            width = float(x.max() - x.min()) or 1.0
-            self.lo = float(x.min()) - self.pad * width if self.lo is None else self.lo
-            self.hi = float(x.max()) + self.pad * width if self.hi is None else self.hi
+        seen = _f64(x)
+        seen = seen[np.isfinite(seen)]
+        if (self.lo is None or self.hi is None) and seen.size:
+            width = float(seen.max() - seen.min()) or 1.0
+            self.lo = float(seen.min()) - self.pad * width if self.lo is None else self.lo
+            self.hi = float(seen.max()) + self.pad * width if self.hi is None else self.hi
         if self.lo is None or self.hi is None:
             raise ValueError("logit: no bounds given and no finite training values to fit them on")
         return super().fit(x, gen, rng)
