@@ -231,7 +231,7 @@ def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarra
 def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor], n_train: int,
                val_loss: Callable[[], float | None], *, seed: int, epochs: int, batch_size: int, lr: float,
                weight_decay: float = 0.0, schedule: str = "cosine", patience: int = 20,
-               plateau_patience: int = 5, progress: bool = True, desc: str = "train") -> dict:
+               plateau_patience: int = 5, ema: float = 0.0, progress: bool = True, desc: str = "train") -> dict:
     """Adam over shuffled mini-batches, LR schedule, validation each epoch, early stopping.
 
     ``batch_loss(indices, generator)`` gives a training batch's loss; ``val_loss()`` the
@@ -239,7 +239,11 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
     Keeps the weights of the best validation epoch and stops after ``patience`` epochs
     without improvement. ``schedule`` is ``cosine`` (annealed per step over all epochs),
     ``plateau`` (halve the LR after ``plateau_patience`` epochs without improvement) or
-    ``constant``.
+    ``constant``. ``ema`` > 0: the weights validated and kept are an exponential moving
+    average of the training weights with that decay (warmed up as ``(1 + step) / (10 + step)``),
+    as diffusion and flow-matching models are sampled (Song et al., arXiv:2011.13456; Karras
+    et al., arXiv:2312.02696): the average over the last ~1/(1 - ema) steps removes the
+    step-to-step noise of small-batch Adam that a single snapshot carries into the samples.
 
     Returns:
         history: ``train_loss``, ``val_loss``, ``lr`` per epoch, ``best_epoch``, ``best_val_loss``,
@@ -259,6 +263,8 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
     hist: dict = {"train_loss": [], "val_loss": [], "lr": [], "best_epoch": -1, "best_val_loss": math.inf,
                   "steps": 0}
     best_state, bad, start = copy.deepcopy(net.state_dict()), 0, time.perf_counter()
+    params = [p for p in net.parameters() if p.requires_grad]
+    averaged = [p.detach().clone() for p in params] if ema > 0 else None
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         net.train()
@@ -273,7 +279,17 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
                 sched.step()
             total += float(loss.detach()) * len(idx)
             hist["steps"] += 1
+            if averaged is not None:
+                decay = min(ema, (1 + hist["steps"]) / (10 + hist["steps"]))
+                with torch.no_grad():
+                    for a, p in zip(averaged, params):
+                        a.lerp_(p, 1.0 - decay)
         net.eval()
+        if averaged is not None:  # validate (and keep) the averaged weights, then train on
+            raw = [p.detach().clone() for p in params]
+            with torch.no_grad():
+                for p, a in zip(params, averaged):
+                    p.copy_(a)
         val = val_loss()
         val = total / n_train if val is None else float(val)  # no validation split: select on training loss
         hist["train_loss"].append(total / n_train)
@@ -286,6 +302,10 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
             best_state = copy.deepcopy(net.state_dict())
         else:
             bad += 1
+        if averaged is not None:
+            with torch.no_grad():
+                for p, r in zip(params, raw):
+                    p.copy_(r)
         bar.set_postfix(loss=f"{total / n_train:.4g}", val=f"{val:.4g}")
         if bad >= patience:
             break
@@ -298,7 +318,7 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
 def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epochs: int = 100,
                batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "cosine",
                val_fraction: float = 0.1, patience: int = 20, sigma_min: float = 1e-4, alpha: float = 1.0,
-               weights=None, progress: bool = True, device: str | torch.device = "cpu",
+               ema: float = 0.999, weights=None, progress: bool = True, device: str | torch.device = "cpu",
                ) -> tuple[VelocityNet, dict]:
     """Train a conditional flow on targets ``x`` ``(n, dim)`` given ``context`` ``(n, context_dim)``.
 
@@ -344,7 +364,7 @@ def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epoc
         return total / len(va)
 
     hist = train_loop(net, batch_loss, len(tr), val_loss, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
-                      weight_decay=weight_decay, schedule=schedule, patience=patience, progress=progress,
+                      weight_decay=weight_decay, schedule=schedule, patience=patience, ema=ema, progress=progress,
                       desc="flow")
     hist["n_train"], hist["n_val"] = len(tr), len(va)
     return net, hist

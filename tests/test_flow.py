@@ -130,3 +130,29 @@ def test_time_sampling_and_loss_target():
     t = 0.95 * torch.rand(64, generator=torch.Generator().manual_seed(3))
     loss = flow.cfm_loss(exact, x1, torch.zeros(64, 0), x0=x0, t=t, sigma_min=s)
     assert float(loss) < 1e-10
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_train_loop_keeps_the_moving_average_of_the_weights(ema):
+    # loss = w: Adam moves w by exactly -lr per step (constant gradient), so the raw weight
+    # after k steps is w0 - k lr and its moving average follows the warmed-up recurrence
+    net = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    lr, epochs, per_epoch = 0.01, 6, 3
+    vals = iter(range(100, 0, -1))  # every epoch better than the last: the last one is kept
+    hist = flow.train_loop(net, lambda idx, gen: net.weight.sum(), per_epoch, lambda: float(next(vals)), seed=0,
+                           epochs=epochs, batch_size=1, lr=lr, schedule="constant", ema=ema, progress=False)
+    steps = epochs * per_epoch
+    assert hist["steps"] == steps and hist["best_epoch"] == epochs - 1
+    raw, avg = 1.0, 1.0
+    for k in range(1, steps + 1):
+        raw -= lr
+        decay = min(ema, (1 + k) / (10 + k))
+        avg = decay * avg + (1 - decay) * raw
+    kept = float(net.weight.detach())
+    if ema:
+        assert kept == pytest.approx(avg, abs=1e-5)
+        assert abs(kept - raw) > 0.015  # lags the raw weights, which trained on undisturbed
+    else:
+        assert kept == pytest.approx(raw, abs=1e-5)

@@ -71,6 +71,16 @@ PROCESSES: dict[str, tuple[str, list[str]]] = {
             "23:onIfAny = 13",
         ],
     ),
+    "dy_mumu_m105": (
+        "Z/gamma* -> mumu with m(ll) > 105 GeV (the high-mass tail of dy: muons of 50-70 GeV and "
+        "hard FSR photons collinear with them, rare at the Z pole)",
+        [
+            "WeakSingleBoson:ffbar2gmZ = on",
+            "PhaseSpace:mHatMin = 105.",
+            "23:onMode = off",
+            "23:onIfAny = 13",
+        ],
+    ),
     "zh_llbb": (
         "ZH associated production, Z -> ee/mumu, H -> bb",
         [
