@@ -209,7 +209,7 @@ def calibrate(model: Classifier, context, label, method: str = "platt", weight=N
 def train_efficiency(context, label, config: Mapping | None = None, seed: int = 0, *, epochs: int = 50,
                      batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0,
                      schedule: str = "cosine", val_fraction: float = 0.2, patience: int = 10,
-                     calibration: str = "platt", weight=None, progress: bool = True,
+                     calibration: str = "platt", weight=None, ema: float = 0.999, progress: bool = True,
                      device: str | torch.device = "cpu") -> tuple[Classifier, dict]:
     """Train and calibrate an efficiency classifier on ``context`` ``(n, d)`` and 0/1 ``label``.
 
@@ -252,7 +252,7 @@ def train_efficiency(context, label, config: Mapping | None = None, seed: int = 
         return total / float(w_va.sum())
 
     hist = train_loop(model, batch_loss, len(tr), val_loss, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
-                      weight_decay=weight_decay, schedule=schedule, patience=patience, progress=progress,
+                      weight_decay=weight_decay, schedule=schedule, patience=patience, ema=ema, progress=progress,
                       desc="efficiency")
     if len(va):
         calibrate(model, x_va.cpu(), y_va.cpu().numpy(), calibration, w_va.cpu().numpy())
