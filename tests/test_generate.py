@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
 import awkward as ak
@@ -12,6 +13,7 @@ import uproot
 from flashsim_coffea import cli
 from flashsim_coffea.nanoaod import COUNTER_DTYPE, SCHEMA
 from flashsim_coffea.reference import generate as gen_mod
+from flashsim_coffea.reference import processes as proc_mod
 
 
 def _leaf_dtype(branch) -> str:
@@ -98,6 +100,18 @@ def test_same_seed_identical_other_seed_different(tmp_path, monkeypatch):
     assert gen_mod.read_metadata(a) == gen_mod.read_metadata(b)
     assert not ak.array_equal(ca.GenMET_pt, cc.GenMET_pt)
     assert not ak.array_equal(ca.MET_pt, cc.MET_pt)
+
+
+def test_adding_a_process_changes_no_other_process(monkeypatch):
+    # a registry entry sorting before every other name once shifted every enumerated id
+    def states():
+        return {p: gen_mod._streams(p, 1, 0)[0].generate_state(2).tolist() for p in ("dy", "ttbar", "zh_llbb")}
+
+    before = states()
+    monkeypatch.setitem(proc_mod.PROCESSES, "aaa_new", ("a new process", []))
+    importlib.reload(gen_mod)
+    assert states() == before
+    assert len({gen_mod.process_id(p) for p in proc_mod.PROCESSES}) == len(proc_mod.PROCESSES)
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,10 @@
 
 Events are made in blocks of :data:`BLOCK` events. Block ``b`` of a sample is fully
 determined by ``(process, seed, b)``: its Pythia seed, its pileup and its detector
-randomness all derive from ``numpy.random.SeedSequence([seed, process id, b])``. So
-the output does not depend on the number of workers, and the same arguments give a
-bit-identical file.
+randomness all derive from ``numpy.random.SeedSequence([seed, process id, b])``, the
+process id a hash of the process name (:func:`process_id`: adding a process to the
+registry changes no other process's events). So the output does not depend on the number
+of workers, and the same arguments give a bit-identical file.
 
 Event ids: ``run = 1``, ``luminosityBlock = b + 1``, ``event = b * BLOCK + i + 1``.
 
@@ -14,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -33,11 +35,18 @@ BLOCK = 200
 #: Default mean number of pileup interactions (Run-3-like profile, CMS notes section 1).
 PILEUP_MU = 35.0
 
-_PROCESS_ID = {name: i for i, name in enumerate(sorted(PROCESSES))}
+def process_id(process: str) -> int:
+    """A 32-bit id of ``process`` from its name alone (first bytes of its SHA-256).
+
+    Example:
+        >>> process_id("dy") == process_id("dy") != process_id("dy_mumu")
+        True
+    """
+    return int.from_bytes(hashlib.sha256(process.encode()).digest()[:4], "little")
 
 
 def _streams(process: str, seed: int, block: int) -> list[np.random.SeedSequence]:
-    return np.random.SeedSequence([seed, _PROCESS_ID[process], block]).spawn(3)
+    return np.random.SeedSequence([seed, process_id(process), block]).spawn(3)
 
 
 def simulate_block(process: str, seed: int, block: int, n: int, pileup_mu: float = PILEUP_MU) -> dict:
@@ -192,7 +201,6 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 def code_version() -> str:
     """Short hash of the code that makes reference samples (the cache key's version part)."""
-    import hashlib
     from pathlib import Path
 
     here = Path(__file__).resolve().parent
