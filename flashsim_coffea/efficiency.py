@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .flow import ACTIVATIONS, as_tensor, split, train_loop
+from .flow import ACTIVATIONS, EMA_DECAY, as_tensor, split, train_loop
 
 #: classifier defaults (``input_dim`` comes from the data).
 DEFAULT_CONFIG = {"hidden": [64, 64], "activation": "silu", "dropout": 0.0}
@@ -209,7 +209,7 @@ def calibrate(model: Classifier, context, label, method: str = "platt", weight=N
 def train_efficiency(context, label, config: Mapping | None = None, seed: int = 0, *, epochs: int = 50,
                      batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0,
                      schedule: str = "cosine", val_fraction: float = 0.2, patience: int = 10,
-                     calibration: str = "platt", weight=None, ema: float = 0.999, progress: bool = True,
+                     calibration: str = "platt", weight=None, ema: float = EMA_DECAY, progress: bool = True,
                      device: str | torch.device = "cpu") -> tuple[Classifier, dict]:
     """Train and calibrate an efficiency classifier on ``context`` ``(n, d)`` and 0/1 ``label``.
 

@@ -228,6 +228,11 @@ def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarra
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
+#: decay of the weight average kept by :func:`train_flow` and the efficiency classifiers
+#: (:func:`train_loop` ``ema``): about the last thousand steps.
+EMA_DECAY = 0.999
+
+
 def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor], n_train: int,
                val_loss: Callable[[], float | None], *, seed: int, epochs: int, batch_size: int, lr: float,
                weight_decay: float = 0.0, schedule: str = "cosine", patience: int = 20,
@@ -318,7 +323,7 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
 def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epochs: int = 100,
                batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "cosine",
                val_fraction: float = 0.1, patience: int = 20, sigma_min: float = 1e-4, alpha: float = 1.0,
-               ema: float = 0.999, weights=None, progress: bool = True, device: str | torch.device = "cpu",
+               ema: float = EMA_DECAY, weights=None, progress: bool = True, device: str | torch.device = "cpu",
                ) -> tuple[VelocityNet, dict]:
     """Train a conditional flow on targets ``x`` ``(n, dim)`` given ``context`` ``(n, context_dim)``.
 

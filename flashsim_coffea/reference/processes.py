@@ -46,6 +46,12 @@ COMMON: list[str] = [
     "Print:quiet = on",
 ]
 
+def _drell_yan(m_min: int, leptons: str) -> list[str]:
+    """Pythia settings of Z/γ* -> ll above ``m_min`` GeV, Z decays to the PDG ids ``leptons``."""
+    return ["WeakSingleBoson:ffbar2gmZ = on", f"PhaseSpace:mHatMin = {m_min}.", "23:onMode = off",
+            f"23:onIfAny = {leptons}"]
+
+
 #: Process name -> (description, Pythia settings).
 PROCESSES: dict[str, tuple[str, list[str]]] = {
     "ttbar": (
@@ -54,32 +60,17 @@ PROCESSES: dict[str, tuple[str, list[str]]] = {
     ),
     "dy": (
         "Z/gamma* -> ee, mumu, tautau with m(ll) > 50 GeV; Z+jets from the parton shower",
-        [
-            "WeakSingleBoson:ffbar2gmZ = on",
-            "PhaseSpace:mHatMin = 50.",
-            "23:onMode = off",
-            "23:onIfAny = 11 13 15",
-        ],
+        _drell_yan(50, "11 13 15"),
     ),
     "dy_mumu": (
         "Z/gamma* -> mumu with m(ll) > 50 GeV (the dy muon channel alone: three times the FSR "
         "photons next to muons per event, for training statistics)",
-        [
-            "WeakSingleBoson:ffbar2gmZ = on",
-            "PhaseSpace:mHatMin = 50.",
-            "23:onMode = off",
-            "23:onIfAny = 13",
-        ],
+        _drell_yan(50, "13"),
     ),
     "dy_mumu_m105": (
         "Z/gamma* -> mumu with m(ll) > 105 GeV (the high-mass tail of dy: muons of 50-70 GeV and "
         "hard FSR photons collinear with them, rare at the Z pole)",
-        [
-            "WeakSingleBoson:ffbar2gmZ = on",
-            "PhaseSpace:mHatMin = 105.",
-            "23:onMode = off",
-            "23:onIfAny = 13",
-        ],
+        _drell_yan(105, "13"),
     ),
     "zh_llbb": (
         "ZH associated production, Z -> ee/mumu, H -> bb",
