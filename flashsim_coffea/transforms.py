@@ -26,6 +26,7 @@ kind        forward                                                  inverse
 ``bits``    one dequantised flag per bit (1 column -> k dims)        nearest seen pattern
 ``sign``    flag of ``sign(x) * sign(g)`` (``gen`` optional)         ±1 (times sign g)
 ``spike``   ``then`` on x ≠ value; x == value -> N(loc, σ) below     y < threshold -> value
+            (``side: high``: above)                                  (``high``: y >)
 ==========  =======================================================  ===================
 
 ``wrap`` maps to [-π, π). Continuous kinds clip ``y`` to its training range on inverse
@@ -450,10 +451,22 @@ class Spike:
     the standard deviation of the continuous part after ``then``. Inverse: ``y`` below
     ``threshold`` (halfway between the top of the noise and ``lo``) gives ``value``,
     the rest goes through ``then``'s inverse (as the CMS prototype's "unsmear").
+    ``side="high"`` mirrors it: the noise sits above the continuous part's maximum, for a
+    point mass at the top of a range (a saturated score at 1, ``neHEF`` = 1), so that
+    the flow sees it next to the values it borders. Spikes nest (``then`` a spike) for
+    point masses at both ends.
 
     Arguments:
         value: the spike value (0 for muEF, -1 for defaults).
         then: spec or transform of the continuous part (default ``plain``).
+        side: ``"low"`` (noise below the continuous part) or ``"high"`` (above).
+
+    Example:
+        >>> t = make({"kind": "spike", "value": 1.0, "side": "high", "then": {"kind": "logit", "lo": 0.0, "hi": 1.0}})
+        >>> x = np.array([0.2, 0.5, 0.9, 1.0])
+        >>> rng = np.random.default_rng(0)
+        >>> t.inverse(t.fit(x, rng=rng).forward(x, rng=rng)).round(9).tolist()
+        [0.2, 0.5, 0.9, 1.0]
     """
 
     kind: ClassVar[str] = "spike"
@@ -463,6 +476,7 @@ class Spike:
     value: float = 0.0
     then: Any = None
     atol: float = 0.0
+    side: str = "low"
     gap: float = 1.0
     sigma: float = 0.1
     loc: float | None = None
@@ -470,6 +484,8 @@ class Spike:
     threshold: float | None = None
 
     def __post_init__(self):
+        if self.side not in ("low", "high"):
+            raise ValueError(f"spike side must be 'low' or 'high', not {self.side!r}")
         if self.then is None:
             self.then = Plain()
         elif isinstance(self.then, Mapping):
@@ -478,6 +494,10 @@ class Spike:
     @property
     def needs_gen(self) -> bool:
         return self.then.needs_gen
+
+    @property
+    def _sign(self) -> float:
+        return 1.0 if self.side == "high" else -1.0
 
     def _mask(self, x: Array) -> Array:
         return np.abs(x - self.value) <= self.atol
@@ -492,12 +512,13 @@ class Spike:
         self.then.fit(x[~m], self._sub(gen, ~m), rng)
         y = self.then.forward(x[~m], self._sub(gen, ~m), rng)
         y = y[np.isfinite(y)]
-        lo = float(y.min()) if y.size else 0.0
+        # ``edge``: the continuous part's end next to the spike (its minimum, or maximum for "high")
+        edge = (float(y.max()) if self.side == "high" else float(y.min())) if y.size else 0.0
         s = float(y.std()) if y.size > 1 else 1.0
         s = s if s > 0 else 1.0
-        self.loc = lo - self.gap * s
+        self.loc = edge + self._sign * self.gap * s
         self.scale = self.sigma * s
-        self.threshold = 0.5 * (self.loc + 4 * self.scale + lo)
+        self.threshold = 0.5 * (self.loc - self._sign * 4 * self.scale + edge)
         return self
 
     def forward(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Array:
@@ -513,7 +534,7 @@ class Spike:
 
     def inverse(self, y: Array, gen: Array | None = None) -> Array:
         y = _f64(y)
-        m = y < self.threshold
+        m = y > self.threshold if self.side == "high" else y < self.threshold
         out = np.full_like(y, self.value)
         out[~m] = self.then.inverse(y[~m], self._sub(gen, ~m))
         return out

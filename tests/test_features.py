@@ -53,6 +53,27 @@ def test_jet_that_is_a_muon_has_mu_ptrel_one_and_no_electron_nearby():
     assert f["mu_dr"][1][0] == pytest.approx(np.hypot(3.0, 3.0))
 
 
+def test_parton_flavour_features_on_real_genjets(v12_file):
+    import uproot
+
+    with uproot.open(v12_file) as f:
+        gen = ak.zip({"GenJet": f["Events"].arrays(filter_name="GenJet_*", entry_stop=200, how="zip")["GenJet"]},
+                     depth_limit=1)
+    jets = candidates.select(gen, "GenJetFake")
+    f = features.compute(gen, jets, ["parton_charge", "parton_none", "parton_g"])
+    pf = ak.to_numpy(ak.flatten(jets.partonFlavour))
+    q = ak.to_numpy(ak.flatten(f["parton_charge"]))
+    assert len(q) > 500
+    expect = {1: -1 / 3, 2: 2 / 3, 3: -1 / 3, 4: 2 / 3, 5: -1 / 3, -1: 1 / 3, -2: -2 / 3, -5: 1 / 3, 21: 0.0, 0: 0.0}
+    for flav, charge in expect.items():
+        if (pf == flav).any():
+            np.testing.assert_allclose(q[pf == flav], charge)
+    assert {5, -5, 21}.issubset(set(pf.tolist()))  # ttbar: b, anti-b and gluon jets present
+    none = ak.to_numpy(ak.flatten(f["parton_none"]))
+    np.testing.assert_array_equal(none, (pf == 0).astype(float))
+    assert ak.to_numpy(ak.flatten(f["parton_g"]))[pf == 21].min() == 1.0
+
+
 def test_nearest_ids_and_exclude_self_agree():
     gen = _gen()
     mu = candidates.select(gen, "GenMuon")

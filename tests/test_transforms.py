@@ -188,6 +188,32 @@ def test_spike_round_trip_and_separation():
     np.testing.assert_allclose(ts.inverse(ts.forward(r, gpt, rng), gpt), r, rtol=1e-12)
 
 
+def test_spike_at_the_top_and_at_both_ends():
+    # neHEF-like: point masses at 0 and at 1 around a continuous fraction
+    rng = np.random.default_rng(18)
+    x = rng.beta(5, 2, N)
+    u = rng.uniform(size=N)
+    x[u < 0.1] = 0.0
+    x[u > 0.75] = 1.0
+    t = T.make({"kind": "spike", "value": 0.0, "then": {
+        "kind": "spike", "value": 1.0, "side": "high", "then": {"kind": "logit", "lo": 0.0, "hi": 1.0}}})
+    t.fit(x, rng=rng)
+    y = t.forward(x, rng=rng)
+    top, bottom, mid = x == 1.0, x == 0.0, (x > 0) & (x < 1)
+    inner = t.then
+    assert y[mid].max() < inner.threshold < y[top].min()  # the top spike sits above the continuous part
+    assert y[bottom].max() < t.threshold < y[mid].min()
+    back = t.inverse(y)
+    np.testing.assert_array_equal(back[top], 1.0)
+    np.testing.assert_array_equal(back[bottom], 0.0)
+    np.testing.assert_allclose(back[mid], x[mid], rtol=1e-9)
+    # the fitted constants survive serialisation
+    again = T.from_dict(t.to_dict())
+    np.testing.assert_array_equal(again.inverse(y), back)
+    with pytest.raises(ValueError, match="side"):
+        T.make({"kind": "spike", "value": 1.0, "side": "top"})
+
+
 def test_inverse_clips_to_training_range():
     rng = np.random.default_rng(9)
     gpt = rng.uniform(20, 100, N)

@@ -6,7 +6,8 @@ Derived after sampling: ``pdgId``, ``mass``, ``genPartFlav``, ``jetIdx``; ``phot
 
 from __future__ import annotations
 
-from ._lepton import CHARGE, EGAMMA_CONDITIONING, FLAG, IMPACT, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS, POSITIVE
+from ._lepton import (CHARGE, EGAMMA_CONDITIONING, FLAG, IMPACT, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS, MVA,
+                      POSITIVE)
 from .source import Source
 
 _TARGETS = {
@@ -24,7 +25,7 @@ _TARGETS = {
     "hoe": ISOLATION,
     "energyErr": POSITIVE,
     "cutBased": INTEGER,
-    "mvaIso": {"kind": "logit", "lo": -1.0, "hi": 1.0},
+    "mvaIso": MVA,
     "mvaIso_WP80": FLAG,
     "mvaIso_WP90": FLAG,
     "convVeto": FLAG,

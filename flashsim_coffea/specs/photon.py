@@ -6,7 +6,7 @@ Derived after sampling: ``isScEtaEB``/``isScEtaEE`` (from η), ``genPartFlav``, 
 
 from __future__ import annotations
 
-from ._lepton import EGAMMA_CONDITIONING, FLAG, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS, POSITIVE
+from ._lepton import EGAMMA_CONDITIONING, FLAG, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS, MVA, POSITIVE
 from .source import Source
 
 _TARGETS = {
@@ -15,7 +15,7 @@ _TARGETS = {
     "sieie": POSITIVE,
     "hoe": ISOLATION,
     "pfRelIso03_all": ISOLATION,
-    "mvaID": {"kind": "logit", "lo": -1.0, "hi": 1.0},
+    "mvaID": MVA,
     "mvaID_WP80": FLAG,
     "mvaID_WP90": FLAG,
     "cutBased": INTEGER,

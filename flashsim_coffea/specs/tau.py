@@ -17,8 +17,9 @@ _TARGETS = {
     "dz": IMPACT,
     "decayMode": INTEGER,
     "idDecayModeNewDMs": FLAG,
-    # taus are kept above the loosest working point: the lower bound is fitted to it
-    "rawDeepTau2018v2p5VSjet": {"kind": "logit", "hi": 1.0},
+    # taus are kept above the loosest working point: the lower bound is fitted to it; the
+    # score saturates at exactly 1 (1.6% of the reference ttbar taus): a point mass on top
+    "rawDeepTau2018v2p5VSjet": {"kind": "spike", "value": 1.0, "side": "high", "then": {"kind": "logit", "hi": 1.0}},
 }
 _DERIVED = ("idDeepTau2018v2p5VSjet", "genPartFlav", "jetIdx")
 
