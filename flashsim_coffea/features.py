@@ -37,7 +37,8 @@ Feature names:
   ``dxy``, ``dz``, ``ip3d``, ``sip3d`` (b → μ: cτ ≈ 0.45 mm, prompt: none);
 * event context (:func:`event_context`), broadcast to every candidate: ``nTrueInt``, ``HT``
   (scalar sum of GenJet pT > 30), ``nGenJet`` (GenJet pT > 30), ``GenMET_pt``, the GenJet
-  jet covariance ``jet_cxx``, ``jet_cxy``, ``jet_cyy``, ``jet_cpar``, ``jet_cperp``, forward muons
+  jet covariance ``jet_cxx``, ``jet_cxy``, ``jet_cyy``, ``jet_cpar``, ``jet_cperp`` and its hadronic
+  part ``hadjet_cxx``, ``hadjet_cxy``, ``hadjet_cyy``, forward muons
   ``fwdmu_par``, ``fwdmu_perp``, ``nPU`` (``Pileup_nPU``: the pileup interactions actually
   overlaid), ``nGenJet10`` and ``nGenJet10_central`` (every GenJet, pT > 10, and those in
   |η| < 2.5: the underlying event, which the grid-median rho sees).
@@ -288,6 +289,10 @@ def _neutrinos(gen):
 
 #: GenJet pT threshold of the jet covariance (the Type-1 / MET-significance jets).
 TENSOR_JET_PT = 15.0
+#: GenJets whose final-state electrons and photons (ΔR < 0.4) carry more than this fraction
+#: of their pT are not hadronic: Type-1 MET and its significance take jets with EM fraction
+#: below 0.9 only (arXiv:1903.06078), an electron or photon being measured far better.
+EM_JET_FRACTION = 0.9
 #: nominal CMS jet pT resolution σ/pT = √(N²/pT² + S²/pT + C²) (N GeV, S √GeV by |η| region,
 #: C) and angular resolution σ_φ pT / pT, for the MET covariance features (arXiv:1607.03663,
 #: arXiv:1903.06078).
@@ -319,7 +324,9 @@ def event_context(gen: ak.Array) -> dict[str, ak.Array]:
     the MET covariance (arXiv:1903.06078) with GenJets (pT > 15) at the nominal resolution
     :data:`JER_NOMINAL` (σ_pT along each jet, σ_φ pT across it), as signed square roots
     ``jet_cxx``, ``jet_cxy``, ``jet_cyy`` (GeV) and along / across GenMET ``jet_cpar``,
-    ``jet_cperp`` (the resolution of MET along and across the true MET); ``fwdmu_par``,
+    ``jet_cperp`` (the resolution of MET along and across the true MET); ``hadjet_cxx``,
+    ``hadjet_cxy``, ``hadjet_cyy``: the same without GenJets made of an electron or photon
+    (:data:`EM_JET_FRACTION`), as Type-1 MET sees them; ``fwdmu_par``,
     ``fwdmu_perp``: the vector pT sum of final-state muons beyond the muon acceptance
     (|η| > :data:`MUON_ACCEPTANCE_ETA`) along and across GenMET: MET that is not in GenMET
     (in Z→μμ events 20% have one, and they make most of the reco-MET tail).
@@ -330,12 +337,16 @@ def event_context(gen: ak.Array) -> dict[str, ak.Array]:
     v_par, v_perp = _jet_variances(t.pt, abs(t.eta))
     c, s = np.cos(t.phi), np.sin(t.phi)
     cm, sm = np.cos(t.phi - gen.GenMET.phi), np.sin(t.phi - gen.GenMET.phi)
+    hadronic = cone_sum(t, _final_state(gen, (11, 22), 3.0), 0.4) < EM_JET_FRACTION * t.pt
     tensor = {
         "jet_cxx": ak.sum(v_par * c * c + v_perp * s * s, axis=1),
         "jet_cxy": ak.sum((v_par - v_perp) * c * s, axis=1),
         "jet_cyy": ak.sum(v_par * s * s + v_perp * c * c, axis=1),
         "jet_cpar": ak.sum(v_par * cm * cm + v_perp * sm * sm, axis=1),
         "jet_cperp": ak.sum(v_par * sm * sm + v_perp * cm * cm, axis=1),
+        "hadjet_cxx": ak.sum(ak.where(hadronic, v_par * c * c + v_perp * s * s, 0.0), axis=1),
+        "hadjet_cxy": ak.sum(ak.where(hadronic, (v_par - v_perp) * c * s, 0.0), axis=1),
+        "hadjet_cyy": ak.sum(ak.where(hadronic, v_par * s * s + v_perp * c * c, 0.0), axis=1),
     }
     mu = _final_state(gen, 13, 0.0)
     fwd = mu[abs(mu.eta) > MUON_ACCEPTANCE_ETA]
@@ -359,7 +370,8 @@ def event_context(gen: ak.Array) -> dict[str, ak.Array]:
 
 #: names of the per-event features (:func:`event_context`).
 EVENT_FEATURES = ("nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt",
-                  "jet_cxx", "jet_cxy", "jet_cyy", "jet_cpar", "jet_cperp", "fwdmu_par", "fwdmu_perp")
+                  "jet_cxx", "jet_cxy", "jet_cyy", "jet_cpar", "jet_cperp", "hadjet_cxx", "hadjet_cxy", "hadjet_cyy",
+                  "fwdmu_par", "fwdmu_perp")
 
 
 _NEIGHBOURS: dict[str, Callable] = {"genjet": _genjets, "mu": _muons, "ele": _electrons, "pho": _photons,

@@ -121,6 +121,29 @@ def test_event_context_jet_covariance():
     assert ctx["fwdmu_perp"][0] == pytest.approx(25 * np.sin(0.5))
 
 
+def test_hadronic_jet_covariance_leaves_out_electron_and_photon_genjets():
+    """A GenJet that is a 29 GeV electron (97% of its 30 GeV) is in ``jet_c*`` but not in
+    ``hadjet_c*``; a GenJet with a 10 GeV photon inside (33%) is in both."""
+    def ctx(extra_jet, extra_part):
+        jets = ak.Array([[{"pt": 20.0, "eta": 0.0, "phi": 0.0}, *extra_jet]])
+        part = ak.Array([[{"pt": 5.0, "eta": -1.0, "phi": 3.0, "pdgId": 211, "status": 1}, *extra_part]])
+        gen = ak.zip({"GenJet": jets, "GenPart": part, "GenMET": ak.zip({"pt": [30.0], "phi": [np.pi / 2]}),
+                      "Pileup": ak.zip({"nTrueInt": [35.0], "nPU": [31]})}, depth_limit=1)
+        return features.event_context(gen)
+
+    v_par, v_perp = 4 + 0.85**2 * 30 + (0.045 * 30) ** 2, (0.05 * 30) ** 2
+    extra = v_par * np.cos(2.0) ** 2 + v_perp * np.sin(2.0) ** 2  # a 30 GeV jet at φ = 2, |η| 0.5
+    alone = ctx([], [])
+    assert alone["hadjet_cxx"][0] == pytest.approx(alone["jet_cxx"][0])
+    electron = ctx([{"pt": 30.0, "eta": 0.5, "phi": 2.0}], [{"pt": 29.0, "eta": 0.52, "phi": 2.01, "pdgId": 11,
+                                                              "status": 1}])
+    for k in ("cxx", "cxy", "cyy"):
+        assert electron[f"hadjet_{k}"][0] == pytest.approx(alone[f"jet_{k}"][0])
+    assert electron["jet_cxx"][0] == pytest.approx(np.sqrt(alone["jet_cxx"][0] ** 2 + extra))
+    jet = ctx([{"pt": 30.0, "eta": 0.5, "phi": 2.0}], [{"pt": 10.0, "eta": 0.6, "phi": 2.1, "pdgId": 22, "status": 1}])
+    assert jet["hadjet_cxx"][0] == pytest.approx(np.sqrt(alone["jet_cxx"][0] ** 2 + extra))
+
+
 def test_logdr_is_log_of_dr_floored():
     gen = _gen()
     jets = candidates.select(gen, "GenJet")

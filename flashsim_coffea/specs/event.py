@@ -19,7 +19,8 @@ EVENT = Source(
     candidates=None,
     conditioning=[
         "nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt",
-        "jet_cxx", "jet_cxy", "jet_cyy", "jet_cpar", "jet_cperp", "fwdmu_par", "fwdmu_perp",
+        "jet_cxx", "jet_cxy", "jet_cyy", "jet_cpar", "jet_cperp", "hadjet_cxx", "hadjet_cxy", "hadjet_cyy",
+        "fwdmu_par", "fwdmu_perp",
     ],
     targets={
         "MET_upar": {"kind": "plain"},
