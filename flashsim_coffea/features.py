@@ -338,15 +338,16 @@ def event_context(gen: ak.Array) -> dict[str, ak.Array]:
     c, s = np.cos(t.phi), np.sin(t.phi)
     cm, sm = np.cos(t.phi - gen.GenMET.phi), np.sin(t.phi - gen.GenMET.phi)
     hadronic = cone_sum(t, _final_state(gen, (11, 22), 3.0), 0.4) < EM_JET_FRACTION * t.pt
+    per_jet = {  # each jet's share of the covariance in x/y
+        "cxx": v_par * c * c + v_perp * s * s,
+        "cxy": (v_par - v_perp) * c * s,
+        "cyy": v_par * s * s + v_perp * c * c,
+    }
     tensor = {
-        "jet_cxx": ak.sum(v_par * c * c + v_perp * s * s, axis=1),
-        "jet_cxy": ak.sum((v_par - v_perp) * c * s, axis=1),
-        "jet_cyy": ak.sum(v_par * s * s + v_perp * c * c, axis=1),
+        **{f"jet_{k}": ak.sum(v, axis=1) for k, v in per_jet.items()},
         "jet_cpar": ak.sum(v_par * cm * cm + v_perp * sm * sm, axis=1),
         "jet_cperp": ak.sum(v_par * sm * sm + v_perp * cm * cm, axis=1),
-        "hadjet_cxx": ak.sum(ak.where(hadronic, v_par * c * c + v_perp * s * s, 0.0), axis=1),
-        "hadjet_cxy": ak.sum(ak.where(hadronic, (v_par - v_perp) * c * s, 0.0), axis=1),
-        "hadjet_cyy": ak.sum(ak.where(hadronic, v_par * s * s + v_perp * c * c, 0.0), axis=1),
+        **{f"hadjet_{k}": ak.sum(ak.where(hadronic, v, 0.0), axis=1) for k, v in per_jet.items()},
     }
     mu = _final_state(gen, 13, 0.0)
     fwd = mu[abs(mu.eta) > MUON_ACCEPTANCE_ETA]
@@ -412,7 +413,7 @@ def parton_charge(flavour):
         [0.6666666666666666, 0.3333333333333333, 0.0, 0.0, -0.6666666666666666]
     """
     a = abs(flavour)
-    q = (a == 2) * (2.0 / 3.0) + (a == 4) * (2.0 / 3.0) + ((a == 1) | (a == 3) | (a == 5)) * (-1.0 / 3.0)
+    q = ((a == 2) | (a == 4)) * (2.0 / 3.0) + ((a == 1) | (a == 3) | (a == 5)) * (-1.0 / 3.0)
     return q * np.sign(flavour)
 
 
