@@ -204,6 +204,8 @@ def _add_validate(sub) -> None:
     p.add_argument("--solver", choices=("euler", "midpoint", "heun", "rk4"), default=None,
                    help="ODE solver (default: the models index's)")
     p.add_argument("--steps", type=_positive_int, default=None, help="ODE steps (default: the models index's)")
+    p.add_argument("--replicas", type=_positive_int, default=1,
+                   help="flash events per gen event (oversampling: less flash-side noise; default 1)")
     p.set_defaults(func=_run_validate)
 
 
@@ -211,7 +213,8 @@ def _run_validate(args) -> int:
     from .validate import summary_lines, validate
 
     report = validate(args.models, args.data, args.out, seed=args.seed, entry_stop=args.events,
-                      plots=not args.no_plots, update_cards=args.update_cards, solver=args.solver, steps=args.steps)
+                      plots=not args.no_plots, update_cards=args.update_cards, solver=args.solver, steps=args.steps,
+                      replicas=args.replicas)
     print("\n".join(summary_lines(report)))
     print(f"wrote {os.path.join(args.out, 'validation.json')}")
     return 0

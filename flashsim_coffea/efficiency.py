@@ -209,8 +209,8 @@ def calibrate(model: Classifier, context, label, method: str = "platt", weight=N
 def train_efficiency(context, label, config: Mapping | None = None, seed: int = 0, *, epochs: int = 50,
                      batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0,
                      schedule: str = "cosine", val_fraction: float = 0.2, patience: int = 10,
-                     calibration: str = "platt", weight=None, ema: float = EMA_DECAY, progress: bool = True,
-                     device: str | torch.device = "cpu") -> tuple[Classifier, dict]:
+                     calibration: str = "platt", weight=None, ema: float = EMA_DECAY, images: int = 0,
+                     progress: bool = True, device: str | torch.device = "cpu") -> tuple[Classifier, dict]:
     """Train and calibrate an efficiency classifier on ``context`` ``(n, d)`` and 0/1 ``label``.
 
     Same ``seed`` -> identical model.
@@ -219,6 +219,8 @@ def train_efficiency(context, label, config: Mapping | None = None, seed: int = 
         config: network config (:func:`build_classifier`); ``input_dim`` is filled from the data.
         calibration: ``platt``, ``isotonic`` or ``none``, fitted on the validation split.
         weight: optional per-sample weights.
+        images: the rows are ``1 + images`` blocks, the mirror images of the first
+            (:func:`flashsim_coffea.mirror.matrix_with_images`); see :func:`flashsim_coffea.flow.split`.
         Others: see :func:`flashsim_coffea.flow.train_loop`.
 
     Returns:
@@ -230,7 +232,7 @@ def train_efficiency(context, label, config: Mapping | None = None, seed: int = 
     y = as_tensor(label).reshape(-1)
     w = torch.ones_like(y) if weight is None else as_tensor(weight).reshape(-1)
     model = build_classifier({**DEFAULT_CONFIG, **(config or {}), "input_dim": x.shape[1], "calibration": None})
-    tr, va = split(len(x), val_fraction, seed)
+    tr, va = split(len(x), val_fraction, seed, 1 + images)
     model.set_input_scaling(x[tr].mean(0).numpy(), x[tr].std(0).numpy())
     model.to(device)
     x_tr, y_tr, w_tr = x[tr].to(device), y[tr].to(device), w[tr].to(device)

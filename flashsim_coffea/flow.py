@@ -219,13 +219,25 @@ def sample(net: VelocityNet, context, steps: int = 20, solver: str = "midpoint",
     return out
 
 
-def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Random (train, validation) index split, from ``seed``."""
-    perm = np.random.default_rng(seed).permutation(n)
-    n_val = int(round(n * val_fraction))
+def split(n: int, val_fraction: float, seed: int, blocks: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Random (train, validation) index split, from ``seed``.
+
+    With ``blocks`` > 1 the ``n`` rows are that many blocks of ``n / blocks`` rows, row i of
+    every block an image of row i of the first (:mod:`flashsim_coffea.mirror`): the split is
+    drawn on the first block and the images follow their row, so that no image of a
+    validation row is trained on.
+    """
+    if n % blocks:
+        raise ValueError(f"{n} rows do not make {blocks} equal blocks")
+    m = n // blocks
+    perm = np.random.default_rng(seed).permutation(m)
+    n_val = int(round(m * val_fraction))
     if val_fraction > 0:
-        n_val = min(max(n_val, 1), n - 1)
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+        n_val = min(max(n_val, 1), m - 1)
+    tr, va = np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    if blocks == 1:
+        return tr, va
+    return (np.concatenate([tr + k * m for k in range(blocks)]), np.concatenate([va + k * m for k in range(blocks)]))
 
 
 #: decay of the weight average kept by :func:`train_flow` and the efficiency classifiers
@@ -323,8 +335,8 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
 def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epochs: int = 100,
                batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "cosine",
                val_fraction: float = 0.1, patience: int = 20, sigma_min: float = 1e-4, alpha: float = 1.0,
-               ema: float = EMA_DECAY, weights=None, progress: bool = True, device: str | torch.device = "cpu",
-               ) -> tuple[VelocityNet, dict]:
+               ema: float = EMA_DECAY, weights=None, images: int = 0, progress: bool = True,
+               device: str | torch.device = "cpu") -> tuple[VelocityNet, dict]:
     """Train a conditional flow on targets ``x`` ``(n, dim)`` given ``context`` ``(n, context_dim)``.
 
     Same ``seed`` -> identical network (weights, split, batches, noise all derive from it).
@@ -332,6 +344,8 @@ def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epoc
     Arguments:
         config: network config (:func:`build`); ``dim``/``context_dim`` are filled from the data.
         weights: optional per-target loss weights.
+        images: the rows are ``1 + images`` blocks, the mirror images of the first
+            (:func:`flashsim_coffea.mirror.with_images`); see :func:`split`.
         Others: see :func:`train_loop`.
 
     Returns:
@@ -341,7 +355,7 @@ def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epoc
     x = as_tensor(x)
     c = torch.zeros(len(x), 0) if context is None else as_tensor(context).reshape(len(x), -1)
     net = build({**DEFAULT_CONFIG, **(config or {}), "dim": x.shape[1], "context_dim": c.shape[1]})
-    tr, va = split(len(x), val_fraction, seed)
+    tr, va = split(len(x), val_fraction, seed, 1 + images)
     if c.shape[1]:
         net.set_context_scaling(c[tr].mean(0).numpy(), c[tr].std(0).numpy())
     net.to(device)

@@ -45,7 +45,7 @@ def _ratio(bottom, edges, num, den, num_err, den_err):
     bottom.set_ylabel("flash / full", fontsize=8)
 
 
-def _hist_panel(top, bottom, a: np.ndarray, b: np.ndarray, name: str):
+def _hist_panel(top, bottom, a: np.ndarray, b: np.ndarray, name: str, a_scale: float = 1.0):
     lo, hi = np.nanpercentile(b, [0.5, 99.5]) if len(b) else (0, 1)
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
@@ -53,14 +53,17 @@ def _hist_panel(top, bottom, a: np.ndarray, b: np.ndarray, name: str):
     ha = np.histogram(np.clip(a, lo, hi), edges)[0].astype(float)
     hb = np.histogram(np.clip(b, lo, hi), edges)[0].astype(float)
     top.stairs(hb, edges, color="k", label=FULL)
-    top.stairs(ha, edges, color="tab:red", label=FLASH)
+    top.stairs(ha * a_scale, edges, color="tab:red", label=FLASH)
     top.set_ylabel("objects", fontsize=8)
     top.set_title(name, fontsize=9)
-    _ratio(bottom, edges, ha, hb, np.sqrt(ha), np.sqrt(hb))
+    _ratio(bottom, edges, ha * a_scale, hb, np.sqrt(ha) * a_scale, np.sqrt(hb))
 
 
-def source_figures(result: dict, src, ref_t: dict, flash_t: dict, out: Path) -> list[Path]:
-    """Efficiency vs pT (if any) and every target variable of one source; returns the PNG paths."""
+def source_figures(result: dict, src, ref_t: dict, flash_t: dict, out: Path, flash_scale: float = 1.0) -> list[Path]:
+    """Efficiency vs pT (if any) and every target variable of one source; returns the PNG paths.
+
+    ``flash_scale`` weights the flash objects (1/K for K replicas per gen event).
+    """
     plt = _style()
     from matplotlib.gridspec import GridSpec
 
@@ -101,7 +104,7 @@ def source_figures(result: dict, src, ref_t: dict, flash_t: dict, out: Path) -> 
             inner = outer[i // ncol, i % ncol].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
             top, bottom = _pair(fig, inner)
             _hist_panel(top, bottom, np.asarray(flash_t["pairs"][name], float), np.asarray(ref_t["pairs"][name], float),
-                        name)
+                        name, flash_scale)
             if i == 0:
                 top.legend(fontsize=7)
         fig.suptitle(f"{src.key}: reco variables, flash vs FullSim", y=1.0)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import card, extract
+from . import card, extract, mirror
 from .count import train_count
 from .efficiency import train_efficiency
 from .engine import DEFAULT_SOLVER, DEFAULT_STEPS, INDEX, INDEX_SCHEMA_VERSION, all_sources, matrix
@@ -63,10 +63,14 @@ def _subset(n: int, rng: np.random.Generator, limit: int = MAX_ROWS) -> np.ndarr
     return np.sort(rng.choice(n, limit, replace=False)) if n > limit else np.arange(n)
 
 
-def _budget(n: int, train_fraction: float, epochs: int, min_steps: int) -> tuple[int, int]:
-    """Batch size and epochs giving at least ``min_steps`` gradient steps on ``n`` rows."""
+def _budget(n: int, train_fraction: float, epochs: int, min_steps: int, blocks: int = 1) -> tuple[int, int]:
+    """Batch size and epochs giving at least ``min_steps`` gradient steps on ``n`` rows.
+
+    ``blocks``: every row comes with ``blocks - 1`` mirror images (more rows per epoch, the
+    batch size of the ``n`` rows).
+    """
     batch = 256 if n < 50_000 else 1024
-    per_epoch = max(1, int(train_fraction * n) // batch)
+    per_epoch = max(1, int(train_fraction * n) * blocks // batch)
     return batch, int(min(max(epochs, -(-min_steps // per_epoch)), 3000))
 
 
@@ -94,7 +98,9 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
         prefix = f"{src.collection}_" if src.collection else ""
         raise ValueError(f"{src.key}: the training data lacks reco branch {prefix}{missing[0]}")
     common = {"source": src.key, "collection": src.collection or "Event", "conditioning": list(src.conditioning),
-              "training": {"seed": seed, **(provenance or {})}}
+              "training": {"seed": seed, **({"mirror": list(src.mirror)} if src.mirror else {}),
+                           **(provenance or {})}}
+    blocks = 1 + len(mirror.reflections(src.mirror))
     summary: dict = {"source": src.key}
     if src.candidates is not None:
         X, y = matrix(t["cond"], src.conditioning), t["label"]
@@ -109,9 +115,11 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
             inside = abs_eta <= acceptance["abs_eta_max"]
             X, y = X[inside], y[inside]
         sel = _subset(len(y), rng, MAX_EFFICIENCY_ROWS)
-        batch, n_epochs = _budget(len(sel), 0.8, max(10, epochs // 2), min_efficiency_steps)
-        model, h = train_efficiency(X[sel], y[sel], EFFICIENCY_CONFIG, seed, epochs=n_epochs, batch_size=batch,
-                                    patience=max(10, n_epochs // 8), progress=progress)
+        batch, n_epochs = _budget(len(sel), 0.8, max(10, epochs // 2), min_efficiency_steps, blocks)
+        model, h = train_efficiency(mirror.matrix_with_images(X[sel], src.conditioning, src.mirror),
+                                    np.tile(y[sel], blocks), EFFICIENCY_CONFIG, seed, epochs=n_epochs,
+                                    batch_size=batch, patience=max(10, n_epochs // 8), images=blocks - 1,
+                                    progress=progress)
         card.save(out, "efficiency", model.state_dict(),
                   {"kind": "efficiency", **common, "network": model.config, "history": _history(h),
                    "acceptance": acceptance})
@@ -128,12 +136,14 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
     if len(C) < min_objects:
         raise SparseDataError(f"{src.key}: only {len(C)} reco objects in the training data")
     sel = _subset(len(C), rng)
-    pairs = {k: np.asarray(v)[sel] for k, v in pairs.items()}
+    # the transforms are fitted on the rows and their mirror images (symmetric constants)
+    pairs = mirror.with_images({k: np.asarray(v)[sel] for k, v in pairs.items()}, src.mirror)
     pipe = Pipeline.from_specs(src.targets).fit(pairs, rng=rng)
     Y = pipe.forward(pairs, rng=rng)
-    batch, n_epochs = _budget(len(Y), 0.9, epochs, min_steps)
-    net, h = train_flow(Y, C[sel], FLOW_CONFIG, seed, epochs=n_epochs, batch_size=batch,
-                        patience=max(8, n_epochs // 8), progress=progress)
+    batch, n_epochs = _budget(len(sel), 0.9, epochs, min_steps, blocks)
+    net, h = train_flow(Y, mirror.matrix_with_images(C[sel], src.conditioning, src.mirror), FLOW_CONFIG, seed,
+                        epochs=n_epochs, batch_size=batch, patience=max(8, n_epochs // 8), images=blocks - 1,
+                        progress=progress)
     reco_acceptance = {}
     if "eta" in t["pairs"] and len(t["pairs"]["eta"]):
         reco_acceptance["abs_eta_max"] = float(np.max(np.abs(t["pairs"]["eta"])))

@@ -1,8 +1,10 @@
 """Validation of trained models against FullSim: efficiency curves, W1/σ, KS and a two-sample AUC.
 
-The flash sample is made from the gen collections of the FullSim files (one replica,
-so object counts compare directly), then both are passed through the *same*
-training-table extraction (:func:`flashsim_coffea.extract.tables`). Per source:
+The flash sample is made from the gen collections of the FullSim files, ``replicas``
+flash events per gen event (oversampling, as an analysis uses FlashSim: the flash
+side's sampling noise shrinks as 1/K while FullSim's stays), then both are passed
+through the *same* training-table extraction (:func:`flashsim_coffea.extract.tables`).
+Per source:
 
 * efficiency vs gen pT and η (genuine and fake sources: the reconstructed fraction of
   candidates), flash vs FullSim, and the largest difference above 20 GeV;
@@ -14,8 +16,8 @@ training-table extraction (:func:`flashsim_coffea.extract.tables`). Per source:
 A collection's figures: the AUC is the worst over its sources with at least
 ``MIN_AUC_OBJECTS`` objects per sample; the median W1/σ is taken over the reco variables
 of the whole collection (every source's objects pooled, as an analysis sees them), next
-to its statistical floor (the same figure between two random halves of FullSim, over
-√2: what two FullSim samples of this size would show); the efficiency difference is the
+to its statistical floor (the same figure between two random halves of FullSim, scaled
+to what a perfect simulation with K replicas would show against this FullSim sample); the efficiency difference is the
 largest above 20 GeV among bins where it is measured to better than ``EFF_PRECISION``.
 Plots (mplhep CMS style, ratio panels) and a JSON go to ``out``.
 
@@ -45,12 +47,17 @@ MAX_ROWS = 100_000
 EFF_PRECISION = 0.01
 
 
-def flash_like_fullsim(data: ak.Array, sim: FlashSim, seed: int) -> ak.Array:
-    """The gen content of ``data`` with flash reco collections in place of its own (K = 1)."""
+def flash_like_fullsim(data: ak.Array, sim: FlashSim, seed: int, replicas: int = 1) -> ak.Array:
+    """The gen content of ``data`` with flash reco collections in place of its own.
+
+    With ``replicas`` K > 1 every gen event appears K times in a row (flash event i is
+    gen event i // K), each with its own reco collections.
+    """
     gen = ak.zip({f: data[f] for f in data.fields if f in (*genevents.GEN_BRANCHES, "run", "luminosityBlock", "event")},
                  depth_limit=1)
-    flash = sim.simulate(gen, seed=seed, replicas=1)
-    rec = {f: gen[f] for f in gen.fields}
+    flash = sim.simulate(gen, seed=seed, replicas=replicas)
+    rows = np.asarray(flash["FlashSim", "genEventIdx"])
+    rec = {f: gen[f][rows] for f in gen.fields}
     for coll in sim.collections:
         rec[coll] = flash[coll]
     for name, prefix in EVENT_RECORDS.items():
@@ -159,13 +166,18 @@ def compare_source(src, ref_t: dict, flash_t: dict, seed: int = 0) -> dict:
     return out
 
 
-def pooled_w1(sources: list, tables: dict, seed: int = 0) -> dict:
+def pooled_w1(sources: list, tables: dict, seed: int = 0, replicas: int = 1) -> dict:
     """Median W1/σ over the reco variables of a collection, all its sources pooled, and its floor.
 
-    The floor is the same median between two random halves of FullSim divided by √2
-    (W1 between independent samples scales as 1/√n): the figure a perfect simulation
-    would show on this many objects.
+    The floor is the same median between two random halves of FullSim (n/2 objects
+    each) scaled to samples of n and K·n objects: W1 between independent samples goes
+    as √(1/n₁ + 1/n₂), so the factor is √((1 + 1/K)/4) (1/√2 for K = 1). It is the
+    figure a perfect simulation would show on this many objects.
+
+    Example:
+        >>> pooled_w1([src], {src.key: (full_tables, flash_tables)}, replicas=4)["w1_floor"]  # doctest: +SKIP
     """
+    scale = np.sqrt((1 + 1 / replicas) / 4)
     rng = np.random.default_rng(seed)
     names = sorted({t for src in sources for t in src.targets})
     w, floor = {}, {}
@@ -180,7 +192,7 @@ def pooled_w1(sources: list, tables: dict, seed: int = 0) -> dict:
             continue
         w[t] = wasserstein_over_sigma(fl, ref)
         perm = rng.permutation(len(ref))
-        floor[t] = wasserstein_over_sigma(ref[perm[: len(ref) // 2]], ref[perm[len(ref) // 2 :]]) / np.sqrt(2)
+        floor[t] = wasserstein_over_sigma(ref[perm[: len(ref) // 2]], ref[perm[len(ref) // 2 :]]) * scale
     return {"variables": w, "median_w1_over_sigma": float(np.median(list(w.values()))) if w else None,
             "w1_floor": float(np.median(list(floor.values()))) if floor else None}
 
@@ -192,17 +204,21 @@ def _worst(values):
 
 def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out: str | os.PathLike | None = None,
              seed: int = 1, entry_stop: int | None = None, plots: bool = True, progress: bool = True,
-             update_cards: bool = False, solver: str | None = None, steps: int | None = None) -> dict:
+             update_cards: bool = False, solver: str | None = None, steps: int | None = None,
+             replicas: int = 1) -> dict:
     """Validate the models of ``models_dir`` on FullSim ``paths``; returns (and writes) the report.
 
-    ``solver``/``steps`` override the models index's ODE integration (for step studies).
+    ``solver``/``steps`` override the models index's ODE integration (for step studies);
+    ``replicas`` flash events are made per gen event.
     """
+    if replicas < 1:
+        raise ValueError(f"replicas must be >= 1, got {replicas}")
     from tqdm import tqdm
 
     sim = FlashSim.load(models_dir, solver=solver, steps=steps)
     data = extract.read(paths, entry_stop=entry_stop)
-    flash = flash_like_fullsim(data, sim, seed)
-    report: dict = {"files": [Path(p).name for p in paths], "events": len(data), "seed": seed,
+    flash = flash_like_fullsim(data, sim, seed, replicas)
+    report: dict = {"files": [Path(p).name for p in paths], "events": len(data), "seed": seed, "replicas": replicas,
                     "solver": sim.solver, "steps": sim.steps, "sources": {}, "collections": {}}
     tables = {}
     for key, m in tqdm(sim.models.items(), desc="validate", disable=not progress):
@@ -215,7 +231,8 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
         rs = [r for k, r in report["sources"].items() if k.split("_")[0] == coll]
         if not rs:
             continue
-        pooled = pooled_w1([sim.models[k].source for k in report["sources"] if k.split("_")[0] == coll], tables, seed)
+        pooled = pooled_w1([sim.models[k].source for k in report["sources"] if k.split("_")[0] == coll], tables, seed,
+                           replicas)
         report["collections"][coll] = {
             "auc": _worst(r["auc"] for r in rs),
             "median_w1_over_sigma": pooled["median_w1_over_sigma"],
@@ -232,7 +249,7 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
             from . import plots as plotting
 
             for key, m in report["sources"].items():
-                plotting.source_figures(m, sim.models[key].source, *tables[key], out)
+                plotting.source_figures(m, sim.models[key].source, *tables[key], out, flash_scale=1 / replicas)
     if update_cards:
         from .train import provenance
 
@@ -240,8 +257,9 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
         for key, r in report["sources"].items():
             path = Path(models_dir) / key / "flow.json"
             c = json.loads(path.read_text())
-            c.setdefault("validation", {})[label] = {k: r[k] for k in ("auc", "median_w1_over_sigma",
-                                                                        "max_eff_diff_above_20") if k in r}
+            c.setdefault("validation", {})[label] = {
+                **{k: r[k] for k in ("auc", "median_w1_over_sigma", "max_eff_diff_above_20") if k in r},
+                "events": len(data), "replicas": replicas}
             path.write_text(json.dumps(c, indent=1, sort_keys=True))
     return report
 

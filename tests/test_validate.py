@@ -50,6 +50,16 @@ def test_pooled_w1_pools_sources_and_its_floor_is_the_sampling_noise():
     assert v.pooled_w1([a, b], perfect)["median_w1_over_sigma"] == pytest.approx(0.0, abs=1e-12)
 
 
+def test_pooled_w1_floor_shrinks_with_the_flash_replicas_as_sqrt_of_one_plus_one_over_k():
+    rng = np.random.default_rng(5)
+    src = _src("Tau_a", ("pt",))
+    tables = {"Tau_a": ({"pairs": {"pt": rng.normal(0, 1, 4000)}}, {"pairs": {"pt": rng.normal(0, 1, 16_000)}})}
+    one, four = v.pooled_w1([src], tables, seed=0), v.pooled_w1([src], tables, seed=0, replicas=4)
+    assert four["w1_floor"] / one["w1_floor"] == pytest.approx(np.sqrt((1 + 1 / 4) / 2), rel=1e-9)
+    # the figure itself does not depend on K (same tables)
+    assert four["median_w1_over_sigma"] == one["median_w1_over_sigma"]
+
+
 def test_two_sample_auc_is_one_half_for_the_same_distribution_and_phi_of_the_shift_otherwise():
     from scipy.stats import norm
 
@@ -73,6 +83,28 @@ def test_validate_writes_a_report_of_every_collection(tiny_models, tt_sample, tm
         assert r["median_w1_over_sigma"] >= 0 and r["w1_floor"] >= 0, coll
     lines = v.summary_lines(report)
     assert lines[0].split()[:2] == ["collection", "AUC"] and any(line.startswith("Jet") for line in lines)
+
+
+def test_replicas_repeat_each_gen_event_with_its_own_flash_collections(tiny_models, tt_sample, tmp_path):
+    import awkward as ak
+
+    from flashsim_coffea import extract
+    from flashsim_coffea.engine import FlashSim
+
+    data = extract.read([tt_sample], entry_stop=50)
+    flash = v.flash_like_fullsim(data, FlashSim.load(tiny_models, steps=2), seed=3, replicas=3)
+    assert len(flash) == 3 * len(data)
+    # flash event i carries the gen content of gen event i // 3
+    assert ak.all(flash["GenJet", "pt"][7] == data["GenJet", "pt"][2])
+    assert ak.all(flash["event"][::3] == data["event"]) and ak.all(flash["event"][2::3] == data["event"])
+    # the replicas of one gen event differ in their reco content
+    assert not ak.all(ak.num(flash["Jet"][0::3]) == ak.num(flash["Jet"][1::3])) or \
+        not ak.all(ak.flatten(flash["Jet", "pt"][0::3]) == ak.flatten(flash["Jet", "pt"][1::3]))
+
+    report = v.validate(tiny_models, [tt_sample], None, seed=4, plots=False, progress=False, steps=2, replicas=3)
+    jet = report["sources"]["Jet_genjet"]
+    assert report["replicas"] == 3
+    assert 2.7 < jet["objects"]["flash"] / jet["objects"]["fullsim"] < 3.3
 
 
 def test_update_cards_records_the_figures_under_the_process(tiny_models, tt_sample, tmp_path):

@@ -29,6 +29,8 @@ class Source:
         match_dr: ΔR for fallback/fake matching.
         pdg: for lepton sources, the reco |pdgId| to write.
         constants: reco field -> constant value (e.g. the muon mass).
+        mirror: reflections (``phi``, ``eta``) whose mirror images augment the training
+            rows (:mod:`flashsim_coffea.mirror`); ``()`` for none.
     """
 
     collection: str
@@ -41,6 +43,7 @@ class Source:
     derived: tuple[str, ...] = ()
     match_dr: float = 0.4
     constants: dict[str, float] = field(default_factory=dict)
+    mirror: tuple[str, ...] = ("phi", "eta")
 
     @property
     def key(self) -> str:
