@@ -15,6 +15,9 @@ Fields odd under each reflection (everything else is even):
 * η -> -η: ``eta``; ``dz`` (z - (x p_x + y p_y) p_z / p_T^2 changes sign with z and p_z);
   ``deltaEtaSC`` (supercluster η minus η).
 
+A source declares its reflections (``Source.mirror``): the photon and tau specs use both (:data:`flashsim_coffea.specs._lepton.MIRROR`); the event source cannot as it is
+(the beam spot sits at z = 1.46 cm, and the covariances' xy terms would have to follow).
+
 A column is odd when its name, or its name without a ``gen_``/``cond_`` prefix (the
 training tables' gen values and conditioning), is odd. The charge is kept: the response
 is charge-symmetric (in a magnetic field the reflection of a track bends the other way,

@@ -17,6 +17,10 @@ POSITIVE = {"kind": "log", "offset": 1e-6}
 #: an MVA score in [-1, 1]: a point mass at exactly -1 where it saturates (clear fakes:
 #: 78% of the reference ttbar electrons, 2% of its photons), logit between
 MVA = {"kind": "spike", "value": -1.0, "then": {"kind": "logit", "lo": -1.0, "hi": 1.0}}
+#: reflections whose mirror images augment the training of the photon and tau sources
+#: (:mod:`flashsim_coffea.mirror`): a few thousand fake taus and photons are too few for
+#: a flow to learn that the response is symmetric.
+MIRROR = ("phi", "eta")
 #: charge relative to the gen charge (+1 kept, -1 flipped)
 CHARGE = {"kind": "sign", "gen": "charge"}
 

@@ -36,9 +36,6 @@ EVENT = Source(
         "Rho_fixedGridRhoFastjetAll": {"kind": "plain"},
         "Rho_fixedGridRhoFastjetCentral": {"kind": "plain"},
     },
-    # not mirrored: the beam spot sits at z = 1.46 cm (PV_z), and under φ -> -φ the
-    # covariances' xy terms and the perpendicular components would all have to follow
-    mirror=(),
 )
 
 SOURCES = [EVENT]

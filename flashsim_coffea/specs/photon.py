@@ -6,7 +6,8 @@ Derived after sampling: ``isScEtaEB``/``isScEtaEE`` (from η), ``genPartFlav``, 
 
 from __future__ import annotations
 
-from ._lepton import EGAMMA_CONDITIONING, FLAG, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS, MVA, POSITIVE
+from ._lepton import (EGAMMA_CONDITIONING, FLAG, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS, MIRROR, MVA,
+                      POSITIVE)
 from .source import Source
 
 _TARGETS = {
@@ -28,15 +29,18 @@ _CONST = {"electronIdx": -1}
 FROM_PHOTON = Source(
     collection="Photon", name="genphoton", candidates="GenPhoton", link="genPartIdx",
     conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, derived=_DERIVED, constants=_CONST, match_dr=0.3,
+    mirror=MIRROR,
 )
 FROM_ELECTRON = Source(
     collection="Photon", name="genelectron", candidates="GenElectron", link="genPartIdx",
     conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, derived=_DERIVED, constants=_CONST, match_dr=0.3,
+    mirror=MIRROR,
 )
 JETFAKE = Source(
     collection="Photon", name="jetfake", candidates="GenJetFake",
     conditioning=JET_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, derived=_DERIVED,
     constants={**_CONST, "genPartIdx": -1},
+    mirror=MIRROR,
 )
 
 SOURCES = [FROM_PHOTON, FROM_ELECTRON, JETFAKE]

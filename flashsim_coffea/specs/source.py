@@ -43,7 +43,7 @@ class Source:
     derived: tuple[str, ...] = ()
     match_dr: float = 0.4
     constants: dict[str, float] = field(default_factory=dict)
-    mirror: tuple[str, ...] = ("phi", "eta")
+    mirror: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

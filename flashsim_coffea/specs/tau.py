@@ -7,7 +7,7 @@ score), ``genPartFlav`` (5 genuine, 0 fake), ``jetIdx``.
 
 from __future__ import annotations
 
-from ._lepton import FLAG, IMPACT, INTEGER, JET_CONDITIONING, KINEMATICS
+from ._lepton import FLAG, IMPACT, INTEGER, JET_CONDITIONING, KINEMATICS, MIRROR
 from .source import Source
 
 _TARGETS = {
@@ -28,11 +28,13 @@ GENUINE = Source(
     conditioning=["log_pt", "eta", "abs_eta", "phi", "mass", "charge", "status", "anc_ctau", "anc_flight",
                   "genjet_logdr", "genjet_ptrel", "nTrueInt", "nPU", "HT"],
     targets={**KINEMATICS, "charge": {"kind": "sign", "gen": "charge"}, **_TARGETS}, derived=_DERIVED, match_dr=0.3,
+    mirror=MIRROR,
 )
 JETFAKE = Source(
     collection="Tau", name="jetfake", candidates="GenJetFake",
     conditioning=JET_CONDITIONING, targets={**KINEMATICS, "charge": {"kind": "sign", "gen": None}, **_TARGETS},
     derived=_DERIVED, constants={"genPartIdx": -1},
+    mirror=MIRROR,
 )
 
 SOURCES = [GENUINE, JETFAKE]
