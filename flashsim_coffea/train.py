@@ -74,6 +74,11 @@ def _budget(n: int, train_fraction: float, epochs: int, min_steps: int, blocks: 
     return batch, int(min(max(epochs, -(-min_steps // per_epoch)), 3000))
 
 
+def _pair_conditioning(pairs: dict, names: list[str]) -> np.ndarray:
+    """The conditioning matrix of the reco objects of a training table (its ``cond_*`` columns)."""
+    return matrix({k[5:]: v for k, v in pairs.items() if k.startswith("cond_")}, names)
+
+
 def _history(h: dict) -> dict:
     keep = ("best_epoch", "best_val_loss", "n_train", "n_val", "seconds", "steps", "efficiency", "calibration",
             "mean_count", "model_mean_count", "n_max")
@@ -132,18 +137,18 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
                   {"kind": "count", **common, "network": model.config, "history": _history(h)})
         summary["mean_count"] = float(np.mean(t["count"]))
     pairs = t["pairs"]
-    C = matrix({k[5:]: v for k, v in pairs.items() if k.startswith("cond_")}, src.conditioning)
-    if len(C) < min_objects:
-        raise SparseDataError(f"{src.key}: only {len(C)} reco objects in the training data")
-    sel = _subset(len(C), rng)
-    # the transforms are fitted on the rows and their mirror images (symmetric constants)
+    n = len(next(iter(pairs.values())))
+    if n < min_objects:
+        raise SparseDataError(f"{src.key}: only {n} reco objects in the training data")
+    sel = _subset(n, rng)
+    # the rows and their mirror images (the conditioning columns ``cond_*`` reflected with
+    # the targets): the transforms are fitted on both (symmetric constants)
     pairs = mirror.with_images({k: np.asarray(v)[sel] for k, v in pairs.items()}, src.mirror)
     pipe = Pipeline.from_specs(src.targets).fit(pairs, rng=rng)
     Y = pipe.forward(pairs, rng=rng)
     batch, n_epochs = _budget(len(sel), 0.9, epochs, min_steps, blocks)
-    net, h = train_flow(Y, mirror.matrix_with_images(C[sel], src.conditioning, src.mirror), FLOW_CONFIG, seed,
-                        epochs=n_epochs, batch_size=batch, patience=max(8, n_epochs // 8), images=blocks - 1,
-                        progress=progress)
+    net, h = train_flow(Y, _pair_conditioning(pairs, src.conditioning), FLOW_CONFIG, seed, epochs=n_epochs,
+                        batch_size=batch, patience=max(8, n_epochs // 8), images=blocks - 1, progress=progress)
     reco_acceptance = {}
     if "eta" in t["pairs"] and len(t["pairs"]["eta"]):
         reco_acceptance["abs_eta_max"] = float(np.max(np.abs(t["pairs"]["eta"])))
