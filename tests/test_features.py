@@ -217,6 +217,29 @@ def test_ancestor_flight_sums_long_lived_ancestors_once():
     assert ft["anc_flight"][0][0] == pytest.approx(np.log10(floor + ctau[15] * 30 / mass[15]))
 
 
+def test_hf_flight_sums_heavy_hadrons_inside_the_jet_once():
+    """Jets on the B+ -> D0 chain (phi 1), on the mixing B0 -> B0bar (phi 2), on the tau (phi -2)."""
+    gen = _chain_gen()
+    # an excited b baryon beyond the cτ table (|pdgId| 5334) next to the tau: not weakly decaying
+    extra = ak.Array([[{"pt": 30.0, "eta": 0.0, "phi": -2.0, "pdgId": 5334, "status": 2, "statusFlags": 0,
+                        "genPartIdxMother": -1}]])
+    gen = ak.with_field(gen, ak.concatenate([gen.GenPart, extra], axis=1), "GenPart")
+    jets = ak.Array([[{"pt": 25.0, "eta": 0.0, "phi": p, "mass": 5.0} for p in (1.1, 2.0, -2.0)]])
+    gen = ak.with_field(gen, jets, "GenJet")
+    f = features.compute(gen, gen.GenJet, ["hf_flight"])["hf_flight"][0]
+    ctau = {k: v[0] for k, v in features.CTAU_MM.items()}
+    mass = {k: v[1] for k, v in features.CTAU_MM.items()}
+    floor = features.PROMPT_FLIGHT_MM
+    # both the B+ and its D0 fly inside the cone of the first jet
+    expect = [floor + ctau[521] * 20 / mass[521] + ctau[421] * 10 / mass[421],
+              floor + ctau[511] * 30 / mass[511],
+              floor]
+    assert ak.to_list(f) == pytest.approx(np.log10(expect))
+    # a cone that misses the hadrons (phi 1.5: 0.5 from the B+, 0.5 from the B0) sees none
+    far = ak.Array([[{"pt": 25.0, "eta": 0.0, "phi": 1.5, "mass": 5.0}]])
+    assert features.compute(gen, far, ["hf_flight"])["hf_flight"][0][0] == pytest.approx(np.log10(floor))
+
+
 def test_photon_sees_its_pi0_partner_not_itself():
     """Two photons 0.1 apart (a π0 pair), 20 and 12 GeV; a 30 GeV electron 1.0 away."""
     part = ak.Array([[

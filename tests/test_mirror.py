@@ -16,10 +16,11 @@ def test_each_reflection_negates_its_odd_fields_with_their_gen_and_conditioning_
     phi = mirror.reflect(cols, ("phi",))
     assert {k for k in cols if np.all(phi[k] == -cols[k])} == {"phi", "gen_phi", "cond_phi", "dxy"}
     eta = mirror.reflect(cols, ("eta",))
-    assert {k for k in cols if np.all(eta[k] == -cols[k])} == {"eta", "gen_eta", "cond_eta", "dz", "deltaEtaSC"}
+    # deltaEtaSC (SC η from the origin minus η from the vertex) follows z_PV, not η: even
+    assert {k for k in cols if np.all(eta[k] == -cols[k])} == {"eta", "gen_eta", "cond_eta", "dz"}
     both = mirror.reflect(cols, ("phi", "eta"))
     assert {k for k in cols if np.all(both[k] == -cols[k])} == {"phi", "gen_phi", "cond_phi", "dxy", "eta", "gen_eta",
-                                                                 "cond_eta", "dz", "deltaEtaSC"}
+                                                                 "cond_eta", "dz"}
     assert cols["phi"][0] == 0.5  # inputs untouched
     with pytest.raises(ValueError, match="unknown reflection 'y'"):
         mirror.reflections(("y",))
@@ -48,10 +49,10 @@ def test_block_split_keeps_every_image_on_the_side_of_its_row():
         split(401, 0.1, seed=3, blocks=4)
 
 
-def test_the_photon_and_tau_sources_mirror_both_ways_and_the_others_not_at_all():
+def test_the_egamma_and_tau_sources_mirror_both_ways_and_the_others_not_at_all():
     for key, src in all_sources().items():
-        small = key.split("_")[0] in ("Photon", "Tau")
-        assert src.mirror == (("phi", "eta") if small else ()), key
+        mirrored = key.split("_")[0] in ("Electron", "Photon", "Tau")
+        assert src.mirror == (("phi", "eta") if mirrored else ()), key
 
 
 def test_mirrored_training_learns_a_symmetric_impact_parameter_from_a_lopsided_sample():

@@ -17,9 +17,10 @@ POSITIVE = {"kind": "log", "offset": 1e-6}
 #: an MVA score in [-1, 1]: a point mass at exactly -1 where it saturates (clear fakes:
 #: 78% of the reference ttbar electrons, 2% of its photons), logit between
 MVA = {"kind": "spike", "value": -1.0, "then": {"kind": "logit", "lo": -1.0, "hi": 1.0}}
-#: reflections whose mirror images augment the training of the photon and tau sources
-#: (:mod:`flashsim_coffea.mirror`): a few thousand fake taus and photons are too few for
-#: a flow to learn that the response is symmetric.
+#: reflections whose mirror images augment the training of the electron, photon and tau
+#: sources (:mod:`flashsim_coffea.mirror`): a few thousand fake taus and photons are too few
+#: for a flow to learn that the response is symmetric, and the electrons' impact parameters
+#: come out lopsided without them.
 MIRROR = ("phi", "eta")
 #: charge relative to the gen charge (+1 kept, -1 flipped)
 CHARGE = {"kind": "sign", "gen": "charge"}
@@ -42,7 +43,9 @@ EGAMMA_CONDITIONING = [*GEN_CONDITIONING, "pho_logdr", "pho_ptrel"]
 #: electron with their pT over the jet's tell a GenJet that *is* a prompt lepton (ptrel ≈ 1,
 #: no fake) from a heavy-flavour jet with a soft lepton inside. Quark, gluon and parton-less
 #: jets fake at different rates; the parton's charge sets the fake's (its leading track).
+#: ``hf_flight`` (the b and c hadrons' flight inside the jet) sets the fake's impact
+#: parameters: without it a c-jet fake tau came out with twice the FullSim dxy width.
 JET_CONDITIONING = [
     "log_pt", "eta", "abs_eta", "phi", "mass", "is_b", "is_c", "parton_g", "parton_none", "parton_charge",
-    "other_logdr", "mu_logdr", "mu_ptrel", "ele_logdr", "ele_ptrel", "nTrueInt", "nPU", "HT",
+    "hf_flight", "other_logdr", "mu_logdr", "mu_ptrel", "ele_logdr", "ele_ptrel", "nTrueInt", "nPU", "HT",
 ]

@@ -6,8 +6,8 @@ Derived after sampling: ``pdgId``, ``mass``, ``genPartFlav``, ``jetIdx``; ``phot
 
 from __future__ import annotations
 
-from ._lepton import (CHARGE, EGAMMA_CONDITIONING, FLAG, IMPACT, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS, MVA,
-                      POSITIVE)
+from ._lepton import (CHARGE, EGAMMA_CONDITIONING, FLAG, IMPACT, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS,
+                      MIRROR, MVA, POSITIVE)
 from .source import Source
 
 _TARGETS = {
@@ -37,17 +37,17 @@ _CONST = {"photonIdx": -1}
 FROM_ELECTRON = Source(
     collection="Electron", name="genelectron", candidates="GenElectron", link="genPartIdx",
     conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, "charge": CHARGE, **_TARGETS},
-    derived=_DERIVED, constants=_CONST, match_dr=0.3,
+    derived=_DERIVED, constants=_CONST, match_dr=0.3, mirror=MIRROR,
 )
 FROM_PHOTON = Source(
     collection="Electron", name="genphoton", candidates="GenPhoton", link="genPartIdx",
     conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, "charge": {"kind": "sign", "gen": None}, **_TARGETS},
-    derived=_DERIVED, constants=_CONST, match_dr=0.3,
+    derived=_DERIVED, constants=_CONST, match_dr=0.3, mirror=MIRROR,
 )
 JETFAKE = Source(
     collection="Electron", name="jetfake", candidates="GenJetFake",
     conditioning=JET_CONDITIONING, targets={**KINEMATICS, "charge": {"kind": "sign", "gen": None}, **_TARGETS},
-    derived=_DERIVED, constants={**_CONST, "genPartIdx": -1},
+    derived=_DERIVED, constants={**_CONST, "genPartIdx": -1}, mirror=MIRROR,
 )
 
 SOURCES = [FROM_ELECTRON, FROM_PHOTON, JETFAKE]

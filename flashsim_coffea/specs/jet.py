@@ -43,7 +43,7 @@ GENUINE = Source(
     candidates="GenJet",
     link="genJetIdx",
     conditioning=[
-        "log_pt", "eta", "abs_eta", "phi", "mass", "is_b", "is_c", "parton_b", "parton_c", "parton_g",
+        "log_pt", "eta", "abs_eta", "phi", "mass", "is_b", "is_c", "parton_b", "parton_c", "parton_g", "hf_flight",
         "other_logdr", "other_ptrel", "mu_logdr", "mu_ptrel", "ele_logdr", "ele_ptrel", "nu_logdr", "nu_ptrel",
         "nTrueInt", "nPU", "HT", "nGenJet",
     ],
