@@ -206,6 +206,9 @@ def _add_validate(sub) -> None:
     p.add_argument("--steps", type=_positive_int, default=None, help="ODE steps (default: the models index's)")
     p.add_argument("--replicas", type=_positive_int, default=1,
                    help="flash events per gen event (oversampling: less flash-side noise; default 1)")
+    p.add_argument("--collections", nargs="+", default=None, metavar="C",
+                   help="validate only these collections (Event: MET, PV, rho), replacing their entries in an "
+                   "existing OUT/validation.json of the same files, events, seed and replicas")
     p.set_defaults(func=_run_validate)
 
 
@@ -214,7 +217,7 @@ def _run_validate(args) -> int:
 
     report = validate(args.models, args.data, args.out, seed=args.seed, entry_stop=args.events,
                       plots=not args.no_plots, update_cards=args.update_cards, solver=args.solver, steps=args.steps,
-                      replicas=args.replicas)
+                      replicas=args.replicas, collections=args.collections)
     print("\n".join(summary_lines(report)))
     print(f"wrote {os.path.join(args.out, 'validation.json')}")
     return 0

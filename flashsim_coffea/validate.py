@@ -205,17 +205,19 @@ def _worst(values):
 def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out: str | os.PathLike | None = None,
              seed: int = 1, entry_stop: int | None = None, plots: bool = True, progress: bool = True,
              update_cards: bool = False, solver: str | None = None, steps: int | None = None,
-             replicas: int = 1) -> dict:
+             replicas: int = 1, collections: tuple[str, ...] | list[str] | None = None) -> dict:
     """Validate the models of ``models_dir`` on FullSim ``paths``; returns (and writes) the report.
 
     ``solver``/``steps`` override the models index's ODE integration (for step studies);
-    ``replicas`` flash events are made per gen event.
+    ``replicas`` flash events are made per gen event. ``collections`` validates only those
+    (after retraining them): their entries replace the ones in an existing
+    ``out/validation.json`` made on the same files, events, seed and replicas.
     """
     if replicas < 1:
         raise ValueError(f"replicas must be >= 1, got {replicas}")
     from tqdm import tqdm
 
-    sim = FlashSim.load(models_dir, solver=solver, steps=steps)
+    sim = FlashSim.load(models_dir, collections=collections, solver=solver, steps=steps)
     data = extract.read(paths, entry_stop=entry_stop)
     flash = flash_like_fullsim(data, sim, seed, replicas)
     report: dict = {"files": [Path(p).name for p in paths], "events": len(data), "seed": seed, "replicas": replicas,
@@ -244,7 +246,9 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "validation.json").write_text(json.dumps(report, indent=1))
+        path = out / "validation.json"
+        written = merge_reports(json.loads(path.read_text()), report, path) if collections and path.exists() else report
+        path.write_text(json.dumps(written, indent=1))
         if plots:
             from . import plots as plotting
 
@@ -262,6 +266,24 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
                 "events": len(data), "replicas": replicas}
             path.write_text(json.dumps(c, indent=1, sort_keys=True))
     return report
+
+
+#: run settings two reports must share to be merged
+MERGE_KEYS = ("files", "events", "seed", "replicas", "solver", "steps")
+
+
+def merge_reports(old: dict, new: dict, path: str | os.PathLike = "validation.json") -> dict:
+    """``old`` with the sources and collections of ``new`` replaced (a partial re-validation).
+
+    Example:
+        >>> merge_reports(json.load(open("validation/zh_llbb/validation.json")), electrons_only)  # doctest: +SKIP
+    """
+    for k in MERGE_KEYS:
+        if old.get(k) != new.get(k):
+            raise ValueError(f"{path}: made with {k}={old.get(k)!r}, this run has {k}={new.get(k)!r}; validate every "
+                             "collection again or write to another --out")
+    return {**old, "sources": {**old["sources"], **new["sources"]},
+            "collections": {**old["collections"], **new["collections"]}}
 
 
 def summary_lines(report: dict) -> list[str]:

@@ -119,3 +119,18 @@ def test_update_cards_records_the_figures_under_the_process(tiny_models, tt_samp
     from flashsim_coffea.engine import FlashSim
 
     assert "Muon_genmuon" in FlashSim.load(models).models
+
+
+def test_validating_some_collections_replaces_only_their_entries(tiny_models, tt_sample, tmp_path):
+    full = v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2, entry_stop=300)
+    part = v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2, entry_stop=300,
+                      collections=["Muon"])
+    assert set(part["collections"]) == {"Muon"} and all(k.startswith("Muon_") for k in part["sources"])
+    written = json.loads((tmp_path / "validation.json").read_text())
+    assert set(written["collections"]) == set(full["collections"])
+    for key in ("median_w1_over_sigma", "objects"):
+        assert written["sources"]["Jet_genjet"][key] == full["sources"]["Jet_genjet"][key]
+        assert written["sources"]["Muon_genmuon"][key] == part["sources"]["Muon_genmuon"][key]
+    with pytest.raises(ValueError, match="replicas=1, this run has replicas=2"):
+        v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2, entry_stop=300,
+                   collections=["Muon"], replicas=2)
