@@ -19,8 +19,9 @@ primary vertex, so the difference is ≈ z_PV / (distance to the ECAL face) with
 z_PV in both hemispheres, and the beam spot (z = 1.46 cm) is not reflected. Flipping it
 made flash ``deltaEtaSC`` centred on 0 instead of FullSim's +0.0066 (electron AUC 0.61).
 
-A source declares its reflections (``Source.mirror``): the electron, photon and tau specs use both (:data:`flashsim_coffea.specs._lepton.MIRROR`); the event source cannot as it is
-(the beam spot sits at z = 1.46 cm, and the covariances' xy terms would have to follow).
+A source declares its reflections (``Source.mirror``): the electron, photon and tau specs use
+both (:data:`flashsim_coffea.specs._lepton.MIRROR`); the event source cannot as it is (the
+beam spot sits at z = 1.46 cm, and the covariances' xy terms would have to follow).
 
 A column is odd when its name, or its name without a ``gen_``/``cond_`` prefix (the
 training tables' gen values and conditioning), is odd. The charge is kept: the response

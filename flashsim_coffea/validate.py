@@ -219,9 +219,14 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
 
     sim = FlashSim.load(models_dir, collections=collections, solver=solver, steps=steps)
     data = extract.read(paths, entry_stop=entry_stop)
-    flash = flash_like_fullsim(data, sim, seed, replicas)
     report: dict = {"files": [Path(p).name for p in paths], "events": len(data), "seed": seed, "replicas": replicas,
                     "solver": sim.solver, "steps": sim.steps, "sources": {}, "collections": {}}
+    # a partial re-validation goes into the existing report: refuse before simulating if it cannot
+    path = None if out is None else Path(out) / "validation.json"
+    old = json.loads(path.read_text()) if collections and path is not None and path.exists() else None
+    if old is not None:
+        merge_reports(old, report, path)
+    flash = flash_like_fullsim(data, sim, seed, replicas)
     tables = {}
     for key, m in tqdm(sim.models.items(), desc="validate", disable=not progress):
         src = m.source
@@ -246,9 +251,7 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        path = out / "validation.json"
-        written = merge_reports(json.loads(path.read_text()), report, path) if collections and path.exists() else report
-        path.write_text(json.dumps(written, indent=1))
+        path.write_text(json.dumps(report if old is None else merge_reports(old, report, path), indent=1))
         if plots:
             from . import plots as plotting
 
