@@ -124,15 +124,25 @@ class Classifier(nn.Module):
         activation: see :data:`flashsim_coffea.flow.ACTIVATIONS`.
         dropout: dropout after each hidden activation.
         calibration: :class:`Calibration` or its dict.
+        bins: input column -> increasing bin edges: the column is also given to the MLP in the
+            piecewise-linear encoding (one input per bin, 0 below it, 1 above it, linear
+            across it; Gorishniy et al., arXiv:2203.05556), with which an acceptance edge is
+            a step at a bin edge rather than a slope the MLP smooths over its neighbours.
     """
 
     def __init__(self, input_dim: int, hidden: list[int], activation: str = "silu", dropout: float = 0.0,
-                 calibration: Calibration | Mapping | None = None):
+                 calibration: Calibration | Mapping | None = None, bins: Mapping | None = None):
         super().__init__()
         self.input_dim = int(input_dim)
+        self.bins = {int(k): [float(e) for e in v] for k, v in (bins or {}).items()}
         self._arch = {"input_dim": self.input_dim, "hidden": [int(h) for h in hidden], "activation": activation,
-                      "dropout": float(dropout)}
-        layers, width = [], self.input_dim
+                      "dropout": float(dropout), **({"bins": {str(k): v for k, v in self.bins.items()}} if self.bins else {})}
+        for k, edges in self.bins.items():
+            if not 0 <= k < self.input_dim or len(edges) < 2 or np.any(np.diff(edges) <= 0):
+                raise ValueError(f"bins of input {k}: need increasing edges of an input below {self.input_dim}")
+            self.register_buffer(f"bin_lo_{k}", torch.tensor(edges[:-1], dtype=torch.float32))
+            self.register_buffer(f"bin_width_{k}", torch.tensor(np.diff(edges), dtype=torch.float32))
+        layers, width = [], self.input_dim + sum(len(e) - 1 for e in self.bins.values())
         for h in hidden:
             layers += [nn.Linear(width, h), ACTIVATIONS[activation](), nn.Dropout(dropout)]
             width = h
@@ -155,16 +165,22 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Uncalibrated logits, shape ``(n,)``."""
-        return self.mlp((x - self.input_mean) / self.input_std).squeeze(-1)
+        h = (x - self.input_mean) / self.input_std
+        if self.bins:
+            enc = [((x[:, k : k + 1] - getattr(self, f"bin_lo_{k}")) / getattr(self, f"bin_width_{k}")).clamp(0, 1)
+                   for k in self.bins]
+            h = torch.cat([h, *enc], dim=1)
+        return self.mlp(h).squeeze(-1)
 
 
 def build_classifier(config: Mapping) -> Classifier:
     """:class:`Classifier` from a plain dict.
 
-    Keys: ``input_dim``, ``hidden``, ``activation``, ``dropout``, ``calibration`` (as ``config`` gives).
+    Keys: ``input_dim``, ``hidden``, ``activation``, ``dropout``, ``calibration``, ``bins`` (as ``config`` gives).
     """
     cfg = {**DEFAULT_CONFIG, **config}
-    return Classifier(cfg["input_dim"], cfg["hidden"], cfg["activation"], cfg["dropout"], cfg.get("calibration"))
+    return Classifier(cfg["input_dim"], cfg["hidden"], cfg["activation"], cfg["dropout"], cfg.get("calibration"),
+                      cfg.get("bins"))
 
 
 @torch.no_grad()

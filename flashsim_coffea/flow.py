@@ -155,7 +155,8 @@ def sample_t(n: int, generator: torch.Generator | None = None, alpha: float = 1.
 
 def cfm_loss(net: VelocityNet, x1: torch.Tensor, context: torch.Tensor, generator: torch.Generator | None = None,
              sigma_min: float = 1e-4, alpha: float = 1.0, weights: torch.Tensor | None = None,
-             x0: torch.Tensor | None = None, t: torch.Tensor | None = None) -> torch.Tensor:
+             x0: torch.Tensor | None = None, t: torch.Tensor | None = None,
+             row_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Conditional flow-matching loss (mean squared error to the OT-path velocity).
 
     Arguments:
@@ -163,6 +164,7 @@ def cfm_loss(net: VelocityNet, x1: torch.Tensor, context: torch.Tensor, generato
         context: conditioning, ``(n, context_dim)``.
         generator: CPU generator for ``x0 ~ N(0, I)`` and ``t`` (unless given).
         weights: optional per-dimension loss weights.
+        row_weights: optional per-row weights (a weighted mean over rows).
     """
     n = x1.shape[0]
     if x0 is None:
@@ -175,7 +177,9 @@ def cfm_loss(net: VelocityNet, x1: torch.Tensor, context: torch.Tensor, generato
     err = (net(t, xt, context) - u) ** 2
     if weights is not None:
         err = err * weights.to(err.device)
-    return err.mean()
+    if row_weights is None:
+        return err.mean()
+    return (err.mean(1) * row_weights).sum() / row_weights.sum()
 
 
 @torch.no_grad()
@@ -248,7 +252,8 @@ EMA_DECAY = 0.999
 def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor], n_train: int,
                val_loss: Callable[[], float | None], *, seed: int, epochs: int, batch_size: int, lr: float,
                weight_decay: float = 0.0, schedule: str = "cosine", patience: int = 20,
-               plateau_patience: int = 5, ema: float = 0.0, progress: bool = True, desc: str = "train") -> dict:
+               plateau_patience: int = 5, ema: float = 0.0, draw_weights: torch.Tensor | None = None,
+               progress: bool = True, desc: str = "train") -> dict:
     """Adam over shuffled mini-batches, LR schedule, validation each epoch, early stopping.
 
     ``batch_loss(indices, generator)`` gives a training batch's loss; ``val_loss()`` the
@@ -261,6 +266,8 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
     as diffusion and flow-matching models are sampled (Song et al., arXiv:2011.13456; Karras
     et al., arXiv:2312.02696): the average over the last ~1/(1 - ema) steps removes the
     step-to-step noise of small-batch Adam that a single snapshot carries into the samples.
+    ``draw_weights`` (one per training row): each epoch draws ``n_train`` rows with
+    replacement in proportion to them instead of a permutation.
 
     Returns:
         history: ``train_loss``, ``val_loss``, ``lr`` per epoch, ``best_epoch``, ``best_val_loss``,
@@ -285,7 +292,11 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         net.train()
-        perm, total = torch.randperm(n_train, generator=gen), 0.0
+        if draw_weights is None:
+            perm = torch.randperm(n_train, generator=gen)
+        else:
+            perm = torch.multinomial(draw_weights, n_train, replacement=True, generator=gen)
+        total = 0.0
         for i in range(0, n_train, batch_size):
             idx = perm[i : i + batch_size]
             loss = batch_loss(idx, gen)
@@ -335,7 +346,7 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
 def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epochs: int = 100,
                batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "cosine",
                val_fraction: float = 0.1, patience: int = 20, sigma_min: float = 1e-4, alpha: float = 1.0,
-               ema: float = EMA_DECAY, weights=None, images: int = 0, progress: bool = True,
+               ema: float = EMA_DECAY, weights=None, row_weights=None, images: int = 0, progress: bool = True,
                device: str | torch.device = "cpu") -> tuple[VelocityNet, dict]:
     """Train a conditional flow on targets ``x`` ``(n, dim)`` given ``context`` ``(n, context_dim)``.
 
@@ -344,6 +355,10 @@ def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epoc
     Arguments:
         config: network config (:func:`build`); ``dim``/``context_dim`` are filled from the data.
         weights: optional per-target loss weights.
+        row_weights: optional per-row weights: training batches draw rows in proportion to
+            them and the validation loss is their weighted mean. Weights that depend on the
+            conditioning only leave the learned p(x | c) unchanged and give a sparse part of
+            the conditioning space more of the training (a balanced sampler).
         images: the rows are ``1 + images`` blocks, the mirror images of the first
             (:func:`flashsim_coffea.mirror.with_images`); see :func:`split`.
         Others: see :func:`train_loop`.
@@ -362,6 +377,8 @@ def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epoc
     x_tr, c_tr = x[tr].to(device), c[tr].to(device)
     x_va, c_va = x[va].to(device), c[va].to(device)
     w = None if weights is None else as_tensor(weights).to(device)
+    rw = None if row_weights is None else torch.as_tensor(np.asarray(row_weights, np.float64), dtype=torch.float32)
+    rw_tr, rw_va = (None, None) if rw is None else (rw[tr], rw[va].to(device))
     g_val = torch.Generator().manual_seed(seed + 1)  # fixed validation noise: comparable across epochs
     x0_va = torch.randn(x_va.shape, generator=g_val).to(device)
     t_va = sample_t(len(va), g_val, alpha).to(device)
@@ -374,16 +391,17 @@ def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epoc
     def val_loss() -> float | None:
         if len(va) == 0:
             return None
-        total = 0.0
+        total, norm = 0.0, 0.0
         for i in range(0, len(va), 65536):
             s = slice(i, i + 65536)
-            total += float(cfm_loss(net, x_va[s], c_va[s], None, sigma_min, alpha, w, x0_va[s], t_va[s])) * len(
-                x_va[s]
-            )
-        return total / len(va)
+            rows = len(x_va[s]) if rw_va is None else float(rw_va[s].sum())
+            rws = None if rw_va is None else rw_va[s]
+            total += float(cfm_loss(net, x_va[s], c_va[s], None, sigma_min, alpha, w, x0_va[s], t_va[s], rws)) * rows
+            norm += rows
+        return total / norm
 
     hist = train_loop(net, batch_loss, len(tr), val_loss, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
-                      weight_decay=weight_decay, schedule=schedule, patience=patience, ema=ema, progress=progress,
-                      desc="flow")
+                      weight_decay=weight_decay, schedule=schedule, patience=patience, ema=ema,
+                      draw_weights=rw_tr, progress=progress, desc="flow")
     hist["n_train"], hist["n_val"] = len(tr), len(va)
     return net, hist

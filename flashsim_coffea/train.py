@@ -85,6 +85,49 @@ def _history(h: dict) -> dict:
     return {k: h[k] for k in keep if k in h} | {"epochs": len(h.get("train_loss", []))}
 
 
+def oversampling_weights(pairs: dict, oversample: dict[str, float]) -> np.ndarray | None:
+    """Per-row draw weights of a flow's training rows: ``factor`` where a flag of ``oversample`` is set.
+
+    Example:
+        >>> oversampling_weights({"cond_flag:isPrompt": np.array([0.0, 1.0])}, {"flag:isPrompt": 4.0}).tolist()
+        [1.0, 4.0]
+    """
+    if not oversample:
+        return None
+    n = len(next(iter(pairs.values())))
+    w = np.ones(n)
+    for name, factor in oversample.items():
+        w[np.asarray(pairs[f"cond_{name}"]) > 0.5] *= factor
+    return w
+
+
+#: bins of a piecewise-linear efficiency input (:attr:`Source.efficiency_bins`).
+EFFICIENCY_BIN_COUNT = 32
+
+
+def efficiency_bins(X: np.ndarray, y: np.ndarray, names: list[str], binned: tuple[str, ...],
+                    count: int = EFFICIENCY_BIN_COUNT) -> dict[int, list[float]]:
+    """Bin edges of the columns ``binned`` of ``X``: quantiles of the reconstructed rows (``y`` = 1).
+
+    The outer edges are the column's range over every row, so that the encoding spans
+    the candidates that are never reconstructed too.
+
+    Example:
+        >>> X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array([0, 1, 1, 0])
+        >>> efficiency_bins(X, y, ["abs_eta"], ("abs_eta",), count=2)
+        {0: [0.0, 1.5, 3.0]}
+    """
+    out = {}
+    for name in binned:
+        k = names.index(name)
+        col, pos = X[:, k].astype(np.float64), X[y > 0, k].astype(np.float64)
+        inner = np.quantile(pos, np.linspace(0, 1, count + 1)[1:-1]) if len(pos) else np.zeros(0)
+        edges = np.unique(np.concatenate([[col.min()], inner, [col.max()]]))
+        if len(edges) >= 2:
+            out[k] = edges.tolist()
+    return out
+
+
 def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, provenance: dict | None = None,
                  epochs: int = 40, progress: bool = True, min_objects: int = MIN_OBJECTS,
                  min_steps: int = MIN_STEPS, min_efficiency_steps: int = MIN_EFFICIENCY_STEPS) -> dict:
@@ -104,6 +147,7 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
         raise ValueError(f"{src.key}: the training data lacks reco branch {prefix}{missing[0]}")
     common = {"source": src.key, "collection": src.collection or "Event", "conditioning": list(src.conditioning),
               "training": {"seed": seed, **({"mirror": list(src.mirror)} if src.mirror else {}),
+                           **({"oversample": dict(src.oversample)} if src.oversample else {}),
                            **(provenance or {})}}
     blocks = 1 + len(mirror.reflections(src.mirror))
     summary: dict = {"source": src.key}
@@ -121,8 +165,9 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
             X, y = X[inside], y[inside]
         sel = _subset(len(y), rng, MAX_EFFICIENCY_ROWS)
         batch, n_epochs = _budget(len(sel), 0.8, max(10, epochs // 2), min_efficiency_steps, blocks)
+        config = {**EFFICIENCY_CONFIG, "bins": efficiency_bins(X[sel], y[sel], src.conditioning, src.efficiency_bins)}
         model, h = train_efficiency(mirror.matrix_with_images(X[sel], src.conditioning, src.mirror),
-                                    np.tile(y[sel], blocks), EFFICIENCY_CONFIG, seed, epochs=n_epochs,
+                                    np.tile(y[sel], blocks), config, seed, epochs=n_epochs,
                                     batch_size=batch, patience=max(10, n_epochs // 8), images=blocks - 1,
                                     progress=progress)
         card.save(out, "efficiency", model.state_dict(),
@@ -148,7 +193,8 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
     Y = pipe.forward(pairs, rng=rng)
     batch, n_epochs = _budget(len(sel), 0.9, epochs, min_steps, blocks)
     net, h = train_flow(Y, _pair_conditioning(pairs, src.conditioning), FLOW_CONFIG, seed, epochs=n_epochs,
-                        batch_size=batch, patience=max(8, n_epochs // 8), images=blocks - 1, progress=progress)
+                        batch_size=batch, patience=max(8, n_epochs // 8), images=blocks - 1,
+                        row_weights=oversampling_weights(pairs, src.oversample), progress=progress)
     reco_acceptance = {}
     if "eta" in t["pairs"] and len(t["pairs"]["eta"]):
         reco_acceptance["abs_eta_max"] = float(np.max(np.abs(t["pairs"]["eta"])))

@@ -156,3 +156,43 @@ def test_train_loop_keeps_the_moving_average_of_the_weights(ema):
         assert abs(kept - raw) > 0.015  # lags the raw weights, which trained on undisturbed
     else:
         assert kept == pytest.approx(raw, abs=1e-5)
+
+
+def test_train_loop_draws_rows_in_proportion_to_their_weights():
+    drawn = []
+
+    def loss(idx, gen):
+        drawn.append(idx.clone())
+        return net.weight.sum() * 0.0
+
+    net = torch.nn.Linear(1, 1, bias=False)
+    w = torch.ones(100)
+    w[:10] = 9.0  # 10 rows with weight 9 against 90 with weight 1: half of the draws
+    flow.train_loop(net, loss, 100, lambda: 1.0, seed=0, epochs=60, batch_size=25, lr=0.0, schedule="constant",
+                    patience=100, draw_weights=w, progress=False)
+    idx = torch.cat(drawn)
+    assert len(idx) == 6000 and int(idx.max()) < 100
+    assert abs(float((idx < 10).float().mean()) - 0.5) < 0.03  # binomial sigma 0.0065
+    again = []
+    flow.train_loop(net, lambda i, g: (again.append(i.clone()), net.weight.sum() * 0.0)[1], 100, lambda: 1.0, seed=0,
+                    epochs=60, batch_size=25, lr=0.0, schedule="constant", patience=100, draw_weights=w,
+                    progress=False)
+    assert torch.equal(idx, torch.cat(again))  # same seed, same draws
+
+
+def test_oversampling_a_rare_condition_keeps_the_conditional_distribution():
+    """Rows drawn 10x as often where the conditioning flag is set: p(x | c) is unchanged."""
+    rng = np.random.default_rng(2)
+    n = 80_000
+    c = (rng.uniform(size=n) < 0.05).astype(np.float64)  # the rare kind: 5% of the rows
+    x = np.stack([np.where(c > 0, 2.0, 0.0) + np.where(c > 0, 0.75, 0.5) * rng.standard_normal(n),
+                  np.where(c > 0, -1.0, 0.0) + 0.3 * rng.standard_normal(n)], axis=1)
+    w = np.where(c > 0, 10.0, 1.0)
+    net, hist = flow.train_flow(x, c[:, None], {"hidden": [64, 64]}, seed=1, epochs=12, batch_size=512, lr=2e-3,
+                                row_weights=w, progress=False)
+    assert np.isfinite(hist["best_val_loss"])
+    for cv, mean, std in ((1.0, (2.0, -1.0), (0.75, 0.3)), (0.0, (0.0, 0.0), (0.5, 0.3))):
+        s = flow.sample(net, np.full((20_000, 1), cv), steps=20, solver="rk4", generator=torch.Generator().manual_seed(5))
+        s = np.asarray(s)
+        np.testing.assert_array_less(np.abs(s.mean(0) - mean), 0.05 * np.maximum(np.abs(mean), std))
+        np.testing.assert_array_less(np.abs(s.std(0) / np.array(std) - 1), 0.05)

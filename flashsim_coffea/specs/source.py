@@ -31,6 +31,14 @@ class Source:
         constants: reco field -> constant value (e.g. the muon mass).
         mirror: reflections (``phi``, ``eta``) whose mirror images augment the training
             rows (:mod:`flashsim_coffea.mirror`); ``()`` for none.
+        oversample: conditioning flag -> factor: the flow's training batches draw the rows
+            with that flag set ``factor`` times as often (weights of the conditioning alone
+            leave p(reco | gen) unchanged; a rare kind of candidate gets more of the
+            training). ``{}`` for none.
+        efficiency_bins: conditioning features the efficiency classifier also sees in a
+            piecewise-linear encoding (:class:`flashsim_coffea.efficiency.Classifier`
+            ``bins``, edges at quantiles of the reconstructed candidates): acceptance edges
+            and thresholds in them come out as steps. ``()`` for none.
     """
 
     collection: str
@@ -44,6 +52,8 @@ class Source:
     match_dr: float = 0.4
     constants: dict[str, float] = field(default_factory=dict)
     mirror: tuple[str, ...] = ()
+    oversample: dict[str, float] = field(default_factory=dict)
+    efficiency_bins: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
