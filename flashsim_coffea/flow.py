@@ -377,7 +377,7 @@ def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epoc
     x_tr, c_tr = x[tr].to(device), c[tr].to(device)
     x_va, c_va = x[va].to(device), c[va].to(device)
     w = None if weights is None else as_tensor(weights).to(device)
-    rw = None if row_weights is None else torch.as_tensor(np.asarray(row_weights, np.float64), dtype=torch.float32)
+    rw = None if row_weights is None else as_tensor(row_weights)
     rw_tr, rw_va = (None, None) if rw is None else (rw[tr], rw[va].to(device))
     g_val = torch.Generator().manual_seed(seed + 1)  # fixed validation noise: comparable across epochs
     x0_va = torch.randn(x_va.shape, generator=g_val).to(device)

@@ -159,25 +159,25 @@ def test_train_loop_keeps_the_moving_average_of_the_weights(ema):
 
 
 def test_train_loop_draws_rows_in_proportion_to_their_weights():
-    drawn = []
-
-    def loss(idx, gen):
-        drawn.append(idx.clone())
-        return net.weight.sum() * 0.0
-
     net = torch.nn.Linear(1, 1, bias=False)
     w = torch.ones(100)
     w[:10] = 9.0  # 10 rows with weight 9 against 90 with weight 1: half of the draws
-    flow.train_loop(net, loss, 100, lambda: 1.0, seed=0, epochs=60, batch_size=25, lr=0.0, schedule="constant",
-                    patience=100, draw_weights=w, progress=False)
-    idx = torch.cat(drawn)
+
+    def draws() -> torch.Tensor:
+        drawn = []
+
+        def loss(idx, gen):
+            drawn.append(idx.clone())
+            return net.weight.sum() * 0.0
+
+        flow.train_loop(net, loss, 100, lambda: 1.0, seed=0, epochs=60, batch_size=25, lr=0.0, schedule="constant",
+                        patience=100, draw_weights=w, progress=False)
+        return torch.cat(drawn)
+
+    idx = draws()
     assert len(idx) == 6000 and int(idx.max()) < 100
     assert abs(float((idx < 10).float().mean()) - 0.5) < 0.03  # binomial sigma 0.0065
-    again = []
-    flow.train_loop(net, lambda i, g: (again.append(i.clone()), net.weight.sum() * 0.0)[1], 100, lambda: 1.0, seed=0,
-                    epochs=60, batch_size=25, lr=0.0, schedule="constant", patience=100, draw_weights=w,
-                    progress=False)
-    assert torch.equal(idx, torch.cat(again))  # same seed, same draws
+    assert torch.equal(idx, draws())  # same seed, same draws
 
 
 def test_oversampling_a_rare_condition_keeps_the_conditional_distribution():
