@@ -130,3 +130,14 @@ def test_binned_input_learns_an_acceptance_edge_that_the_plain_mlp_smooths():
     np.testing.assert_array_less(np.abs(inside - 0.3), 0.05)
     np.testing.assert_array_less(outside, 0.06)
     assert got[()][3] > 0.1 and got[()][2] < 0.25  # the plain MLP: the same check fails
+
+
+def test_training_options_must_name_conditioning_columns():
+    from flashsim_coffea.specs.source import Source
+
+    kw = dict(collection="Tau", name="jetfake", candidates="GenJetFake", conditioning=["log_pt", "eta"], targets={})
+    assert Source(**kw, efficiency_bins=("eta",)).efficiency_bins == ("eta",)
+    with pytest.raises(ValueError, match=r"Tau_jetfake: efficiency_bins names \['abs_eta'\]"):
+        Source(**kw, efficiency_bins=("abs_eta",))
+    with pytest.raises(ValueError, match=r"Tau_jetfake: oversample names \['flag:isPrompt'\]"):
+        Source(**kw, oversample={"flag:isPrompt": 4.0})

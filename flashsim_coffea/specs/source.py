@@ -56,6 +56,13 @@ class Source:
     oversample: dict[str, float] = field(default_factory=dict)
     efficiency_bins: tuple[str, ...] = ()
 
+    def __post_init__(self):
+        for option, names in (("oversample", self.oversample), ("efficiency_bins", self.efficiency_bins)):
+            unknown = [n for n in names if n not in self.conditioning]
+            if unknown:
+                raise ValueError(f"source {self.key}: {option} names {unknown}, which are not in its conditioning "
+                                 f"{self.conditioning}")
+
     @property
     def key(self) -> str:
         """``<collection>_<name>``: the model directory name."""
