@@ -30,11 +30,13 @@ GENUINE = Source(
     targets={**KINEMATICS, "charge": {"kind": "sign", "gen": "charge"}, **_TARGETS}, derived=_DERIVED, match_dr=0.3,
     mirror=MIRROR,
 )
+#: the efficiency classifier sees |η| binned: reco taus stop at |η| 2.3, a step the plain
+#: MLP smoothed (models/README.md, tenth set)
 JETFAKE = Source(
     collection="Tau", name="jetfake", candidates="GenJetFake",
     conditioning=JET_CONDITIONING, targets={**KINEMATICS, "charge": {"kind": "sign", "gen": None}, **_TARGETS},
     derived=_DERIVED, constants={"genPartIdx": -1},
-    mirror=MIRROR,
+    mirror=MIRROR, efficiency_bins=("abs_eta",),
 )
 
 SOURCES = [GENUINE, JETFAKE]
