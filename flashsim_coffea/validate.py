@@ -258,17 +258,27 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
             for key, m in report["sources"].items():
                 plotting.source_figures(m, sim.models[key].source, *tables[key], out, flash_scale=1 / replicas)
     if update_cards:
-        from .train import provenance
-
-        label = ",".join(provenance(paths, len(data))["processes"])  # e.g. "zh_llbb" for zh_llbb_{a,b}.root
-        for key, r in report["sources"].items():
-            path = Path(models_dir) / key / "flow.json"
-            c = json.loads(path.read_text())
-            c.setdefault("validation", {})[label] = {
-                **{k: r[k] for k in ("auc", "median_w1_over_sigma", "max_eff_diff_above_20") if k in r},
-                "events": len(data), "replicas": replicas}
-            path.write_text(json.dumps(c, indent=1, sort_keys=True))
+        record_in_cards(report, models_dir, paths)
     return report
+
+
+def record_in_cards(report: dict, models_dir: str | os.PathLike, paths: list[str | os.PathLike]) -> None:
+    """Write each source's AUC, median W1/σ and Δeff of ``report`` into its card, under the process of ``paths``.
+
+    Example:
+        >>> record_in_cards(json.load(open("validation/zh_llbb/validation.json")), "models",
+        ...                 ["zh_llbb_a.root", "zh_llbb_b.root"])  # doctest: +SKIP
+    """
+    from .train import provenance
+
+    label = ",".join(provenance(paths, report["events"])["processes"])  # e.g. "zh_llbb" for zh_llbb_{a,b}.root
+    for key, r in report["sources"].items():
+        path = Path(models_dir) / key / "flow.json"
+        c = json.loads(path.read_text())
+        c.setdefault("validation", {})[label] = {
+            **{k: r[k] for k in ("auc", "median_w1_over_sigma", "max_eff_diff_above_20") if k in r},
+            "events": report["events"], "replicas": report["replicas"]}
+        path.write_text(json.dumps(c, indent=1, sort_keys=True))
 
 
 #: run settings two reports must share to be merged
