@@ -144,6 +144,30 @@ def test_bits_decomposition():
     np.testing.assert_array_equal(pipe.inverse(pipe.forward(cols, rng=rng))["puId"], pu)
 
 
+def test_onehot_categories():
+    rng = np.random.default_rng(16)
+    dm = rng.choice([0, 1, 2, 10, 11], N, p=[0.14, 0.25, 0.02, 0.39, 0.20])
+    t = T.make({"kind": "onehot", "values": [0, 1, 2, 10, 11]}).fit(dm)
+    assert t.dims == 5
+    y = t.forward(dm, rng=rng)
+    assert y.shape == (N, 5)
+    np.testing.assert_array_equal(np.argmax(y, axis=1), np.searchsorted([0, 1, 2, 10, 11], dm))
+    np.testing.assert_array_equal(t.inverse(y), dm)
+    # a sample between categories goes to its largest dimension
+    np.testing.assert_array_equal(t.inverse(np.array([[0.4, 0.45, 0.3, 0.0, 0.0], [0.0, 0.0, 0.2, 0.1, 0.3]])), [1, 11])
+    pipe = T.Pipeline.from_specs([("pt", {"kind": "plain"}), ("decayMode", {"kind": "onehot", "values": [0, 1, 2, 10, 11]})])
+    cols = {"pt": rng.uniform(0, 1, N), "decayMode": dm}
+    pipe.fit(cols, rng=rng)
+    assert pipe.dims == 6 and pipe.names[1:] == ["decayMode:0", "decayMode:1", "decayMode:2", "decayMode:10", "decayMode:11"]
+    back = T.Pipeline.from_dict(json.loads(json.dumps(pipe.to_dict()))).inverse(pipe.forward(cols, rng=rng))
+    np.testing.assert_array_equal(back["decayMode"], dm)
+    # a training value that was not declared is named
+    with pytest.raises(ValueError, match="value 5 is not one of"):
+        t.fit(np.array([0, 5, 10]))
+    with pytest.raises(ValueError, match="two or more distinct"):
+        T.make({"kind": "onehot", "values": [1, 1]})
+
+
 def test_sign_with_and_without_gen():
     rng = np.random.default_rng(7)
     gq = rng.choice([-1, 1], N)

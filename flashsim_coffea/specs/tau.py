@@ -7,7 +7,7 @@ score), ``genPartFlav`` (5 genuine, 0 fake), ``jetIdx``.
 
 from __future__ import annotations
 
-from ._lepton import FLAG, IMPACT, INTEGER, JET_CONDITIONING, KINEMATICS, MIRROR
+from ._lepton import FLAG, IMPACT, JET_CONDITIONING, KINEMATICS, MIRROR
 from .source import Source
 
 _TARGETS = {
@@ -15,7 +15,8 @@ _TARGETS = {
     "mass": {"kind": "spike", "value": 0.13957, "atol": 2e-4, "then": {"kind": "log", "offset": 0.01}},
     "dxy": IMPACT,
     "dz": IMPACT,
-    "decayMode": INTEGER,
+    # decay modes are categories: one-hot, not one integer (transforms.OneHot, models/README.md)
+    "decayMode": {"kind": "onehot", "values": [0, 1, 2, 10, 11]},
     "idDecayModeNewDMs": FLAG,
     # taus are kept above the loosest working point: the lower bound is fitted to it; the
     # score saturates at exactly 1 (1.6% of the reference ttbar taus): a point mass on top
