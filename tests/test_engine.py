@@ -236,3 +236,18 @@ def test_candidates_beyond_the_efficiency_acceptance_are_never_reconstructed(tin
     gen_eta = gen.GenJet.eta[flash.FlashSim.genEventIdx][jets.genJetIdx]
     assert ak.sum(ak.num(jets)) > 0
     assert ak.all(abs(gen_eta) <= 1.5)
+
+
+def test_shipped_taus_have_nanoaod_decay_modes_and_pion_mass(gen):
+    """The shipped tau models (one-hot decay modes) write only HPS decay modes, and mode 0 at the pion mass."""
+    from pathlib import Path
+
+    sim = FlashSim.load(Path(__file__).resolve().parents[1] / "models", collections=["Tau"])
+    taus = sim.simulate(gen, seed=2, replicas=8).Tau
+    dm = ak.to_numpy(ak.flatten(taus.decayMode)).astype(int)
+    mass = ak.to_numpy(ak.flatten(taus.mass))
+    assert len(dm) > 100
+    assert set(np.unique(dm)) <= {0, 1, 2, 10, 11} and {0, 1, 10} <= set(np.unique(dm))
+    pion = np.abs(mass - 0.13957) < 2e-4
+    assert pion[dm == 0].all()
+    assert pion[dm != 0].mean() < 0.01
