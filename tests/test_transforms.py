@@ -238,6 +238,31 @@ def test_spike_at_the_top_and_at_both_ends():
         T.make({"kind": "spike", "value": 1.0, "side": "top"})
 
 
+def test_spike_inside_the_continuous_range():
+    # the fake-tau mass: the pion mass for one-prong modes, a clipped template whose lower
+    # edge (0.8 GeV) holds a point mass *inside* the range of the other modes' masses
+    rng = np.random.default_rng(19)
+    x = np.clip(rng.normal(1.0, 0.3, N), 0.3, 1.6)
+    u = rng.uniform(size=N)
+    x[u < 0.15] = 0.13957
+    x[(u > 0.5) & (u < 0.55)] = 0.8
+    t = T.make({"kind": "spike", "value": 0.13957, "atol": 2e-4, "then": {
+        "kind": "spike", "value": 0.8, "atol": 5e-4, "then": {"kind": "log", "offset": 0.01}}})
+    t.fit(x, rng=rng)
+    y = t.forward(x, rng=rng)
+    pion, edge = x == 0.13957, np.abs(x - 0.8) <= 5e-4  # continuous values inside atol join the spike
+    cont = ~pion & ~edge
+    assert (edge & (x != 0.8)).sum() < 1e-3 * N
+    # three separate regions: pion-mass code < edge code < the continuous masses
+    assert y[pion].max() < t.threshold < y[edge].min()
+    assert y[edge].max() < t.then.threshold < y[cont].min()
+    back = t.inverse(y)
+    np.testing.assert_array_equal(back[pion], 0.13957)
+    np.testing.assert_array_equal(back[edge], 0.8)
+    np.testing.assert_allclose(back[cont], x[cont], rtol=1e-9)
+    np.testing.assert_array_equal(T.from_dict(t.to_dict()).inverse(y), back)
+
+
 def test_inverse_clips_to_training_range():
     rng = np.random.default_rng(9)
     gpt = rng.uniform(20, 100, N)
