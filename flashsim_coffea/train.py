@@ -193,8 +193,9 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
     Y = pipe.forward(pairs, rng=rng)
     batch, n_epochs = _budget(len(sel), 0.9, epochs, min_steps, blocks)
     net, h = train_flow(Y, _pair_conditioning(pairs, src.conditioning), FLOW_CONFIG, seed, epochs=n_epochs,
-                        batch_size=batch, patience=max(8, n_epochs // 8), images=blocks - 1,
-                        row_weights=oversampling_weights(pairs, src.oversample), progress=progress)
+                        batch_size=batch, patience=n_epochs if src.full_schedule else max(8, n_epochs // 8),
+                        images=blocks - 1, row_weights=oversampling_weights(pairs, src.oversample),
+                        progress=progress)
     reco_acceptance = {}
     if "eta" in t["pairs"] and len(t["pairs"]["eta"]):
         reco_acceptance["abs_eta_max"] = float(np.max(np.abs(t["pairs"]["eta"])))

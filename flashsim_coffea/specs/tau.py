@@ -37,13 +37,13 @@ GENUINE = Source(
     mirror=MIRROR,
 )
 #: the efficiency classifier sees |η| binned: reco taus stop at |η| 2.3, a step the plain
-#: MLP smoothed (models/README.md, tenth set)
+#: MLP smoothed (models/README.md, tenth set); its flow runs the whole schedule (twelfth set)
 JETFAKE = Source(
     collection="Tau", name="jetfake", candidates="GenJetFake",
     conditioning=JET_CONDITIONING,
     targets={**KINEMATICS, "charge": {"kind": "sign", "gen": None}, **_TARGETS, "mass": _FAKE_MASS},
     derived=_DERIVED, constants={"genPartIdx": -1},
-    mirror=MIRROR, efficiency_bins=("abs_eta",),
+    mirror=MIRROR, efficiency_bins=("abs_eta",), full_schedule=True,
 )
 
 SOURCES = [GENUINE, JETFAKE]
