@@ -25,8 +25,8 @@ _TARGETS = {
 #: a jet fake has no visible mass to smear: its mass is drawn per decay mode and clipped to
 #: the HPS window, so 6-7% of three-prong fakes (4% of all) sit exactly at the window's lower
 #: edge, 0.8 GeV (reference ttbar): a second point mass, which a flow alone smooths out
-_FAKE_MASS = {"kind": "spike", "value": 0.13957, "atol": 2e-4,
-              "then": {"kind": "spike", "value": 0.8, "atol": 5e-4, "then": {"kind": "log", "offset": 0.01}}}
+_FAKE_MASS = {**_TARGETS["mass"],
+              "then": {"kind": "spike", "value": 0.8, "atol": 5e-4, "then": _TARGETS["mass"]["then"]}}
 _DERIVED = ("idDeepTau2018v2p5VSjet", "genPartFlav", "jetIdx")
 
 GENUINE = Source(
