@@ -226,6 +226,44 @@ def test_objects_sampled_outside_the_acceptance_are_drawn_again(tiny_models, gen
     assert ak.all(ak.sort(dropped.pt) == ak.sort(first[(abs(first.eta) <= 1.0) & (first.pt >= 25.0)].pt))
 
 
+def test_redraws_in_one_batch_keep_each_objects_first_draw_inside(tiny_models, gen, monkeypatch):
+    """The further draws of the objects outside are integrated together; each object must still
+    get the draw of its first attempt inside, as drawing attempt after attempt would give."""
+    from flashsim_coffea import engine
+
+    sim = FlashSim.load(tiny_models)
+    m = sim.models["Jet_genjet"]
+    m.cards["flow"]["acceptance"].update(abs_eta_max=1.0, pt_min=25.0)  # many first draws outside
+    calls = []
+    batched = FlashSim._sample_inside
+
+    def spy(self, model, context, g, seed, key, replica, sid, obj):
+        result = batched(self, model, context, g, seed, key, replica, sid, obj)
+        if model is m:
+            calls.append(((context, g, seed, key, replica, sid, obj), result))
+        return result
+
+    monkeypatch.setattr(FlashSim, "_sample_inside", spy)
+    sim.simulate(gen, seed=5, replicas=1)
+    (context, g, seed, key, replica, sid, obj), (out, inside) = calls[0]
+    # one attempt after the other, each with its own normals
+    first = sim._flow(m, context, sim._noise(seed, key, replica, sid, obj, m.flow.dim), g)
+    ref = {k: np.array(v) for k, v in first.items()}
+    ok = m.accepted(first)
+    redrawn = int((~ok).sum())
+    for attempt in range(1, engine.RESAMPLE_ATTEMPTS):
+        redo = np.flatnonzero(~ok)
+        again = sim._flow(m, context[redo], sim._noise(seed, key[redo], replica[redo], sid, obj[redo],
+                                                       m.flow.dim, attempt), {k: v[redo] for k, v in g.items()})
+        for k, v in again.items():
+            ref[k][redo] = v
+        ok[redo] = m.accepted(again)
+    assert redrawn > 50 and int(ok.sum()) > len(ok) - redrawn + 20
+    np.testing.assert_array_equal(inside, ok)
+    for k in ref:
+        np.testing.assert_allclose(out[k], ref[k][ok], rtol=1e-5, atol=1e-6)
+
+
 def test_candidates_beyond_the_efficiency_acceptance_are_never_reconstructed(tiny_models, gen):
     sim = FlashSim.load(tiny_models)
     m = sim.models["Jet_genjet"]
