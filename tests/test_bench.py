@@ -1,0 +1,52 @@
+"""flashsim bench: timings per step count, FLOPs per event and the FLOP floor, on a real chunk."""
+
+from __future__ import annotations
+
+import uproot
+
+from flashsim_coffea import genevents
+from flashsim_coffea.bench import bench, flops_per_event, lines, matmul_rate
+from flashsim_coffea.engine import FlashSim
+
+
+def _gen(tt_sample, n=300):
+    arrays = uproot.open(tt_sample)["Events"].arrays([*genevents.branch_names(), "run", "luminosityBlock", "event"],
+                                                     entry_stop=n)
+    return genevents.from_branches(arrays, source=str(tt_sample))
+
+
+def test_rows_and_floor(tiny_models, tt_sample):
+    gen = _gen(tt_sample)
+    rows = bench(tiny_models, gen, steps=(2, 4), repeats=1)
+    assert [(r["steps"], r["events"], r["solver"]) for r in rows] == [(2, 300, "midpoint"), (4, 300, "midpoint")]
+    for r in rows:
+        assert r["events_per_s"] > 0 and r["matmul_rate"] > 1e8
+        assert r["floor_events_per_s"] == r["matmul_rate"] / r["flops_per_event"]
+    assert rows[1]["flops_per_event"] > 1.5 * rows[0]["flops_per_event"]  # flows dominate: twice the steps
+    table = lines(rows)
+    assert len(table) == 3 and table[0].split()[:3] == ["device", "solver", "steps"]
+    assert table[2].split()[:3] == ["cpu", "midpoint", "4"]
+
+
+def test_flow_flops_scale_with_the_function_evaluations(tiny_models, tt_sample):
+    gen = _gen(tt_sample, 100)
+    sim = FlashSim.load(tiny_models, steps=2)
+    flash = sim.simulate(gen, seed=1)
+    two = sim.flops_per_object()
+    f2 = flops_per_event(sim, gen, flash)
+    sim.steps = 4
+    four = sim.flops_per_object()
+    for key in two:
+        assert four[key]["flow"] == 2 * two[key]["flow"] > 0
+        assert four[key]["selection"] == two[key]["selection"]
+    f4 = flops_per_event(sim, gen, flash)  # the same flash: only the flow part moves, and doubles
+    flow2 = f4 - f2
+    assert 0 < flow2 < f2  # the rest, the selection networks over the candidates, is positive
+
+
+def test_matmul_rate_is_the_best_trial(monkeypatch):
+    import flashsim_coffea.bench as b
+
+    ticks = iter([0.0, 2.0, 10.0, 11.0, 20.0, 24.0])  # trials of 2 s, 1 s and 4 s
+    monkeypatch.setattr(b.time, "perf_counter", lambda: next(ticks))
+    assert matmul_rate(n=8, width=4, repeats=10, trials=3) == 8 * 4 * 4 * 10 / 1.0
