@@ -308,8 +308,8 @@ class FlashSim:
         """Flow samples of the objects (rows of ``context``), each drawn again with fresh normals
         while it falls outside the source's acceptance, :data:`RESAMPLE_ATTEMPTS` draws at most.
 
-        An object keeps its first draw inside. The objects outside after the first draw (a few
-        per mille) get all their further draws in one integration: one call of the flow per
+        An object keeps its first draw inside. The objects outside after the first draw get
+        all their further draws in one integration: one call of the flow per
         source instead of one per attempt, whose fixed cost dominated on so few rows. That
         integrates ``RESAMPLE_ATTEMPTS - 1`` rows per object outside: cheap while few are
         (shipped models on ttbar: 0.7% of the genuine jets, 2-3% of the fake leptons), up to
