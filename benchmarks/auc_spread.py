@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from flashsim_coffea import extract
 from flashsim_coffea.engine import FlashSim
-from flashsim_coffea.validate import flash_like_fullsim, two_sample_auc, wasserstein_over_sigma
+from flashsim_coffea.validate import auc_inputs, flash_like_fullsim, two_sample_auc, wasserstein_over_sigma
 
 
 def feature_tables(models: str, source: str, files: list[str], seed: int, replicas: int) -> tuple:
@@ -35,10 +35,7 @@ def feature_tables(models: str, source: str, files: list[str], seed: int, replic
     src = sim.models[source].source
     data = extract.read(files)
     flash = flash_like_fullsim(data, sim, seed, replicas)
-    ref, fl = extract.tables(data, src)["pairs"], extract.tables(flash, src)["pairs"]
-    cols = [f"cond_{c}" for c in src.conditioning] + [t for t in src.targets if t in ref and t in fl]
-    stack = lambda t: np.stack([np.asarray(t[c], np.float64) for c in cols], 1)  # noqa: E731
-    return cols, stack(fl), stack(ref)
+    return auc_inputs(src, extract.tables(flash, src)["pairs"], extract.tables(data, src)["pairs"])
 
 
 def spread(flash: np.ndarray, ref: np.ndarray, seeds: int) -> tuple[np.ndarray, np.ndarray]:

@@ -121,6 +121,13 @@ def _efficiency_curve(x: np.ndarray, label: np.ndarray, edges: np.ndarray) -> tu
     return eff, np.sqrt(np.clip(eff * (1 - eff), 0, None) / np.maximum(n, 1))
 
 
+def auc_inputs(src, flash_pairs: dict, ref_pairs: dict) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Columns and (flash, FullSim) rows the two-sample classifier sees: gen conditioning + reco targets."""
+    cols = [f"cond_{c}" for c in src.conditioning] + [t for t in src.targets if t in ref_pairs and t in flash_pairs]
+    rows = lambda pairs: np.stack([np.asarray(pairs[c], np.float64) for c in cols], 1)  # noqa: E731
+    return cols, rows(flash_pairs), rows(ref_pairs)
+
+
 def compare_source(src, ref_t: dict, flash_t: dict, seed: int = 0) -> dict:
     """Figures of one source from its FullSim and flash tables."""
     out: dict = {"source": src.key}
@@ -156,10 +163,8 @@ def compare_source(src, ref_t: dict, flash_t: dict, seed: int = 0) -> dict:
     out["variables"] = variables
     w = [v["w1_over_sigma"] for v in variables.values()]
     out["median_w1_over_sigma"] = float(np.median(w)) if w else None
-    cols = [f"cond_{c}" for c in src.conditioning] + [t for t in src.targets if t in rp and t in fp]
     if min(out["objects"].values()) >= MIN_AUC_OBJECTS:
-        fa = np.stack([np.asarray(fp[c], np.float64) for c in cols], 1)
-        ra = np.stack([np.asarray(rp[c], np.float64) for c in cols], 1)
+        _, fa, ra = auc_inputs(src, fp, rp)
         out["auc"] = two_sample_auc(fa, ra, seed)
     else:
         out["auc"] = None
