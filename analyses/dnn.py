@@ -1,19 +1,23 @@
-"""A small signal-vs-background MLP for the analyses: train, save (safetensors + JSON card), load.
+"""The analysis DNN: a small signal-vs-background MLP, its training, and its model card (save, load).
 
-The network is ``Linear -> SiLU`` blocks and a one-logit head; inputs are standardised
-with constants fitted on the training set and stored in the card. Weights are saved
-with safetensors (never pickle); the card records the inputs, the scaling, the shape,
-the training data and the sha256 of the weights file, which :func:`load` checks.
+The network is :func:`flashsim_coffea.sim.nets.mlp` (``Linear -> SiLU`` blocks and a one-logit
+head); inputs are standardised with constants fitted on the training set and stored in the card.
+Weights and card are written and read by :mod:`flashsim_coffea.sim.cards` (safetensors, never
+pickle): the card records ``kind``, the inputs, the scaling, the shape and the training data, and
+:func:`load` refuses a card of an unknown schema version or weights whose sha256, tensor names or
+shapes differ from the card's. The trained DNNs of the two analyses ship in :data:`MODELS_DIR`.
 
 Example:
-    >>> dnn = load("analyses/models/zh_llbb_dnn")  # doctest: +SKIP
-    >>> score = dnn(features)                       # (N, n_inputs) -> (N,) in [0, 1]  # doctest: +SKIP
+    >>> dnn = load(MODELS_DIR / "zh_llbb_dnn")
+    >>> dnn.inputs[:3], dnn.card["weights"]["file"]
+    (['m_ll', 'pt_ll', 'm_jj'], 'zh_llbb_dnn.safetensors')
+    >>> score = dnn(np.zeros((4, len(dnn.inputs))))  # (N, n_inputs) -> (N,) in [0, 1]
+    >>> score.shape, bool(((score >= 0) & (score <= 1)).all())
+    ((4,), True)
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,26 +25,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-#: schema version of the JSON card.
-CARD_VERSION = 1
+from flashsim_coffea.sim import cards
+from flashsim_coffea.sim.nets import mlp
 
-
-def _mlp(n_in: int, hidden: tuple[int, ...]):
-    import torch
-
-    layers: list[torch.nn.Module] = []
-    last = n_in
-    for width in hidden:
-        layers += [torch.nn.Linear(last, width), torch.nn.SiLU()]
-        last = width
-    layers.append(torch.nn.Linear(last, 1))
-    return torch.nn.Sequential(*layers)
+ANALYSES_DIR = Path(__file__).resolve().parent
+#: the trained DNNs shipped with the analyses (``<analysis>_dnn.safetensors`` / ``.json``).
+MODELS_DIR = ANALYSES_DIR / "models"
+#: the card's ``kind``.
+KIND = "binary classifier (sigmoid of one logit)"
 
 
-def sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def _network(shape: dict) -> torch.nn.Sequential:
+    """The (untrained) MLP of a card's ``shape`` (``n_inputs``, ``hidden``, ``activation``), one logit out."""
+    activation = str(shape.get("activation", "silu")).lower()
+    return mlp(int(shape["n_inputs"]), [int(h) for h in shape["hidden"]], 1, activation)
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,6 @@ class DNN:
         return list(self.card["inputs"])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        import torch
-
         x = np.asarray(x, dtype=np.float32).reshape(-1, len(self.inputs))
         if len(x) == 0:
             return np.zeros(0, dtype=np.float32)
@@ -89,8 +87,6 @@ def train(
         seed: torch and shuffling seed (same data and seed give the same weights).
         info: extra card content (training samples, events, ...).
     """
-    import torch
-
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=np.float32)
     w = np.ones(len(y), np.float64) if w is None else np.abs(np.asarray(w, dtype=np.float64))
@@ -104,7 +100,8 @@ def train(
     std = np.where(std > 0, std, 1.0).astype(np.float32)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = _mlp(x.shape[1], hidden)
+    shape = {"n_inputs": int(x.shape[1]), "hidden": [int(h) for h in hidden], "activation": "SiLU"}
+    model = _network(shape)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     xt = torch.from_numpy((x - mean) / std)
     yt = torch.from_numpy(y)
@@ -122,11 +119,10 @@ def train(
     with torch.no_grad():
         final = float((loss_fn(model(xt).squeeze(-1), yt) * wt).mean())
     card = {
-        "card_version": CARD_VERSION,
-        "kind": "binary classifier (sigmoid of one logit)",
+        "kind": KIND,
         "inputs": list(inputs),
         "scaling": {"mean": mean.tolist(), "std": std.tolist(), "transform": "(x - mean) / std"},
-        "shape": {"n_inputs": int(x.shape[1]), "hidden": list(hidden), "activation": "SiLU"},
+        "shape": shape,
         "training": {"seed": seed, "epochs": epochs, "batch": batch, "lr": lr, "events": int(len(y)),
                      "signal_events": int(y.sum()), "final_weighted_bce": final, **(info or {})},
     }
@@ -134,39 +130,31 @@ def train(
 
 
 def save(dnn: DNN, stem: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``stem.safetensors`` and ``stem.json`` (card with the weights' sha256)."""
-    from safetensors.torch import save_file
+    """Write ``stem.safetensors`` and ``stem.json`` with :func:`flashsim_coffea.sim.cards.save`.
 
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    wpath, cpath = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    The card gets ``schema_version`` and ``weights`` (file, sha256, shapes); returns (weights, card) paths.
+    """
+    stem = Path(stem).with_suffix("")
     state = {k: v.detach().contiguous() for k, v in dnn.model.state_dict().items()}
-    save_file(state, str(wpath), metadata={"card": cpath.name})
-    card = {**dnn.card, "weights": wpath.name, "sha256": sha256(wpath)}
-    cpath.write_text(json.dumps(card, indent=1) + "\n")
-    return wpath, cpath
+    card = {k: v for k, v in dnn.card.items() if k not in ("schema_version", "weights")}
+    cpath = cards.save(stem.parent, stem.name, state, card)
+    return cpath.with_suffix(".safetensors"), cpath
 
 
 def load(stem: str | os.PathLike) -> DNN:
-    """Load a classifier saved by :func:`save`, checking card version, sha256 and tensor shapes."""
-    import torch
-    from safetensors.torch import load_file
+    """Load a classifier saved by :func:`save` (``stem.json`` and the weights it names).
 
-    stem = Path(stem)
-    cpath = stem.with_suffix(".json")
-    card = json.loads(cpath.read_text())
-    if card.get("card_version") != CARD_VERSION:
-        raise ValueError(f"{cpath}: card_version {card.get('card_version')} != {CARD_VERSION}")
-    wpath = cpath.parent / card["weights"]
-    digest = sha256(wpath)
-    if digest != card["sha256"]:
-        raise ValueError(f"{wpath}: sha256 {digest} does not match the card ({card['sha256']})")
-    model = _mlp(int(card["shape"]["n_inputs"]), tuple(card["shape"]["hidden"]))
-    state = load_file(str(wpath))
+    :func:`flashsim_coffea.sim.cards.load` checks the schema version, sha256, tensor names and
+    shapes; the tensors must also fit the network of ``card["shape"]``. Raises
+    :class:`~flashsim_coffea.sim.cards.ModelCardError` (a ``ValueError``) naming the file.
+    """
+    cpath = Path(stem).with_suffix(".json")
+    card, state = cards.load(cpath)
+    model = _network(card["shape"])
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state.items()}
     if expected != got:
-        raise ValueError(f"{wpath}: tensor shapes {got} do not match the card's network {expected}")
+        raise cards.ModelCardError(f"{cpath}: tensor shapes {got} do not match the card's network {expected}")
     model.load_state_dict(state)
     model.eval()
     return DNN(model, card)

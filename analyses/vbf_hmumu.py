@@ -18,7 +18,8 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make ``analyses`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analyses.common import Analysis, main  # noqa: E402
+from analyses.analysis import Analysis
+from analyses.cli import main
 
 
 class VBFHmumu(Analysis):

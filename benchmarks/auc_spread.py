@@ -22,9 +22,9 @@ import argparse
 import numpy as np
 from tqdm import tqdm
 
-from flashsim_coffea import extract
-from flashsim_coffea.engine import FlashSim
-from flashsim_coffea.validate import auc_inputs, flash_like_fullsim, two_sample_auc, wasserstein_over_sigma
+from flashsim_coffea.sim.engine import FlashSim
+from flashsim_coffea.train import extract
+from flashsim_coffea.validate.report import auc_inputs, flash_like_fullsim, two_sample_auc, wasserstein_over_sigma
 
 
 def feature_tables(models: str, source: str, files: list[str], seed: int, replicas: int) -> tuple:

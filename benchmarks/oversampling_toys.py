@@ -87,7 +87,8 @@ def main() -> int:
           f"scatter of the per-bin correlated ratios = {ratio_corr.std(ddof=1):.3f}")
     print(f"mean over bins of spread/quoted error, correlated (fill_oversampled): {rc:.3f}   target 1.00 +- {TOLERANCE}")
     print(f"mean over bins of spread/quoted error, naive per-entry (w/K)^2:        {rn:.3f}   (> 1: errors too small)")
-    print(f"mean error ratio correlated/naive: {float((r['err_corr'] / np.where(r['err_naive'] > 0, r['err_naive'], np.inf)).mean(0)[used].mean()):.3f}")
+    ratio = (r["err_corr"] / np.where(r["err_naive"] > 0, r["err_naive"], np.inf)).mean(0)[used].mean()
+    print(f"mean error ratio correlated/naive: {float(ratio):.3f}")
     bad = 0
     if abs(rc - 1.0) > TOLERANCE:
         print(f"FAIL: correlated ratio {rc:.3f} outside 1.00 +- {TOLERANCE}")

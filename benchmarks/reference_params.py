@@ -17,7 +17,9 @@ import argparse
 import ast
 from pathlib import Path
 
-MODULES = ("pileup", "pflow", "jets", "btag", "met", "isolation", "muons", "electrons", "photons", "taus", "genlevel")
+MODULES = (
+    "pileup", "pflow", "jets", "btag", "met", "isolation", "leptons", "muons", "electrons", "photons", "taus", "genlevel",
+)
 ROOT = Path(__file__).resolve().parents[1] / "flashsim_coffea" / "reference"
 
 

@@ -28,7 +28,8 @@ RANGES = {
 }
 
 
-def figures(events: int, seed: int, workers: int, dy_file: str | None = None, tt_file: str | None = None) -> dict[str, float]:
+def figures(events: int, seed: int, workers: int, dy_file: str | None = None,
+            tt_file: str | None = None) -> dict[str, float]:
     """Compute every figure of :data:`RANGES` on DY and ttbar samples (cached, or the files given)."""
     dy = uproot.open(dy_file or cache.sample("dy", events, seed, workers=workers))["Events"].arrays()
     tt = uproot.open(tt_file or cache.sample("ttbar", events, seed, workers=workers))["Events"].arrays()

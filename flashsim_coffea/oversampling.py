@@ -139,6 +139,16 @@ def fill_oversampled(
         >>> _ = fill_oversampled(h, pt=pt, gen_event=np.array([0, 0, 1, 1]), replicas=2)
         >>> h[3].value, h[3].variance  # (1 + 1 + 1)/2, (2/2)**2 + (1/2)**2
         (1.5, 1.25)
+
+        Jagged awkward values (jets of four flash events: gen events 0, 0, 1, 1) broadcast
+        against one ``gen_event`` per flash event:
+
+        >>> import awkward as ak
+        >>> h = hist.Hist.new.Reg(4, 0, 80, name="pt").Weight()
+        >>> jets = ak.Array([[45.0, 32.0], [41.0], [], [33.0]])
+        >>> _ = fill_oversampled(h, pt=jets, gen_event=np.array([0, 0, 1, 1]), replicas=2)
+        >>> h.values(), h.variances()  # 40-60 GeV: both jets of gen event 0, so (2/2)**2
+        (array([0., 1., 1., 0.]), array([0. , 0.5, 1. , 0. ]))
     """
     if not issubclass(h.storage_type, bh.storage.Weight):
         raise TypeError(f"fill_oversampled needs Weight storage, got {h.storage_type.__name__}")

@@ -1,7 +1,7 @@
 """The FlashSim coffea processor: gen chunk -> flash reco events -> any analysis processor.
 
 :class:`FlashSimProcessor` wraps an analysis processor. For each chunk it oversamples
-every gen event K times, runs the engine (:class:`flashsim_coffea.FlashSim`) and builds
+every gen event K times, runs the engine (:class:`flashsim_coffea.sim.engine.FlashSim`) and builds
 flash events: the simulated collections with coffea's NanoAOD behaviours and working
 ``matched_gen``, the gen collections of the replicated events, event ids,
 ``genWeight``, and a ``FlashSim`` record (``genEventIdx``, ``replica``, ``replicas``).
@@ -17,9 +17,23 @@ models read, dask reads only those.
 Randomness comes from (seed, run, luminosityBlock, event, replica), so retries and
 re-chunking reproduce the same flash events.
 
+In a coffea job the processor goes where the analysis would:
+``processor.Runner(processor.IterativeExecutor(), schema=NanoAODSchema)(fileset, FlashSimProcessor(analysis))``.
+
 Example:
-    >>> proc = FlashSimProcessor(ZHllbb(), models_dir="models", replicas=10, seed=1)  # doctest: +SKIP
-    >>> out = processor.Runner(processor.IterativeExecutor(), schema=NanoAODSchema)(fileset, proc)  # doctest: +SKIP
+    A toy analysis on 50 events of a real CMS ttbar file, 4 flash events per gen event:
+
+    >>> from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+    >>> class Jets(processor.ProcessorABC):  # any analysis: flash events look like FullSim ones
+    ...     def process(self, events):
+    ...         return {"events": len(events), "jets": int(ak.sum(ak.num(events.Jet))),
+    ...                 "leading": (round(float(events.Jet.pt[0, 0]), 1), round(float(events.Jet.matched_gen.pt[0, 0]), 1))}
+    ...     def postprocess(self, accumulator):
+    ...         return accumulator
+    >>> events = NanoEventsFactory.from_root({str(SHARED / "nano_tt_v12.root"): "Events"}, schemaclass=NanoAODSchema,
+    ...                                      mode="virtual", entry_stop=50).events()
+    >>> FlashSimProcessor(Jets(), replicas=4, seed=1, collections=("Jet",)).process(events)
+    {'events': 200, 'jets': 2182, 'leading': (109.3, 111.6)}
 """
 
 from __future__ import annotations
@@ -35,8 +49,8 @@ from coffea import processor
 from coffea.nanoevents.methods import nanoaod
 from coffea.util import maybe_map_partitions
 
-from flashsim_coffea.engine import DEFAULT_MODELS, FlashSim
-from flashsim_coffea.genevents import GEN_BRANCHES
+from flashsim_coffea.sim.cards import DEFAULT_MODELS
+from flashsim_coffea.sim.engine import FlashSim
 
 #: coffea behaviour name of each flash collection and record.
 BEHAVIOUR = {"Jet": "Jet", "Muon": "Muon", "Electron": "Electron", "Photon": "Photon", "Tau": "Tau"}
@@ -130,8 +144,20 @@ def _build(events: ak.Array, engine: FlashSim, seed: int, replicas: int) -> ak.A
     return ak.with_parameter(flash, "metadata", md) if md is not None else flash
 
 
-def flash_events(events: ak.Array, models_dir: str, seed: int, replicas: int, collections: tuple[str, ...] | None = None) -> ak.Array:
-    """Flash events of one chunk (typetracer-safe: on a typetracer it touches only gen inputs)."""
+def flash_events(events: ak.Array, models_dir: str, seed: int, replicas: int,
+                 collections: tuple[str, ...] | None = None) -> ak.Array:
+    """Flash events of one chunk (typetracer-safe: on a typetracer it touches only gen inputs).
+
+    Example:
+        >>> from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+        >>> events = NanoEventsFactory.from_root({str(SHARED / "nano_tt_v12.root"): "Events"}, schemaclass=NanoAODSchema,
+        ...                                      mode="virtual", entry_stop=50).events()
+        >>> flash = flash_events(events, DEFAULT_MODELS, seed=1, replicas=4, collections=("Jet",))
+        >>> len(flash), flash.FlashSim.genEventIdx[:6].tolist()
+        (200, [0, 0, 0, 0, 1, 1])
+        >>> print(flash.Jet.pt[0, :3], flash.Jet.matched_gen.pt[0, :3])  # coffea's cross-reference to the GenJets
+        [109, 67.3, 63.7] [112, 76.6, 76.1]
+    """
     engine = _engine(os.fspath(models_dir), collections)
     if ak.backend(events) == "typetracer":
         # run the same code on a length-zero stand-in holding only gen content and event ids
@@ -153,11 +179,12 @@ class FlashSimProcessor(processor.ProcessorABC):
         collections: simulate only these reco collections (default: all models).
     """
 
-    def __init__(self, analysis: processor.ProcessorABC, models_dir: str | os.PathLike | None = None, replicas: int = 1, seed: int = 1, collections: tuple[str, ...] | None = None):
+    def __init__(self, analysis: processor.ProcessorABC, models_dir: str | os.PathLike | None = None, replicas: int = 1,
+                 seed: int = 1, collections: tuple[str, ...] | None = None):
         if replicas < 1:
             raise ValueError(f"replicas must be >= 1, got {replicas}")
         self.analysis = analysis
-        self.models_dir = os.fspath(models_dir) if models_dir is not None else os.fspath(default_models_dir())
+        self.models_dir = os.fspath(models_dir) if models_dir is not None else os.fspath(DEFAULT_MODELS)
         self.replicas = int(replicas)
         self.seed = int(seed)
         self.collections = tuple(collections) if collections else None
@@ -181,13 +208,3 @@ class FlashSimProcessor(processor.ProcessorABC):
         return self.analysis.postprocess(accumulator)
 
 
-def default_models_dir():
-    """The models shipped with the project (``models/`` at the repository root)."""
-    return DEFAULT_MODELS
-
-
-def necessary_gen_branches(models_dir: str | os.PathLike | None = None) -> set[str]:
-    """Flat NanoAOD branch names the engine reads (for checks of dask column projection)."""
-    engine = _engine(os.fspath(models_dir or default_models_dir()), None)
-    names = {f"{c}_{f}" for c, fields in engine.gen_branches().items() for f in fields}
-    return names | {"run", "luminosityBlock", "event"} | {f"n{c}" for c in engine.gen_branches() if c in GEN_BRANCHES and c not in ("GenMET", "Pileup")}

@@ -11,12 +11,14 @@ import uproot
 
 pytest.importorskip("coffea")
 
-from coffea.nanoevents import NanoAODSchema, NanoEventsFactory  # noqa: E402
+from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
-from analyses import dnn  # noqa: E402
-from analyses.common import DNN_INPUTS, oversampling, write_outputs  # noqa: E402
-from analyses.vbf_hmumu import VBFHmumu  # noqa: E402
-from analyses.zh_llbb import ZHllbb  # noqa: E402
+from analyses import dnn
+from analyses.outputs import write_outputs
+from analyses.selection import DNN_INPUTS, oversampling
+from analyses.vbf_hmumu import VBFHmumu
+from analyses.zh_llbb import ZHllbb
+from flashsim_coffea.sim import cards
 
 NanoAODSchema.warn_missing_crossrefs = False
 META = {"dataset": "dy", "xsec_pb": 6000.0, "sumw": 4.0e6}
@@ -127,7 +129,8 @@ def test_dnn_roundtrip_and_deterministic(tmp_path):
     np.testing.assert_array_equal(a(x), b(x))
     wpath, cpath = dnn.save(a, tmp_path / "m")
     card = json.loads(cpath.read_text())
-    assert card["inputs"] == DNN_INPUTS and card["sha256"] == dnn.sha256(wpath)
+    assert card["inputs"] == DNN_INPUTS and card["weights"]["sha256"] == cards.sha256(wpath)
+    assert card["schema_version"] == cards.SCHEMA_VERSION and card["weights"]["file"] == wpath.name
     loaded = dnn.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded(x), a(x))
     assert np.all((loaded(x) >= 0) & (loaded(x) <= 1))
@@ -149,12 +152,12 @@ def test_dnn_score_filled(events, tmp_path):
 
 @pytest.mark.parametrize("name", ["zh_llbb", "vbf_hmumu"])
 def test_stored_dnn_loads(name):
-    from analyses.common import MODELS_DIR
-
-    stem = MODELS_DIR / f"{name}_dnn"
+    stem = dnn.MODELS_DIR / f"{name}_dnn"
     if not stem.with_suffix(".json").exists():
         pytest.skip(f"no stored DNN at {stem} (train with --train-dnn)")
     model = dnn.load(stem)
+    assert model.card["schema_version"] == cards.SCHEMA_VERSION
+    assert model.card["weights"]["sha256"] == cards.sha256(stem.with_suffix(".safetensors"))
     x = np.zeros((3, len(model.inputs)), np.float32)
     np.testing.assert_array_equal(model(x), model(x))
 
@@ -184,7 +187,7 @@ def test_runner_fullsim_iterative(dy_path, tmp_path):
 
 
 def test_train_dnn_pipeline(dy_path, tmp_path):
-    from analyses.common import train_dnn
+    from analyses.training import train_dnn
 
     spec = {"files": {str(dy_path): "Events"}, "metadata": {"xsec_pb": 6000.0}}
     fileset = {"zh_llbb": {**spec, "metadata": {**spec["metadata"], "process": "zh_llbb"}},

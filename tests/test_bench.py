@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uproot
 
-from flashsim_coffea import genevents
-from flashsim_coffea.bench import bench, flops_per_event, lines, matmul_rate
-from flashsim_coffea.engine import FlashSim
+from flashsim_coffea.nanoaod import genevents
+from flashsim_coffea.sim.engine import FlashSim
+from flashsim_coffea.validate.bench import bench, flops_per_event, lines, matmul_rate
 
 
 def _gen(tt_sample, n=300):
@@ -45,7 +45,7 @@ def test_flow_flops_scale_with_the_function_evaluations(tiny_models, tt_sample):
 
 
 def test_matmul_rate_is_the_best_trial(monkeypatch):
-    import flashsim_coffea.bench as b
+    import flashsim_coffea.validate.bench as b
 
     ticks = iter([0.0, 2.0, 10.0, 11.0, 20.0, 24.0])  # trials of 2 s, 1 s and 4 s
     monkeypatch.setattr(b.time, "perf_counter", lambda: next(ticks))

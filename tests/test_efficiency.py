@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
-from flashsim_coffea import efficiency as E
+from flashsim_coffea.sim import efficiency as E
+from flashsim_coffea.train import efficiency as TE
 
 
 def _eff(pt):
@@ -24,7 +24,7 @@ def _data(n, seed):
 @pytest.fixture(scope="module")
 def trained():
     x, y = _data(400_000, 0)  # local statistics limit the curve to well under 1% in 1 GeV
-    return E.train_efficiency(x, y, {"hidden": [32, 32]}, seed=1, epochs=20, batch_size=1024, lr=3e-3,
+    return TE.train_efficiency(x, y, {"hidden": [32, 32]}, seed=1, epochs=20, batch_size=1024, lr=3e-3,
                               calibration="platt", progress=False)
 
 
@@ -49,7 +49,7 @@ def test_isotonic_recalibration(trained):
     x, y = _data(100_000, 5)
     platt = model.calibration
     try:
-        cal = E.calibrate(model, x, y, "isotonic")
+        cal = TE.calibrate(model, x, y, "isotonic")
         assert cal.method == "isotonic" and np.all(np.diff(cal.y) >= 0)
         assert _max_bin_error(model) < 0.02
     finally:
@@ -79,11 +79,11 @@ def test_platt_and_isotonic_fits():
     rng = np.random.default_rng(4)
     z = rng.normal(0, 2, 200_000)
     y = rng.uniform(size=z.size) < 1 / (1 + np.exp(-(0.5 * z - 1)))
-    cal = E.fit_platt(z, y)
+    cal = TE.fit_platt(z, y)
     assert cal.a == pytest.approx(0.5, abs=0.02) and cal.b == pytest.approx(-1.0, abs=0.03)
     # isotonic on a step: P = 0.2 below 0, 0.7 above
     y2 = rng.uniform(size=z.size) < np.where(z < 0, 0.2, 0.7)
-    iso = E.fit_isotonic(z, y2)
+    iso = TE.fit_isotonic(z, y2)
     assert np.all(np.diff(iso.y) >= 0) and np.all(np.diff(iso.x) >= 0)
     p = iso(np.array([-3.0, -1.0, 1.0, 3.0]))
     np.testing.assert_allclose(p, [0.2, 0.2, 0.7, 0.7], atol=0.03)
@@ -93,22 +93,22 @@ def test_platt_and_isotonic_fits():
 def test_same_seed_same_model():
     x, y = _data(5000, 7)
     kw = dict(config={"hidden": [8], "dropout": 0.1}, epochs=2, batch_size=256, progress=False)
-    m1, h1 = E.train_efficiency(x, y, seed=3, **kw)
-    m2, h2 = E.train_efficiency(x, y, seed=3, **kw)
-    m3, _ = E.train_efficiency(x, y, seed=4, **kw)
+    m1, h1 = TE.train_efficiency(x, y, seed=3, **kw)
+    m2, h2 = TE.train_efficiency(x, y, seed=3, **kw)
+    m3, _ = TE.train_efficiency(x, y, seed=4, **kw)
     grid = np.linspace(0, 100, 50)[:, None]
     np.testing.assert_array_equal(E.predict_proba(m1, grid), E.predict_proba(m2, grid))
     assert h1["val_loss"] == h2["val_loss"] and m1.config == m2.config
     assert not np.array_equal(E.predict_proba(m1, grid), E.predict_proba(m3, grid))
     with pytest.raises(ValueError, match="calibration"):
-        E.calibrate(m1, x, y, "beta")
+        TE.calibrate(m1, x, y, "beta")
 
 
 def test_binned_input_learns_an_acceptance_edge_that_the_plain_mlp_smooths():
     """Efficiency 0.3 below |eta| 2.3, 0.01 above: with the piecewise-linear encoding of the
     column (edges at quantiles of the reconstructed rows) the step is kept; without it the
     MLP spreads it over its neighbours (the check below fails: 0.14 at 2.35, 0.19 at 2.2)."""
-    from flashsim_coffea import train
+    from flashsim_coffea.train import sources
 
     rng = np.random.default_rng(0)
     n = 60_000
@@ -118,9 +118,9 @@ def test_binned_input_learns_an_acceptance_edge_that_the_plain_mlp_smooths():
     grid = np.stack([np.array([2.0, 2.1, 2.2, 2.35, 2.4, 2.45]), np.zeros(6)], 1)
     got = {}
     for binned in ((), ("abs_eta",)):
-        bins = train.efficiency_bins(X, y, ["abs_eta", "noise"], binned)
+        bins = sources.efficiency_bins(X, y, ["abs_eta", "noise"], binned)
         assert bool(bins) == bool(binned)
-        model, _ = E.train_efficiency(X, y, {"hidden": [32, 32], "bins": bins}, seed=1, epochs=15, batch_size=512,
+        model, _ = TE.train_efficiency(X, y, {"hidden": [32, 32], "bins": bins}, seed=1, epochs=15, batch_size=512,
                                         progress=False)
         got[binned] = E.predict_proba(model, grid)
         rebuilt = E.build_classifier(model.config)

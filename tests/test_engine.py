@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import uproot
 
-from flashsim_coffea import card, genevents, nanoaod
-from flashsim_coffea.engine import FlashSim, tile
+from flashsim_coffea.nanoaod import genevents, schema
+from flashsim_coffea.sim import cards
+from flashsim_coffea.sim.engine import FlashSim, tile
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_names_and_dtypes_are_nanoaod_v12(flash, v12_file):
         if coll not in flash.fields:
             continue
         for f in flash[coll].fields:
-            want = nanoaod.SCHEMA[coll][f]
+            want = schema.SCHEMA[coll][f]
             got = str(ak.flatten(flash[coll][f]).layout.dtype)
             assert got == want, (coll, f)
             name = f"{coll}_{f}"
@@ -62,7 +63,7 @@ def test_names_and_dtypes_are_nanoaod_v12(flash, v12_file):
     for rec in ("MET", "PV", "Rho"):
         for f in flash[rec].fields:
             name = f"{rec}_{f}"
-            assert str(flash[rec][f].layout.dtype) == nanoaod.SCHEMA[""][name]
+            assert str(flash[rec][f].layout.dtype) == schema.SCHEMA[""][name]
     assert checked > 60
 
 
@@ -148,7 +149,7 @@ def test_corrupt_weights_refused(tiny_models, tmp_path):
     data = bytearray(w.read_bytes())
     data[-5] ^= 0xFF
     w.write_bytes(bytes(data))
-    with pytest.raises(card.ModelCardError, match="sha256.*Jet_genjet|Jet_genjet.*sha256"):
+    with pytest.raises(cards.ModelCardError, match="sha256.*Jet_genjet|Jet_genjet.*sha256"):
         FlashSim.load(d)
 
 
@@ -159,7 +160,7 @@ def test_shape_mismatch_refused(tiny_models, tmp_path):
     name = next(iter(c["weights"]["shapes"]))
     c["weights"]["shapes"][name] = [c["weights"]["shapes"][name][0] + 1, *c["weights"]["shapes"][name][1:]]
     path.write_text(json.dumps(c))
-    with pytest.raises(card.ModelCardError, match="shape"):
+    with pytest.raises(cards.ModelCardError, match="shape"):
         FlashSim.load(d)
 
 
@@ -169,13 +170,13 @@ def test_unknown_card_or_index_version_refused(tiny_models, tmp_path):
     c = json.loads(path.read_text())
     c["schema_version"] = 99
     path.write_text(json.dumps(c))
-    with pytest.raises(card.ModelCardError, match="schema version 99"):
+    with pytest.raises(cards.ModelCardError, match="schema version 99"):
         FlashSim.load(d)
     d2 = _copy_models(tiny_models, tmp_path / "b")
     index = json.loads((d2 / "flashsim.json").read_text())
     index["schema_version"] = 7
     (d2 / "flashsim.json").write_text(json.dumps(index))
-    with pytest.raises(card.ModelCardError, match="schema version 7"):
+    with pytest.raises(cards.ModelCardError, match="schema version 7"):
         FlashSim.load(d2)
 
 
@@ -200,7 +201,7 @@ def test_acceptance_comes_from_the_training_data(tiny_models, gen):
 
 
 def test_objects_sampled_outside_the_acceptance_are_drawn_again(tiny_models, gen, monkeypatch):
-    from flashsim_coffea import engine
+    from flashsim_coffea.sim import engine
 
     sim = FlashSim.load(tiny_models)
     before = _genuine(sim.simulate(gen, seed=5, replicas=1))
@@ -229,7 +230,7 @@ def test_objects_sampled_outside_the_acceptance_are_drawn_again(tiny_models, gen
 def test_redraws_in_one_batch_keep_each_objects_first_draw_inside(tiny_models, gen, monkeypatch):
     """The further draws of the objects outside are integrated together; each object must still
     get the draw of its first attempt inside, as drawing attempt after attempt would give."""
-    from flashsim_coffea import engine
+    from flashsim_coffea.sim import engine
 
     sim = FlashSim.load(tiny_models)
     m = sim.models["Jet_genjet"]

@@ -4,7 +4,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from flashsim_coffea import candidates, features
+from flashsim_coffea.sim import candidates, features
 
 
 def _gen():

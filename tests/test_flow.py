@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from flashsim_coffea import flow, ode
-from flashsim_coffea import transforms as T
+from flashsim_coffea.sim import flow, nets, ode
+from flashsim_coffea.sim import transforms as T
+from flashsim_coffea.train import flow as train_flow_mod
+from flashsim_coffea.train import loop
 
 RHO = 0.5
 
@@ -35,7 +37,7 @@ def trained():
     pipe = T.Pipeline.from_specs({"x1": {"kind": "plain"}, "x2": {"kind": "plain"}})
     cols = {"x1": x[:, 0], "x2": x[:, 1]}
     pipe.fit(cols)
-    net, hist = flow.train_flow(pipe.forward(cols), c, {"hidden": [64, 64, 64]}, seed=1, epochs=6,
+    net, hist = train_flow_mod.train_flow(pipe.forward(cols), c, {"hidden": [64, 64, 64]}, seed=1, epochs=6,
                                 batch_size=512, lr=2e-3, progress=False)
     return net, hist, pipe
 
@@ -69,20 +71,20 @@ def test_coarse_euler_fails_the_same_check(trained):
 def test_rebuild_from_config_and_flops(trained):
     net, _, _ = trained
     cfg = json.loads(json.dumps(net.config))
-    again = flow.build(cfg)
+    again = nets.build_velocity(cfg)
     again.load_state_dict(net.state_dict())
     c = np.linspace(-1, 1, 50)[:, None]
     a = flow.sample(net, c, steps=4, solver="euler", generator=torch.Generator().manual_seed(0))
     b = flow.sample(again, c, steps=4, solver="euler", generator=torch.Generator().manual_seed(0))
     np.testing.assert_array_equal(a, b)
     # linear layers of [64, 64, 64], dim 2, context 1: input (2+1+1)x64; per block 2x64x64 + 2x64; out 64x2
-    assert flow.count_flops(net) == 4 * 64 + 3 * (2 * 64 * 64 + 2 * 64) + 64 * 2
-    assert flow.count_flops(net) * ode.nfe("rk4", 20) == 80 * flow.count_flops(net)
+    assert nets.count_flops(net) == 4 * 64 + 3 * (2 * 64 * 64 + 2 * 64) + 64 * 2
+    assert nets.count_flops(net) * ode.nfe("rk4", 20) == 80 * nets.count_flops(net)
 
 
 def _small(seed, n=2000):
     x, c = _data(n, 3)
-    return flow.train_flow(x, c, {"hidden": [16, 16], "dropout": 0.1}, seed=seed, epochs=3, batch_size=256,
+    return train_flow_mod.train_flow(x, c, {"hidden": [16, 16], "dropout": 0.1}, seed=seed, epochs=3, batch_size=256,
                            progress=False)
 
 
@@ -113,7 +115,7 @@ def test_sampling_is_independent_of_chunking_and_takes_given_noise():
 
 
 def test_time_sampling_and_loss_target():
-    t = flow.sample_t(200_000, torch.Generator().manual_seed(0), alpha=1.0)
+    t = train_flow_mod.sample_t(200_000, torch.Generator().manual_seed(0), alpha=1.0)
     assert float(t.min()) >= 0 and float(t.max()) < 1
     assert float(t.mean()) == pytest.approx(2 / 3, abs=3e-3)  # density 2t
     # a "network" returning the exact OT-path target velocity has zero loss
@@ -128,7 +130,7 @@ def test_time_sampling_and_loss_target():
     # seeded t below 0.95: near t = 1 the target divides by ~sigma_min and float32 round-off
     # alone gives a loss of O(1) (an unseeded draw failed once in a full run)
     t = 0.95 * torch.rand(64, generator=torch.Generator().manual_seed(3))
-    loss = flow.cfm_loss(exact, x1, torch.zeros(64, 0), x0=x0, t=t, sigma_min=s)
+    loss = train_flow_mod.cfm_loss(exact, x1, torch.zeros(64, 0), x0=x0, t=t, sigma_min=s)
     assert float(loss) < 1e-10
 
 
@@ -141,7 +143,7 @@ def test_train_loop_keeps_the_moving_average_of_the_weights(ema):
         net.weight.fill_(1.0)
     lr, epochs, per_epoch = 0.01, 6, 3
     vals = iter(range(100, 0, -1))  # every epoch better than the last: the last one is kept
-    hist = flow.train_loop(net, lambda idx, gen: net.weight.sum(), per_epoch, lambda: float(next(vals)), seed=0,
+    hist = loop.train_loop(net, lambda idx, gen: net.weight.sum(), per_epoch, lambda: float(next(vals)), seed=0,
                            epochs=epochs, batch_size=1, lr=lr, schedule="constant", ema=ema, progress=False)
     steps = epochs * per_epoch
     assert hist["steps"] == steps and hist["best_epoch"] == epochs - 1
@@ -170,7 +172,7 @@ def test_train_loop_draws_rows_in_proportion_to_their_weights():
             drawn.append(idx.clone())
             return net.weight.sum() * 0.0
 
-        flow.train_loop(net, loss, 100, lambda: 1.0, seed=0, epochs=60, batch_size=25, lr=0.0, schedule="constant",
+        loop.train_loop(net, loss, 100, lambda: 1.0, seed=0, epochs=60, batch_size=25, lr=0.0, schedule="constant",
                         patience=100, draw_weights=w, progress=False)
         return torch.cat(drawn)
 
@@ -188,7 +190,7 @@ def test_oversampling_a_rare_condition_keeps_the_conditional_distribution():
     x = np.stack([np.where(c > 0, 2.0, 0.0) + np.where(c > 0, 0.75, 0.5) * rng.standard_normal(n),
                   np.where(c > 0, -1.0, 0.0) + 0.3 * rng.standard_normal(n)], axis=1)
     w = np.where(c > 0, 10.0, 1.0)
-    net, hist = flow.train_flow(x, c[:, None], {"hidden": [64, 64]}, seed=1, epochs=12, batch_size=512, lr=2e-3,
+    net, hist = train_flow_mod.train_flow(x, c[:, None], {"hidden": [64, 64]}, seed=1, epochs=12, batch_size=512, lr=2e-3,
                                 row_weights=w, progress=False)
     assert np.isfinite(hist["best_val_loss"])
     for cv, mean, std in ((1.0, (2.0, -1.0), (0.75, 0.3)), (0.0, (0.0, 0.0), (0.5, 0.3))):

@@ -6,12 +6,11 @@ import importlib
 import warnings
 
 import awkward as ak
-import numpy as np
 import pytest
 import uproot
 
 from flashsim_coffea import cli
-from flashsim_coffea.nanoaod import COUNTER_DTYPE, SCHEMA
+from flashsim_coffea.nanoaod.schema import COUNTER_DTYPE, SCHEMA
 from flashsim_coffea.reference import generate as gen_mod
 from flashsim_coffea.reference import processes as proc_mod
 
@@ -26,7 +25,8 @@ def _leaf_dtype(branch) -> str:
 @pytest.fixture(scope="module")
 def ttbar_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("gen") / "tt.root"
-    assert cli.main(["generate", "--process", "ttbar", "--events", "60", "--seed", "7", "--out", str(out), "--no-progress"]) == 0
+    argv = ["generate", "--process", "ttbar", "--events", "60", "--seed", "7", "--out", str(out), "--no-progress"]
+    assert cli.main(argv) == 0
     return out
 
 

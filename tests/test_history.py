@@ -6,8 +6,8 @@ import awkward as ak
 import numpy as np
 import pytest
 
+from flashsim_coffea.nanoaod.status_flags import BITS
 from flashsim_coffea.reference import history, pythia, truth
-from flashsim_coffea.reference.history import BITS
 
 
 @pytest.fixture(scope="module")
@@ -86,5 +86,6 @@ def test_heavy_hadrons_and_tops(tt):
 
 def test_hadron_classification():
     ids = np.array([211, 111, 2212, 2101, 3203, 511, 5122, 421, 4122, 13, 22, 21, 130, 310])
-    assert history.is_hadron(ids).tolist() == [True, True, True, False, False, True, True, True, True, False, False, False, True, True]
+    hadron = [True, True, True, False, False, True, True, True, True, False, False, False, True, True]
+    assert history.is_hadron(ids).tolist() == hadron
     assert history.heavy_flavour(ids).tolist() == [0, 0, 0, 0, 0, 5, 5, 4, 4, 0, 0, 0, 0, 0]

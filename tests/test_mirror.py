@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flashsim_coffea import mirror
-from flashsim_coffea.engine import all_sources
-from flashsim_coffea.flow import split
+from flashsim_coffea.specs import all_sources
+from flashsim_coffea.train import mirror
+from flashsim_coffea.train.loop import split
 
 
 def test_each_reflection_negates_its_odd_fields_with_their_gen_and_conditioning_columns():
@@ -60,7 +60,8 @@ def test_mirrored_training_learns_a_symmetric_impact_parameter_from_a_lopsided_s
     # lopsided; with the mirror images the flow's dxy comes out symmetric
     import torch
 
-    from flashsim_coffea.flow import sample, train_flow
+    from flashsim_coffea.sim.flow import sample
+    from flashsim_coffea.train.flow import train_flow
 
     rng = np.random.default_rng(0)
     n = 200

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import uproot
 
-from flashsim_coffea.nanoaod import COUNTER_DTYPE, SCHEMA, cast
+from flashsim_coffea.nanoaod.schema import COUNTER_DTYPE, SCHEMA, cast
 
 
 def _v12_dtypes(path) -> dict[str, str]:

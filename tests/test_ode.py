@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from flashsim_coffea import ode
+from flashsim_coffea.sim import ode
 
 SOLVERS = ["euler", "midpoint", "heun", "rk4"]
 ORDER = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4}

@@ -12,12 +12,12 @@ import uproot
 
 pytest.importorskip("coffea")
 
-from coffea import processor  # noqa: E402
-from coffea.nanoevents import NanoAODSchema, NanoEventsFactory  # noqa: E402
+from coffea import processor
+from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
-from analyses.common import file_metadata, run  # noqa: E402
-from analyses.zh_llbb import ZHllbb  # noqa: E402
-from processors.flashsim import ZERO_FIELDS, FlashSimProcessor, flash_events  # noqa: E402
+from analyses.running import file_metadata, run
+from analyses.zh_llbb import ZHllbb
+from processors.flashsim import ZERO_FIELDS, FlashSimProcessor, flash_events
 
 NanoAODSchema.warn_missing_crossrefs = False
 GEN_PREFIXES = ("Gen", "nGen", "Pileup_")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flashsim_coffea import random as fr
+from flashsim_coffea.sim import random as fr
 
 
 def test_uniform_and_normal_distributions():

@@ -6,7 +6,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from flashsim_coffea import nanoaod
+from flashsim_coffea.nanoaod import schema
 from flashsim_coffea.reference import genlevel, jets, pileup, pythia, taus, truth
 
 N_EVENTS = {"ttbar": 150, "dy": 300}
@@ -42,8 +42,8 @@ def _dr(eta1, phi1, eta2, phi2):
 
 
 def _same_dtypes(name: str, arr: ak.Array) -> None:
-    assert set(arr.fields) == set(nanoaod.SCHEMA[name]), name
-    for f, dt in nanoaod.SCHEMA[name].items():
+    assert set(arr.fields) == set(schema.SCHEMA[name]), name
+    for f, dt in schema.SCHEMA[name].items():
         assert ak.flatten(arr[f]).layout.dtype == np.dtype(dt), (name, f)
 
 
@@ -55,7 +55,7 @@ def test_schema(samples):
             assert ak.all(gen[name].pt[:, 1:] <= gen[name].pt[:, :-1]), name
         _same_dtypes("Tau", s["tau"])
         for k in ("GenMET_pt", "GenMET_phi"):
-            assert gen[k].dtype == np.dtype(nanoaod.SCHEMA[""][k]) and gen[k].shape == (N_EVENTS[process],)
+            assert gen[k].dtype == np.dtype(schema.SCHEMA[""][k]) and gen[k].shape == (N_EVENTS[process],)
 
 
 def test_genjets(samples):

@@ -6,7 +6,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from flashsim_coffea import nanoaod
+from flashsim_coffea.nanoaod import schema
 from flashsim_coffea.reference import jetalgo, jets, met, pflow, pileup, pythia, truth
 
 N_EVENTS = 150
@@ -43,8 +43,8 @@ def _flat(a) -> np.ndarray:
 
 def test_schema_and_codes(sample):
     j = sample["jets"]
-    assert set(j.fields) == set(nanoaod.SCHEMA["Jet"])
-    for f, dt in nanoaod.SCHEMA["Jet"].items():
+    assert set(j.fields) == set(schema.SCHEMA["Jet"])
+    for f, dt in schema.SCHEMA["Jet"].items():
         assert ak.flatten(j[f]).layout.dtype == np.dtype(dt), f
     pt, eta = _flat(j.pt), _flat(j.eta)
     assert pt.min() > 15 and np.abs(eta).max() < 4.7
@@ -64,7 +64,7 @@ def test_schema_and_codes(sample):
 def test_event_quantities(sample):
     ev, n_pu = sample["ev"], sample["n_pu"]
     for k, v in ev.items():
-        assert v.dtype == np.dtype(nanoaod.SCHEMA[""][k]), k
+        assert v.dtype == np.dtype(schema.SCHEMA[""][k]), k
     slope = np.polyfit(n_pu, ev["Rho_fixedGridRhoFastjetAll"], 1)[0]
     assert 0.4 < slope < 0.8  # [meas] 0.586 per PU interaction
     good = np.polyfit(n_pu, ev["PV_npvsGood"].astype(float), 1)[0]

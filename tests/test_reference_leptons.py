@@ -6,7 +6,7 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from flashsim_coffea import nanoaod
+from flashsim_coffea.nanoaod import schema
 from flashsim_coffea.reference import electrons, isolation, jetalgo, muons, photons, pythia, truth
 
 try:  # helper H1's pileup model; a stand-in with the same fields otherwise
@@ -92,8 +92,8 @@ def test_schema_and_order(samples):
     for s in samples.values():
         for coll in ("Muon", "Electron", "Photon"):
             c = s[coll]
-            assert list(c.fields) == list(nanoaod.SCHEMA[coll]), coll
-            for f, dt in nanoaod.SCHEMA[coll].items():
+            assert list(c.fields) == list(schema.SCHEMA[coll]), coll
+            for f, dt in schema.SCHEMA[coll].items():
                 assert ak.flatten(c[f]).layout.dtype == np.dtype(dt), (coll, f)
             assert ak.all(c.pt[:, 1:] <= c.pt[:, :-1])
     mu = samples["tt"]["Muon"]

@@ -1,26 +1,26 @@
-"""train.train_source: a source declared ``full_schedule`` runs its flow's whole schedule."""
+"""sources.train_source: a source declared ``full_schedule`` runs its flow's whole schedule."""
 
 import dataclasses
 import json
 
-from flashsim_coffea import extract, train
 from flashsim_coffea.specs import muon
+from flashsim_coffea.train import extract, sources
 
 
 def test_full_schedule_turns_early_stopping_off(tt_sample, tmp_path, monkeypatch):
     seen = []
-    original = train.train_flow
+    original = sources.train_flow
 
     def spy(*args, **kwargs):
         seen.append((kwargs["epochs"], kwargs["patience"]))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(train, "train_flow", spy)
+    monkeypatch.setattr(sources, "train_flow", spy)
     data = extract.read([tt_sample])
     src = muon.GENUINE
     for full in (False, True):
         out = tmp_path / str(full)
-        train.train_source(dataclasses.replace(src, full_schedule=full), data, out, seed=1, epochs=12,
+        sources.train_source(dataclasses.replace(src, full_schedule=full), data, out, seed=1, epochs=12,
                            progress=False, min_objects=5, min_steps=0, min_efficiency_steps=0)
         history = json.loads((out / src.key / "flow.json").read_text())["history"]
         epochs, patience = seen[-1]

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from flashsim_coffea import transforms as T
+from flashsim_coffea.sim import transforms as T
 
 N = 20_000
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from flashsim_coffea import validate as v
 from flashsim_coffea.specs.source import Source
+from flashsim_coffea.validate import report as v
 
 
 def test_efficiency_curve_counts_more_than_127_passing_candidates_per_bin():
@@ -88,8 +88,8 @@ def test_validate_writes_a_report_of_every_collection(tiny_models, tt_sample, tm
 def test_replicas_repeat_each_gen_event_with_its_own_flash_collections(tiny_models, tt_sample, tmp_path):
     import awkward as ak
 
-    from flashsim_coffea import extract
-    from flashsim_coffea.engine import FlashSim
+    from flashsim_coffea.sim.engine import FlashSim
+    from flashsim_coffea.train import extract
 
     data = extract.read([tt_sample], entry_stop=50)
     flash = v.flash_like_fullsim(data, FlashSim.load(tiny_models, steps=2), seed=3, replicas=3)
@@ -116,7 +116,7 @@ def test_update_cards_records_the_figures_under_the_process(tiny_models, tt_samp
     card = json.loads((models / "Muon_genmuon" / "flow.json").read_text())
     assert card["validation"]["ttbar"]["median_w1_over_sigma"] == report["sources"]["Muon_genmuon"]["median_w1_over_sigma"]
     # the cards still load (weights unchanged, card valid)
-    from flashsim_coffea.engine import FlashSim
+    from flashsim_coffea.sim.engine import FlashSim
 
     assert "Muon_genmuon" in FlashSim.load(models).models
 

@@ -14,6 +14,24 @@ follows the nano_tt_v12 fractions (notes section 8). Scores live in [0.0016, 0.9
 and carry 10 mantissa bits like NanoAOD. Beyond the tracker (abs(eta) > 2.5) DeepJet
 has no track input: low flavour-blind values as measured (B median 0.06 at 2.5-3,
 0.027 beyond 3; CvL ~0.06-0.1; CvB ~0.55-0.7; QG ~0.35-0.48) [meas] nano_tt_v12.
+
+Example:
+    A b jet with three displaced tracks and a soft lepton, a c jet, a light (gluon) jet,
+    and a light jet beyond the tracker:
+
+    >>> jets = {"pt": np.array([60.0, 60.0, 60.0, 60.0]), "eta": np.array([0.5, 0.5, 0.5, 3.5]),
+    ...         "hadronFlavour": np.array([5, 4, 0, 0]), "partonFlavour": np.array([5, 4, 21, 1])}
+    >>> extras = {"n_disp": np.array([3, 1, 0, 0]), "n_softlep": np.array([1, 0, 0, 0]),
+    ...           "n_const": np.array([20, 15, 25, 10])}
+    >>> scores = tag_scores(jets, np.random.default_rng(1), extras)
+    >>> scores["btagDeepFlavB"]
+    array([0.9863281 , 0.25439453, 0.01806641, 0.01596069], dtype=float32)
+    >>> scores["btagDeepFlavCvB"]
+    array([0.01303101, 0.6982422 , 0.75097656, 0.6894531 ], dtype=float32)
+
+References:
+    E. Bols et al., "Jet flavour classification using DeepJet", JINST 15 (2020) P12012,
+    arXiv:2008.10519; CMS, JINST 13 (2018) P05011, arXiv:1712.07158.
 """
 
 from __future__ import annotations
@@ -58,8 +76,18 @@ def _by_flav(table: dict, flav: np.ndarray) -> np.ndarray:
 
 
 def tag_scores(jets: dict, rng: np.random.Generator, extras: dict) -> dict[str, np.ndarray]:
-    """DeepJet scores per jet. ``jets``: flat ``pt eta hadronFlavour partonFlavour``;
-    ``extras``: hidden ``n_disp n_softlep n_const``. Returns the four NanoAOD columns."""
+    """DeepJet-like scores per jet.
+
+    Arguments:
+        jets: flat ``pt eta hadronFlavour partonFlavour`` arrays.
+        rng: the random generator.
+        extras: the hidden flat ``n_disp`` (displaced tracks), ``n_softlep`` (soft leptons),
+            ``n_const`` (constituents) of each jet.
+
+    Returns:
+        ``btagDeepFlavB``, ``btagDeepFlavCvL``, ``btagDeepFlavCvB``, ``btagDeepFlavQG``
+        (float32). Example in the module docstring.
+    """
     flav = np.asarray(jets["hadronFlavour"])
     aeta = np.abs(np.asarray(jets["eta"]))
     n = len(flav)

@@ -15,6 +15,23 @@ event plus pileup. Stages, each with its own random stream:
 
 Jets are final (pT-ordered) before the objects that link to them are built, so every
 cross-link (``jetIdx``, ``genJetIdx``, ``genPartIdx``) refers to final orderings.
+
+Example:
+    Two Drell-Yan events (Z -> ee, Z -> mumu) without pileup; ``simulate`` returns the
+    collections (awkward arrays) and the event-level arrays (numpy):
+
+    >>> import awkward as ak
+    >>> from flashsim_coffea.reference.pythia import generate_block
+    >>> from flashsim_coffea.reference.truth import make_truth
+    >>> truth = make_truth(generate_block("dy", n=2, seed=1))
+    >>> out = simulate(truth, np.zeros(2, np.float32), np.zeros(2, np.int32), np.random.default_rng(1))
+    >>> [name for name, v in out.items() if isinstance(v, ak.Array)]  # doctest: +NORMALIZE_WHITESPACE
+    ['GenPart', 'GenJet', 'GenJetAK8', 'GenVisTau', 'GenDressedLepton', 'GenIsolatedPhoton',
+     'Jet', 'Muon', 'Electron', 'Photon', 'Tau']
+    >>> ak.num(out["Electron"]).tolist(), ak.num(out["Muon"]).tolist(), ak.num(out["Jet"]).tolist()
+    ([2, 0], [0, 2], [3, 2])
+    >>> out["MET_pt"], out["PV_npvs"]
+    (array([8.169667 , 4.1161838], dtype=float32), array([4, 5], dtype=uint8))
 """
 
 from __future__ import annotations
@@ -22,7 +39,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from . import electrons, genlevel, isolation, jets, met, muons, photons, pileup, taus
+from flashsim_coffea.reference import electrons, genlevel, isolation, jets, met, muons, photons, pileup, taus
 
 
 def simulate(truth: ak.Array, n_true: np.ndarray, n_pu: np.ndarray, rng: np.random.Generator) -> dict:

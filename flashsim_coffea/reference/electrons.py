@@ -23,7 +23,17 @@ hidden track-cluster matching quality; ``mvaIso`` is a smooth function of the sa
 quantities, its WP80/WP90 cuts calibrated on prompt isolated electrons (80/90%).
 
 Example:
-    >>> ele = reconstruct_electrons(truth, pu, jets, np.random.default_rng(1))  # doctest: +SKIP
+    Two Drell-Yan events (Z -> ee, Z -> mumu), without pileup or jets: both electrons
+    of event 0 pass the tight cut-based ID (``cutBased`` 4) and are prompt.
+
+    >>> from flashsim_coffea.reference.pythia import generate_block
+    >>> from flashsim_coffea.reference.truth import make_truth
+    >>> truth = make_truth(generate_block("dy", n=2, seed=1))
+    >>> ele = reconstruct_electrons(truth, None, None, np.random.default_rng(1))
+    >>> ele.pt
+    <Array [[71.3, 25.6], []] type='2 * var * float32'>
+    >>> ele.charge.tolist(), ele.genPartFlav.tolist(), ele.cutBased.tolist(), ele.mvaIso_WP90.tolist()
+    ([[-1, 1], []], [[1, 1], []], [[4, 4], []], [[True, True], []])
 """
 
 from __future__ import annotations
@@ -32,9 +42,10 @@ import awkward as ak
 import numba
 import numpy as np
 
-from . import isolation as iso
-from .muons import finish, gen_flavour, hadron_candidates, impact_parameters, jet_index, logistic, truth_flat
-from .muons import PARAMS as MU_PARAMS
+from flashsim_coffea.nanoaod.derived import jet_index
+from flashsim_coffea.reference import isolation as iso
+from flashsim_coffea.reference.leptons import PARAMS as LEPTON_PARAMS
+from flashsim_coffea.reference.leptons import finish, gen_flavour, hadron_candidates, impact_parameters, logistic, truth_flat
 
 MASS = 0.000511
 
@@ -125,7 +136,7 @@ def _greedy_sc(off, eta, phi, e, prio, deta, dphi, seed_e):  # pragma: no cover 
 
 
 def superclusters(t: dict) -> dict[str, np.ndarray]:
-    """SCs of the hard-event e/gamma (flat truth dict from :func:`muons.truth_flat`).
+    """SCs of the hard-event e/gamma (flat truth dict from :func:`leptons.truth_flat`).
 
     Returns per truth particle ``sc_e`` (SC energy, GeV, non-zero for seeds) and
     ``owner`` (flat index of the seed whose SC contains it, -1 if none)."""
@@ -171,9 +182,21 @@ def reconstruct_electrons(
     pv_z: np.ndarray | None = None,
     iso_cands: dict | None = None,
 ) -> ak.Array:
-    """NanoAOD ``Electron`` collection (see module doc). ``rho`` (GeV) for the rho x EA
-    isolation correction (default from the PU vertex count), ``pv_z`` (cm, PV_z per event,
-    default drawn) for ``deltaEtaSC``; ``iso_cands`` as in :func:`muons.reconstruct_muons`."""
+    """NanoAOD ``Electron`` collection (see the module docstring).
+
+    Arguments:
+        truth: the truth record (:func:`.truth.make_truth`).
+        pu: the PU particles (:func:`.pileup.simulate_pileup`), or None (no pileup).
+        jets: the final reco ``Jet`` collection for ``jetIdx``, or None (``jetIdx`` -1).
+        rng: the stage's random generator.
+        rho: ``Rho_fixedGridRhoFastjetAll`` (GeV) for the rho x EA isolation correction
+            (default from the number of PU vertices, :func:`.isolation.default_rho`).
+        pv_z: ``PV_z`` (cm) per event for ``deltaEtaSC`` (default drawn).
+        iso_cands: precomputed :func:`.isolation.candidates` (shared with muons/photons).
+
+    Returns:
+        The jagged ``Electron`` records, pT-descending, cast to NanoAOD v12 dtypes.
+    """
     t = truth_flat(truth)
     n_ev = t["n_ev"]
     cands = iso_cands if iso_cands is not None else iso.candidates(truth, pu)
@@ -232,7 +255,7 @@ def reconstruct_electrons(
     # ---- impact parameters (conversions: displaced conversion vertex)
     mom = (pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta))
     ip_scale = np.where(kind == 1, 5.0 * PARAMS["ip_scale"], PARAMS["ip_scale"])
-    ip = impact_parameters(t["vx"][src], t["vy"][src], t["vz"][src], *mom, rng, MU_PARAMS, ip_scale)
+    ip = impact_parameters(t["vx"][src], t["vy"][src], t["vz"][src], *mom, rng, ip_scale)
 
     # ---- isolation
     vch, vph = iso.egamma_veto(aeta)
@@ -273,7 +296,7 @@ def reconstruct_electrons(
         "mvaIso": mva, "mvaIso_WP80": mva > PARAMS["mva_wp80"], "mvaIso_WP90": mva > PARAMS["mva_wp90"],
         "convVeto": conv_veto, "lostHits": np.minimum(lost, 255),
         "genPartIdx": np.where(flav > 0, flav_gen, -1), "genPartFlav": flav,
-        "jetIdx": jet_index(jets, evt, eta, phi, MU_PARAMS["jet_dr"]),
+        "jetIdx": jet_index(jets, evt, eta, phi, LEPTON_PARAMS["jet_dr"]),
         "photonIdx": np.full(n, -1),
     }
     return finish("Electron", cols, evt, n_ev)
@@ -312,7 +335,9 @@ def cut_based_id(hidden, rel_iso, pt, e, rho, lost, conv_veto, match, ec) -> np.
             + np.asarray([PARAMS["cb_hoe_e"][0][k], PARAMS["cb_hoe_e"][1][k]])[ec] / e
             + np.asarray(PARAMS["cb_hoe_rho"])[ec] * rho / e
         )
-        iso_cut = np.asarray([PARAMS["cb_iso_c"][0][k], PARAMS["cb_iso_c"][1][k]])[ec] + np.asarray(PARAMS["cb_iso_pt"])[ec] / pt
+        iso_cut = (
+            np.asarray([PARAMS["cb_iso_c"][0][k], PARAMS["cb_iso_c"][1][k]])[ec] + np.asarray(PARAMS["cb_iso_pt"])[ec] / pt
+        )
         lost_cut = np.asarray([PARAMS["cb_lost"][0][k], PARAMS["cb_lost"][1][k]])[ec]
         ok = (
             (hidden["sieie"] < sie) & (hidden["hoe"] < hoe_cut) & (rel_iso < iso_cut)

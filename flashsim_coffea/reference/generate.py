@@ -10,12 +10,30 @@ of workers, and the same arguments give a bit-identical file.
 Event ids: ``run = 1``, ``luminosityBlock = b + 1``, ``event = b * BLOCK + i + 1``.
 
 Example:
-    >>> generate("dy", events=400, seed=1, out="dy.root", workers=2)  # doctest: +SKIP
+    Three Drell-Yan events written to a temporary file:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import uproot
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     meta = generate("dy", events=3, seed=1, out=Path(tmp) / "dy.root", progress=False)
+    ...     with uproot.open(Path(tmp) / "dy.root") as f:
+    ...         ev = f["Events"].arrays(["luminosityBlock", "event", "nMuon", "nJet"], library="np")
+    ...         runs = f["Runs"].arrays(library="np")
+    >>> meta["process"], meta["events"], meta["seed"], meta["code_version"] == code_version()
+    ('dy', 3, 1, True)
+    >>> ev["luminosityBlock"], ev["event"]
+    (array([1, 1, 1], dtype=uint32), array([1, 2, 3], dtype=uint64))
+    >>> ev["nMuon"], ev["nJet"]
+    (array([0, 0, 2], dtype=int32), array([ 5, 12,  8], dtype=int32))
+    >>> runs["genEventCount"], runs["genEventSumw"]
+    (array([3]), array([3.]))
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import time
@@ -25,15 +43,16 @@ from concurrent.futures import ProcessPoolExecutor
 import awkward as ak
 import numpy as np
 
-from .. import __version__
-from ..nanoaod import SCHEMA, cast
-from .processes import PROCESSES
+from flashsim_coffea.nanoaod.schema import SCHEMA, cast
+from flashsim_coffea.reference.code_version import code_version
+from flashsim_coffea.reference.processes import PROCESSES
 
 #: Events per block (unit of parallelism and of reproducibility).
 BLOCK = 200
 
 #: Default mean number of pileup interactions (Run-3-like profile, CMS notes section 1).
 PILEUP_MU = 35.0
+
 
 def process_id(process: str) -> int:
     """A 32-bit id of ``process`` from its name alone (first bytes of its SHA-256).
@@ -52,11 +71,28 @@ def _streams(process: str, seed: int, block: int) -> list[np.random.SeedSequence
 def simulate_block(process: str, seed: int, block: int, n: int, pileup_mu: float = PILEUP_MU) -> dict:
     """Generate and reconstruct block ``block`` (``n`` events) of a sample.
 
-    Returns ``{"branches": {name: array}, "sigma_pb", "sigma_err_pb", "n_accepted"}``
-    where ``branches`` maps collection names to jagged records and event-level
-    branch names to flat arrays, all with NanoAOD v12 dtypes.
+    Arguments:
+        process: a process name of :data:`~flashsim_coffea.reference.processes.PROCESSES`.
+        seed: the sample's seed.
+        block: the block number (event ids and random streams follow from it).
+        n: the number of events (at most :data:`BLOCK`).
+        pileup_mu: the mean number of PU interactions (0: no pileup).
+
+    Returns:
+        ``{"branches", "sigma_pb", "sigma_err_pb", "n_accepted", "sumw", "sumw2"}`` where
+        ``branches`` maps collection names to jagged records and event-level branch names
+        to flat arrays, all with NanoAOD v12 dtypes; the rest is Pythia's cross-section
+        estimate and the sums of generator weights of the block.
+
+    Example:
+        >>> res = simulate_block("dy", seed=1, block=0, n=2)
+        >>> b = res["branches"]
+        >>> b["event"], b["Pileup_nPU"]
+        (array([1, 2], dtype=uint64), array([33, 57], dtype=int32))
+        >>> ak.num(b["Jet"]).tolist(), b["GenVisTau"].pt  # the first event is a Z -> tautau
+        ([10, 16], <Array [[30.8, 15.6], []] type='2 * var * float32'>)
     """
-    from . import detector, pythia, truth
+    from flashsim_coffea.reference import detector, pythia, truth
 
     s_pythia, s_pileup, s_detector = _streams(process, seed, block)
     pythia_seed = int(s_pythia.generate_state(1)[0] % 899_999_999) + 1
@@ -129,10 +165,21 @@ def generate(
     process, cross-section in pb, seed, pileup, code version). The file appears only
     when complete (written under a temporary name, then renamed).
 
-    Returns the metadata dict, with the measured throughput in events/s.
+    Arguments:
+        process: a process name of :data:`~flashsim_coffea.reference.processes.PROCESSES`.
+        events: the number of events.
+        seed: the sample's seed.
+        out: the output path.
+        workers: processes making blocks in parallel (the output does not depend on it).
+        pileup_mu: the mean number of PU interactions.
+        progress: show a progress bar.
+
+    Returns:
+        The metadata dict, with ``seconds`` and the measured throughput ``events_per_second``.
+        Example in the module docstring.
     """
-    from tqdm.auto import tqdm
     import uproot
+    from tqdm.auto import tqdm
 
     if process not in PROCESSES:
         raise ValueError(f"unknown process {process!r}; choose from {', '.join(sorted(PROCESSES))}")
@@ -171,10 +218,11 @@ def generate(
                 "generator": "Pythia 8 (pythia8mc), CMS CP5 tune settings",
                 "detector": "flashsim-coffea parametric CMS-like reference detector",
                 "code_version": code_version(),
-                "flashsim_version": __version__,
+                "flashsim_version": package_version(),
             }
             f["flashsim_metadata"] = json.dumps(meta, sort_keys=True)
-            f.mktree("Runs", {"run": np.uint32, "genEventCount": np.int64, "genEventSumw": np.float64, "genEventSumw2": np.float64}).extend(
+            runs = {"run": np.uint32, "genEventCount": np.int64, "genEventSumw": np.float64, "genEventSumw2": np.float64}
+            f.mktree("Runs", runs).extend(
                 {
                     "run": np.array([1], np.uint32),
                     "genEventCount": np.array([events], np.int64),
@@ -192,20 +240,20 @@ def generate(
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
-    """The ``flashsim_metadata`` JSON of a reference sample."""
+    """The ``flashsim_metadata`` JSON of a reference sample, as a dict (see :func:`generate`)."""
     import uproot
 
     with uproot.open(path) as f:
         return json.loads(str(f["flashsim_metadata"]))
 
 
-def code_version() -> str:
-    """Short hash of the code that makes reference samples (the cache key's version part)."""
-    from pathlib import Path
+def package_version() -> str:
+    """The installed ``flashsim-coffea`` version (``"unknown"`` when not installed).
 
-    here = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for p in sorted([*here.glob("*.py"), here.parent / "nanoaod.py"]):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()[:12]
+    Read from the distribution metadata, not ``flashsim_coffea.__version__``: the reference
+    package imports only :mod:`flashsim_coffea.nanoaod` of the rest of the project.
+    """
+    try:
+        return importlib.metadata.version("flashsim-coffea")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

@@ -24,11 +24,33 @@
     sum pT(other visible particles, dR < 0.4) < 0.5 pT.
 
 All collections pT-descending, rounded to the NanoAOD stored precision (mantissa bits,
-table ``PRECISION``) and cast with :func:`nanoaod.cast`. Sources in ``PARAMS``.
+table ``PRECISION``) and cast with :func:`flashsim_coffea.nanoaod.schema.cast`. Sources in
+``PARAMS``.
 
 Example:
-    >>> gen = gen_collections(truth)  # doctest: +SKIP
-    >>> gen["GenJet"].pt, gen["GenMET_pt"]  # doctest: +SKIP
+    Two Drell-Yan events, Z -> ee and Z -> mumu. The electron of event 0 is dressed with
+    a hard collinear FSR photon; GenJets cluster leptons too (only neutrinos are left
+    out), and with no neutrino in these events GenMET is 0.
+
+    >>> import awkward as ak
+    >>> from flashsim_coffea.reference.pythia import generate_block
+    >>> from flashsim_coffea.reference.truth import make_truth
+    >>> gen = gen_collections(make_truth(generate_block("dy", n=2, seed=1)))
+    >>> sorted(gen)
+    ['GenDressedLepton', 'GenIsolatedPhoton', 'GenJet', 'GenJetAK8', 'GenMET_phi', 'GenMET_pt', 'GenVisTau']
+    >>> gen["GenDressedLepton"].pdgId.tolist()
+    [[11, -11], [-13, 13]]
+    >>> gen["GenDressedLepton"].pt
+    <Array [[72, 26.5], [51.7, 40.4]] type='2 * var * float32'>
+    >>> gen["GenJet"].pt
+    <Array [[72.8, 38.1, 32.2, 12.4, 12.1], [...]] type='2 * var * float32'>
+    >>> gen["GenMET_pt"]
+    array([0., 0.], dtype=float32)
+
+References:
+    CMSSW ``PhysicsTools/NanoAOD/python/particlelevel_cff.py``, ``taus_cff.py`` and
+    ``jetMC_cff.py`` (the NanoAOD tables); A. Buckley et al., "Rivet user manual",
+    arXiv:1003.0694 (dressed leptons).
 """
 
 from __future__ import annotations
@@ -37,8 +59,9 @@ import awkward as ak
 import numba
 import numpy as np
 
-from .. import nanoaod
-from . import jetalgo
+from flashsim_coffea.nanoaod import schema
+from flashsim_coffea.nanoaod.status_flags import BITS
+from flashsim_coffea.reference import jetalgo
 
 PARAMS: dict = {
     "genjet_R": 0.4,  # slimmedGenJets AK4 [CMS]
@@ -69,12 +92,17 @@ PRECISION: dict[str, dict[str, int]] = {
     "GenMET": {"pt": 10, "phi": 10},
 }
 
-_PROMPT = 1 << 0  # statusFlags isPrompt
-_DIRECT_PROMPT_TAU = 1 << 5  # statusFlags isDirectPromptTauDecayProduct
+_PROMPT = 1 << BITS["isPrompt"]
+_DIRECT_PROMPT_TAU = 1 << BITS["isDirectPromptTauDecayProduct"]
 
 
 def round_mantissa(x, bits: int):
-    """Keep ``bits`` mantissa bits of ``x`` (NanoAOD ``precision``); numpy or awkward."""
+    """Keep ``bits`` mantissa bits of ``x`` (NanoAOD ``precision``); numpy or awkward.
+
+    Example:
+        >>> round_mantissa(np.array([91.1876, 0.1234567]), 10)
+        array([91.25      ,  0.12341309])
+    """
     if isinstance(x, ak.Array):
         counts = ak.num(x)
         return ak.unflatten(round_mantissa(ak.to_numpy(ak.flatten(x)), bits), counts)
@@ -89,7 +117,7 @@ def _finish(name: str, fields: dict) -> ak.Array:
     out = {f: rec[f] for f in rec.fields}
     for f, bits in PRECISION.get(name, {}).items():
         out[f] = round_mantissa(out[f], bits)
-    return ak.to_packed(nanoaod.cast(name, ak.zip(out)))
+    return ak.to_packed(schema.cast(name, ak.zip(out)))
 
 
 def _flat(p: ak.Array, field: str) -> np.ndarray:
@@ -373,8 +401,12 @@ def dressed_leptons_and_photons(truth: ak.Array) -> tuple[ak.Array, ak.Array]:
 def gen_collections(truth: ak.Array) -> dict[str, ak.Array | np.ndarray]:
     """All generator-level NanoAOD collections of a truth block (see the module docstring).
 
-    Returns ``GenJet``, ``GenJetAK8``, ``GenVisTau``, ``GenDressedLepton``,
-    ``GenIsolatedPhoton`` (jagged, cast) and ``GenMET_pt``, ``GenMET_phi`` (float32 per event).
+    Arguments:
+        truth: the truth record (:func:`.truth.make_truth`).
+
+    Returns:
+        ``GenJet``, ``GenJetAK8``, ``GenVisTau``, ``GenDressedLepton``, ``GenIsolatedPhoton``
+        (jagged, cast) and ``GenMET_pt``, ``GenMET_phi`` (float32 per event).
     """
     out: dict[str, ak.Array | np.ndarray] = {}
     for name, r, ptmin in (

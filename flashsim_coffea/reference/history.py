@@ -1,20 +1,7 @@
 """Pythia event history -> NanoAOD ``GenPart`` (status, statusFlags, pruning, mothers).
 
-The flags follow the ``GenPart_statusFlags`` bits of NanoAOD (CMSSW
-``DataFormats/HepMCCandidate/interface/GenStatusFlags.h``):
-
-====  ==================================  ====  ==================================
-bit   meaning                             bit   meaning
-====  ==================================  ====  ==================================
-0     isPrompt                            8     fromHardProcess
-1     isDecayedLeptonHadron               9     isHardProcessTauDecayProduct
-2     isTauDecayProduct                   10    isDirectHardProcessTauDecayProduct
-3     isPromptTauDecayProduct             11    fromHardProcessBeforeFSR
-4     isDirectTauDecayProduct             12    isFirstCopy
-5     isDirectPromptTauDecayProduct       13    isLastCopy
-6     isDirectHadronDecayProduct          14    isLastCopyBeforeFSR
-7     isHardProcess
-====  ==================================  ====  ==================================
+The flags are the ``GenPart_statusFlags`` bits of NanoAOD
+(:data:`flashsim_coffea.nanoaod.status_flags.BITS`).
 
 ``GenPart_status`` follows CMS: 1 final state, 2 decayed by the generator's decay
 machinery (hadrons, taus, ...), otherwise Pythia's |status| (21-29 hard process,
@@ -29,6 +16,29 @@ points to the nearest kept ancestor.
 
 Everything runs over the flat arrays of a whole block of events in one numba pass
 (mothers always precede daughters in a Pythia record).
+
+Example:
+    Of the 3062 history entries of a Drell-Yan event, 40 are kept in ``GenPart``; the
+    eighth kept one is the last copy of the Z (Pythia status 62), its flags decoded
+    with :data:`~flashsim_coffea.nanoaod.status_flags.BITS`:
+
+    >>> import numpy as np
+    >>> from flashsim_coffea.nanoaod.status_flags import BITS
+    >>> from flashsim_coffea.reference.pythia import generate_block
+    >>> rec = generate_block("dy", n=2, seed=1)
+    >>> h = build(rec)
+    >>> h["counts"], h["gen_counts"]
+    (array([3062,  799]), array([40, 11]))
+    >>> z = np.flatnonzero(h["keep"])[7]
+    >>> int(rec["id"][z]), int(h["status"][z]), int(h["genPartIdxMother"][z])
+    (23, 62, 6)
+    >>> [name for name, bit in BITS.items() if int(h["statusFlags"][z]) >> bit & 1]
+    ['isPrompt', 'fromHardProcess', 'fromHardProcessBeforeFSR', 'isLastCopy', 'isLastCopyBeforeFSR']
+
+References:
+    CMSSW ``DataFormats/HepMCCandidate/interface/GenStatusFlags.h`` and
+    ``PhysicsTools/HepMCCandAlgos/interface/MCTruthHelper.h`` (the flag definitions);
+    ``PhysicsTools/NanoAOD/python/genparticles_cff.py`` (the pruning).
 """
 
 from __future__ import annotations
@@ -36,34 +46,57 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-BITS = {
-    "isPrompt": 0,
-    "isDecayedLeptonHadron": 1,
-    "isTauDecayProduct": 2,
-    "isPromptTauDecayProduct": 3,
-    "isDirectTauDecayProduct": 4,
-    "isDirectPromptTauDecayProduct": 5,
-    "isDirectHadronDecayProduct": 6,
-    "isHardProcess": 7,
-    "fromHardProcess": 8,
-    "isHardProcessTauDecayProduct": 9,
-    "isDirectHardProcessTauDecayProduct": 10,
-    "fromHardProcessBeforeFSR": 11,
-    "isFirstCopy": 12,
-    "isLastCopy": 13,
-    "isLastCopyBeforeFSR": 14,
-}
+from flashsim_coffea.nanoaod.status_flags import BITS
+
+# statusFlags masks (global ints: numba freezes them into the kernel)
+_IS_PROMPT = 1 << BITS["isPrompt"]
+_IS_DECAYED_LEPTON_HADRON = 1 << BITS["isDecayedLeptonHadron"]
+_IS_TAU_DECAY_PRODUCT = 1 << BITS["isTauDecayProduct"]
+_IS_PROMPT_TAU_DECAY_PRODUCT = 1 << BITS["isPromptTauDecayProduct"]
+_IS_DIRECT_TAU_DECAY_PRODUCT = 1 << BITS["isDirectTauDecayProduct"]
+_IS_DIRECT_PROMPT_TAU_DECAY_PRODUCT = 1 << BITS["isDirectPromptTauDecayProduct"]
+_IS_DIRECT_HADRON_DECAY_PRODUCT = 1 << BITS["isDirectHadronDecayProduct"]
+_IS_HARD_PROCESS = 1 << BITS["isHardProcess"]
+_FROM_HARD_PROCESS = 1 << BITS["fromHardProcess"]
+_IS_HARD_PROCESS_TAU_DECAY_PRODUCT = 1 << BITS["isHardProcessTauDecayProduct"]
+_IS_DIRECT_HARD_PROCESS_TAU_DECAY_PRODUCT = 1 << BITS["isDirectHardProcessTauDecayProduct"]
+_FROM_HARD_PROCESS_BEFORE_FSR = 1 << BITS["fromHardProcessBeforeFSR"]
+_IS_FIRST_COPY = 1 << BITS["isFirstCopy"]
+_IS_LAST_COPY = 1 << BITS["isLastCopy"]
+_IS_LAST_COPY_BEFORE_FSR = 1 << BITS["isLastCopyBeforeFSR"]
 
 
 def is_hadron(absid: np.ndarray) -> np.ndarray:
-    """Hadron PDG ids (mesons and baryons; diquarks and BSM ids excluded)."""
+    """Hadron PDG ids (mesons and baryons; diquarks and BSM ids excluded).
+
+    Arguments:
+        absid: absolute PDG ids.
+
+    Returns:
+        A boolean array, True for hadrons.
+
+    Example:
+        >>> is_hadron(np.array([211, 511, 2212, 22, 5, 2101]))  # pi+, B0, p, photon, b, ud_0 diquark
+        array([ True,  True,  True, False, False, False])
+    """
     a = np.asarray(absid)
     diquark = (a >= 1000) & (a < 10000) & ((a // 10) % 10 == 0)
     return (a > 100) & (a < 1_000_000) & ~diquark
 
 
 def heavy_flavour(absid: np.ndarray) -> np.ndarray:
-    """5 for B hadrons, 4 for C hadrons, 0 otherwise (from the PDG id's quark content)."""
+    """5 for B hadrons, 4 for C hadrons, 0 otherwise (from the PDG id's quark content).
+
+    Arguments:
+        absid: absolute PDG ids.
+
+    Returns:
+        The heavy flavour per id (int8).
+
+    Example:
+        >>> heavy_flavour(np.array([511, 421, 5122, 4122, 211, 5]))  # B0, D0, Lambda_b, Lambda_c, pi+, b quark
+        array([5, 4, 5, 4, 0, 0], dtype=int8)
+    """
     a = np.asarray(absid) % 10000
     meson = (a // 100) % 10
     baryon = (a // 1000) % 10
@@ -140,35 +173,35 @@ def _flags(starts, counts, pid, pstatus, m1, d_from_decay, hadron, pt, eta):
         last_before_fsr = (not emitted_before[j]) and (emits[j] or last)
         f = 0
         if prompt[j]:
-            f |= 1 << 0
+            f |= _IS_PROMPT
         if decayed and (hadron[j] or a == 11 or a == 13 or a == 15):
-            f |= 1 << 1
+            f |= _IS_DECAYED_LEPTON_HADRON
         if tau_prod[j]:
-            f |= 1 << 2
+            f |= _IS_TAU_DECAY_PRODUCT
         if ptau_prod[j]:
-            f |= 1 << 3
+            f |= _IS_PROMPT_TAU_DECAY_PRODUCT
         if direct_tau:
-            f |= 1 << 4
+            f |= _IS_DIRECT_TAU_DECAY_PRODUCT
         if direct_ptau:
-            f |= 1 << 5
+            f |= _IS_DIRECT_PROMPT_TAU_DECAY_PRODUCT
         if direct_had:
-            f |= 1 << 6
+            f |= _IS_DIRECT_HADRON_DECAY_PRODUCT
         if hp:
-            f |= 1 << 7
+            f |= _IS_HARD_PROCESS
         if from_hp[j]:
-            f |= 1 << 8
+            f |= _FROM_HARD_PROCESS
         if hptau_prod[j]:
-            f |= 1 << 9
+            f |= _IS_HARD_PROCESS_TAU_DECAY_PRODUCT
         if direct_hptau:
-            f |= 1 << 10
+            f |= _IS_DIRECT_HARD_PROCESS_TAU_DECAY_PRODUCT
         if from_hp[j] and last_before_fsr:
-            f |= 1 << 11
+            f |= _FROM_HARD_PROCESS_BEFORE_FSR
         if not copy[j]:
-            f |= 1 << 12
+            f |= _IS_FIRST_COPY
         if last:
-            f |= 1 << 13
+            f |= _IS_LAST_COPY
         if last_before_fsr:
-            f |= 1 << 14
+            f |= _IS_LAST_COPY_BEFORE_FSR
         flags[j] = f
         # ---- pruning (NanoAOD prunedGenParticles) ----
         k = False
@@ -209,21 +242,31 @@ def _flags(starts, counts, pid, pstatus, m1, d_from_decay, hadron, pt, eta):
 
 
 def kinematics(px, py, pz):
-    """(pt, eta, phi) from Cartesian momenta; eta = +-1e4 along the beam."""
+    """(pt, eta, phi) from Cartesian momenta; eta = +-1e4 along the beam.
+
+    Example:
+        >>> pt, eta, phi = kinematics(np.array([3.0, 0.0]), np.array([4.0, 0.0]), np.array([0.0, 10.0]))
+        >>> pt, eta
+        (array([5., 0.]), array([    0., 10000.]))
+    """
     pt = np.hypot(px, py)
     eta = np.where(pt > 0, np.arcsinh(pz / np.where(pt > 0, pt, 1.0)), np.sign(pz) * 1e4)
     return pt, eta, np.arctan2(py, px)
 
 
 def build(rec: dict) -> dict:
-    """Flags, CMS status and pruning for a block made by :func:`pythia.generate_block`.
+    """Flags, CMS status and pruning for a block made by :func:`.pythia.generate_block`.
 
-    Returns flat arrays over all history entries (``status``, ``statusFlags``,
-    ``keep``, ``genPartIdx`` = index within the event's pruned GenPart or -1,
-    ``genPartIdxMother`` for kept entries, ``pt``, ``eta``, ``phi``, ``hadron``,
-    ``decayed``, ``global_mother`` and ``tau_ancestor``: global index of the mother /
-    of the nearest decayed-tau ancestor, -1 if none) and
-    ``counts`` / ``gen_counts`` per event.
+    Arguments:
+        rec: the Pythia block (flat arrays and ``counts``).
+
+    Returns:
+        A dict of flat arrays over all history entries: ``status``, ``statusFlags``,
+        ``keep``, ``genPartIdx`` (index within the event's pruned GenPart or -1),
+        ``genPartIdxMother`` (for kept entries), ``pt``, ``eta``, ``phi``, ``hadron``,
+        ``decayed``, ``event_index``, ``global_mother`` and ``tau_ancestor`` (global
+        index of the mother / of the nearest decayed-tau ancestor, -1 if none); and
+        ``counts`` / ``gen_counts`` (entries / kept entries per event).
     """
     counts = np.asarray(rec["counts"], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)

@@ -20,9 +20,25 @@ cone (PF e/gamma footprint removal, [mem] EGM: 0.015 charged / 0.08 photons in t
 endcap).
 
 Example:
-    >>> c = candidates(truth, pu)  # doctest: +SKIP
-    >>> s = cone_sums(c, evt, eta, phi, self_idx, np.full(n, 0.4))  # doctest: +SKIP
-    >>> iso = rel_iso_dbeta(s, pt)  # doctest: +SKIP
+    A 40 GeV muon with a 2 GeV pion, a 3 GeV photon and, from a PU vertex 5 mm away, a
+    2 GeV pion within dR < 0.4; a K0L far away. The muon (flat index 0) is its own
+    ``self_idx``:
+
+    >>> import awkward as ak
+    >>> truth = ak.Array([{"particles": [
+    ...     {"pdgId": 13, "pt": 40.0, "eta": 0.0, "phi": 0.0, "charge": -1.0},
+    ...     {"pdgId": 211, "pt": 2.0, "eta": 0.1, "phi": 0.1, "charge": 1.0},
+    ...     {"pdgId": 22, "pt": 3.0, "eta": -0.2, "phi": 0.0, "charge": 0.0},
+    ...     {"pdgId": 130, "pt": 5.0, "eta": 1.0, "phi": 2.0, "charge": 0.0},
+    ... ]}])
+    >>> pu = ak.Array([[{"pdgId": -211, "pt": 2.0, "eta": 0.05, "phi": -0.1, "charge": -1.0, "vz": 5.0}]])
+    >>> c = candidates(truth, pu)
+    >>> sums = cone_sums(c, evt=np.array([0]), eta=np.array([0.0]), phi=np.array([0.0]),
+    ...                  self_idx=np.array([0]), radius=0.4)
+    >>> sums  # ch, nh, ph, pu, pu_trk
+    array([[2., 0., 3., 2., 0.]])
+    >>> rel_iso_dbeta(sums, np.array([40.0]))  # (2 + max(0, 0 + 3 - 0.5 x 2)) / 40
+    array([0.1])
 """
 
 from __future__ import annotations
@@ -54,7 +70,8 @@ PARAMS: dict = {
     "veto_charged_endcap": 0.015,
     "veto_photon_endcap": 0.08,
     "veto_photon_barrel": 0.02,
-    # default rho when none is given: Rho_All = 0.571 nPU + 4.5 [meas] nano_tt_v12 (notes section 1)
+    # default rho when none is given: Rho_All = 0.571 nTrueInt + 4.5 [meas] nano_tt_v12 (notes section 1), applied to
+    # the number of pileup vertices (the same file fits 0.586 nPU + 3.97 against Pileup_nPU)
     "rho_slope": 0.571,
     "rho_offset": 4.5,
 }
@@ -74,8 +91,15 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
 def candidates(truth: ak.Array, pu: ak.Array | None) -> dict:
     """Flat isolation inputs of the hard event (``hard``) and of PU (``pu``).
 
-    Each set: ``off`` (event offsets), ``eta phi pt`` (pt = E_T for neutrals), ``cat``
-    (category code, see module doc), ``src`` (flat index in ``truth.particles``, -1 for PU).
+    Arguments:
+        truth: the truth record (only ``particles``: ``pdgId pt eta phi charge`` are read).
+        pu: the PU particles (:func:`.pileup.simulate_pileup`; ``vz`` read too), or None.
+
+    Returns:
+        ``{"hard": set, "pu": set, "n_pu_vtx": array}``. Each set: ``off`` (event
+        offsets), ``eta phi pt`` (pt = E_T for neutrals), ``cat`` (category code ``CH``,
+        ``NH``, ``PH``, ``PU``, ``PU_TRK``, see the module doc), ``src`` (flat index in
+        ``truth.particles``, -1 for PU); ``n_pu_vtx``: the number of PU vertices per event.
     """
     p = truth.particles
     pmin, etk = PARAMS["pt_min"], PARAMS["eta_tracker"]
@@ -125,7 +149,15 @@ def _set(evt, n_ev, eta, phi, pt, cat, src) -> dict:
 
 
 def default_rho(cands: dict) -> np.ndarray:
-    """Rho (GeV) per event from the number of PU vertices, [meas] linear fit (notes section 1)."""
+    """Rho (GeV) per event from the number of PU vertices ``n``: ``rho_slope n + rho_offset``.
+
+    The [meas] nano_tt_v12 linear fit Rho_All = 0.571 Pileup_nTrueInt + 4.5 (notes section 1),
+    used when no rho is given.
+
+    Example:
+        >>> default_rho({"n_pu_vtx": np.array([0.0, 30.0])})
+        array([ 4.5 , 21.63])
+    """
     return PARAMS["rho_slope"] * cands["n_pu_vtx"] + PARAMS["rho_offset"]
 
 
@@ -172,8 +204,17 @@ def cone_sums(
 ) -> np.ndarray:
     """Per object, the (n, 5) sums [ch, nh, ph, pu, pu_trk] (GeV) within ``radius``.
 
-    ``self_idx``: flat index in ``truth.particles`` of the object's own particle (-1: none).
-    ``pu`` includes ``pu_trk`` (see the module doc)."""
+    Arguments:
+        cands: the isolation inputs (:func:`candidates`).
+        evt, eta, phi: event index and direction of each object.
+        self_idx: flat index in ``truth.particles`` of the object's own particle (-1: none).
+        radius: cone radius per object (or one for all).
+        veto_charged, veto_photon: inner veto radii (e/gamma footprint, :func:`egamma_veto`).
+
+    Returns:
+        An (n, 5) float64 array; ``pu`` includes ``pu_trk`` (see the module doc).
+        Example in the module docstring.
+    """
     n = len(evt)
     out = np.zeros((n, 5))
     if n == 0:
@@ -201,7 +242,12 @@ def rel_iso_dbeta(sums: np.ndarray, pt: np.ndarray) -> np.ndarray:
 
 
 def effective_area(aeta: np.ndarray, kind: str) -> np.ndarray:
-    """Effective area (per unit rho) of ``kind`` in {electron, muon, photon} at abs(eta)."""
+    """Effective area (per unit rho) of ``kind`` in {electron, muon, photon} at abs(eta).
+
+    Example:
+        >>> effective_area(np.array([0.5, 1.2, 2.45]), "electron")
+        array([0.144 , 0.1562, 0.1654])
+    """
     return np.asarray(PARAMS[f"ea_{kind}"])[np.searchsorted(PARAMS[f"ea_{kind}_edges"], aeta, side="right")]
 
 
@@ -213,7 +259,12 @@ def rel_iso_rho(sums: np.ndarray, pt: np.ndarray, rho: np.ndarray, ea: np.ndarra
 
 
 def mini_radius(pt: np.ndarray) -> np.ndarray:
-    """miniIso cone: 10 GeV / pT clamped to [0.05, 0.2]."""
+    """miniIso cone: 10 GeV / pT clamped to [0.05, 0.2].
+
+    Example:
+        >>> mini_radius(np.array([20.0, 100.0, 400.0]))
+        array([0.2 , 0.1 , 0.05])
+    """
     k, lo, hi = PARAMS["mini_r"]
     return np.clip(k / np.maximum(pt, 1e-3), lo, hi)
 

@@ -13,7 +13,33 @@ from the constituents: this is the CMS ghost-association definition of
   hardest c parton, else of the hardest parton; 0 if none.
 
 Example:
-    >>> jets, index = cluster(particles, 0.4, 15.0, hadrons=t.hadrons, partons=t.partons)  # doctest: +SKIP
+    One event of four massless particles: the first two make a jet, the third a jet of
+    its own, the fourth (5 GeV) stays below ``ptmin``. A B hadron and a b quark ghost
+    land in the first jet, a gluon in the second.
+
+    >>> import awkward as ak
+    >>> particles = ak.Array([[
+    ...     {"px": 50.0, "py": 0.0, "pz": 0.0, "energy": 50.0},
+    ...     {"px": 20.0, "py": 2.0, "pz": 1.0, "energy": 20.125},
+    ...     {"px": -30.0, "py": 0.0, "pz": 10.0, "energy": 31.623},
+    ...     {"px": 0.0, "py": 5.0, "pz": 0.0, "energy": 5.0},
+    ... ]])
+    >>> hadrons = ak.Array([[{"pt": 10.0, "eta": 0.0, "phi": 0.05, "flavour": 5}]])
+    >>> partons = ak.Array([[{"pt": 60.0, "eta": 0.0, "phi": 0.0, "pdgId": 5},
+    ...                      {"pt": 30.0, "eta": 0.33, "phi": 3.14, "pdgId": 21}]])
+    >>> jets, index = cluster(particles, 0.4, 15.0, hadrons=hadrons, partons=partons)
+    >>> jets.pt
+    <Array [[70, 30]] type='1 * var * float64'>
+    >>> jets.hadronFlavour.tolist(), jets.partonFlavour.tolist()
+    ([[5, 0]], [[5, 21]])
+    >>> index.tolist()  # constituents (ghosts removed)
+    [[[0, 1], [2]]]
+
+References:
+    M. Cacciari, G. P. Salam, G. Soyez, "The anti-kt jet clustering algorithm",
+    JHEP 04 (2008) 063, arXiv:0802.1189; "FastJet user manual", Eur. Phys. J. C 72
+    (2012) 1896, arXiv:1111.6097; CMS, "Identification of heavy-flavour jets with the
+    CMS detector in pp collisions at 13 TeV", JINST 13 (2018) P05011, arXiv:1712.07158.
 """
 
 from __future__ import annotations
@@ -112,7 +138,12 @@ def cluster(
 
 
 def take(values: ak.Array, rows: ak.Array) -> ak.Array:
-    """``values[event][rows[event][jet]]`` for jagged ``values`` and doubly jagged ``rows``."""
+    """``values[event][rows[event][jet]]`` for jagged ``values`` and doubly jagged ``rows``.
+
+    Example:
+        >>> take(ak.Array([[10, 20, 30], [40]]), ak.Array([[[0, 1], [2]], [[0]]])).tolist()
+        [[[10, 20], [30]], [[40]]]
+    """
     n = ak.num(values)
     starts = np.cumsum(np.asarray(n)) - np.asarray(n)
     flat_rows = ak.to_numpy(ak.flatten(rows + starts, axis=None)).astype(np.int64)

@@ -19,12 +19,28 @@
    (Run-2 style, from hidden PU quantities), ``genJetIdx`` (closest GenJet within
    dR < 0.2 = R/2), b-tag scores (:mod:`btag`).
 
-Written: pt > 15 GeV, abs(eta) < 4.7, pT-descending, cast with ``nanoaod.cast("Jet", ...)``.
+Written: pt > 15 GeV, abs(eta) < 4.7, pT-descending, cast with ``schema.cast("Jet", ...)``.
 ``area`` = pi R^2 minus the overlap (lens) with each harder jet closer than 2R, times
 a 3% jitter (ghost-area fluctuations) [design; [meas] median area 0.499 in nano_tt_v12].
 
 Example:
-    >>> jets = reconstruct_jets(truth, pu, gen["GenJet"], ev["Rho_fixedGridRhoFastjetAll"], rng)  # doctest: +SKIP
+    Two Drell-Yan events with 20 PU interactions each. Leptons are PF candidates, so
+    they make jets too: the jet of the leading muon of event 1 fails ``tightLepVeto``
+    (``jetId`` 2), the jet of the other, a lone muon, fails the tight ID (``jetId`` 0).
+
+    >>> from flashsim_coffea.reference.genlevel import gen_collections
+    >>> from flashsim_coffea.reference.pileup import event_quantities, simulate_pileup
+    >>> from flashsim_coffea.reference.pythia import generate_block
+    >>> from flashsim_coffea.reference.truth import make_truth
+    >>> truth = make_truth(generate_block("dy", n=2, seed=1))
+    >>> n_pu = np.array([20, 20])
+    >>> pu = simulate_pileup(n_pu, np.random.default_rng(1))
+    >>> rho = event_quantities(n_pu, n_pu, pu, np.random.default_rng(2), truth=truth)["Rho_fixedGridRhoFastjetAll"]
+    >>> jets = reconstruct_jets(truth, pu, gen_collections(truth)["GenJet"], rho, np.random.default_rng(3))
+    >>> jets.pt
+    <Array [[72.3, 38.4, 35, 18.8, 17.5], [...]] type='2 * var * float32'>
+    >>> jets.genJetIdx.tolist(), jets.jetId.tolist()
+    ([[0, 2, 1, 3, -1], [0, 1, -1]], [[6, 6, 6, 6, 6], [2, 0, 6]])
 """
 
 from __future__ import annotations
@@ -33,8 +49,8 @@ import awkward as ak
 import numba
 import numpy as np
 
-from .. import nanoaod
-from . import btag, jetalgo, pflow
+from flashsim_coffea.nanoaod import schema
+from flashsim_coffea.reference import btag, jetalgo, pflow
 
 PARAMS: dict = {
     "R": 0.4,  # AK4 [CMS]
@@ -170,7 +186,12 @@ def _binned(table: dict, key: str, aeta: np.ndarray) -> np.ndarray:
 
 
 def l2l3_response(pt_l1: np.ndarray, aeta: np.ndarray) -> np.ndarray:
-    """Tabulated MC-truth response of L1-corrected jets (see ``L2L3``)."""
+    """Tabulated MC-truth response of L1-corrected jets (see ``L2L3``): the L2L3 correction is its inverse.
+
+    Example:
+        >>> l2l3_response(np.array([20.0, 100.0, 20.0]), np.array([0.5, 0.5, 3.5]))
+        array([0.89934823, 0.96789615, 0.88740029])
+    """
     b = np.clip(np.searchsorted(L2L3["eta_edges"], aeta, side="right") - 1, 0, len(L2L3["eta_edges"]) - 2)
     x = np.log(np.maximum(pt_l1, 1.0))
     out = np.empty(len(pt_l1))
@@ -214,8 +235,21 @@ def reconstruct_jets(
     *,
     return_extras: bool = False,
 ):
-    """Reco AK4 jets (NanoAOD ``Jet`` fields); with ``return_extras`` also a dict of hidden
-    per-candidate / per-jet quantities (used by :mod:`met` and for validation)."""
+    """Reco AK4 jets (NanoAOD ``Jet``, see the module docstring).
+
+    Arguments:
+        truth: the truth record (:func:`.truth.make_truth`).
+        pu: the PU particles (:func:`.pileup.simulate_pileup`).
+        genjets: the final ``GenJet`` collection for ``genJetIdx`` (None: all -1).
+        rho: ``Rho_fixedGridRhoFastjetAll`` per event (GeV), for the L1 correction.
+        rng: the stage's random generator.
+        return_extras: also return the hidden per-candidate / per-jet quantities.
+
+    Returns:
+        The jagged ``Jet`` records (pT-descending, cast); with ``return_extras`` a tuple
+        (jets, extras), extras a dict with ``pf`` and ``pf_counts`` (the PF candidates),
+        ``cand_jet``, ``all_jets`` and ``hidden`` (used by :mod:`.met` and for validation).
+    """
     R = PARAMS["R"]
     n_ev = len(truth)
     rho = np.asarray(rho, dtype=np.float64)
@@ -359,7 +393,7 @@ def reconstruct_jets(
         "partonFlavour": fl["partonFlavour"],
         "genJetIdx": gen_idx,
     }
-    jets = nanoaod.cast("Jet", ak.unflatten(ak.zip(cols, depth_limit=1), out_counts))
+    jets = schema.cast("Jet", ak.unflatten(ak.zip(cols, depth_limit=1), out_counts))
     if not return_extras:
         return jets
     extras = {

@@ -12,6 +12,26 @@ vs GenMET is ~30 GeV at <sumEt> ~2100 ([meas] 29.7 GeV at 2167, notes section 9)
 Covariance (MET significance method, arXiv:1903.06078 [abs]): jets pT > 15 contribute their
 JER along and their angular resolution across their direction; the unclustered part
 b^2 sumEt_uncl on the diagonal. ``MET_significance = MET^T C^-1 MET``.
+
+Example:
+    Two Drell-Yan events with 20 PU interactions each (no neutrinos: GenMET is 0, so the
+    MET is all resolution):
+
+    >>> from flashsim_coffea.reference.pileup import simulate_pileup
+    >>> from flashsim_coffea.reference.pythia import generate_block
+    >>> from flashsim_coffea.reference.truth import make_truth
+    >>> truth = make_truth(generate_block("dy", n=2, seed=1))
+    >>> pu = simulate_pileup(np.array([20, 20]), np.random.default_rng(1))
+    >>> met = reconstruct_met(truth, pu, {}, np.random.default_rng(2), rho=np.array([16.8, 13.9]))
+    >>> sorted(met)
+    ['MET_covXX', 'MET_covXY', 'MET_covYY', 'MET_phi', 'MET_pt', 'MET_significance', 'MET_sumEt']
+    >>> met["MET_pt"], met["MET_sumEt"]
+    (array([39.45541 , 43.913162], dtype=float32), array([1207.8561, 1096.5312], dtype=float32))
+
+References:
+    CMS, "Performance of missing transverse momentum reconstruction in proton-proton
+    collisions at sqrt(s) = 13 TeV using the CMS detector", JINST 14 (2019) P07004,
+    arXiv:1903.06078.
 """
 
 from __future__ import annotations
@@ -48,14 +68,25 @@ def reconstruct_met(
 ) -> dict[str, np.ndarray]:
     """MET_pt, MET_phi, MET_sumEt, MET_significance, MET_covXX/XY/YY (float32 arrays).
 
-    ``jet_extras``: the second return value of ``jets.reconstruct_jets(..., return_extras=True)``
-    (same PF candidates as the jets). Without it the PF candidates and jets are rebuilt
-    (needs ``rho``, else it is recomputed), with independent random draws.
+    Arguments:
+        truth: the truth record (:func:`.truth.make_truth`).
+        pu: the PU particles (:func:`.pileup.simulate_pileup`).
+        objects: the reco collections (``Jet``, ``Muon``, ``Electron``, ``Photon``); not
+            read: leptons and photons enter through their PF candidates.
+        rng: the stage's random generator.
+        jet_extras: the second return value of ``jets.reconstruct_jets(..., return_extras=True)``
+            (same PF candidates as the jets). Without it the PF candidates and jets are
+            rebuilt, with independent random draws.
+        rho: ``Rho_fixedGridRhoFastjetAll`` for the rebuilt jets (else recomputed from
+            ``pu`` and ``truth``); unused with ``jet_extras``.
+
+    Returns:
+        Event-level float32 arrays by NanoAOD branch name. Example in the module docstring.
     """
     n_ev = len(truth)
     if jet_extras is None:
-        from . import jets as _jets
-        from . import pileup as _pileup
+        from flashsim_coffea.reference import jets as _jets
+        from flashsim_coffea.reference import pileup as _pileup
 
         if rho is None:
             n_pu = np.asarray(ak.num(pu)) * 0

@@ -1,4 +1,4 @@
-"""Reference-detector muons (NanoAOD ``Muon``) and tools shared by the lepton modules.
+"""Reference-detector muons (NanoAOD ``Muon``).
 
 :func:`reconstruct_muons` makes
 
@@ -14,23 +14,32 @@
 
 Impact parameters come from the TRUE production vertex (b/c decay products are
 displaced) plus resolution; isolation from :mod:`isolation`; IDs from the hidden
-quality of each muon (station reach, kink, nearby activity). Shared helpers used by
-:mod:`electrons` and :mod:`photons`: :func:`truth_flat`, :func:`gen_flavour`,
-:func:`impact_parameters`, :func:`jet_index`, :func:`finish`.
+quality of each muon (station reach, kink, nearby activity). The impact-parameter
+resolution and the ``jetIdx`` cone are those of every lepton (:mod:`leptons`).
 
 Example:
-    >>> mu = reconstruct_muons(truth, pu, jets, np.random.default_rng(1))  # doctest: +SKIP
+    Two Z -> mumu events, without pileup or jets (``jetIdx`` then -1): three of the four
+    muons are found, all prompt (``genPartFlav`` 1) and linked to their ``GenPart``.
+
+    >>> from flashsim_coffea.reference.pythia import generate_block
+    >>> from flashsim_coffea.reference.truth import make_truth
+    >>> truth = make_truth(generate_block("dy_mumu", n=2, seed=1))
+    >>> mu = reconstruct_muons(truth, None, None, np.random.default_rng(1))
+    >>> mu.pt
+    <Array [[71.2, 26.2], [35.4]] type='2 * var * float32'>
+    >>> mu.charge.tolist(), mu.genPartFlav.tolist(), mu.genPartIdx.tolist(), mu.tightId.tolist()
+    ([[-1, 1], [1]], [[1, 1], [1]], [[12, 10], [15]], [[True, True], [True]])
 """
 
 from __future__ import annotations
 
 import awkward as ak
-import numba
 import numpy as np
 
-from .. import nanoaod
-from ..derived import ISO_WP, gen_part_flav, jet_index
-from . import isolation as iso
+from flashsim_coffea.nanoaod.derived import ISO_WP, jet_index
+from flashsim_coffea.reference import isolation as iso
+from flashsim_coffea.reference.leptons import PARAMS as LEPTON_PARAMS
+from flashsim_coffea.reference.leptons import finish, gen_flavour, hadron_candidates, impact_parameters, logistic, truth_flat
 
 MASS = 0.10566
 
@@ -51,17 +60,6 @@ PARAMS: dict = {
     "tail_frac": 0.04,  # non-Gaussian tail (hard scattering, wrong hits) [mem]
     "tail_scale": 2.5,
     "pterr_jitter": 0.10,  # log-normal spread of ptErr around the true sigma [mem]
-    # impact parameter resolutions (mm): sigma = sqrt(a^2 + (b/pT)^2) x eta factor + PV term;
-    # d0 ~10 um @100 GeV, 25-90 um @1-10 GeV; z0 ~30 um @100 GeV, 45-150 um [arXiv:1405.6569]
-    "d0_a_mm": 0.008,
-    "d0_b_mm": 0.085,
-    "d0_eta": 0.3,  # (1 + c abs(eta)) [mem]
-    "z0_a_mm": 0.030,
-    "z0_b_mm": 0.140,
-    "z0_eta": 0.5,  # (1 + c eta^2) [mem]
-    "pv_res_mm": 0.005,  # PV resolution: 10-12 um [arXiv:1405.6569], better for ttbar-like PVs [mem]
-    "ip_tail_frac": 0.03,  # [mem] as pflow
-    "ip_tail_scale": 3.0,
     # IDs [mem] Muon POG Run 2 + [meas] nano_tt_v12 (prompt: global 100%, medium 100%, tight 98%)
     "p_tracker": 0.995,
     "p_global": 0.99,
@@ -89,86 +87,11 @@ PARAMS: dict = {
     "fake_global": (0.5, 1.0, 0.3),  # dif / punch-through / misid; [meas] 47% of unmatched are global
     "fake_medium": 0.5,  # given global, [meas] 24% of all unmatched are medium
     "fake_ip_scale": 4.0,  # kinked (decay-in-flight) tracks: worse impact parameters [mem]
-    "jet_dr": 0.4,  # jetIdx: jet within dR 0.4 [mem] (NanoAOD uses the jet owning the PF muon)
 }
 
 _CTAU_M = {211: 7.8045, 321: 3.7112}  # [PDG]
 _BR_MU = {211: 0.9999, 321: 0.6356}  # [PDG]
 _MASS = {211: 0.13957, 321: 0.49368}
-
-
-# ---------------------------------------------------------------------------- helpers
-def _flat(a: ak.Array) -> np.ndarray:
-    return np.asarray(ak.to_numpy(ak.flatten(a)))
-
-
-def truth_flat(truth: ak.Array) -> dict[str, np.ndarray]:
-    """Flat arrays of ``truth.particles`` with ``evt`` (event index) and ``idx`` (flat index)."""
-    p = truth.particles
-    n = np.asarray(ak.num(p))
-    fields = ("pt", "eta", "phi", "px", "py", "pz", "energy", "pdgId", "charge", "vx", "vy", "vz", "statusFlags", "genPartIdx")
-    out = {f: _flat(p[f]) for f in fields}
-    out["evt"] = np.repeat(np.arange(len(n)), n)
-    out["idx"] = np.arange(int(n.sum()))
-    out["n_ev"] = len(n)
-    return out
-
-
-def gen_flavour(truth: ak.Array, evt: np.ndarray, gen_idx: np.ndarray, conversions: bool = False) -> np.ndarray:
-    """NanoAOD ``genPartFlav`` (:func:`flashsim_coffea.derived.gen_part_flav`) of ``truth.GenPart``."""
-    return gen_part_flav(truth.GenPart, evt, gen_idx, conversions)
-
-
-def impact_parameters(
-    vx, vy, vz, px, py, pz, rng: np.random.Generator, params: dict = PARAMS, scale=1.0
-) -> dict[str, np.ndarray]:
-    """dxy, dz, their errors, ip3d, sip3d (cm) from the true production vertex (mm,
-    PV at 0) and direction, smeared with the track + PV resolution (``scale`` widens it)."""
-    n = len(px)
-    pt = np.hypot(px, py)
-    eta = np.arcsinh(pz / np.maximum(pt, 1e-9))
-    aeta = np.abs(eta)
-    dxy_t = (-vx * py + vy * px) / pt
-    dz_t = vz - (vx * px + vy * py) / pt * pz / pt
-    s_xy = np.hypot(np.hypot(params["d0_a_mm"], params["d0_b_mm"] / pt) * (1 + params["d0_eta"] * aeta), params["pv_res_mm"])
-    s_z = np.hypot(np.hypot(params["z0_a_mm"], params["z0_b_mm"] / pt) * (1 + params["z0_eta"] * aeta**2), params["pv_res_mm"])
-    s_xy, s_z = s_xy * scale, s_z * scale
-    tail = np.where(rng.random(n) < params["ip_tail_frac"], params["ip_tail_scale"], 1.0)
-    dxy = dxy_t + s_xy * tail * rng.standard_normal(n)
-    dz = dz_t + s_z * tail * rng.standard_normal(n)
-    jit = np.exp(0.1 * rng.standard_normal((2, n)))
-    e_xy, e_z = s_xy * jit[0], s_z * jit[1]
-    sin_t = 1.0 / np.cosh(eta)
-    ip3d = np.hypot(dxy, dz * sin_t)
-    e3d = np.sqrt((dxy * e_xy) ** 2 + (dz * sin_t * e_z * sin_t) ** 2) / np.maximum(ip3d, 1e-9)
-    e3d = np.maximum(e3d, np.minimum(e_xy, e_z * sin_t))
-    mm = 0.1  # mm -> cm
-    return {
-        "dxy": dxy * mm,
-        "dxyErr": e_xy * mm,
-        "dz": dz * mm,
-        "dzErr": e_z * mm,
-        "ip3d": ip3d * mm,
-        "sip3d": ip3d / e3d,
-    }
-
-
-def finish(collection: str, cols: dict[str, np.ndarray], evt: np.ndarray, n_ev: int) -> ak.Array:
-    """pT-descending jagged collection, cast to the NanoAOD schema."""
-    order = np.lexsort((-cols["pt"], evt))
-    counts = np.bincount(evt, minlength=n_ev)
-    rec = ak.zip({k: np.asarray(v)[order] for k, v in cols.items()}, depth_limit=1)
-    return nanoaod.cast(collection, ak.unflatten(rec, counts))
-
-
-def logistic(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def hadron_candidates(t: dict, eta_max: float, pt_min: float) -> np.ndarray:
-    """Flat indices of charged pions and kaons of the hard event inside the acceptance."""
-    a = np.abs(t["pdgId"])
-    return np.flatnonzero(((a == 211) | (a == 321)) & (t["pt"] > pt_min) & (np.abs(t["eta"]) < eta_max))
 
 
 # ---------------------------------------------------------------------------- muons
@@ -217,9 +140,20 @@ def reconstruct_muons(
     rho: np.ndarray | None = None,
     iso_cands: dict | None = None,
 ) -> ak.Array:
-    """NanoAOD ``Muon`` collection (see module doc). ``rho`` (GeV) for the miniIso EA
-    correction (default from the number of PU vertices); ``iso_cands``: precomputed
-    :func:`isolation.candidates` (shared with electrons/photons)."""
+    """NanoAOD ``Muon`` collection (see the module docstring).
+
+    Arguments:
+        truth: the truth record (:func:`.truth.make_truth`).
+        pu: the PU particles (:func:`.pileup.simulate_pileup`), or None (no pileup).
+        jets: the final reco ``Jet`` collection for ``jetIdx``, or None (``jetIdx`` -1).
+        rng: the stage's random generator.
+        rho: ``Rho_fixedGridRhoFastjetAll`` (GeV) for the miniIso EA correction (default
+            from the number of PU vertices, :func:`.isolation.default_rho`).
+        iso_cands: precomputed :func:`.isolation.candidates` (shared with electrons/photons).
+
+    Returns:
+        The jagged ``Muon`` records, pT-descending, cast to NanoAOD v12 dtypes.
+    """
     t = truth_flat(truth)
     n_ev = t["n_ev"]
     cands = iso_cands if iso_cands is not None else iso.candidates(truth, pu)
@@ -259,7 +193,7 @@ def reconstruct_muons(
     ip = impact_parameters(
         t["vx"][src], t["vy"][src], t["vz"][src],
         pt_t * np.cos(phi), pt_t * np.sin(phi), pt_t * np.sinh(eta),
-        rng, PARAMS, np.where(fake & (fkind_ip == 0), PARAMS["fake_ip_scale"], 1.0),
+        rng, np.where(fake & (fkind_ip == 0), PARAMS["fake_ip_scale"], 1.0),
     )
 
     # ---- isolation
@@ -285,7 +219,8 @@ def reconstruct_muons(
     reach = np.sum(p[:, None] > np.asarray(PARAMS["station_p"])[None, :] * np.where(ec, 0.7, 1.0)[:, None], axis=1)
     n_st = rng.binomial(np.maximum(reach, 1), PARAMS["station_eff"])
     n_st = np.where(is_glb, np.maximum(n_st, 1), np.minimum(n_st, 1))
-    n_lay = np.clip(np.round(np.where(ec, PARAMS["layers_mean"][1], PARAMS["layers_mean"][0]) + PARAMS["layers_sigma"] * rng.standard_normal(n)), 5, 18)
+    layers_mean = np.where(ec, PARAMS["layers_mean"][1], PARAMS["layers_mean"][0])
+    n_lay = np.clip(np.round(layers_mean + PARAMS["layers_sigma"] * rng.standard_normal(n)), 5, 18)
     activity = np.minimum(1.0, rel04)
     p_med_fail = PARAMS["medium_fail"] + PARAMS["medium_fail_activity"] * activity
     medium = loose & np.where(fake, is_glb & (u[3] < PARAMS["fake_medium"]), u[3] > p_med_fail)
@@ -307,6 +242,6 @@ def reconstruct_muons(
         "isGlobal": is_glb, "isTracker": is_trk, "isPFcand": is_pf,
         "nStations": n_st, "nTrackerLayers": n_lay,
         "genPartIdx": gidx, "genPartFlav": flav,
-        "jetIdx": jet_index(jets, evt, eta, phi, PARAMS["jet_dr"]),
+        "jetIdx": jet_index(jets, evt, eta, phi, LEPTON_PARAMS["jet_dr"]),
     }
     return finish("Muon", cols, evt, n_ev)

@@ -27,7 +27,20 @@ particle, -1 for PU), ``hardFrac`` (energy fraction from the hard event: hidden 
 ``d0`` and ``d0sig`` (tracks; 0 for towers).
 
 Example:
-    >>> pf = build(truth, pu, np.random.default_rng(1))  # doctest: +SKIP
+    A Z -> ee event without pileup: above 10 GeV, the two electrons are tracked (kind 2,
+    PF electrons) and the hard FSR photon next to the leading one is an ECAL tower (kind 4).
+
+    >>> from flashsim_coffea.reference.pileup import simulate_pileup
+    >>> from flashsim_coffea.reference.pythia import generate_block
+    >>> from flashsim_coffea.reference.truth import make_truth
+    >>> truth = make_truth(generate_block("dy", n=2, seed=1))
+    >>> pu = simulate_pileup(np.zeros(2, np.int64), np.random.default_rng(0))  # no pileup
+    >>> pf = build(truth, pu, np.random.default_rng(1))
+    >>> hard = pf[0][pf[0].pt > 10]
+    >>> hard.kind.tolist(), hard.pdgId.tolist(), hard.truthIdx.tolist()
+    ([2, 2, 4], [11, -11, 22], [2, 4, 1])
+    >>> hard.pt.to_numpy().round(1)
+    array([33.3, 18.3, 37.3])
 """
 
 from __future__ import annotations
@@ -89,7 +102,12 @@ _NU = (12, 14, 16)
 
 
 def ecal_sigma(e: np.ndarray, aeta: np.ndarray) -> np.ndarray:
-    """ECAL (and HF-EM beyond 2.5) energy resolution in GeV [card], notes section 6."""
+    """ECAL (and HF-EM beyond 2.5) energy resolution in GeV [card], notes section 6.
+
+    Example:
+        >>> ecal_sigma(np.array([10.0, 100.0]), np.array([0.5, 2.0]))
+        array([0.62187253, 3.06232853])
+    """
     base = np.sqrt((0.008 * e) ** 2 + 0.11**2 * e + 0.40**2)
     fwd = np.sqrt((0.107 * e) ** 2 + 2.08**2 * e)
     return np.where(
@@ -98,7 +116,12 @@ def ecal_sigma(e: np.ndarray, aeta: np.ndarray) -> np.ndarray:
 
 
 def hcal_sigma(e: np.ndarray, aeta: np.ndarray) -> np.ndarray:
-    """HCAL (abs(eta)<3) / HF (3-5) energy resolution in GeV [card], notes section 6."""
+    """HCAL (abs(eta)<3) / HF (3-5) energy resolution in GeV [card], notes section 6.
+
+    Example:
+        >>> hcal_sigma(np.array([10.0, 100.0]), np.array([0.5, 4.0]))
+        array([ 4.76969601, 29.96664813])
+    """
     return np.where(aeta < 3.0, np.sqrt((0.050 * e) ** 2 + 1.50**2 * e), np.sqrt((0.130 * e) ** 2 + 2.70**2 * e))
 
 
@@ -344,6 +367,15 @@ def build_flat(truth: ak.Array, pu: ak.Array, rng: np.random.Generator) -> tuple
 
 
 def build(truth: ak.Array, pu: ak.Array, rng: np.random.Generator) -> ak.Array:
-    """PF candidates per event (jagged records; fields in the module docstring)."""
+    """PF candidates per event.
+
+    Arguments:
+        truth: the truth record (:func:`.truth.make_truth`).
+        pu: the PU particles (:func:`.pileup.simulate_pileup`).
+        rng: the random generator.
+
+    Returns:
+        Jagged records, fields in the module docstring.
+    """
     flat, counts = build_flat(truth, pu, rng)
     return ak.unflatten(ak.zip(flat, depth_limit=1), counts)

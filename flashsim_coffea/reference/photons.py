@@ -19,7 +19,17 @@ rho-corrected charged / neutral / photon isolation; ``mvaID`` is a smooth functi
 the same quantities with WP90/WP80 cuts calibrated on prompt photons.
 
 Example:
-    >>> ph = reconstruct_photons(truth, pu, jets, np.random.default_rng(1))  # doctest: +SKIP
+    Two Drell-Yan events (Z -> ee, Z -> mumu), without pileup or jets: the leading
+    electron's supercluster also makes a photon, with a pixel seed and ``genPartFlav`` 11.
+
+    >>> from flashsim_coffea.reference.pythia import generate_block
+    >>> from flashsim_coffea.reference.truth import make_truth
+    >>> truth = make_truth(generate_block("dy", n=2, seed=1))
+    >>> ph = reconstruct_photons(truth, None, None, np.random.default_rng(1))
+    >>> ph.pt
+    <Array [[73.2], []] type='2 * var * float32'>
+    >>> ph.genPartFlav.tolist(), ph.pixelSeed.tolist(), ph.cutBased.tolist()
+    ([[11], []], [[True], []], [[3], []])
 """
 
 from __future__ import annotations
@@ -27,10 +37,14 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from . import isolation as iso
-from .electrons import ecal_sigma, shower_shapes, superclusters
-from .muons import finish, jet_index, truth_flat
-from .muons import PARAMS as MU_PARAMS
+from flashsim_coffea.nanoaod.derived import jet_index
+from flashsim_coffea.nanoaod.status_flags import BITS
+from flashsim_coffea.reference import isolation as iso
+from flashsim_coffea.reference.electrons import ecal_sigma, shower_shapes, superclusters
+from flashsim_coffea.reference.leptons import PARAMS as LEPTON_PARAMS
+from flashsim_coffea.reference.leptons import finish, truth_flat
+
+_PROMPT = 1 << BITS["isPrompt"]
 
 PARAMS: dict = {
     "pt_min": 10.0,  # observed NanoAOD minimum ~10 GeV (notes section 5)
@@ -78,8 +92,20 @@ def reconstruct_photons(
     rho: np.ndarray | None = None,
     iso_cands: dict | None = None,
 ) -> ak.Array:
-    """NanoAOD ``Photon`` collection (see module doc); keywords as in
-    :func:`electrons.reconstruct_electrons`."""
+    """NanoAOD ``Photon`` collection (see the module docstring).
+
+    Arguments:
+        truth: the truth record (:func:`.truth.make_truth`).
+        pu: the PU particles (:func:`.pileup.simulate_pileup`), or None (no pileup).
+        jets: the final reco ``Jet`` collection for ``jetIdx``, or None (``jetIdx`` -1).
+        rng: the stage's random generator.
+        rho: ``Rho_fixedGridRhoFastjetAll`` (GeV) for the rho x EA isolation correction
+            (default from the number of PU vertices, :func:`.isolation.default_rho`).
+        iso_cands: precomputed :func:`.isolation.candidates` (shared with muons/electrons).
+
+    Returns:
+        The jagged ``Photon`` records, pT-descending, cast to NanoAOD v12 dtypes.
+    """
     t = truth_flat(truth)
     n_ev = t["n_ev"]
     cands = iso_cands if iso_cands is not None else iso.candidates(truth, pu)
@@ -127,11 +153,14 @@ def reconstruct_photons(
     )
     mva = np.tanh(PARAMS["mva_k"] * (PARAMS["mva_c"] - bad))
     iso_abs = ch + np.maximum(s3[:, iso.NH] + s3[:, iso.PH] - r * iso.effective_area(aeta, "photon"), 0.0)
-    presel = (iso_abs < PARAMS["presel_iso"][0] + PARAMS["presel_iso"][1] * pt) & (hid["hoe"] < PARAMS["hoe_max"]) & (pt > PARAMS["pt_min"]) & ((pt > PARAMS["pt_nolid"]) | (cut >= 1))
+    presel = (
+        (iso_abs < PARAMS["presel_iso"][0] + PARAMS["presel_iso"][1] * pt) & (hid["hoe"] < PARAMS["hoe_max"])
+        & (pt > PARAMS["pt_min"]) & ((pt > PARAMS["pt_nolid"]) | (cut >= 1))
+    )
 
     # ---- electron / pixel information and truth
     gidx = t["genPartIdx"][s]
-    prompt = (t["statusFlags"][s] & 1) == 1
+    prompt = (t["statusFlags"][s] & _PROMPT) != 0
     jetlike = ~is_e & ~prompt
     u = rng.random((2, n))
     ps = PARAMS["pixel_seed"]
@@ -150,7 +179,7 @@ def reconstruct_photons(
         "electronVeto": (u[0] < p_veto)[k], "pixelSeed": (u[1] < p_pix)[k],
         "isScEtaEB": (aeta < PARAMS["eb_max"])[k], "isScEtaEE": ((aeta > PARAMS["ee_min"]) & (aeta < 2.5))[k],
         "genPartIdx": gidx[k], "genPartFlav": flav[k],
-        "jetIdx": jet_index(jets, evt[k], eta[k], phi[k], MU_PARAMS["jet_dr"]),
+        "jetIdx": jet_index(jets, evt[k], eta[k], phi[k], LEPTON_PARAMS["jet_dr"]),
         "electronIdx": np.full(int(k.sum()), -1),
     }
     return finish("Photon", cols, evt[k], n_ev)
@@ -160,7 +189,7 @@ def cut_based_id(hid: dict, ch, nh, ph, pt, ec) -> np.ndarray:
     """Fall17-V2-like photon ``cutBased`` 0..3 (fail, loose, medium, tight); isolations in GeV."""
     out = np.zeros(len(pt), np.int64)
     for k in range(3):
-        g = lambda key: np.asarray([PARAMS[key][0][k], PARAMS[key][1][k]])[ec]  # noqa: E731
+        g = lambda key, k=k: np.asarray([PARAMS[key][0][k], PARAMS[key][1][k]])[ec]
         nh_cut = g("cb_nh") + np.asarray(PARAMS["cb_nh_a"])[ec] * pt + np.asarray(PARAMS["cb_nh_b"])[ec] * pt**2
         ph_cut = g("cb_ph") + np.asarray(PARAMS["cb_ph_c"])[ec] * pt
         ok = (hid["hoe"] < g("cb_hoe")) & (hid["sieie"] < g("cb_sieie")) & (ch < g("cb_ch")) & (nh < nh_cut) & (ph < ph_cut)

@@ -21,8 +21,19 @@ of the visible pT density of PU + hard-event particles, so it fluctuates and cor
 with the event like the CMS one.
 
 Example:
-    >>> pu = simulate_pileup(np.array([30, 41]), np.random.default_rng(1))  # doctest: +SKIP
-    >>> ev = event_quantities(n_true, n_pu, pu, rng, truth=truth)  # doctest: +SKIP
+    Two events with 30 and 41 PU interactions (no hard event: rho then adds a constant
+    hard-event share):
+
+    >>> import awkward as ak
+    >>> n_pu = np.array([30, 41])
+    >>> pu = simulate_pileup(n_pu, np.random.default_rng(1))
+    >>> ak.num(pu).tolist()
+    [1956, 2566]
+    >>> pu.fields
+    ['pt', 'eta', 'phi', 'mass', 'px', 'py', 'pz', 'energy', 'pdgId', 'charge', 'vz']
+    >>> ev = event_quantities(n_pu.astype(np.float32), n_pu, pu, np.random.default_rng(2))
+    >>> ev["PV_npvs"], ev["Rho_fixedGridRhoFastjetAll"]
+    (array([27, 33], dtype=uint8), array([21.061092, 25.098866], dtype=float32))
 """
 
 from __future__ import annotations
@@ -139,8 +150,16 @@ def _minijets(rng: np.random.Generator, n_inter: int):
 
 
 def simulate_pileup(n_pu: np.ndarray, rng: np.random.Generator) -> ak.Array:
-    """PU particles per event (jagged): pt eta phi mass px py pz energy (GeV), pdgId,
-    charge, vz (mm, relative to the hard-scatter PV). ``n_pu``: in-time interactions."""
+    """PU particles of every event.
+
+    Arguments:
+        n_pu: the number of in-time PU interactions per event (``Pileup_nPU``).
+        rng: the random generator.
+
+    Returns:
+        Jagged records ``pt eta phi mass px py pz energy`` (GeV), ``pdgId``, ``charge``,
+        ``vz`` (mm, relative to the hard-scatter PV). Example in the module docstring.
+    """
     n_pu = np.asarray(n_pu, dtype=np.int64)
     n_ev = len(n_pu)
     n_inter = int(n_pu.sum())
@@ -255,9 +274,18 @@ def event_quantities(
 ) -> dict[str, np.ndarray]:
     """PV_npvs, PV_npvsGood, PV_x/y/z (cm), Rho_fixedGridRhoFastjetAll/Central (GeV).
 
-    Rho is the grid median of visible PU (+ hard event when ``truth`` is given, else a
-    constant offset) pT density. ``n_true`` is accepted for the contract (unused: every
-    quantity follows the actual ``n_pu``).
+    Arguments:
+        n_true: ``Pileup_nTrueInt``, accepted for the contract (unused: every quantity
+            follows the actual ``n_pu``).
+        n_pu: ``Pileup_nPU``, the PU interactions of ``pu``.
+        pu: the PU particles (:func:`simulate_pileup`).
+        rng: the random generator.
+        truth: the truth record; rho includes its visible particles, else a constant
+            offset ``PARAMS["rho_hard_offset"]``.
+
+    Returns:
+        Event-level arrays with NanoAOD dtypes. Rho is the grid median of the visible pT
+        density. Example in the module docstring.
     """
     n_pu = np.asarray(n_pu, dtype=np.int64)
     n_ev = len(n_pu)

@@ -11,8 +11,14 @@ built-in NNPDF2.3 QCD+QED LO set is used. Particles with c*tau > 10 mm (K0S, Lam
 ...) are left undecayed, as in CMS generator configurations (Geant4 decays them).
 
 Example:
-    >>> sorted(PROCESSES)[:3]
-    ['dy', 'dy_mumu', 'qcd']
+    >>> sorted(PROCESSES)
+    ['dy', 'dy_mumu', 'dy_mumu_m105', 'qcd', 'ttbar', 'vbf_hmumu', 'wjets', 'zh_llbb']
+    >>> PROCESSES["dy"][1]  # Pythia settings on top of COMMON
+    ['WeakSingleBoson:ffbar2gmZ = on', 'PhaseSpace:mHatMin = 50.', '23:onMode = off', '23:onIfAny = 11 13 15']
+
+References:
+    CMS, "Extraction and validation of a new set of CMS PYTHIA8 tunes from
+    underlying-event measurements", Eur. Phys. J. C 80 (2020) 4, arXiv:1903.12179.
 """
 
 from __future__ import annotations
@@ -113,7 +119,15 @@ PROCESSES: dict[str, tuple[str, list[str]]] = {
 def settings(process: str, seed: int) -> list[str]:
     """All Pythia settings for ``process`` with random seed ``seed`` (1 <= seed < 900000000).
 
-    Raises ``ValueError`` naming the process if it is unknown.
+    Raises:
+        ValueError: naming the process, if it is unknown.
+
+    Example:
+        >>> settings("ttbar", seed=7)[-4:]
+        ['Top:gg2ttbar = on', 'Top:qqbar2ttbar = on', 'Random:setSeed = on', 'Random:seed = 7']
+        >>> settings("ww", seed=7)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: unknown process 'ww'; choose from dy, dy_mumu, ...
     """
     if process not in PROCESSES:
         raise ValueError(f"unknown process {process!r}; choose from {', '.join(sorted(PROCESSES))}")

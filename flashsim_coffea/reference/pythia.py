@@ -8,16 +8,32 @@ the event, 0-based, with -1 for "none" (Pythia's system entry 0 is dropped).
 Pythia is imported lazily so that the rest of the package works without it.
 
 Example:
-    >>> rec = generate_block("dy", n=2, seed=1)  # doctest: +SKIP
-    >>> rec["counts"].shape
-    (2,)
+    Two Drell-Yan events; each record starts with the two beam protons, the incoming
+    partons and the Z (all with negative, "decayed or branched" status).
+
+    >>> rec = generate_block("dy", n=2, seed=1)
+    >>> rec["counts"]  # history entries per event
+    array([3062,  799])
+    >>> rec["id"][:5]
+    array([2212, 2212,    1,   -1,   23], dtype=int32)
+    >>> rec["status"][:5]
+    array([-12, -12, -21, -21, -22], dtype=int32)
+    >>> rec["mother1"][:5]  # the Z (entry 4) comes from entry 2, the incoming d quark
+    array([-1, -1,  5,  6,  2], dtype=int32)
+    >>> final = rec["status"][:3062] > 0  # final-state particles of event 0
+    >>> int(final.sum()), float(rec["charge"][:3062][final].sum())  # charge of the two protons
+    (842, 2.0)
+
+References:
+    C. Bierlich et al., "A comprehensive guide to the physics and usage of PYTHIA 8.3",
+    SciPost Phys. Codebases 8 (2022), arXiv:2203.11601.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .processes import settings
+from flashsim_coffea.reference.processes import settings
 
 #: Per-particle attributes copied from Pythia, in this order.
 _INT = ("id", "status", "mother1", "mother2", "daughter1", "daughter2")
@@ -39,10 +55,21 @@ def _record(event) -> tuple[np.ndarray, np.ndarray]:
 def generate_block(process: str, n: int, seed: int) -> dict[str, np.ndarray | float]:
     """Generate ``n`` events of ``process`` with Pythia seed ``seed``.
 
-    Returns a dict with ``counts`` (particles per event), one flat array per
-    attribute in ``_INT`` and ``_FLT`` (mothers/daughters re-based to 0, -1 = none),
-    ``charge`` (electric charge in units of e), ``weight`` (per-event generator weight), and the cross-section estimate
-    ``sigma_pb`` / ``sigma_err_pb`` / ``n_accepted`` of this block.
+    Arguments:
+        process: a process name of :data:`flashsim_coffea.reference.processes.PROCESSES`.
+        n: the number of events (events Pythia fails to make are retried, not counted).
+        seed: Pythia's random seed, 1 <= seed < 900000000.
+
+    Returns:
+        A dict with ``counts`` (history entries per event, int64), one flat array per
+        attribute: ``id status mother1 mother2 daughter1 daughter2`` (int32; mothers and
+        daughters local to the event, 0-based, -1 = none) and ``px py pz e m xProd yProd
+        zProd`` (float64, GeV and mm), ``charge`` (float64, units of e), ``weight`` (the
+        generator weight per event), and the floats ``sigma_pb`` / ``sigma_err_pb`` /
+        ``n_accepted``: Pythia's cross-section estimate of this block.
+
+    Raises:
+        RuntimeError: if Pythia rejects a setting or fails to initialise.
     """
     import pythia8mc
 

@@ -4,16 +4,33 @@ Each function takes the ``Events`` arrays of a sample and returns one number (or
 dict of numbers); ``benchmarks/reference_sanity.py`` prints them and the slow test
 ``tests/test_reference_sanity.py`` checks them against CMS-like ranges.
 
+They read NanoAOD branch names only, so they apply to real CMS files as well.
+
 Example:
-    >>> ev = uproot.open("dy.root")["Events"].arrays()  # doctest: +SKIP
-    >>> zmumu_core_width(ev)  # doctest: +SKIP
-    1.7
+    The first 20 events of a real CMS ttbar NanoAOD file:
+
+    >>> import uproot
+    >>> branches = ["Muon_*", "GenPart_*", "Jet_*", "GenJet_*", "MET_*", "GenMET_*"]
+    >>> with uproot.open(SHARED / "nano_tt_v12.root") as f:
+    ...     ev = f["Events"].arrays(filter_name=branches, entry_stop=20)
+    >>> prompt_muon_efficiency(ev)
+    1.0
+    >>> {k: round(v, 3) for k, v in btag_efficiencies(ev).items()}
+    {'b': 0.889, 'c': 0.091, 'light': 0.0}
+    >>> round(jet_response(ev)["mean_above_30"], 3)
+    1.007
+    >>> {k: round(v, 1) for k, v in met_resolution(ev).items()}
+    {'x': 33.0, 'y': 30.0, 'mean_sumEt': 2163.1}
 """
 
 from __future__ import annotations
 
 import awkward as ak
 import numpy as np
+
+from flashsim_coffea.nanoaod.status_flags import BITS
+
+_PROMPT = 1 << BITS["isPrompt"]
 
 #: DeepJet medium working point used throughout (UL2018, BTV: 1% light-jet mistag).
 DEEPJET_MEDIUM = 0.2783
@@ -37,6 +54,15 @@ def zmumu_core_width(ev: ak.Array) -> float:
     """Gaussian sigma (GeV) of the Z -> mumu peak core (fit within +-4 GeV of the mode).
 
     Muons: pT > 20 GeV, |eta| < 2.4, two of opposite charge, leading pair.
+
+    Example:
+        Back-to-back muon pairs whose mass is drawn from a Gaussian of width 2 GeV:
+
+        >>> m = np.random.default_rng(1).normal(91.19, 2.0, 2000)
+        >>> ev = ak.Array({"Muon_pt": [[x / 2, x / 2] for x in m], "Muon_eta": [[0.0, 0.0]] * 2000,
+        ...                "Muon_phi": [[0.0, np.pi]] * 2000, "Muon_charge": [[-1, 1]] * 2000})
+        >>> round(zmumu_core_width(ev), 2)
+        1.98
     """
     from scipy.optimize import curve_fit
 
@@ -52,7 +78,7 @@ def zmumu_core_width(ev: ak.Array) -> float:
     centres = 0.5 * (edges[1:] + edges[:-1])
     mode = centres[np.argmax(counts)]
     sel = np.abs(centres - mode) < 4
-    gauss = lambda x, n, mu0, s: n * np.exp(-0.5 * ((x - mu0) / s) ** 2)  # noqa: E731
+    gauss = lambda x, n, mu0, s: n * np.exp(-0.5 * ((x - mu0) / s) ** 2)
     (n, mu0, s), _ = curve_fit(gauss, centres[sel], counts[sel], p0=(counts.max(), mode, 2.0))
     return float(abs(s))
 
@@ -61,7 +87,7 @@ def prompt_muon_efficiency(ev: ak.Array, ptmin: float = 20.0, etamax: float = 2.
     """Fraction of prompt final-state gen muons (pT > ptmin, |eta| < etamax) with a reco Muon linked to them."""
     gen = _collection(ev, "GenPart")
     idx = ak.local_index(gen.pt, axis=1)
-    prompt = (abs(gen.pdgId) == 13) & (gen.status == 1) & ((gen.statusFlags & 1) == 1)
+    prompt = (abs(gen.pdgId) == 13) & (gen.status == 1) & ((gen.statusFlags & _PROMPT) != 0)
     sel = prompt & (gen.pt > ptmin) & (abs(gen.eta) < etamax)
     linked = ev["Muon_genPartIdx"]
     found = ak.any(idx[:, :, None] == linked[:, None, :], axis=2)

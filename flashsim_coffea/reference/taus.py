@@ -22,10 +22,37 @@ NanoAOD selection (``finalTaus``): pT > 18 GeV, abs(eta) < 2.3, decay mode in
 {0, 1, 2, 10, 11}, ``idDeepTau2018v2p5VSjet`` >= 1 (VVVLoose). ``idDeepTau2018v2p5VSjet``
 = number of v2.5 VSjet working points passed (notes section 10). Electrons/muons
 faking taus (``genPartFlav`` 1-4) are not simulated. Collection pT-descending,
-``jetIdx`` = closest reco jet within dR < 0.4, cast with ``nanoaod.cast("Tau", ...)``.
+``jetIdx`` = closest reco jet within dR < 0.4, cast with ``schema.cast("Tau", ...)``.
 
 Example:
-    >>> tau = reconstruct_taus(truth, gen["GenVisTau"], jets, rng)  # doctest: +SKIP
+    A Z -> tautau event (without pileup) with two hadronic taus, one-prong + pi0 (decay
+    mode 1) and three-prong (10): both are reconstructed, genuine (``genPartFlav`` 5),
+    linked to their ``GenVisTau`` and to a jet.
+
+    >>> from flashsim_coffea.reference.genlevel import gen_collections
+    >>> from flashsim_coffea.reference.jets import reconstruct_jets
+    >>> from flashsim_coffea.reference.pileup import simulate_pileup
+    >>> from flashsim_coffea.reference.pythia import generate_block
+    >>> from flashsim_coffea.reference.truth import make_truth
+    >>> truth = make_truth(generate_block("dy", n=2, seed=23))
+    >>> gen = gen_collections(truth)
+    >>> pu = simulate_pileup(np.zeros(2, np.int64), np.random.default_rng(0))  # no pileup
+    >>> jets = reconstruct_jets(truth, pu, gen["GenJet"], np.full(2, 4.0), np.random.default_rng(1))
+    >>> gen["GenVisTau"].pt, gen["GenVisTau"].status.tolist()
+    (<Array [[61.8, 19.9], []] type='2 * var * float32'>, [[1, 10], []])
+    >>> tau = reconstruct_taus(truth, gen["GenVisTau"], jets, np.random.default_rng(2))
+    >>> tau.pt
+    <Array [[63.1, 19.3], []] type='2 * var * float32'>
+    >>> tau.decayMode.tolist(), tau.genPartFlav.tolist(), tau.genPartIdx.tolist(), tau.jetIdx.tolist()
+    ([[1, 10], []], [[5, 5], []], [[0, 1], []], [[0, 2], []])
+    >>> tau.idDeepTau2018v2p5VSjet.tolist()  # working points passed, of 8
+    [[8, 7], []]
+
+References:
+    CMS, "Performance of reconstruction and identification of tau leptons decaying to
+    hadrons and nu_tau in pp collisions at sqrt(s) = 13 TeV", JINST 13 (2018) P10005,
+    arXiv:1809.02816; CMS, "Identification of hadronic tau lepton decays using a deep
+    neural network", JINST 17 (2022) P07023, arXiv:2201.08458.
 """
 
 from __future__ import annotations
@@ -35,8 +62,13 @@ import numba
 import numpy as np
 from scipy.special import ndtr
 
-from .. import nanoaod
-from . import genlevel
+from flashsim_coffea.nanoaod import schema
+from flashsim_coffea.nanoaod.derived import WP_VSJET
+from flashsim_coffea.nanoaod.status_flags import BITS
+from flashsim_coffea.reference import genlevel
+
+#: statusFlags of a prompt lepton or a direct decay product of a prompt tau (fake-tau veto)
+_PROMPT_OR_PROMPT_TAU = (1 << BITS["isPrompt"]) | (1 << BITS["isDirectPromptTauDecayProduct"])
 
 PARAMS: dict = {
     "pt_min": 18.0,  # NanoAOD Tau pt > 18 [notes section 10, nTau doc]
@@ -79,8 +111,6 @@ PARAMS: dict = {
     "jet_dr": 0.4,  # Tau_jetIdx matching cone
     "mantissa_bits": {"eta": 12, "phi": 12, "mass": 10, "dxy": 10, "dz": 14, "rawDeepTau2018v2p5VSjet": 10},
 }
-
-from ..derived import WP_VSJET  # noqa: E402  (DeepTau 2018 v2.5 VSjet thresholds)
 
 #: Quantile tables (score, CDF) of the raw VSjet score. Genuine: CDF at the WPs = 1 - target
 #: efficiency 98, 95, 90, 85, 80, 70, 60, 50% [notes section 10, TAU-20-001]. Fakes (given a
@@ -243,6 +273,10 @@ def reconstruct_taus(truth: ak.Array, genvistau: ak.Array, jets: ak.Array, rng: 
         genvistau: the final (pT-ordered) ``GenVisTau`` collection (:func:`.genlevel.gen_collections`).
         jets: the final reco ``Jet`` collection (pT-ordered).
         rng: the stage's random generator.
+
+    Returns:
+        The jagged ``Tau`` records, pT-descending, cast to NanoAOD v12 dtypes. Example in
+        the module docstring.
     """
     P = PARAMS
     n_ev = len(truth)
@@ -322,7 +356,7 @@ def reconstruct_taus(truth: ak.Array, genvistau: ak.Array, jets: ak.Array, rng: 
     # vetoes: GenVisTau and prompt (or prompt-tau) e/mu near the jet
     veto = _closest(j_off, j["eta"], j["phi"], g_off, g["eta"], g["phi"], P["fake_veto_dr"]) >= 0
     flags = part["statusFlags"].astype(np.int64)
-    lep = ((apid == 11) | (apid == 13)) & ((flags & 0b100001) != 0) & (part["pt"] > P["fake_lep_pt"])
+    lep = ((apid == 11) | (apid == 13)) & ((flags & _PROMPT_OR_PROMPT_TAU) != 0) & (part["pt"] > P["fake_lep_pt"])
     l_counts = np.bincount(np.repeat(np.arange(n_ev), p_counts)[lep], minlength=n_ev)
     veto |= _closest(j_off, j["eta"], j["phi"], _offsets(l_counts), part["eta"][lep], part["phi"][lep],
                      P["fake_veto_dr"]) >= 0
@@ -374,4 +408,4 @@ def reconstruct_taus(truth: ak.Array, genvistau: ak.Array, jets: ak.Array, rng: 
     t_off = _offsets(counts)
     t["jetIdx"] = _closest(t_off, t["eta"], t["phi"], j_off, j["eta"], j["phi"], P["jet_dr"])
     t["idDecayModeNewDMs"] = np.ones(len(t["pt"]), bool)
-    return ak.to_packed(nanoaod.cast("Tau", ak.unflatten(ak.zip(t, depth_limit=1), counts)))
+    return ak.to_packed(schema.cast("Tau", ak.unflatten(ak.zip(t, depth_limit=1), counts)))

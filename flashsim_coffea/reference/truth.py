@@ -20,6 +20,28 @@ event fields
     ``genWeight`` (float64 here, cast on writing).
 
 Pileup is not part of the truth: the detector draws it from ``Pileup_nPU``.
+
+Example:
+    Two Drell-Yan events: in event 0 a d dbar pair makes the Z, whose shower copies end
+    in the Z -> e- e+ decay (``genPartIdxMother`` 7, the last copy); the two electrons are
+    also final-state ``particles``, linked back by ``genPartIdx``.
+
+    >>> import awkward as ak
+    >>> from flashsim_coffea.nanoaod.status_flags import BITS
+    >>> from flashsim_coffea.reference.pythia import generate_block
+    >>> t = make_truth(generate_block("dy", n=2, seed=1))
+    >>> t.fields
+    ['particles', 'GenPart', 'partons', 'hadrons', 'genWeight']
+    >>> ak.num(t.particles).tolist(), ak.num(t.GenPart).tolist()
+    ([842, 255], [40, 11])
+    >>> t.GenPart.pdgId[0, :10].tolist()
+    [1, -1, 23, 23, 23, 23, 23, 23, 11, -11]
+    >>> t.GenPart.genPartIdxMother[0, :10].tolist()
+    [-1, -1, 0, 2, 3, 4, 5, 6, 7, 7]
+    >>> p = t.particles[0]
+    >>> e = p[(abs(p.pdgId) == 11) & (p.pt > 10)]
+    >>> e.pdgId.tolist(), e.genPartIdx.tolist(), ((e.statusFlags >> BITS["isPrompt"]) & 1).tolist()
+    ([11, -11], [16, 18], [1, 1])
 """
 
 from __future__ import annotations
@@ -27,7 +49,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from . import history
+from flashsim_coffea.reference import history
 
 _QUARKS_GLUON = np.array([1, 2, 3, 4, 5, 21])
 
@@ -39,7 +61,15 @@ def _jagged(fields: dict[str, np.ndarray], mask: np.ndarray, evt: np.ndarray, n_
 
 
 def make_truth(rec: dict) -> ak.Array:
-    """Truth record array of a Pythia block (see the module docstring)."""
+    """Truth record of a Pythia block (fields in the module docstring).
+
+    Arguments:
+        rec: a block made by :func:`flashsim_coffea.reference.pythia.generate_block`.
+
+    Returns:
+        An awkward array with one record per event: ``particles``, ``GenPart``,
+        ``partons``, ``hadrons`` (jagged) and ``genWeight``.
+    """
     h = history.build(rec)
     n_events = len(rec["counts"])
     evt = h["event_index"]

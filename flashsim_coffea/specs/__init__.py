@@ -7,8 +7,8 @@ their transforms). ``EVENT`` specs (MET, PV, rho) live in :mod:`.event`.
 
 from __future__ import annotations
 
-from . import electron, event, jet, muon, photon, tau
-from .source import Source
+from flashsim_coffea.specs import electron, event, jet, muon, photon, tau
+from flashsim_coffea.specs.source import Source
 
 #: reco collection -> its sources, in simulation order (jets first: others link to them).
 COLLECTIONS: dict[str, list[Source]] = {
@@ -21,4 +21,17 @@ COLLECTIONS: dict[str, list[Source]] = {
 
 EVENT_SOURCES: list[Source] = event.SOURCES
 
-__all__ = ["COLLECTIONS", "EVENT_SOURCES", "Source"]
+
+def all_sources() -> dict[str, Source]:
+    """Every declared source by key, in simulation order.
+
+    Example:
+        >>> list(all_sources())[:3]
+        ['Jet_genjet', 'Jet_pileup', 'Muon_genmuon']
+    """
+    out = {s.key: s for srcs in COLLECTIONS.values() for s in srcs}
+    out.update({s.key: s for s in EVENT_SOURCES})
+    return out
+
+
+__all__ = ["COLLECTIONS", "EVENT_SOURCES", "Source", "all_sources"]

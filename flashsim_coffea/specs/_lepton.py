@@ -18,7 +18,7 @@ POSITIVE = {"kind": "log", "offset": 1e-6}
 #: 78% of the reference ttbar electrons, 2% of its photons), logit between
 MVA = {"kind": "spike", "value": -1.0, "then": {"kind": "logit", "lo": -1.0, "hi": 1.0}}
 #: reflections whose mirror images augment the training of the electron, photon and tau
-#: sources (:mod:`flashsim_coffea.mirror`): a few thousand fake taus and photons are too few
+#: sources (:mod:`flashsim_coffea.train.mirror`): a few thousand fake taus and photons are too few
 #: for a flow to learn that the response is symmetric, and the electrons' impact parameters
 #: come out lopsided without them.
 MIRROR = ("phi", "eta")

@@ -2,13 +2,30 @@
 
 Derived after sampling: ``pdgId``, ``mass``, ``genPartFlav``, ``jetIdx``; ``photonIdx`` is -1
 (no electron-photon cross-link is simulated).
+
+Example:
+    >>> [(s.key, s.candidates) for s in SOURCES]
+    [('Electron_genelectron', 'GenElectron'), ('Electron_genphoton', 'GenPhoton'), ('Electron_jetfake', 'GenJetFake')]
+    >>> FROM_PHOTON.mirror, FROM_PHOTON.constants  # trained on mirror images too
+    (('phi', 'eta'), {'photonIdx': -1})
 """
 
 from __future__ import annotations
 
-from ._lepton import (CHARGE, EGAMMA_CONDITIONING, FLAG, IMPACT, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS,
-                      MIRROR, MVA, POSITIVE)
-from .source import Source
+from flashsim_coffea.specs._lepton import (
+    CHARGE,
+    EGAMMA_CONDITIONING,
+    FLAG,
+    IMPACT,
+    INTEGER,
+    ISOLATION,
+    JET_CONDITIONING,
+    KINEMATICS,
+    MIRROR,
+    MVA,
+    POSITIVE,
+)
+from flashsim_coffea.specs.source import Source
 
 _TARGETS = {
     "deltaEtaSC": {"kind": "plain"},
@@ -31,23 +48,22 @@ _TARGETS = {
     "convVeto": FLAG,
     "lostHits": INTEGER,
 }
-_DERIVED = ("pdgId", "mass", "genPartFlav", "jetIdx")
 _CONST = {"photonIdx": -1}
 
 FROM_ELECTRON = Source(
     collection="Electron", name="genelectron", candidates="GenElectron", link="genPartIdx",
     conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, "charge": CHARGE, **_TARGETS},
-    derived=_DERIVED, constants=_CONST, match_dr=0.3, mirror=MIRROR,
+    constants=_CONST, match_dr=0.3, mirror=MIRROR,
 )
 FROM_PHOTON = Source(
     collection="Electron", name="genphoton", candidates="GenPhoton", link="genPartIdx",
     conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, "charge": {"kind": "sign", "gen": None}, **_TARGETS},
-    derived=_DERIVED, constants=_CONST, match_dr=0.3, mirror=MIRROR,
+    constants=_CONST, match_dr=0.3, mirror=MIRROR,
 )
 JETFAKE = Source(
     collection="Electron", name="jetfake", candidates="GenJetFake",
     conditioning=JET_CONDITIONING, targets={**KINEMATICS, "charge": {"kind": "sign", "gen": None}, **_TARGETS},
-    derived=_DERIVED, constants={**_CONST, "genPartIdx": -1}, mirror=MIRROR,
+    constants={**_CONST, "genPartIdx": -1}, mirror=MIRROR,
 )
 
 SOURCES = [FROM_ELECTRON, FROM_PHOTON, JETFAKE]

@@ -4,14 +4,19 @@ MET is learnt as the recoil-like residual to GenMET in the GenMET frame
 (``MET_upar`` along GenMET minus |GenMET|, ``MET_uperp`` across it); the engine turns
 them back into ``MET_pt``/``MET_phi``. The conditioning adds the GenJets' share of the
 MET covariance at a nominal jet resolution (lab frame and GenMET frame,
-:func:`flashsim_coffea.features.event_context`), the muons beyond the muon acceptance
+:func:`flashsim_coffea.sim.features.event_context`), the muons beyond the muon acceptance
 (reco MET that GenMET does not have), and ``nPU`` with the soft GenJet counts, which
 drive rho (grid median of the pileup and underlying-event pT density), the vertex
-counts and the unclustered share of the covariance."""
+counts and the unclustered share of the covariance.
+
+Example:
+    >>> EVENT.key, EVENT.candidates, list(EVENT.targets)[:4]
+    ('Event_event', None, ['MET_upar', 'MET_uperp', 'MET_sumEt', 'MET_significance'])
+"""
 
 from __future__ import annotations
 
-from .source import Source
+from flashsim_coffea.specs.source import Source
 
 EVENT = Source(
     collection="",

@@ -6,11 +6,17 @@ bounded (logit, energy fractions with point masses at 0 and 1), counts and ids a
 dequantised integers, ``puId`` is decomposed into its three WP bits. ``hadronFlavour``
 and ``partonFlavour`` are copied from the GenJet (ghost association sees the same
 hadrons); ``genJetIdx`` is the candidate's index.
+
+Example:
+    >>> [(s.key, s.candidates, s.link) for s in SOURCES]
+    [('Jet_genjet', 'GenJet', 'genJetIdx'), ('Jet_pileup', None, None)]
+    >>> GENUINE.targets["pt"], GENUINE.targets["puId"], len(GENUINE.targets)
+    ({'kind': 'ratio', 'gen': 'pt'}, {'kind': 'bits', 'bits': [4, 2, 1]}, 20)
 """
 
 from __future__ import annotations
 
-from .source import Source
+from flashsim_coffea.specs.source import Source
 
 #: energy fractions: point masses at exactly 0 and exactly 1 (neHEF = 1 for 24% of the
 #: reference ttbar jets: forward jets made of neutral hadrons only), logit between

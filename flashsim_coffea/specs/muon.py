@@ -4,12 +4,28 @@ by ``statusFlags``), and fakes from jets (punch-through, decays in flight).
 Derived after sampling: ``pdgId`` and ``mass`` (from the charge), ``pfIsoId`` (from
 ``pfRelIso04_all``), ``genPartFlav`` (from the gen muon's flags and ancestry), ``jetIdx``
 (ΔR < 0.4 to the flash jets).
+
+Example:
+    >>> [(s.key, s.candidates, s.link) for s in SOURCES]
+    [('Muon_genmuon', 'GenMuon', 'genPartIdx'), ('Muon_jetfake', 'GenJetFake', None)]
+    >>> list(GENUINE.targets)[:6]
+    ['pt', 'eta', 'phi', 'charge', 'ptErr', 'dxy']
 """
 
 from __future__ import annotations
 
-from ._lepton import CHARGE, FLAG, GEN_CONDITIONING, IMPACT, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS, POSITIVE
-from .source import Source
+from flashsim_coffea.specs._lepton import (
+    CHARGE,
+    FLAG,
+    GEN_CONDITIONING,
+    IMPACT,
+    INTEGER,
+    ISOLATION,
+    JET_CONDITIONING,
+    KINEMATICS,
+    POSITIVE,
+)
+from flashsim_coffea.specs.source import Source
 
 _TARGETS = {
     "ptErr": POSITIVE,
@@ -32,7 +48,6 @@ _TARGETS = {
     "nStations": INTEGER,
     "nTrackerLayers": INTEGER,
 }
-_DERIVED = ("pdgId", "mass", "pfIsoId", "genPartFlav", "jetIdx")
 
 GENUINE = Source(
     collection="Muon",
@@ -41,7 +56,7 @@ GENUINE = Source(
     link="genPartIdx",
     conditioning=GEN_CONDITIONING,
     targets={**KINEMATICS, "charge": CHARGE, **_TARGETS},
-    derived=_DERIVED,
+
     match_dr=0.3,
 )
 
@@ -51,7 +66,7 @@ JETFAKE = Source(
     candidates="GenJetFake",
     conditioning=JET_CONDITIONING,
     targets={**KINEMATICS, "charge": {"kind": "sign", "gen": None}, **_TARGETS},
-    derived=_DERIVED,
+
     constants={"genPartIdx": -1},
 )
 

@@ -2,13 +2,26 @@
 
 Derived after sampling: ``isScEtaEB``/``isScEtaEE`` (from η), ``genPartFlav``, ``jetIdx``;
 ``electronIdx`` is -1.
+
+Example:
+    >>> [(s.key, s.candidates) for s in SOURCES]
+    [('Photon_genphoton', 'GenPhoton'), ('Photon_genelectron', 'GenElectron'), ('Photon_jetfake', 'GenJetFake')]
 """
 
 from __future__ import annotations
 
-from ._lepton import (EGAMMA_CONDITIONING, FLAG, INTEGER, ISOLATION, JET_CONDITIONING, KINEMATICS, MIRROR, MVA,
-                      POSITIVE)
-from .source import Source
+from flashsim_coffea.specs._lepton import (
+    EGAMMA_CONDITIONING,
+    FLAG,
+    INTEGER,
+    ISOLATION,
+    JET_CONDITIONING,
+    KINEMATICS,
+    MIRROR,
+    MVA,
+    POSITIVE,
+)
+from flashsim_coffea.specs.source import Source
 
 _TARGETS = {
     "energyErr": POSITIVE,
@@ -23,7 +36,6 @@ _TARGETS = {
     "electronVeto": FLAG,
     "pixelSeed": FLAG,
 }
-_DERIVED = ("isScEtaEB", "isScEtaEE", "genPartFlav", "jetIdx")
 _CONST = {"electronIdx": -1}
 
 #: prompt photons are drawn four times as often in the flow's batches: a quarter of the vbf
@@ -31,17 +43,17 @@ _CONST = {"electronIdx": -1}
 #: mass at 0 (models/README.md, tenth set)
 FROM_PHOTON = Source(
     collection="Photon", name="genphoton", candidates="GenPhoton", link="genPartIdx",
-    conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, derived=_DERIVED, constants=_CONST, match_dr=0.3,
+    conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, constants=_CONST, match_dr=0.3,
     mirror=MIRROR, oversample={"flag:isPrompt": 4.0},
 )
 FROM_ELECTRON = Source(
     collection="Photon", name="genelectron", candidates="GenElectron", link="genPartIdx",
-    conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, derived=_DERIVED, constants=_CONST, match_dr=0.3,
+    conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, constants=_CONST, match_dr=0.3,
     mirror=MIRROR,
 )
 JETFAKE = Source(
     collection="Photon", name="jetfake", candidates="GenJetFake",
-    conditioning=JET_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, derived=_DERIVED,
+    conditioning=JET_CONDITIONING, targets={**KINEMATICS, **_TARGETS},
     constants={**_CONST, "genPartIdx": -1},
     mirror=MIRROR,
 )

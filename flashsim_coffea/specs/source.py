@@ -1,9 +1,15 @@
 """A FlashSim *source*: one way a reco object comes about, with its models' inputs and outputs.
 
 Example:
-    >>> Source("Muon", "genmuon", candidates="GenMuon", link="genPartIdx",
-    ...        conditioning=["log_pt", "eta"], targets={"pt": {"kind": "ratio", "gen": "pt"}})  # doctest: +ELLIPSIS
-    Source(collection='Muon', name='genmuon', ...)
+    >>> src = Source("Muon", "genmuon", candidates="GenMuon", link="genPartIdx",
+    ...              conditioning=["log_pt", "eta"], targets={"pt": {"kind": "ratio", "gen": "pt"}})
+    >>> src.key, src.link, src.match_dr, src.mirror
+    ('Muon_genmuon', 'genPartIdx', 0.4, ())
+    >>> Source("Muon", "genmuon", candidates="GenMuon", conditioning=["log_pt"], targets={},
+    ...        oversample={"flag:isPrompt": 4.0})
+    Traceback (most recent call last):
+    ...
+    ValueError: source Muon_genmuon: oversample names ['flag:isPrompt'], which are not in its conditioning ['log_pt']
 """
 
 from __future__ import annotations
@@ -18,25 +24,24 @@ class Source:
     Attributes:
         collection: the reco collection (``Jet``, ``Muon``, ...); ``""`` for event-level quantities.
         name: the source's name, unique within the collection (``genjet``, ``jetfake``, ...).
-        candidates: kind of gen candidate (:data:`flashsim_coffea.candidates.KINDS`);
+        candidates: kind of gen candidate (:data:`flashsim_coffea.sim.candidates.KINDS`);
             ``None`` for event-level sources (one "candidate" per event).
         link: reco field holding the candidate's gen index (``genPartIdx``/``genJetIdx``)
             for genuine sources; ``None`` for fakes (matched by ΔR to the candidate).
-        conditioning: feature names (:mod:`flashsim_coffea.features`).
-        targets: reco field -> transform spec (:mod:`flashsim_coffea.transforms`), in order.
+        conditioning: feature names (:mod:`flashsim_coffea.sim.features`).
+        targets: reco field -> transform spec (:mod:`flashsim_coffea.sim.transforms`), in order.
         copy: reco field -> candidate field copied as is (e.g. ``hadronFlavour``).
-        derived: reco fields computed after sampling (see :mod:`flashsim_coffea.derived`).
         match_dr: ΔR for fallback/fake matching.
         pdg: for lepton sources, the reco |pdgId| to write.
         constants: reco field -> constant value (e.g. the muon mass).
         mirror: reflections (``phi``, ``eta``) whose mirror images augment the training
-            rows (:mod:`flashsim_coffea.mirror`); ``()`` for none.
+            rows (:mod:`flashsim_coffea.train.mirror`); ``()`` for none.
         oversample: conditioning flag -> factor: the flow's training batches draw the rows
             with that flag set ``factor`` times as often (weights of the conditioning alone
             leave p(reco | gen) unchanged; a rare kind of candidate gets more of the
             training). ``{}`` for none.
         efficiency_bins: conditioning features the efficiency classifier also sees in a
-            piecewise-linear encoding (:class:`flashsim_coffea.efficiency.Classifier`
+            piecewise-linear encoding (:class:`flashsim_coffea.sim.efficiency.Classifier`
             ``bins``, edges at quantiles of the reconstructed candidates): an acceptance
             edge in |η| comes out as a step (tried on fake taus; binning ``log_pt`` as well
             made 15-20 GeV jets fake a hundred times too often). ``()`` for none.
@@ -53,7 +58,6 @@ class Source:
     targets: dict[str, dict]
     link: str | None = None
     copy: dict[str, str] = field(default_factory=dict)
-    derived: tuple[str, ...] = ()
     match_dr: float = 0.4
     constants: dict[str, float] = field(default_factory=dict)
     mirror: tuple[str, ...] = ()

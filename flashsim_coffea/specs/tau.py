@@ -3,12 +3,18 @@
 
 Derived after sampling: ``idDeepTau2018v2p5VSjet`` (highest passed working point of the raw
 score), ``genPartFlav`` (5 genuine, 0 fake), ``jetIdx``.
+
+Example:
+    >>> [(s.key, s.candidates, s.link) for s in SOURCES]
+    [('Tau_genvistau', 'GenVisTau', 'genPartIdx'), ('Tau_jetfake', 'GenJetFake', None)]
+    >>> list(GENUINE.targets)
+    ['pt', 'eta', 'phi', 'charge', 'mass', 'dxy', 'dz', 'decayMode', 'idDecayModeNewDMs', 'rawDeepTau2018v2p5VSjet']
 """
 
 from __future__ import annotations
 
-from ._lepton import FLAG, IMPACT, JET_CONDITIONING, KINEMATICS, MIRROR
-from .source import Source
+from flashsim_coffea.specs._lepton import FLAG, IMPACT, JET_CONDITIONING, KINEMATICS, MIRROR
+from flashsim_coffea.specs.source import Source
 
 _TARGETS = {
     # decay mode 0 (one charged hadron) has exactly the charged-pion mass
@@ -27,13 +33,12 @@ _TARGETS = {
 #: edge, 0.8 GeV (reference ttbar): a second point mass, which a flow alone smooths out
 _FAKE_MASS = {**_TARGETS["mass"],
               "then": {"kind": "spike", "value": 0.8, "atol": 5e-4, "then": _TARGETS["mass"]["then"]}}
-_DERIVED = ("idDeepTau2018v2p5VSjet", "genPartFlav", "jetIdx")
 
 GENUINE = Source(
     collection="Tau", name="genvistau", candidates="GenVisTau", link="genPartIdx",
     conditioning=["log_pt", "eta", "abs_eta", "phi", "mass", "charge", "status", "anc_ctau", "anc_flight",
                   "genjet_logdr", "genjet_ptrel", "nTrueInt", "nPU", "HT"],
-    targets={**KINEMATICS, "charge": {"kind": "sign", "gen": "charge"}, **_TARGETS}, derived=_DERIVED, match_dr=0.3,
+    targets={**KINEMATICS, "charge": {"kind": "sign", "gen": "charge"}, **_TARGETS}, match_dr=0.3,
     mirror=MIRROR,
 )
 #: the efficiency classifier sees |η| binned: reco taus stop at |η| 2.3, a step the plain
@@ -42,7 +47,7 @@ JETFAKE = Source(
     collection="Tau", name="jetfake", candidates="GenJetFake",
     conditioning=JET_CONDITIONING,
     targets={**KINEMATICS, "charge": {"kind": "sign", "gen": None}, **_TARGETS, "mass": _FAKE_MASS},
-    derived=_DERIVED, constants={"genPartIdx": -1},
+    constants={"genPartIdx": -1},
     mirror=MIRROR, efficiency_bins=("abs_eta",), full_schedule=True,
 )
 

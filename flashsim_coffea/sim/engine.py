@@ -16,7 +16,8 @@ For every loaded source (:mod:`flashsim_coffea.specs`) the engine
    sampled outside is drawn again with fresh normals (the flow density truncated to the
    acceptance), up to :data:`RESAMPLE_ATTEMPTS` times, and dropped after that;
 4. merges the sources of each collection, sorts by pT, fills derived fields and
-   cross-links (:mod:`.derived`) and casts to NanoAOD v12 dtypes (:mod:`.nanoaod`).
+   cross-links (:mod:`flashsim_coffea.nanoaod.derived`) and casts to NanoAOD v12 dtypes
+   (:mod:`flashsim_coffea.nanoaod.schema`).
 
 Every random number is keyed by ``(seed, run/lumi/event, replica, source, gen index or
 object number, dimension)`` (:mod:`.random`), so the same seed gives the same output and an
@@ -29,14 +30,32 @@ events ``i*K .. i*K+K-1``), with fields ``Jet``, ``Muon``, ``Electron``, ``Photo
 ``replica``, ``replicas``).
 
 Example:
-    >>> sim = FlashSim.load("models")  # doctest: +SKIP
-    >>> flash = sim.simulate(gen, seed=1, replicas=10)  # doctest: +SKIP
-    >>> flash.Jet.pt, flash.FlashSim.genEventIdx  # doctest: +SKIP
+    The shipped models on 50 gen events of a real CMS ttbar file, 4 replicas each:
+
+    >>> import uproot
+    >>> from flashsim_coffea.nanoaod.genevents import branch_names, from_branches
+    >>> from flashsim_coffea.sim.cards import DEFAULT_MODELS
+    >>> tree = uproot.open(SHARED / "nano_tt_v12.root")["Events"]
+    >>> gen = from_branches(tree.arrays(filter_name=[*branch_names(), "run", "luminosityBlock", "event"], entry_stop=50))
+    >>> sim = FlashSim.load(DEFAULT_MODELS, collections=["Jet", "Muon", "MET"])
+    >>> flash = sim.simulate(gen, seed=1, replicas=4)
+    >>> len(flash), flash.fields
+    (200, ['Jet', 'Muon', 'MET', 'PV', 'Rho', 'FlashSim'])
+    >>> flash.FlashSim.genEventIdx[:6].tolist(), ak.num(flash.Jet)[:6].tolist()
+    ([0, 0, 0, 0, 1, 1], [15, 13, 16, 14, 11, 11])
+    >>> flash.Jet.pt[0, :3], flash.Jet.genJetIdx[0, :3].tolist(), gen.GenJet.pt[0, :3]
+    (<Array [109, 67.3, 63.7] type='3 * float32'>, [0, 1, 2], <Array [112, 76.6, 76.1] type='3 * float32'>)
+    >>> print(flash.Muon.pt[8:12])  # the two gen muons of event 2 (43.6 and 3.30 GeV) in its 4 replicas
+    [[44.1, 3.35], [43.6, 3.32], [43.5, 3.31], [43.7, 3.34]]
+
+    An event's flash objects do not depend on the chunk it sits in (up to float round-off):
+
+    >>> print(sim.simulate(gen[2:3], seed=1, replicas=4).Muon.pt)  # event 2 alone
+    [[44.1, 3.35], [43.6, 3.32], [43.5, 3.31], [43.7, 3.34]]
 """
 
 from __future__ import annotations
 
-import json
 import os
 import zlib
 from dataclasses import dataclass, field
@@ -46,20 +65,17 @@ import awkward as ak
 import numpy as np
 import torch
 
-from . import candidates, card, derived, features, genevents, nanoaod
-from . import random as rnd
-from .count import CountModel, build_count, sample_counts
-from .efficiency import Classifier, build_classifier, predict_proba
-from .flow import VelocityNet, build, sample
-from .specs import COLLECTIONS, EVENT_SOURCES
-from .specs.source import Source
-from .transforms import Pipeline
+from flashsim_coffea.nanoaod import derived, genevents, schema
+from flashsim_coffea.sim import candidates, cards, features
+from flashsim_coffea.sim import random as rnd
+from flashsim_coffea.sim.count import CountModel, build_count, sample_counts
+from flashsim_coffea.sim.efficiency import Classifier, build_classifier, predict_proba
+from flashsim_coffea.sim.flow import sample
+from flashsim_coffea.sim.nets import VelocityNet, build_velocity
+from flashsim_coffea.sim.transforms import Pipeline
+from flashsim_coffea.specs import COLLECTIONS, all_sources
+from flashsim_coffea.specs.source import Source
 
-#: the models shipped with the project (``models/`` at the repository root).
-DEFAULT_MODELS = Path(__file__).resolve().parents[1] / "models"
-#: file listing the sources of a models directory and the default ODE solver.
-INDEX = "flashsim.json"
-INDEX_SCHEMA_VERSION = 1
 #: default integration, from the fidelity/speed study (README): on 20k zh_llbb events
 #: midpoint 8 improves on midpoint 4 (MET median W1/σ 0.039 -> 0.029) and runs at
 #: ~2000 full events/s on a 2-core CPU.
@@ -72,15 +88,14 @@ RESAMPLE_ATTEMPTS = 8
 EVENT_RECORDS = {"MET": "MET_", "PV": "PV_", "Rho": "Rho_"}
 
 
-def all_sources() -> dict[str, Source]:
-    """Every declared source by key (``Jet_genjet``, ``Event_event``, ...)."""
-    out = {s.key: s for srcs in COLLECTIONS.values() for s in srcs}
-    out.update({s.key: s for s in EVENT_SOURCES})
-    return out
-
-
 def source_id(src: Source) -> int:
-    """Stable integer of a source in the random keys."""
+    """Stable integer of a source in the random keys (CRC-32 of its key).
+
+    Example:
+        >>> from flashsim_coffea.specs import muon
+        >>> source_id(muon.GENUINE)
+        2165633437
+    """
     return zlib.crc32(src.key.encode())
 
 
@@ -123,16 +138,16 @@ class SourceModel:
 
 def _check_card(c: dict, path: Path, src: Source, kind: str) -> None:
     if c.get("kind") != kind:
-        raise card.ModelCardError(f"{path}: card kind {c.get('kind')!r}, expected {kind!r}")
+        raise cards.ModelCardError(f"{path}: card kind {c.get('kind')!r}, expected {kind!r}")
     if c.get("source") != src.key:
-        raise card.ModelCardError(f"{path}: card is for source {c.get('source')!r}, expected {src.key!r}")
+        raise cards.ModelCardError(f"{path}: card is for source {c.get('source')!r}, expected {src.key!r}")
     if list(c.get("conditioning", [])) != list(src.conditioning):
-        raise card.ModelCardError(f"{path}: conditioning {c.get('conditioning')} differs from the spec of {src.key}")
+        raise cards.ModelCardError(f"{path}: conditioning {c.get('conditioning')} differs from the spec of {src.key}")
 
 
 def _load_selection(path: Path, src: Source, kind: str, make) -> tuple:
     """The efficiency or count network of ``src`` from its card (checked) and weights."""
-    c, tensors = card.load(path)
+    c, tensors = cards.load(path)
     _check_card(c, path, src, kind)
     net = make(c["network"])
     net.load_state_dict(tensors)
@@ -141,25 +156,26 @@ def _load_selection(path: Path, src: Source, kind: str, make) -> tuple:
 
 def load_source(directory: str | os.PathLike, src: Source) -> SourceModel:
     """Load the models of ``src`` from ``directory/<src.key>/`` (cards checked, safetensors only)."""
-    d = Path(directory) / src.key
-    path = d / "flow.json"
-    c, tensors = card.load(path)
+    path = cards.card_path(directory, src.key, "flow")
+    c, tensors = cards.load(path)
     _check_card(c, path, src, "flow")
-    net = build(c["network"])
+    net = build_velocity(c["network"])
     try:
         net.load_state_dict(tensors)
     except RuntimeError as err:
-        raise card.ModelCardError(f"{path}: weights do not fit the network of the card ({err})") from None
+        raise cards.ModelCardError(f"{path}: weights do not fit the network of the card ({err})") from None
     net.eval()
     pipe = Pipeline.from_dict(c["transforms"])
     if [n for n, _ in pipe.columns] != list(src.targets):
-        raise card.ModelCardError(f"{path}: targets {[n for n, _ in pipe.columns]} differ from the spec of {src.key}")
+        raise cards.ModelCardError(f"{path}: targets {[n for n, _ in pipe.columns]} differ from the spec of {src.key}")
     out = SourceModel(src, net, pipe, cards={"flow": c})
     if src.candidates is not None:
-        out.efficiency, out.cards["efficiency"] = _load_selection(d / "efficiency.json", src, "efficiency",
+        path = cards.card_path(directory, src.key, "efficiency")
+        out.efficiency, out.cards["efficiency"] = _load_selection(path, src, "efficiency",
                                                                   build_classifier)
     elif src.collection:
-        out.count, out.cards["count"] = _load_selection(d / "count.json", src, "count", build_count)
+        path = cards.card_path(directory, src.key, "count")
+        out.count, out.cards["count"] = _load_selection(path, src, "count", build_count)
     return out
 
 
@@ -168,7 +184,15 @@ def _flat(x) -> np.ndarray:
 
 
 def matrix(cols: dict[str, np.ndarray], names: list[str], n: int | None = None) -> np.ndarray:
-    """float32 ``(n, len(names))`` matrix of the columns ``names`` (``n`` rows when there are none)."""
+    """float32 ``(n, len(names))`` matrix of the columns ``names`` (``n`` rows when there are none).
+
+    Example:
+        >>> matrix({"eta": np.array([0.5, -1.0]), "log_pt": np.array([3.0, 4.0])}, ["log_pt", "eta"])
+        array([[ 3. ,  0.5],
+               [ 4. , -1. ]], dtype=float32)
+        >>> matrix({}, [], 3).shape
+        (3, 0)
+    """
     if n is None:
         n = len(next(iter(cols.values()))) if cols else 0
     if not names:
@@ -180,8 +204,12 @@ def tile(counts: np.ndarray, replicas: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows (into per-gen-event flat arrays) and flash event of every object of K replicas.
 
     Gen event ``i`` with ``counts[i]`` objects becomes flash events ``i*K .. i*K+K-1``,
-    each holding the same rows. Example: ``tile([2, 1], 2)`` gives rows
-    ``[0, 1, 0, 1, 2, 2]`` and flash events ``[0, 0, 1, 1, 2, 3]``.
+    each holding the same rows.
+
+    Example:
+        >>> rows, flash = tile([2, 1], 2)  # gen event 0 has 2 objects, event 1 has 1; K = 2
+        >>> rows.tolist(), flash.tolist()
+        ([0, 1, 0, 1, 2, 2], [0, 0, 1, 1, 2, 3])
     """
     counts = np.asarray(counts, np.int64)
     fc = np.repeat(counts, replicas)
@@ -217,8 +245,8 @@ class FlashSim:
 
     def flops_per_object(self) -> dict[str, dict[str, int]]:
         """Multiply-adds per object of each source: flow (x NFE of the solver) and efficiency/count."""
-        from .flow import count_flops
-        from .ode import nfe
+        from flashsim_coffea.sim.nets import count_flops
+        from flashsim_coffea.sim.ode import nfe
 
         out = {}
         for key, m in self.models.items():
@@ -232,24 +260,31 @@ class FlashSim:
     def load(cls, models_dir: str | os.PathLike, collections: tuple[str, ...] | list[str] | None = None,
              solver: str | None = None, steps: int | None = None) -> FlashSim:
         """Load the models listed in ``models_dir/flashsim.json`` (only ``collections`` if given;
-        the event-level models load whenever ``MET``/``PV``/``Rho`` or no selection is asked)."""
+        the event-level models load whenever ``MET``/``PV``/``Rho`` or no selection is asked).
+
+        Arguments:
+            models_dir: a models folder (:data:`flashsim_coffea.sim.cards.DEFAULT_MODELS`: the shipped one).
+            collections: reco collections to load (``Jet``, ``Muon``, ..., ``MET``); ``None``: all.
+            solver, steps: ODE integration, instead of the models index's.
+
+        Raises :class:`~flashsim_coffea.sim.cards.ModelCardError` for an unknown source, a card or
+        weights that cannot be trusted, or a collection without models.
+
+        Example:
+            >>> from flashsim_coffea.sim.cards import DEFAULT_MODELS
+            >>> sim = FlashSim.load(DEFAULT_MODELS, collections=["Muon"], steps=4)
+            >>> sorted(sim.models), sim.collections, sim.solver, sim.steps
+            (['Muon_genmuon', 'Muon_jetfake'], ['Muon'], 'midpoint', 4)
+        """
         models_dir = Path(models_dir)
-        path = models_dir / INDEX
-        try:
-            index = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise card.ModelCardError(f"{path}: cannot read the models index ({err})") from None
-        if index.get("schema_version") != INDEX_SCHEMA_VERSION:
-            raise card.ModelCardError(
-                f"{path}: models index schema version {index.get('schema_version')!r} is not supported "
-                f"(this flashsim-coffea reads {INDEX_SCHEMA_VERSION})"
-            )
+        path = models_dir / cards.INDEX
+        index = cards.read_index(models_dir)
         known = all_sources()
         want = None if collections is None else set(collections)
         models = {}
         for key in index["sources"]:
             if key not in known:
-                raise card.ModelCardError(f"{path}: unknown source {key!r} (known: {sorted(known)})")
+                raise cards.ModelCardError(f"{path}: unknown source {key!r} (known: {sorted(known)})")
             src = known[key]
             coll = src.collection or "Event"
             if want is not None and coll not in want and not (coll == "Event" and want & set(EVENT_RECORDS)):
@@ -259,7 +294,7 @@ class FlashSim:
             have = {m.source.collection or "Event" for m in models.values()}
             missing = {c for c in want if c not in have and not (c in EVENT_RECORDS and "Event" in have)}
             if missing:
-                raise card.ModelCardError(f"{models_dir}: no models for collection(s) {sorted(missing)}")
+                raise cards.ModelCardError(f"{models_dir}: no models for collection(s) {sorted(missing)}")
         return cls(models, solver or index.get("solver", DEFAULT_SOLVER), steps or index.get("steps", DEFAULT_STEPS))
 
     def gen_branches(self) -> dict[str, tuple[str, ...]]:
@@ -456,7 +491,7 @@ class FlashSim:
                 for rec, prefix in EVENT_RECORDS.items():
                     names = [k for k in cols if k.startswith(prefix)]
                     if names:
-                        dt = nanoaod.SCHEMA[""]
+                        dt = schema.SCHEMA[""]
                         out[rec] = ak.zip({k[len(prefix):]: np.asarray(cols[k]).astype(dt[k]) for k in names})
         out["FlashSim"] = ak.zip({
             "genEventIdx": ev_of_flash,
@@ -478,11 +513,11 @@ class FlashSim:
         cols = {k: v[order] for k, v in cols.items()}
         self._derive(coll, cols, flash // K, flash, gen, done)
         counts = np.bincount(flash, minlength=n_flash)
-        schema = nanoaod.SCHEMA[coll]
-        unknown = [k for k in cols if k not in schema]
+        fields = schema.SCHEMA[coll]
+        unknown = [k for k in cols if k not in fields]
         if unknown:
             raise RuntimeError(f"{coll}: fields not in the NanoAOD v12 schema: {unknown}")
-        rec = ak.zip({k: cols[k].astype(schema[k]) for k in schema if k in cols})
+        rec = ak.zip({k: cols[k].astype(fields[k]) for k in fields if k in cols})
         return ak.unflatten(rec, counts)
 
     @staticmethod
@@ -491,7 +526,8 @@ class FlashSim:
         if coll == "Jet":
             return
         jets = done.get("Jet")
-        cols["jetIdx"] = derived.jet_index(jets, flash, cols["eta"], cols["phi"]) if jets is not None else np.full(len(flash), -1)
+        no_jet = np.full(len(flash), -1)
+        cols["jetIdx"] = derived.jet_index(jets, flash, cols["eta"], cols["phi"]) if jets is not None else no_jet
         link = cols.get("genPartIdx", np.full(len(flash), -1))
         if coll in ("Muon", "Electron"):
             pdg = 13 if coll == "Muon" else 11

@@ -44,11 +44,15 @@ Example:
     >>> gen = {"pt": np.array([32.0, 50.0])}
     >>> rng = np.random.default_rng(0)
     >>> pipe = Pipeline.from_specs(specs).fit(cols, gen, rng)
-    >>> y = pipe.forward(cols, gen, rng)          # float32, shape (2, 2)
+    >>> y = pipe.forward(cols, gen, rng)
+    >>> y.shape, y.dtype
+    ((2, 2), dtype('float32'))
     >>> back = pipe.inverse(y, gen)
     >>> back["jetId"].tolist(), np.allclose(back["pt"], cols["pt"])
     ([6, 2], True)
     >>> same = Pipeline.from_dict(pipe.to_dict())  # JSON-able, for the model card
+    >>> same.inverse(y, gen)["jetId"].tolist()
+    [6, 2]
 
 References:
     Dequantisation: Uria, Murray, Larochelle, RNADE (arXiv:1306.0186);
@@ -694,7 +698,9 @@ class Pipeline:
     ``gen_<name>``, else as ``gen_<name>`` among the columns.
 
     Example:
-        >>> pipe = Pipeline.from_specs({"eta": {"kind": "diff", "gen": "eta"}})
+        >>> pipe = Pipeline.from_specs({"eta": {"kind": "diff", "gen": "eta"}, "puId": {"kind": "bits", "bits": [4, 2, 1]}})
+        >>> pipe.names, pipe.dims  # puId: one dimension per bit
+        (['eta', 'puId:4', 'puId:2', 'puId:1'], 4)
     """
 
     columns: list[tuple[str, Any]]

@@ -11,8 +11,9 @@ Feature names:
 * ``log_pt``: log of the candidate pT; ``abs_eta``: its |η| (detector acceptances are
   steps in |η|, which an efficiency MLP learns far more sharply as one edge than as two);
 * ``charge``: -sign(pdgId) for leptons (1 for positive), or the ``charge`` field;
-* ``flag:<bit name>``: a ``statusFlags`` bit (see :data:`STATUS_BITS`);
-* ``is_b``, ``is_c``: hadronFlavour one-hot; ``parton_b``, ``parton_c``, ``parton_g``: |partonFlavour| one-hot, ``parton_none``: no
+* ``flag:<bit name>``: a ``statusFlags`` bit (see :data:`flashsim_coffea.nanoaod.status_flags.BITS`);
+* ``is_b``, ``is_c``: hadronFlavour one-hot; ``parton_b``, ``parton_c``, ``parton_g``: |partonFlavour| one-hot,
+  ``parton_none``: no
   parton clustered (partonFlavour 0: jets from pileup or the underlying event); ``parton_charge``:
   the parton's electric charge from the signed partonFlavour (:func:`parton_charge`);
 * ``genjet_dr``, ``genjet_ptrel``: ΔR to the nearest GenJet (pT > 10) and its pT over the candidate's;
@@ -49,7 +50,15 @@ Feature names:
   |η| < 2.5: the underlying event, which the grid-median rho sees).
 
 Example:
-    >>> feats = compute(gen, gen.GenJet, ["log_pt", "eta", "is_b", "nu_dr", "nTrueInt"])  # doctest: +SKIP
+    >>> import uproot
+    >>> from flashsim_coffea.nanoaod.genevents import branch_names, from_branches
+    >>> tree = uproot.open(SHARED / "nano_tt_v12.root")["Events"]
+    >>> gen = from_branches(tree.arrays(filter_name=branch_names(), entry_stop=50))
+    >>> feats = compute(gen, gen.GenJet, ["log_pt", "eta", "is_b", "nu_dr", "nTrueInt"])
+    >>> {k: np.round(v[0, :3].to_numpy(), 3).tolist() for k, v in feats.items()}  # the first GenJets of event 0
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'log_pt': [4.715, 4.339, 4.332], 'eta': [-2.882, 0.827, 0.781], 'is_b': [0.0, 0.0, 1.0],
+     'nu_dr': [2.176, 1.097, 1.786], 'nTrueInt': [32.062, 32.062, 32.062]}
 """
 
 from __future__ import annotations
@@ -60,24 +69,7 @@ import awkward as ak
 import numba
 import numpy as np
 
-#: NanoAOD GenPart statusFlags bit numbers.
-STATUS_BITS = {
-    "isPrompt": 0,
-    "isDecayedLeptonHadron": 1,
-    "isTauDecayProduct": 2,
-    "isPromptTauDecayProduct": 3,
-    "isDirectTauDecayProduct": 4,
-    "isDirectPromptTauDecayProduct": 5,
-    "isDirectHadronDecayProduct": 6,
-    "isHardProcess": 7,
-    "fromHardProcess": 8,
-    "isHardProcessTauDecayProduct": 9,
-    "isDirectHardProcessTauDecayProduct": 10,
-    "fromHardProcessBeforeFSR": 11,
-    "isFirstCopy": 12,
-    "isLastCopy": 13,
-    "isLastCopyBeforeFSR": 14,
-}
+from flashsim_coffea.nanoaod.status_flags import BITS
 
 #: ΔR given when there is no neighbour (larger than any real ΔR in the detector).
 NO_NEIGHBOUR_DR = 8.0
@@ -86,7 +78,12 @@ MIN_DR = 1e-3
 
 
 def delta_phi(a, b):
-    """φ(a) − φ(b) wrapped to [−π, π)."""
+    """φ(a) − φ(b) wrapped to [−π, π).
+
+    Example:
+        >>> round(float(delta_phi(3.0, -3.0)), 4)  # 6 rad the long way round, 2π - 6 the short one
+        -0.2832
+    """
     return (a - b + np.pi) % (2 * np.pi) - np.pi
 
 
@@ -174,7 +171,14 @@ def ancestors(gen: ak.Array, cand: ak.Array) -> tuple[ak.Array, ak.Array]:
     follows ``GenPart_genPartIdxMother``; consecutive copies of one particle count once.
 
     Example:
-        >>> ctau, flight = ancestors(gen, muons)  # doctest: +SKIP
+        >>> import uproot
+        >>> from flashsim_coffea.nanoaod.genevents import branch_names, from_branches
+        >>> tree = uproot.open(SHARED / "nano_tt_v12.root")["Events"]
+        >>> gen = from_branches(tree.arrays(filter_name=branch_names(), entry_stop=50))
+        >>> from flashsim_coffea.sim.candidates import select
+        >>> ctau, flight = ancestors(gen, select(gen, "GenMuon"))
+        >>> ctau[2].tolist(), np.round(flight[2], 2).tolist()  # a muon from a W, one from a b -> c hadron chain
+        ([0.0, 0.767], [0.0, 6.98])
     """
     counts = ak.num(cand.pt, axis=1)
     g = gen.GenPart
@@ -192,7 +196,13 @@ def heavy_hadrons(gen: ak.Array) -> ak.Array:
     mean flight length βγcτ (mm) in the field ``pt`` (for :func:`cone_sum`).
 
     Example:
-        >>> flight = cone_sum(gen.GenJet, heavy_hadrons(gen), HF_CONE)  # doctest: +SKIP
+        >>> import uproot
+        >>> from flashsim_coffea.nanoaod.genevents import branch_names, from_branches
+        >>> tree = uproot.open(SHARED / "nano_tt_v12.root")["Events"]
+        >>> gen = from_branches(tree.arrays(filter_name=branch_names(), entry_stop=50))
+        >>> flight = cone_sum(gen.GenJet, heavy_hadrons(gen), HF_CONE)  # mm, within the jet cone
+        >>> np.round(flight[0, :4], 2).tolist(), gen.GenJet.hadronFlavour[0, :4].tolist()
+        ([0.0, 0.0, 7.11, 10.39], [0, 0, 5, 5])
     """
     g = gen.GenPart
     a = abs(g.pdgId)
@@ -227,7 +237,11 @@ def cone_sum(obj: ak.Array, others: ak.Array, cone: float, obj_ids: ak.Array | N
     """Scalar pT sum of ``others`` within ΔR < ``cone`` of each object (pairs of equal ids skipped).
 
     Example:
-        >>> lep_pt_in_cone = cone_sum(photons, leptons, 0.3)  # doctest: +SKIP
+        >>> obj = ak.Array([[{"eta": 0.0, "phi": 0.0, "pt": 40.0}]])
+        >>> others = ak.Array([[{"eta": 0.1, "phi": 0.0, "pt": 5.0}, {"eta": 0.0, "phi": 0.2, "pt": 3.0},
+        ...                     {"eta": 1.0, "phi": 3.0, "pt": 9.0}]])
+        >>> cone_sum(obj, others, 0.3).tolist()  # 5 + 3: the third is outside the cone
+        [[8.0]]
     """
     counts = ak.num(obj, axis=1)
     out = _cone_kernel(
@@ -266,7 +280,11 @@ def nearest(obj: ak.Array, others: ak.Array, exclude_self: bool = False, obj_ids
     ids are equal and non-negative. One compiled pass over the chunk (numba).
 
     Example:
-        >>> dr, pt = nearest(muons, muons, obj_ids=muons.idx, other_ids=muons.idx)  # doctest: +SKIP
+        >>> mu = ak.Array([[{"eta": 0.0, "phi": 0.0, "pt": 40.0}, {"eta": 0.0, "phi": 0.5, "pt": 20.0}],
+        ...                [{"eta": 1.0, "phi": 1.0, "pt": 30.0}]])
+        >>> dr, pt = nearest(mu, mu, exclude_self=True)
+        >>> dr.tolist(), pt.tolist()  # the lone muon of event 1 has no neighbour
+        ([[0.5, 0.5], [8.0]], [[20.0, 40.0], [0.0]])
     """
     counts = ak.num(obj, axis=1)
     dr, pt = _nearest_kernel(
@@ -358,6 +376,14 @@ def event_context(gen: ak.Array) -> dict[str, ak.Array]:
     ``fwdmu_perp``: the vector pT sum of final-state muons beyond the muon acceptance
     (|η| > :data:`MUON_ACCEPTANCE_ETA`) along and across GenMET: MET that is not in GenMET
     (in Z→μμ events 20% have one, and they make most of the reco-MET tail).
+
+    Example:
+        >>> import uproot
+        >>> from flashsim_coffea.nanoaod.genevents import branch_names, from_branches
+        >>> tree = uproot.open(SHARED / "nano_tt_v12.root")["Events"]
+        >>> ctx = event_context(from_branches(tree.arrays(filter_name=branch_names(), entry_stop=50)))
+        >>> {k: round(float(ctx[k][0]), 2) for k in ("nTrueInt", "nPU", "HT", "nGenJet", "GenMET_pt", "jet_cpar")}
+        {'nTrueInt': 32.06, 'nPU': 30.0, 'HT': 432.09, 'nGenJet': 7.0, 'GenMET_pt': 49.31, 'jet_cpar': 16.57}
     """
     j = gen.GenJet
     hard = j.pt > 30
@@ -467,7 +493,7 @@ def compute(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict | None
         elif name == "charge":
             value = _charge(cand)
         elif name.startswith("flag:"):
-            bit = STATUS_BITS[name[5:]]
+            bit = BITS[name[5:]]
             value = (cand.statusFlags >> bit) & 1
         elif name in _ONE_HOT:
             field, values = _ONE_HOT[name]
@@ -498,7 +524,10 @@ def compute(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict | None
                     cache[kind] = nearest(cand, nb, obj_ids=_genpart_ids(cand),
                                           other_ids=nb.idx if "idx" in nb.fields else None)
             dr, pt = cache[kind]
-            value = dr if name.endswith("_dr") else np.log(np.maximum(dr, MIN_DR)) if name.endswith("_logdr") else pt / cand.pt
+            if name.endswith("_dr"):
+                value = dr
+            else:
+                value = np.log(np.maximum(dr, MIN_DR)) if name.endswith("_logdr") else pt / cand.pt
         elif name in cand.fields:
             value = cand[name]
         else:

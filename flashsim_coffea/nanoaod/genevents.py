@@ -9,8 +9,14 @@ shape; :func:`from_branches` builds it from flat uproot branches (``GenPart_pt``
 chunk with a missing branch or a NaN/inf value, naming it.
 
 Example:
-    >>> arrays = uproot.open("dy.root")["Events"].arrays(filter_name=branch_names())  # doctest: +SKIP
-    >>> gen = check(from_branches(arrays), source="dy.root")  # doctest: +SKIP
+    >>> import uproot
+    >>> arrays = uproot.open(SHARED / "nano_tt_v12.root")["Events"].arrays(
+    ...     filter_name=[*branch_names(), "run", "luminosityBlock", "event"], entry_stop=50)
+    >>> gen = check(from_branches(arrays), source="nano_tt_v12.root")
+    >>> len(gen), gen.fields  # this v12 file has no GenVisTau (optional)
+    (50, ['GenPart', 'GenJet', 'GenMET', 'Pileup', 'run', 'luminosityBlock', 'event'])
+    >>> gen.GenJet.pt[0, :3], gen.Pileup[0].tolist()
+    (<Array [112, 76.6, 76.1] type='3 * float32'>, {'nTrueInt': 32.0625, 'nPU': 30})
 """
 
 from __future__ import annotations
@@ -40,7 +46,12 @@ class GenInputError(ValueError):
 
 
 def branch_names(collections: tuple[str, ...] | None = None) -> list[str]:
-    """Flat NanoAOD branch names of :data:`GEN_BRANCHES` (optionally only some collections)."""
+    """Flat NanoAOD branch names of :data:`GEN_BRANCHES` (optionally only some collections).
+
+    Example:
+        >>> branch_names(("GenMET", "Pileup"))
+        ['GenMET_pt', 'GenMET_phi', 'Pileup_nTrueInt', 'Pileup_nPU']
+    """
     names = []
     for coll, fields in GEN_BRANCHES.items():
         if collections is not None and coll not in collections:
@@ -52,18 +63,35 @@ def branch_names(collections: tuple[str, ...] | None = None) -> list[str]:
 def from_branches(arrays: ak.Array, source: str = "input") -> ak.Array:
     """Nest flat branches ``<Collection>_<field>`` into a record per event.
 
+    Arguments:
+        arrays: flat branches of one chunk (``uproot``'s ``tree.arrays(...)``).
+        source: name used in error messages (a file name).
+
+    Returns:
+        one record per event: a field per gen collection of :data:`GEN_BRANCHES` (an optional
+        one only if present), plus ``run``, ``luminosityBlock``, ``event``, ``genWeight`` if read.
+
     Raises :class:`GenInputError` naming the first missing gen branch.
+
+    Example:
+        >>> import awkward as ak
+        >>> from_branches(ak.Array({"GenPart_pt": [[31.5]], "GenPart_eta": [[0.3]]}), source="mine.root")
+        Traceback (most recent call last):
+        ...
+        flashsim_coffea.nanoaod.genevents.GenInputError: mine.root: missing gen branch GenPart_phi (and 15 more)
     """
     have = set(arrays.fields)
     present = tuple(c for c in GEN_BRANCHES if c not in OPTIONAL or f"{c}_pt" in have)
     missing = [b for b in branch_names(present) if b not in have]
     if missing:
-        raise GenInputError(f"{source}: missing gen branch {missing[0]} (and {len(missing) - 1} more)" if len(missing) > 1 else f"{source}: missing gen branch {missing[0]}")
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise GenInputError(f"{source}: missing gen branch {missing[0]}{more}")
     out = {}
     for coll, fields in GEN_BRANCHES.items():
         if coll not in present:
             continue
-        out[coll] = ak.zip({f: arrays[f"{coll}_{f}"] for f in fields}, depth_limit=None if coll not in SCALAR_COLLECTIONS else 1)
+        depth = 1 if coll in SCALAR_COLLECTIONS else None
+        out[coll] = ak.zip({f: arrays[f"{coll}_{f}"] for f in fields}, depth_limit=depth)
     for extra in ("run", "luminosityBlock", "event", "genWeight"):
         if extra in have:
             out[extra] = arrays[extra]
@@ -74,6 +102,16 @@ def check(gen: ak.Array, source: str = "input") -> ak.Array:
     """Return ``gen`` unchanged if it has every needed gen field and no NaN/inf; else raise.
 
     The error names the source, the branch and how many bad values it holds.
+
+    Example:
+        >>> import awkward as ak
+        >>> gen = ak.Array({"GenPart": [[{f: 1 for f in GEN_BRANCHES["GenPart"]}]],
+        ...                 "GenJet": [[{f: 1.0 for f in GEN_BRANCHES["GenJet"]}]],
+        ...                 "GenMET": [{"pt": float("nan"), "phi": 0.5}], "Pileup": [{"nTrueInt": 35.0, "nPU": 34}]})
+        >>> check(gen, source="mine.root")
+        Traceback (most recent call last):
+        ...
+        flashsim_coffea.nanoaod.genevents.GenInputError: mine.root: 1 NaN/inf value(s) in gen branch GenMET_pt
     """
     for coll, fields in GEN_BRANCHES.items():
         if coll not in gen.fields:

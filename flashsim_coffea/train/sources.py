@@ -3,30 +3,47 @@
 For a source, :func:`train_source` extracts the training tables (:mod:`.extract`),
 trains the efficiency classifier (candidate sources) or the count model (pileup jets),
 fits the target transforms and trains the flow, and writes each model as safetensors
-weights plus a card (:mod:`.card`) into ``<out>/<source key>/``. :func:`train_all`
-does every declared source and writes the models index (``flashsim.json``).
+weights plus a card (:mod:`flashsim_coffea.sim.cards`) into ``<out>/<source key>/``.
+:func:`train_all` does every declared source and writes the models index (``flashsim.json``).
 
 Example:
-    >>> data = extract.read(["ttbar.root", "dy.root"])  # doctest: +SKIP
-    >>> train_source(specs.jet.GENUINE, data, "models", seed=1)  # doctest: +SKIP
+    A tiny training of the genuine muons (50 events of a real ttbar file, a few steps) into a
+    scratch folder, which the engine then loads:
+
+    >>> import shutil, tempfile
+    >>> from flashsim_coffea.sim.engine import FlashSim
+    >>> from flashsim_coffea.specs import muon
+    >>> data = extract.read([SHARED / "nano_tt_v12.root"], entry_stop=50)
+    >>> out = tempfile.mkdtemp()
+    >>> s = train_source(muon.GENUINE, data, out, seed=1, epochs=2, min_steps=10, min_efficiency_steps=10,
+    ...                  progress=False)
+    >>> s["candidates"], s["objects"], round(s["efficiency"], 3)  # gen muons, reco muons, their ratio
+    (41, 39, 0.951)
+    >>> sorted(p.name for p in (Path(out) / "Muon_genmuon").iterdir())
+    ['efficiency.json', 'efficiency.safetensors', 'flow.json', 'flow.safetensors']
+    >>> _ = write_index(out, ["Muon_genmuon"])
+    >>> list(FlashSim.load(out).models)
+    ['Muon_genmuon']
+    >>> shutil.rmtree(out)
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from . import card, extract, mirror
-from .count import train_count
-from .efficiency import train_efficiency
-from .engine import DEFAULT_SOLVER, DEFAULT_STEPS, INDEX, INDEX_SCHEMA_VERSION, all_sources, matrix
-from .flow import train_flow
-from .specs.source import Source
-from .transforms import Pipeline
+from flashsim_coffea.sim import cards
+from flashsim_coffea.sim.engine import DEFAULT_SOLVER, DEFAULT_STEPS, matrix
+from flashsim_coffea.sim.transforms import Pipeline
+from flashsim_coffea.specs import all_sources
+from flashsim_coffea.specs.source import Source
+from flashsim_coffea.train import extract, mirror
+from flashsim_coffea.train.count import train_count
+from flashsim_coffea.train.efficiency import train_efficiency
+from flashsim_coffea.train.flow import train_flow
 
 #: default sizes: small networks so that inference stays fast on a laptop CPU. Measured on
 #: zh_llbb genuine muons (median W1/σ): flow 96x3 0.027, 128x3 0.021, 128x4 0.016. An
@@ -135,6 +152,18 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
 
     Raises :class:`SparseDataError` with fewer than ``min_objects`` reco objects, and
     ``ValueError`` naming a target branch the data lacks.
+
+    Example:
+        >>> from flashsim_coffea.specs import jet, muon
+        >>> data = extract.read([SHARED / "nano_tt_v12.root"], entry_stop=50)
+        >>> train_source(muon.JETFAKE, data, "unused", progress=False)
+        Traceback (most recent call last):
+        ...
+        flashsim_coffea.train.sources.SparseDataError: Muon_jetfake: only 11 reconstructed candidates in the training data
+        >>> train_source(jet.GENUINE, data, "unused", progress=False)  # PUPPI jets of NanoAOD v12 have no puId
+        Traceback (most recent call last):
+        ...
+        ValueError: Jet_genjet: the training data lacks reco branch Jet_puId
     """
     out = Path(out) / src.key
     rng = np.random.default_rng(seed)
@@ -170,7 +199,7 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
                                     np.tile(y[sel], blocks), config, seed, epochs=n_epochs,
                                     batch_size=batch, patience=max(10, n_epochs // 8), images=blocks - 1,
                                     progress=progress)
-        card.save(out, "efficiency", model.state_dict(),
+        cards.save(out, "efficiency", model.state_dict(),
                   {"kind": "efficiency", **common, "network": model.config, "history": _history(h),
                    "acceptance": acceptance})
         summary["efficiency"] = float(y.mean())
@@ -178,7 +207,7 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
     elif src.collection:
         C = matrix(t["cond"], src.conditioning)
         model, h = train_count(C, t["count"], seed=seed, progress=progress)
-        card.save(out, "count", model.state_dict(),
+        cards.save(out, "count", model.state_dict(),
                   {"kind": "count", **common, "network": model.config, "history": _history(h)})
         summary["mean_count"] = float(np.mean(t["count"]))
     pairs = t["pairs"]
@@ -202,7 +231,7 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
     if "pt" in t["pairs"] and len(t["pairs"]["pt"]):
         # the collection's pT threshold (NanoAOD Jet > 15 GeV, Photon > 10 GeV, ...)
         reco_acceptance["pt_min"] = float(np.min(t["pairs"]["pt"]))
-    card.save(out, "flow", net.state_dict(),
+    cards.save(out, "flow", net.state_dict(),
               {"kind": "flow", **common, "targets": list(src.targets), "transforms": pipe.to_dict(),
                "network": net.config, "history": _history(h), "acceptance": reco_acceptance})
     summary["objects"] = int(len(t["pairs"][next(iter(src.targets))])) if src.targets else 0
@@ -211,8 +240,16 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
 
 
 def provenance(paths: list[str | os.PathLike], n_events: int) -> dict:
-    """Training provenance for the cards: files, processes, events and code versions."""
-    from .reference.generate import read_metadata
+    """Training provenance for the cards: files, processes, events and code versions.
+
+    The process is the one a reference sample records in its metadata, else the file name.
+
+    Example:
+        >>> provenance([SHARED / "nano_tt_v12.root"], 50)  # doctest: +NORMALIZE_WHITESPACE
+        {'files': ['nano_tt_v12.root'], 'processes': ['nano_tt_v12'], 'events': 50, 'reference_code_versions': [],
+         'flashsim_coffea_version': '0.1.0'}
+    """
+    from flashsim_coffea.reference.generate import read_metadata
 
     procs, versions = [], []
     for p in paths:
@@ -223,22 +260,15 @@ def provenance(paths: list[str | os.PathLike], n_events: int) -> dict:
         procs.append(md.get("process", Path(p).stem))
         if "code_version" in md:
             versions.append(md["code_version"])
-    from . import __version__
+    from flashsim_coffea import __version__
 
     return {"files": [Path(p).name for p in paths], "processes": sorted(set(procs)), "events": int(n_events),
             "reference_code_versions": sorted(set(versions)), "flashsim_coffea_version": __version__}
 
 
 def write_index(out: str | os.PathLike, keys: list[str], solver: str = DEFAULT_SOLVER, steps: int = DEFAULT_STEPS) -> Path:
-    """Write the models index ``flashsim.json`` listing ``keys`` (sources present in ``out``)."""
-    out = Path(out)
-    path = out / INDEX
-    old = json.loads(path.read_text()) if path.exists() else {}
-    known = [k for k in all_sources() if k in set(old.get("sources", [])) | set(keys)]
-    index = {"schema_version": INDEX_SCHEMA_VERSION, "solver": old.get("solver", solver),
-             "steps": old.get("steps", steps), "sources": known}
-    path.write_text(json.dumps(index, indent=1))
-    return path
+    """Add ``keys`` to the models index of ``out`` (:func:`flashsim_coffea.sim.cards.write_index`)."""
+    return cards.write_index(out, keys, list(all_sources()), solver, steps)
 
 
 def train_all(paths: list[str | os.PathLike], out: str | os.PathLike, seed: int = 1, *, keys: list[str] | None = None,

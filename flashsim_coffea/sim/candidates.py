@@ -7,8 +7,15 @@ each carrying ``idx``: its index in the gen collection it comes from, the value 
 reco object's ``genPartIdx``/``genJetIdx`` holds when it was made from it.
 
 Example:
-    >>> muons = select(gen, "GenMuon")  # doctest: +SKIP
-    >>> muons.idx  # index in gen.GenPart  # doctest: +SKIP
+    >>> import uproot
+    >>> from flashsim_coffea.nanoaod.genevents import branch_names, from_branches
+    >>> tree = uproot.open(SHARED / "nano_tt_v12.root")["Events"]
+    >>> gen = from_branches(tree.arrays(filter_name=branch_names(), entry_stop=50))
+    >>> muons = select(gen, "GenMuon")
+    >>> ak.num(muons)[:6].tolist(), muons.idx[:6].tolist()  # per event: how many, their index in gen.GenPart
+    ([0, 0, 2, 1, 0, 1], [[], [], [17, 44], [60], [], [66]])
+    >>> gen.GenPart.pdgId[muons.idx][:6].tolist()
+    [[], [], [13, 13], [13], [], [-13]]
 """
 
 from __future__ import annotations
@@ -28,10 +35,27 @@ KINDS: dict[str, tuple[str, int | None, float]] = {
 
 
 def select(gen: ak.Array, kind: str) -> ak.Array:
-    """Candidates of ``kind`` (a key of :data:`KINDS`) with their gen index in field ``idx``."""
+    """Candidates of ``kind`` (a key of :data:`KINDS`) with their gen index in field ``idx``.
+
+    Arguments:
+        gen: one record per gen event (:mod:`flashsim_coffea.nanoaod.genevents`).
+        kind: a key of :data:`KINDS`.
+
+    Returns:
+        the candidates, jagged per event: every field of their gen collection plus ``idx``.
+
+    Raises :class:`~flashsim_coffea.nanoaod.genevents.GenInputError` when ``gen`` lacks the gen
+    collection of ``kind`` (GenVisTau in some NanoAOD v12 files).
+
+    Example:
+        >>> import awkward as ak
+        >>> gen = ak.Array({"GenJet": [[{"pt": 40.0, "eta": 0.5}, {"pt": 12.0, "eta": 2.0}]]})
+        >>> select(gen, "GenJetFake").tolist()  # GenJets above 15 GeV
+        [[{'pt': 40.0, 'eta': 0.5, 'idx': 0}]]
+    """
     collection, pdg, ptmin = KINDS[kind]
     if collection not in gen.fields:
-        from .genevents import GenInputError
+        from flashsim_coffea.nanoaod.genevents import GenInputError
 
         raise GenInputError(f"missing gen branch {collection}_pt (needed for {kind} candidates)")
     coll = gen[collection]
@@ -44,13 +68,13 @@ def select(gen: ak.Array, kind: str) -> ak.Array:
     return full[mask]
 
 
-def source_index(kind: str) -> int:
-    """A small stable integer per candidate kind (part of the random-number key)."""
-    return sorted(KINDS).index(kind)
-
-
 def gen_charge(cand: ak.Array) -> ak.Array:
-    """Electric charge of lepton candidates from their pdgId (e-, mu-: pdgId > 0, charge -1)."""
+    """Electric charge of lepton candidates from their pdgId (e-, mu-: pdgId > 0, charge -1).
+
+    Example:
+        >>> gen_charge(ak.Array([[{"pdgId": 13}, {"pdgId": -11}]])).tolist()
+        [[-1, 1]]
+    """
     return ak.values_astype(-np.sign(cand.pdgId), np.int32)
 
 
@@ -59,7 +83,13 @@ GEN_FIELDS = ("pt", "eta", "phi", "mass", "charge")
 
 
 def gen_columns(cand: ak.Array) -> dict[str, ak.Array]:
-    """``gen_<field>`` of :data:`GEN_FIELDS` present on the candidates (lepton charge from pdgId)."""
+    """``gen_<field>`` of :data:`GEN_FIELDS` present on the candidates (lepton charge from pdgId).
+
+    Example:
+        >>> cand = ak.Array([[{"pt": 40.0, "eta": 0.5, "pdgId": -13}]])
+        >>> {k: v.tolist() for k, v in gen_columns(cand).items()}
+        {'gen_pt': [[40.0]], 'gen_eta': [[0.5]], 'gen_charge': [[1]]}
+    """
     out = {}
     for f in GEN_FIELDS:
         if f == "charge" and "charge" not in cand.fields and "pdgId" in cand.fields:

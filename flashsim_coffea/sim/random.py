@@ -12,10 +12,13 @@ Event identity is ``(run, luminosityBlock, event)`` from NanoAOD, folded into on
 64-bit key by :func:`event_keys`.
 
 Example:
-    >>> k = event_keys(np.array([1]), np.array([1]), np.array([42], np.uint64))
-    >>> u = uniform(7, k, np.array([0]), 3)
-    >>> bool(0 <= u[0] < 1)
-    True
+    >>> keys = event_keys(np.array([1, 1]), np.array([1, 1]), np.array([42, 43], np.uint64))  # run 1, lumi 1
+    >>> uniform(7, keys, 0)  # seed 7, events 42 and 43, replica 0
+    array([0.55445421, 0.95555647])
+    >>> uniform(7, keys[1:], 0)  # event 43 alone gets the same number
+    array([0.95555647])
+    >>> uniform(7, keys, 1), normal(7, keys, 0)  # another replica; normals
+    (array([0.31511621, 0.10827717]), array([-1.18160761,  0.46833939]))
 """
 
 from __future__ import annotations
@@ -28,7 +31,12 @@ _M2 = np.uint64(0x94D049BB133111EB)
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser of uint64 values (vectorised, wrapping arithmetic)."""
+    """SplitMix64 finaliser of uint64 values (vectorised, wrapping arithmetic).
+
+    Example:
+        >>> splitmix64(np.array([0, 1], np.uint64))
+        array([16294208416658607535, 10451216379200822465], dtype=uint64)
+    """
     with np.errstate(over="ignore"):
         z = np.asarray(x, dtype=np.uint64) + _GOLDEN
         z = (z ^ (z >> np.uint64(30))) * _M1
@@ -37,7 +45,12 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
 
 
 def combine(*parts) -> np.ndarray:
-    """Hash a sequence of integer arrays (broadcast together) into one uint64 key array."""
+    """Hash a sequence of integer arrays (broadcast together) into one uint64 key array.
+
+    Example:
+        >>> combine(np.array([1, 2]), 3)  # keys (1, 3) and (2, 3)
+        array([13711361237203262809,  4523351985862246698], dtype=uint64)
+    """
     key = np.uint64(0x243F6A8885A308D3)
     with np.errstate(over="ignore"):
         for p in parts:

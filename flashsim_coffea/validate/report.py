@@ -3,7 +3,7 @@
 The flash sample is made from the gen collections of the FullSim files, ``replicas``
 flash events per gen event (oversampling, as an analysis uses FlashSim: the flash
 side's sampling noise shrinks as 1/K while FullSim's stays), then both are passed
-through the *same* training-table extraction (:func:`flashsim_coffea.extract.tables`).
+through the *same* training-table extraction (:func:`flashsim_coffea.train.extract.tables`).
 Per source:
 
 * efficiency vs gen pT and η (genuine and fake sources: the reconstructed fraction of
@@ -22,8 +22,21 @@ largest above 20 GeV among bins where it is measured to better than ``EFF_PRECIS
 Plots (mplhep CMS style, ratio panels) and a JSON go to ``out``.
 
 Example:
-    >>> report = validate("models", ["zh_llbb.root"], "validation/zh_llbb")  # doctest: +SKIP
-    >>> report["collections"]["Jet"]["auc"]  # doctest: +SKIP
+    The shipped muon models against 50 events of a real CMS ttbar file, 4 flash events per gen
+    event (too few objects for an AUC: ``-``):
+
+    >>> from flashsim_coffea.sim.cards import DEFAULT_MODELS
+    >>> report = validate(DEFAULT_MODELS, [SHARED / "nano_tt_v12.root"], entry_stop=50, collections=["Muon"],
+    ...                   replicas=4, plots=False, progress=False)
+    >>> report["sources"]["Muon_genmuon"]["objects"]
+    {'fullsim': 39, 'flash': 154}
+    >>> for line in summary_lines(report):
+    ...     print(line)
+    collection    AUC  medW1/σ  (floor)  max|Δeff|>20
+    Muon            -   0.2138   0.1764             -
+    <BLANKLINE>
+      Muon_genmuon           objects     154/39      AUC - medW1/σ 0.1118 eff flash/full 0.939/0.951
+      Muon_jetfake           objects      67/11      AUC - medW1/σ 0.4496 eff flash/full 0.045/0.030
 """
 
 from __future__ import annotations
@@ -35,8 +48,10 @@ from pathlib import Path
 import awkward as ak
 import numpy as np
 
-from . import extract, genevents
-from .engine import EVENT_RECORDS, FlashSim
+from flashsim_coffea.nanoaod import genevents
+from flashsim_coffea.sim import cards
+from flashsim_coffea.sim.engine import EVENT_RECORDS, FlashSim
+from flashsim_coffea.train import extract
 
 PT_EDGES = np.array([0, 5, 10, 15, 20, 25, 30, 40, 50, 75, 100, 150, 250, 500, 1e9])
 ETA_EDGES = np.linspace(-5, 5, 21)
@@ -52,6 +67,17 @@ def flash_like_fullsim(data: ak.Array, sim: FlashSim, seed: int, replicas: int =
 
     With ``replicas`` K > 1 every gen event appears K times in a row (flash event i is
     gen event i // K), each with its own reco collections.
+
+    Example:
+        >>> from flashsim_coffea.sim.cards import DEFAULT_MODELS
+        >>> data = extract.read([SHARED / "nano_tt_v12.root"], entry_stop=50)
+        >>> flash = flash_like_fullsim(data, FlashSim.load(DEFAULT_MODELS, collections=["Muon"]), seed=1, replicas=4)
+        >>> len(flash), flash.fields
+        (200, ['GenPart', 'GenJet', 'GenMET', 'Pileup', 'run', 'luminosityBlock', 'event', 'Muon'])
+        >>> flash.event[8:12].tolist(), ak.num(flash.Muon)[8:12].tolist()  # gen event 2, 4 times
+        ([57043184, 57043184, 57043184, 57043184], [2, 2, 2, 2])
+        >>> int(data.event[2]), int(ak.num(data.Muon)[2])  # its FullSim muons
+        (57043184, 3)
     """
     gen = ak.zip({f: data[f] for f in data.fields if f in (*genevents.GEN_BRANCHES, "run", "luminosityBlock", "event")},
                  depth_limit=1)
@@ -68,7 +94,13 @@ def flash_like_fullsim(data: ak.Array, sim: FlashSim, seed: int, replicas: int =
 
 
 def wasserstein_over_sigma(a: np.ndarray, b: np.ndarray) -> float:
-    """W1(a, b) / std(b) (b is the reference)."""
+    """W1(a, b) / std(b) (b is the reference).
+
+    Example:
+        >>> b = np.array([1.0, 2.0, 3.0])
+        >>> round(wasserstein_over_sigma(b + 0.5, b), 4)  # a shift by 0.5 / std(b) = 0.8165
+        0.6124
+    """
     from scipy.stats import wasserstein_distance
 
     s = float(np.std(b))
@@ -76,13 +108,24 @@ def wasserstein_over_sigma(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def ks(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov statistic: the largest distance between the two CDFs.
+
+    Example:
+        >>> ks(np.array([1.5, 2.5, 3.5]), np.array([1.0, 2.0, 3.0]))
+        0.3333333333333333
+    """
     from scipy.stats import ks_2samp
 
     return float(ks_2samp(a, b).statistic)
 
 
 def auc_score(score: np.ndarray, label: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties).
+
+    Example:
+        >>> auc_score(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1]))  # 3 of the 4 pairs ordered
+        0.75
+    """
     from scipy.stats import rankdata
 
     label = np.asarray(label).astype(bool)
@@ -94,8 +137,17 @@ def auc_score(score: np.ndarray, label: np.ndarray) -> float:
 
 
 def two_sample_auc(flash: np.ndarray, ref: np.ndarray, seed: int = 0) -> float:
-    """AUC of an MLP telling ``flash`` rows from ``ref`` rows, on a held-out half (balanced)."""
-    from .efficiency import logits, train_efficiency
+    """AUC of an MLP telling ``flash`` rows from ``ref`` rows, on a held-out half (balanced).
+
+    Example:
+        >>> rng = np.random.default_rng(1)
+        >>> round(two_sample_auc(rng.normal(0.5, 1, (1000, 1)), rng.normal(0, 1, (1000, 1))), 2)  # shifted
+        0.61
+        >>> round(two_sample_auc(rng.normal(0, 1, (1000, 1)), rng.normal(0, 1, (1000, 1))), 2)  # alike
+        0.48
+    """
+    from flashsim_coffea.sim.efficiency import logits
+    from flashsim_coffea.train.efficiency import train_efficiency
 
     rng = np.random.default_rng(seed)
     n = min(len(flash), len(ref), MAX_ROWS)
@@ -124,12 +176,24 @@ def _efficiency_curve(x: np.ndarray, label: np.ndarray, edges: np.ndarray) -> tu
 def auc_inputs(src, flash_pairs: dict, ref_pairs: dict) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Columns and (flash, FullSim) rows the two-sample classifier sees: gen conditioning + reco targets."""
     cols = [f"cond_{c}" for c in src.conditioning] + [t for t in src.targets if t in ref_pairs and t in flash_pairs]
-    rows = lambda pairs: np.stack([np.asarray(pairs[c], np.float64) for c in cols], 1)  # noqa: E731
+    rows = lambda pairs: np.stack([np.asarray(pairs[c], np.float64) for c in cols], 1)
     return cols, rows(flash_pairs), rows(ref_pairs)
 
 
 def compare_source(src, ref_t: dict, flash_t: dict, seed: int = 0) -> dict:
-    """Figures of one source from its FullSim and flash tables."""
+    """Figures of one source from its FullSim and flash tables.
+
+    Example:
+        >>> from flashsim_coffea.sim.cards import DEFAULT_MODELS
+        >>> from flashsim_coffea.specs import muon
+        >>> data = extract.read([SHARED / "nano_tt_v12.root"], entry_stop=50)
+        >>> flash = flash_like_fullsim(data, FlashSim.load(DEFAULT_MODELS, collections=["Muon"]), seed=1, replicas=4)
+        >>> r = compare_source(muon.GENUINE, extract.tables(data, muon.GENUINE), extract.tables(flash, muon.GENUINE))
+        >>> r["efficiency"], r["objects"]
+        ({'fullsim': 0.9512195121951219, 'flash': 0.9390243902439024}, {'fullsim': 39, 'flash': 154})
+        >>> {k: round(v, 3) for k, v in r["variables"]["pt"].items()}, r["auc"]  # AUC: under MIN_AUC_OBJECTS
+        ({'w1_over_sigma': 0.027, 'ks': 0.05}, None)
+    """
     out: dict = {"source": src.key}
     if "label" in ref_t:
         pt_r, pt_f = np.exp(ref_t["cond"]["log_pt"]), np.exp(flash_t["cond"]["log_pt"])
@@ -139,7 +203,8 @@ def compare_source(src, ref_t: dict, flash_t: dict, seed: int = 0) -> dict:
         out["eff_vs_pt"] = {"edges": PT_EDGES.tolist(), "fullsim": er.tolist(), "flash": ef.tolist(),
                             "fullsim_err": sr.tolist(), "flash_err": sf.tolist()}
         precise = np.hypot(sr, sf) <= EFF_PRECISION
-        above = (PT_EDGES[:-1] >= 20) & np.isfinite(er) & np.isfinite(ef) & precise & (np.histogram(pt_r, PT_EDGES)[0] >= 100)
+        filled = np.histogram(pt_r, PT_EDGES)[0] >= 100
+        above = (PT_EDGES[:-1] >= 20) & np.isfinite(er) & np.isfinite(ef) & precise & filled
         out["max_eff_diff_above_20"] = float(np.max(np.abs(er - ef)[above])) if above.any() else None
         with np.errstate(invalid="ignore", divide="ignore"):
             pull = np.abs(er - ef) / np.hypot(sr, sf)
@@ -180,7 +245,15 @@ def pooled_w1(sources: list, tables: dict, seed: int = 0, replicas: int = 1) -> 
     figure a perfect simulation would show on this many objects.
 
     Example:
-        >>> pooled_w1([src], {src.key: (full_tables, flash_tables)}, replicas=4)["w1_floor"]  # doctest: +SKIP
+        A flash pT 2 GeV too high on a FullSim width of 10 GeV, and 4 replicas:
+
+        >>> from flashsim_coffea.specs.source import Source
+        >>> src = Source("Muon", "genmuon", candidates="GenMuon", conditioning=[], targets={"pt": {"kind": "plain"}})
+        >>> rng = np.random.default_rng(1)
+        >>> full, flash = {"pairs": {"pt": rng.normal(40, 10, 1000)}}, {"pairs": {"pt": rng.normal(42, 10, 4000)}}
+        >>> r = pooled_w1([src], {src.key: (full, flash)}, replicas=4)
+        >>> round(r["median_w1_over_sigma"], 3), round(r["w1_floor"], 3)
+        (0.253, 0.033)
     """
     scale = np.sqrt((1 + 1 / replicas) / 4)
     rng = np.random.default_rng(seed)
@@ -258,7 +331,7 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
         out.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report if old is None else merge_reports(old, report, path), indent=1))
         if plots:
-            from . import plots as plotting
+            from flashsim_coffea.validate import plots as plotting
 
             for key, m in report["sources"].items():
                 plotting.source_figures(m, sim.models[key].source, *tables[key], out, flash_scale=1 / replicas)
@@ -271,19 +344,26 @@ def record_in_cards(report: dict, models_dir: str | os.PathLike, paths: list[str
     """Write each source's AUC, median W1/σ and Δeff of ``report`` into its card, under the process of ``paths``.
 
     Example:
-        >>> record_in_cards(json.load(open("validation/zh_llbb/validation.json")), "models",
-        ...                 ["zh_llbb_a.root", "zh_llbb_b.root"])  # doctest: +SKIP
+        Into a scratch copy of the shipped models:
+
+        >>> import shutil, tempfile
+        >>> models = shutil.copytree(cards.DEFAULT_MODELS, Path(tempfile.mkdtemp()) / "models")
+        >>> report = {"events": 50, "replicas": 4, "sources": {"Muon_genmuon": {
+        ...     "auc": None, "median_w1_over_sigma": 0.112, "max_eff_diff_above_20": None}}}
+        >>> record_in_cards(report, models, [SHARED / "nano_tt_v12.root"])
+        >>> card, _ = cards.load(cards.card_path(models, "Muon_genmuon", "flow"))  # weights untouched: still loads
+        >>> card["validation"]["nano_tt_v12"]  # doctest: +NORMALIZE_WHITESPACE
+        {'auc': None, 'events': 50, 'max_eff_diff_above_20': None, 'median_w1_over_sigma': 0.112,
+         'replicas': 4}
+        >>> shutil.rmtree(models.parent)
     """
-    from .train import provenance
+    from flashsim_coffea.train.sources import provenance
 
     label = ",".join(provenance(paths, report["events"])["processes"])  # e.g. "zh_llbb" for zh_llbb_{a,b}.root
-    for key, r in report["sources"].items():
-        path = Path(models_dir) / key / "flow.json"
-        c = json.loads(path.read_text())
-        c.setdefault("validation", {})[label] = {
-            **{k: r[k] for k in ("auc", "median_w1_over_sigma", "max_eff_diff_above_20") if k in r},
-            "events": report["events"], "replicas": report["replicas"]}
-        path.write_text(json.dumps(c, indent=1, sort_keys=True))
+    figures = {key: {**{k: r[k] for k in ("auc", "median_w1_over_sigma", "max_eff_diff_above_20") if k in r},
+                     "events": report["events"], "replicas": report["replicas"]}
+               for key, r in report["sources"].items()}
+    cards.record_validation(models_dir, label, figures)
 
 
 #: run settings two reports must share to be merged
@@ -294,7 +374,17 @@ def merge_reports(old: dict, new: dict, path: str | os.PathLike = "validation.js
     """``old`` with the sources and collections of ``new`` replaced (a partial re-validation).
 
     Example:
-        >>> merge_reports(json.load(open("validation/zh_llbb/validation.json")), electrons_only)  # doctest: +SKIP
+        >>> run = {"files": ["zh_llbb.root"], "events": 50, "seed": 1, "replicas": 4, "solver": "midpoint", "steps": 8}
+        >>> old = {**run, "sources": {"Jet_genjet": {"auc": 0.55}, "Muon_genmuon": {"auc": 0.52}},
+        ...        "collections": {"Jet": {"auc": 0.55}, "Muon": {"auc": 0.52}}}
+        >>> muons_again = {**run, "sources": {"Muon_genmuon": {"auc": 0.51}}, "collections": {"Muon": {"auc": 0.51}}}
+        >>> merge_reports(old, muons_again)["sources"]
+        {'Jet_genjet': {'auc': 0.55}, 'Muon_genmuon': {'auc': 0.51}}
+        >>> merge_reports(old, {**muons_again, "seed": 2})  # doctest: +NORMALIZE_WHITESPACE
+        Traceback (most recent call last):
+        ...
+        ValueError: validation.json: made with seed=1, this run has seed=2; validate every collection again
+        or write to another --out
     """
     for k in MERGE_KEYS:
         if old.get(k) != new.get(k):
@@ -308,7 +398,7 @@ def summary_lines(report: dict) -> list[str]:
     """Printable per-collection and per-source lines."""
     lines = [f"{'collection':<10} {'AUC':>6} {'medW1/σ':>8} {'(floor)':>8} {'max|Δeff|>20':>13}"]
     for coll, r in report["collections"].items():
-        f = lambda v, p=3: "-" if v is None else f"{v:.{p}f}"  # noqa: E731
+        f = lambda v, p=3: "-" if v is None else f"{v:.{p}f}"
         lines.append(f"{coll:<10} {f(r['auc']):>6} {f(r['median_w1_over_sigma'], 4):>8} {f(r.get('w1_floor'), 4):>8} "
                      f"{f(r['max_eff_diff_above_20']):>13}")
     lines.append("")

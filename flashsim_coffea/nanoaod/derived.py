@@ -37,22 +37,42 @@ def _flat(a: ak.Array) -> np.ndarray:
 
 
 def offsets(counts: np.ndarray) -> np.ndarray:
-    """``[0, c0, c0 + c1, ...]`` (int64)."""
+    """``[0, c0, c0 + c1, ...]`` (int64).
+
+    Example:
+        >>> offsets([2, 0, 3]).tolist()
+        [0, 2, 2, 5]
+    """
     return np.concatenate([[0], np.cumsum(np.asarray(counts, np.int64))]).astype(np.int64)
 
 
 def pf_iso_id(rel04: np.ndarray) -> np.ndarray:
-    """Muon ``pfIsoId`` (0-6): the number of :data:`ISO_WP` edges ``pfRelIso04_all`` is below."""
+    """Muon ``pfIsoId`` (0-6): the number of :data:`ISO_WP` edges ``pfRelIso04_all`` is below.
+
+    Example:
+        >>> pf_iso_id(np.array([0.5, 0.12, 0.03])).tolist()
+        [0, 4, 6]
+    """
     return np.sum(np.asarray(rel04)[:, None] < np.asarray(ISO_WP)[None, :], axis=1)
 
 
 def tau_vsjet_id(raw: np.ndarray) -> np.ndarray:
-    """``idDeepTau2018v2p5VSjet`` (0-8): the number of :data:`WP_VSJET` thresholds passed."""
+    """``idDeepTau2018v2p5VSjet`` (0-8): the number of :data:`WP_VSJET` thresholds passed.
+
+    Example:
+        >>> tau_vsjet_id(np.array([0.3, 0.93, 0.995])).tolist()
+        [0, 4, 8]
+    """
     return np.searchsorted(WP_VSJET, np.asarray(raw), side="right")
 
 
 def photon_sc_flags(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``isScEtaEB``, ``isScEtaEE`` from |eta|."""
+    """``isScEtaEB``, ``isScEtaEE`` from |eta|.
+
+    Example:
+        >>> photon_sc_flags(np.array([0.5, -1.5, 2.0]))  # barrel, the EB-EE gap, endcap
+        (array([ True, False, False]), array([False, False,  True]))
+    """
     a = np.abs(np.asarray(eta))
     return a < EB_MAX, (a > EE_MIN) & (a < EE_MAX)
 
@@ -107,7 +127,18 @@ def _nearest(evt, eta, phi, joff, jeta, jphi, dr_max):  # pragma: no cover - num
 
 
 def jet_index(jets: ak.Array | None, evt: np.ndarray, eta: np.ndarray, phi: np.ndarray, dr: float = 0.4) -> np.ndarray:
-    """Index of the nearest jet (final Jet ordering) within ``dr``, else -1."""
+    """Index of the nearest jet (final Jet ordering) within ``dr``, else -1.
+
+    Arguments:
+        jets: the jagged Jet collection (``eta``, ``phi``) of the events ``evt`` indexes.
+        evt, eta, phi: event index, η and φ of each object (flat).
+        dr: largest ΔR to a jet.
+
+    Example:
+        >>> jets = ak.Array([[{"eta": 0.0, "phi": 0.0}, {"eta": 1.0, "phi": 2.0}], []])
+        >>> jet_index(jets, np.array([0, 0, 1]), np.array([1.1, 0.5, 0.0]), np.array([2.0, 1.5, 0.0])).tolist()
+        [1, -1, -1]
+    """
     if jets is None or len(evt) == 0:
         return np.full(len(evt), -1, np.int64)
     n = np.asarray(ak.num(jets))
@@ -130,6 +161,18 @@ def gen_part_flav(genpart: ak.Array, evt: np.ndarray, gen_idx: np.ndarray, conve
 
     ``genpart`` is the jagged GenPart collection (``pdgId``, ``statusFlags``,
     ``genPartIdxMother``) of the events ``evt`` indexes.
+
+    Example:
+        The muons of a real CMS ttbar file get the ``genPartFlav`` CMSSW wrote:
+
+        >>> import uproot
+        >>> ev = uproot.open(SHARED / "nano_tt_v12.root")["Events"].arrays(
+        ...     filter_name=["GenPart_*", "Muon_genPart*"], entry_stop=50)
+        >>> genpart = ak.zip({f[8:]: ev[f] for f in ev.fields if f.startswith("GenPart_")})
+        >>> evt = np.repeat(np.arange(50), ak.num(ev.Muon_genPartIdx))
+        >>> flav = gen_part_flav(genpart, evt, ak.flatten(ev.Muon_genPartIdx).to_numpy())
+        >>> flav[:10].tolist(), bool(np.all(flav == ak.flatten(ev.Muon_genPartFlav)))
+        ([0, 0, 0, 1, 5, 5, 0, 15, 0, 1], True)
     """
     off = offsets(np.asarray(ak.num(genpart)))
     return _flavour(
@@ -144,7 +187,14 @@ def gen_part_flav(genpart: ak.Array, evt: np.ndarray, gen_idx: np.ndarray, conve
 
 
 def photon_gen_flav(genpart: ak.Array, evt: np.ndarray, gen_idx: np.ndarray) -> np.ndarray:
-    """Photon ``genPartFlav``: 1 linked to a prompt photon, 11 to a prompt electron, else 0."""
+    """Photon ``genPartFlav``: 1 linked to a prompt photon, 11 to a prompt electron, else 0.
+
+    Example:
+        >>> genpart = ak.Array([[{"pdgId": 22, "statusFlags": 1}, {"pdgId": -11, "statusFlags": 1},
+        ...                      {"pdgId": 22, "statusFlags": 0}]])  # bit 0: isPrompt
+        >>> photon_gen_flav(genpart, np.zeros(4, int), np.array([0, 1, 2, -1])).tolist()
+        [1, 11, 0, 0]
+    """
     evt = np.asarray(evt, np.int64)
     gen_idx = np.asarray(gen_idx, np.int64)
     off = offsets(np.asarray(ak.num(genpart)))

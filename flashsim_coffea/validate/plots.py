@@ -1,7 +1,23 @@
 """Validation figures: flash vs FullSim with ratio panels (mplhep CMS style).
 
+:func:`source_figures` draws the figures of one source that
+:func:`flashsim_coffea.validate.report.validate` writes next to its ``validation.json``.
+
 Example:
-    >>> ratio_figure(ax_pair, edges, flash_counts, fullsim_counts)  # doctest: +SKIP
+    >>> import shutil, tempfile
+    >>> from flashsim_coffea.specs.source import Source
+    >>> src = Source("Muon", "genmuon", candidates="GenMuon", conditioning=[],
+    ...              targets={"pt": {"kind": "plain"}, "eta": {"kind": "plain"}})
+    >>> rng = np.random.default_rng(1)
+    >>> full = {"pairs": {"pt": rng.normal(40, 10, 1000), "eta": rng.normal(0, 1, 1000)}}
+    >>> flash = {"pairs": {"pt": rng.normal(41, 10, 4000), "eta": rng.normal(0, 1, 4000)}}  # 4 replicas
+    >>> result = {"eff_vs_pt": {"edges": [10, 20, 50, 1e9], "fullsim": [0.90, 0.95, 0.97], "flash": [0.88, 0.95, 0.98],
+    ...                         "fullsim_err": [0.01] * 3, "flash_err": [0.005] * 3}}
+    >>> out = Path(tempfile.mkdtemp())
+    >>> paths = source_figures(result, src, full, flash, out, flash_scale=1 / 4)
+    >>> [p.name for p in paths], all(p.stat().st_size > 0 for p in paths)
+    (['Muon_genmuon_efficiency.png', 'Muon_genmuon_variables.png'], True)
+    >>> shutil.rmtree(out)
 """
 
 from __future__ import annotations
@@ -75,7 +91,8 @@ def source_figures(result: dict, src, ref_t: dict, flash_t: dict, out: Path, fla
         fig = plt.figure(figsize=(5, 5))
         top, bottom = _pair(fig, GridSpec(2, 1, height_ratios=[3, 1], hspace=0.05))
         for key, color, lab in (("fullsim", "k", FULL), ("flash", "tab:red", FLASH)):
-            top.errorbar(0.5 * (edges[1:] + edges[:-1]), e[key], yerr=np.nan_to_num(np.abs(e[f"{key}_err"])), fmt="o", ms=3, color=color,
+            centres = 0.5 * (edges[1:] + edges[:-1])
+            top.errorbar(centres, e[key], yerr=np.nan_to_num(np.abs(e[f"{key}_err"])), fmt="o", ms=3, color=color,
                          label=lab)
         top.set_xscale("log")
         from matplotlib.ticker import NullFormatter, ScalarFormatter

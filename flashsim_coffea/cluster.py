@@ -1,0 +1,43 @@
+"""Where parallel work runs: a dask.distributed cluster, as a :class:`concurrent.futures.Executor`.
+
+The one module of the package that talks to dask.distributed (the engine, training and the
+reference detector never import it): long jobs (extraction chunks, ...) take any
+:class:`~concurrent.futures.Executor` and submit one task per independent piece; this module
+gives them a dask ``Client.get_executor()`` on an existing scheduler (``tcp://...``: a
+dask-jobqueue or dask-gateway cluster of an analysis facility) or on a ``LocalCluster`` of
+``workers`` single-threaded processes, and ``None`` (run in this process) for one worker.
+
+Example:
+    >>> with executor(workers=1) as ex:
+    ...     print(ex)
+    None
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from concurrent.futures import Executor
+
+
+@contextlib.contextmanager
+def executor(workers: int = 1, scheduler: str | None = None) -> Iterator[Executor | None]:
+    """An executor for the duration of a ``with`` block (its cluster closed at the end).
+
+    Arguments:
+        workers: processes of a local cluster (one thread each: torch and numba run one
+            thread per task); 1 means no cluster.
+        scheduler: address of a running dask scheduler; ``workers`` is then ignored.
+    """
+    if scheduler is None and workers <= 1:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            yield client.get_executor()
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client.get_executor()

@@ -1,0 +1,174 @@
+"""Networks: the one MLP stack, input standardisation and the flow's gated residual velocity field.
+
+Every model of the project is built here: the efficiency classifier
+(:mod:`flashsim_coffea.sim.efficiency`) and the count model (:mod:`flashsim_coffea.sim.count`)
+are :func:`mlp` stacks, the flow's velocity field is a :class:`VelocityNet`, and the analysis
+DNN (``analyses/dnn.py``) is an :func:`mlp` too. Raw inputs are standard-scaled inside a
+network by buffers (:func:`add_scaling`, :func:`set_scaling`), so callers pass raw features
+and a model card rebuilds the whole thing from its ``config``.
+
+Example:
+    >>> net = mlp(3, [8, 8], 1)
+    >>> [type(m).__name__ for m in net]
+    ['Linear', 'SiLU', 'Linear', 'SiLU', 'Linear']
+    >>> net(torch.zeros(4, 3)).shape
+    torch.Size([4, 1])
+
+References:
+    Dax et al., Flow Matching for Scalable Simulation-Based Inference, DenseResidualNet (arXiv:2305.17161);
+    Dauphin et al., Language Modeling with Gated Convolutional Networks, GLU (arXiv:1612.08083).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU, "tanh": nn.Tanh,
+}
+
+#: velocity-network defaults (``dim`` and ``context_dim`` come from the data).
+VELOCITY_DEFAULTS = {"hidden": [64, 64, 64], "activation": "gelu", "dropout": 0.0}
+
+
+def mlp(n_in: int, hidden: list[int] | tuple[int, ...], n_out: int, activation: str = "silu",
+        dropout: float | None = None) -> nn.Sequential:
+    """``Linear, activation[, Dropout]`` per hidden width, then a ``Linear`` to ``n_out``.
+
+    ``dropout=None`` adds no dropout layers; a number (0 included) adds one after every
+    activation. The layers' positions name the saved weights (``0.weight``, ``2.weight``, ...),
+    so a trained model's layout must not change.
+
+    Example:
+        >>> [type(m).__name__ for m in mlp(2, [4], 1, "gelu", dropout=0.1)]
+        ['Linear', 'GELU', 'Dropout', 'Linear']
+    """
+    layers: list[nn.Module] = []
+    width = int(n_in)
+    for h in hidden:
+        layers += [nn.Linear(width, int(h)), ACTIVATIONS[activation]()]
+        if dropout is not None:
+            layers.append(nn.Dropout(dropout))
+        width = int(h)
+    layers.append(nn.Linear(width, int(n_out)))
+    return nn.Sequential(*layers)
+
+
+def add_scaling(module: nn.Module, prefix: str, dim: int) -> None:
+    """Register the buffers ``<prefix>_mean`` (zeros) and ``<prefix>_std`` (ones) of ``dim`` inputs."""
+    module.register_buffer(f"{prefix}_mean", torch.zeros(int(dim)))
+    module.register_buffer(f"{prefix}_std", torch.ones(int(dim)))
+
+
+def set_scaling(module: nn.Module, prefix: str, mean, std) -> None:
+    """Set ``<prefix>_mean`` / ``<prefix>_std`` (float32; a standard deviation that is not > 0 counts as 1).
+
+    Example:
+        >>> m = nn.Module(); add_scaling(m, "input", 2); set_scaling(m, "input", [1.0, 2.0], [0.0, 4.0])
+        >>> m.input_std.tolist()
+        [1.0, 4.0]
+    """
+    std = torch.as_tensor(np.asarray(std, np.float32)).clone()
+    std[~(std > 0)] = 1.0
+    getattr(module, f"{prefix}_mean").copy_(torch.as_tensor(np.asarray(mean, np.float32)))
+    getattr(module, f"{prefix}_std").copy_(std)
+
+
+class GatedBlock(nn.Module):
+    """``x + h * sigmoid(W_c [context, t] + b)`` with ``h = lin(drop(act(lin(act(x)))))``.
+
+    The second linear layer starts near zero (U(-1e-3, 1e-3)), so each block starts
+    close to the identity.
+    """
+
+    def __init__(self, width: int, gate_dim: int, activation: str = "gelu", dropout: float = 0.0):
+        super().__init__()
+        self.act = ACTIVATIONS[activation]()
+        self.lin1 = nn.Linear(width, width)
+        self.drop = nn.Dropout(dropout)
+        self.lin2 = nn.Linear(width, width)
+        self.gate = nn.Linear(gate_dim, width)
+        nn.init.uniform_(self.lin2.weight, -1e-3, 1e-3)
+        nn.init.uniform_(self.lin2.bias, -1e-3, 1e-3)
+
+    def forward(self, x: torch.Tensor, gate_in: torch.Tensor) -> torch.Tensor:
+        h = self.lin2(self.drop(self.act(self.lin1(self.act(x)))))
+        return x + h * torch.sigmoid(self.gate(gate_in))
+
+class VelocityNet(nn.Module):
+    """Velocity field ``v(t, x, context)``: linear on [x, c, t], gated residual blocks, linear out.
+
+    One block per entry of ``hidden``; a linear layer resizes between unequal widths.
+
+    Arguments:
+        dim: target dimension.
+        context_dim: conditioning dimension (may be 0).
+        hidden: block widths, e.g. ``[64, 128, 64]``.
+        activation: ``gelu``, ``relu``, ``silu``, ``elu`` or ``tanh``.
+        dropout: dropout inside the blocks.
+    """
+
+    def __init__(self, dim: int, context_dim: int, hidden: list[int], activation: str = "gelu",
+                 dropout: float = 0.0):
+        super().__init__()
+        hidden = [int(h) for h in hidden]
+        if not hidden:
+            raise ValueError("VelocityNet needs at least one hidden width")
+        self.dim, self.context_dim = int(dim), int(context_dim)
+        self._config = {"dim": self.dim, "context_dim": self.context_dim, "hidden": hidden,
+                        "activation": activation, "dropout": float(dropout)}
+        gate_dim = self.context_dim + 1
+        self.inp = nn.Linear(self.dim + gate_dim, hidden[0])
+        self.blocks = nn.ModuleList(GatedBlock(w, gate_dim, activation, dropout) for w in hidden)
+        self.resize = nn.ModuleList(
+            [nn.Linear(a, b) if a != b else nn.Identity() for a, b in zip(hidden[:-1], hidden[1:])]
+            + [nn.Linear(hidden[-1], self.dim)]
+        )
+        add_scaling(self, "context", self.context_dim)
+
+    @property
+    def config(self) -> dict:
+        """The dict :func:`build_velocity` takes to rebuild this network."""
+        return dict(self._config)
+
+    def set_context_scaling(self, mean, std) -> None:
+        """Standard scaling of the raw context (:func:`set_scaling`)."""
+        set_scaling(self, "context", mean, std)
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        c = (context - self.context_mean) / self.context_std
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1, 1).expand(x.shape[0], 1)
+        g = torch.cat([c, t], dim=1)
+        h = self.inp(torch.cat([x, g], dim=1))
+        for block, resize in zip(self.blocks, self.resize):
+            h = resize(block(h, g))
+        return h
+
+def build_velocity(config: Mapping) -> VelocityNet:
+    """:class:`VelocityNet` from a plain dict (``dim``, ``context_dim``, ``hidden``, ``activation``, ``dropout``).
+
+    Example:
+        >>> net = build_velocity({"dim": 2, "context_dim": 3, "hidden": [16, 16]})
+        >>> net(torch.zeros(5), torch.zeros(5, 2), torch.zeros(5, 3)).shape
+        torch.Size([5, 2])
+    """
+    cfg = {**VELOCITY_DEFAULTS, **config}
+    return VelocityNet(cfg["dim"], cfg["context_dim"], cfg["hidden"], cfg["activation"], cfg["dropout"])
+
+def count_flops(net: nn.Module) -> int:
+    """Multiply-adds of one forward pass for one sample (the linear layers; activations not counted).
+
+    Multiply by :func:`flashsim_coffea.sim.ode.nfe` for the cost of sampling one object.
+    """
+    return sum(m.in_features * m.out_features for m in net.modules() if isinstance(m, nn.Linear))
+
+def as_tensor(a, cols: int | None = None) -> torch.Tensor:
+    """float32 tensor from numpy or torch; a 1-D input becomes ``(n, cols)`` when ``cols`` is given."""
+    t = a.float() if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a, np.float32))
+    if t.ndim == 1 and cols is not None:
+        t = t.reshape(-1, cols) if cols else t.reshape(len(t), 0)
+    return t
