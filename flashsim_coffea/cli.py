@@ -151,11 +151,17 @@ def _add_train(sub) -> None:
         else:
             p.add_argument("--collections", nargs="+", default=None, metavar="C",
                            help="train only the sources of these collections (Event: MET, PV, rho; default: every source)")
-        p.add_argument("--data", required=True, nargs="+", type=_existing_file, help="FullSim NanoAOD files")
+        src = p.add_mutually_exclusive_group(required=True)
+        src.add_argument("--data", nargs="+", type=_existing_file,
+                         help="FullSim NanoAOD files (extracted first, into --tables or a temporary folder)")
+        src.add_argument("--tables", dest="tables_in", default=None,
+                         help="a tables folder made by `flashsim extract` (no extraction)")
+        p.add_argument("--tables-out", default=None, help="with --data: keep the extracted tables in this folder")
+        p.add_argument("--workers", type=_positive_int, default=1, help="with --data: extraction worker processes")
         p.add_argument("--out", required=True, help="models directory")
         p.add_argument("--seed", type=_positive_int, default=1, help="training seed (default 1)")
         p.add_argument("--epochs", type=_positive_int, default=40, help="maximum flow epochs (default 40)")
-        p.add_argument("--events", type=_positive_int, default=None, help="use at most N events per file")
+        p.add_argument("--events", type=_positive_int, default=None, help="with --data: at most N events per file")
         p.add_argument("--skip-sparse", action="store_true", help="skip sources with too few examples")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.set_defaults(func=_run_train, one=one)
@@ -183,9 +189,21 @@ def _run_train(args) -> int:
             sys.stderr.write(f"flashsim train-all: error: unknown collection(s) {unknown} (known: {', '.join(known)})\n")
             return 2
         keys = [k for k, src in sources.items() if _collection(src) in args.collections]
+    import tempfile
+
+    from flashsim_coffea.cluster import executor
+    from flashsim_coffea.train import store
+
     os.makedirs(args.out, exist_ok=True)
-    train_all(args.data, args.out, args.seed, keys=keys, epochs=args.epochs, progress=not args.no_progress,
-              entry_stop=args.events, skip_sparse=args.skip_sparse)
+    with tempfile.TemporaryDirectory(prefix="flashsim-tables-") as scratch:
+        tables = args.tables_in
+        if tables is None:
+            tables = args.tables_out or scratch
+            with executor(args.workers) as ex:
+                store.extract(args.data, tables, events=args.events, keys=keys, executor=ex,
+                              progress=not args.no_progress)
+        train_all(tables, args.out, args.seed, keys=keys, epochs=args.epochs, progress=not args.no_progress,
+                  skip_sparse=args.skip_sparse)
     print(f"models written to {args.out}")
     return 0
 
@@ -243,6 +261,11 @@ def _add_validate(sub) -> None:
     p.add_argument("--collections", nargs="+", default=None, metavar="C",
                    help="validate only these collections (Event: MET, PV, rho), replacing their entries in an "
                    "existing OUT/validation.json of the same files, events, seed and replicas")
+    p.add_argument("--step", type=_positive_int, default=None,
+                   help="events read and simulated at a time (default 20000; memory follows it, not the events)")
+    p.add_argument("--max-objects", type=_positive_int, default=None,
+                   help="reco objects kept per source and sample for W1/KS/AUC and plots, a uniform random subsample "
+                   "beyond (default 500000; efficiencies and counts use every object)")
     p.set_defaults(func=_run_validate)
 
 
@@ -251,7 +274,8 @@ def _run_validate(args) -> int:
 
     report = validate(args.models, args.data, args.out, seed=args.seed, entry_stop=args.events,
                       plots=not args.no_plots, update_cards=args.update_cards, solver=args.solver, steps=args.steps,
-                      replicas=args.replicas, collections=args.collections)
+                      replicas=args.replicas, collections=args.collections,
+                      **{k: v for k, v in (("step", args.step), ("cap", args.max_objects)) if v is not None})
     print("\n".join(summary_lines(report)))
     print(f"wrote {os.path.join(args.out, 'validation.json')}")
     return 0

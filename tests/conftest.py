@@ -44,9 +44,10 @@ def tt_sample() -> Path:
 @pytest.fixture(scope="session")
 def tiny_models(tt_sample, tmp_path_factory) -> Path:
     """Every source trained for two epochs on :func:`tt_sample` (plumbing, not fidelity)."""
-    from flashsim_coffea.train import sources
+    from flashsim_coffea.train import sources, store
 
-    out = tmp_path_factory.mktemp("models")
-    sources.train_all([tt_sample], out, seed=3, epochs=2, progress=False, skip_sparse=True, min_objects=5, min_steps=0,
-                    min_efficiency_steps=0)
+    tables, out = tmp_path_factory.mktemp("tables"), tmp_path_factory.mktemp("models")
+    store.extract([tt_sample], tables, progress=False)
+    sources.train_all(tables, out, seed=3, epochs=2, progress=False, skip_sparse=True, min_objects=5, min_steps=0,
+                      min_efficiency_steps=0)
     return out

@@ -9,14 +9,16 @@ import pytest
 
 from flashsim_coffea.specs.source import Source
 from flashsim_coffea.validate import report as v
+from flashsim_coffea.validate import sample
 
 
 def test_efficiency_curve_counts_more_than_127_passing_candidates_per_bin():
     # labels come as int8 from the extraction: they must not wrap around when summed
     x = np.full(1000, 30.0)
     label = (np.arange(1000) < 700).astype(np.int8)
-    eff, err = v._efficiency_curve(x, label, v.PT_EDGES)
-    b = np.searchsorted(v.PT_EDGES, 30.0, side="right") - 1
+    s = sample.summarise({"cond": {"log_pt": np.log(x)}, "label": label, "pairs": {}})
+    eff, err = sample.efficiency_curve(s["eff"]["pt"])
+    b = np.searchsorted(sample.PT_EDGES, 30.0, side="right") - 1
     assert eff[b] == pytest.approx(0.7)
     assert err[b] == pytest.approx(np.sqrt(0.7 * 0.3 / 1000))
 
@@ -140,3 +142,38 @@ def test_validating_some_collections_replaces_only_their_entries(tiny_models, tt
     with pytest.raises(ValueError, match="replicas=1, this run has replicas=2"):
         v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2, entry_stop=300,
                    collections=["Muon"], replicas=2)
+
+
+def test_chunked_validation_gives_the_figures_of_one_chunk(tiny_models, tt_sample, tmp_path):
+    kw = dict(seed=4, plots=False, progress=False, steps=2, replicas=2, collections=["Jet", "Muon", "Event"])
+    whole = v.validate(tiny_models, [tt_sample], step=400, **kw)
+    chunked = v.validate(tiny_models, [tt_sample], step=70, **kw)  # 6 chunks, the last of 50 events
+    assert chunked["events"] == whole["events"] == 400
+    assert json.dumps(chunked["sources"], sort_keys=True) == json.dumps(whole["sources"], sort_keys=True)
+    assert json.dumps(chunked["collections"], sort_keys=True) == json.dumps(whole["collections"], sort_keys=True)
+
+
+def test_a_capped_sample_keeps_exact_counts_and_a_uniform_subsample(tiny_models, tt_sample):
+    kw = dict(seed=4, plots=False, progress=False, steps=2, collections=["Jet"], step=100)
+    full = v.validate(tiny_models, [tt_sample], **kw)["sources"]["Jet_genjet"]
+    capped = v.validate(tiny_models, [tt_sample], cap=500, **kw)["sources"]["Jet_genjet"]
+    assert capped["objects"] == full["objects"] and full["objects"]["fullsim"] > 2000
+    assert capped["efficiency"] == full["efficiency"]
+    for k in ("fullsim", "flash", "fullsim_err", "flash_err"):
+        np.testing.assert_array_equal(capped["eff_vs_pt"][k], full["eff_vs_pt"][k])
+    assert full["subsample"] == {"fullsim": 1.0, "flash": 1.0}
+    assert capped["subsample"]["fullsim"] == pytest.approx(500 / full["objects"]["fullsim"], rel=0.15)
+    # a 500-object subsample is a draw of the same distribution: pT's W1/σ stays close to the full one's
+    assert capped["variables"]["pt"]["w1_over_sigma"] < full["variables"]["pt"]["w1_over_sigma"] + 0.15
+
+
+def test_subsample_keys_keep_the_pool_uniform():
+    rng = np.random.default_rng(3)
+    big, small = sample.empty(cap=1000), sample.empty(cap=1000)
+    for _ in range(10):
+        sample.add(big, {"pairs": {"x": rng.normal(0, 1, 2000)}}, rng)  # 20000 objects, 1000 kept
+    sample.add(small, {"pairs": {"x": rng.normal(10, 1, 500)}}, rng)  # all 500 kept
+    pool = sample.pooled([big, small], "x")
+    # the union holds 500 / 20500 of objects near 10; the pool must too (not 500 / 1500)
+    assert (pool > 5).mean() == pytest.approx(500 / 20500, abs=0.015)
+    assert big["objects"] == 20000 and len(big["pairs"]["x"]) == 1000

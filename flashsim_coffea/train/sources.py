@@ -1,10 +1,11 @@
 """Training of the models of one source (or all) from FullSim NanoAOD files.
 
-For a source, :func:`train_source` extracts the training tables (:mod:`.extract`),
-trains the efficiency classifier (candidate sources) or the count model (pileup jets),
+For a source, :func:`train_source` reads its training tables (extracted once for every source
+by :func:`.store.extract`), trains the efficiency classifier (candidate sources) or the count model (pileup jets),
 fits the target transforms and trains the flow, and writes each model as safetensors
 weights plus a card (:mod:`flashsim_coffea.sim.cards`) into ``<out>/<source key>/``.
-:func:`train_all` does every declared source and writes the models index (``flashsim.json``).
+:func:`train_all` does every declared source of a tables folder and writes the models index
+(``flashsim.json``).
 
 Example:
     A tiny training of the genuine muons (50 events of a real ttbar file, a few steps) into a
@@ -13,10 +14,10 @@ Example:
     >>> import shutil, tempfile
     >>> from flashsim_coffea.sim.engine import FlashSim
     >>> from flashsim_coffea.specs import muon
-    >>> data = extract.read([SHARED / "nano_tt_v12.root"], entry_stop=50)
-    >>> out = tempfile.mkdtemp()
-    >>> s = train_source(muon.GENUINE, data, out, seed=1, epochs=2, min_steps=10, min_efficiency_steps=10,
-    ...                  progress=False)
+    >>> tables, out = tempfile.mkdtemp(), tempfile.mkdtemp()
+    >>> _ = store.extract([SHARED / "nano_tt_v12.root"], tables, events=50, keys=["Muon_genmuon"], progress=False)
+    >>> s = train_source(muon.GENUINE, store.source_tables(tables, "Muon_genmuon"), out, seed=1, epochs=2,
+    ...                  min_steps=10, min_efficiency_steps=10, progress=False)
     >>> s["candidates"], s["objects"], round(s["efficiency"], 3)  # gen muons, reco muons, their ratio
     (41, 39, 0.951)
     >>> sorted(p.name for p in (Path(out) / "Muon_genmuon").iterdir())
@@ -24,11 +25,13 @@ Example:
     >>> _ = write_index(out, ["Muon_genmuon"])
     >>> list(FlashSim.load(out).models)
     ['Muon_genmuon']
-    >>> shutil.rmtree(out)
+    >>> shutil.rmtree(out), shutil.rmtree(tables)
+    (None, None)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -40,7 +43,7 @@ from flashsim_coffea.sim.engine import DEFAULT_SOLVER, DEFAULT_STEPS, matrix
 from flashsim_coffea.sim.transforms import Pipeline
 from flashsim_coffea.specs import all_sources
 from flashsim_coffea.specs.source import Source
-from flashsim_coffea.train import extract, mirror
+from flashsim_coffea.train import mirror, store
 from flashsim_coffea.train.count import train_count
 from flashsim_coffea.train.efficiency import train_efficiency
 from flashsim_coffea.train.flow import train_flow
@@ -145,35 +148,41 @@ def efficiency_bins(X: np.ndarray, y: np.ndarray, names: list[str], binned: tupl
     return out
 
 
-def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, provenance: dict | None = None,
-                 epochs: int = 40, progress: bool = True, min_objects: int = MIN_OBJECTS,
-                 min_steps: int = MIN_STEPS, min_efficiency_steps: int = MIN_EFFICIENCY_STEPS) -> dict:
-    """Train and write the models of ``src`` on ``data`` (:func:`extract.read`); returns a summary.
+def train_source(src: Source, tables: dict[str, store.Table], out: str | os.PathLike, seed: int = 1, *,
+                 provenance: dict | None = None, epochs: int = 40, progress: bool = True,
+                 min_objects: int = MIN_OBJECTS, min_steps: int = MIN_STEPS,
+                 min_efficiency_steps: int = MIN_EFFICIENCY_STEPS) -> dict:
+    """Train and write the models of ``src`` from its extracted tables (:func:`.store.source_tables`).
 
+    Only the rows a model trains on are read (at most :data:`MAX_EFFICIENCY_ROWS` candidates and
+    :data:`MAX_ROWS` reco objects, a random subset beyond), plus one column at a time for the
+    labels and the acceptance: memory does not grow with the size of the tables.
     Raises :class:`SparseDataError` with fewer than ``min_objects`` reco objects, and
     ``ValueError`` naming a target branch the data lacks.
 
     Example:
+        >>> import tempfile
         >>> from flashsim_coffea.specs import jet, muon
-        >>> data = extract.read([SHARED / "nano_tt_v12.root"], entry_stop=50)
-        >>> train_source(muon.JETFAKE, data, "unused", progress=False)
+        >>> tables = tempfile.mkdtemp()
+        >>> _ = store.extract([SHARED / "nano_tt_v12.root"], tables, events=50, keys=["Muon_jetfake", "Jet_genjet"],
+        ...                   progress=False)
+        >>> train_source(muon.JETFAKE, store.source_tables(tables, "Muon_jetfake"), "unused", progress=False)
         Traceback (most recent call last):
         ...
         flashsim_coffea.train.sources.SparseDataError: Muon_jetfake: only 11 reconstructed candidates in the training data
-        >>> train_source(jet.GENUINE, data, "unused", progress=False)  # PUPPI jets of NanoAOD v12 have no puId
+        >>> train_source(jet.GENUINE, store.source_tables(tables, "Jet_genjet"), "unused", progress=False)
         Traceback (most recent call last):
         ...
         ValueError: Jet_genjet: the training data lacks reco branch Jet_puId
     """
     out = Path(out) / src.key
     rng = np.random.default_rng(seed)
-    if src.collection and src.collection not in data.fields:
-        raise SparseDataError(f"{src.key}: the training data has no {src.collection} collection")
-    t = extract.tables(data, src)
-    missing = [k for k in src.targets if k not in t["pairs"]]
+    selection, objects = tables.get("selection"), tables["pairs"]
+    missing = [k for k in src.targets if k not in objects.columns]
     if missing:
         prefix = f"{src.collection}_" if src.collection else ""
         raise ValueError(f"{src.key}: the training data lacks reco branch {prefix}{missing[0]}")
+    cond_names = [f"cond_{c}" for c in src.conditioning]
     common = {"source": src.key, "collection": src.collection or "Event", "conditioning": list(src.conditioning),
               "training": {"seed": seed, **({"mirror": list(src.mirror)} if src.mirror else {}),
                            **({"oversample": dict(src.oversample)} if src.oversample else {}),
@@ -181,43 +190,45 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
     blocks = 1 + len(mirror.reflections(src.mirror))
     summary: dict = {"source": src.key}
     if src.candidates is not None:
-        X, y = matrix(t["cond"], src.conditioning), t["label"]
+        y = selection.column("label")
         if y.sum() < min_objects:
             raise SparseDataError(f"{src.key}: only {int(y.sum())} reconstructed candidates in the training data")
         # the acceptance is a hard edge: candidates beyond the farthest reconstructed one get
         # efficiency 0 at simulation time, and the classifier learns only the inside
         acceptance = {}
-        if "eta" in t["cond"]:
-            abs_eta = np.abs(t["cond"]["eta"])
+        rows = np.arange(len(y))
+        if "cond_eta" in selection.columns:
+            abs_eta = np.abs(selection.column("cond_eta"))
             acceptance["abs_eta_max"] = float(abs_eta[y == 1].max())
-            inside = abs_eta <= acceptance["abs_eta_max"]
-            X, y = X[inside], y[inside]
+            rows = rows[abs_eta <= acceptance["abs_eta_max"]]
+        y = y[rows]
         sel = _subset(len(y), rng, MAX_EFFICIENCY_ROWS)
+        X = _pair_conditioning(selection.take(rows[sel], cond_names), src.conditioning)
         batch, n_epochs = _budget(len(sel), 0.8, max(10, epochs // 2), min_efficiency_steps, blocks)
-        config = {**EFFICIENCY_CONFIG, "bins": efficiency_bins(X[sel], y[sel], src.conditioning, src.efficiency_bins)}
-        model, h = train_efficiency(mirror.matrix_with_images(X[sel], src.conditioning, src.mirror),
+        config = {**EFFICIENCY_CONFIG, "bins": efficiency_bins(X, y[sel], src.conditioning, src.efficiency_bins)}
+        model, h = train_efficiency(mirror.matrix_with_images(X, src.conditioning, src.mirror),
                                     np.tile(y[sel], blocks), config, seed, epochs=n_epochs,
                                     batch_size=batch, patience=max(10, n_epochs // 8), images=blocks - 1,
                                     progress=progress)
         cards.save(out, "efficiency", model.state_dict(),
-                  {"kind": "efficiency", **common, "network": model.config, "history": _history(h),
-                   "acceptance": acceptance})
+                   {"kind": "efficiency", **common, "network": model.config, "history": _history(h),
+                    "acceptance": acceptance})
         summary["efficiency"] = float(y.mean())
         summary["candidates"] = int(len(y))
     elif src.collection:
-        C = matrix(t["cond"], src.conditioning)
-        model, h = train_count(C, t["count"], seed=seed, progress=progress)
+        counts = selection.column("count")
+        C = _pair_conditioning(selection.take(np.arange(len(counts)), cond_names), src.conditioning)
+        model, h = train_count(C, counts, seed=seed, progress=progress)
         cards.save(out, "count", model.state_dict(),
-                  {"kind": "count", **common, "network": model.config, "history": _history(h)})
-        summary["mean_count"] = float(np.mean(t["count"]))
-    pairs = t["pairs"]
-    n = len(next(iter(pairs.values())))
+                   {"kind": "count", **common, "network": model.config, "history": _history(h)})
+        summary["mean_count"] = float(np.mean(counts))
+    n = len(objects)
     if n < min_objects:
         raise SparseDataError(f"{src.key}: only {n} reco objects in the training data")
     sel = _subset(n, rng)
     # the rows and their mirror images (the conditioning columns ``cond_*`` reflected with
     # the targets): the transforms are fitted on both (symmetric constants)
-    pairs = mirror.with_images({k: np.asarray(v)[sel] for k, v in pairs.items()}, src.mirror)
+    pairs = mirror.with_images(objects.take(sel), src.mirror)
     pipe = Pipeline.from_specs(src.targets).fit(pairs, rng=rng)
     Y = pipe.forward(pairs, rng=rng)
     batch, n_epochs = _budget(len(sel), 0.9, epochs, min_steps, blocks)
@@ -226,15 +237,15 @@ def train_source(src: Source, data, out: str | os.PathLike, seed: int = 1, *, pr
                         images=blocks - 1, row_weights=oversampling_weights(pairs, src.oversample),
                         progress=progress)
     reco_acceptance = {}
-    if "eta" in t["pairs"] and len(t["pairs"]["eta"]):
-        reco_acceptance["abs_eta_max"] = float(np.max(np.abs(t["pairs"]["eta"])))
-    if "pt" in t["pairs"] and len(t["pairs"]["pt"]):
+    if "eta" in objects.columns and n:
+        reco_acceptance["abs_eta_max"] = float(np.max(np.abs(objects.column("eta"))))
+    if "pt" in objects.columns and n:
         # the collection's pT threshold (NanoAOD Jet > 15 GeV, Photon > 10 GeV, ...)
-        reco_acceptance["pt_min"] = float(np.min(t["pairs"]["pt"]))
+        reco_acceptance["pt_min"] = float(np.min(objects.column("pt")))
     cards.save(out, "flow", net.state_dict(),
-              {"kind": "flow", **common, "targets": list(src.targets), "transforms": pipe.to_dict(),
-               "network": net.config, "history": _history(h), "acceptance": reco_acceptance})
-    summary["objects"] = int(len(t["pairs"][next(iter(src.targets))])) if src.targets else 0
+               {"kind": "flow", **common, "targets": list(src.targets), "transforms": pipe.to_dict(),
+                "network": net.config, "history": _history(h), "acceptance": reco_acceptance})
+    summary["objects"] = n if src.targets else 0
     summary["flow_val_loss"] = h["best_val_loss"]
     return summary
 
@@ -271,17 +282,16 @@ def write_index(out: str | os.PathLike, keys: list[str], solver: str = DEFAULT_S
     return cards.write_index(out, keys, list(all_sources()), solver, steps)
 
 
-def train_all(paths: list[str | os.PathLike], out: str | os.PathLike, seed: int = 1, *, keys: list[str] | None = None,
-              epochs: int = 40, progress: bool = True, entry_stop: int | None = None,
-              skip_sparse: bool = False, min_objects: int = MIN_OBJECTS, min_steps: int = MIN_STEPS,
-              min_efficiency_steps: int = MIN_EFFICIENCY_STEPS) -> list[dict]:
-    """Train every declared source (or ``keys``) on the FullSim files ``paths``; writes the index.
+def train_all(tables: str | os.PathLike, out: str | os.PathLike, seed: int = 1, *, keys: list[str] | None = None,
+              epochs: int = 40, progress: bool = True, skip_sparse: bool = False, min_objects: int = MIN_OBJECTS,
+              min_steps: int = MIN_STEPS, min_efficiency_steps: int = MIN_EFFICIENCY_STEPS) -> list[dict]:
+    """Train every declared source (or ``keys``) from a tables folder (:func:`.store.extract`); writes the index.
 
     With ``skip_sparse``, sources with too few examples (or a collection the files lack)
     are reported and left out of the index instead of stopping the run.
     """
-    data = extract.read(paths, entry_stop=entry_stop)
-    prov = provenance(paths, len(data))
+    manifest = json.loads((Path(tables) / "manifest.json").read_text())
+    prov = {**manifest["provenance"], "events": store.events(tables)}
     sources = all_sources()
     todo = keys or list(sources)
     unknown = [k for k in todo if k not in sources]
@@ -291,7 +301,11 @@ def train_all(paths: list[str | os.PathLike], out: str | os.PathLike, seed: int 
     for key in todo:
         start = time.perf_counter()
         try:
-            s = train_source(sources[key], data, out, seed, provenance=prov, epochs=epochs, progress=progress,
+            try:
+                found = store.source_tables(tables, key)
+            except FileNotFoundError as err:
+                raise SparseDataError(f"{key}: {err}") from None
+            s = train_source(sources[key], found, out, seed, provenance=prov, epochs=epochs, progress=progress,
                              min_objects=min_objects, min_steps=min_steps,
                              min_efficiency_steps=min_efficiency_steps)
         except SparseDataError as err:

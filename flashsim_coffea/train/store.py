@@ -192,13 +192,77 @@ def chunk_files(out: str | os.PathLike, key: str, kind: str) -> list[Path]:
     return [p for name in done if (p := out / key / kind / f"{name}.parquet").exists()]
 
 
+class Table:
+    """One table of one source on disk: its columns and rows read on demand, chunk by chunk.
+
+    Training reads a whole column (labels, |η| for the acceptance: one number per row) or the
+    rows it trains on (:meth:`take`), never the whole table at once: memory follows the rows
+    a model trains on, not the size of the inputs.
+
+    Example:
+        >>> import tempfile
+        >>> out = tempfile.mkdtemp()
+        >>> _ = extract([SHARED / "nano_tt_v12.root"], out, step=25, events=50, keys=["Muon_genmuon"], progress=False)
+        >>> t = Table(out, "Muon_genmuon", "pairs")
+        >>> len(t), t.column("pt")[:2].round(1).tolist()
+        (39, [44.0, 3.3])
+        >>> t.take(np.array([1, 30]), ["pt"])["pt"].round(1).tolist()
+        [3.3, 25.1]
+    """
+
+    def __init__(self, out: str | os.PathLike, key: str, kind: str):
+        import pyarrow.parquet as pq
+
+        self.files = chunk_files(out, key, kind)
+        if not self.files:
+            raise FileNotFoundError(f"{out}: no {kind} table of {key} (not extracted, or the files lack its collection)")
+        meta = [pq.read_metadata(f) for f in self.files]
+        self.columns: list[str] = list(meta[0].schema.names)
+        self.offsets = np.concatenate([[0], np.cumsum([m.num_rows for m in meta])]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def column(self, name: str) -> np.ndarray:
+        """Every row of one column."""
+        import pyarrow.parquet as pq
+
+        return np.concatenate([pq.read_table(f, columns=[name]).column(0).to_numpy() for f in self.files])
+
+    def take(self, rows: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:
+        """The columns ``names`` (default: all) of the rows ``rows`` (increasing row numbers)."""
+        import pyarrow.parquet as pq
+
+        rows = np.asarray(rows, np.int64)
+        if len(rows) > 1 and np.any(np.diff(rows) <= 0):
+            raise ValueError("take needs increasing row numbers")
+        names = list(self.columns if names is None else names)
+        bounds = np.searchsorted(rows, self.offsets)
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
+        for f, a, b, start in zip(self.files, bounds[:-1], bounds[1:], self.offsets[:-1]):
+            if a == b:
+                continue
+            table = pq.read_table(f, columns=names)
+            local = rows[a:b] - start
+            for k in names:
+                parts[k].append(table.column(k).to_numpy()[local])
+        return {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
+
+
+def source_tables(out: str | os.PathLike, key: str) -> dict[str, Table]:
+    """The tables of one source: ``pairs`` and, for candidate and count sources, ``selection``."""
+    found = {kind: Table(out, key, kind) for kind in KINDS if chunk_files(out, key, kind)}
+    if "pairs" not in found:
+        raise FileNotFoundError(f"{out}: no tables of {key} (not extracted, or the files lack its collection)")
+    return found
+
+
+def events(out: str | os.PathLike) -> int:
+    """Events of the finished chunks of a tables folder."""
+    return sum(json.loads(p.read_text())["events"] for p in (Path(out) / "chunks").glob("*.json"))
+
+
 def read_table(out: str | os.PathLike, key: str, kind: str, columns: list[str] | None = None) -> dict[str, np.ndarray]:
     """One table of a source, every finished chunk concatenated in input order (numpy columns)."""
-    import pyarrow.parquet as pq
-
-    files = chunk_files(out, key, kind)
-    if not files:
-        raise FileNotFoundError(f"{out}: no {kind} table of {key} (not extracted, or the files lack its collection)")
-    parts = [pq.read_table(f, columns=columns) for f in files]
-    names = parts[0].column_names
-    return {k: np.concatenate([p.column(k).to_numpy() for p in parts]) for k in names}
+    t = Table(out, key, kind)
+    return t.take(np.arange(len(t)), columns)

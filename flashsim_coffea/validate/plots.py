@@ -9,8 +9,8 @@ Example:
     >>> src = Source("Muon", "genmuon", candidates="GenMuon", conditioning=[],
     ...              targets={"pt": {"kind": "plain"}, "eta": {"kind": "plain"}})
     >>> rng = np.random.default_rng(1)
-    >>> full = {"pairs": {"pt": rng.normal(40, 10, 1000), "eta": rng.normal(0, 1, 1000)}}
-    >>> flash = {"pairs": {"pt": rng.normal(41, 10, 4000), "eta": rng.normal(0, 1, 4000)}}  # 4 replicas
+    >>> full = {"pt": rng.normal(40, 10, 1000), "eta": rng.normal(0, 1, 1000)}
+    >>> flash = {"pt": rng.normal(41, 10, 4000), "eta": rng.normal(0, 1, 4000)}  # 4 replicas
     >>> result = {"eff_vs_pt": {"edges": [10, 20, 50, 1e9], "fullsim": [0.90, 0.95, 0.97], "flash": [0.88, 0.95, 0.98],
     ...                         "fullsim_err": [0.01] * 3, "flash_err": [0.005] * 3}}
     >>> out = Path(tempfile.mkdtemp())
@@ -75,7 +75,8 @@ def _hist_panel(top, bottom, a: np.ndarray, b: np.ndarray, name: str, a_scale: f
     _ratio(bottom, edges, ha * a_scale, hb, np.sqrt(ha) * a_scale, np.sqrt(hb))
 
 
-def source_figures(result: dict, src, ref_t: dict, flash_t: dict, out: Path, flash_scale: float = 1.0) -> list[Path]:
+def source_figures(result: dict, src, ref_pairs: dict, flash_pairs: dict, out: Path,
+                   flash_scale: float = 1.0) -> list[Path]:
     """Efficiency vs pT (if any) and every target variable of one source; returns the PNG paths.
 
     ``flash_scale`` weights the flash objects (1/K for K replicas per gen event).
@@ -111,7 +112,7 @@ def source_figures(result: dict, src, ref_t: dict, flash_t: dict, out: Path, fla
         fig.savefig(p, dpi=80, bbox_inches="tight")
         plt.close(fig)
         paths.append(p)
-    names = [t for t in src.targets if t in ref_t["pairs"] and t in flash_t["pairs"]]
+    names = [t for t in src.targets if t in ref_pairs and t in flash_pairs]
     if names:
         ncol = 4
         nrow = (len(names) + ncol - 1) // ncol
@@ -120,8 +121,8 @@ def source_figures(result: dict, src, ref_t: dict, flash_t: dict, out: Path, fla
         for i, name in enumerate(names):
             inner = outer[i // ncol, i % ncol].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
             top, bottom = _pair(fig, inner)
-            _hist_panel(top, bottom, np.asarray(flash_t["pairs"][name], float), np.asarray(ref_t["pairs"][name], float),
-                        name, flash_scale)
+            _hist_panel(top, bottom, np.asarray(flash_pairs[name], float), np.asarray(ref_pairs[name], float), name,
+                        flash_scale)
             if i == 0:
                 top.legend(fontsize=7)
         fig.suptitle(f"{src.key}: reco variables, flash vs FullSim", y=1.0)

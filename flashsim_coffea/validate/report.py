@@ -51,10 +51,9 @@ import numpy as np
 from flashsim_coffea.nanoaod import genevents
 from flashsim_coffea.sim import cards
 from flashsim_coffea.sim.engine import EVENT_RECORDS, FlashSim
-from flashsim_coffea.train import extract
+from flashsim_coffea.train import extract, store
+from flashsim_coffea.validate.sample import CAP, ETA_EDGES, PT_EDGES, add, efficiency_curve, empty, pooled
 
-PT_EDGES = np.array([0, 5, 10, 15, 20, 25, 30, 40, 50, 75, 100, 150, 250, 500, 1e9])
-ETA_EDGES = np.linspace(-5, 5, 21)
 MIN_AUC_OBJECTS = 300
 MAX_ROWS = 100_000
 #: an efficiency bin enters ``max_eff_diff_above_20`` when flash and FullSim together
@@ -165,14 +164,6 @@ def two_sample_auc(flash: np.ndarray, ref: np.ndarray, seed: int = 0) -> float:
     return auc_score(logits(model, x[te]), y[te])
 
 
-def _efficiency_curve(x: np.ndarray, label: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n = np.histogram(x, edges)[0].astype(float)
-    k = np.histogram(x, edges, weights=np.asarray(label, np.float64))[0]  # int8 weights would wrap around
-    with np.errstate(invalid="ignore", divide="ignore"):
-        eff = k / n
-    return eff, np.sqrt(np.clip(eff * (1 - eff), 0, None) / np.maximum(n, 1))
-
-
 def auc_inputs(src, flash_pairs: dict, ref_pairs: dict) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Columns and (flash, FullSim) rows the two-sample classifier sees: gen conditioning + reco targets."""
     cols = [f"cond_{c}" for c in src.conditioning] + [t for t in src.targets if t in ref_pairs and t in flash_pairs]
@@ -180,45 +171,48 @@ def auc_inputs(src, flash_pairs: dict, ref_pairs: dict) -> tuple[list[str], np.n
     return cols, rows(flash_pairs), rows(ref_pairs)
 
 
-def compare_source(src, ref_t: dict, flash_t: dict, seed: int = 0) -> dict:
-    """Figures of one source from its FullSim and flash tables.
+def compare_source(src, ref: dict, flash: dict, seed: int = 0) -> dict:
+    """Figures of one source from its FullSim and flash samples (:mod:`.sample`).
 
     Example:
         >>> from flashsim_coffea.sim.cards import DEFAULT_MODELS
         >>> from flashsim_coffea.specs import muon
         >>> data = extract.read([SHARED / "nano_tt_v12.root"], entry_stop=50)
         >>> flash = flash_like_fullsim(data, FlashSim.load(DEFAULT_MODELS, collections=["Muon"]), seed=1, replicas=4)
-        >>> r = compare_source(muon.GENUINE, extract.tables(data, muon.GENUINE), extract.tables(flash, muon.GENUINE))
+        >>> from flashsim_coffea.validate.sample import summarise
+        >>> r = compare_source(muon.GENUINE, summarise(extract.tables(data, muon.GENUINE)),
+        ...                    summarise(extract.tables(flash, muon.GENUINE)))
         >>> r["efficiency"], r["objects"]
         ({'fullsim': 0.9512195121951219, 'flash': 0.9390243902439024}, {'fullsim': 39, 'flash': 154})
         >>> {k: round(v, 3) for k, v in r["variables"]["pt"].items()}, r["auc"]  # AUC: under MIN_AUC_OBJECTS
         ({'w1_over_sigma': 0.027, 'ks': 0.05}, None)
     """
     out: dict = {"source": src.key}
-    if "label" in ref_t:
-        pt_r, pt_f = np.exp(ref_t["cond"]["log_pt"]), np.exp(flash_t["cond"]["log_pt"])
-        er, sr = _efficiency_curve(pt_r, ref_t["label"], PT_EDGES)
-        ef, sf = _efficiency_curve(pt_f, flash_t["label"], PT_EDGES)
-        out["efficiency"] = {"fullsim": float(ref_t["label"].mean()), "flash": float(flash_t["label"].mean())}
+    if ref["eff"] is not None:
+        er, sr = efficiency_curve(ref["eff"]["pt"])
+        ef, sf = efficiency_curve(flash["eff"]["pt"])
+        out["efficiency"] = {side: s["eff"]["reconstructed"] / max(s["eff"]["candidates"], 1)
+                             for side, s in (("fullsim", ref), ("flash", flash))}
         out["eff_vs_pt"] = {"edges": PT_EDGES.tolist(), "fullsim": er.tolist(), "flash": ef.tolist(),
                             "fullsim_err": sr.tolist(), "flash_err": sf.tolist()}
         precise = np.hypot(sr, sf) <= EFF_PRECISION
-        filled = np.histogram(pt_r, PT_EDGES)[0] >= 100
+        filled = ref["eff"]["pt"][0] >= 100
         above = (PT_EDGES[:-1] >= 20) & np.isfinite(er) & np.isfinite(ef) & precise & filled
         out["max_eff_diff_above_20"] = float(np.max(np.abs(er - ef)[above])) if above.any() else None
         with np.errstate(invalid="ignore", divide="ignore"):
             pull = np.abs(er - ef) / np.hypot(sr, sf)
         ok = (PT_EDGES[:-1] >= 20) & np.isfinite(pull)
         out["max_eff_pull_above_20"] = float(np.max(pull[ok])) if ok.any() else None
-        if "eta" in ref_t["cond"]:
-            er, _ = _efficiency_curve(ref_t["cond"]["eta"], ref_t["label"], ETA_EDGES)
-            ef, _ = _efficiency_curve(flash_t["cond"]["eta"], flash_t["label"], ETA_EDGES)
+        if ref["eff"]["eta"] is not None:
+            er, _ = efficiency_curve(ref["eff"]["eta"])
+            ef, _ = efficiency_curve(flash["eff"]["eta"])
             out["eff_vs_eta"] = {"edges": ETA_EDGES.tolist(), "fullsim": er.tolist(), "flash": ef.tolist()}
-    if "count" in ref_t:
-        out["mean_count"] = {"fullsim": float(np.mean(ref_t["count"])), "flash": float(np.mean(flash_t["count"]))}
-    rp, fp = ref_t["pairs"], flash_t["pairs"]
-    out["objects"] = {"fullsim": int(len(rp.get("pt", next(iter(rp.values()))))),
-                      "flash": int(len(fp.get("pt", next(iter(fp.values())))))}
+    if ref["count"] is not None:
+        out["mean_count"] = {side: s["count"]["sum"] / max(s["count"]["events"], 1)
+                             for side, s in (("fullsim", ref), ("flash", flash))}
+    rp, fp = ref["pairs"], flash["pairs"]
+    out["objects"] = {"fullsim": ref["objects"], "flash": flash["objects"]}
+    out["subsample"] = {"fullsim": ref["threshold"], "flash": flash["threshold"]}
     variables = {}
     for t in src.targets:
         if t not in rp or t not in fp or len(rp[t]) < 2 or len(fp[t]) < 2:
@@ -238,6 +232,9 @@ def compare_source(src, ref_t: dict, flash_t: dict, seed: int = 0) -> dict:
 
 def pooled_w1(sources: list, tables: dict, seed: int = 0, replicas: int = 1) -> dict:
     """Median W1/σ over the reco variables of a collection, all its sources pooled, and its floor.
+
+    ``tables``: source key -> (FullSim, flash) samples (:mod:`.sample`; a plain ``{"pairs": ...}`` is a sample
+    with nothing dropped).
 
     The floor is the same median between two random halves of FullSim (n/2 objects
     each) scaled to samples of n and K·n objects: W1 between independent samples goes
@@ -260,12 +257,11 @@ def pooled_w1(sources: list, tables: dict, seed: int = 0, replicas: int = 1) -> 
     names = sorted({t for src in sources for t in src.targets})
     w, floor = {}, {}
     for t in names:
-        cols = [(tables[s.key][0]["pairs"][t], tables[s.key][1]["pairs"][t]) for s in sources
-                if t in tables[s.key][0]["pairs"] and t in tables[s.key][1]["pairs"]]
-        if not cols:
+        both = [s.key for s in sources if t in tables[s.key][0]["pairs"] and t in tables[s.key][1]["pairs"]]
+        if not both:
             continue
-        ref = np.concatenate([np.asarray(r, np.float64) for r, _ in cols])
-        fl = np.concatenate([np.asarray(f, np.float64) for _, f in cols])
+        ref = pooled([tables[k][0] for k in both], t)
+        fl = pooled([tables[k][1] for k in both], t)
         if len(ref) < 4 or len(fl) < 2:
             continue
         w[t] = wasserstein_over_sigma(fl, ref)
@@ -283,35 +279,49 @@ def _worst(values):
 def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out: str | os.PathLike | None = None,
              seed: int = 1, entry_stop: int | None = None, plots: bool = True, progress: bool = True,
              update_cards: bool = False, solver: str | None = None, steps: int | None = None,
-             replicas: int = 1, collections: tuple[str, ...] | list[str] | None = None) -> dict:
+             replicas: int = 1, collections: tuple[str, ...] | list[str] | None = None, step: int = store.STEP,
+             cap: int = CAP) -> dict:
     """Validate the models of ``models_dir`` on FullSim ``paths``; returns (and writes) the report.
 
-    ``solver``/``steps`` override the models index's ODE integration (for step studies);
-    ``replicas`` flash events are made per gen event. ``collections`` validates only those
-    (after retraining them): their entries replace the ones in an existing
+    The files are read ``step`` events at a time: each chunk is simulated and folded into the
+    per-source samples (:mod:`.sample`: exact efficiency histograms and counts, a uniform
+    subsample of at most ``cap`` objects per source and side), so memory does not grow with the
+    number of events. ``solver``/``steps`` override the models index's ODE integration (for step
+    studies); ``replicas`` flash events are made per gen event. ``collections`` validates only
+    those (after retraining them): their entries replace the ones in an existing
     ``out/validation.json`` made on the same files, events, seed and replicas.
     """
     if replicas < 1:
         raise ValueError(f"replicas must be >= 1, got {replicas}")
+    import zlib
+
     from tqdm import tqdm
 
     sim = FlashSim.load(models_dir, collections=collections, solver=solver, steps=steps)
-    data = extract.read(paths, entry_stop=entry_stop)
-    report: dict = {"files": [Path(p).name for p in paths], "events": len(data), "seed": seed, "replicas": replicas,
-                    "solver": sim.solver, "steps": sim.steps, "sources": {}, "collections": {}}
+    chunks = store.plan(paths, step, entry_stop)
+    report: dict = {"files": [Path(p).name for p in paths], "events": sum(c.stop - c.start for c in chunks),
+                    "seed": seed, "replicas": replicas, "solver": sim.solver, "steps": sim.steps,
+                    "subsample_cap": cap, "sources": {}, "collections": {}}
     # a partial re-validation goes into the existing report: refuse before simulating if it cannot
     path = None if out is None else Path(out) / "validation.json"
     old = json.loads(path.read_text()) if collections and path is not None and path.exists() else None
     if old is not None:
         merge_reports(old, report, path)
-    flash = flash_like_fullsim(data, sim, seed, replicas)
-    tables = {}
-    for key, m in tqdm(sim.models.items(), desc="validate", disable=not progress):
-        src = m.source
-        if src.collection and src.collection not in data.fields:
-            continue
-        tables[key] = (extract.tables(data, src), extract.tables(flash, src))
-        report["sources"][key] = compare_source(src, *tables[key], seed)
+    tables: dict[str, tuple[dict, dict]] = {}
+    for c in tqdm(chunks, desc="validate", unit="chunk", disable=not progress):
+        data = extract.read([c.path], entry_start=c.start, entry_stop=c.stop)
+        flash = flash_like_fullsim(data, sim, seed, replicas)
+        for key, m in sim.models.items():
+            src = m.source
+            if src.collection and src.collection not in data.fields:
+                continue
+            ref_s, flash_s = tables.setdefault(key, (empty(cap), empty(cap)))
+            for side, sample, ev in ((0, ref_s, data), (1, flash_s, flash)):
+                rng = np.random.default_rng([seed, c.file, c.start, side, zlib.crc32(key.encode())])
+                add(sample, extract.tables(ev, src), rng)
+        del data, flash
+    for key in tables:
+        report["sources"][key] = compare_source(sim.models[key].source, *tables[key], seed)
     for coll in [*sim.collections, "Event"]:
         rs = [r for k, r in report["sources"].items() if k.split("_")[0] == coll]
         if not rs:
@@ -334,7 +344,10 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
             from flashsim_coffea.validate import plots as plotting
 
             for key, m in report["sources"].items():
-                plotting.source_figures(m, sim.models[key].source, *tables[key], out, flash_scale=1 / replicas)
+                ref_s, flash_s = tables[key]
+                # both histograms on the scale of the FullSim sample kept: flash has K replicas and its own subsample
+                scale = ref_s["threshold"] / flash_s["threshold"] / replicas
+                plotting.source_figures(m, sim.models[key].source, ref_s["pairs"], flash_s["pairs"], out, flash_scale=scale)
     if update_cards:
         record_in_cards(report, models_dir, paths)
     return report
