@@ -78,7 +78,7 @@ from flashsim_coffea.specs.source import Source
 
 #: default integration, from the fidelity/speed study (README): on 20k zh_llbb events
 #: midpoint 8 improves on midpoint 4 (MET median W1/σ 0.039 -> 0.029) and runs at
-#: ~2000 full events/s on a 2-core CPU.
+#: ~1500 full events/s on a 2-core CPU (README, measured performance: 1547 on zh_llbb, 2026-11-30).
 DEFAULT_SOLVER, DEFAULT_STEPS = "midpoint", 8
 #: stream tags of the random keys.
 _EFF, _FLOW, _COUNT = 1, 2, 3

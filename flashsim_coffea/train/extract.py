@@ -103,48 +103,73 @@ def _flat(x) -> np.ndarray:
     return ak.to_numpy(ak.flatten(x, axis=None)).astype(np.float64)
 
 
-def claims(ev: ak.Array, collection: str) -> dict[str, ak.Array]:
+def claims(ev: ak.Array, collection: str, shared: dict | None = None) -> dict[str, ak.Array]:
     """Per genuine source of ``collection``, the reco index matched to each candidate.
 
     Example:
         >>> claims(read([SHARED / "nano_tt_v12.root"], entry_stop=50), "Muon")["genmuon"][:4].tolist()
         [[], [], [1, 2], [0]]
     """
+    shared = {} if shared is None else shared
+    if ("claims", collection) in shared:
+        return shared["claims", collection]
     reco = ev[collection]
     out = {}
     for src in COLLECTIONS[collection]:
         if src.link is None or src.candidates is None:
             continue
-        cand = candidates.select(ev, src.candidates)
+        cand = _candidates(ev, src.candidates, shared)
         out[src.name] = matching.match(cand, reco, link=src.link, max_dr=src.match_dr)
+    shared["claims", collection] = out
     return out
 
 
-def _fake_assignment(ev: ak.Array, src: Source, claimed: dict[str, ak.Array]) -> tuple[ak.Array, ak.Array]:
+def _candidates(ev: ak.Array, kind: str, shared: dict) -> ak.Array:
+    if ("candidates", kind) not in shared:
+        shared["candidates", kind] = candidates.select(ev, kind)
+    return shared["candidates", kind]
+
+
+def _features(ev: ak.Array, kind: str, names: list[str], shared: dict) -> dict[str, ak.Array]:
+    """Conditioning ``names`` of the candidates ``kind``, each computed once per chunk."""
+    done = shared.setdefault(("features", kind), {})
+    missing = [n for n in names if n not in done]
+    if missing:
+        done.update(features.compute(ev, _candidates(ev, kind, shared), missing, shared=shared.setdefault("gen", {})))
+    return {n: done[n] for n in names}
+
+
+def _fake_assignment(ev: ak.Array, src: Source, claimed: dict[str, ak.Array],
+                     shared: dict) -> tuple[ak.Array, ak.Array]:
     """Jet candidates of a fake source and, per candidate, the index of its fake reco object (-1 if none)."""
     reco = ev[src.collection]
     free = matching.unmatched(reco, *claimed.values())
-    cand = candidates.select(ev, src.candidates)
+    cand = _candidates(ev, src.candidates, shared)
     free_idx = ak.pad_none(ak.local_index(reco, axis=1)[free], 1)
     m = matching.match(cand, reco[free], link=None, max_dr=src.match_dr)
     reco_index = ak.fill_none(free_idx[ak.where(m >= 0, m, 0)], -1)
     return cand, ak.values_astype(ak.where(m >= 0, reco_index, -1), np.int64)
 
 
-def tables(ev: ak.Array, src: Source) -> dict:
-    """Training columns of one source (see the module docstring)."""
+def tables(ev: ak.Array, src: Source, shared: dict | None = None) -> dict:
+    """Training columns of one source (see the module docstring).
+
+    ``shared``: a dict the caller keeps across the sources of one chunk: candidates, matches and
+    conditioning features common to several sources are then computed once.
+    """
+    shared = {} if shared is None else shared
     if src.collection == "":
-        return _event_tables(ev, src)
+        return _event_tables(ev, src, shared)
     reco = ev[src.collection]
-    claimed = claims(ev, src.collection)
+    claimed = claims(ev, src.collection, shared)
     if src.link is not None:
-        cand = candidates.select(ev, src.candidates)
+        cand = _candidates(ev, src.candidates, shared)
         idx = claimed[src.name]
     elif src.candidates is not None:
-        cand, idx = _fake_assignment(ev, src, claimed)
+        cand, idx = _fake_assignment(ev, src, claimed, shared)
     else:
-        return _pileup_tables(ev, src, matching.unmatched(reco, *claimed.values()))
-    cond = features.compute(ev, cand, src.conditioning)
+        return _pileup_tables(ev, src, matching.unmatched(reco, *claimed.values()), shared)
+    cond = _features(ev, src.candidates, src.conditioning, shared)
     label = idx >= 0
     matched = ak.pad_none(reco, 1)[ak.where(label, idx, 0)][label]
     pairs = {f"cond_{k}": _flat(v[label]) for k, v in cond.items()}
@@ -162,13 +187,20 @@ def tables(ev: ak.Array, src: Source) -> dict:
     }
 
 
-def _pileup_tables(ev: ak.Array, src: Source, free: ak.Array) -> dict:
+def _event_context(ev: ak.Array, shared: dict) -> dict:
+    gen = shared.setdefault("gen", {})  # the cache features.compute keeps, holding the event context
+    if "context" not in gen:
+        gen["context"] = features.event_context(ev)
+    return gen["context"]
+
+
+def _pileup_tables(ev: ak.Array, src: Source, free: ak.Array, shared: dict) -> dict:
     """Per-event count of unattributed reco objects and their properties."""
     reco = ev[src.collection]
-    cand_jets = candidates.select(ev, "GenJetFake")
+    cand_jets = _candidates(ev, "GenJetFake", shared)
     near = features.nearest(reco, cand_jets)[0] < 0.4
     pu = free & ~near if src.collection != "Jet" else free
-    ctx = features.event_context(ev)
+    ctx = _event_context(ev, shared)
     cond = {k: ak.to_numpy(ctx[k]).astype(np.float64) for k in src.conditioning}
     counts = ak.to_numpy(ak.sum(pu, axis=1))
     objs = reco[pu]
@@ -179,8 +211,8 @@ def _pileup_tables(ev: ak.Array, src: Source, free: ak.Array) -> dict:
     return {"cond": cond, "count": counts.astype(np.int64), "pairs": pairs, "n_events": len(ev)}
 
 
-def _event_tables(ev: ak.Array, src: Source) -> dict:
-    ctx = features.event_context(ev)
+def _event_tables(ev: ak.Array, src: Source, shared: dict) -> dict:
+    ctx = _event_context(ev, shared)
     cond = {k: ak.to_numpy(ctx[k]).astype(np.float64) for k in src.conditioning}
     gx = ak.to_numpy(ev.GenMET.pt * np.cos(ev.GenMET.phi))
     gy = ak.to_numpy(ev.GenMET.pt * np.sin(ev.GenMET.phi))

@@ -54,13 +54,6 @@ from flashsim_coffea.train.flow import train_flow
 #: 64x2 smoothed away the forward-jet structure (|η| 2.5-4.7) that 128x3 reproduces.
 FLOW_CONFIG = {"hidden": [128, 128, 128, 128], "activation": "gelu"}
 EFFICIENCY_CONFIG = {"hidden": [128, 128, 128], "activation": "silu"}
-#: at most this many rows per flow (a random subset beyond).
-MAX_ROWS = 400_000
-#: at most this many candidates per efficiency classifier (a random subset beyond): a
-#: classifier step is cheap, and the turn-on needs them all (GenJets at 20-25 GeV, |η| < 2.5,
-#: zh_llbb: 0.852 from a 400k subset of the 731k training candidates, 0.870 from all of
-#: them, FullSim 0.886).
-MAX_EFFICIENCY_ROWS = 2_000_000
 #: gradient steps every flow gets at least (small sources get more, shorter epochs).
 #: 12k left the flows still improving at the last epoch (genuine muons: validation loss
 #: 0.913 at 12k, 0.880 at 30k steps; the 1% tail of dxy of non-prompt muons went from
@@ -79,7 +72,7 @@ class SparseDataError(ValueError):
     """Too few examples of a source in the training data to train it."""
 
 
-def _subset(n: int, rng: np.random.Generator, limit: int = MAX_ROWS) -> np.ndarray:
+def _subset(n: int, rng: np.random.Generator, limit: int) -> np.ndarray:
     return np.sort(rng.choice(n, limit, replace=False)) if n > limit else np.arange(n)
 
 
@@ -154,8 +147,8 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
                  min_efficiency_steps: int = MIN_EFFICIENCY_STEPS) -> dict:
     """Train and write the models of ``src`` from its extracted tables (:func:`.store.source_tables`).
 
-    Only the rows a model trains on are read (at most :data:`MAX_EFFICIENCY_ROWS` candidates and
-    :data:`MAX_ROWS` reco objects, a random subset beyond), plus one column at a time for the
+    Only the rows a model trains on are read (at most ``src.max_candidates`` candidates and
+    ``src.max_objects`` reco objects, a random subset beyond), plus one column at a time for the
     labels and the acceptance: memory does not grow with the size of the tables.
     Raises :class:`SparseDataError` with fewer than ``min_objects`` reco objects, and
     ``ValueError`` naming a target branch the data lacks.
@@ -202,7 +195,7 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
             acceptance["abs_eta_max"] = float(abs_eta[y == 1].max())
             rows = rows[abs_eta <= acceptance["abs_eta_max"]]
         y = y[rows]
-        sel = _subset(len(y), rng, MAX_EFFICIENCY_ROWS)
+        sel = _subset(len(y), rng, src.max_candidates)
         X = _pair_conditioning(selection.take(rows[sel], cond_names), src.conditioning)
         batch, n_epochs = _budget(len(sel), 0.8, max(10, epochs // 2), min_efficiency_steps, blocks)
         config = {**EFFICIENCY_CONFIG, "bins": efficiency_bins(X, y[sel], src.conditioning, src.efficiency_bins)}
@@ -225,7 +218,7 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
     n = len(objects)
     if n < min_objects:
         raise SparseDataError(f"{src.key}: only {n} reco objects in the training data")
-    sel = _subset(n, rng)
+    sel = _subset(n, rng, src.max_objects)
     # the rows and their mirror images (the conditioning columns ``cond_*`` reflected with
     # the targets): the transforms are fitted on both (symmetric constants)
     pairs = mirror.with_images(objects.take(sel), src.mirror)

@@ -100,12 +100,13 @@ def extract_chunk(chunk: Chunk, out: str | os.PathLike, keys: list[str]) -> dict
     ev = extraction.read([chunk.path], entry_start=chunk.start, entry_stop=chunk.stop)
     sources = all_sources()
     rows: dict[str, dict[str, int] | None] = {}
+    shared: dict = {}  # what several sources of the chunk share (candidates, matches, features)
     for key in keys:
         src = sources[key]
         if src.collection and src.collection not in ev.fields:
             rows[key] = None  # the file has no such reco collection
             continue
-        t = extraction.tables(ev, src)
+        t = extraction.tables(ev, src, shared)
         rows[key] = {}
         if "label" in t or "count" in t:
             sel = {f"cond_{k}": v for k, v in t["cond"].items()}

@@ -311,6 +311,7 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
     for c in tqdm(chunks, desc="validate", unit="chunk", disable=not progress):
         data = extract.read([c.path], entry_start=c.start, entry_stop=c.stop)
         flash = flash_like_fullsim(data, sim, seed, replicas)
+        shared: tuple[dict, dict] = ({}, {})  # per side, what its sources share within the chunk
         for key, m in sim.models.items():
             src = m.source
             if src.collection and src.collection not in data.fields:
@@ -318,7 +319,7 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
             ref_s, flash_s = tables.setdefault(key, (empty(cap), empty(cap)))
             for side, sample, ev in ((0, ref_s, data), (1, flash_s, flash)):
                 rng = np.random.default_rng([seed, c.file, c.start, side, zlib.crc32(key.encode())])
-                add(sample, extract.tables(ev, src), rng)
+                add(sample, extract.tables(ev, src, shared[side]), rng)
         del data, flash
     for key in tables:
         report["sources"][key] = compare_source(sim.models[key].source, *tables[key], seed)
