@@ -270,12 +270,14 @@ def _add_validate(sub) -> None:
 
 
 def _run_validate(args) -> int:
+    from flashsim_coffea.train import store
+    from flashsim_coffea.validate import sample
     from flashsim_coffea.validate.report import summary_lines, validate
 
     report = validate(args.models, args.data, args.out, seed=args.seed, entry_stop=args.events,
                       plots=not args.no_plots, update_cards=args.update_cards, solver=args.solver, steps=args.steps,
-                      replicas=args.replicas, collections=args.collections,
-                      **{k: v for k, v in (("step", args.step), ("cap", args.max_objects)) if v is not None})
+                      replicas=args.replicas, collections=args.collections, step=args.step or store.STEP,
+                      cap=args.max_objects or sample.CAP)
     print("\n".join(summary_lines(report)))
     print(f"wrote {os.path.join(args.out, 'validation.json')}")
     return 0

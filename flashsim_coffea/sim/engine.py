@@ -466,12 +466,11 @@ class FlashSim:
         genevents.check(gen, source=source)
         n_ev = len(gen)
         keys = rnd.event_keys(ak.to_numpy(gen.run), ak.to_numpy(gen.luminosityBlock), ak.to_numpy(gen.event))
-        context = features.event_context(gen)  # once per chunk: the candidates' features share it
-        ctx = {k: ak.to_numpy(v).astype(np.float64) for k, v in context.items()}
+        cache: dict = {"features": {}}  # once per chunk: the event context, neighbours, ... the sources share
+        ctx = {k: ak.to_numpy(v).astype(np.float64) for k, v in features.shared_context(gen, cache["features"]).items()}
         n_flash = n_ev * K
         ev_of_flash = np.arange(n_flash, dtype=np.int64) // K
         out: dict[str, ak.Array] = {}
-        cache: dict = {"features": {"context": context}}
         for coll in self.simulable(gen, source):
             parts, flashes = [], []
             for src in COLLECTIONS[coll]:

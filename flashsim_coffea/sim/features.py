@@ -471,6 +471,14 @@ def parton_charge(flavour):
     return q * np.sign(flavour)
 
 
+def shared_context(gen: ak.Array, shared: dict) -> dict[str, ak.Array]:
+    """The :func:`event_context` of chunk ``gen``, computed once into the caller's cache ``shared``
+    (the dict :func:`compute` takes), so that every source of the chunk uses the same one."""
+    if "context" not in shared:
+        shared["context"] = event_context(gen)
+    return shared["context"]
+
+
 def compute(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict | None = None) -> dict[str, ak.Array]:
     """Evaluate the feature ``names`` for candidates ``cand`` of chunk ``gen`` (float64, jagged like ``cand``).
 
@@ -482,10 +490,8 @@ def compute(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict | None
     cache: dict[str, tuple[ak.Array, ak.Array]] = {}
     for name in names:
         if name in EVENT_FEATURES:
-            if "context" not in shared:
-                shared["context"] = event_context(gen)
             counts = ak.num(cand.pt, axis=1)
-            value = ak.unflatten(np.repeat(ak.to_numpy(shared["context"][name]), ak.to_numpy(counts)), counts)
+            value = ak.unflatten(np.repeat(ak.to_numpy(shared_context(gen, shared)[name]), ak.to_numpy(counts)), counts)
         elif name == "log_pt":
             value = np.log(cand.pt)
         elif name == "abs_eta":

@@ -187,20 +187,13 @@ def tables(ev: ak.Array, src: Source, shared: dict | None = None) -> dict:
     }
 
 
-def _event_context(ev: ak.Array, shared: dict) -> dict:
-    gen = shared.setdefault("gen", {})  # the cache features.compute keeps, holding the event context
-    if "context" not in gen:
-        gen["context"] = features.event_context(ev)
-    return gen["context"]
-
-
 def _pileup_tables(ev: ak.Array, src: Source, free: ak.Array, shared: dict) -> dict:
     """Per-event count of unattributed reco objects and their properties."""
     reco = ev[src.collection]
     cand_jets = _candidates(ev, "GenJetFake", shared)
     near = features.nearest(reco, cand_jets)[0] < 0.4
     pu = free & ~near if src.collection != "Jet" else free
-    ctx = _event_context(ev, shared)
+    ctx = features.shared_context(ev, shared.setdefault("gen", {}))
     cond = {k: ak.to_numpy(ctx[k]).astype(np.float64) for k in src.conditioning}
     counts = ak.to_numpy(ak.sum(pu, axis=1))
     objs = reco[pu]
@@ -212,7 +205,7 @@ def _pileup_tables(ev: ak.Array, src: Source, free: ak.Array, shared: dict) -> d
 
 
 def _event_tables(ev: ak.Array, src: Source, shared: dict) -> dict:
-    ctx = _event_context(ev, shared)
+    ctx = features.shared_context(ev, shared.setdefault("gen", {}))
     cond = {k: ak.to_numpy(ctx[k]).astype(np.float64) for k in src.conditioning}
     gx = ak.to_numpy(ev.GenMET.pt * np.cos(ev.GenMET.phi))
     gy = ak.to_numpy(ev.GenMET.pt * np.sin(ev.GenMET.phi))

@@ -327,15 +327,15 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
         rs = [r for k, r in report["sources"].items() if k.split("_")[0] == coll]
         if not rs:
             continue
-        pooled = pooled_w1([sim.models[k].source for k in report["sources"] if k.split("_")[0] == coll], tables, seed,
+        pool = pooled_w1([sim.models[k].source for k in report["sources"] if k.split("_")[0] == coll], tables, seed,
                            replicas)
         report["collections"][coll] = {
             "auc": _worst(r["auc"] for r in rs),
-            "median_w1_over_sigma": pooled["median_w1_over_sigma"],
-            "w1_floor": pooled["w1_floor"],
+            "median_w1_over_sigma": pool["median_w1_over_sigma"],
+            "w1_floor": pool["w1_floor"],
             "worst_source_median_w1_over_sigma": _worst(r["median_w1_over_sigma"] for r in rs),
             "max_eff_diff_above_20": _worst(r.get("max_eff_diff_above_20") for r in rs),
-            "variables": pooled["variables"],
+            "variables": pool["variables"],
         }
     if out is not None:
         out = Path(out)
