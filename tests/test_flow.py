@@ -143,8 +143,10 @@ def test_train_loop_keeps_the_moving_average_of_the_weights(ema):
         net.weight.fill_(1.0)
     lr, epochs, per_epoch = 0.01, 6, 3
     vals = iter(range(100, 0, -1))  # every epoch better than the last: the last one is kept
-    hist = loop.train_loop(net, lambda idx, gen: net.weight.sum(), per_epoch, lambda: float(next(vals)), seed=0,
-                           epochs=epochs, batch_size=1, lr=lr, schedule="constant", ema=ema, progress=False)
+    one_epoch = lambda gen: iter([(torch.zeros(1),)] * per_epoch)
+    hist = loop.train_loop(net, lambda batch, gen: net.weight.sum(), one_epoch, lambda: float(next(vals)), seed=0,
+                           epochs=epochs, steps_per_epoch=per_epoch, lr=lr, schedule="constant", ema=ema,
+                           progress=False)
     steps = epochs * per_epoch
     assert hist["steps"] == steps and hist["best_epoch"] == epochs - 1
     raw, avg = 1.0, 1.0
@@ -158,28 +160,6 @@ def test_train_loop_keeps_the_moving_average_of_the_weights(ema):
         assert abs(kept - raw) > 0.015  # lags the raw weights, which trained on undisturbed
     else:
         assert kept == pytest.approx(raw, abs=1e-5)
-
-
-def test_train_loop_draws_rows_in_proportion_to_their_weights():
-    net = torch.nn.Linear(1, 1, bias=False)
-    w = torch.ones(100)
-    w[:10] = 9.0  # 10 rows with weight 9 against 90 with weight 1: half of the draws
-
-    def draws() -> torch.Tensor:
-        drawn = []
-
-        def loss(idx, gen):
-            drawn.append(idx.clone())
-            return net.weight.sum() * 0.0
-
-        loop.train_loop(net, loss, 100, lambda: 1.0, seed=0, epochs=60, batch_size=25, lr=0.0, schedule="constant",
-                        patience=100, draw_weights=w, progress=False)
-        return torch.cat(drawn)
-
-    idx = draws()
-    assert len(idx) == 6000 and int(idx.max()) < 100
-    assert abs(float((idx < 10).float().mean()) - 0.5) < 0.03  # binomial sigma 0.0065
-    assert torch.equal(idx, draws())  # same seed, same draws
 
 
 def test_oversampling_a_rare_condition_keeps_the_conditional_distribution():

@@ -49,7 +49,8 @@ class Source:
             validation loss of a tenth of its objects is too noisy to stop on (fake taus:
             one training stopped at epoch 89 of 175, the learning rate still high).
         max_objects: reco objects the flow trains on at most (a random subset beyond): a
-            choice of training time, not of memory (training reads only these rows).
+            choice of training time, not of memory (training reads them group by group,
+            :mod:`flashsim_coffea.train.rows`).
         max_candidates: candidates the efficiency classifier trains on at most (a random subset
             beyond): a classifier step is cheap, and the turn-on needs them all (GenJets at
             20-25 GeV, |η| < 2.5, zh_llbb: 0.852 from a 400k subset of the 731k training

@@ -18,7 +18,8 @@ from torch import nn
 
 from flashsim_coffea.sim.count import DEFAULT_CONFIG, CountModel, build_count, probabilities
 from flashsim_coffea.sim.nets import as_tensor, set_scaling
-from flashsim_coffea.train.loop import split, train_loop
+from flashsim_coffea.train.loop import train_loop
+from flashsim_coffea.train.rows import from_arrays, prepare
 
 
 def train_count(context, counts, config: Mapping | None = None, seed: int = 0, *, epochs: int = 40,
@@ -36,23 +37,23 @@ def train_count(context, counts, config: Mapping | None = None, seed: int = 0, *
     n_max = max(1, int(np.quantile(counts, quantile)) if len(counts) else 1)
     y = torch.as_tensor(np.minimum(counts, n_max))
     model = build_count({**DEFAULT_CONFIG, **(config or {}), "input_dim": x.shape[1], "n_max": n_max})
-    tr, va = split(len(x), val_fraction, seed)
-    set_scaling(model, "input", x[tr].mean(0), x[tr].std(0))
+    p = prepare(from_arrays(x, y), val_fraction, seed, batch_size)
+    set_scaling(model, "input", p.fit[0].mean(0), p.fit[0].std(0))
     ce = nn.functional.cross_entropy
-    x_tr, y_tr = x[tr], y[tr]
+    x_va, y_va = p.val
 
-    def batch_loss(idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return ce(model(x_tr[idx]), y_tr[idx])
+    def batch_loss(batch: tuple[torch.Tensor, ...], gen: torch.Generator) -> torch.Tensor:
+        return ce(model(batch[0]), batch[1])
 
     @torch.no_grad()
     def val_loss() -> float | None:
-        return float(ce(model(x[va]), y[va])) if len(va) else None
+        return float(ce(model(x_va), y_va)) if len(x_va) else None
 
-    hist = train_loop(model, batch_loss, len(tr), val_loss, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
-                      patience=patience, progress=progress, desc="count")
-    if len(va):
-        p = probabilities(model, x[va])
-        hist["mean_count"] = float(y[va].double().mean())
-        hist["model_mean_count"] = float((p * np.arange(n_max + 1)).sum(1).mean())
-    hist["n_train"], hist["n_val"], hist["n_max"] = len(tr), len(va), n_max
+    hist = train_loop(model, batch_loss, p.batches, val_loss, seed=seed, epochs=epochs,
+                      steps_per_epoch=p.steps_per_epoch, lr=lr, patience=patience, progress=progress, desc="count")
+    if len(x_va):
+        prob = probabilities(model, x_va)
+        hist["mean_count"] = float(y_va.double().mean())
+        hist["model_mean_count"] = float((prob * np.arange(n_max + 1)).sum(1).mean())
+    hist["n_train"], hist["n_val"], hist["n_max"] = p.n_train, len(x_va), n_max
     return model, hist

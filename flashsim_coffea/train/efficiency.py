@@ -27,7 +27,8 @@ from torch import nn
 
 from flashsim_coffea.sim.efficiency import DEFAULT_CONFIG, Calibration, Classifier, build_classifier, logits
 from flashsim_coffea.sim.nets import as_tensor
-from flashsim_coffea.train.loop import EMA_DECAY, split, train_loop
+from flashsim_coffea.train.loop import EMA_DECAY, train_loop
+from flashsim_coffea.train.rows import BUFFER_ROWS, Rows, from_arrays, prepare
 
 
 def fit_platt(z: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, iterations: int = 50) -> Calibration:
@@ -95,16 +96,20 @@ def calibrate(model: Classifier, context, label, method: str = "platt", weight=N
     return cal
 
 
-def train_efficiency(context, label, config: Mapping | None = None, seed: int = 0, *, epochs: int = 50,
+def train_efficiency(context, label=None, config: Mapping | None = None, seed: int = 0, *, epochs: int = 50,
                      batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0,
                      schedule: str = "cosine", val_fraction: float = 0.2, patience: int = 10,
                      calibration: str = "platt", weight=None, ema: float = EMA_DECAY, images: int = 0,
-                     progress: bool = True, device: str | torch.device = "cpu") -> tuple[Classifier, dict]:
+                     progress: bool = True, buffer_rows: int = BUFFER_ROWS,
+                     device: str | torch.device = "cpu") -> tuple[Classifier, dict]:
     """Train and calibrate an efficiency classifier on ``context`` ``(n, d)`` and 0/1 ``label``.
 
     Same ``seed`` -> identical model.
 
     Arguments:
+        context: the inputs, or a :class:`~flashsim_coffea.train.rows.Rows` whose ``load`` gives
+            ``[inputs, labels, weights]``: rows read from the tables group by group beyond
+            ``buffer_rows`` (:func:`~flashsim_coffea.train.rows.prepare`).
         config: network config (:func:`~flashsim_coffea.sim.efficiency.build_classifier`); ``input_dim`` is filled
             from the data.
         calibration: ``platt``, ``isotonic`` or ``none``, fitted on the validation split.
@@ -117,38 +122,42 @@ def train_efficiency(context, label, config: Mapping | None = None, seed: int = 
         ``(model, history)``; history adds ``calibration`` and the validation ``efficiency``.
     """
     torch.manual_seed(seed)
-    x = as_tensor(context)
-    x = x.reshape(-1, 1) if x.ndim == 1 else x
-    y = as_tensor(label).reshape(-1)
-    w = torch.ones_like(y) if weight is None else as_tensor(weight).reshape(-1)
-    model = build_classifier({**DEFAULT_CONFIG, **(config or {}), "input_dim": x.shape[1], "calibration": None})
-    tr, va = split(len(x), val_fraction, seed, 1 + images)
-    model.set_input_scaling(x[tr].mean(0).numpy(), x[tr].std(0).numpy())
+    if isinstance(context, Rows):
+        data = context
+    else:
+        x = as_tensor(context)
+        x = x.reshape(-1, 1) if x.ndim == 1 else x
+        y = as_tensor(label).reshape(-1)
+        w = torch.ones_like(y) if weight is None else as_tensor(weight).reshape(-1)
+        data = from_arrays(x, y, w, images=images)
+    p = prepare(data, val_fraction, seed, batch_size, buffer_rows=buffer_rows, device=device)
+    model = build_classifier({**DEFAULT_CONFIG, **(config or {}), "input_dim": p.fit[0].shape[1],
+                              "calibration": None})
+    model.set_input_scaling(p.fit[0].mean(0).numpy(), p.fit[0].std(0).numpy())
     model.to(device)
-    x_tr, y_tr, w_tr = x[tr].to(device), y[tr].to(device), w[tr].to(device)
-    x_va, y_va, w_va = x[va].to(device), y[va].to(device), w[va].to(device)
+    x_va, y_va, w_va = p.val
     bce = nn.functional.binary_cross_entropy_with_logits
 
-    def batch_loss(idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        idx = idx.to(device)
-        return bce(model(x_tr[idx]), y_tr[idx], weight=w_tr[idx], reduction="sum") / w_tr[idx].sum()
+    def batch_loss(batch: tuple[torch.Tensor, ...], gen: torch.Generator) -> torch.Tensor:
+        xb, yb, wb = batch
+        return bce(model(xb), yb, weight=wb, reduction="sum") / wb.sum()
 
     @torch.no_grad()
     def val_loss() -> float | None:
-        if len(va) == 0:
+        if len(x_va) == 0:
             return None
         total = sum(
             float(bce(model(x_va[i : i + 65536]), y_va[i : i + 65536], weight=w_va[i : i + 65536], reduction="sum"))
-            for i in range(0, len(va), 65536)
+            for i in range(0, len(x_va), 65536)
         )
         return total / float(w_va.sum())
 
-    hist = train_loop(model, batch_loss, len(tr), val_loss, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
-                      weight_decay=weight_decay, schedule=schedule, patience=patience, ema=ema, progress=progress,
-                      desc="efficiency")
-    if len(va):
+    hist = train_loop(model, batch_loss, p.batches, val_loss, seed=seed, epochs=epochs,
+                      steps_per_epoch=p.steps_per_epoch, lr=lr, weight_decay=weight_decay, schedule=schedule,
+                      patience=patience, ema=ema, progress=progress, desc="efficiency")
+    if len(x_va):
         calibrate(model, x_va.cpu(), y_va.cpu().numpy(), calibration, w_va.cpu().numpy())
         hist["efficiency"] = float((w_va * y_va).sum() / w_va.sum())
     hist["calibration"] = model.calibration.to_dict()
-    hist["n_train"], hist["n_val"] = len(tr), len(va)
+    hist["n_train"], hist["n_val"] = p.n_train, len(x_va)
     return model, hist

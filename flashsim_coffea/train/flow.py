@@ -30,7 +30,8 @@ from collections.abc import Mapping
 import torch
 
 from flashsim_coffea.sim.nets import VELOCITY_DEFAULTS, VelocityNet, as_tensor, build_velocity
-from flashsim_coffea.train.loop import EMA_DECAY, split, train_loop
+from flashsim_coffea.train.loop import EMA_DECAY, train_loop
+from flashsim_coffea.train.rows import BUFFER_ROWS, Rows, from_arrays, prepare
 
 
 def sample_t(n: int, generator: torch.Generator | None = None, alpha: float = 1.0) -> torch.Tensor:
@@ -69,16 +70,19 @@ def cfm_loss(net: VelocityNet, x1: torch.Tensor, context: torch.Tensor, generato
     return (err.mean(1) * row_weights).sum() / row_weights.sum()
 
 
-def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epochs: int = 100,
+def train_flow(x, context=None, config: Mapping | None = None, seed: int = 0, *, epochs: int = 100,
                batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "cosine",
                val_fraction: float = 0.1, patience: int = 20, sigma_min: float = 1e-4, alpha: float = 1.0,
                ema: float = EMA_DECAY, weights=None, row_weights=None, images: int = 0, progress: bool = True,
-               device: str | torch.device = "cpu") -> tuple[VelocityNet, dict]:
+               buffer_rows: int = BUFFER_ROWS, device: str | torch.device = "cpu") -> tuple[VelocityNet, dict]:
     """Train a conditional flow on targets ``x`` ``(n, dim)`` given ``context`` ``(n, context_dim)``.
 
     Same ``seed`` -> identical network (weights, split, batches, noise all derive from it).
 
     Arguments:
+        x: the targets, or a :class:`~flashsim_coffea.train.rows.Rows` whose ``load`` gives
+            ``[targets, context]`` (and the row weights, with ``row_weights=True``): rows read
+            from the tables group by group beyond ``buffer_rows`` (:func:`~flashsim_coffea.train.rows.prepare`).
         config: network config (:func:`~flashsim_coffea.sim.nets.build_velocity`); ``dim``/``context_dim`` are
             filled from the data.
         weights: optional per-target loss weights.
@@ -94,32 +98,36 @@ def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epoc
         ``(net, history)``; ``net`` holds the best-validation weights, in eval mode.
     """
     torch.manual_seed(seed)
-    x = as_tensor(x)
-    c = torch.zeros(len(x), 0) if context is None else as_tensor(context).reshape(len(x), -1)
-    net = build_velocity({**VELOCITY_DEFAULTS, **(config or {}), "dim": x.shape[1], "context_dim": c.shape[1]})
-    tr, va = split(len(x), val_fraction, seed, 1 + images)
-    if c.shape[1]:
-        net.set_context_scaling(c[tr].mean(0).numpy(), c[tr].std(0).numpy())
+    if isinstance(x, Rows):
+        data = x
+    else:
+        x = as_tensor(x)
+        c = torch.zeros(len(x), 0) if context is None else as_tensor(context).reshape(len(x), -1)
+        data = from_arrays(x, c, *([] if row_weights is None else [as_tensor(row_weights)]), images=images)
+    weighted = row_weights is not None and row_weights is not False
+    p = prepare(data, val_fraction, seed, batch_size, weights=2 if weighted else None, buffer_rows=buffer_rows,
+                device=device)
+    dim, context_dim = p.fit[0].shape[1], p.fit[1].reshape(len(p.fit[1]), -1).shape[1]
+    net = build_velocity({**VELOCITY_DEFAULTS, **(config or {}), "dim": dim, "context_dim": context_dim})
+    if context_dim:
+        net.set_context_scaling(p.fit[1].mean(0).numpy(), p.fit[1].std(0).numpy())
     net.to(device)
-    x_tr, c_tr = x[tr].to(device), c[tr].to(device)
-    x_va, c_va = x[va].to(device), c[va].to(device)
+    x_va, c_va = p.val[0], p.val[1].reshape(len(p.val[1]), -1)
+    rw_va = p.val[2] if weighted else None
     w = None if weights is None else as_tensor(weights).to(device)
-    rw = None if row_weights is None else as_tensor(row_weights)
-    rw_tr, rw_va = (None, None) if rw is None else (rw[tr], rw[va].to(device))
     g_val = torch.Generator().manual_seed(seed + 1)  # fixed validation noise: comparable across epochs
     x0_va = torch.randn(x_va.shape, generator=g_val).to(device)
-    t_va = sample_t(len(va), g_val, alpha).to(device)
+    t_va = sample_t(len(x_va), g_val, alpha).to(device)
 
-    def batch_loss(idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        idx = idx.to(device)
-        return cfm_loss(net, x_tr[idx], c_tr[idx], gen, sigma_min, alpha, w)
+    def batch_loss(batch: tuple[torch.Tensor, ...], gen: torch.Generator) -> torch.Tensor:
+        return cfm_loss(net, batch[0], batch[1].reshape(len(batch[1]), -1), gen, sigma_min, alpha, w)
 
     @torch.no_grad()
     def val_loss() -> float | None:
-        if len(va) == 0:
+        if len(x_va) == 0:
             return None
         total, norm = 0.0, 0.0
-        for i in range(0, len(va), 65536):
+        for i in range(0, len(x_va), 65536):
             s = slice(i, i + 65536)
             rows = len(x_va[s]) if rw_va is None else float(rw_va[s].sum())
             rws = None if rw_va is None else rw_va[s]
@@ -127,8 +135,8 @@ def train_flow(x, context, config: Mapping | None = None, seed: int = 0, *, epoc
             norm += rows
         return total / norm
 
-    hist = train_loop(net, batch_loss, len(tr), val_loss, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr,
-                      weight_decay=weight_decay, schedule=schedule, patience=patience, ema=ema,
-                      draw_weights=rw_tr, progress=progress, desc="flow")
-    hist["n_train"], hist["n_val"] = len(tr), len(va)
+    hist = train_loop(net, batch_loss, p.batches, val_loss, seed=seed, epochs=epochs, steps_per_epoch=p.steps_per_epoch,
+                      lr=lr, weight_decay=weight_decay, schedule=schedule, patience=patience, ema=ema,
+                      progress=progress, desc="flow")
+    hist["n_train"], hist["n_val"] = p.n_train, len(x_va)
     return net, hist

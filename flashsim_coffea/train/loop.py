@@ -7,20 +7,21 @@ and the count models (:mod:`flashsim_coffea.train.count`). Each passes a ``batch
 average of the weights and the choice of the best epoch.
 
 Example:
-    Fit ``y = 3 x`` with a linear model:
+    Fit ``y = 3 x`` with a linear model, batches of 16 of 48 training rows:
 
+    >>> from flashsim_coffea.train.rows import from_arrays, prepare
     >>> _ = torch.manual_seed(0)
     >>> net = nn.Linear(1, 1)
     >>> x = torch.linspace(-1, 1, 64)[:, None]
-    >>> y = 3 * x
-    >>> tr, va = split(64, 0.25, seed=1)
-    >>> def batch_loss(idx, generator):
-    ...     return ((net(x[tr][idx]) - y[tr][idx]) ** 2).mean()
+    >>> data = prepare(from_arrays(x, 3 * x), 0.25, seed=1, batch_size=16)
+    >>> def batch_loss(batch, generator):
+    ...     xb, yb = batch
+    ...     return ((net(xb) - yb) ** 2).mean()
     >>> def val_loss():
     ...     with torch.no_grad():
-    ...         return float(((net(x[va]) - y[va]) ** 2).mean())
-    >>> history = train_loop(net, batch_loss, len(tr), val_loss, seed=1, epochs=20, batch_size=16, lr=0.3,
-    ...                      progress=False)
+    ...         return float(((net(data.val[0]) - data.val[1]) ** 2).mean())
+    >>> history = train_loop(net, batch_loss, data.batches, val_loss, seed=1, epochs=20,
+    ...                      steps_per_epoch=data.steps_per_epoch, lr=0.3, progress=False)
     >>> history["steps"], len(history["val_loss"]), round(net.weight.item(), 2)
     (60, 20, 2.98)
 """
@@ -30,7 +31,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -72,14 +73,16 @@ def split(n: int, val_fraction: float, seed: int, blocks: int = 1) -> tuple[np.n
 EMA_DECAY = 0.999
 
 
-def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generator], torch.Tensor], n_train: int,
-               val_loss: Callable[[], float | None], *, seed: int, epochs: int, batch_size: int, lr: float,
-               weight_decay: float = 0.0, schedule: str = "cosine", patience: int = 20,
-               plateau_patience: int = 5, ema: float = 0.0, draw_weights: torch.Tensor | None = None,
+def train_loop(net: nn.Module, batch_loss: Callable[[tuple, torch.Generator], torch.Tensor],
+               batches: Callable[[torch.Generator], Iterable[tuple]], val_loss: Callable[[], float | None], *,
+               seed: int, epochs: int, steps_per_epoch: int, lr: float, weight_decay: float = 0.0,
+               schedule: str = "cosine", patience: int = 20, plateau_patience: int = 5, ema: float = 0.0,
                progress: bool = True, desc: str = "train") -> dict:
     """Adam over shuffled mini-batches, LR schedule, validation each epoch, early stopping.
 
-    ``batch_loss(indices, generator)`` gives a training batch's loss; ``val_loss()`` the
+    ``batches(generator)`` gives one epoch's training batches (tuples of tensors, shuffled:
+    :func:`flashsim_coffea.train.rows.prepare`), ``steps_per_epoch`` their number (at most);
+    ``batch_loss(batch, generator)`` a batch's loss; ``val_loss()`` the
     validation loss (``None`` without a validation split: the training loss is used).
     Keeps the weights of the best validation epoch and stops after ``patience`` epochs
     without improvement. ``schedule`` is ``cosine`` (annealed per step over all epochs),
@@ -89,8 +92,6 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
     as diffusion and flow-matching models are sampled (Song et al., arXiv:2011.13456; Karras
     et al., arXiv:2312.02696): the average over the last ~1/(1 - ema) steps removes the
     step-to-step noise of small-batch Adam that a single snapshot carries into the samples.
-    ``draw_weights`` (one per training row): each epoch draws ``n_train`` rows with
-    replacement in proportion to them instead of a permutation.
 
     Returns:
         history: ``train_loss``, ``val_loss``, ``lr`` per epoch, ``best_epoch``, ``best_val_loss``,
@@ -98,9 +99,8 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
     """
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-    per_epoch = max(1, math.ceil(n_train / batch_size))
     if schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * per_epoch)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * max(1, steps_per_epoch))
     elif schedule == "plateau":
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=plateau_patience)
     elif schedule == "constant":
@@ -115,20 +115,16 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         net.train()
-        if draw_weights is None:
-            perm = torch.randperm(n_train, generator=gen)
-        else:
-            perm = torch.multinomial(draw_weights, n_train, replacement=True, generator=gen)
-        total = 0.0
-        for i in range(0, n_train, batch_size):
-            idx = perm[i : i + batch_size]
-            loss = batch_loss(idx, gen)
+        total, rows = 0.0, 0
+        for batch in batches(gen):
+            loss = batch_loss(batch, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if schedule == "cosine":
                 sched.step()
-            total += float(loss.detach()) * len(idx)
+            total += float(loss.detach()) * len(batch[0])
+            rows += len(batch[0])
             hist["steps"] += 1
             if averaged is not None:
                 decay = min(ema, (1 + hist["steps"]) / (10 + hist["steps"]))
@@ -142,8 +138,8 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
                 for p, a in zip(params, averaged):
                     p.copy_(a)
         val = val_loss()
-        val = total / n_train if val is None else float(val)  # no validation split: select on training loss
-        hist["train_loss"].append(total / n_train)
+        val = total / max(rows, 1) if val is None else float(val)  # no validation split: select on training loss
+        hist["train_loss"].append(total / max(rows, 1))
         hist["val_loss"].append(val)
         hist["lr"].append(opt.param_groups[0]["lr"])
         if schedule == "plateau":
@@ -157,7 +153,7 @@ def train_loop(net: nn.Module, batch_loss: Callable[[torch.Tensor, torch.Generat
             with torch.no_grad():
                 for p, r in zip(params, raw):
                     p.copy_(r)
-        bar.set_postfix(loss=f"{total / n_train:.4g}", val=f"{val:.4g}")
+        bar.set_postfix(loss=f"{total / max(rows, 1):.4g}", val=f"{val:.4g}")
         if bad >= patience:
             break
     net.load_state_dict(best_state)

@@ -47,6 +47,7 @@ from flashsim_coffea.train import mirror, store
 from flashsim_coffea.train.count import train_count
 from flashsim_coffea.train.efficiency import train_efficiency
 from flashsim_coffea.train.flow import train_flow
+from flashsim_coffea.train.rows import BUFFER_ROWS, Rows, fit_sample
 
 #: default sizes: small networks so that inference stays fast on a laptop CPU. Measured on
 #: zh_llbb genuine muons (median W1/σ): flow 96x3 0.027, 128x3 0.021, 128x4 0.016. An
@@ -144,12 +145,14 @@ def efficiency_bins(X: np.ndarray, y: np.ndarray, names: list[str], binned: tupl
 def train_source(src: Source, tables: dict[str, store.Table], out: str | os.PathLike, seed: int = 1, *,
                  provenance: dict | None = None, epochs: int = 40, progress: bool = True,
                  min_objects: int = MIN_OBJECTS, min_steps: int = MIN_STEPS,
-                 min_efficiency_steps: int = MIN_EFFICIENCY_STEPS) -> dict:
+                 min_efficiency_steps: int = MIN_EFFICIENCY_STEPS, buffer_rows: int = BUFFER_ROWS) -> dict:
     """Train and write the models of ``src`` from its extracted tables (:func:`.store.source_tables`).
 
-    Only the rows a model trains on are read (at most ``src.max_candidates`` candidates and
-    ``src.max_objects`` reco objects, a random subset beyond), plus one column at a time for the
-    labels and the acceptance: memory does not grow with the size of the tables.
+    A model trains on at most ``src.max_candidates`` candidates or ``src.max_objects`` reco
+    objects (a random subset beyond: a choice of training time). They are read from the tables
+    at most ``buffer_rows`` at a time (mirror images included; :mod:`flashsim_coffea.train.rows`),
+    plus one column at a time for the labels and the acceptance: memory does not grow with
+    the size of the tables.
     Raises :class:`SparseDataError` with fewer than ``min_objects`` reco objects, and
     ``ValueError`` naming a target branch the data lacks.
 
@@ -195,19 +198,26 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
             acceptance["abs_eta_max"] = float(abs_eta[y == 1].max())
             rows = rows[abs_eta <= acceptance["abs_eta_max"]]
         y = y[rows]
+        summary["efficiency"], summary["candidates"] = float(y.mean()), int(len(y))
         sel = _subset(len(y), rng, src.max_candidates)
-        X = _pair_conditioning(selection.take(rows[sel], cond_names), src.conditioning)
+        base, labels = rows[sel], y[sel].astype(np.float32)
+        del rows, y
+
+        def load_candidates(i: np.ndarray) -> list[np.ndarray]:
+            X = _pair_conditioning(selection.take(base[i], cond_names), src.conditioning)
+            return [mirror.matrix_with_images(X, src.conditioning, src.mirror), np.tile(labels[i], blocks),
+                    np.ones(len(i) * blocks, np.float32)]
+
+        fit = fit_sample(len(sel), blocks - 1, rng, buffer_rows=buffer_rows)
+        bins = efficiency_bins(_pair_conditioning(selection.take(base[fit], cond_names), src.conditioning),
+                               labels[fit], src.conditioning, src.efficiency_bins)
         batch, n_epochs = _budget(len(sel), 0.8, max(10, epochs // 2), min_efficiency_steps, blocks)
-        config = {**EFFICIENCY_CONFIG, "bins": efficiency_bins(X, y[sel], src.conditioning, src.efficiency_bins)}
-        model, h = train_efficiency(mirror.matrix_with_images(X, src.conditioning, src.mirror),
-                                    np.tile(y[sel], blocks), config, seed, epochs=n_epochs,
-                                    batch_size=batch, patience=max(10, n_epochs // 8), images=blocks - 1,
-                                    progress=progress)
+        model, h = train_efficiency(Rows(len(sel), load_candidates, blocks - 1), config={**EFFICIENCY_CONFIG, "bins": bins},
+                                    seed=seed, epochs=n_epochs, batch_size=batch, patience=max(10, n_epochs // 8),
+                                    buffer_rows=buffer_rows, progress=progress)
         cards.save(out, "efficiency", model.state_dict(),
                    {"kind": "efficiency", **common, "network": model.config, "history": _history(h),
                     "acceptance": acceptance})
-        summary["efficiency"] = float(y.mean())
-        summary["candidates"] = int(len(y))
     elif src.collection:
         counts = selection.column("count")
         C = _pair_conditioning(selection.take(np.arange(len(counts)), cond_names), src.conditioning)
@@ -219,16 +229,21 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
     if n < min_objects:
         raise SparseDataError(f"{src.key}: only {n} reco objects in the training data")
     sel = _subset(n, rng, src.max_objects)
-    # the rows and their mirror images (the conditioning columns ``cond_*`` reflected with
-    # the targets): the transforms are fitted on both (symmetric constants)
-    pairs = mirror.with_images(objects.take(sel), src.mirror)
-    pipe = Pipeline.from_specs(src.targets).fit(pairs, rng=rng)
-    Y = pipe.forward(pairs, rng=rng)
+    # the transforms are fitted on the rows and their mirror images (the conditioning columns
+    # ``cond_*`` reflected with the targets: symmetric constants)
+    fit = sel[fit_sample(len(sel), blocks - 1, rng, buffer_rows=buffer_rows)]
+    pipe = Pipeline.from_specs(src.targets).fit(mirror.with_images(objects.take(fit), src.mirror), rng=rng)
+
+    def load_pairs(i: np.ndarray) -> list[np.ndarray]:
+        pairs = mirror.with_images(objects.take(sel[i]), src.mirror)
+        weights = oversampling_weights(pairs, src.oversample)
+        return [pipe.forward(pairs, rng=rng), _pair_conditioning(pairs, src.conditioning),
+                *([] if weights is None else [weights])]
+
     batch, n_epochs = _budget(len(sel), 0.9, epochs, min_steps, blocks)
-    net, h = train_flow(Y, _pair_conditioning(pairs, src.conditioning), FLOW_CONFIG, seed, epochs=n_epochs,
+    net, h = train_flow(Rows(len(sel), load_pairs, blocks - 1), config=FLOW_CONFIG, seed=seed, epochs=n_epochs,
                         batch_size=batch, patience=n_epochs if src.full_schedule else max(8, n_epochs // 8),
-                        images=blocks - 1, row_weights=oversampling_weights(pairs, src.oversample),
-                        progress=progress)
+                        row_weights=bool(src.oversample), buffer_rows=buffer_rows, progress=progress)
     reco_acceptance = {}
     if "eta" in objects.columns and n:
         reco_acceptance["abs_eta_max"] = float(np.max(np.abs(objects.column("eta"))))
@@ -277,7 +292,8 @@ def write_index(out: str | os.PathLike, keys: list[str], solver: str = DEFAULT_S
 
 def train_all(tables: str | os.PathLike, out: str | os.PathLike, seed: int = 1, *, keys: list[str] | None = None,
               epochs: int = 40, progress: bool = True, skip_sparse: bool = False, min_objects: int = MIN_OBJECTS,
-              min_steps: int = MIN_STEPS, min_efficiency_steps: int = MIN_EFFICIENCY_STEPS) -> list[dict]:
+              min_steps: int = MIN_STEPS, min_efficiency_steps: int = MIN_EFFICIENCY_STEPS,
+              buffer_rows: int = BUFFER_ROWS) -> list[dict]:
     """Train every declared source (or ``keys``) from a tables folder (:func:`.store.extract`); writes the index.
 
     With ``skip_sparse``, sources with too few examples (or a collection the files lack)
@@ -300,7 +316,7 @@ def train_all(tables: str | os.PathLike, out: str | os.PathLike, seed: int = 1, 
                 raise SparseDataError(f"{key}: {err}") from None
             s = train_source(sources[key], found, out, seed, provenance=prov, epochs=epochs, progress=progress,
                              min_objects=min_objects, min_steps=min_steps,
-                             min_efficiency_steps=min_efficiency_steps)
+                             min_efficiency_steps=min_efficiency_steps, buffer_rows=buffer_rows)
         except SparseDataError as err:
             if not skip_sparse:
                 raise
