@@ -21,7 +21,6 @@ import os
 import awkward as ak
 import numpy as np
 from coffea import processor
-from coffea.nanoevents import NanoAODSchema
 
 from analyses import dnn
 from analyses.histograms import HISTS, make_cutflow, make_hist
@@ -36,6 +35,7 @@ from analyses.selection import (
     select_muons,
 )
 from flashsim_coffea.oversampling import fill_oversampled
+from processors.schema import NanoAODSchema
 
 #: reference files have no cross-reference targets for some links; set at import so workers get it too.
 NanoAODSchema.warn_missing_crossrefs = False

@@ -22,13 +22,14 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from flashsim_coffea.sim import cards
-from flashsim_coffea.sim.nets import mlp
+# torch (and cards/nets, which import it) load on first use, so that the analyses' command line
+# answers --help and bad input without the 3 s torch import.
+if TYPE_CHECKING:
+    import torch
 
 ANALYSES_DIR = Path(__file__).resolve().parent
 #: the trained DNNs shipped with the analyses (``<analysis>_dnn.safetensors`` / ``.json``).
@@ -39,6 +40,8 @@ KIND = "binary classifier (sigmoid of one logit)"
 
 def _network(shape: dict) -> torch.nn.Sequential:
     """The (untrained) MLP of a card's ``shape`` (``n_inputs``, ``hidden``, ``activation``), one logit out."""
+    from flashsim_coffea.sim.nets import mlp
+
     activation = str(shape.get("activation", "silu")).lower()
     return mlp(int(shape["n_inputs"]), [int(h) for h in shape["hidden"]], 1, activation)
 
@@ -55,6 +58,8 @@ class DNN:
         return list(self.card["inputs"])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
         x = np.asarray(x, dtype=np.float32).reshape(-1, len(self.inputs))
         if len(x) == 0:
             return np.zeros(0, dtype=np.float32)
@@ -87,6 +92,8 @@ def train(
         seed: torch and shuffling seed (same data and seed give the same weights).
         info: extra card content (training samples, events, ...).
     """
+    import torch
+
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=np.float32)
     w = np.ones(len(y), np.float64) if w is None else np.abs(np.asarray(w, dtype=np.float64))
@@ -134,6 +141,8 @@ def save(dnn: DNN, stem: str | os.PathLike) -> tuple[Path, Path]:
 
     The card gets ``schema_version`` and ``weights`` (file, sha256, shapes); returns (weights, card) paths.
     """
+    from flashsim_coffea.sim import cards
+
     stem = Path(stem).with_suffix("")
     state = {k: v.detach().contiguous() for k, v in dnn.model.state_dict().items()}
     card = {k: v for k, v in dnn.card.items() if k not in ("schema_version", "weights")}
@@ -148,6 +157,8 @@ def load(stem: str | os.PathLike) -> DNN:
     shapes; the tensors must also fit the network of ``card["shape"]``. Raises
     :class:`~flashsim_coffea.sim.cards.ModelCardError` (a ``ValueError``) naming the file.
     """
+    from flashsim_coffea.sim import cards
+
     cpath = Path(stem).with_suffix(".json")
     card, state = cards.load(cpath)
     model = _network(card["shape"])

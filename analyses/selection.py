@@ -23,6 +23,13 @@ import numpy as np
 #: integrated luminosity (fb^-1) the event weights are normalised to by default.
 DEFAULT_LUMI_FB = 300.0
 
+#: NanoAOD branches the FullSim pass reads (:func:`select_muons`, :func:`select_jets`,
+#: :func:`event_variables`); ``Jet_puId`` and ``genWeight`` are used when present.
+RECO_BRANCHES = (
+    "nMuon", *(f"Muon_{f}" for f in ("pt", "eta", "phi", "mass", "charge", "pfRelIso04_all", "mediumId")),
+    "nJet", *(f"Jet_{f}" for f in ("pt", "eta", "phi", "mass", "jetId", "btagDeepFlavB")),
+)
+
 #: the DNN inputs (per event; both analyses use the same list).
 DNN_INPUTS = ["m_ll", "pt_ll", "m_jj", "deta_jj", "pt_j1", "pt_j2", "eta_j1", "eta_j2", "btag_j1", "btag_j2", "njets"]
 

@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+from coffea.nanoevents import NanoEventsFactory
 
 from analyses import dnn
 from analyses.analysis import Analysis
 from analyses.running import complete_metadata, reference_fileset
 from analyses.selection import DNN_INPUTS
+from processors.schema import NanoAODSchema
 
 #: offset of the DNN training samples' seed, so the DNN never sees the evaluation samples.
 TRAIN_SEED_OFFSET = 1000

@@ -9,6 +9,9 @@ Subcommands:
     bench      events/s of the full engine per ODE step count, and the FLOP floor
 
 Every subcommand has ``--help``. Bad arguments give a one-line error and exit code 2.
+
+Building the parser imports no heavy module (torch, awkward, uproot, coffea, dask): each subcommand
+imports what it needs when it runs, so ``flashsim --help`` and ``flashsim <sub> --help`` answer at once.
 """
 
 from __future__ import annotations
@@ -17,22 +20,24 @@ import argparse
 import os
 import sys
 
+from flashsim_coffea.reference import PILEUP_MU
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (``flashsim generate: error: ...``) and exit code 2."""
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line on stderr, ``prog: error: message``, exit code 2 (no usage block)."""
 
     def error(self, message: str):  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise SystemExit(2)
+        self.exit(2, f"{self.prog}: error: {' '.join(str(message).split())}\n")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--events``, ``--workers``, ...)."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
     return value
 
 
@@ -64,8 +69,9 @@ def _writable_file(text: str) -> str:
     return text
 
 
+
+
 def _add_generate(sub) -> None:
-    from flashsim_coffea.reference.generate import PILEUP_MU
     from flashsim_coffea.reference.processes import PROCESSES
 
     p = sub.add_parser(
@@ -75,10 +81,10 @@ def _add_generate(sub) -> None:
         "CMS-like reference detector, and write gen and reco collections as NanoAOD v12 (ROOT, TTree Events).",
     )
     p.add_argument("--process", required=True, choices=sorted(PROCESSES), help="physics process")
-    p.add_argument("--events", required=True, type=_positive_int, help="number of events")
-    p.add_argument("--seed", required=True, type=_positive_int, help="random seed (same seed: identical file)")
+    p.add_argument("--events", required=True, type=positive_int, help="number of events")
+    p.add_argument("--seed", required=True, type=positive_int, help="random seed (same seed: identical file)")
     p.add_argument("--out", required=True, type=_writable_file, help="output ROOT file")
-    p.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
     p.add_argument(
         "--pileup", type=_nonnegative_float, default=PILEUP_MU, help=f"mean pileup (default {PILEUP_MU:g})"
     )
@@ -157,11 +163,11 @@ def _add_train(sub) -> None:
         src.add_argument("--tables", dest="tables_in", default=None,
                          help="a tables folder made by `flashsim extract` (no extraction)")
         p.add_argument("--tables-out", default=None, help="with --data: keep the extracted tables in this folder")
-        p.add_argument("--workers", type=_positive_int, default=1, help="with --data: extraction worker processes")
+        p.add_argument("--workers", type=positive_int, default=1, help="with --data: extraction worker processes")
         p.add_argument("--out", required=True, help="models directory")
-        p.add_argument("--seed", type=_positive_int, default=1, help="training seed (default 1)")
-        p.add_argument("--epochs", type=_positive_int, default=40, help="maximum flow epochs (default 40)")
-        p.add_argument("--events", type=_positive_int, default=None, help="with --data: at most N events per file")
+        p.add_argument("--seed", type=positive_int, default=1, help="training seed (default 1)")
+        p.add_argument("--epochs", type=positive_int, default=40, help="maximum flow epochs (default 40)")
+        p.add_argument("--events", type=positive_int, default=None, help="with --data: at most N events per file")
         p.add_argument("--skip-sparse", action="store_true", help="skip sources with too few examples")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.set_defaults(func=_run_train, one=one)
@@ -217,11 +223,11 @@ def _add_extract(sub) -> None:
                        "chunks are not redone).")
     p.add_argument("--data", required=True, nargs="+", type=_existing_file, help="FullSim NanoAOD files")
     p.add_argument("--out", required=True, help="tables folder (created; an interrupted run resumes in it)")
-    p.add_argument("--step", type=_positive_int, default=None, help="events per chunk (default 20000)")
-    p.add_argument("--events", type=_positive_int, default=None, help="use at most N events per file")
+    p.add_argument("--step", type=positive_int, default=None, help="events per chunk (default 20000)")
+    p.add_argument("--events", type=positive_int, default=None, help="use at most N events per file")
     p.add_argument("--sources", nargs="+", default=None, metavar="KEY", choices=list(all_sources()),
                    help="only these sources (default: every one)")
-    p.add_argument("--workers", type=_positive_int, default=1, help="local dask.distributed worker processes")
+    p.add_argument("--workers", type=positive_int, default=1, help="local dask.distributed worker processes")
     p.add_argument("--scheduler", default=None, help="address of a running dask scheduler (tcp://...)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_extract)
@@ -249,21 +255,21 @@ def _add_validate(sub) -> None:
     p.add_argument("--models", type=_models_dir, default=str(DEFAULT_MODELS), help="models directory")
     p.add_argument("--data", required=True, nargs="+", type=_existing_file, help="FullSim NanoAOD files")
     p.add_argument("--out", default="validation", help="output directory (default ./validation)")
-    p.add_argument("--seed", type=_positive_int, default=1, help="simulation seed")
-    p.add_argument("--events", type=_positive_int, default=None, help="use at most N events per file")
+    p.add_argument("--seed", type=positive_int, default=1, help="simulation seed")
+    p.add_argument("--events", type=positive_int, default=None, help="use at most N events per file")
     p.add_argument("--no-plots", action="store_true", help="JSON and table only")
     p.add_argument("--update-cards", action="store_true", help="record the figures in the models' cards")
     p.add_argument("--solver", choices=("euler", "midpoint", "heun", "rk4"), default=None,
                    help="ODE solver (default: the models index's)")
-    p.add_argument("--steps", type=_positive_int, default=None, help="ODE steps (default: the models index's)")
-    p.add_argument("--replicas", type=_positive_int, default=1,
+    p.add_argument("--steps", type=positive_int, default=None, help="ODE steps (default: the models index's)")
+    p.add_argument("--replicas", type=positive_int, default=1,
                    help="flash events per gen event (oversampling: less flash-side noise; default 1)")
     p.add_argument("--collections", nargs="+", default=None, metavar="C",
                    help="validate only these collections (Event: MET, PV, rho), replacing their entries in an "
                    "existing OUT/validation.json of the same files, events, seed and replicas")
-    p.add_argument("--step", type=_positive_int, default=None,
+    p.add_argument("--step", type=positive_int, default=None,
                    help="events read and simulated at a time (default 20000; memory follows it, not the events)")
-    p.add_argument("--max-objects", type=_positive_int, default=None,
+    p.add_argument("--max-objects", type=positive_int, default=None,
                    help="reco objects kept per source and sample for W1/KS/AUC and plots, a uniform random subsample "
                    "beyond (default 500000; efficiencies and counts use every object)")
     p.set_defaults(func=_run_validate)
@@ -289,14 +295,16 @@ def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="engine throughput per ODE step count",
                        description="Events/s of the full engine (all collections, one replica) for several ODE step "
                        "counts, and the FLOP floor per event (network multiply-adds over a matmul rate measured in the "
-                       "same run), on CPU and on GPU when one is present.")
+                       "same run, interleaved with the timings), on CPU and on GPU when one is present. Progress "
+                       "lines go to stderr.")
     p.add_argument("--models", type=_models_dir, default=str(DEFAULT_MODELS), help="models directory")
     p.add_argument("--data", type=_existing_file, default=None,
                    help="gen-level NanoAOD file (default: a cached 2000-event ttbar reference sample)")
-    p.add_argument("--events", type=_positive_int, default=2000, help="events per timing (default 2000)")
-    p.add_argument("--steps", type=_positive_int, nargs="+", default=[4, 8, 20, 100], help="ODE step counts")
+    p.add_argument("--events", type=positive_int, default=2000, help="events per timing (default 2000)")
+    p.add_argument("--steps", type=positive_int, nargs="+", default=[4, 8, 20, 100], help="ODE step counts")
     p.add_argument("--solver", choices=["euler", "midpoint", "heun", "rk4"], default=None, help="ODE solver")
-    p.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    p.add_argument("--no-progress", action="store_true", help="no progress lines (on stderr)")
     p.set_defaults(func=_run_bench)
 
 
@@ -307,19 +315,26 @@ def _run_bench(args) -> int:
     from flashsim_coffea.nanoaod import genevents
     from flashsim_coffea.validate.bench import bench, lines
 
+    def say(line: str) -> None:
+        if not args.no_progress:
+            print(f"bench: {line}", file=sys.stderr, flush=True)
+
     if args.threads:
         torch.set_num_threads(args.threads)
     path = args.data
     if path is None:
         from flashsim_coffea.reference import cache
 
-        path = cache.sample("ttbar", 2000, seed=1)
+        say("the cached 2000-event ttbar reference sample (generated if absent)")
+        path = cache.sample("ttbar", 2000, seed=1, progress=not args.no_progress)
     arrays = uproot.open(path)["Events"].arrays([*genevents.branch_names(), "run", "luminosityBlock", "event"],
                                                 entry_stop=args.events)
     gen = genevents.check(genevents.from_branches(arrays, source=str(path)), source=str(path))
-    rows = bench(args.models, gen, steps=args.steps, solver=args.solver, device="cpu")
-    if torch.cuda.is_available():
-        rows += bench(args.models, gen, steps=args.steps, solver=args.solver, device="cuda")
+    devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    say(f"{len(gen)} events of {path}; steps {' '.join(map(str, args.steps))} on {' and '.join(devices)}")
+    rows = []
+    for device in devices:
+        rows += bench(args.models, gen, steps=args.steps, solver=args.solver, device=device, progress=say)
     print(f"{len(gen)} events of {path}, torch threads {torch.get_num_threads()}")
     print("\n".join(lines(rows)))
     return 0
@@ -338,8 +353,8 @@ def parser() -> argparse.ArgumentParser:
         ...
         SystemExit: 2
     """
-    p = _Parser(prog="flashsim", description="flashsim-coffea: ML end-to-end fast simulation for CMS")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = Parser(prog="flashsim", description="flashsim-coffea: ML end-to-end fast simulation for CMS")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     _add_generate(sub)
     _add_extract(sub)
     _add_train(sub)

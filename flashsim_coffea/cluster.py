@@ -7,6 +7,8 @@ gives them a dask ``Client.get_executor()`` on an existing scheduler (``tcp://..
 dask-jobqueue or dask-gateway cluster of an analysis facility) or on a ``LocalCluster`` of
 ``workers`` single-threaded processes, and ``None`` (run in this process) for one worker.
 
+The analyses' coffea ``DaskExecutor`` takes the :func:`client` itself.
+
 Example:
     >>> with executor(workers=1) as ex:
     ...     print(ex)
@@ -21,6 +23,26 @@ from concurrent.futures import Executor
 
 
 @contextlib.contextmanager
+def client(workers: int = 2, scheduler: str | None = None):
+    """A dask.distributed ``Client`` for the duration of a ``with`` block.
+
+    On the running scheduler at ``scheduler`` (``tcp://host:8786``: the address of a
+    dask-jobqueue, dask-gateway or coffea-casa cluster, whose workers must have this package
+    and its models installed), else on a ``LocalCluster`` of ``workers`` single-threaded
+    processes, closed at the end.
+    """
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        with Client(scheduler) as c:
+            yield c
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as c:
+        yield c
+
+
+@contextlib.contextmanager
 def executor(workers: int = 1, scheduler: str | None = None) -> Iterator[Executor | None]:
     """An executor for the duration of a ``with`` block (its cluster closed at the end).
 
@@ -32,12 +54,5 @@ def executor(workers: int = 1, scheduler: str | None = None) -> Iterator[Executo
     if scheduler is None and workers <= 1:
         yield None
         return
-    from distributed import Client, LocalCluster
-
-    if scheduler is not None:
-        with Client(scheduler) as client:
-            yield client.get_executor()
-        return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        yield client.get_executor()
+    with client(workers, scheduler) as c:
+        yield c.get_executor()

@@ -18,7 +18,8 @@ Randomness comes from (seed, run, luminosityBlock, event, replica), so retries a
 re-chunking reproduce the same flash events.
 
 In a coffea job the processor goes where the analysis would:
-``processor.Runner(processor.IterativeExecutor(), schema=NanoAODSchema)(fileset, FlashSimProcessor(analysis))``.
+``processor.Runner(processor.IterativeExecutor(), schema=NanoAODSchema)(fileset, FlashSimProcessor(analysis))``
+(:class:`processors.schema.NanoAODSchema` reads NanoAOD v9 files too without warning about their photon branches).
 
 Example:
     A toy analysis on 50 events of a real CMS ttbar file, 4 flash events per gen event:

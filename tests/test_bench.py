@@ -5,6 +5,7 @@ from __future__ import annotations
 import uproot
 
 from flashsim_coffea.nanoaod import genevents
+from flashsim_coffea.sim.cards import DEFAULT_MODELS
 from flashsim_coffea.sim.engine import FlashSim
 from flashsim_coffea.validate.bench import bench, flops_per_event, lines, matmul_rate
 
@@ -50,3 +51,23 @@ def test_matmul_rate_is_the_best_trial(monkeypatch):
     ticks = iter([0.0, 2.0, 10.0, 11.0, 20.0, 24.0])  # trials of 2 s, 1 s and 4 s
     monkeypatch.setattr(b.time, "perf_counter", lambda: next(ticks))
     assert matmul_rate(n=8, width=4, repeats=10, trials=3) == 8 * 4 * 4 * 10 / 1.0
+
+
+def test_matmul_probes_interleave_with_the_engine_runs(monkeypatch, nanoaod_dir):
+    # the rate and the timings are measured alike: a probe before every engine run and after the last, best of all
+    import flashsim_coffea.validate.bench as b
+
+    tree = uproot.open(nanoaod_dir / "nano_dy.root")["Events"]
+    gen = genevents.from_branches(tree.arrays([*genevents.branch_names(), "run", "luminosityBlock", "event"],
+                                              entry_stop=20))
+    calls = []
+    rates = iter([5e9, 9e9, 7e9, 8e9, 6e9])
+    monkeypatch.setattr(b, "matmul_rate", lambda device="cpu", **kw: calls.append("probe") or next(rates))
+    simulate = b.FlashSim.simulate
+    monkeypatch.setattr(b.FlashSim, "simulate", lambda self, *a, **kw: calls.append("run") or simulate(self, *a, **kw))
+    said = []
+    rows = b.bench(DEFAULT_MODELS, gen, steps=(2, 4), repeats=2, progress=said.append)
+    assert calls == ["run", *["probe", "run"] * 4, "probe"]  # the warm-up, then 2 steps x 2 repeats
+    assert [r["matmul_rate"] for r in rows] == [9e9, 9e9]
+    assert [r["floor_events_per_s"] for r in rows] == [9e9 / r["flops_per_event"] for r in rows]
+    assert len(said) == 1 + 4 and said[-1].startswith("cpu midpoint   4 steps, run 2/2: ")

@@ -1,4 +1,7 @@
-"""`flashsim train`: the --collection/--source pair, and the error naming the known pairs."""
+"""`flashsim`: start-up without heavy imports; `train`: the --collection/--source pair, the error naming the known pairs."""
+
+import subprocess
+import sys
 
 import pytest
 
@@ -34,3 +37,33 @@ def test_train_all_collections_trains_only_those_sources(tt_sample, tmp_path, ca
     assert rc == 2
     assert "unknown collection(s) ['Foo'] (known: Electron, Event, Jet, Muon, Photon, Tau)" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+_HEAVY = ("torch", "awkward", "uproot", "coffea", "dask")
+
+
+def test_parser_imports_no_heavy_module():
+    # `flashsim --help` and `flashsim <sub> --help` build every subparser: none may import a heavy module
+    code = ("import sys, flashsim_coffea.cli as cli; cli.parser(); "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({_HEAVY!r})))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
+
+
+def test_help_of_every_subcommand_imports_no_heavy_module():
+    code = ("import sys, flashsim_coffea.cli as cli\n"
+            "for sub in ([], ['generate'], ['extract'], ['train'], ['train-all'], ['validate'], ['bench']):\n"
+            "    try:\n"
+            "        cli.main([*sub, '--help'])\n"
+            "    except SystemExit as e:\n"
+            "        assert e.code == 0, sub\n"
+            f"print('HEAVY', sorted({{m.split('.')[0] for m in sys.modules}} & set({_HEAVY!r})))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip().splitlines()[-1] == "HEAVY []"
+
+
+def test_generate_pileup_default_is_the_generators():
+    from flashsim_coffea.reference.generate import PILEUP_MU
+
+    assert cli.parser().parse_args(["generate", "--process", "dy", "--events", "1", "--seed", "1",
+                                    "--out", "x.root"]).pileup == PILEUP_MU

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 import warnings
 
 import awkward as ak
@@ -102,6 +104,26 @@ def test_same_seed_identical_other_seed_different(tmp_path, monkeypatch):
     assert not ak.array_equal(ca.MET_pt, cc.MET_pt)
 
 
+_BANNER_SCRIPT = """
+import multiprocessing, sys
+from flashsim_coffea.reference import generate as gen_mod
+gen_mod.BLOCK = 10  # two blocks: both workers cluster
+gen_mod.generate("dy", 20, 3, sys.argv[1] + "/fork.root", workers=2, progress=False)
+multiprocessing.set_start_method("spawn", force=True)  # fresh workers: they inherit nothing from this process
+gen_mod.generate("dy", 20, 3, sys.argv[1] + "/spawn.root", workers=2, progress=False)
+print("done")
+"""
+
+
+def test_fastjet_banner_once_per_run_on_stderr(tmp_path):
+    # FastJet prints a banner on a process's first clustering: the run prints it once, to stderr, workers never
+    run = subprocess.run([sys.executable, "-c", _BANNER_SCRIPT, str(tmp_path)], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "done\n"
+    assert run.stderr.count("FastJet release") == 1
+
+
 def test_adding_a_process_changes_no_other_process(monkeypatch):
     # a registry entry sorting before every other name once shifted every enumerated id
     def states():
@@ -118,9 +140,9 @@ def test_adding_a_process_changes_no_other_process(monkeypatch):
     "args, message",
     [
         (["--process", "tth", "--events", "5", "--seed", "1"], "invalid choice: 'tth'"),
-        (["--process", "dy", "--events", "0", "--seed", "1"], "must be > 0"),
-        (["--process", "dy", "--events", "-3", "--seed", "1"], "must be > 0"),
-        (["--process", "dy", "--events", "five", "--seed", "1"], "not an integer"),
+        (["--process", "dy", "--events", "0", "--seed", "1"], "must be at least 1"),
+        (["--process", "dy", "--events", "-3", "--seed", "1"], "must be at least 1"),
+        (["--process", "dy", "--events", "five", "--seed", "1"], "expected an integer"),
     ],
 )
 def test_bad_arguments_one_line_exit_2_no_file(tmp_path, capsys, args, message):

@@ -17,7 +17,9 @@ from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
 from analyses.running import file_metadata, run
 from analyses.zh_llbb import ZHllbb
-from processors.flashsim import ZERO_FIELDS, FlashSimProcessor, flash_events
+from flashsim_coffea.sim.cards import DEFAULT_MODELS
+from processors import schema
+from processors.flashsim import FlashSimProcessor, flash_events
 
 NanoAODSchema.warn_missing_crossrefs = False
 GEN_PREFIXES = ("Gen", "nGen", "Pileup_")
@@ -110,7 +112,8 @@ def test_reads_only_gen_branches_and_matched_gen(tt_sample, tiny_models):
 @pytest.mark.parametrize("name", ["nano_dy.root", "nanoAOD_2015_CMS_Open_Data_ttbar.root", "nano_tt_v12.root"])
 def test_runs_on_real_nanoaod_with_the_files_names_and_dtypes(name, nanoaod_dir, tiny_models):
     path = nanoaod_dir / name
-    events = NanoEventsFactory.from_root({str(path): "Events"}, schemaclass=NanoAODSchema, mode="virtual").events()
+    # processors.schema: the v9 files keep their own Photon_mass/charge (coffea's would replace them with float zeros)
+    events = NanoEventsFactory.from_root({str(path): "Events"}, schemaclass=schema.NanoAODSchema, mode="virtual").events()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # nano_tt_v12 has no GenVisTau: no Tau
         flash = flash_events(events, str(tiny_models), 1, 2)
@@ -122,11 +125,64 @@ def test_runs_on_real_nanoaod_with_the_files_names_and_dtypes(name, nanoaod_dir,
             continue
         for f in flash[coll].fields:
             branch = f"{coll}_{f}"
-            if branch not in tree or f.endswith("G") or f in ZERO_FIELDS.get(coll, ()):
-                continue  # coffea itself replaces these with constant floats
+            if branch not in tree or f.endswith("G"):
+                continue
             interp = tree[branch].interpretation
             want = getattr(interp, "content", interp).to_dtype.newbyteorder("=")
             got = ak.flatten(flash[coll][f], axis=None).layout.dtype
             assert got == want, (name, branch, got, want)
             compared += 1
     assert compared > 40
+
+
+REAL = ["nano_dy.root", "nanoAOD_2015_CMS_Open_Data_ttbar.root", "nano_tt_v12.root"]
+
+
+def _read(path, schemaclass):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        events = NanoEventsFactory.from_root({str(path): "Events"}, schemaclass=schemaclass, mode="virtual").events()
+    return events, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_schema_keeps_the_files_photon_branches_and_other_warnings(name, nanoaod_dir, monkeypatch):
+    # coffea zero-fills Photon_mass/charge (dropped in v12) and warns "already exists" on older files that hold them
+    path = nanoaod_dir / name
+    monkeypatch.setattr(schema.NanoAODSchema, "warn_missing_crossrefs", True)  # this module turns them off
+    events, caught = _read(path, schema.NanoAODSchema)
+    assert not [m for m in caught if "already exists" in m]
+    assert [m for m in caught if m.startswith("Missing cross-reference")]  # the other warnings still come
+    tree = uproot.open(path)["Events"]
+    for field in ("mass", "charge") if "nPhoton" in tree else ():  # nano_tt_v12 holds no photons
+        if f"Photon_{field}" in tree:  # v9 and older: the file's own values
+            want = tree[f"Photon_{field}"].array()
+            assert ak.array_equal(events.Photon[field], want, check_parameters=False)
+            assert str(ak.flatten(events.Photon[field]).layout.dtype) == str(want.layout.content.dtype)
+        else:  # v12: coffea's zeros
+            assert ak.all(ak.flatten(events.Photon[field]) == 0)
+    coffea_events, coffea_caught = _read(path, NanoAODSchema)
+    assert events.fields == coffea_events.fields
+    assert ("Photon_charge" in tree) == any("Branch Photon_charge already exists" in m for m in coffea_caught)
+
+
+def test_schema_fills_what_a_v12_file_lacks_as_coffea_does(tt_sample):
+    events, caught = _read(tt_sample, schema.NanoAODSchema)
+    coffea_events, _ = _read(tt_sample, NanoAODSchema)
+    assert not [m for m in caught if "already exists" in m]
+    assert events.fields == coffea_events.fields and events.Photon.fields == coffea_events.Photon.fields
+    for coll, field in (("Photon", "mass"), ("Photon", "charge"), ("Jet", "charge")):
+        assert ak.array_equal(events[coll][field], coffea_events[coll][field])
+        assert ak.all(ak.flatten(events[coll][field]) == 0)
+
+
+def test_processor_pass_on_old_nanoaod_warns_nothing_of_photon_branches(nanoaod_dir):
+    path = nanoaod_dir / "nano_dy.root"
+    fileset = {"dy": {"files": {str(path): "Events"}, "metadata": file_metadata(path)}}
+    proc = FlashSimProcessor(ZHllbb(dnn_path="/nonexistent/dnn"), models_dir=DEFAULT_MODELS, replicas=1, seed=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = processor.Runner(processor.IterativeExecutor(), schema=schema.NanoAODSchema)(fileset, proc,
+                                                                                            treename="Events")
+    assert out["dy"]["gen_events"] == 40
+    assert not [str(w.message) for w in caught if "already exists" in str(w.message)]

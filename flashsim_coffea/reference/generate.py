@@ -44,14 +44,12 @@ import awkward as ak
 import numpy as np
 
 from flashsim_coffea.nanoaod.schema import SCHEMA, cast
+from flashsim_coffea.reference import PILEUP_MU
 from flashsim_coffea.reference.code_version import code_version
 from flashsim_coffea.reference.processes import PROCESSES
 
 #: Events per block (unit of parallelism and of reproducibility).
 BLOCK = 200
-
-#: Default mean number of pileup interactions (Run-3-like profile, CMS notes section 1).
-PILEUP_MU = 35.0
 
 
 def process_id(process: str) -> int:
@@ -137,7 +135,9 @@ def _run(process: str, seed: int, events: int, pileup_mu: float, workers: int) -
         for b, n in jobs:
             yield simulate_block(process, seed, b, n, pileup_mu)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    from flashsim_coffea.reference import jetalgo
+
+    with ProcessPoolExecutor(max_workers=workers, initializer=jetalgo.banner, initargs=(False,)) as pool:
         futures = [pool.submit(simulate_block, process, seed, b, n, pileup_mu) for b, n in jobs]
         for f in futures:
             yield f.result()
@@ -181,12 +181,15 @@ def generate(
     import uproot
     from tqdm.auto import tqdm
 
+    from flashsim_coffea.reference import jetalgo
+
     if process not in PROCESSES:
         raise ValueError(f"unknown process {process!r}; choose from {', '.join(sorted(PROCESSES))}")
     if events <= 0:
         raise ValueError(f"--events must be positive, got {events}")
     out = os.fspath(out)
     tmp = f"{out}.tmp{os.getpid()}"
+    jetalgo.banner()  # FastJet's, once, before the progress bar (worker processes never print it)
     start = time.perf_counter()
     sigma, sigma_err, accepted, sumw, sumw2 = [], [], [], 0.0, 0.0
     try:

@@ -53,18 +53,40 @@ import numpy as np
 _GHOST_SCALE = 1e-18
 
 
-def _fastjet():
-    # fastjet prints a banner on first use: send it to stderr, not into a user's stdout
+def banner(show: bool = True) -> None:
+    """Settle FastJet's banner for this process: print it now to stderr (``show``), or never.
+
+    FastJet prints its banner on the first clustering of a process, to stdout. Called first,
+    this prints it once to stderr instead (a worker process passes ``show=False``: its parent
+    prints it); later calls, and the clusterings, print nothing. The C++ library is shared by
+    fastjet's awkward and SWIG interfaces, so silencing it through either silences both.
+    """
+    global _banner_done
+    if _banner_done:
+        return
+    import fastjet._swig
+
+    if not show:
+        fastjet._swig.ClusterSequence.set_fastjet_banner_stream(None)
     stdout = os.dup(1)
+    sys.stdout.flush()
     os.dup2(2, 1)
     try:
-        import fastjet
-
-        fastjet.JetDefinition(fastjet.antikt_algorithm, 0.4).description()
+        fastjet._swig.ClusterSequence.print_banner()  # prints on its first call only
     finally:
         sys.stdout.flush()
         os.dup2(stdout, 1)
         os.close(stdout)
+    _banner_done = True
+
+
+_banner_done = False
+
+
+def _fastjet():
+    banner()
+    import fastjet
+
     return fastjet
 
 

@@ -32,8 +32,10 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch only in annotations: `flashsim --help` reads DEFAULT_MODELS without importing it
+    import torch
 
 #: Card schema versions this code reads.
 SCHEMA_VERSION = 1

@@ -7,6 +7,11 @@ networks) divided by a matmul rate measured in the same run: the time the chunk 
 take if only the networks' matrix products cost anything. The gap between the two is
 the price of everything else (feature building, awkward, transforms).
 
+Both are the best of several measurements, taken alike: a short matmul probe before
+each engine run and after the last, so that on a shared machine the rate sees the same
+quiet and busy moments as the timings (one probe at the start, taken in a busy moment,
+once gave a floor below the measured events/s).
+
 Example:
     The shipped models on 20 events of a real Run-2 DY file (the timings, machine-dependent, not shown):
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 import awkward as ak
 import numpy as np
@@ -87,29 +93,40 @@ def flops_per_event(sim: FlashSim, gen: ak.Array, flash: ak.Array) -> float:
 
 
 def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=(4, 8, 20, 100), solver: str | None = None,
-          device: str = "cpu", repeats: int = 3, seed: int = 1) -> list[dict]:
+          device: str = "cpu", repeats: int = 3, seed: int = 1,
+          progress: Callable[[str], None] | None = None) -> list[dict]:
     """events/s and the FLOP floor for each step count on ``device``; one dict per setting.
 
-    events/s is the best of ``repeats`` timings of the whole chunk (the machine's best, as
-    the matmul rate: other load on a shared machine only slows a timing down).
+    events/s is the best of ``repeats`` timings of the whole chunk (the machine's best: other
+    load on a shared machine only slows a timing down). The matmul rate is the best of the
+    probes interleaved with those timings (:func:`matmul_rate` before every engine run and
+    after the last), the same for every row. ``progress``, when given, gets a line per run.
     """
+    say = progress or (lambda line: None)
     sim = FlashSim.load(models_dir, solver=solver).to(device)
-    rate = matmul_rate(device)
-    rows = []
+    say(f"{device}: warm-up on {min(len(gen), 200)} events")
     sim.simulate(gen[: min(len(gen), 200)], seed=seed)  # warm-up (numba, torch)
+    rate = 0.0
+    rows = []
     for s in steps:
         sim.steps = int(s)
         best = np.inf
-        for _ in range(repeats):
+        for i in range(repeats):
+            rate = max(rate, matmul_rate(device, trials=2))
             start = time.perf_counter()
             flash = sim.simulate(gen, seed=seed)
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - start)
-        fpe = flops_per_event(sim, gen, flash)
+            took = time.perf_counter() - start
+            best = min(best, took)
+            say(f"{device} {sim.solver} {int(s):>3} steps, run {i + 1}/{repeats}: {took:.2f} s, "
+                f"{len(gen) / took:.0f} events/s (matmul best {rate / 1e9:.1f} GFLOP/s)")
         rows.append({"device": device, "solver": sim.solver, "steps": int(s), "events": len(gen),
-                     "events_per_s": len(gen) / best, "flops_per_event": fpe, "matmul_rate": rate,
-                     "floor_events_per_s": rate / fpe if fpe else float("inf")})
+                     "events_per_s": len(gen) / best, "flops_per_event": flops_per_event(sim, gen, flash)})
+    rate = max(rate, matmul_rate(device, trials=2))
+    for r in rows:
+        fpe = r["flops_per_event"]
+        r.update(matmul_rate=rate, floor_events_per_s=rate / fpe if fpe else float("inf"))
     return rows
 
 
