@@ -233,3 +233,31 @@ def test_same_seed_same_output(samples):
         assert ak.to_list(a[coll]) == ak.to_list(b[coll]), coll
     c = _reco(tr, 100)
     assert ak.to_list(a["Muon"].pt) != ak.to_list(c["Muon"].pt)
+
+
+def test_shared_lepton_jet_functions_on_electrons(samples):
+    """The lepton-jet quantities of :mod:`leptons` that muons use, applied to electrons."""
+    from flashsim_coffea.reference import leptons
+
+    rel = {}
+    for name, s in samples.items():
+        el = s["Electron"]
+        evt = np.repeat(np.arange(len(el)), ak.num(el))
+        jidx = _f(el.jetIdx).astype(np.int64)
+        out = leptons.lepton_jet_fields("electron", s["jets"], evt, jidx, _f(el.pt), _f(el.eta), _f(el.phi),
+                                        _f(el.pfRelIso03_all))
+        assert np.array_equal(out["jetRelIso"][jidx < 0], _f(el.pfRelIso03_all)[jidx < 0])
+        assert np.all(out["jetPtRelv2"][jidx < 0] == 0) and np.all(out["jetPtRelv2"] >= 0)
+        nd = leptons.jet_ndau_charged(isolation.candidates(s["truth"], s["pu"]), s["jets"], evt, jidx, _f(el.eta),
+                                      _f(el.phi), np.full(len(evt), -1), _f(el.dxy), _f(el.dz), np.random.default_rng(1),
+                                      np.zeros(len(evt), bool))
+        assert np.all(nd[jidx < 0] == 0) and np.all(nd[jidx >= 0] >= 0)
+        rel[name] = (out["jetRelIso"], _f(el.genPartFlav), nd, jidx)
+    r, fl, nd, jidx = (np.concatenate([rel[k][i] for k in rel]) for i in range(4))
+    # prompt electrons carry their jet (ptRatio ~ 1), b-decay electrons share it with the b hadron's debris
+    assert np.median(r[fl == 1]) < 0.5 < 2.0 < np.median(r[fl == 5])
+    # the electron's own track is counted (self_idx -1, no separate self term): >= 1 daughter when in a jet
+    assert np.mean(nd[(jidx >= 0) & (fl == 1)] >= 1) > 0.8
+    q = np.array([1, 1, -1, 1])
+    tc = leptons.tight_charge("electron", q_gsf=q, q_ctf=np.array([1, -1, -1, 0]), q_sc=np.array([1, 1, 1, 1]))
+    assert tc.tolist() == [2, 1, 0, 1]

@@ -19,6 +19,11 @@ The object's own truth particle is excluded; electrons and photons also veto a s
 cone (PF e/gamma footprint removal, [mem] EGM: 0.015 charged / 0.08 photons in the
 endcap).
 
+From the sums: :func:`rel_iso_dbeta` (muons), :func:`rel_iso_rho` (electrons, photons),
+:func:`rel_iso_chg` (charged only, ``pfRelIso03_chg``), :func:`mini_rel_iso_parts` (miniIso,
+all and charged), :func:`tk_rel_iso`, :func:`puppi_rel_iso` (muon ``puppiIsoId``); and
+:func:`count_charged`, the charged particles near an object inside its jet (``jetNDauCharged``).
+
 Example:
     A 40 GeV muon with a 2 GeV pion, a 3 GeV photon and, from a PU vertex 5 mm away, a
     2 GeV pion within dR < 0.4; a K0L far away. The muon (flat index 0) is its own
@@ -74,6 +79,17 @@ PARAMS: dict = {
     # the number of pileup vertices (the same file fits 0.586 nPU + 3.97 against Pileup_nPU)
     "rho_slope": 0.571,
     "rho_offset": 4.5,
+    # PUPPI combined isolation of muons (CMSSW PATMuonProducer::puppiCombinedIsolation: dR < 0.4,
+    # mean of the with- and without-lepton PUPPI sums, neutral veto 0.01). Neutral weights [mem]
+    # (PUPPI: D. Bertolini et al., JHEP 10 (2014) 059; CMS JINST 15 (2020) P09018): with the lepton
+    # among the PV charged particles a neutral within 0.4 of it gets alpha = log((pT/dR)^2) far above
+    # the PU median -> weight ~1; without it, hard-event neutrals (next to other PV activity) ~0.9,
+    # PU neutrals ~0.1
+    "puppi_r": 0.4,
+    "puppi_veto_neutral": 0.01,
+    "puppi_w_with_lep": 1.0,
+    "puppi_w_hard": 0.9,
+    "puppi_w_pu": 0.1,
 }
 
 CH, NH, PH, PU, PU_TRK = range(5)
@@ -273,9 +289,143 @@ def mini_rel_iso(
     cands: dict, evt, eta, phi, self_idx, pt, rho, ea, veto_charged=0.0, veto_photon=0.0
 ) -> np.ndarray:
     """``miniPFRelIso_all``: cone 10/pT in [0.05, 0.2], rho x EA x (R/0.3)^2 correction."""
+    return mini_rel_iso_parts(cands, evt, eta, phi, self_idx, pt, rho, ea, veto_charged, veto_photon)[0]
+
+
+def mini_rel_iso_parts(
+    cands: dict, evt, eta, phi, self_idx, pt, rho, ea, veto_charged=0.0, veto_photon=0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(``miniPFRelIso_all``, ``miniPFRelIso_chg``) of muons and electrons from one set of mini-cone sums.
+
+    ``_chg`` is the charged PV part alone (CMSSW ``miniPFIsolation().chargedHadronIso() / pT``: no
+    PU correction). Arguments as :func:`mini_rel_iso`.
+
+    Example:
+        A 40 GeV muon (mini-cone 0.2) with a 2 GeV pion inside and a photon on the cone's edge:
+
+        >>> import awkward as ak
+        >>> truth = ak.Array([{"particles": [
+        ...     {"pdgId": 13, "pt": 40.0, "eta": 0.0, "phi": 0.0, "charge": -1.0},
+        ...     {"pdgId": 211, "pt": 2.0, "eta": 0.1, "phi": 0.1, "charge": 1.0},
+        ...     {"pdgId": 22, "pt": 3.0, "eta": -0.2, "phi": 0.0, "charge": 0.0}]}])
+        >>> c = candidates(truth, None)
+        >>> one = np.ones(1)
+        >>> mini_rel_iso_parts(c, np.array([0]), 0 * one, 0 * one, np.array([0]), 40 * one, 20 * one, 0.05 * one)
+        (array([0.05]), array([0.05]))
+    """
     r = mini_radius(pt)
     s = cone_sums(cands, evt, eta, phi, self_idx, r, veto_charged, veto_photon)
-    return rel_iso_rho(s, pt, rho, ea, (r / 0.3) ** 2)
+    return rel_iso_rho(s, pt, rho, ea, (r / 0.3) ** 2), rel_iso_chg(s, pt)
+
+
+def rel_iso_chg(sums: np.ndarray, pt: np.ndarray) -> np.ndarray:
+    """Charged-only relative isolation: charged PV pT in the cone / pT (``pfRelIso03_chg``,
+    ``miniPFRelIso_chg`` of muons and electrons; NanoAOD ``sumChargedHadronPt / pt``).
+
+    Example:
+        >>> rel_iso_chg(np.array([[2.0, 1.0, 3.0, 2.0, 0.0]]), np.array([40.0]))
+        array([0.05])
+    """
+    return sums[:, CH] / pt
+
+
+@numba.njit(cache=True)
+def _count(o_evt, o_eta, o_phi, o_self, o_r, a_eta, a_phi, a_r, pt_min,
+           off, eta, phi, pt, cat, src, out):  # pragma: no cover - numba
+    for i in range(len(o_evt)):
+        e = o_evt[i]
+        r2 = o_r[i] * o_r[i]
+        ar2 = a_r[i] * a_r[i]
+        for k in range(off[e], off[e + 1]):
+            if cat[k] != 0 or pt[k] <= pt_min:
+                continue
+            if o_self[i] >= 0 and src[k] == o_self[i]:
+                continue
+            deta = eta[k] - o_eta[i]
+            dphi = (phi[k] - o_phi[i] + np.pi) % (2 * np.pi) - np.pi
+            if deta * deta + dphi * dphi >= r2:
+                continue
+            deta = eta[k] - a_eta[i]
+            dphi = (phi[k] - a_phi[i] + np.pi) % (2 * np.pi) - np.pi
+            if deta * deta + dphi * dphi >= ar2:
+                continue
+            out[i] += 1
+
+
+def count_charged(
+    cands: dict, evt: np.ndarray, eta: np.ndarray, phi: np.ndarray, self_idx: np.ndarray, radius: float,
+    pt_min: float, axis_eta: np.ndarray, axis_phi: np.ndarray, axis_radius: float,
+) -> np.ndarray:
+    """Number of charged PV candidates (category ``CH``) with pT > ``pt_min`` within ``radius`` of
+    each object and within ``axis_radius`` of a second axis (its jet), the object's own particle
+    excluded: the charged jet daughters near a lepton (``jetNDauCharged``, :mod:`.leptons`).
+
+    Example:
+        The muon of the module example with its jet along (0.05, 0.05): the 2 GeV pion counts, the
+        PU pion (charged PU, not from the PV) does not:
+
+        >>> import awkward as ak
+        >>> truth = ak.Array([{"particles": [
+        ...     {"pdgId": 13, "pt": 40.0, "eta": 0.0, "phi": 0.0, "charge": -1.0},
+        ...     {"pdgId": 211, "pt": 2.0, "eta": 0.1, "phi": 0.1, "charge": 1.0}]}])
+        >>> pu = ak.Array([[{"pdgId": -211, "pt": 2.0, "eta": 0.05, "phi": -0.1, "charge": -1.0, "vz": 5.0}]])
+        >>> z = np.zeros(1)
+        >>> count_charged(candidates(truth, pu), np.array([0]), z, z, np.array([0]), 0.4, 1.0, z + 0.05, z + 0.05, 0.4)
+        array([1])
+    """
+    n = len(evt)
+    out = np.zeros(n, np.int64)
+    if n == 0:
+        return out
+    f = np.float64
+    args = (
+        np.asarray(evt, np.int64), np.asarray(eta, f), np.asarray(phi, f), np.asarray(self_idx, np.int64),
+        np.full(n, radius, f), np.asarray(axis_eta, f), np.asarray(axis_phi, f), np.full(n, axis_radius, f), float(pt_min),
+    )
+    for key in ("hard", "pu"):
+        s = cands[key]
+        _count(*args, s["off"], s["eta"], s["phi"], s["pt"], s["cat"], s["src"], out)
+    return out
+
+
+def puppi_rel_iso(cands: dict, evt: np.ndarray, eta: np.ndarray, phi: np.ndarray, self_idx: np.ndarray,
+                  pt: np.ndarray) -> np.ndarray:
+    """PUPPI combined relative isolation of muons (``puppiIsoId``), dR < 0.4.
+
+    CMSSW ``PATMuonProducer::puppiCombinedIsolation``: the mean of two PUPPI-weighted sums,
+    one with PUPPI weights computed with the lepton among the charged PV particles and one
+    without. Charged PV candidates have weight 1, charged PU 0 (both versions). Neutrals:
+    with the lepton, those in its cone carry a large PUPPI alpha and weight
+    ``PARAMS["puppi_w_with_lep"]``; without it, neutrals of the hard event weigh
+    ``puppi_w_hard`` and PU neutrals ``puppi_w_pu``. CMSSW vetoes neutrals within 0.01 (here
+    photons only, the e/gamma footprint veto of :func:`cone_sums`).
+
+    Example:
+        The module example's muon: (2 + 0.5 x 3 + 0.5 x 0.9 x 3) / 40 (the photon is from the hard event):
+
+        >>> import awkward as ak
+        >>> truth = ak.Array([{"particles": [
+        ...     {"pdgId": 13, "pt": 40.0, "eta": 0.0, "phi": 0.0, "charge": -1.0},
+        ...     {"pdgId": 211, "pt": 2.0, "eta": 0.1, "phi": 0.1, "charge": 1.0},
+        ...     {"pdgId": 22, "pt": 3.0, "eta": -0.2, "phi": 0.0, "charge": 0.0}]}])
+        >>> z = np.zeros(1)
+        >>> puppi_rel_iso(candidates(truth, None), np.array([0]), z, z, np.array([0]), np.array([40.0])).round(5)
+        array([0.12125])
+    """
+    r, v = PARAMS["puppi_r"], PARAMS["puppi_veto_neutral"]
+    s_all = cone_sums(cands, evt, eta, phi, self_idx, r, 0.0, v)
+    hard_only = {"hard": cands["hard"], "pu": _empty(len(cands["hard"]["off"]) - 1)}
+    s_hard = cone_sums(hard_only, evt, eta, phi, self_idx, r, 0.0, v)
+    neu_all = s_all[:, NH] + s_all[:, PH]
+    neu_hard = s_hard[:, NH] + s_hard[:, PH]
+    with_lep = s_all[:, CH] + PARAMS["puppi_w_with_lep"] * neu_all
+    no_lep = s_all[:, CH] + PARAMS["puppi_w_hard"] * neu_hard + PARAMS["puppi_w_pu"] * (neu_all - neu_hard)
+    return 0.5 * (with_lep + no_lep) / pt
+
+
+def _empty(n_ev: int) -> dict:
+    z = np.zeros(0)
+    return _set(np.zeros(0, np.int64), n_ev, z, z, z, np.zeros(0, np.int64), np.zeros(0, np.int64))
 
 
 def tk_rel_iso(sums03: np.ndarray, pt: np.ndarray) -> np.ndarray:

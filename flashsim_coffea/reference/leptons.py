@@ -6,6 +6,14 @@ resolution (:func:`impact_parameters`, :data:`PARAMS`), links to the truth (:fun
 and to the jets (``jetIdx`` within ``PARAMS["jet_dr"]``), and is written out pT-ordered in the
 NanoAOD schema (:func:`finish`).
 
+The lepton-jet quantities muons and electrons share (``kind`` = ``"muon"`` or ``"electron"``):
+:func:`lepton_jet_fields` (``jetRelIso``, ``jetPtRelv2``), :func:`jet_ndau_charged`
+(``jetNDauCharged``), :func:`jet_btag`, :func:`mva_tth` (``mvaTTH``; ``mvaLowPt`` of muons),
+:func:`tight_charge`; the charged-only isolations are in :mod:`.isolation`
+(:func:`.isolation.rel_iso_chg` for ``pfRelIso03_chg``, :func:`.isolation.mini_rel_iso_parts`
+for ``miniPFRelIso_chg``). Fields derived from other fields use the functions of
+:mod:`flashsim_coffea.nanoaod.lepton_jet`, which FlashSim calls too.
+
 Example:
     The four muons above 10 GeV of two Z -> mumu events are prompt (``genPartFlav`` 1):
 
@@ -27,8 +35,9 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from flashsim_coffea.nanoaod import schema
-from flashsim_coffea.nanoaod.derived import gen_part_flav
+from flashsim_coffea.nanoaod import lepton_jet, schema
+from flashsim_coffea.nanoaod.derived import MASS, gen_part_flav
+from flashsim_coffea.reference import isolation as iso
 
 PARAMS: dict = {
     # impact parameter resolutions (mm): sigma = sqrt(a^2 + (b/pT)^2) x eta factor + PV term;
@@ -43,6 +52,18 @@ PARAMS: dict = {
     "ip_tail_frac": 0.03,  # [mem] as pflow
     "ip_tail_scale": 3.0,
     "jet_dr": 0.4,  # jetIdx: jet within dR 0.4 [mem] (NanoAOD uses the jet owning the PF muon)
+    # jetNDauCharged: charged daughters of the lepton's jet within dR < 0.4 of the lepton with pT > 1 GeV,
+    # >= 8 hits, >= 2 pixel hits, chi2/ndof < 5, abs(dxy) < 0.2 cm, abs(dz) < 17 cm [code: cmssw
+    # PhysicsTools/NanoAOD/plugins/LeptonJetVarProducer.cc]; the lepton itself is one of them. Jet
+    # membership: within dR 0.4 of the jet axis (anti-kT jets are cones). Probability that a charged
+    # particle gives such a track: tracking (85-95% above 1 GeV, notes section 2) x hit/chi2 quality
+    # (~90%) [mem], tuned so that prompt ttbar muons have median 2, b-decay muons ~5 [meas nano_tt_v12]
+    "ndau_r": 0.4,
+    "ndau_pt_min": 1.0,
+    "ndau_track_eff": 0.85,
+    "ndau_ip_max_cm": (0.2, 17.0),
+    # prompt-lepton scores (mvaTTH, mvaLowPt): weights of nanoaod/lepton_jet.py MVA, there with provenance
+    "mva": lepton_jet.MVA,
 }
 
 
@@ -165,3 +186,167 @@ def hadron_candidates(t: dict, eta_max: float, pt_min: float) -> np.ndarray:
     """Flat indices of charged pions and kaons of the hard event inside the acceptance."""
     a = np.abs(t["pdgId"])
     return np.flatnonzero(((a == 211) | (a == 321)) & (t["pt"] > pt_min) & (np.abs(t["eta"]) < eta_max))
+
+
+# ---------------------------------------------------------------------------- lepton-jet quantities
+def lepton_jet_fields(
+    kind: str, jets: ak.Array | None, evt: np.ndarray, jet_idx: np.ndarray,
+    pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, iso_no_jet: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """``jetRelIso`` and ``jetPtRelv2`` of muons or electrons (NanoAOD definitions,
+    :func:`flashsim_coffea.nanoaod.lepton_jet.lepton_jet_vars`).
+
+    Arguments:
+        kind: ``"muon"`` or ``"electron"`` (the lepton mass).
+        jets: the final Jet collection, or None.
+        evt, jet_idx: event index and ``jetIdx`` of each lepton.
+        pt, eta, phi: the lepton.
+        iso_no_jet: ``jetRelIso`` without a jet: ``pfRelIso04_all`` (muons), ``pfRelIso03_all`` (electrons).
+
+    Example:
+        An electron of 10 GeV inside a 50 GeV jet, one without a jet:
+
+        >>> jets = ak.Array([[{"pt": 50.0, "eta": 0.1, "phi": 0.0, "mass": 8.0, "rawFactor": 0.1}]])
+        >>> out = lepton_jet_fields("electron", jets, np.array([0, 0]), np.array([0, -1]), np.array([10.0, 5.0]),
+        ...                         np.zeros(2), np.zeros(2), np.array([9.0, 0.3]))
+        >>> {k: v.round(3).tolist() for k, v in out.items()}
+        {'jetRelIso': [3.889, 0.3], 'jetPtRelv2': [1.277, 0.0]}
+    """
+    mass = np.full(len(pt), MASS[13 if kind == "muon" else 11])
+    rel, ptrel = lepton_jet.lepton_jet_vars(jets, evt, jet_idx, pt, eta, phi, mass, iso_no_jet)
+    return {"jetRelIso": rel, "jetPtRelv2": ptrel}
+
+
+def jet_ndau_charged(
+    cands: dict, jets: ak.Array | None, evt: np.ndarray, jet_idx: np.ndarray, eta: np.ndarray, phi: np.ndarray,
+    self_idx: np.ndarray, dxy: np.ndarray, dz: np.ndarray, rng: np.random.Generator,
+    self_quality: np.ndarray | float = 1.0,
+) -> np.ndarray:
+    """``jetNDauCharged`` of muons or electrons: the charged daughters of the lepton's jet near it.
+
+    Charged PV particles (:func:`.isolation.count_charged`) with pT > ``ndau_pt_min`` within
+    ``ndau_r`` of the lepton and of its jet axis, each kept with the track-quality probability
+    ``ndau_track_eff``, plus the lepton's own track if it passes the IP cuts and ``self_quality``
+    (a bool per lepton, or the probability of its hit/chi2 quality). 0 without a jet (``PARAMS``).
+
+    Example:
+        A muon 0.05 from its jet's axis with two 3 GeV pions around it; with every track kept
+        (``ndau_track_eff`` set to 1 for the example) the count is 3 = the muon + 2 pions:
+
+        >>> truth = ak.Array([{"particles": [
+        ...     {"pdgId": 13, "pt": 20.0, "eta": 0.0, "phi": 0.0, "charge": -1.0},
+        ...     {"pdgId": 211, "pt": 3.0, "eta": 0.1, "phi": 0.1, "charge": 1.0},
+        ...     {"pdgId": -211, "pt": 3.0, "eta": -0.1, "phi": 0.05, "charge": -1.0}]}])
+        >>> jets = ak.Array([[{"eta": 0.05, "phi": 0.0}]])
+        >>> z = np.zeros(1)
+        >>> keep, PARAMS["ndau_track_eff"] = PARAMS["ndau_track_eff"], 1.0
+        >>> jet_ndau_charged(iso.candidates(truth, None), jets, np.array([0]), np.array([0]), z, z, np.array([0]),
+        ...                  z, z, np.random.default_rng(1))
+        array([3])
+        >>> PARAMS["ndau_track_eff"] = keep
+    """
+    n = len(evt)
+    jet_idx = np.asarray(jet_idx, np.int64)
+    has = jet_idx >= 0
+    if n == 0:
+        return np.zeros(0, np.int64)
+    jeta = lepton_jet.linked(jets, "eta", evt, jet_idx)
+    jphi = lepton_jet.linked(jets, "phi", evt, jet_idx)
+    r = PARAMS["ndau_r"]
+    others = iso.count_charged(cands, evt, eta, phi, self_idx, r, PARAMS["ndau_pt_min"], jeta, jphi, r)
+    kept = rng.binomial(others, PARAMS["ndau_track_eff"])
+    q = np.broadcast_to(np.asarray(self_quality), (n,))
+    q = q if q.dtype == bool else rng.random(n) < q
+    ip_ok = (np.abs(dxy) < PARAMS["ndau_ip_max_cm"][0]) & (np.abs(dz) < PARAMS["ndau_ip_max_cm"][1])
+    return np.where(has, kept + (q & ip_ok), 0)
+
+
+def jet_btag(jets: ak.Array | None, evt: np.ndarray, jet_idx: np.ndarray) -> np.ndarray:
+    """DeepJet b score (``btagDeepFlavB``) of each lepton's jet, 0 without a jet (the lepton-MVA input)."""
+    if jets is None or "btagDeepFlavB" not in jets.fields:
+        return np.zeros(len(evt))
+    return lepton_jet.linked(jets, "btagDeepFlavB", evt, jet_idx)
+
+
+def mva_tth(kind: str, cols: dict[str, np.ndarray], jets: ak.Array | None, evt: np.ndarray,
+            name: str | None = None) -> np.ndarray:
+    """The prompt-lepton score ``mvaTTH`` of muons or electrons from their NanoAOD columns.
+
+    Arguments:
+        kind: ``"muon"`` (identification input ``segmentComp``) or ``"electron"`` (input
+            ``mvaNoIso`` if the columns have it, else 0).
+        cols: the lepton's columns: ``pt eta jetNDauCharged miniPFRelIso_chg miniPFRelIso_all
+            jetPtRelv2 jetRelIso sip3d dxy dz jetIdx`` and the identification input.
+        jets: the final Jet collection (the b-tag of the lepton's jet), or None.
+        evt: event index of each lepton.
+        name: the weight set (default ``"<kind>_tth"``; ``"muon_lowpt"`` gives ``mvaLowPt``).
+
+    Returns:
+        The score in (-1, 1) (:func:`flashsim_coffea.nanoaod.lepton_jet.lepton_mva`).
+
+    Example:
+        >>> cols = {"pt": np.array([40.0]), "eta": np.array([0.3]), "jetNDauCharged": np.array([1]),
+        ...         "miniPFRelIso_chg": np.array([0.0]), "miniPFRelIso_all": np.array([0.01]),
+        ...         "jetPtRelv2": np.array([0.0]), "jetRelIso": np.array([0.02]), "sip3d": np.array([1.0]),
+        ...         "dxy": np.array([0.001]), "dz": np.array([0.002]), "jetIdx": np.array([-1]),
+        ...         "segmentComp": np.array([0.95])}
+        >>> bool(mva_tth("muon", cols, None, np.array([0]))[0] > 0.9)
+        True
+    """
+    ident = cols.get("segmentComp") if kind == "muon" else cols.get("mvaNoIso")
+    ident = np.zeros(len(evt)) if ident is None else ident
+    f = lepton_jet.mva_features(
+        cols["pt"], cols["eta"], cols["jetNDauCharged"], cols["miniPFRelIso_chg"], cols["miniPFRelIso_all"],
+        cols["jetPtRelv2"], cols["jetRelIso"], jet_btag(jets, evt, cols["jetIdx"]),
+        cols["sip3d"], cols["dxy"], cols["dz"], ident,
+    )
+    return lepton_jet.lepton_mva(name or f"{kind}_tth", f)
+
+
+def tight_charge(kind: str, *, pt=None, pt_err=None, q_gsf=None, q_ctf=None, q_sc=None) -> np.ndarray:
+    """NanoAOD ``tightCharge`` of muons or electrons.
+
+    Muons: 2 if ``ptErr/pt`` < 0.2 else 0 (:func:`flashsim_coffea.nanoaod.lepton_jet.muon_tight_charge`).
+    Electrons: ``isGsfScPixChargeConsistent + isGsfCtfScPixChargeConsistent`` from the three
+    charge estimates (GSF track, closest CTF track, supercluster-pixel; 0 = no CTF track):
+    0 if GSF and SC disagree, 1 if they agree but the CTF track does not, 2 if all three agree.
+
+    Example:
+        >>> tight_charge("muon", pt=np.array([50.0, 800.0]), pt_err=np.array([1.0, 200.0])).tolist()
+        [2, 0]
+        >>> tight_charge("electron", q_gsf=np.array([1, 1, -1]), q_ctf=np.array([1, 0, -1]),
+        ...              q_sc=np.array([1, 1, 1])).tolist()
+        [2, 1, 0]
+    """
+    if kind == "muon":
+        return lepton_jet.muon_tight_charge(pt, pt_err)
+    gsf_sc = np.asarray(q_gsf) == np.asarray(q_sc)
+    return gsf_sc.astype(np.int64) + (gsf_sc & (np.asarray(q_ctf) == np.asarray(q_gsf)))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 50) -> np.ndarray:
+    """Weights of a logistic regression (Newton / IRLS with an L2 penalty, bias column not penalised
+    if it is the first column of ones): how the prompt-lepton score weights were derived.
+
+    Example:
+        >>> rng = np.random.default_rng(1)
+        >>> x = np.c_[np.ones(2000), rng.normal(size=2000)]
+        >>> y = rng.random(2000) < 1 / (1 + np.exp(-(0.5 + 2.0 * x[:, 1])))
+        >>> fit_logistic(x, y).round(1)  # the true weights are (0.5, 2.0)
+        array([0.6, 1.8])
+    """
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    w = np.zeros(x.shape[1])
+    pen = np.full(x.shape[1], l2 * len(y))
+    if np.allclose(x[:, 0], 1.0):
+        pen[0] = 0.0
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        g = x.T @ (p - y) + pen * w
+        h = (x * (p * (1 - p))[:, None]).T @ x + np.diag(pen)
+        step = np.linalg.solve(h, g)
+        w -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return w

@@ -14,9 +14,14 @@ electrons with pixelSeed, 32% jet photons, 4% prompt photons; DY: 0.7/event):
 Efficiency 95% / 85% (barrel / endcap) [card]; preselection as MiniAOD slimmedPhotons
 (pT > 14 GeV, or pT > 10 GeV passing the loose ID) and H/E < 0.5 [mem]. Energy: card
 ECAL resolution (notes section 6) with a low tail for converted photons. ``cutBased``
-(loose/medium/tight = 1/2/3) applies Fall17-V2-like cuts [mem] on sieie, H/E and
-rho-corrected charged / neutral / photon isolation; ``mvaID`` is a smooth function of
-the same quantities with WP90/WP80 cuts calibrated on prompt photons.
+(loose/medium/tight = 1/2/3) is the minimum over ``vidNestedWPBitmap``, which packs per
+cut of the Fall17-V2 cut flow [mem] (SC eta range, H/E, sieie, rho-corrected charged /
+neutral / photon isolation) the number of WPs passed in 2 bits
+(:mod:`flashsim_coffea.nanoaod.egamma_id`); ``mvaID`` is a smooth function of the same
+quantities with WP90/WP80 cuts calibrated on prompt photons. ``pfRelIso03_chg`` is the
+rho-corrected charged isolation over pT, ``pfChargedIsoPFPV``/``pfPhoIso03`` the raw
+charged/photon cone sums; ``seedGain`` the seed crystal's MGPA gain; ``eCorr`` the
+scale-and-smearing factor (Run-2 eras only in CMSSW; the v12 table keeps the rest).
 
 Example:
     Two Drell-Yan events (Z -> ee, Z -> mumu), without pileup or jets: the leading
@@ -30,6 +35,9 @@ Example:
     <Array [[73.2], []] type='2 * var * float32'>
     >>> ph.genPartFlav.tolist(), ph.pixelSeed.tolist(), ph.cutBased.tolist()
     ([[11], []], [[True], []], [[3], []])
+    >>> from flashsim_coffea.nanoaod.egamma_id import unpack_vid
+    >>> unpack_vid(ak.flatten(ph.vidNestedWPBitmap), len(PHOTON_CUTS), 2).tolist()
+    [[3, 3, 3, 3, 3, 3, 3]]
 """
 
 from __future__ import annotations
@@ -38,9 +46,10 @@ import awkward as ak
 import numpy as np
 
 from flashsim_coffea.nanoaod.derived import jet_index
+from flashsim_coffea.nanoaod.egamma_id import PHOTON_CUTS, cut_based, pack_vid
 from flashsim_coffea.nanoaod.status_flags import BITS
 from flashsim_coffea.reference import isolation as iso
-from flashsim_coffea.reference.electrons import ecal_sigma, shower_shapes, superclusters
+from flashsim_coffea.reference.electrons import ecal_sigma, seed_gain, shower_shapes, superclusters
 from flashsim_coffea.reference.leptons import PARAMS as LEPTON_PARAMS
 from flashsim_coffea.reference.leptons import finish, truth_flat
 
@@ -72,6 +81,7 @@ PARAMS: dict = {
     "cb_nh_b": (2.259e-5, 2.3e-5),
     "cb_ph": ((2.876, 2.08, 2.044), (4.162, 3.867, 3.032)),  # + c pT
     "cb_ph_c": (0.004017, 0.0037),
+    "cb_pt_min": 5.0,  # Fall17 V2 MinPtCut [mem]
     "ea_ch": 0.0112,  # per-component EAs, Fall17 V2 barrel [mem]
     "ea_nh": 0.0668,
     "ea_ph": 0.1113,
@@ -80,6 +90,11 @@ PARAMS: dict = {
     "mva_c": 2.5,
     "mva_wp90": 0.27,
     "mva_wp80": 0.66,
+    # eCorr = 1 + s N(0, 1): the EGM smearing of simulated photons (Run 2, eta/r9 categories [mem] EGM
+    # scale-and-smearing: ~1% in the central barrel to ~3% in the endcaps): s by abs(eta) < 1 / 1.479 / 2 / 2.5
+    # for r9 > 0.94, x `smear_low_r9` below; scaled to the [meas] nano_dy photon quartiles 0.980 / 1.014 [derived]
+    "smear": (0.012, 0.022, 0.030, 0.037),
+    "smear_low_r9": 1.4,  # [mem] low-r9 categories smear more
 }
 
 
@@ -144,7 +159,8 @@ def reconstruct_photons(
     ch = np.maximum(s3[:, iso.CH] - r * PARAMS["ea_ch"], 0.0)
     nh = np.maximum(s3[:, iso.NH] - r * PARAMS["ea_nh"], 0.0)
     ph = np.maximum(s3[:, iso.PH] - r * PARAMS["ea_ph"], 0.0)
-    cut = cut_based_id(hid, ch, nh, ph, pt, ec)
+    bitmap = pack_vid(cut_levels(hid, ch, nh, ph, pt, aeta, ec), 2)
+    cut = cut_based(bitmap, len(PHOTON_CUTS), 2)
     bad = (
         8.0 * np.maximum(hid["sieie"] / np.where(ec == 1, 0.026, 0.009) - 1.0, -0.2)
         + 10.0 * hid["hoe"]
@@ -169,9 +185,14 @@ def reconstruct_photons(
     p_veto = np.where(is_e, ev["electron"], np.where(jetlike, ev["jet"], ev["photon"]))
     flav = np.where(prompt & is_e, 11, np.where(prompt & ~is_e, 1, 0))
     k = presel
+    energy_err = ecal_sigma(e_reco, aeta) * np.exp(0.1 * rng.standard_normal(n))
+    # drawn after every earlier draw, so the fields above keep their values
+    s_smear = np.asarray(PARAMS["smear"])[np.searchsorted((1.0, 1.479, 2.0), aeta, side="right")]
+    s_smear = s_smear * np.where(hid["r9"] > 0.94, 1.0, PARAMS["smear_low_r9"])
+    e_corr = 1.0 + s_smear * rng.standard_normal(n)
     cols = {
         "pt": pt[k], "eta": eta[k], "phi": phi[k],
-        "energyErr": (ecal_sigma(e_reco, aeta) * np.exp(0.1 * rng.standard_normal(n)))[k],
+        "energyErr": energy_err[k],
         "r9": hid["r9"][k], "sieie": hid["sieie"][k], "hoe": hid["hoe"][k],
         "pfRelIso03_all": rel03[k],
         "mvaID": mva[k], "mvaID_WP80": (mva > PARAMS["mva_wp80"])[k], "mvaID_WP90": (mva > PARAMS["mva_wp90"])[k],
@@ -181,17 +202,35 @@ def reconstruct_photons(
         "genPartIdx": gidx[k], "genPartFlav": flav[k],
         "jetIdx": jet_index(jets, evt[k], eta[k], phi[k], LEPTON_PARAMS["jet_dr"]),
         "electronIdx": np.full(int(k.sum()), -1),
+        "pfRelIso03_chg": (ch / pt)[k],
+        "pfChargedIsoPFPV": s3[k, iso.CH],
+        "pfPhoIso03": s3[k, iso.PH],
+        "vidNestedWPBitmap": bitmap[k],
+        "seedGain": seed_gain(e_reco, hid["r9"], eta)[k],
+        "eCorr": e_corr[k],
     }
     return finish("Photon", cols, evt[k], n_ev)
 
 
-def cut_based_id(hid: dict, ch, nh, ph, pt, ec) -> np.ndarray:
-    """Fall17-V2-like photon ``cutBased`` 0..3 (fail, loose, medium, tight); isolations in GeV."""
-    out = np.zeros(len(pt), np.int64)
-    for k in range(3):
-        g = lambda key, k=k: np.asarray([PARAMS[key][0][k], PARAMS[key][1][k]])[ec]
-        nh_cut = g("cb_nh") + np.asarray(PARAMS["cb_nh_a"])[ec] * pt + np.asarray(PARAMS["cb_nh_b"])[ec] * pt**2
-        ph_cut = g("cb_ph") + np.asarray(PARAMS["cb_ph_c"])[ec] * pt
-        ok = (hid["hoe"] < g("cb_hoe")) & (hid["sieie"] < g("cb_sieie")) & (ch < g("cb_ch")) & (nh < nh_cut) & (ph < ph_cut)
-        out = np.where(ok, k + 1, out)
-    return out
+def cut_levels(hid: dict, ch, nh, ph, pt, aeta, ec) -> np.ndarray:
+    """Per cut of :data:`~flashsim_coffea.nanoaod.egamma_id.PHOTON_CUTS`, the number of the three Fall17-V2
+    WPs (loose, medium, tight; ``cb_*``) the photon passes: (n, 7) levels 0..3; isolations in GeV."""
+
+    def wp(key: str) -> np.ndarray:  # (n, 3) thresholds of the photon's region
+        return np.asarray(PARAMS[key], np.float64)[ec]
+
+    p = pt[:, None]
+    nh_cut = wp("cb_nh") + np.asarray(PARAMS["cb_nh_a"])[ec][:, None] * p + np.asarray(PARAMS["cb_nh_b"])[ec][:, None] * p**2
+    ph_cut = wp("cb_ph") + np.asarray(PARAMS["cb_ph_c"])[ec][:, None] * p
+    three = np.full(len(pt), 3)
+    in_sc = (aeta < PARAMS["eb_max"]) | ((aeta > PARAMS["ee_min"]) & (aeta < PARAMS["eta_max"]))
+    levels = [
+        np.where(pt > PARAMS["cb_pt_min"], three, 0),
+        np.where(in_sc, three, 0),
+        (hid["hoe"][:, None] < wp("cb_hoe")).sum(axis=1),
+        (hid["sieie"][:, None] < wp("cb_sieie")).sum(axis=1),
+        (ch[:, None] < wp("cb_ch")).sum(axis=1),
+        (nh[:, None] < nh_cut).sum(axis=1),
+        (ph[:, None] < ph_cut).sum(axis=1),
+    ]
+    return np.stack(levels, axis=1)

@@ -24,6 +24,34 @@ NanoAOD selection (``finalTaus``): pT > 18 GeV, abs(eta) < 2.3, decay mode in
 faking taus (``genPartFlav`` 1-4) are not simulated. Collection pT-descending,
 ``jetIdx`` = closest reco jet within dR < 0.4, cast with ``schema.cast("Tau", ...)``.
 
+Then, per final tau (:func:`_new_fields`; the draws come after all of the above, so those
+fields do not depend on them):
+
+isolation (``chargedIso``, ``neutralIso``, ``puCorr``, ``rawIso``, ``rawIsodR03``)
+    HPS sums over the :mod:`.isolation` particles (hard event + pileup): charged from the
+    PV (dz < 0.2 cm) with pT > 1 GeV and photons with E_T > 1.5 GeV within dR < 0.5
+    (0.3), charged PU (dz > 0.2 cm) with pT > 0.5 GeV within dR < 0.8; signal
+    constituents are left out (a genuine tau's own descendants; a fake's 1 or 3 hardest
+    charged in the signal cone; photons in the dynamic strip window). ``rawIso`` =
+    chargedIso + max(0, neutralIso - 0.2 puCorr), ``rawIsodR03`` the 0.3-cone sums with
+    0.072 (:mod:`flashsim_coffea.nanoaod.tau_id`).
+``photonsOutsideSignalCone``
+    signal photons (own photons of a genuine tau, strip photons) beyond the signal cone
+    clip(3 / pT, 0.05, 0.1).
+``leadTkPtOverTauPt``, ``leadTkDeltaEta``, ``leadTkDeltaPhi``
+    the leading charged particle (truth, pT smeared by the track resolution) as a
+    MiniAOD PackedCandidate (eta, phi on the int16 grid, pT as float16) relative to the
+    tau; a decay-mode-0 tau is its track plus the strip photons outside the cone.
+``rawDeepTau2018v2p5VSe`` / ``VSmu`` and their ids
+    latent Gaussians correlated with the VSjet latent, shifted by the decay mode, the
+    ECAL crack, a true electron / muon as leading track, a reco lepton among the signal
+    constituents and hadron punch-through, through the genuine-tau quantile tables
+    (WP targets of CMS-TAU-20-001); ids = thresholds reached by the stored raw score.
+``eleIdx``, ``muIdx``, ``idAntiMu``, ``idDecayModeOldDMs``
+    derived from the final collections (:mod:`flashsim_coffea.nanoaod.tau_links`,
+    :mod:`flashsim_coffea.nanoaod.tau_id`): the first lepton in the signal cone, the
+    againstMuon3 working points from the muons within 0.3, decay mode in {0, 1, 2, 10}.
+
 Example:
     A Z -> tautau event (without pileup) with two hadronic taus, one-prong + pi0 (decay
     mode 1) and three-prong (10): both are reconstructed, genuine (``genPartFlav`` 5),
@@ -47,6 +75,10 @@ Example:
     ([[1, 10], []], [[5, 5], []], [[0, 1], []], [[0, 2], []])
     >>> tau.idDeepTau2018v2p5VSjet.tolist()  # working points passed, of 8
     [[8, 7], []]
+    >>> tau.idDeepTau2018v2p5VSe.tolist(), tau.idDeepTau2018v2p5VSmu.tolist(), tau.idAntiMu.tolist()
+    ([[6, 8], []], [[4, 4], []], [[2, 2], []])
+    >>> tau.leadTkPtOverTauPt.tolist(), tau.photonsOutsideSignalCone.tolist(), tau.puCorr.tolist()  # no pileup
+    ([[0.88037109375, 0.61474609375], []], [[5.15234375, 0.0], []], [[0.0, 0.0], []])
 
 References:
     CMS, "Performance of reconstruction and identification of tau leptons decaying to
@@ -60,12 +92,12 @@ from __future__ import annotations
 import awkward as ak
 import numba
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
-from flashsim_coffea.nanoaod import schema
-from flashsim_coffea.nanoaod.derived import WP_VSJET
+from flashsim_coffea.nanoaod import schema, tau_id, tau_links
+from flashsim_coffea.nanoaod.derived import EB_MAX, EE_MIN, WP_VSJET
 from flashsim_coffea.nanoaod.status_flags import BITS
-from flashsim_coffea.reference import genlevel
+from flashsim_coffea.reference import genlevel, isolation
 
 #: statusFlags of a prompt lepton or a direct decay product of a prompt tau (fake-tau veto)
 _PROMPT_OR_PROMPT_TAU = (1 << BITS["isPrompt"]) | (1 << BITS["isDirectPromptTauDecayProduct"])
@@ -110,6 +142,55 @@ PARAMS: dict = {
     "fake_pos_sigma": 0.02,  # fake axis vs jet axis [design]
     "jet_dr": 0.4,  # Tau_jetIdx matching cone
     "mantissa_bits": {"eta": 12, "phi": 12, "mass": 10, "dxy": 10, "dz": 14, "rawDeepTau2018v2p5VSjet": 10},
+    # ---- isolation, strips, leading track, DeepTau VSe / VSmu (fields added for issue 22)
+    # HPS isolation candidates: charged pT > 1 GeV within dz 0.2 cm of the PV, photons E_T > 1.5 GeV
+    # [code: cms-sw/cmssw RecoTauTag/RecoTau/python/PFRecoTauQualityCuts_cfi.py isolationQualityCuts];
+    # the hard-event and PU categories are those of :mod:`.isolation` (PU tracks beyond 2 mm in z = "PU")
+    "iso_ch_pt": 1.0,
+    "iso_ph_et": 1.5,  # [code: PFRecoTauQualityCuts_cfi.py isolationQualityCuts minGammaEt]
+    "iso_dr05": 0.5,  # chargedIso / neutralIso cone [code: HPSPFTaus_cff.py hpsPFTauBasicDiscriminators customOuterCone]
+    "iso_dr03": 0.3,  # rawIsodR03 cone [code: hpsPFTauBasicDiscriminatorsdR03]
+    # puCorr: PU charged sum in 0.8 with pT > 0.5 [code: HPSPFTaus_cff.py isoConeSizeForDeltaBeta,
+    # deltaBetaPUTrackPtCutOverride_val]
+    "pu_dr": 0.8,
+    "pu_pt": 0.5,  # [code: deltaBetaPUTrackPtCutOverride_val]
+    "sig_gamma_et": 0.5,  # strip photons E_T > 0.5 GeV [code: PFRecoTauQualityCuts_cfi.py signalQualityCuts minGammaEt]
+    "sig_track_pt": 0.5,  # signal tracks pT > 0.5 GeV [code: same, signalQualityCuts minTrackPt]
+    # dynamic strip window around the tau axis: d_eta = f(pT_gamma) + f(pT_strip), f = 0.20 pT^-0.66, in
+    # [0.05, 0.15]; d_phi = g(pT_gamma) + g(pT_strip), g = 0.35 pT^-0.71, in [0.05, 0.30] [CMS JINST 13 (2018)
+    # P10005, sect. 3.1]; pT_strip = tau pT - leading-track pT [design]
+    "strip_eta": (0.20, 0.66, 0.05, 0.15),  # f coefficient, power, window min, max [JINST 13 P10005]
+    "strip_phi": (0.35, 0.71, 0.05, 0.30),  # g coefficient, power, window min, max [JINST 13 P10005]
+    # charged-hadron track resolution sigma/pT = a (+) b pT [arXiv 1405.6569: 1.5% at 1-10 GeV, 2.8% at 100 GeV]
+    "trk_res": (0.015, 2.4e-4),
+    # MiniAOD PackedCandidate storage of the leading track: eta, phi as int16 of eta/6, phi/3.2; pT as float16
+    # [code: cms-sw/cmssw DataFormats/PatCandidates/src/PackedCandidate.cc pack()]
+    "pack_eta": 6.0,
+    "pack_phi": 3.2,  # [code: PackedCandidate.cc]
+    # DeepTau VSe / VSmu raw scores: latent Gaussian z = rho z_jet + sqrt(1 - rho^2) N(0, 1) + shift, score = the
+    # genuine-tau quantile table at Phi(z) (SCORE_CDF_E / SCORE_CDF_MU); z_jet = the latent of the VSjet score
+    # (the three are p_tau / (p_tau + p_x) of one softmax, so they move together) [design, arXiv 2201.08458]
+    "vse_rho": 0.3,
+    "vsmu_rho": 0.2,  # [design]
+    # VSe shift per reco decay mode: 1-prong modes look most like electrons (e -> tau fakes are DM 0/1), the
+    # mixture of Z -> tau tau modes averages ~0 so the WP efficiencies stay at their targets [design,
+    # arXiv 2201.08458 fig. 6 (D_e per pT range)]
+    "vse_dm_shift": {0: -0.2, 1: 0.0, 2: 0.0, 10: 0.75, 11: 0.55},
+    "vse_crack": -0.8,  # ECAL barrel-endcap gap (1.4442 < abs(eta) < 1.566): weaker e rejection [design, TAU-16-003]
+    "vse_ele_match": -0.5,  # a reco electron is a signal constituent (eleIdx >= 0) [design]
+    "vse_lead_e": -2.5,  # the leading track is a true electron (jet fakes: conversions, semileptonic decays) [design]
+    "vse_fake": -0.3,  # jet fakes carry more EM energy than tau_h [design]
+    "vsmu_lead_mu": -3.0,  # the leading track is a true muon [design]
+    "vsmu_mu_match": -1.0,  # a reco muon is a signal constituent (muIdx >= 0) [design]
+    "vsmu_mu_near": -0.5,  # a matched muon within 0.3 (idAntiMu < 2) [design]
+    "vsmu_punch": -0.3,  # x log(1 + p_lead / 100 GeV): hadron punch-through grows with momentum [design]
+    # CMSSW precision p keeps p explicit mantissa bits = p + 1 bits of genlevel.round_mantissa (measured on
+    # nano_tt_v12: Jet_pt, btagDeepFlavB, Muon_dxy are exact at 11, not at 10) [code: taus_cff.py precision 10 / 8]
+    "mantissa_bits_new": {
+        "leadTkPtOverTauPt": 11, "leadTkDeltaEta": 9, "leadTkDeltaPhi": 9, "chargedIso": 11, "neutralIso": 11,
+        "puCorr": 11, "photonsOutsideSignalCone": 11, "rawIso": 11, "rawIsodR03": 11,
+        "rawDeepTau2018v2p5VSe": 11, "rawDeepTau2018v2p5VSmu": 11,
+    },
 }
 
 #: Quantile tables (score, CDF) of the raw VSjet score. Genuine: CDF at the WPs = 1 - target
@@ -120,6 +201,13 @@ SCORE_CDF = {
     "genuine": (np.r_[0.0, WP_VSJET, 1.0], np.r_[0.0, 0.02, 0.05, 0.10, 0.15, 0.20, 0.30, 0.40, 0.50, 1.0]),
     "fake": (np.r_[0.0, WP_VSJET, 1.0], np.r_[0.0, 0.0, 0.45, 0.70, 0.85, 0.93, 0.955, 0.97, 0.98, 1.0]),
 }
+#: Genuine-tau quantile table (score, CDF) of the raw VSe score: CDF at the v2.5 WPs = 1 - target efficiency
+#: 99.5, 99, 98, 95, 90, 80, 70, 60% (VVVLoose..VVTight) [mem: CMS-TAU-20-001, JINST 17 (2022) P07023, WP
+#: definitions; thresholds tau_id.WP_VSE].
+SCORE_CDF_E = (np.r_[0.0, tau_id.WP_VSE, 1.0], np.r_[0.0, 0.005, 0.01, 0.02, 0.05, 0.10, 0.20, 0.30, 0.40, 1.0])
+#: Genuine-tau quantile table of the raw VSmu score: CDF at the WPs = 1 - 99.8, 99.5, 99, 98% (VLoose..Tight)
+#: [mem: CMS-TAU-20-001]; above Tight the score piles up below 1 (0.99, 0.999 points) [design].
+SCORE_CDF_MU = (np.r_[0.0, tau_id.WP_VSMU, 0.99, 0.999, 1.0], np.r_[0.0, 0.002, 0.005, 0.01, 0.02, 0.06, 0.25, 1.0])
 
 #: Reco decay-mode migration P(reco | gen) over (0, 1, 2, 10, 11) [mem: CMS TAU-16-003 fig. 8,
 #: DeepTau arXiv 2201.08458; diagonal 65-90%, 1p1pi0 <-> 1p0pi0 ~ 10-15%]. Gen "other" (15)
@@ -205,6 +293,81 @@ def _closest(a_off, aeta, aphi, b_off, beta, bphi, dr_max):
     return out
 
 
+@numba.njit(cache=True)
+def _iso_strips(t_off, t_eta, t_phi, t_own, t_fake, t_rsig, t_nprong, t_spt,
+                c_off, c_eta, c_phi, c_pt, c_cat, c_owner, p):  # pragma: no cover - numba
+    """Per tau: HPS isolation sums and strip photons outside the signal cone.
+
+    Candidates (``c_*``, grouped by event) have the :mod:`.isolation` categories; ``c_owner``
+    is the GenPart index of the tau a hard-event particle descends from (-1 none). Signal
+    constituents: a genuine tau's own descendants; for a jet fake, the ``t_nprong`` hardest
+    charged candidates (pT > ``p[0]``) inside the signal cone ``t_rsig``; every photon
+    (E_T > ``p[6]``) in the dynamic strip window (strip pT ``t_spt``) around the tau axis.
+    Signal photons beyond ``t_rsig`` make photonsOutsideSignalCone; everything else in the
+    cone is isolation.
+    ``p`` = (charged pT min, photon E_T min, PU pT min, dR 0.5, dR 0.3, PU dR 0.8, strip E_T min,
+    f coefficient, f power, eta window min, max, g coefficient, g power, phi window min, max).
+    Returns (n, 6): chargedIso (0.5), neutralIso (0.5), charged (0.3), photons (0.3),
+    puCorr (0.8), photonsOutsideSignalCone.
+    """
+    out = np.zeros((t_eta.shape[0], 6))
+    top = np.zeros(3)
+    for ev in range(t_off.shape[0] - 1):
+        for i in range(t_off[ev], t_off[ev + 1]):
+            top[:] = 0.0
+            sig = 0.0
+            r2 = t_rsig[i] * t_rsig[i]
+            for k in range(c_off[ev], c_off[ev + 1]):
+                deta = c_eta[k] - t_eta[i]
+                if abs(deta) > p[5]:
+                    continue
+                dphi = (c_phi[k] - t_phi[i] + np.pi) % (2 * np.pi) - np.pi
+                dr2 = deta * deta + dphi * dphi
+                c = c_cat[k]
+                pt = c_pt[k]
+                if c == 3:  # PU charged, dz > 0.2 cm
+                    if dr2 < p[5] * p[5] and pt > p[2]:
+                        out[i, 4] += pt
+                    continue
+                if dr2 >= p[3] * p[3]:
+                    continue
+                if c == 0 or c == 4:  # charged from the PV (within 0.2 cm)
+                    if t_own[i] >= 0 and c_owner[k] == t_own[i]:
+                        continue
+                    if pt <= p[0]:
+                        continue
+                    if t_fake[i] and dr2 < r2:
+                        sig += pt
+                        if pt > top[2]:
+                            top[2] = pt
+                            if top[2] > top[1]:
+                                top[1], top[2] = top[2], top[1]
+                                if top[1] > top[0]:
+                                    top[0], top[1] = top[1], top[0]
+                        continue
+                    out[i, 0] += pt
+                    if dr2 < p[4] * p[4]:
+                        out[i, 2] += pt
+                elif c == 2:  # photons
+                    in_strip = t_own[i] >= 0 and c_owner[k] == t_own[i]  # a genuine tau's own photons
+                    if not in_strip and pt > p[6]:
+                        weta = min(max(p[7] * pt ** (-p[8]) + p[7] * t_spt[i] ** (-p[8]), p[9]), p[10])
+                        wphi = min(max(p[11] * pt ** (-p[12]) + p[11] * t_spt[i] ** (-p[12]), p[13]), p[14])
+                        in_strip = abs(deta) < weta and abs(dphi) < wphi
+                    if in_strip:
+                        if dr2 > r2:
+                            out[i, 5] += pt
+                    elif pt > p[1]:
+                        out[i, 1] += pt
+                        if dr2 < p[4] * p[4]:
+                            out[i, 3] += pt
+            if t_fake[i]:
+                extra = sig - top[0] - (top[1] + top[2] if t_nprong[i] == 3 else 0.0)
+                out[i, 0] += extra
+                out[i, 2] += extra
+    return out
+
+
 # ---------------------------------------------------------------- helpers
 
 
@@ -262,10 +425,123 @@ def _mass(rng: np.random.Generator, dm: np.ndarray, m_vis: np.ndarray | None) ->
     return out
 
 
+def _candidates_by_event(cands: dict, tau_of: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Hard-event and PU isolation inputs merged per event: (off, eta, phi, pt, cat, owner tau)."""
+    hard, pu = cands["hard"], cands["pu"]
+    n_ev = len(hard["off"]) - 1
+    evt = np.concatenate([np.repeat(np.arange(n_ev), np.diff(hard["off"])),
+                          np.repeat(np.arange(n_ev), np.diff(pu["off"]))])
+    order = np.argsort(evt, kind="stable")
+    owner = np.concatenate([tau_of[hard["src"]].astype(np.int64), np.full(len(pu["pt"]), -1, np.int64)])
+    cols = [np.concatenate([hard[k], pu[k]])[order] for k in ("eta", "phi", "pt", "cat")]
+    return (_offsets(np.bincount(evt, minlength=n_ev)), *cols, owner[order])
+
+
+def _new_fields(t: dict, hidden: dict, evt: np.ndarray, t_off: np.ndarray, part: dict, cands: dict,
+                muons: ak.Array | None, electrons: ak.Array | None, rng: np.random.Generator) -> dict:
+    """Leading-track, isolation, link and DeepTau VSe / VSmu fields of the final (sorted) taus.
+
+    ``hidden``: ``_own`` (GenPart index of a genuine tau, -2 for fakes), ``_lead`` (flat truth
+    index of the leading charged particle, -1 none), ``_fake``. Draws (after every draw of the
+    existing fields): track pT smearing, then the VSe and the VSmu latent noise.
+    """
+    P = PARAMS
+    n = len(evt)
+    pt, eta, phi, dm = t["pt"], t["eta"], t["phi"], t["decayMode"]
+    fake, own = hidden["_fake"], hidden["_own"]
+    ok = hidden["_lead"] >= 0
+    li = np.maximum(hidden["_lead"], 0)
+    out: dict[str, np.ndarray] = {}
+
+    # ---- leading track (the PackedCandidate of MiniAOD): DM 0 is the track itself
+    a, b = P["trk_res"]
+    tpt = np.where(ok, part["pt"][li], 0.0)
+    teta = np.where(ok, part["eta"][li], eta)
+    tphi = np.where(ok, part["phi"][li], phi)
+    lpt = tpt * (1.0 + np.hypot(a, b * tpt) * rng.standard_normal(n))
+
+    # ---- isolation and strips
+    c_off, c_eta, c_phi, c_pt, c_cat, c_own = _candidates_by_event(cands, part["tauIdx"].astype(np.int64))
+    fe, pe, lo_e, hi_e = P["strip_eta"]
+    fp, pp, lo_p, hi_p = P["strip_phi"]
+    par = np.array([P["iso_ch_pt"], P["iso_ph_et"], P["pu_pt"], P["iso_dr05"], P["iso_dr03"], P["pu_dr"],
+                    P["sig_gamma_et"], fe, pe, lo_e, hi_e, fp, pp, lo_p, hi_p])
+    dm0 = dm == 0
+    sums = _iso_strips(t_off, eta.astype(np.float64), phi.astype(np.float64), own.astype(np.int64), fake,
+                       tau_links.signal_cone(pt), np.where(dm >= 10, 3, 1),
+                       np.maximum(pt - np.where(dm0, 0.0, lpt), 1.0), c_off, c_eta, c_phi, c_pt, c_cat, c_own, par)
+    out["chargedIso"], out["neutralIso"], out["puCorr"] = sums[:, 0], sums[:, 1], sums[:, 4]
+    out["photonsOutsideSignalCone"] = ph_out = sums[:, 5]
+
+    # ---- leading track as stored in MiniAOD (PackedCandidate). An HPS decay mode 0 tau is its
+    # track plus the strip photons outside the signal cone (real v12/Run-2 files: pT = track pT +
+    # photonsOutsideSignalCone for DM 0): track pT = pT - those photons, along the tau axis when
+    # there are none
+    dm0_bare = dm0 & (ph_out <= 0.0)
+    lpt = np.where(dm0, np.maximum(pt - ph_out, P["sig_track_pt"]), lpt)
+    leta, lphi = np.where(dm0_bare, eta, teta), np.where(dm0_bare, phi, tphi)
+    big = np.iinfo(np.int16).max
+    pk_pt = np.minimum(lpt, 6.0e4).astype(np.float16).astype(np.float64)
+    pk_eta = np.round(leta / P["pack_eta"] * big) * P["pack_eta"] / big
+    pk_phi = np.round(lphi / P["pack_phi"] * big) * P["pack_phi"] / big
+    ratio = pk_pt / np.maximum(pt, 1e-6)
+    out["leadTkPtOverTauPt"] = np.where(ok, np.where(dm0_bare, ratio, np.minimum(ratio, 1.0)), 1.0)
+    out["leadTkDeltaEta"] = np.where(ok, pk_eta - eta, 0.0)
+    out["leadTkDeltaPhi"] = np.where(ok, np.arctan2(np.sin(pk_phi - phi), np.cos(pk_phi - phi)), 0.0)
+    out["rawIsodR03"] = tau_id.combined_iso(sums[:, 2], sums[:, 3], sums[:, 4], tau_id.DBETA_DR03)
+
+    # ---- links and discriminators derived from the reco collections
+    out["idDecayModeOldDMs"] = tau_id.decay_mode_finding_old(dm)
+    out["eleIdx"] = tau_links.lepton_index(electrons, evt, pt, eta, phi)
+    out["muIdx"] = tau_links.lepton_index(muons, evt, pt, eta, phi)
+    out["idAntiMu"] = tau_links.anti_muon_id(muons, evt, pt, eta, phi, dm)
+
+    # ---- DeepTau VSe / VSmu: latent correlated with the VSjet latent, shifted by the tau's truth
+    raw_jet = t["rawDeepTau2018v2p5VSjet"]
+    u_jet = np.where(fake, np.interp(raw_jet, *SCORE_CDF["fake"]), np.interp(raw_jet, *SCORE_CDF["genuine"]))
+    z_jet = ndtri(np.clip(u_jet, 1e-6, 1.0 - 1e-6))
+    lead_pid = np.where(ok, np.abs(part["pdgId"][li]), 0)
+    aeta = np.abs(eta)
+    s_e = (np.select([dm == k for k in P["vse_dm_shift"]], list(P["vse_dm_shift"].values()), 0.0)
+           + P["vse_crack"] * ((aeta > EB_MAX) & (aeta < EE_MIN))
+           + P["vse_ele_match"] * (out["eleIdx"] >= 0)
+           + P["vse_lead_e"] * (lead_pid == 11)
+           + P["vse_fake"] * fake)
+    p_lead = tpt * np.cosh(teta)
+    s_mu = (P["vsmu_lead_mu"] * (lead_pid == 13)
+            + P["vsmu_mu_match"] * (out["muIdx"] >= 0)
+            + P["vsmu_mu_near"] * (out["idAntiMu"] < 2)
+            + P["vsmu_punch"] * np.log1p(p_lead / 100.0))
+    for name, rho, shift, (x, cdf) in (("VSe", P["vse_rho"], s_e, SCORE_CDF_E),
+                                       ("VSmu", P["vsmu_rho"], s_mu, SCORE_CDF_MU)):
+        z = rho * z_jet + np.sqrt(1.0 - rho * rho) * rng.standard_normal(n) + shift
+        out[f"rawDeepTau2018v2p5{name}"] = np.interp(ndtr(z), cdf, x)
+
+    # rawIso from the stored (rounded) sums, so that it is exactly a function of the written fields
+    for f, bits in P["mantissa_bits_new"].items():
+        if f != "rawIso":
+            out[f] = genlevel.round_mantissa(out[f], bits)
+    out["rawIso"] = genlevel.round_mantissa(tau_id.combined_iso(out["chargedIso"], out["neutralIso"], out["puCorr"]),
+                                            P["mantissa_bits_new"]["rawIso"])
+    out["idDeepTau2018v2p5VSe"] = tau_id.deeptau_id(out["rawDeepTau2018v2p5VSe"], "e")
+    out["idDeepTau2018v2p5VSmu"] = tau_id.deeptau_id(out["rawDeepTau2018v2p5VSmu"], "mu")
+    return out
+
+
 # ---------------------------------------------------------------- main
 
 
-def reconstruct_taus(truth: ak.Array, genvistau: ak.Array, jets: ak.Array, rng: np.random.Generator) -> ak.Array:
+def reconstruct_taus(
+    truth: ak.Array,
+    genvistau: ak.Array,
+    jets: ak.Array,
+    rng: np.random.Generator,
+    *,
+    pu: ak.Array | None = None,
+    iso_cands: dict | None = None,
+    muons: ak.Array | None = None,
+    electrons: ak.Array | None = None,
+) -> ak.Array:
     """NanoAOD ``Tau`` collection (see the module docstring).
 
     Arguments:
@@ -273,6 +549,11 @@ def reconstruct_taus(truth: ak.Array, genvistau: ak.Array, jets: ak.Array, rng: 
         genvistau: the final (pT-ordered) ``GenVisTau`` collection (:func:`.genlevel.gen_collections`).
         jets: the final reco ``Jet`` collection (pT-ordered).
         rng: the stage's random generator.
+        pu: the pileup particles (:func:`.pileup.simulate_pileup`), used when ``iso_cands`` is None;
+            without both the isolation sees the hard event only (``puCorr`` 0).
+        iso_cands: the isolation inputs (:func:`.isolation.candidates`) shared with the lepton stages.
+        muons, electrons: the final reco ``Muon`` / ``Electron`` collections (``eleIdx``, ``muIdx``,
+            ``idAntiMu`` and the VSe / VSmu shifts); None: no leptons (links -1, ``idAntiMu`` 2).
 
     Returns:
         The jagged ``Tau`` records, pT-descending, cast to NanoAOD v12 dtypes. Example in
@@ -395,6 +676,10 @@ def reconstruct_taus(truth: ak.Array, genvistau: ak.Array, jets: ak.Array, rng: 
         "rawDeepTau2018v2p5VSjet": cat(gt_raw, f_raw),
         "genPartIdx": cat(g_local, np.full(nj, -1)),
         "genPartFlav": cat(np.full(ng, 5), np.zeros(nj, np.int64)),
+        # hidden (not written): the tau's GenPart index (own descendants), leading truth track, origin
+        "_own": cat(g_mother, np.full(nj, -2)),
+        "_lead": cat(lead, j_lead),
+        "_fake": cat(np.zeros(ng, bool), np.ones(nj, bool)),
     }
     t["phi"] = np.arctan2(np.sin(t["phi"]), np.cos(t["phi"]))
     for f, bits in P["mantissa_bits"].items():
@@ -404,8 +689,13 @@ def reconstruct_taus(truth: ak.Array, genvistau: ak.Array, jets: ak.Array, rng: 
     t = {k: v[keep] for k, v in t.items()}
     order = np.lexsort((-t["pt"], t["evt"]))
     t = {k: v[order] for k, v in t.items()}
-    counts = np.bincount(t.pop("evt"), minlength=n_ev)
+    evt = t.pop("evt")
+    counts = np.bincount(evt, minlength=n_ev)
     t_off = _offsets(counts)
     t["jetIdx"] = _closest(t_off, t["eta"], t["phi"], j_off, j["eta"], j["phi"], P["jet_dr"])
     t["idDecayModeNewDMs"] = np.ones(len(t["pt"]), bool)
+    if iso_cands is None:
+        iso_cands = isolation.candidates(truth, pu)
+    hidden = {k: t.pop(k) for k in ("_own", "_lead", "_fake")}
+    t.update(_new_fields(t, hidden, evt, t_off, part, iso_cands, muons, electrons, rng))
     return ak.to_packed(schema.cast("Tau", ak.unflatten(ak.zip(t, depth_limit=1), counts)))
