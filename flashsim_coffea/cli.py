@@ -84,7 +84,10 @@ def _add_generate(sub) -> None:
     p.add_argument("--events", required=True, type=positive_int, help="number of events")
     p.add_argument("--seed", required=True, type=positive_int, help="random seed (same seed: identical file)")
     p.add_argument("--out", required=True, type=_writable_file, help="output ROOT file")
-    p.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="blocks of 200 events run on a local dask cluster of N processes (default 1: this process)")
+    p.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="run the blocks on this dask scheduler (tcp://...) instead of local processes")
     p.add_argument(
         "--pileup", type=_nonnegative_float, default=PILEUP_MU, help=f"mean pileup (default {PILEUP_MU:g})"
     )
@@ -93,17 +96,12 @@ def _add_generate(sub) -> None:
 
 
 def _run_generate(args) -> int:
+    from flashsim_coffea.cluster import executor
     from flashsim_coffea.reference.generate import generate
 
-    meta = generate(
-        args.process,
-        args.events,
-        args.seed,
-        args.out,
-        workers=args.workers,
-        pileup_mu=args.pileup,
-        progress=not args.no_progress,
-    )
+    with executor(args.workers, args.scheduler) as ex:
+        meta = generate(args.process, args.events, args.seed, args.out, executor=ex, pileup_mu=args.pileup,
+                        progress=not args.no_progress)
     print(
         f"wrote {args.out}: {meta['events']} {meta['process']} events, "
         f"xsec {meta['xsec_pb']:.4g} pb, {meta['events_per_second']:.1f} events/s "

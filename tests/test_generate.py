@@ -6,6 +6,7 @@ import importlib
 import subprocess
 import sys
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 
 import awkward as ak
 import pytest
@@ -92,9 +93,10 @@ def test_metadata_and_runs_tree(ttbar_file):
 def test_same_seed_identical_other_seed_different(tmp_path, monkeypatch):
     monkeypatch.setattr(gen_mod, "BLOCK", 15)  # several blocks, so workers interleave
     a, b, c = tmp_path / "a.root", tmp_path / "b.root", tmp_path / "c.root"
-    gen_mod.generate("dy", 40, 3, a, workers=1, progress=False)
-    gen_mod.generate("dy", 40, 3, b, workers=2, progress=False)
-    gen_mod.generate("dy", 40, 4, c, workers=1, progress=False)
+    gen_mod.generate("dy", 40, 3, a, progress=False)
+    with ProcessPoolExecutor(2) as pool:
+        gen_mod.generate("dy", 40, 3, b, executor=pool, progress=False)
+    gen_mod.generate("dy", 40, 4, c, progress=False)
     ca, cb, cc = (uproot.open(p)["Events"].arrays() for p in (a, b, c))
     assert ca.fields == cb.fields
     for name in ca.fields:
@@ -104,13 +106,31 @@ def test_same_seed_identical_other_seed_different(tmp_path, monkeypatch):
     assert not ak.array_equal(ca.MET_pt, cc.MET_pt)
 
 
+def test_blocks_as_tasks_of_a_dask_cluster_give_the_same_file(tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    from flashsim_coffea.cluster import executor
+
+    monkeypatch.setattr(gen_mod, "BLOCK", 15)  # three blocks on two workers
+    a, b = tmp_path / "a.root", tmp_path / "b.root"
+    gen_mod.generate("dy", 40, 3, a, progress=False)
+    with executor(2) as ex:
+        gen_mod.generate("dy", 40, 3, b, executor=ex, progress=False)
+    ca, cb = (uproot.open(p)["Events"].arrays() for p in (a, b))
+    assert ca.fields == cb.fields and len(ca) == 40
+    for name in ca.fields:
+        assert ak.array_equal(ca[name], cb[name], equal_nan=True), name
+
+
 _BANNER_SCRIPT = """
 import multiprocessing, sys
+from concurrent.futures import ProcessPoolExecutor
 from flashsim_coffea.reference import generate as gen_mod
 gen_mod.BLOCK = 10  # two blocks: both workers cluster
-gen_mod.generate("dy", 20, 3, sys.argv[1] + "/fork.root", workers=2, progress=False)
-multiprocessing.set_start_method("spawn", force=True)  # fresh workers: they inherit nothing from this process
-gen_mod.generate("dy", 20, 3, sys.argv[1] + "/spawn.root", workers=2, progress=False)
+with ProcessPoolExecutor(2) as pool:
+    gen_mod.generate("dy", 20, 3, sys.argv[1] + "/fork.root", executor=pool, progress=False)
+# fresh workers: they inherit nothing from this process
+with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+    gen_mod.generate("dy", 20, 3, sys.argv[1] + "/spawn.root", executor=pool, progress=False)
 print("done")
 """
 
@@ -177,5 +197,5 @@ def test_failure_midway_leaves_no_partial_file(tmp_path, monkeypatch):
     monkeypatch.setattr(gen_mod, "simulate_block", failing)
     out = tmp_path / "partial.root"
     with pytest.raises(RuntimeError, match="boom"):
-        gen_mod.generate("dy", 12, 1, out, workers=1, progress=False)
+        gen_mod.generate("dy", 12, 1, out, progress=False)
     assert list(tmp_path.iterdir()) == []

@@ -17,7 +17,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from flashsim_coffea.reference.code_version import code_version
@@ -58,13 +60,7 @@ def sample(
     """
     path = sample_path(process, events, seed, pileup_mu)
     if not path.exists():
-        generate(
-            process,
-            events,
-            seed,
-            path,
-            workers=workers or min(os.cpu_count() or 1, 4),
-            pileup_mu=pileup_mu,
-            progress=progress,
-        )
+        workers = workers or min(os.cpu_count() or 1, 4)
+        with ProcessPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+            generate(process, events, seed, path, executor=pool, pileup_mu=pileup_mu, progress=progress)
     return path

@@ -38,7 +38,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor
 
 import awkward as ak
 import numpy as np
@@ -66,7 +66,8 @@ def _streams(process: str, seed: int, block: int) -> list[np.random.SeedSequence
     return np.random.SeedSequence([seed, process_id(process), block]).spawn(3)
 
 
-def simulate_block(process: str, seed: int, block: int, n: int, pileup_mu: float = PILEUP_MU) -> dict:
+def simulate_block(process: str, seed: int, block: int, n: int, pileup_mu: float = PILEUP_MU,
+                   block_size: int = BLOCK) -> dict:
     """Generate and reconstruct block ``block`` (``n`` events) of a sample.
 
     Arguments:
@@ -75,6 +76,7 @@ def simulate_block(process: str, seed: int, block: int, n: int, pileup_mu: float
         block: the block number (event ids and random streams follow from it).
         n: the number of events (at most :data:`BLOCK`).
         pileup_mu: the mean number of PU interactions (0: no pileup).
+        block_size: events per block of the sample (event ids are ``block * block_size + i + 1``).
 
     Returns:
         ``{"branches", "sigma_pb", "sigma_err_pb", "n_accepted", "sumw", "sumw2"}`` where
@@ -90,8 +92,9 @@ def simulate_block(process: str, seed: int, block: int, n: int, pileup_mu: float
         >>> ak.num(b["Jet"]).tolist(), b["GenVisTau"].pt  # the first event is a Z -> tautau
         ([10, 16], <Array [[30.8, 15.6], []] type='2 * var * float32'>)
     """
-    from flashsim_coffea.reference import detector, pythia, truth
+    from flashsim_coffea.reference import detector, jetalgo, pythia, truth
 
+    jetalgo.banner(show=False)  # a worker process never prints FastJet's banner (generate prints it once)
     s_pythia, s_pileup, s_detector = _streams(process, seed, block)
     pythia_seed = int(s_pythia.generate_state(1)[0] % 899_999_999) + 1
     rec = pythia.generate_block(process, n, pythia_seed)
@@ -103,7 +106,7 @@ def simulate_block(process: str, seed: int, block: int, n: int, pileup_mu: float
     event = {
         "run": np.ones(n, np.uint32),
         "luminosityBlock": np.full(n, block + 1, np.uint32),
-        "event": (np.uint64(block) * np.uint64(BLOCK) + np.arange(1, n + 1, dtype=np.uint64)),
+        "event": (np.uint64(block) * np.uint64(block_size) + np.arange(1, n + 1, dtype=np.uint64)),
         "genWeight": np.asarray(t.genWeight, np.float32),
         "Pileup_nTrueInt": n_true.astype(np.float32),
         "Pileup_nPU": n_pu,
@@ -129,18 +132,16 @@ def _blocks(events: int) -> list[tuple[int, int]]:
     return [(b, min(BLOCK, events - b * BLOCK)) for b in range((events + BLOCK - 1) // BLOCK)]
 
 
-def _run(process: str, seed: int, events: int, pileup_mu: float, workers: int) -> Iterator[dict]:
+def _run(process: str, seed: int, events: int, pileup_mu: float, executor: Executor | None) -> Iterator[dict]:
+    """The blocks' results in block order (computed in this process, or as tasks of ``executor``)."""
     jobs = _blocks(events)
-    if workers <= 1:
+    if executor is None:
         for b, n in jobs:
-            yield simulate_block(process, seed, b, n, pileup_mu)
+            yield simulate_block(process, seed, b, n, pileup_mu, BLOCK)
         return
-    from flashsim_coffea.reference import jetalgo
-
-    with ProcessPoolExecutor(max_workers=workers, initializer=jetalgo.banner, initargs=(False,)) as pool:
-        futures = [pool.submit(simulate_block, process, seed, b, n, pileup_mu) for b, n in jobs]
-        for f in futures:
-            yield f.result()
+    futures = [executor.submit(simulate_block, process, seed, b, n, pileup_mu, BLOCK) for b, n in jobs]
+    for f in futures:
+        yield f.result()
 
 
 def _types(branches: dict) -> dict:
@@ -153,7 +154,7 @@ def generate(
     seed: int,
     out: str | os.PathLike,
     *,
-    workers: int = 1,
+    executor: Executor | None = None,
     pileup_mu: float = PILEUP_MU,
     progress: bool = True,
 ) -> dict:
@@ -170,7 +171,10 @@ def generate(
         events: the number of events.
         seed: the sample's seed.
         out: the output path.
-        workers: processes making blocks in parallel (the output does not depend on it).
+        executor: blocks (:data:`BLOCK` events, seeded by their number) run as its tasks: a dask
+            ``Client.get_executor()`` (:func:`flashsim_coffea.cluster.executor`, a local or a
+            facility's cluster) or a ``ProcessPoolExecutor``; default: one after another in this
+            process. The output does not depend on it.
         pileup_mu: the mean number of PU interactions.
         progress: show a progress bar.
 
@@ -197,7 +201,7 @@ def generate(
             total=events, unit="ev", desc=f"{process} (seed {seed})", disable=not progress
         ) as bar:
             tree = None
-            for res in _run(process, seed, events, pileup_mu, workers):
+            for res in _run(process, seed, events, pileup_mu, executor):
                 br = res["branches"]
                 if tree is None:
                     tree = f.mktree("Events", _types(br), title="Events")
