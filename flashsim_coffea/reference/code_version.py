@@ -14,8 +14,8 @@ key, editing any other file of the package does not.
 Example:
     A module's dependencies include the ``__init__.py`` of each package above it:
 
-    >>> [p.relative_to(PACKAGE_DIR).as_posix() for p in dependencies("flashsim_coffea.nanoaod.schema")]
-    ['__init__.py', 'nanoaod/__init__.py', 'nanoaod/schema.py']
+    >>> [p.relative_to(PACKAGE_DIR).as_posix() for p in dependencies("flashsim_coffea.nanoaod.status_flags")]
+    ['__init__.py', 'nanoaod/__init__.py', 'nanoaod/status_flags.py']
 
     The sample code reaches the detector modules, not the sanity figures or the cache:
 
