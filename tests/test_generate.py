@@ -189,10 +189,10 @@ def test_failure_midway_leaves_no_partial_file(tmp_path, monkeypatch):
     monkeypatch.setattr(gen_mod, "BLOCK", 5)
     real = gen_mod.simulate_block
 
-    def failing(process, seed, block, n, pileup_mu=35.0):
+    def failing(process, seed, block, n, *args):
         if block == 1:
             raise RuntimeError("boom in block 1")
-        return real(process, seed, block, n, pileup_mu)
+        return real(process, seed, block, n, *args)
 
     monkeypatch.setattr(gen_mod, "simulate_block", failing)
     out = tmp_path / "partial.root"
