@@ -61,9 +61,17 @@ def split(n: int, val_fraction: float, seed: int, blocks: int = 1) -> tuple[np.n
     if val_fraction > 0:
         n_val = min(max(n_val, 1), m - 1)
     tr, va = np.sort(perm[n_val:]), np.sort(perm[:n_val])
-    if blocks == 1:
-        return tr, va
-    return (np.concatenate([tr + k * m for k in range(blocks)]), np.concatenate([va + k * m for k in range(blocks)]))
+    return image_rows(tr, m, blocks - 1), image_rows(va, m, blocks - 1)
+
+
+def image_rows(rows: np.ndarray, n: int, images: int) -> np.ndarray:
+    """Row numbers of ``rows`` and of their images in a table of ``1 + images`` blocks of ``n`` rows.
+
+    Example:
+        >>> image_rows(np.array([0, 2]), 3, 1).tolist()
+        [0, 2, 3, 5]
+    """
+    return rows if images == 0 else np.concatenate([rows + k * n for k in range(1 + images)])
 
 
 #: decay of the weight average kept by :func:`train_flow` and the efficiency classifiers

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from flashsim_coffea.sim.nets import as_tensor
-from flashsim_coffea.train.loop import split
+from flashsim_coffea.train.loop import image_rows, split
 
 #: training rows (mirror images included) held in memory at once: a flow's rows cost ~1 kB
 #: each while they are read and transformed (genuine muons: 52 columns), ~200 B as tensors.
@@ -69,28 +69,18 @@ class Rows:
     images: int = 0
 
 
-def with_images(rows: np.ndarray, n: int, images: int) -> np.ndarray:
-    """Row numbers of ``rows`` and their images in a table of ``n`` rows per block, block after block.
-
-    Example:
-        >>> with_images(np.array([0, 2]), 3, 1).tolist()
-        [0, 2, 3, 5]
-    """
-    return np.concatenate([rows + k * n for k in range(1 + images)])
-
-
 def from_arrays(*arrays, images: int = 0) -> Rows:
     """Rows of arrays in memory (their ``1 + images`` blocks already concatenated)."""
     total = len(arrays[0])
     if total % (1 + images):
         raise ValueError(f"{total} rows do not make {1 + images} equal blocks")
     n = total // (1 + images)
-    return Rows(n, lambda rows: [a[with_images(rows, n, images)] for a in arrays], images)
+    return Rows(n, lambda rows: [a[image_rows(rows, n, images)] for a in arrays], images)
 
 
-def fits(rows: Rows, buffer_rows: int = BUFFER_ROWS) -> bool:
-    """Whether every row of ``rows`` (images included) is held in memory at once."""
-    return rows.n * (1 + rows.images) <= buffer_rows
+def fits(n: int, images: int, buffer_rows: int = BUFFER_ROWS) -> bool:
+    """Whether ``n`` rows with ``images`` mirror images each are held in memory at once."""
+    return n * (1 + images) <= buffer_rows
 
 
 def fit_sample(n: int, images: int, rng: np.random.Generator, *, buffer_rows: int = BUFFER_ROWS,
@@ -103,7 +93,7 @@ def fit_sample(n: int, images: int, rng: np.random.Generator, *, buffer_rows: in
         >>> fit_sample(5, 1, np.random.default_rng(1), buffer_rows=4, fit_rows=4).tolist()
         [1, 2]
     """
-    if n * (1 + images) <= buffer_rows:
+    if fits(n, images, buffer_rows):
         return np.arange(n)
     return np.sort(rng.choice(n, max(1, fit_rows // (1 + images)), replace=False))
 
@@ -155,7 +145,7 @@ def prepare(rows: Rows, val_fraction: float, seed: int, batch_size: int, *, weig
     Same ``seed`` and generator -> same batches.
     """
     blocks = 1 + rows.images
-    if fits(rows, buffer_rows):
+    if fits(rows.n, rows.images, buffer_rows):
         whole = _tensors(rows.load(np.arange(rows.n)), "cpu")
         tr, va = split(rows.n * blocks, val_fraction, seed, blocks)
         train = [t[tr].to(device) for t in whole]
