@@ -16,7 +16,7 @@ For every loaded source (:mod:`flashsim_coffea.specs`) the engine
    sampled outside is drawn again with fresh normals (the flow density truncated to the
    acceptance), up to :data:`RESAMPLE_ATTEMPTS` times, and dropped after that;
 4. merges the sources of each collection, sorts by pT, fills derived fields and
-   cross-links (:mod:`flashsim_coffea.nanoaod.derived`) and casts to NanoAOD v12 dtypes
+   cross-links (:mod:`.derive`) and casts to NanoAOD v12 dtypes
    (:mod:`flashsim_coffea.nanoaod.schema`).
 
 Every random number is keyed by ``(seed, run/lumi/event, replica, source, gen index or
@@ -66,7 +66,7 @@ import numpy as np
 import torch
 
 from flashsim_coffea.nanoaod import derived, genevents, schema
-from flashsim_coffea.sim import candidates, cards, features
+from flashsim_coffea.sim import candidates, cards, derive, features
 from flashsim_coffea.sim import random as rnd
 from flashsim_coffea.sim.count import CountModel, build_count, sample_counts
 from flashsim_coffea.sim.efficiency import Classifier, build_classifier, predict_proba
@@ -510,7 +510,7 @@ class FlashSim:
         order = np.lexsort((-np.asarray(cols["pt"], np.float64), flash))
         flash = flash[order]
         cols = {k: v[order] for k, v in cols.items()}
-        self._derive(coll, cols, flash // K, flash, gen, done)
+        derive.derive(coll, cols, derive.Chunk(ev=flash // K, flash=flash, gen=gen, done=done, replicas=K))
         counts = np.bincount(flash, minlength=n_flash)
         fields = schema.SCHEMA[coll]
         unknown = [k for k in cols if k not in fields]
@@ -518,27 +518,3 @@ class FlashSim:
             raise RuntimeError(f"{coll}: fields not in the NanoAOD v12 schema: {unknown}")
         rec = ak.zip({k: cols[k].astype(fields[k]) for k in fields if k in cols})
         return ak.unflatten(rec, counts)
-
-    @staticmethod
-    def _derive(coll: str, cols: dict, ev: np.ndarray, flash: np.ndarray, gen: ak.Array, done: dict) -> None:
-        """Fill the derived fields of ``coll`` in place (after the pT sort)."""
-        if coll == "Jet":
-            return
-        jets = done.get("Jet")
-        no_jet = np.full(len(flash), -1)
-        cols["jetIdx"] = derived.jet_index(jets, flash, cols["eta"], cols["phi"]) if jets is not None else no_jet
-        link = cols.get("genPartIdx", np.full(len(flash), -1))
-        if coll in ("Muon", "Electron"):
-            pdg = 13 if coll == "Muon" else 11
-            charge = np.asarray(cols["charge"])
-            cols["pdgId"] = (-pdg * charge).astype(np.int64)
-            cols["mass"] = np.full(len(flash), derived.MASS[pdg])
-            cols["genPartFlav"] = derived.gen_part_flav(gen.GenPart, ev, link, conversions=coll == "Electron")
-            if coll == "Muon":
-                cols["pfIsoId"] = derived.pf_iso_id(cols["pfRelIso04_all"])
-        elif coll == "Photon":
-            cols["isScEtaEB"], cols["isScEtaEE"] = derived.photon_sc_flags(cols["eta"])
-            cols["genPartFlav"] = derived.photon_gen_flav(gen.GenPart, ev, link)
-        elif coll == "Tau":
-            cols["idDeepTau2018v2p5VSjet"] = derived.tau_vsjet_id(cols["rawDeepTau2018v2p5VSjet"])
-            cols["genPartFlav"] = np.where(link >= 0, 5, 0)
