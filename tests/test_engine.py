@@ -290,3 +290,22 @@ def test_shipped_taus_have_nanoaod_decay_modes_and_pion_mass(gen):
     pion = np.abs(mass - 0.13957) < 2e-4
     assert pion[dm == 0].all()
     assert pion[dm != 0].mean() < 0.01
+
+
+def test_models_made_before_a_spec_grew_write_what_they_learnt(tmp_path):
+    """A card naming a subset of the spec's targets loads and writes those fields (plus the
+    spec's constants for a target it lacks); a target the spec does not know is refused."""
+    from flashsim_coffea.sim.engine import load_source
+    from flashsim_coffea.specs import jet
+    from flashsim_coffea.specs.source import Source
+
+    shutil.copytree(cards.DEFAULT_MODELS / "Jet_pileup", tmp_path / "Jet_pileup")
+    grown = Source(**{**jet.PILEUP.__dict__, "targets": {**jet.PILEUP.targets, "partonFlavour": {"kind": "integer"}}})
+    m = load_source(tmp_path, grown)
+    assert list(m.source.targets) == list(jet.PILEUP.targets)
+    assert m.source.constants["partonFlavour"] == 0
+    shrunk = Source(**{**jet.PILEUP.__dict__, "targets": {k: v for k, v in jet.PILEUP.targets.items() if k != "puId"}})
+    with pytest.raises(cards.ModelCardError, match=r"targets \['puId'\] are not in the spec of Jet_pileup"):
+        load_source(tmp_path, shrunk)
+    card = json.loads((tmp_path / "Jet_pileup" / "flow.json").read_text())
+    assert "partonFlavour" not in card["targets"]

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import awkward as ak
@@ -154,6 +154,23 @@ def _load_selection(path: Path, src: Source, kind: str, make) -> tuple:
     return net.eval(), c
 
 
+def as_trained(src: Source, targets: list[str]) -> Source:
+    """The spec of ``src`` as a model trained before the spec grew: it learnt ``targets`` only.
+
+    A model set made before new targets were added to a source still loads: it writes
+    the fields its card names, and a field the spec now learns but also gives a constant
+    for (the value models without it wrote) keeps that constant. Retraining gives the rest.
+
+    Example:
+        >>> from flashsim_coffea.specs import jet
+        >>> old = as_trained(jet.PILEUP, ["pt", "eta", "phi"])
+        >>> list(old.targets), old.constants["genJetIdx"]
+        (['pt', 'eta', 'phi'], -1)
+    """
+    return replace(src, targets={k: src.targets[k] for k in targets},
+                   constants={k: v for k, v in src.constants.items() if k not in targets})
+
+
 def load_source(directory: str | os.PathLike, src: Source) -> SourceModel:
     """Load the models of ``src`` from ``directory/<src.key>/`` (cards checked, safetensors only)."""
     path = cards.card_path(directory, src.key, "flow")
@@ -166,8 +183,11 @@ def load_source(directory: str | os.PathLike, src: Source) -> SourceModel:
         raise cards.ModelCardError(f"{path}: weights do not fit the network of the card ({err})") from None
     net.eval()
     pipe = Pipeline.from_dict(c["transforms"])
-    if [n for n, _ in pipe.columns] != list(src.targets):
-        raise cards.ModelCardError(f"{path}: targets {[n for n, _ in pipe.columns]} differ from the spec of {src.key}")
+    names = [n for n, _ in pipe.columns]
+    unknown = [n for n in names if n not in src.targets]
+    if unknown:
+        raise cards.ModelCardError(f"{path}: targets {unknown} are not in the spec of {src.key}")
+    src = as_trained(src, names)  # a model set made before the spec grew writes what it learnt
     out = SourceModel(src, net, pipe, cards={"flow": c})
     if src.candidates is not None:
         path = cards.card_path(directory, src.key, "efficiency")
