@@ -294,15 +294,18 @@ def test_shipped_taus_have_nanoaod_decay_modes_and_pion_mass(gen):
 
 def test_models_made_before_a_spec_grew_write_what_they_learnt(tmp_path):
     """A card naming a subset of the spec's targets loads and writes those fields (plus the
-    spec's constants for a target it lacks); a target the spec does not know is refused."""
+    spec's constants for a target it lacks) from the conditioning it was trained with; a
+    target the spec does not know is refused."""
     from flashsim_coffea.sim.engine import load_source
     from flashsim_coffea.specs import jet
     from flashsim_coffea.specs.source import Source
 
     shutil.copytree(cards.DEFAULT_MODELS / "Jet_pileup", tmp_path / "Jet_pileup")
-    grown = Source(**{**jet.PILEUP.__dict__, "targets": {**jet.PILEUP.targets, "partonFlavour": {"kind": "integer"}}})
+    grown = Source(**{**jet.PILEUP.__dict__, "targets": {**jet.PILEUP.targets, "partonFlavour": {"kind": "integer"}},
+                      "conditioning": [*jet.PILEUP.conditioning, "nGenJet30"]})
     m = load_source(tmp_path, grown)
     assert list(m.source.targets) == list(jet.PILEUP.targets)
+    assert m.source.conditioning == jet.PILEUP.conditioning
     assert m.source.constants["partonFlavour"] == 0
     shrunk = Source(**{**jet.PILEUP.__dict__, "targets": {k: v for k, v in jet.PILEUP.targets.items() if k != "puId"}})
     with pytest.raises(cards.ModelCardError, match=r"targets \['puId'\] are not in the spec of Jet_pileup"):

@@ -142,7 +142,8 @@ def _check_card(c: dict, path: Path, src: Source, kind: str) -> None:
     if c.get("source") != src.key:
         raise cards.ModelCardError(f"{path}: card is for source {c.get('source')!r}, expected {src.key!r}")
     if list(c.get("conditioning", [])) != list(src.conditioning):
-        raise cards.ModelCardError(f"{path}: conditioning {c.get('conditioning')} differs from the spec of {src.key}")
+        raise cards.ModelCardError(f"{path}: conditioning {c.get('conditioning')} differs from the flow card of "
+                                   f"{src.key} ({src.conditioning})")
 
 
 def _load_selection(path: Path, src: Source, kind: str, make) -> tuple:
@@ -154,27 +155,39 @@ def _load_selection(path: Path, src: Source, kind: str, make) -> tuple:
     return net.eval(), c
 
 
-def as_trained(src: Source, targets: list[str]) -> Source:
-    """The spec of ``src`` as a model trained before the spec grew: it learnt ``targets`` only.
+def as_trained(src: Source, targets: list[str], conditioning: list[str]) -> Source:
+    """The spec of ``src`` as its model was trained: with the card's ``targets`` and ``conditioning``.
 
-    A model set made before new targets were added to a source still loads: it writes
-    the fields its card names, and a field the spec now learns but also gives a constant
-    for (the value models without it wrote) keeps that constant. Retraining gives the rest.
+    A model set made before a spec changed still loads and runs as it was trained: it
+    sees the conditioning its card names and writes the fields its card learnt; a field
+    the spec now learns but also gives a constant for (the value models without it wrote)
+    keeps that constant. Retraining brings the spec's new fields.
 
     Example:
         >>> from flashsim_coffea.specs import jet
-        >>> old = as_trained(jet.PILEUP, ["pt", "eta", "phi"])
-        >>> list(old.targets), old.constants["genJetIdx"]
-        (['pt', 'eta', 'phi'], -1)
+        >>> old = as_trained(jet.PILEUP, ["pt", "eta", "phi"], ["nPU", "HT"])
+        >>> list(old.targets), old.conditioning, old.constants["genJetIdx"]
+        (['pt', 'eta', 'phi'], ['nPU', 'HT'], -1)
     """
-    return replace(src, targets={k: src.targets[k] for k in targets},
-                   constants={k: v for k, v in src.constants.items() if k not in targets})
+    return replace(src, targets={k: src.targets[k] for k in targets}, conditioning=list(conditioning),
+                   constants={k: v for k, v in src.constants.items() if k not in targets},
+                   oversample={k: v for k, v in src.oversample.items() if k in conditioning},
+                   efficiency_bins=tuple(k for k in src.efficiency_bins if k in conditioning))
 
 
-def load_source(directory: str | os.PathLike, src: Source) -> SourceModel:
-    """Load the models of ``src`` from ``directory/<src.key>/`` (cards checked, safetensors only)."""
-    path = cards.card_path(directory, src.key, "flow")
+def load_source(directory: str | os.PathLike, spec: Source) -> SourceModel:
+    """Load the models of source ``spec`` from ``directory/<spec.key>/`` (cards checked, safetensors only).
+
+    The model runs as its cards say it was trained (:func:`as_trained`).
+    """
+    path = cards.card_path(directory, spec.key, "flow")
     c, tensors = cards.load(path)
+    pipe = Pipeline.from_dict(c["transforms"])
+    names = [n for n, _ in pipe.columns]
+    unknown = [n for n in names if n not in spec.targets]
+    if unknown:
+        raise cards.ModelCardError(f"{path}: targets {unknown} are not in the spec of {spec.key}")
+    src = as_trained(spec, names, c.get("conditioning", []))
     _check_card(c, path, src, "flow")
     net = build_velocity(c["network"])
     try:
@@ -182,12 +195,6 @@ def load_source(directory: str | os.PathLike, src: Source) -> SourceModel:
     except RuntimeError as err:
         raise cards.ModelCardError(f"{path}: weights do not fit the network of the card ({err})") from None
     net.eval()
-    pipe = Pipeline.from_dict(c["transforms"])
-    names = [n for n, _ in pipe.columns]
-    unknown = [n for n in names if n not in src.targets]
-    if unknown:
-        raise cards.ModelCardError(f"{path}: targets {unknown} are not in the spec of {src.key}")
-    src = as_trained(src, names)  # a model set made before the spec grew writes what it learnt
     out = SourceModel(src, net, pipe, cards={"flow": c})
     if src.candidates is not None:
         path = cards.card_path(directory, src.key, "efficiency")
