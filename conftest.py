@@ -1,7 +1,7 @@
 """Doctest namespace: ``SHARED``, the folder of real CMS NanoAOD files beside the repository.
 
 Docstring examples run with ``python -m pytest --doctest-modules flashsim_coffea processors``;
-those that need a trained model use the shipped ``models/``, those that need NanoAOD read
+those that need a trained model use the shipped ``flashsim_coffea/models/``, those that need NanoAOD read
 ``SHARED / "nano_tt_v12.root"`` (override the folder with ``FLASHSIM_SHARED_NANOAOD``).
 """
 

@@ -1,6 +1,6 @@
 """Spread of one source's two-sample AUC over classifier seeds, and its null.
 
-Usage: python benchmarks/auc_spread.py --models models --source Photon_genelectron \
+Usage: python benchmarks/auc_spread.py --models flashsim_coffea/models --source Photon_genelectron \
     --data vbf_hmumu_a.root ... [--replicas 4] [--seeds 10] [--seed 1]
 
 ``flashsim validate`` quotes one classifier (seed = the validation seed) per source. On a
@@ -11,7 +11,7 @@ the same classifier telling two disjoint flash subsets of the FullSim size apart
 null: what a perfect simulation would show). Also prints per column W1/σ and means.
 
 Example (vbf photons from gen electrons, 240k events):
-    python benchmarks/auc_spread.py --models models --source Photon_genelectron \
+    python benchmarks/auc_spread.py --models flashsim_coffea/models --source Photon_genelectron \
         --data vbf_hmumu_{a,b,c,d,e,f}.root --replicas 4
 """
 

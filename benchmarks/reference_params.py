@@ -19,6 +19,9 @@ from pathlib import Path
 
 MODULES = (
     "pileup", "pflow", "jets", "btag", "met", "isolation", "leptons", "muons", "electrons", "photons", "taus", "genlevel",
+    "vertices",  # issue 23: SV
+    "fatjets",  # issue 23: FatJet, SubJet
+    "fsr",  # issue 23: FsrPhoton
     # emulations the flash events share (they live in nanoaod/ so that the engine can call them)
     "nanoaod/triggers", "nanoaod/met_filters",
 )

@@ -2,11 +2,14 @@
 
 Subcommands:
     generate   make a reference sample (Pythia 8 + reference detector) as NanoAOD
+    simulate   flash NanoAOD files from gen-level NanoAOD (K flash events per gen event)
+    catalog    the sample catalogue of every generate/simulate output (list, show, verify, fileset)
     extract    training tables of every source from FullSim NanoAOD, streamed chunk by chunk (Parquet)
     train      train the models of one source from FullSim NanoAOD
     train-all  train every source
     validate   compare flash with FullSim (efficiency, W1/σ, KS, classifier AUC; JSON + plots)
     bench      events/s of the full engine per ODE step count, and the FLOP floor
+    tune       a resumable Optuna hyper-parameter search of one source (fidelity vs cost), trials on dask
 
 Every subcommand has ``--help``. Bad arguments give a one-line error and exit code 2.
 
@@ -102,11 +105,116 @@ def _run_generate(args) -> int:
     with executor(args.workers, args.scheduler) as ex:
         meta = generate(args.process, args.events, args.seed, args.out, executor=ex, pileup_mu=args.pileup,
                         progress=not args.no_progress)
+    _catalogue(args.out, meta, "generate")
     print(
         f"wrote {args.out}: {meta['events']} {meta['process']} events, "
         f"xsec {meta['xsec_pb']:.4g} pb, {meta['events_per_second']:.1f} events/s "
         f"with {args.workers} worker(s)"
     )
+    return 0
+
+
+def _catalogue(out: str, meta: dict, kind: str) -> None:
+    """Record an output file in the sample catalogue (:mod:`flashsim_coffea.catalog`) with this command line."""
+    import shlex
+
+    from flashsim_coffea import catalog
+
+    catalog.record(out, meta, kind=kind, command=shlex.join(["flashsim", *sys.argv[1:]]))
+
+
+def _add_simulate(sub) -> None:
+    from flashsim_coffea.sim.cards import DEFAULT_MODELS
+
+    p = sub.add_parser("simulate", help="flash NanoAOD files from gen-level NanoAOD",
+                       description="Simulate gen-level NanoAOD files (reference or real CMS) K times per event and "
+                       "write NanoAOD: the gen collections (replicated), the flash reco collections, "
+                       "FlashSim_genEventIdx/replica and a Runs tree with the oversampled counts; streamed chunk by "
+                       "chunk, written under a temporary name and renamed when complete; recorded in the catalogue.")
+    p.add_argument("--in", dest="inputs", required=True, nargs="+", metavar="GEN.root", help="gen-level NanoAOD files")
+    p.add_argument("--out", required=True, type=_writable_file, help="output ROOT file")
+    p.add_argument("--replicas", type=positive_int, default=1, help="flash events per gen event (default 1)")
+    p.add_argument("--models", type=_models_dir, default=str(DEFAULT_MODELS), help="models directory")
+    p.add_argument("--seed", type=positive_int, default=1, help="simulation seed (default 1)")
+    p.add_argument("--chunksize", type=positive_int, default=None, help="gen events per chunk (default 10000)")
+    p.add_argument("--workers", type=positive_int, default=1, help="chunks run on a local dask cluster of N processes")
+    p.add_argument("--scheduler", default=None, metavar="ADDR", help="run the chunks on this dask scheduler")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_simulate)
+
+
+def _run_simulate(args) -> int:
+    import signal
+
+    from flashsim_coffea import simulate as sim
+    from flashsim_coffea.cluster import executor
+    from flashsim_coffea.nanoaod.genevents import GenInputError
+
+    try:
+        sim.check_inputs(args.inputs)  # before any work: a bad input ends here, nothing written
+    except sim.SimulateInputError as err:
+        sys.stderr.write(f"flashsim simulate: error: {err}\n")
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run removes its temporary file
+    try:
+        with executor(args.workers, args.scheduler) as ex:
+            meta = sim.simulate(args.inputs, args.out, replicas=args.replicas, models_dir=args.models,
+                                seed=args.seed, step=args.chunksize or sim.STEP, executor=ex,
+                                ahead=2 * args.workers, progress=not args.no_progress)
+    except (sim.SimulateInputError, GenInputError) as err:
+        sys.stderr.write(f"flashsim simulate: error: {' '.join(str(err).split())}\n")
+        return 2
+    _catalogue(args.out, meta, "simulate")
+    print(f"wrote {args.out}: {meta['flash_events']} flash events ({meta['events']} gen events x {args.replicas})")
+    return 0
+
+
+def _add_catalog(sub) -> None:
+    p = sub.add_parser("catalog", help="the sample catalogue (every generate and simulate output)",
+                       description="The SQLite catalogue of produced files ($FLASHSIM_CATALOG, default "
+                       "~/.flashsim/catalog.sqlite).")
+    p.add_argument("action", choices=("list", "show", "verify", "fileset"),
+                   help="list: one line per file; show ID|PATH: every field; verify: re-hash the files "
+                   "(exit 1 if one is modified or missing); fileset: the analyses' fileset JSON")
+    p.add_argument("key", nargs="?", default=None, help="show: a row id or file path")
+    p.add_argument("--process", default=None, help="list/fileset: only this process")
+    p.add_argument("--kind", choices=("generate", "simulate"), default=None, help="list/fileset: only this kind")
+    p.add_argument("--out", default=None, help="fileset: write the JSON here (default stdout)")
+    p.set_defaults(func=_run_catalog)
+
+
+def _run_catalog(args) -> int:
+    import json
+
+    from flashsim_coffea import catalog
+
+    if args.action == "list":
+        for r in catalog.rows(process=args.process, kind=args.kind):
+            print(f"{r['id']:>4} {r['kind']:<8} {str(r['process']):<12} {r['events'] or 0:>8} ev "
+                  f"seed {r['seed']} {r['sha256'][:12]} {r['created']} {r['path']}")
+        return 0
+    if args.action == "show":
+        r = catalog.find(args.key or "")
+        if r is None:
+            sys.stderr.write(f"flashsim catalog: error: no catalogued file {args.key!r} in {catalog.default_path()}\n")
+            return 2
+        print("\n".join(f"{k:>16}: {v}" for k, v in r.items()))
+        return 0
+    if args.action == "verify":
+        bad = 0
+        for r in catalog.verify():
+            bad += r["status"] != "ok"
+            print(f"{r['status']:<8} {r['id']:>4} {r['path']}")
+        return 1 if bad else 0
+    fs = catalog.fileset(kind=args.kind)
+    if args.process:
+        fs = {k: v for k, v in fs.items() if v["metadata"]["process"] == args.process}
+    text = json.dumps(fs, indent=1)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    else:
+        print(text)
     return 0
 
 
@@ -248,8 +356,10 @@ def _add_validate(sub) -> None:
 
     p = sub.add_parser("validate", help="compare flash with FullSim",
                        description="Simulate the gen content of FullSim files and compare with their reco content per "
-                       "source: efficiency vs pT and eta, W1/sigma and KS per variable, two-sample classifier AUC. "
-                       "Prints a table, writes validation.json and PNG plots.")
+                       "source: efficiency vs pT and eta, W1/sigma and KS per variable, two-sample classifier AUC; per "
+                       "collection, every field it writes (single-variable AUCs, MLP and gradient-boosted classifiers, "
+                       "fields not simulated) and the trigger pass fractions. Prints a table, writes validation.json, "
+                       "fields.md and PNG plots.")
     p.add_argument("--models", type=_models_dir, default=str(DEFAULT_MODELS), help="models directory")
     p.add_argument("--data", required=True, nargs="+", type=_existing_file, help="FullSim NanoAOD files")
     p.add_argument("--out", default="validation", help="output directory (default ./validation)")
@@ -270,6 +380,10 @@ def _add_validate(sub) -> None:
     p.add_argument("--max-objects", type=positive_int, default=None,
                    help="reco objects kept per source and sample for W1/KS/AUC and plots, a uniform random subsample "
                    "beyond (default 500000; efficiencies and counts use every object)")
+    p.add_argument("--field-seeds", type=positive_int, default=3,
+                   help="classifier seeds of the every-field check per collection (MLP and gradient-boosted; default 3)")
+    p.add_argument("--no-fields", action="store_true",
+                   help="leave out the every-field check (per-field AUCs, trigger pass fractions, OUT/fields.md)")
     p.set_defaults(func=_run_validate)
 
 
@@ -281,7 +395,7 @@ def _run_validate(args) -> int:
     report = validate(args.models, args.data, args.out, seed=args.seed, entry_stop=args.events,
                       plots=not args.no_plots, update_cards=args.update_cards, solver=args.solver, steps=args.steps,
                       replicas=args.replicas, collections=args.collections, step=args.step or store.STEP,
-                      cap=args.max_objects or sample.CAP)
+                      cap=args.max_objects or sample.CAP, field_seeds=0 if args.no_fields else args.field_seeds)
     print("\n".join(summary_lines(report)))
     print(f"wrote {os.path.join(args.out, 'validation.json')}")
     return 0
@@ -338,6 +452,79 @@ def _run_bench(args) -> int:
     return 0
 
 
+def _add_tune(sub) -> None:
+    from flashsim_coffea.specs import all_sources
+
+    p = sub.add_parser("tune", help="a resumable hyper-parameter search of one source (Optuna)",
+                       description="Optuna search over the flow's width, depth, learning rate, batch size and "
+                       "training steps and the efficiency classifier's width and depth: each trial trains on the "
+                       "training split of the source's tables and is scored on a held-out fifth (two-sample AUC over "
+                       "several classifier seeds + median W1/sigma, vs multiply-adds per object). The study is a "
+                       "SQLite file: rerunning continues it. Writes STUDY.pareto.json, STUDY.pareto.png (the Pareto "
+                       "front) and prints the best configuration. Needs the tune extra (pip install "
+                       "'flashsim-coffea[tune]').")
+    p.add_argument("--collection", required=True, help="reco collection (Jet, Muon, ...; Event for MET/PV/rho)")
+    p.add_argument("--source", required=True, help=f"source name; known: {_known_sources(all_sources())}")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", nargs="+", type=_existing_file,
+                     help="FullSim NanoAOD files of training processes (extracted into STUDY_tables/, resumable)")
+    src.add_argument("--tables", default=None, help="a tables folder made by `flashsim extract`")
+    p.add_argument("--trials", required=True, type=positive_int, help="finished trials the study should have")
+    p.add_argument("--study", required=True, type=_writable_file, help="the study's SQLite file (created or continued)")
+    p.add_argument("--workers", type=positive_int, default=1, help="local dask.distributed worker processes")
+    p.add_argument("--scheduler", default=None, help="address of a running dask scheduler (tcp://...)")
+    p.add_argument("--seed", type=positive_int, default=1, help="sampler and training seed (default 1)")
+    p.add_argument("--max-steps", type=positive_int, default=None,
+                   help="most gradient steps of a trial (default: the training default, 30000)")
+    p.add_argument("--auc-seeds", type=positive_int, default=5, help="two-sample classifier seeds (default 5)")
+    p.add_argument("--events", type=positive_int, default=None, help="with --data: at most N events per file")
+    p.set_defaults(func=_run_tune)
+
+
+def _run_tune(args) -> int:
+    from pathlib import Path
+
+    from flashsim_coffea.specs import all_sources
+
+    key = f"{args.collection}_{args.source}"
+    if key not in all_sources():
+        sys.stderr.write(f"flashsim tune: error: unknown source {args.source!r} of collection {args.collection!r} "
+                         f"(known: {_known_sources(all_sources())})\n")
+        return 2
+    try:
+        from flashsim_coffea.validate import tune
+    except ImportError as err:
+        sys.stderr.write(f"flashsim tune: error: {err}; pip install 'flashsim-coffea[tune]'\n")
+        return 2
+    from flashsim_coffea.cluster import executor
+    from flashsim_coffea.train import store
+    from flashsim_coffea.train.sources import MIN_STEPS
+
+    study = Path(args.study)
+    tables = args.tables or os.fspath(study.with_name(study.stem + "_tables"))
+    parallel = args.scheduler is not None or args.workers > 1
+    with executor(args.workers, args.scheduler) as ex:
+        if args.data:
+            store.extract(args.data, tables, events=args.events, keys=[key], executor=ex, progress=False)
+        try:
+            r = tune.tune(key, tables, study, args.trials, executor=ex, workers=args.workers, seed=args.seed,
+                          max_steps=args.max_steps or MIN_STEPS, auc_seeds=args.auc_seeds,
+                          threads=1 if parallel else None)
+        except ValueError as err:
+            sys.stderr.write(f"flashsim tune: error: {err}\n")
+            return 2
+    print(f"{key}: trials {r['trials']}; Pareto front (fidelity = AUC - 0.5 + median W1/sigma, multiply-adds/object):")
+    for t in r["pareto"]:
+        print(f"  trial {t['number']:4d}  fidelity {t['fidelity']:.4f}  AUC {t['auc']:.3f}  "
+              f"W1/sigma {t['median_w1_over_sigma']:.3f}  flops {t['flops']:.3g}  {t['params']}")
+    if r["importances"]:
+        print("importances (fidelity):", {k: round(v, 3) for k, v in r["importances"]["fidelity"].items()})
+    print("best configuration (most faithful on the front):")
+    print(r["best"] or "  (no finished trial)")
+    print(f"wrote {study.with_suffix('.pareto.json')} and {study.with_suffix('.pareto.png')}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The ``flashsim`` argument parser.
 
@@ -354,10 +541,13 @@ def parser() -> argparse.ArgumentParser:
     p = Parser(prog="flashsim", description="flashsim-coffea: ML end-to-end fast simulation for CMS")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     _add_generate(sub)
+    _add_simulate(sub)
+    _add_catalog(sub)
     _add_extract(sub)
     _add_train(sub)
     _add_validate(sub)
     _add_bench(sub)
+    _add_tune(sub)
     return p
 
 

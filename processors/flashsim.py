@@ -50,6 +50,7 @@ from coffea import processor
 from coffea.nanoevents.methods import nanoaod
 from coffea.util import maybe_map_partitions
 
+from flashsim_coffea.nanoaod import genevents
 from flashsim_coffea.sim.cards import DEFAULT_MODELS
 from flashsim_coffea.sim.engine import FlashSim
 
@@ -84,7 +85,8 @@ def _gen_input(events: ak.Array, engine: FlashSim) -> ak.Array:
     for coll, fields in engine.gen_branches().items():
         if coll not in events.fields:
             continue  # the engine names a missing required collection; optional ones drop their reco collection
-        parts[coll] = events[coll][list(fields)]
+        extra = [f for f in genevents.OPTIONAL_FIELDS.get(coll, ()) if f in events[coll].fields]  # copied to flash
+        parts[coll] = events[coll][[*fields, *extra]]
     for name in ("run", "luminosityBlock", "event"):
         parts[name] = events[name]
     return ak.zip(parts, depth_limit=1)
@@ -174,7 +176,7 @@ class FlashSimProcessor(processor.ProcessorABC):
 
     Arguments:
         analysis: any coffea processor (its ``process`` gets flash events).
-        models_dir: directory of trained models (``models/`` of this project by default).
+        models_dir: directory of trained models (the shipped ``flashsim_coffea/models/`` by default).
         replicas: K, the number of flash events per gen event.
         seed: the global seed (the same seed gives identical results).
         collections: simulate only these reco collections (default: all models).

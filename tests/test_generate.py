@@ -83,6 +83,9 @@ def test_metadata_and_runs_tree(ttbar_file):
     meta = gen_mod.read_metadata(ttbar_file)
     assert meta["process"] == "ttbar" and meta["events"] == 60 and meta["seed"] == 7
     assert 300 < meta["xsec_pb"] < 900  # LO Pythia ttbar at 13.6 TeV
+    # no generator-level filter: efficiency 1, every event tried is kept, xsec is Pythia's
+    assert (meta["filter"], meta["filter_efficiency"], meta["events_tried"]) == (None, 1.0, 60)
+    assert meta["xsec_pb"] == meta["xsec_generator_pb"]
     runs = uproot.open(ttbar_file)["Runs"].arrays()
     assert runs.genEventCount.tolist() == [60]
     ev = uproot.open(ttbar_file)["Events"].arrays(["run", "luminosityBlock", "event"])

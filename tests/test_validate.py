@@ -74,7 +74,7 @@ def test_two_sample_auc_is_one_half_for_the_same_distribution_and_phi_of_the_shi
 
 
 def test_validate_writes_a_report_of_every_collection(tiny_models, tt_sample, tmp_path):
-    report = v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2)
+    report = v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2, field_seeds=0)
     assert report["steps"] == 2 and report["events"] == 400
     written = json.loads((tmp_path / "validation.json").read_text())
     assert set(written["collections"]) == set(report["collections"]) >= {"Jet", "Muon", "Event"}
@@ -103,7 +103,8 @@ def test_replicas_repeat_each_gen_event_with_its_own_flash_collections(tiny_mode
     assert not ak.all(ak.num(flash["Jet"][0::3]) == ak.num(flash["Jet"][1::3])) or \
         not ak.all(ak.flatten(flash["Jet", "pt"][0::3]) == ak.flatten(flash["Jet", "pt"][1::3]))
 
-    report = v.validate(tiny_models, [tt_sample], None, seed=4, plots=False, progress=False, steps=2, replicas=3)
+    report = v.validate(tiny_models, [tt_sample], None, seed=4, plots=False, progress=False, steps=2, field_seeds=0,
+                        replicas=3)
     jet = report["sources"]["Jet_genjet"]
     assert report["replicas"] == 3
     assert 2.7 < jet["objects"]["flash"] / jet["objects"]["fullsim"] < 3.3
@@ -114,7 +115,8 @@ def test_update_cards_records_the_figures_under_the_process(tiny_models, tt_samp
 
     models = tmp_path / "models"
     shutil.copytree(tiny_models, models)
-    report = v.validate(models, [tt_sample], None, seed=4, plots=False, progress=False, steps=2, update_cards=True)
+    report = v.validate(models, [tt_sample], None, seed=4, plots=False, progress=False, steps=2, field_seeds=0,
+                        update_cards=True)
     card = json.loads((models / "Muon_genmuon" / "flow.json").read_text())
     assert card["validation"]["ttbar"]["median_w1_over_sigma"] == report["sources"]["Muon_genmuon"]["median_w1_over_sigma"]
     # the cards still load (weights unchanged, card valid)
@@ -124,14 +126,16 @@ def test_update_cards_records_the_figures_under_the_process(tiny_models, tt_samp
 
 
 def test_validating_some_collections_replaces_only_their_entries(tiny_models, tt_sample, tmp_path):
-    full = v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2, entry_stop=300)
+    full = v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2, field_seeds=0,
+                      entry_stop=300)
     # mark the written entries: the partial run must overwrite Muon's and keep Jet's
     path = tmp_path / "validation.json"
     written = json.loads(path.read_text())
     for key in ("Jet_genjet", "Muon_genmuon"):
         written["sources"][key]["median_w1_over_sigma"] = -1.0
     path.write_text(json.dumps(written))
-    part = v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2, entry_stop=300,
+    part = v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2, field_seeds=0,
+                      entry_stop=300,
                       collections=["Muon"])
     assert set(part["collections"]) == {"Muon"} and all(k.startswith("Muon_") for k in part["sources"])
     written = json.loads(path.read_text())
@@ -140,12 +144,13 @@ def test_validating_some_collections_replaces_only_their_entries(tiny_models, tt
     assert written["sources"]["Muon_genmuon"]["median_w1_over_sigma"] == part["sources"]["Muon_genmuon"][
         "median_w1_over_sigma"] >= 0
     with pytest.raises(ValueError, match="replicas=1, this run has replicas=2"):
-        v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2, entry_stop=300,
+        v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2, field_seeds=0,
+                   entry_stop=300,
                    collections=["Muon"], replicas=2)
 
 
 def test_chunked_validation_gives_the_figures_of_one_chunk(tiny_models, tt_sample, tmp_path):
-    kw = dict(seed=4, plots=False, progress=False, steps=2, replicas=2, collections=["Jet", "Muon", "Event"])
+    kw = dict(seed=4, plots=False, progress=False, steps=2, field_seeds=0, replicas=2, collections=["Jet", "Muon", "Event"])
     whole = v.validate(tiny_models, [tt_sample], step=400, **kw)
     chunked = v.validate(tiny_models, [tt_sample], step=70, **kw)  # 6 chunks, the last of 50 events
     assert chunked["events"] == whole["events"] == 400
@@ -154,7 +159,7 @@ def test_chunked_validation_gives_the_figures_of_one_chunk(tiny_models, tt_sampl
 
 
 def test_a_capped_sample_keeps_exact_counts_and_a_uniform_subsample(tiny_models, tt_sample):
-    kw = dict(seed=4, plots=False, progress=False, steps=2, collections=["Jet"], step=100)
+    kw = dict(seed=4, plots=False, progress=False, steps=2, field_seeds=0, collections=["Jet"], step=100)
     full = v.validate(tiny_models, [tt_sample], **kw)["sources"]["Jet_genjet"]
     capped = v.validate(tiny_models, [tt_sample], cap=500, **kw)["sources"]["Jet_genjet"]
     assert capped["objects"] == full["objects"] and full["objects"]["fullsim"] > 2000

@@ -33,6 +33,10 @@ GEN_BRANCHES: dict[str, tuple[str, ...]] = {
     "Pileup": ("nTrueInt", "nPU"),
 }
 
+#: fields read when the input has them and copied to the flash events as they are (the generator's
+#: pileup summary beyond the two numbers the models read).
+OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {"Pileup": ("sumEOOT", "sumLOOT", "pudensity", "gpudensity")}
+
 #: collections a chunk may lack; only the sources that use them then fail (GenVisTau is
 #: absent from some NanoAOD v12 files).
 OPTIONAL = ("GenVisTau",)
@@ -45,18 +49,24 @@ class GenInputError(ValueError):
     """A gen chunk the engine cannot simulate (missing branch, NaN/inf, ...)."""
 
 
-def branch_names(collections: tuple[str, ...] | None = None) -> list[str]:
-    """Flat NanoAOD branch names of :data:`GEN_BRANCHES` (optionally only some collections).
+def branch_names(collections: tuple[str, ...] | None = None, optional: bool = False) -> list[str]:
+    """Flat NanoAOD branch names of :data:`GEN_BRANCHES` (optionally only some collections), with
+    those of :data:`OPTIONAL_FIELDS` if ``optional`` (read them with uproot's ``filter_name``: a file
+    may lack them).
 
     Example:
         >>> branch_names(("GenMET", "Pileup"))
         ['GenMET_pt', 'GenMET_phi', 'Pileup_nTrueInt', 'Pileup_nPU']
+        >>> branch_names(("Pileup",), optional=True)[2:]
+        ['Pileup_sumEOOT', 'Pileup_sumLOOT', 'Pileup_pudensity', 'Pileup_gpudensity']
     """
     names = []
     for coll, fields in GEN_BRANCHES.items():
         if collections is not None and coll not in collections:
             continue
         names += [f"{coll}_{f}" for f in fields]
+        if optional:
+            names += [f"{coll}_{f}" for f in OPTIONAL_FIELDS.get(coll, ())]
     return names
 
 
@@ -91,6 +101,7 @@ def from_branches(arrays: ak.Array, source: str = "input") -> ak.Array:
         if coll not in present:
             continue
         depth = 1 if coll in SCALAR_COLLECTIONS else None
+        fields = fields + tuple(f for f in OPTIONAL_FIELDS.get(coll, ()) if f"{coll}_{f}" in have)
         out[coll] = ak.zip({f: arrays[f"{coll}_{f}"] for f in fields}, depth_limit=depth)
     for extra in ("run", "luminosityBlock", "event", "genWeight"):
         if extra in have:

@@ -167,6 +167,8 @@ _GROUPS: tuple[tuple[str, ...], ...] = (
     ("Flag_hfNoisyHitsFilter",),
     ("Flag_trkPOG",),
 )
+#: per-event uniforms :func:`met_filters` uses: one per group of drawn filters.
+N_GROUPS = len(_GROUPS)
 
 
 def _flat(arr: ak.Array, name: str, default: float) -> np.ndarray:
@@ -175,20 +177,35 @@ def _flat(arr: ak.Array, name: str, default: float) -> np.ndarray:
     return ak.to_numpy(ak.flatten(arr[name])).astype(np.float64)
 
 
-def met_filters(pv: Mapping[str, np.ndarray], muons: ak.Array, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def draws(rng: np.random.Generator, muons: ak.Array, n_events: int) -> dict[str, np.ndarray]:
+    """The random numbers :func:`met_filters` uses, drawn from ``rng`` in this order: one uniform per
+    muon (``muon``: its algo-14 origin), then an (events, groups of drawn filters) block (``event``,
+    ``_GROUPS`` order).
+
+    Example:
+        >>> d = draws(np.random.default_rng(1), ak.Array({"pt": [[30.0], []]}), 2)
+        >>> d["muon"].shape, d["event"].shape
+        ((1,), (2, 15))
+    """
+    return {"muon": rng.random(int(ak.sum(ak.num(muons.pt)))), "event": rng.random((n_events, len(_GROUPS)))}
+
+
+def met_filters(pv: Mapping[str, np.ndarray], muons: ak.Array,
+                rng: np.random.Generator | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The ``Flag_*`` bits of every event (module docstring).
 
     Arguments:
         pv: the primary vertex per event: ``ndof``, ``x``, ``y``, ``z`` (cm, as NanoAOD ``PV_*``).
         muons: jagged ``Muon`` records: ``pt``, ``ptErr``, ``dz``, ``isGlobal``, ``isPFcand`` (and
             ``segmentComp`` when present).
-        rng: the random generator; draws one uniform per muon (algo-14 origin), then one per event
-            and group of drawn filters (``_GROUPS`` order).
+        rng: the random generator (:func:`draws` takes the numbers from it), or the numbers themselves:
+            a mapping like :func:`draws`' result (the flash engine gives counter-based ones).
 
     Returns:
         flag name -> bool array (True = passes), in :data:`FLAGS` order. Example in the module docstring.
     """
     n_ev = len(np.asarray(pv["ndof"]))
+    d = rng if isinstance(rng, Mapping) else draws(rng, muons, n_ev)
     p = PARAMS
     out: dict[str, np.ndarray] = {}
     rho = np.hypot(np.asarray(pv["x"], np.float64), np.asarray(pv["y"], np.float64))
@@ -207,7 +224,7 @@ def met_filters(pv: Mapping[str, np.ndarray], muons: ak.Array, rng: np.random.Ge
     pfmu = _flat(muons, "isPFcand", 1.0) > 0
     seg = _flat(muons, "segmentComp", 1.0)
     dz = np.abs(_flat(muons, "dz", 0.0))
-    algo14 = rng.random(len(pt)) < p["algo14_frac"]
+    algo14 = np.asarray(d["muon"], np.float64) < p["algo14_frac"]
     high = (pt > p["bad_mu_pt"]) & glob
     bad = (seg < p["bad_mu_segcomp"]) | (rel > p["bad_mu_best_relerr"]) | (rel > p["bad_mu_inner_relerr"])
 
@@ -221,7 +238,7 @@ def met_filters(pv: Mapping[str, np.ndarray], muons: ak.Array, rng: np.random.Ge
     out["Flag_BadChargedCandidateSummer16Filter"] = passes((pt > p["bad_mu_pt"]) & (rel > p["bad_mu_best_relerr"]))
 
     # drawn filters: one uniform per event and group, nested thresholds within a group
-    u = rng.random((n_ev, len(_GROUPS)))
+    u = np.asarray(d["event"], np.float64).reshape(n_ev, len(_GROUPS))
     for g, names in enumerate(_GROUPS):
         for name in names:
             out[name] = u[:, g] >= p["rates"][name]

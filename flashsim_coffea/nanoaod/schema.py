@@ -99,6 +99,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     },
     "GenJet": {**_KIN, "partonFlavour": "int16", "hadronFlavour": "uint8"},
     "GenJetAK8": {**_KIN, "partonFlavour": "int16", "hadronFlavour": "uint8"},
+    "SubGenJetAK8": dict(_KIN),  # issue 23: soft-drop subjets of GenJetAK8 (reference/genlevel.py)
     "GenVisTau": {**_KIN, "charge": "int16", "genPartIdxMother": "int16", "status": "uint8"},
     "GenDressedLepton": {**_KIN, "pdgId": "int32", "hasTauAnc": "bool"},
     "GenIsolatedPhoton": dict(_KIN),
@@ -130,6 +131,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "genPartIdx": "int16",
         "genPartFlav": "uint8",
         "jetIdx": "int16",
+        "svIdx": "int16",  # issue 23: the SV holding the muon track (v12)
         # issue 22: isolation flavours, lepton-jet variables, IDs and scores
         **_LEPTON_SHARED,
         "mvaLowPt": _F,
@@ -154,6 +156,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "miniIsoId": "uint8",
         "multiIsoId": "uint8",
         "puppiIsoId": "uint8",
+        "fsrPhotonIdx": "int16",  # issue 23: link to FsrPhoton (reference/fsr.py), added after the FSR stage
     },
     "Electron": {
         **_KIN,
@@ -182,6 +185,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "genPartFlav": "uint8",
         "jetIdx": "int16",
         "photonIdx": "int16",
+        "svIdx": "int16",  # issue 23 (v12)
         "vidNestedWPBitmap": "int32",
         "vidNestedWPBitmapHEEP": "int32",
         "cutBased_HEEP": "bool",
@@ -200,6 +204,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "seediEtaOriX": "int8",
         "seediPhiOriY": "int32",
         **_LEPTON_SHARED,
+        "fsrPhotonIdx": "int16",  # issue 23: link to FsrPhoton (reference/fsr.py), added after the FSR stage
     },
     "Photon": {
         "pt": _F,
@@ -291,6 +296,9 @@ SCHEMA: dict[str, dict[str, str]] = {
         "muonIdx2": "int16",
         "electronIdx1": "int16",
         "electronIdx2": "int16",
+        "svIdx1": "int16",  # issue 23: SV links (v12)
+        "svIdx2": "int16",
+        "nSVs": "uint8",
         "jetId": "uint8",
         "puId": "int32",
         "hadronFlavour": "uint8",
@@ -302,8 +310,64 @@ SCHEMA: dict[str, dict[str, str]] = {
         "hfcentralEtaStripSize": "int32",
         "hfadjacentEtaStripsSize": "int32",
     },
+    # FSR photons of NanoAOD's leptonFSRphotons (reference/fsr.py): float fields as nano_dy.root; the
+    # indices int16 as the v12 table (cmssw PhysicsTools/NanoAOD/python/fsrPhotons_cff.py "int16"; the
+    # pre-v12 nano_dy.root writes muonIdx as int32 and has no electronIdx)
+    "FsrPhoton": {"pt": _F, "eta": _F, "phi": _F, "relIso03": _F, "dROverEt2": _F, "muonIdx": "int16",
+                  "electronIdx": "int16"},
+    # secondary vertices (IVF; reference/vertices.py): v12 dtypes of VertexTableProducer / vertices_cff
+    # (floats as nano_dy.root, charge int16, ntracks uint8)
+    "SV": {
+        **_KIN,
+        **dict.fromkeys(("x", "y", "z", "dlen", "dlenSig", "dxy", "dxySig", "pAngle", "chi2", "ndof"), _F),
+        "ntracks": "uint8",
+        "charge": "int16",
+    },
     # the jets below the Jet threshold that Type-1 MET corrects (v12 dtypes)
     "CorrT1METJet": {"rawPt": _F, "eta": _F, "phi": _F, "area": _F, "muonSubtrFactor": _F},
+    # issue 23: AK8 jets and their soft-drop subjets (reference/fatjets.py); FatJet dtypes as nano_tt_v12
+    "FatJet": {
+        **_KIN,
+        "msoftdrop": _F,
+        "area": _F,
+        "rawFactor": _F,
+        **{f"tau{i}": _F for i in range(1, 5)},
+        "n2b1": _F,
+        "n3b1": _F,
+        **{f"particleNet_{c}VsQCD": _F for c in ("Xbb", "Xcc", "Xqq", "Xgg", "Xtt", "Xte", "Xtm")},
+        **{f"particleNet_{c}": _F for c in ("QCD", "QCD0HF", "QCD1HF", "QCD2HF")},
+        **{f"particleNetWithMass_{c}vsQCD": _F for c in ("H4q", "Hbb", "Hcc", "T", "W", "Z")},
+        "particleNetWithMass_QCD": _F,
+        "particleNet_massCorr": _F,
+        "btagDDBvLV2": _F,
+        "btagDDCvLV2": _F,
+        "btagDDCvBV2": _F,
+        "btagDeepB": _F,
+        "btagHbb": _F,
+        "lsf3": _F,
+        "muonIdx3SJ": "int16",
+        "electronIdx3SJ": "int16",
+        "jetId": "uint8",
+        "nConstituents": "uint8",
+        "hadronFlavour": "uint8",
+        "nBHadrons": "uint8",
+        "nCHadrons": "uint8",
+        "genJetAK8Idx": "int16",
+        "subJetIdx1": "int16",
+        "subJetIdx2": "int16",
+    },
+    # not in nano_tt_v12: the nano_dy fields, v12 conventions (floats float32, flavour and counts uint8)
+    "SubJet": {
+        **_KIN,
+        "btagDeepB": _F,
+        "rawFactor": _F,
+        **{f"tau{i}": _F for i in range(1, 5)},
+        "n2b1": _F,
+        "n3b1": _F,
+        "hadronFlavour": "uint8",
+        "nBHadrons": "uint8",
+        "nCHadrons": "uint8",
+    },
 }
 
 #: NanoAOD writes the counter of every collection as ``n<Collection>`` with this dtype (v10+).

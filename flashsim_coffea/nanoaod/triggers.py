@@ -201,8 +201,29 @@ def _electron_eff(el: ak.Array, leg: str) -> ak.Array:
     return ak.unflatten(eff, ak.num(el.pt))
 
 
-def _uniform(rng: np.random.Generator, like: ak.Array) -> ak.Array:
-    return ak.unflatten(rng.random(int(ak.sum(ak.num(like)))), ak.num(like))
+#: per-event uniforms :func:`emulate` uses: three DZ filters, the online MET, the ParticleNet path's L1 stage.
+N_EVENT_DRAWS = 5
+
+
+def draws(rng: np.random.Generator, muons: ak.Array, electrons: ak.Array, jets: ak.Array) -> dict[str, np.ndarray]:
+    """The random numbers :func:`emulate` uses, drawn from ``rng`` in this order: one uniform per
+    muon (``muon``), per electron (``electron``), one normal per jet (``jet_normal``), one uniform
+    per jet (``jet_uniform``), then an (events, :data:`N_EVENT_DRAWS`) uniform block (``event``).
+
+    Example:
+        >>> d = draws(np.random.default_rng(1), ak.Array({"pt": [[30.0], []]}), ak.Array({"pt": [[], []]}),
+        ...           ak.Array({"pt": [[], [50.0, 40.0]]}))
+        >>> {k: np.shape(v) for k, v in d.items()}
+        {'muon': (1,), 'electron': (0,), 'jet_normal': (2,), 'jet_uniform': (2,), 'event': (2, 5)}
+    """
+    n_jet = int(ak.sum(ak.num(jets.pt)))
+    return {
+        "muon": rng.random(int(ak.sum(ak.num(muons.pt)))),
+        "electron": rng.random(int(ak.sum(ak.num(electrons.pt)))),
+        "jet_normal": rng.standard_normal(n_jet),
+        "jet_uniform": rng.random(n_jet),
+        "event": rng.random((len(jets), N_EVENT_DRAWS)),
+    }
 
 
 def _pair(fire_a: ak.Array, fire_b: ak.Array, ok_pair: ak.Array | None = None) -> np.ndarray:
@@ -233,7 +254,7 @@ def emulate(
     electrons: ak.Array,
     jets: ak.Array,
     met: Mapping[str, np.ndarray] | ak.Array,
-    rng: np.random.Generator,
+    rng: np.random.Generator | Mapping[str, np.ndarray],
 ) -> dict[str, np.ndarray]:
     """Trigger bits of every path in :data:`PATHS` (module docstring).
 
@@ -243,22 +264,22 @@ def emulate(
         electrons: jagged ``Electron`` records: ``pt eta phi`` (and ``deltaEtaSC``, ``dz``, ``cutBased``).
         jets: jagged ``Jet`` records: ``pt eta phi`` (and ``jetId``, ``btagDeepFlavB``, ``btagPNetB``).
         met: the Type-1 PF MET, ``pt`` and ``phi`` per event (a dict of arrays or a record array).
-        rng: the random generator; draws, in order: one uniform per muon, per electron, one normal
-            and one uniform per jet, then per event a (n, 5) uniform block (three DZ filters, MET,
-            the ParticleNet path's L1 stage).
+        rng: the random generator (:func:`draws` takes the numbers from it), or the numbers
+            themselves: a mapping like :func:`draws`' result (the flash engine gives counter-based
+            ones, so that an event's bits do not depend on its chunk).
 
     Returns:
         path name -> bool array (one per event). Example in the module docstring.
     """
     n_ev = len(jets)
-    u_mu = _uniform(rng, muons.pt)
-    u_el = _uniform(rng, electrons.pt)
+    d = rng if isinstance(rng, Mapping) else draws(rng, muons, electrons, jets)
+    u_mu = ak.unflatten(np.asarray(d["muon"], np.float64), ak.num(muons.pt))
+    u_el = ak.unflatten(np.asarray(d["electron"], np.float64), ak.num(electrons.pt))
     n_j = ak.num(jets.pt)
-    n_jt = int(ak.sum(n_j))
-    z_jet = ak.unflatten(rng.standard_normal(n_jt), n_j)
-    u_tag = np.clip(rng.random(n_jt), 1e-12, 1 - 1e-12)
+    z_jet = ak.unflatten(np.asarray(d["jet_normal"], np.float64), n_j)
+    u_tag = np.clip(np.asarray(d["jet_uniform"], np.float64), 1e-12, 1 - 1e-12)
     l_tag = np.log(u_tag / (1.0 - u_tag))
-    u_ev = rng.random((n_ev, 5))
+    u_ev = np.asarray(d["event"], np.float64).reshape(n_ev, N_EVENT_DRAWS)
     out: dict[str, np.ndarray] = {}
 
     # ---- muons

@@ -9,9 +9,11 @@ event plus pileup. Stages, each with its own random stream:
    GenDressedLepton, GenIsolatedPhoton;
 2. pileup particles and event quantities (:mod:`.pileup`): PV, rho and its variants, the
    pileup summary; the PV fit quality once the jets' PF candidates exist;
-3. AK4 jets with b-tagging (:mod:`.jets`, :mod:`.btag`, from :mod:`.pflow` candidates);
-4. muons, electrons, photons (:mod:`.muons`, :mod:`.electrons`, :mod:`.photons`);
-5. hadronic taus (:mod:`.taus`);
+3. AK4 jets with b-tagging (:mod:`.jets`, :mod:`.btag`, from :mod:`.pflow` candidates); AK8 PUPPI-like
+   fat jets and their soft-drop subjets (:mod:`.fatjets`: ``FatJet``, ``SubJet``) once the leptons exist;
+4. muons, electrons, photons (:mod:`.muons`, :mod:`.electrons`, :mod:`.photons`); FSR photons of the
+   leptons from the PF photons (:mod:`.fsr`: ``FsrPhoton``, ``Muon/Electron_fsrPhotonIdx``; no random draw);
+5. hadronic taus (:mod:`.taus`); secondary vertices and their jet/lepton links (:mod:`.vertices`: ``SV``);
 6. missing transverse momentum and its flavours (:mod:`.met`);
 7. trigger bits and MET filters from the final objects (:mod:`flashsim_coffea.nanoaod.triggers`,
    :mod:`flashsim_coffea.nanoaod.met_filters`: flash events derive them with the same functions).
@@ -29,8 +31,8 @@ Example:
     >>> truth = make_truth(generate_block("dy", n=2, seed=1))
     >>> out = simulate(truth, np.zeros(2, np.float32), np.zeros(2, np.int32), np.random.default_rng(1))
     >>> [name for name, v in out.items() if isinstance(v, ak.Array)]  # doctest: +NORMALIZE_WHITESPACE
-    ['GenPart', 'GenJet', 'GenJetAK8', 'GenVisTau', 'GenDressedLepton', 'GenIsolatedPhoton',
-     'CorrT1METJet', 'Jet', 'Muon', 'Electron', 'Photon', 'Tau']
+    ['GenPart', 'GenJet', 'GenJetAK8', 'SubGenJetAK8', 'GenVisTau', 'GenDressedLepton', 'GenIsolatedPhoton',
+     'CorrT1METJet', 'Jet', 'Muon', 'Electron', 'Photon', 'Tau', 'FatJet', 'SubJet', 'FsrPhoton', 'SV']
     >>> ak.num(out["Electron"]).tolist(), ak.num(out["Muon"]).tolist(), ak.num(out["Jet"]).tolist()
     ([2, 0], [0, 2], [3, 2])
     >>> out["MET_pt"], out["PV_npvs"]
@@ -43,7 +45,20 @@ import awkward as ak
 import numpy as np
 
 from flashsim_coffea.nanoaod import met_filters, triggers
-from flashsim_coffea.reference import electrons, genlevel, isolation, jets, met, muons, photons, pileup, taus
+from flashsim_coffea.reference import (
+    electrons,
+    fatjets,
+    fsr,
+    genlevel,
+    isolation,
+    jets,
+    met,
+    muons,
+    photons,
+    pileup,
+    taus,
+    vertices,
+)
 
 
 def simulate(truth: ak.Array, n_true: np.ndarray, n_pu: np.ndarray, rng: np.random.Generator) -> dict:
@@ -58,7 +73,9 @@ def simulate(truth: ak.Array, n_true: np.ndarray, n_pu: np.ndarray, rng: np.rand
     Returns:
         collection name -> jagged records, and event-level branch name -> array.
     """
-    r = rng.spawn(12)  # r[8:]: pileup summary + PV fit, MET flavours, triggers, MET filters (r[:8] as spawn(8))
+    # r[8:12]: pileup summary + PV fit, MET flavours, triggers, MET filters (r[:8] as spawn(8)); r[12]: fat jets,
+    # r[13]: SV, r[14]: FsrPhoton (spawn(n) children are deterministic by index: r[:12] as spawn(12))
+    r = rng.spawn(16)
     gen = genlevel.gen_collections(truth)
     pu = pileup.simulate_pileup(n_pu, r[0])
     event = pileup.event_quantities(n_true, n_pu, pu, r[1], truth=truth)
@@ -72,6 +89,8 @@ def simulate(truth: ak.Array, n_true: np.ndarray, n_pu: np.ndarray, rng: np.rand
     muon = muons.reconstruct_muons(truth, pu, jet, r[3], rho=rho, iso_cands=cands, pv_xy=(event["PV_x"], event["PV_y"]))
     electron = electrons.reconstruct_electrons(truth, pu, jet, r[4], rho=rho, pv_z=pv_z, iso_cands=cands)
     photon = photons.reconstruct_photons(truth, pu, jet, r[5], rho=rho, iso_cands=cands)
+    fsr_photon, mu_fsr, el_fsr = fsr.reconstruct_fsr(jet_extras["pf"], jet_extras["pf_counts"], muon, electron, truth)
+    muon, electron = fsr.add_links(muon, electron, mu_fsr, el_fsr)
     tau = taus.reconstruct_taus(truth, gen["GenVisTau"], jet, r[6], iso_cands=cands, muons=muon, electrons=electron)
     missing = met.reconstruct_met(
         truth,
@@ -83,7 +102,14 @@ def simulate(truth: ak.Array, n_true: np.ndarray, n_pu: np.ndarray, rng: np.rand
         n_pv=event["PV_npvsGood"],
         rng_extra=r[9],
     )
+    # secondary vertices (SV) and their links (Jet_svIdx1/2, Jet_nSVs, Muon/Electron_svIdx)
+    sv, jet, muon, electron = vertices.reconstruct_svs(
+        truth, jet, muon, electron, (event["PV_x"], event["PV_y"], event["PV_z"]), r[13]
+    )
     jet = jets.add_lepton_links(jet, muon, electron)  # Jet_muonIdx1/2, nMuons, ... from the leptons' final jetIdx
+    fatjet, subjet = fatjets.reconstruct_fatjets(
+        truth, jet_extras["pf"], jet_extras["pf_counts"], gen, muon, electron, r[12]
+    )
     missing["CorrT1METJet"] = jet_extras["CorrT1METJet"]  # the low-pT jets Type-1 MET corrects
     # trigger bits and MET filters, derived from the final objects (the same functions run on flash events)
     event.update(triggers.emulate(muon, electron, jet, {"pt": missing["MET_pt"], "phi": missing["MET_phi"]}, r[10]))
@@ -99,4 +125,8 @@ def simulate(truth: ak.Array, n_true: np.ndarray, n_pu: np.ndarray, rng: np.rand
         "Electron": electron,
         "Photon": photon,
         "Tau": tau,
+        "FatJet": fatjet,
+        "SubJet": subjet,
+        "FsrPhoton": fsr_photon,
+        "SV": sv,
     }

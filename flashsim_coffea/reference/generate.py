@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
@@ -46,7 +47,7 @@ import numpy as np
 from flashsim_coffea.nanoaod.schema import SCHEMA, cast
 from flashsim_coffea.reference import PILEUP_MU
 from flashsim_coffea.reference.code_version import code_version
-from flashsim_coffea.reference.processes import PROCESSES
+from flashsim_coffea.reference.processes import FILTERS, NORMALISATION, PROCESSES
 
 #: Events per block (unit of parallelism and of reproducibility).
 BLOCK = 200
@@ -79,10 +80,12 @@ def simulate_block(process: str, seed: int, block: int, n: int, pileup_mu: float
         block_size: events per block of the sample (event ids are ``block * block_size + i + 1``).
 
     Returns:
-        ``{"branches", "sigma_pb", "sigma_err_pb", "n_accepted", "sumw", "sumw2"}`` where
-        ``branches`` maps collection names to jagged records and event-level branch names
-        to flat arrays, all with NanoAOD v12 dtypes; the rest is Pythia's cross-section
-        estimate and the sums of generator weights of the block.
+        ``{"branches", "sigma_pb", "sigma_err_pb", "n_accepted", "sumw", "sumw2", "n_tried",
+        "sumw_tried", "sumw2_tried", "sumw_cross", "sumw_fiducial"}`` where ``branches`` maps collection names
+        to jagged records and event-level branch names to flat arrays, all with NanoAOD v12
+        dtypes; the rest is Pythia's cross-section estimate, the sums of generator weights of the
+        block's events and of the events tried by its generator-level filter (see
+        :func:`~flashsim_coffea.reference.pythia.generate_block`).
 
     Example:
         >>> res = simulate_block("dy", seed=1, block=0, n=2)
@@ -125,7 +128,77 @@ def simulate_block(process: str, seed: int, block: int, n: int, pileup_mu: float
         "n_accepted": rec["n_accepted"],
         "sumw": float(np.sum(rec["weight"])),
         "sumw2": float(np.sum(rec["weight"] ** 2)),
+        **{k: rec[k] for k in ("n_tried", "sumw_tried", "sumw2_tried", "sumw_cross", "sumw_fiducial")},
     }
+
+
+def _ratio_err(part: float, part2: float, cross: float, total: float, total2: float) -> tuple[float, float]:
+    """``e = part / total`` and its error, ``part = sum_i x_i`` over the kept events and ``total =
+    sum_i w_i`` over the tried ones (``x_i`` the kept weight, ``w_i`` the tried one; ``part2 = sum x^2``,
+    ``cross = sum x w``, ``total2 = sum w^2``): variance ``sum_i (x_i - e w_i)^2 / total^2``, which is
+    the binomial ``e (1 - e) / N`` for unit weights.
+
+    Example:
+        >>> e, err = _ratio_err(25.0, 25.0, 25.0, 100.0, 100.0)
+        >>> e, round(err, 5), round((0.25 * 0.75 / 100) ** 0.5, 5)
+        (0.25, 0.0433, 0.0433)
+    """
+    e = part / total
+    var = (part2 - 2.0 * e * cross + e**2 * total2) / total**2
+    return e, float(np.sqrt(max(var, 0.0)))
+
+
+def cross_section(process: str, sigma_pb: float, sigma_err_pb: float, sums: dict) -> dict:
+    """The metadata of a sample's cross-section from Pythia's estimate and the filter counts.
+
+    ``xsec_pb`` (what the analyses weight with) is Pythia's sigma times the filter efficiency
+    ``sumw / sumw_tried`` (1 without a filter; ``sumw`` sums the kept events' weights, which
+    include 1 / keep probability, so the efficiency is the share of the cross-section the sample
+    stands for); for a process of
+    :data:`~flashsim_coffea.reference.processes.NORMALISATION` it is the reference fiducial
+    cross-section times ``sumw / sumw_fiducial`` instead. Errors: Monte Carlo statistics only
+    (Pythia's and the binomial error of the ratios).
+
+    Arguments:
+        process: the process name.
+        sigma_pb, sigma_err_pb: Pythia's cross-section estimate and its error (pb).
+        sums: ``sumw sumw2 sumw_tried sumw2_tried sumw_cross sumw_fiducial n_tried`` summed over the blocks.
+
+    Example:
+        A filter keeping 250 of 1000 events of a 40 pb process:
+
+        >>> sums = {"sumw": 250.0, "sumw2": 250.0, "sumw_tried": 1000.0, "sumw2_tried": 1000.0,
+        ...         "sumw_cross": 250.0, "sumw_fiducial": 0.0, "n_tried": 1000.0}
+        >>> xs = cross_section("dy_mumu_vbf", 40.0, 0.4, sums)
+        >>> xs["xsec_pb"], xs["filter_efficiency"], round(xs["filter_efficiency_err"], 4), xs["events_tried"]
+        (10.0, 0.25, 0.0137, 1000)
+    """
+    eff, eff_err = _ratio_err(sums["sumw"], sums["sumw2"], sums["sumw_cross"], sums["sumw_tried"], sums["sumw2_tried"])
+    out = {
+        "xsec_generator_pb": sigma_pb,
+        "xsec_generator_err_pb": sigma_err_pb,
+        "filter": FILTERS[process].__name__ if process in FILTERS else None,
+        "filter_efficiency": eff,
+        "filter_efficiency_err": eff_err,
+        "events_tried": int(sums["n_tried"]),
+    }
+    if process in NORMALISATION:
+        sigma_fid, fiducial, source = NORMALISATION[process]
+        fid = sums["sumw_fiducial"]  # unit-weight processes only
+        frac, frac_err = _ratio_err(fid, fid, fid, sums["sumw_tried"], sums["sumw2_tried"])
+        ok = frac > 0
+        out.update({
+            "xsec_reference_pb": sigma_fid,
+            "xsec_reference_source": source,
+            "fiducial": fiducial.__name__,
+            "fiducial_fraction": frac,
+            "xsec_pb": sigma_fid * eff / frac if ok else None,
+            "xsec_err_pb": sigma_fid * eff / frac * float(np.hypot(eff_err / eff, frac_err / frac)) if ok else None,
+        })
+        return out
+    rel = np.hypot(sigma_err_pb / sigma_pb, eff_err / eff) if sigma_pb > 0 and eff > 0 else 0.0
+    out.update({"xsec_pb": sigma_pb * eff, "xsec_err_pb": float(sigma_pb * eff * rel)})
+    return out
 
 
 def _blocks(events: int) -> list[tuple[int, int]]:
@@ -144,8 +217,55 @@ def _run(process: str, seed: int, events: int, pileup_mu: float, executor: Execu
         yield f.result()
 
 
-def _types(branches: dict) -> dict:
+def branch_types(branches: dict) -> dict:
+    """uproot ``mktree`` types of a chunk's branches (awkward types of records, numpy dtypes of flat arrays)."""
     return {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()}
+
+
+@contextlib.contextmanager
+def atomic_root(out: str | os.PathLike) -> Iterator:
+    """``uproot.recreate`` of a temporary file beside ``out``, renamed to ``out`` when the block ends
+    without error and removed otherwise (an interrupted writer leaves no partial ``out``).
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     try:
+        ...         with atomic_root(Path(tmp) / "x.root") as f:
+        ...             f["note"] = "half written"
+        ...             raise KeyboardInterrupt
+        ...     except KeyboardInterrupt:
+        ...         pass
+        ...     sorted(p.name for p in Path(tmp).iterdir())
+        []
+    """
+    import uproot
+
+    out = os.fspath(out)
+    tmp = f"{out}.tmp{os.getpid()}"
+    try:
+        with uproot.recreate(tmp) as f:
+            yield f
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_runs(f, count: int, sumw: float, sumw2: float, **extra: np.ndarray) -> None:
+    """The NanoAOD ``Runs`` tree (one run, ``run = 1``) of an open uproot file, with ``extra`` branches."""
+    runs = {"run": np.uint32, "genEventCount": np.int64, "genEventSumw": np.float64, "genEventSumw2": np.float64}
+    f.mktree("Runs", {**runs, **{k: v.dtype for k, v in extra.items()}}).extend(
+        {
+            "run": np.array([1], np.uint32),
+            "genEventCount": np.array([count], np.int64),
+            "genEventSumw": np.array([sumw]),
+            "genEventSumw2": np.array([sumw2]),
+            **extra,
+        }
+    )
 
 
 def generate(
@@ -163,8 +283,10 @@ def generate(
     The file holds a TTree ``Events`` (NanoAOD v12 names and dtypes, readable by
     coffea's ``NanoAODSchema``), a TTree ``Runs`` (``genEventCount``,
     ``genEventSumw``, ``genEventSumw2``) and a string ``flashsim_metadata`` (JSON:
-    process, cross-section in pb, seed, pileup, code version). The file appears only
-    when complete (written under a temporary name, then renamed).
+    process, cross-section in pb, seed, pileup, code version; with a generator-level filter
+    ``xsec_pb`` is the cross-section of the kept events, see :func:`cross_section`; ``Runs``
+    counts the kept events). The file appears only when complete (written under a temporary
+    name, then renamed).
 
     Arguments:
         process: a process name of :data:`~flashsim_coffea.reference.processes.PROCESSES`.
@@ -182,7 +304,6 @@ def generate(
         The metadata dict, with ``seconds`` and the measured throughput ``events_per_second``.
         Example in the module docstring.
     """
-    import uproot
     from tqdm.auto import tqdm
 
     from flashsim_coffea.reference import jetalgo
@@ -191,57 +312,45 @@ def generate(
         raise ValueError(f"unknown process {process!r}; choose from {', '.join(sorted(PROCESSES))}")
     if events <= 0:
         raise ValueError(f"--events must be positive, got {events}")
-    out = os.fspath(out)
-    tmp = f"{out}.tmp{os.getpid()}"
     jetalgo.banner()  # FastJet's, once, before the progress bar (worker processes never print it)
     start = time.perf_counter()
-    sigma, sigma_err, accepted, sumw, sumw2 = [], [], [], 0.0, 0.0
-    try:
-        with uproot.recreate(tmp) as f, tqdm(
-            total=events, unit="ev", desc=f"{process} (seed {seed})", disable=not progress
-        ) as bar:
-            tree = None
-            for res in _run(process, seed, events, pileup_mu, executor):
-                br = res["branches"]
-                if tree is None:
-                    tree = f.mktree("Events", _types(br), title="Events")
-                tree.extend(br)
-                sigma.append(res["sigma_pb"])
-                sigma_err.append(res["sigma_err_pb"])
-                accepted.append(res["n_accepted"])
-                sumw += res["sumw"]
-                sumw2 += res["sumw2"]
-                bar.update(len(br["run"]))
-            acc = np.asarray(accepted)
-            meta = {
-                "process": process,
-                "description": PROCESSES[process][0],
-                "events": events,
-                "seed": seed,
-                "pileup_mu": pileup_mu,
-                "xsec_pb": float(np.sum(np.asarray(sigma) * acc) / acc.sum()),
-                "xsec_err_pb": float(np.sqrt(np.sum((np.asarray(sigma_err) * acc) ** 2)) / acc.sum()),
-                "sqrt_s_GeV": 13600.0,
-                "generator": "Pythia 8 (pythia8mc), CMS CP5 tune settings",
-                "detector": "flashsim-coffea parametric CMS-like reference detector",
-                "code_version": code_version(),
-                "flashsim_version": package_version(),
-            }
-            f["flashsim_metadata"] = json.dumps(meta, sort_keys=True)
-            runs = {"run": np.uint32, "genEventCount": np.int64, "genEventSumw": np.float64, "genEventSumw2": np.float64}
-            f.mktree("Runs", runs).extend(
-                {
-                    "run": np.array([1], np.uint32),
-                    "genEventCount": np.array([events], np.int64),
-                    "genEventSumw": np.array([sumw]),
-                    "genEventSumw2": np.array([sumw2]),
-                }
-            )
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    sigma, sigma_err, accepted = [], [], []
+    sums = dict.fromkeys(("sumw", "sumw2", "n_tried", "sumw_tried", "sumw2_tried", "sumw_cross", "sumw_fiducial"), 0.0)
+    with atomic_root(out) as f, tqdm(total=events, unit="ev", desc=f"{process} (seed {seed})",
+                                     disable=not progress) as bar:
+        tree = None
+        for res in _run(process, seed, events, pileup_mu, executor):
+            br = res["branches"]
+            if tree is None:
+                tree = f.mktree("Events", branch_types(br), title="Events")
+            tree.extend(br)
+            sigma.append(res["sigma_pb"])
+            sigma_err.append(res["sigma_err_pb"])
+            accepted.append(res["n_accepted"])
+            for k in sums:
+                sums[k] += res[k]
+            bar.update(len(br["run"]))
+        acc = np.asarray(accepted)
+        meta = {
+            "process": process,
+            "description": PROCESSES[process][0],
+            "events": events,
+            "seed": seed,
+            "pileup_mu": pileup_mu,
+            **cross_section(
+                process,
+                float(np.sum(np.asarray(sigma) * acc) / acc.sum()),
+                float(np.sqrt(np.sum((np.asarray(sigma_err) * acc) ** 2)) / acc.sum()),
+                sums,
+            ),
+            "sqrt_s_GeV": 13600.0,
+            "generator": "Pythia 8 (pythia8mc), CMS CP5 tune settings",
+            "detector": "flashsim-coffea parametric CMS-like reference detector",
+            "code_version": code_version(),
+            "flashsim_version": package_version(),
+        }
+        f["flashsim_metadata"] = json.dumps(meta, sort_keys=True)
+        write_runs(f, events, sums["sumw"], sums["sumw2"])
     elapsed = time.perf_counter() - start
     return {**meta, "seconds": elapsed, "events_per_second": events / elapsed}
 

@@ -10,18 +10,41 @@ CP5 uses NNPDF3.1 NNLO via LHAPDF, which is not available offline here, so Pythi
 built-in NNPDF2.3 QCD+QED LO set is used. Particles with c*tau > 10 mm (K0S, Lambda,
 ...) are left undecayed, as in CMS generator configurations (Geant4 decays them).
 
+Some processes pass every event through a generator-level filter (:data:`FILTERS`, functions
+of :mod:`.filters`) that rejects it, keeps it, or keeps it with a probability and a weight;
+their metadata carries the filter efficiency and the cross-section times it.
+
+Pythia 8.317 has no electroweak ``qq -> qqZ`` (its electroweak
+processes are 2 -> 1 and 2 -> 2: ``WeakSingleBoson``, ``WeakDoubleBoson``,
+``WeakBosonAndParton``, ``WeakBosonExchange`` (t-channel exchange, no Z produced); the only
+weak-boson-fusion 2 -> 3 is ``HiggsSM:ff2Hff``), so ``vbf_x_mumu`` stands in for the electroweak
+Z+2 jets: a colour-singlet SCALAR X made by WW/ZZ fusion, decaying to mumu with a mass
+spectrum falling over 105-200 GeV as Drell-Yan's does. It has the VBF tagging-jet topology; it lacks the spin-1
+muon angles, the bremsstrahlung-like and multiperipheral diagrams and their (negative)
+interference, and Pythia's cross-section for X means nothing: the sample is normalised to the
+CMS measurement instead (:data:`NORMALISATION`).
+
 Example:
-    >>> sorted(PROCESSES)
-    ['dy', 'dy_mumu', 'dy_mumu_m105', 'qcd', 'ttbar', 'vbf_hmumu', 'wjets', 'zh_llbb']
+    >>> sorted(PROCESSES)  # doctest: +NORMALIZE_WHITESPACE
+    ['dy', 'dy_mumu', 'dy_mumu_m105', 'dy_mumu_vbf', 'dy_mumu_zh', 'qcd', 'ttbar', 'ttbar_boosted',
+     'ttbar_dilep', 'vbf_hmumu', 'vbf_x_mumu', 'wjets', 'zh_boosted', 'zh_llbb']
+    >>> sorted(FILTERS), FILTERS["dy_mumu_vbf"].__name__
+    (['dy_mumu_vbf', 'dy_mumu_zh', 'vbf_x_mumu'], 'vbf_dijet')
     >>> PROCESSES["dy"][1]  # Pythia settings on top of COMMON
     ['WeakSingleBoson:ffbar2gmZ = on', 'PhaseSpace:mHatMin = 50.', '23:onMode = off', '23:onIfAny = 11 13 15']
 
 References:
     CMS, "Extraction and validation of a new set of CMS PYTHIA8 tunes from
     underlying-event measurements", Eur. Phys. J. C 80 (2020) 4, arXiv:1903.12179.
+    CMS, "Electroweak production of two jets in association with a Z boson in proton-proton
+    collisions at 13 TeV", Eur. Phys. J. C 78 (2018) 589, arXiv:1712.09814.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+
+from flashsim_coffea.reference import filters
 
 #: Beam energy and tune, shared by every process.
 COMMON: list[str] = [
@@ -52,17 +75,59 @@ COMMON: list[str] = [
     "Print:quiet = on",
 ]
 
-def _drell_yan(m_min: int, leptons: str) -> list[str]:
-    """Pythia settings of Z/γ* -> ll above ``m_min`` GeV, Z decays to the PDG ids ``leptons``."""
-    return ["WeakSingleBoson:ffbar2gmZ = on", f"PhaseSpace:mHatMin = {m_min}.", "23:onMode = off",
+def _drell_yan(m_min: int, leptons: str, m_max: int | None = None) -> list[str]:
+    """Pythia settings of Z/γ* -> ll above ``m_min`` GeV (below ``m_max``), Z decays to the PDG ids ``leptons``."""
+    upper = [f"PhaseSpace:mHatMax = {m_max}."] if m_max is not None else []
+    return ["WeakSingleBoson:ffbar2gmZ = on", f"PhaseSpace:mHatMin = {m_min}.", *upper, "23:onMode = off",
             f"23:onIfAny = {leptons}"]
+
+
+_TTBAR = ["Top:gg2ttbar = on", "Top:qqbar2ttbar = on"]
+_ZH_BB = ["HiggsSM:ffbar2HZ = on", "25:m0 = 125.0", "25:onMode = off", "25:onIfMatch = 5 -5", "23:onMode = off"]
 
 
 #: Process name -> (description, Pythia settings).
 PROCESSES: dict[str, tuple[str, list[str]]] = {
     "ttbar": (
         "top-quark pair production, all decays",
-        ["Top:gg2ttbar = on", "Top:qqbar2ttbar = on"],
+        _TTBAR,
+    ),
+    "ttbar_dilep": (
+        "top-quark pairs, both W -> e nu, mu nu, tau nu (Pythia's cross-section includes BR(W -> l nu)^2)",
+        [*_TTBAR, "24:onMode = off", "24:onIfAny = 11 13 15"],
+    ),
+    "ttbar_boosted": (
+        "top-quark pairs with pT-hat > 400 GeV, all decays (boosted tops: a TRAINING process)",
+        [*_TTBAR, "PhaseSpace:pTHatMin = 400."],
+    ),
+    "dy_mumu_vbf": (
+        "Z/gamma* -> mumu with 105 < m(ll) < 200 GeV, filtered for the VBF H -> mumu selection "
+        "(two muons, a VBF-like gen-jet pair: filters.vbf_dijet)",
+        _drell_yan(105, "13", 200),
+    ),
+    "dy_mumu_zh": (
+        "Z/gamma* -> mumu with 70 < m(ll) < 120 GeV, filtered for the ZH -> mumu bb selection "
+        "(two muons, a central gen-jet pair of 50-250 GeV: filters.zh_dijet)",
+        _drell_yan(70, "13", 120),
+    ),
+    "vbf_x_mumu": (
+        "STAND-IN for electroweak Z+2 jets (qq -> qqZ, Z -> mumu, absent from Pythia): a scalar made by "
+        "WW/ZZ fusion decaying to mumu, 105 < m < 200 GeV, filtered as dy_mumu_vbf; normalised to the "
+        "CMS EW Zjj cross-section (processes.NORMALISATION)",
+        [
+            "HiggsSM:ff2Hff(t:ZZ) = on",
+            "HiggsSM:ff2Hff(t:WW) = on",
+            # a Breit-Wigner peaking at the lower edge: m(mumu) falls over 105-200 GeV like Drell-Yan's
+            # (deciles 10/25/50/75/90 %: 106.7 109.7 116.6 130.1 152.2 GeV; dy_mumu_vbf 106.5 109.0
+            # 116.0 130.5 151.9; 2000 hard-process events each)
+            "25:m0 = 105.5",
+            "25:mWidth = 25.",
+            "25:doForceWidth = on",
+            "25:mMin = 105.",
+            "25:mMax = 200.",
+            "25:onMode = off",
+            "25:onIfMatch = 13 -13",
+        ],
     ),
     "dy": (
         "Z/gamma* -> ee, mumu, tautau with m(ll) > 50 GeV; Z+jets from the parton shower",
@@ -89,6 +154,11 @@ PROCESSES: dict[str, tuple[str, list[str]]] = {
             "23:onIfAny = 11 13",
         ],
     ),
+    "zh_boosted": (
+        "ZH with pT-hat > 250 GeV, Z -> nunu/ee/mumu, H -> bb (boosted H -> bb: a VALIDATION process, "
+        "never used in training)",
+        [*_ZH_BB, "23:onIfAny = 11 12 13 14 16", "PhaseSpace:pTHatMin = 250."],
+    ),
     "vbf_hmumu": (
         "vector-boson-fusion Higgs production, H -> mumu",
         [
@@ -113,6 +183,28 @@ PROCESSES: dict[str, tuple[str, list[str]]] = {
         "W -> e nu, mu nu, tau nu; W+jets from the parton shower",
         ["WeakSingleBoson:ffbar2W = on", "24:onMode = off", "24:onIfAny = 11 13 15"],
     ),
+}
+
+
+#: Process name -> generator-level filter (a function of ``pythia.event``: its keep probability).
+FILTERS: dict[str, Callable[..., float]] = {
+    "dy_mumu_vbf": filters.vbf_dijet,
+    "dy_mumu_zh": filters.zh_dijet,
+    "vbf_x_mumu": filters.vbf_dijet,
+}
+
+#: CMS EW Zjj, Z -> ll (one lepton flavour), m_ll > 50, m_jj > 120, pT_j > 25 GeV, abs(eta_j) < 5, 13 TeV:
+#: 534 +- 20 (stat) +- 57 (syst) fb (arXiv:1712.09814), times the share of 105 < m(mumu) < 200 GeV in
+#: m(mumu) > 50 GeV, taken from Drell-Yan: sigma(105-200) / sigma(> 50) = 38.96 / 1617.1 pb = 0.0241
+#: (Pythia 8.317, the settings of this module at 13.6 TeV, 4000 hard-process events each, +-1 %).
+_EWK_ZJJ_PB = 0.534 * 0.0241
+
+#: Process name -> (cross-section in pb of the events inside a fiducial region, the fiducial test of
+#: ``pythia.event``, source): for a process whose Pythia cross-section means nothing, the sample's
+#: cross-section is ``sigma_fid * kept / (tried events in the fiducial region)``.
+NORMALISATION: dict[str, tuple[float, Callable[..., bool], str]] = {
+    "vbf_x_mumu": (_EWK_ZJJ_PB, filters.ewk_zjj_fiducial,
+                   "CMS EW Zjj 534 fb (arXiv:1712.09814) x DY share of 105 < m(mumu) < 200 GeV (0.0241)"),
 }
 
 

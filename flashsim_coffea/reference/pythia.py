@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flashsim_coffea.reference.processes import settings
+from flashsim_coffea.reference.processes import FILTERS, NORMALISATION, settings
 
 #: Per-particle attributes copied from Pythia, in this order.
 _INT = ("id", "status", "mother1", "mother2", "daughter1", "daughter2")
@@ -55,6 +55,11 @@ def _record(event) -> tuple[np.ndarray, np.ndarray]:
 def generate_block(process: str, n: int, seed: int) -> dict[str, np.ndarray | float]:
     """Generate ``n`` events of ``process`` with Pythia seed ``seed``.
 
+    A process with a generator-level filter (:data:`~flashsim_coffea.reference.processes.FILTERS`)
+    makes events until ``n`` are kept; every event Pythia makes counts as tried. The filter gives
+    each event a keep probability q; the decision is drawn from ``numpy.random.default_rng(seed)``
+    (only where 0 < q < 1) and a kept event's weight is Pythia's divided by q.
+
     Arguments:
         process: a process name of :data:`flashsim_coffea.reference.processes.PROCESSES`.
         n: the number of events (events Pythia fails to make are retried, not counted).
@@ -65,8 +70,20 @@ def generate_block(process: str, n: int, seed: int) -> dict[str, np.ndarray | fl
         attribute: ``id status mother1 mother2 daughter1 daughter2`` (int32; mothers and
         daughters local to the event, 0-based, -1 = none) and ``px py pz e m xProd yProd
         zProd`` (float64, GeV and mm), ``charge`` (float64, units of e), ``weight`` (the
-        generator weight per event), and the floats ``sigma_pb`` / ``sigma_err_pb`` /
-        ``n_accepted``: Pythia's cross-section estimate of this block.
+        generator weight per event, times 1 / keep probability), and the floats ``sigma_pb`` / ``sigma_err_pb`` /
+        ``n_accepted``: Pythia's cross-section estimate of this block; ``n_tried`` (events made,
+        = n without a filter), ``sumw_tried`` / ``sumw2_tried`` (their Pythia weights and
+        squares, kept or not), ``sumw_cross`` (sum over kept events of Pythia's weight times the
+        kept weight, for the efficiency's error) and ``sumw_fiducial`` (weights of the tried
+        events in the fiducial region of :data:`~flashsim_coffea.reference.processes.NORMALISATION`, else 0).
+
+    Example:
+        A filtered Drell-Yan block: 2 events kept out of the tried ones, the first with a VBF-like
+        jet pair (weight 1), the second without, kept by the bias (probability 0.1, weight 10).
+
+        >>> rec = generate_block("dy_mumu_vbf", n=2, seed=1)
+        >>> len(rec["counts"]), rec["n_tried"] > 2, rec["sumw_tried"] == rec["n_tried"], rec["weight"]
+        (2, True, True, array([ 1., 10.]))
 
     Raises:
         RuntimeError: if Pythia rejects a setting or fails to initialise.
@@ -79,15 +96,30 @@ def generate_block(process: str, n: int, seed: int) -> dict[str, np.ndarray | fl
             raise RuntimeError(f"Pythia rejected setting {line!r}")
     if not pythia.init():
         raise RuntimeError(f"Pythia failed to initialise process {process!r}")
+    keep = FILTERS.get(process)
+    fiducial = NORMALISATION[process][1] if process in NORMALISATION else None
+    rng = np.random.default_rng(seed)
     ints, flts, counts, weights = [], [], [], []
+    tried, sumw_tried, sumw2_tried, sumw_cross, sumw_fid = 0, 0.0, 0.0, 0.0, 0.0
     while len(counts) < n:
         if not pythia.next():
             continue
+        w = pythia.infoPython().weight()
+        tried += 1
+        sumw_tried += w
+        sumw2_tried += w * w
+        if fiducial is not None and fiducial(pythia.event):
+            sumw_fid += w
+        q = 1.0 if keep is None else float(keep(pythia.event))
+        if q <= 0.0 or (q < 1.0 and rng.random() >= q):
+            continue
+        sumw_cross += w * w / q
+        w = w / q
         i, f = _record(pythia.event)
         ints.append(i)
         flts.append(f)
         counts.append(len(i))
-        weights.append(pythia.infoPython().weight())
+        weights.append(w)
     info = pythia.infoPython()
     all_i = np.concatenate(ints) if ints else np.zeros((0, len(_INT)), np.int32)
     all_f = np.concatenate(flts) if flts else np.zeros((0, len(_FLT)))
@@ -104,4 +136,9 @@ def generate_block(process: str, n: int, seed: int) -> dict[str, np.ndarray | fl
     out["sigma_pb"] = float(info.sigmaGen()) * 1e9
     out["sigma_err_pb"] = float(info.sigmaErr()) * 1e9
     out["n_accepted"] = float(info.nAccepted())
+    out["n_tried"] = float(tried)
+    out["sumw_tried"] = float(sumw_tried)
+    out["sumw2_tried"] = float(sumw2_tried)
+    out["sumw_cross"] = float(sumw_cross)
+    out["sumw_fiducial"] = float(sumw_fid)
     return out

@@ -40,8 +40,6 @@ if TYPE_CHECKING:  # torch only in annotations: `flashsim --help` reads DEFAULT_
 #: Card schema versions this code reads.
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
-#: the models shipped with the project (``models/`` at the repository root).
-DEFAULT_MODELS = Path(__file__).resolve().parents[2] / "models"
 #: the file listing the sources of a models folder and its default ODE solver.
 INDEX = "flashsim.json"
 INDEX_SCHEMA_VERSION = 1
@@ -51,6 +49,21 @@ KINDS = ("flow", "efficiency", "count")
 
 class ModelCardError(ValueError):
     """A model card or its weights cannot be trusted."""
+
+
+def _shipped_models() -> Path:
+    """The shipped model set, package data of :mod:`flashsim_coffea` (``flashsim_coffea/models/``), as a folder.
+
+    Found through :func:`importlib.resources.files`: the same folder in a checkout, an editable
+    install and an installed wheel (a user's own model set is any other folder, given by path).
+    """
+    from importlib.resources import files
+
+    return Path(str(files("flashsim_coffea") / "models"))
+
+
+#: the models shipped with the project (package data: ``flashsim_coffea/models/``).
+DEFAULT_MODELS = _shipped_models()
 
 
 def sha256(path: str | os.PathLike) -> str:

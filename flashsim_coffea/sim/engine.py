@@ -17,7 +17,9 @@ For every loaded source (:mod:`flashsim_coffea.specs`) the engine
    acceptance), up to :data:`RESAMPLE_ATTEMPTS` times, and dropped after that;
 4. merges the sources of each collection, sorts by pT, fills derived fields and
    cross-links (:mod:`.derive`) and casts to NanoAOD v12 dtypes
-   (:mod:`flashsim_coffea.nanoaod.schema`).
+   (:mod:`flashsim_coffea.nanoaod.schema`). The event-level sources run first (a collection may
+   read the PV); after the last collection, :func:`.derive.event` adds what needs every final
+   collection: the jets' lepton links, the trigger bits and MET filters.
 
 Every random number is keyed by ``(seed, run/lumi/event, replica, source, gen index or
 object number, dimension)`` (:mod:`.random`), so the same seed gives the same output and an
@@ -26,8 +28,9 @@ objects: each model runs once per chunk on all its objects.
 
 The output is an awkward array, one record per flash event (gen event ``i`` gives flash
 events ``i*K .. i*K+K-1``), with fields ``Jet``, ``Muon``, ``Electron``, ``Photon``,
-``Tau`` (jagged), ``MET``, ``PV``, ``Rho`` (records) and ``FlashSim`` (``genEventIdx``,
-``replica``, ``replicas``).
+``Tau`` (jagged), the event-level records of :data:`EVENT_RECORDS` (``MET``, ``PuppiMET``, ...,
+``PV``, ``Rho``, ``Pileup``, ``HLT``, ``Flag``: those the loaded models give) and ``FlashSim``
+(``genEventIdx``, ``replica``, ``replicas``).
 
 Example:
     The shipped models on 50 gen events of a real CMS ttbar file, 4 replicas each:
@@ -40,7 +43,7 @@ Example:
     >>> sim = FlashSim.load(DEFAULT_MODELS, collections=["Jet", "Muon", "MET"])
     >>> flash = sim.simulate(gen, seed=1, replicas=4)
     >>> len(flash), flash.fields
-    (200, ['Jet', 'Muon', 'MET', 'PV', 'Rho', 'FlashSim'])
+    (200, ['Jet', 'Muon', 'MET', 'PV', 'Rho', 'Pileup', 'FlashSim'])
     >>> flash.FlashSim.genEventIdx[:6].tolist(), ak.num(flash.Jet)[:6].tolist()
     ([0, 0, 0, 0, 1, 1], [15, 13, 16, 14, 11, 11])
     >>> flash.Jet.pt[0, :3], flash.Jet.genJetIdx[0, :3].tolist(), gen.GenJet.pt[0, :3]
@@ -74,6 +77,7 @@ from flashsim_coffea.sim.flow import sample
 from flashsim_coffea.sim.nets import VelocityNet, build_velocity
 from flashsim_coffea.sim.transforms import Pipeline
 from flashsim_coffea.specs import COLLECTIONS, all_sources
+from flashsim_coffea.specs import event as event_spec
 from flashsim_coffea.specs.source import Source
 
 #: default integration, from the fidelity/speed study (README): on 20k zh_llbb events
@@ -84,8 +88,27 @@ DEFAULT_SOLVER, DEFAULT_STEPS = "midpoint", 8
 _EFF, _FLOW, _COUNT = 1, 2, 3
 #: draws an object gets to land inside its source's acceptance before it is dropped.
 RESAMPLE_ATTEMPTS = 8
-#: event-level branches and the record they go in.
-EVENT_RECORDS = {"MET": "MET_", "PV": "PV_", "Rho": "Rho_"}
+#: event-level branches and the record they go in (``HLT``, ``Flag``: derived, ``Pileup``: copied from the gen input).
+EVENT_RECORDS = {"MET": "MET_", "PuppiMET": "PuppiMET_", "RawMET": "RawMET_", "ChsMET": "ChsMET_",
+                 "RawPuppiMET": "RawPuppiMET_", "PV": "PV_", "Rho": "Rho_", "Pileup": "Pileup_", "HLT": "HLT_",
+                 "Flag": "Flag_"}
+
+
+def event_records(cols: dict[str, np.ndarray]) -> dict[str, ak.Array]:
+    """Event-level columns (NanoAOD branch names) as the records of :data:`EVENT_RECORDS`, v12 dtypes.
+
+    Example:
+        >>> recs = event_records({"MET_pt": np.array([31.5]), "HLT_IsoMu24": np.array([True])})
+        >>> list(recs), recs["MET"].fields, str(recs["MET"].pt.type)
+        (['MET', 'HLT'], ['pt'], '1 * float32')
+    """
+    dt = schema.SCHEMA[""]
+    out = {}
+    for rec, prefix in EVENT_RECORDS.items():
+        names = [k for k in dt if k.startswith(prefix) and k in cols]
+        if names:
+            out[rec] = ak.zip({k[len(prefix):]: np.asarray(cols[k]).astype(dt[k]) for k in names})
+    return out
 
 
 def source_id(src: Source) -> int:
@@ -185,8 +208,13 @@ def load_source(directory: str | os.PathLike, spec: Source) -> SourceModel:
     pipe = Pipeline.from_dict(c["transforms"])
     names = [n for n, _ in pipe.columns]
     unknown = [n for n in names if n not in spec.targets]
+    now_derived = [n for n in unknown if n in derive.DERIVED.get(spec.collection, ())]
+    unknown = [n for n in unknown if n not in now_derived]
     if unknown:
         raise cards.ModelCardError(f"{path}: targets {unknown} are not in the spec of {spec.key}")
+    if now_derived:  # learnt by this model, derived by the spec now: the model writes it, derive keeps it
+        learnt = dict(c["transforms"]["columns"])
+        spec = replace(spec, targets={**spec.targets, **{n: learnt[n] for n in now_derived}})
     src = as_trained(spec, names, c.get("conditioning", []))
     _check_card(c, path, src, "flow")
     net = build_velocity(c["network"])
@@ -461,12 +489,7 @@ class FlashSim:
         out = self._flow(m, C[ev], noise, {})
         g_pt = ak.to_numpy(gen.GenMET.pt).astype(np.float64)[ev]
         g_phi = ak.to_numpy(gen.GenMET.phi).astype(np.float64)[ev]
-        par = g_pt + out.pop("MET_upar")
-        perp = out.pop("MET_uperp")
-        mx = par * np.cos(g_phi) - perp * np.sin(g_phi)
-        my = par * np.sin(g_phi) + perp * np.cos(g_phi)
-        out["MET_pt"], out["MET_phi"] = np.hypot(mx, my), np.arctan2(my, mx)
-        return out
+        return event_spec.from_targets(out, g_pt, g_phi)
 
     def simulate(self, gen: ak.Array, seed: int, replicas: int = 1, source: str = "gen chunk") -> ak.Array:
         """Flash reco events of a gen chunk (see the module doc).
@@ -497,7 +520,11 @@ class FlashSim:
         ctx = {k: ak.to_numpy(v).astype(np.float64) for k, v in features.shared_context(gen, cache["features"]).items()}
         n_flash = n_ev * K
         ev_of_flash = np.arange(n_flash, dtype=np.int64) // K
-        out: dict[str, ak.Array] = {}
+        event_cols: dict[str, np.ndarray] = {}
+        for m in self.models.values():  # event level first: the collections' derive functions may read the PV
+            if m.source.collection == "":
+                event_cols.update(self._event_source(m, ctx, gen, keys, seed, K))
+        out: dict[str, ak.Array] = {k: v for k, v in event_records(event_cols).items() if k == "PV"}
         for coll in self.simulable(gen, source):
             parts, flashes = [], []
             for src in COLLECTIONS[coll]:
@@ -511,14 +538,10 @@ class FlashSim:
                 parts.append(cols)
                 flashes.append(flash)
             out[coll] = self._assemble(coll, parts, flashes, gen, out, n_flash, K)
-        for m in self.models.values():
-            if m.source.collection == "":
-                cols = self._event_source(m, ctx, gen, keys, seed, K)
-                for rec, prefix in EVENT_RECORDS.items():
-                    names = [k for k in cols if k.startswith(prefix)]
-                    if names:
-                        dt = schema.SCHEMA[""]
-                        out[rec] = ak.zip({k[len(prefix):]: np.asarray(cols[k]).astype(dt[k]) for k in names})
+        # after every collection: the jets' lepton links, trigger bits and MET filters from the final objects
+        derive.event(event_cols, derive.Chunk(ev=ev_of_flash, flash=np.arange(n_flash, dtype=np.int64), gen=gen,
+                                              done=out, replicas=K, seed=seed, keys=keys))
+        out = {**{c: out[c] for c in COLLECTIONS if c in out}, **event_records(event_cols)}
         out["FlashSim"] = ak.zip({
             "genEventIdx": ev_of_flash,
             "replica": (np.arange(n_flash) % K).astype(np.int32),

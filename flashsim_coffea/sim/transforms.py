@@ -26,9 +26,12 @@ kind        forward                                                  inverse
 ``bits``    one dequantised flag per bit (1 column -> k dims)        nearest seen pattern
 ``onehot``  one dequantised flag per listed value (1 column -> k     the largest dim's
             dims)                                                    value
+``vid``     one dequantised level per cut of a VID bitmap (``cuts``,    round, clip, pack
+            ``bits``; 1 column -> ``cuts`` dims)
 ``sign``    flag of ``sign(x) * sign(g)`` (``gen`` optional)         ±1 (times sign g)
 ``spike``   ``then`` on x ≠ value; x == value -> N(loc, σ) below     y < threshold -> value
             (``side: high``: above)                                  (``high``: y >)
+``default`` ``then`` on x ≠ value; x == value -> another row's y     ``then`` (never value)
 ==========  =======================================================  ===================
 
 ``wrap`` maps to [-π, π). Continuous kinds clip ``y`` to its training range on inverse
@@ -67,6 +70,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+
+from flashsim_coffea.nanoaod.egamma_id import pack_vid, unpack_vid
 
 #: Half-width of the dequantisation noise. Below 0.5, so rounding inverts it exactly, and
 #: well below it, so that neighbouring levels are separated by an empty gap: a flow that
@@ -464,6 +469,58 @@ class OneHot:
 
 
 @dataclass
+class Vid:
+    """A VID nested working-point bitmap as one dequantised integer per cut (1 column -> ``cuts`` dims).
+
+    CMSSW packs, for each cut of an e/gamma ID cut flow, the number of nested working points it
+    passes in ``bits`` bits (:func:`flashsim_coffea.nanoaod.egamma_id.pack_vid`); as separate bits
+    the levels would lose their order and the packed integer is no distance at all. Each cut's
+    level is dequantised like ``integer``; inverse rounds, clips to the levels seen per cut and
+    packs, so every sample is a valid bitmap.
+
+    Example:
+        >>> t = make({"kind": "vid", "cuts": 3, "bits": 2})
+        >>> x = np.array([0b110110, 0b111111, 0])  # levels (2, 1, 3), (3, 3, 3), (0, 0, 0)
+        >>> y = t.fit(x).forward(x, rng=np.random.default_rng(0))
+        >>> y.shape, t.inverse(y).tolist()
+        ((3, 3), [54, 63, 0])
+    """
+
+    kind: ClassVar[str] = "vid"
+    discrete: ClassVar[bool] = True
+    needs_gen: ClassVar[bool] = False
+
+    cuts: int = 1
+    bits: int = 1
+    max_level: list[int] | None = None
+
+    @property
+    def dims(self) -> int:
+        return self.cuts
+
+    def fit(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Vid:
+        lv = unpack_vid(np.asarray(x).astype(np.int64), self.cuts, self.bits)
+        self.max_level = [int(m) for m in lv.max(axis=0)] if len(lv) else [(1 << self.bits) - 1] * self.cuts
+        return self
+
+    def forward(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Array:
+        lv = unpack_vid(np.asarray(x).astype(np.int64), self.cuts, self.bits).astype(np.float64)
+        return lv + _noise(rng, lv.shape, self.kind)
+
+    def inverse(self, y: Array, gen: Array | None = None) -> Array:
+        top = self.max_level if self.max_level is not None else [(1 << self.bits) - 1] * self.cuts
+        lv = np.clip(np.floor(_f64(y).reshape(-1, self.dims) + 0.5), 0, np.asarray(top, np.float64)[None, :])
+        return pack_vid(lv.astype(np.int64), self.bits).astype(np.int64)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Vid:
+        return cls(**{k: v for k, v in d.items() if k != "kind"})
+
+
+@dataclass
 class Sign:
     """Charge-like ±1 as a dequantised flag of ``sign(x) * sign(gen)`` (``gen`` may be None).
 
@@ -617,6 +674,48 @@ class Spike:
         return cls(**{k: v for k, v in d.items() if k != "kind"})
 
 
+@dataclass
+class Default(Spike):
+    """A value NanoAOD writes where an algorithm does not run and a derive rule puts back (the Run-3
+    jet taggers beyond the tracker, :mod:`flashsim_coffea.nanoaod.jet_defaults`): the flow never learns it.
+
+    Forward gives the rows at ``value`` a stand-in, the ``then`` value of a random other row (the
+    continuous part's own distribution: no point mass, no extra mode); inverse is ``then``'s inverse
+    alone, so a sample never lands on ``value`` where the algorithm runs (a ``spike`` leaks there:
+    23% of the central jets of a two-epoch model got the -1 of the forward ones).
+
+    Example:
+        >>> t = make({"kind": "default", "value": -1.0, "then": {"kind": "logit", "lo": 0.0, "hi": 1.0}})
+        >>> x = np.array([0.2, 0.5, 0.9, -1.0])
+        >>> rng = np.random.default_rng(0)
+        >>> y = t.fit(x, rng=rng).forward(x, rng=rng)
+        >>> t.inverse(y).round(6).tolist()  # the last row's stand-in is another row's value
+        [0.2, 0.5, 0.9, 0.9]
+    """
+
+    kind: ClassVar[str] = "default"
+
+    def fit(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Default:
+        x = _f64(x)
+        m = self._mask(x)
+        self.then.fit(x[~m], self._sub(gen, ~m), rng)
+        return self
+
+    def forward(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Array:
+        x = _f64(x)
+        m = self._mask(x)
+        y = np.zeros_like(x)
+        y[~m] = self.then.forward(x[~m], self._sub(gen, ~m), rng)
+        if m.any() and (~m).any():
+            if rng is None:
+                raise ValueError("default needs an explicit numpy Generator (rng=...) for its stand-ins")
+            y[m] = rng.choice(y[~m], int(m.sum()))
+        return y
+
+    def inverse(self, y: Array, gen: Array | None = None) -> Array:
+        return self.then.inverse(_f64(y), gen)
+
+
 # -- standard scaling ---------------------------------------------------------------------
 
 
@@ -652,12 +751,12 @@ class Standard:
         return cls(mean=d.get("mean"), std=d.get("std"))
 
 
-Transform = Plain | Integer | Bits | OneHot | Sign | Spike | Standard
+Transform = Plain | Integer | Bits | OneHot | Vid | Sign | Spike | Default | Standard
 
 #: kind -> transform class.
 KINDS: dict[str, type] = {
-    c.kind: c for c in (Plain, Ratio, Diff, DPhi, Log, Asinh, Logit, Integer, Flag, Bits, OneHot, Sign, Spike,
-                   Standard)
+    c.kind: c for c in (Plain, Ratio, Diff, DPhi, Log, Asinh, Logit, Integer, Flag, Bits, OneHot, Vid, Sign,
+                   Spike, Default, Standard)
 }
 
 
@@ -722,6 +821,7 @@ class Pipeline:
         out = []
         for name, t in self.columns:
             parts = t.bits if isinstance(t, Bits) else t.values if isinstance(t, OneHot) else None
+            parts = [f"cut{i}" for i in range(t.cuts)] if isinstance(t, Vid) else parts
             out += [name] if parts is None else [f"{name}:{b}" for b in parts]
         return out
 

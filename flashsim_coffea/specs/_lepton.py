@@ -24,6 +24,22 @@ MVA = {"kind": "spike", "value": -1.0, "then": {"kind": "logit", "lo": -1.0, "hi
 MIRROR = ("phi", "eta")
 #: charge relative to the gen charge (+1 kept, -1 flipped)
 CHARGE = {"kind": "sign", "gen": "charge"}
+#: an absolute isolation sum (GeV): zero-inflated, long tail
+ISO_SUM = {"kind": "spike", "value": 0.0, "then": {"kind": "log", "offset": 0.01}}
+#: a score in (0, 1) (bounds fitted: the training range + 1%)
+SCORE = {"kind": "logit"}
+#: a working-point code or a small count (0, 1, 2, ...)
+CODE = INTEGER
+#: ``seedGain``: the MGPA gain of the seed crystal, a category (12 for all but the hardest showers)
+SEED_GAIN = {"kind": "onehot", "values": [1, 6, 12]}
+#: the charged part of an isolation and the lepton-jet counts, learnt by every lepton source
+#: (``jetNDauCharged``: the jet's charged daughters near the lepton; set to 0 after sampling
+#: where the flash lepton has no jet, as NanoAOD writes it)
+LEPTON_ISO_TARGETS = {
+    "pfRelIso03_chg": ISOLATION,
+    "miniPFRelIso_chg": ISOLATION,
+    "jetNDauCharged": INTEGER,
+}
 
 #: conditioning of every gen-lepton/photon source. ``anc_*`` carry the displacement
 #: (impact parameters), ``lepiso03`` the leptons inside the isolation cone, ``nPU`` the

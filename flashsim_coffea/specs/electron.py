@@ -1,13 +1,27 @@
 """Electrons: from gen electrons, from gen photons (conversions), fakes from jets.
 
-Derived after sampling: ``pdgId``, ``mass``, ``genPartFlav``, ``jetIdx``; ``photonIdx`` is -1
-(no electron-photon cross-link is simulated).
+Every field of the reference detector's ``Electron`` (53) is learnt, constant or derived:
+
+* learnt: kinematics, ``charge``, ``deltaEtaSC``, impact parameters, isolations (PF, charged
+  parts, the ``dr03*`` detector sums), shower shapes, the MVA scores (``mvaIso``, ``mvaNoIso``,
+  ``mvaHZZIso``), ``mvaIso_WP80/90``, ``eInvMinusPInv``, ``scEtOverPt``, ``convVeto``,
+  ``lostHits``, ``isPFcand``, ``seedGain``, ``tightCharge`` (three charge estimates, not written),
+  ``jetNDauCharged`` and the two VID bitmaps (``vidNestedWPBitmap``: ten cut levels of 0-4,
+  ``vidNestedWPBitmapHEEP``: twelve pass bits; one dequantised level per cut, transform ``vid``);
+* constant: ``photonIdx`` -1 (the reference detector writes no electron-photon link);
+* derived after sampling (:func:`flashsim_coffea.sim.derive.electron`): ``pdgId``, ``mass``,
+  ``genPartFlav``, ``jetIdx``, ``cutBased`` (minimum over the bitmap), ``cutBased_HEEP``,
+  ``mvaNoIso_WP80/90``, ``seediEtaOriX``/``seediPhiOriY`` (seed crystal), ``jetRelIso``,
+  ``jetPtRelv2``, ``mvaTTH``; the ``dr03*`` sums are zeroed below 35 GeV and ``jetNDauCharged``
+  without a jet, as NanoAOD writes them.
 
 Example:
     >>> [(s.key, s.candidates) for s in SOURCES]
     [('Electron_genelectron', 'GenElectron'), ('Electron_genphoton', 'GenPhoton'), ('Electron_jetfake', 'GenJetFake')]
     >>> FROM_PHOTON.mirror, FROM_PHOTON.constants  # trained on mirror images too
     (('phi', 'eta'), {'photonIdx': -1})
+    >>> len(FROM_ELECTRON.targets), FROM_ELECTRON.targets["vidNestedWPBitmap"]
+    (38, {'kind': 'vid', 'cuts': 10, 'bits': 3})
 """
 
 from __future__ import annotations
@@ -18,12 +32,15 @@ from flashsim_coffea.specs._lepton import (
     FLAG,
     IMPACT,
     INTEGER,
+    ISO_SUM,
     ISOLATION,
     JET_CONDITIONING,
     KINEMATICS,
+    LEPTON_ISO_TARGETS,
     MIRROR,
     MVA,
     POSITIVE,
+    SEED_GAIN,
 )
 from flashsim_coffea.specs.source import Source
 
@@ -41,12 +58,26 @@ _TARGETS = {
     "sieie": POSITIVE,
     "hoe": ISOLATION,
     "energyErr": POSITIVE,
-    "cutBased": INTEGER,
     "mvaIso": MVA,
     "mvaIso_WP80": FLAG,
     "mvaIso_WP90": FLAG,
     "convVeto": FLAG,
     "lostHits": INTEGER,
+    "vidNestedWPBitmap": {"kind": "vid", "cuts": 10, "bits": 3},
+    "vidNestedWPBitmapHEEP": {"kind": "vid", "cuts": 12, "bits": 1},
+    "mvaNoIso": MVA,
+    "mvaHZZIso": MVA,
+    # 1/E - 1/p (1/GeV): a narrow core at 0, a long low tail (bremsstrahlung)
+    "eInvMinusPInv": {"kind": "asinh", "scale": 0.01},
+    "scEtOverPt": {"kind": "asinh", "scale": 0.05},
+    "dr03TkSumPt": ISO_SUM,
+    "dr03TkSumPtHEEP": ISO_SUM,
+    "dr03EcalRecHitSumEt": ISO_SUM,
+    "dr03HcalDepth1TowerSumEt": ISO_SUM,
+    "isPFcand": FLAG,
+    "seedGain": SEED_GAIN,
+    **LEPTON_ISO_TARGETS,
+    "tightCharge": INTEGER,
 }
 _CONST = {"photonIdx": -1}
 

@@ -1,22 +1,66 @@
-"""Event-level quantities: MET, primary vertices and rho, from GenMET, pileup and gen activity.
+"""Event-level quantities: the MET flavours, the primary vertex and rho, from GenMET, pileup and gen activity.
 
-MET is learnt as the recoil-like residual to GenMET in the GenMET frame
-(``MET_upar`` along GenMET minus |GenMET|, ``MET_uperp`` across it); the engine turns
-them back into ``MET_pt``/``MET_phi``. The conditioning adds the GenJets' share of the
-MET covariance at a nominal jet resolution (lab frame and GenMET frame,
-:func:`flashsim_coffea.sim.features.event_context`), the muons beyond the muon acceptance
-(reco MET that GenMET does not have), and ``nPU`` with the soft GenJet counts, which
-drive rho (grid median of the pileup and underlying-event pT density), the vertex
-counts and the unclustered share of the covariance.
+One flow learns them all together (so PF, PUPPI, raw and CHS MET, their sums, the vertex and
+the rho variants keep their correlations). Every MET-like vector (:data:`RECOIL`: PF Type-1,
+PUPPI, raw PF, CHS, raw PUPPI, and the fiducial GenMET NanoAOD writes beside ``MET``) is learnt as
+the recoil-like residual to GenMET in the GenMET frame (``<vector>_upar`` along GenMET minus
+abs(GenMET), ``<vector>_uperp`` across it); the PUPPI MET variations (:data:`SHIFTS`: JES, JER,
+unclustered energy up and down) as shifts of the PUPPI MET (``PuppiMET_dpt<v>`` in pT,
+``PuppiMET_dphi<v>`` wrapped in phi). :func:`to_targets` computes those from the NanoAOD branches
+(training), :func:`from_targets` turns flow samples back into the branches (engine).
+
+The conditioning adds the GenJets' share of the MET covariance at a nominal jet resolution (lab
+frame and GenMET frame, :func:`flashsim_coffea.sim.features.event_context`), the muons beyond the
+muon acceptance (reco MET that GenMET does not have), and ``nPU`` with the soft GenJet counts, which
+drive rho (grid median of the pileup and underlying-event pT density), the vertex counts and fit,
+the unclustered share of the covariance and the PUPPI/CHS sums.
+
+Not learnt here: ``Pileup_*`` (the generator's pileup summary: copied from the gen input, as far as
+it carries them), ``HLT_*`` and ``Flag_*`` (derived from the flash objects, ``sim/derive.py``).
+``CorrT1METJet`` (jets below 15 GeV that Type-1 MET corrects) is not simulated: the flash Type-1 MET
+is learnt directly, and a jagged soft-jet collection needs its own source.
 
 Example:
-    >>> EVENT.key, EVENT.candidates, list(EVENT.targets)[:4]
-    ('Event_event', None, ['MET_upar', 'MET_uperp', 'MET_sumEt', 'MET_significance'])
+    >>> EVENT.key, EVENT.candidates, list(EVENT.targets)[:4], len(EVENT.targets)
+    ('Event_event', None, ['MET_upar', 'MET_uperp', 'MET_sumEt', 'MET_significance'], 50)
+
+    A reco MET of 50 GeV at phi 0 and a GenMET of 40 GeV at phi 0: 10 GeV along, 0 across;
+    and back:
+
+    >>> t = to_targets({"MET_pt": np.array([50.0]), "MET_phi": np.zeros(1)}, np.array([40.0]), np.zeros(1))
+    >>> t
+    {'MET_upar': array([10.]), 'MET_uperp': array([0.])}
+    >>> from_targets(t, np.array([40.0]), np.zeros(1))
+    {'MET_pt': array([50.]), 'MET_phi': array([0.])}
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import numpy as np
+
 from flashsim_coffea.specs.source import Source
+
+#: MET-like vector -> its (pT, phi) branches; learnt as ``<vector>_upar``, ``<vector>_uperp``.
+RECOIL: dict[str, tuple[str, str]] = {
+    "MET": ("MET_pt", "MET_phi"),
+    "MET_fiducialGen": ("MET_fiducialGenPt", "MET_fiducialGenPhi"),
+    "PuppiMET": ("PuppiMET_pt", "PuppiMET_phi"),
+    "RawMET": ("RawMET_pt", "RawMET_phi"),
+    "ChsMET": ("ChsMET_pt", "ChsMET_phi"),
+    "RawPuppiMET": ("RawPuppiMET_pt", "RawPuppiMET_phi"),
+}
+#: PUPPI MET variations, learnt as ``PuppiMET_dpt<v>`` / ``PuppiMET_dphi<v>`` relative to ``PuppiMET``.
+SHIFTS: tuple[str, ...] = tuple(f"{s}{d}" for s in ("JER", "JES", "Unclustered") for d in ("Up", "Down"))
+
+_PLAIN = {"kind": "plain"}
+_LOG = {"kind": "log", "offset": 0.0}
+
+
+def _recoil(name: str) -> dict:
+    return {f"{name}_upar": _PLAIN, f"{name}_uperp": _PLAIN}
+
 
 EVENT = Source(
     collection="",
@@ -28,19 +72,93 @@ EVENT = Source(
         "fwdmu_par", "fwdmu_perp",
     ],
     targets={
-        "MET_upar": {"kind": "plain"},
-        "MET_uperp": {"kind": "plain"},
-        "MET_sumEt": {"kind": "log", "offset": 0.0},
+        **_recoil("MET"),
+        "MET_sumEt": _LOG,
         "MET_significance": {"kind": "log", "offset": 1e-3},
-        "MET_covXX": {"kind": "log", "offset": 0.0},
+        "MET_covXX": _LOG,
         "MET_covXY": {"kind": "asinh", "scale": 10.0},
-        "MET_covYY": {"kind": "log", "offset": 0.0},
+        "MET_covYY": _LOG,
         "PV_npvs": {"kind": "integer"},
         "PV_npvsGood": {"kind": "integer"},
-        "PV_z": {"kind": "plain"},
-        "Rho_fixedGridRhoFastjetAll": {"kind": "plain"},
-        "Rho_fixedGridRhoFastjetCentral": {"kind": "plain"},
+        "PV_z": _PLAIN,
+        "Rho_fixedGridRhoFastjetAll": _PLAIN,
+        "Rho_fixedGridRhoFastjetCentral": _PLAIN,
+        # the v12 fields beyond the first model set
+        "MET_MetUnclustEnUpDeltaX": _PLAIN,
+        "MET_MetUnclustEnUpDeltaY": _PLAIN,
+        "MET_sumPtUnclustered": _LOG,
+        **_recoil("MET_fiducialGen"),
+        **_recoil("PuppiMET"),
+        "PuppiMET_sumEt": _LOG,
+        **{f"PuppiMET_d{v}{s}": _PLAIN for s in SHIFTS for v in ("pt", "phi")},
+        **{k: v for m in ("RawMET", "ChsMET", "RawPuppiMET") for k, v in {**_recoil(m), f"{m}_sumEt": _LOG}.items()},
+        "PV_x": _PLAIN,
+        "PV_y": _PLAIN,
+        "PV_chi2": _PLAIN,
+        "PV_ndof": _LOG,
+        "PV_score": _LOG,
+        "Rho_fixedGridRhoAll": _PLAIN,
+        "Rho_fixedGridRhoFastjetCentralCalo": _PLAIN,
+        "Rho_fixedGridRhoFastjetCentralChargedPileUp": _PLAIN,
+        "Rho_fixedGridRhoFastjetCentralNeutral": _PLAIN,
     },
 )
 
 SOURCES = [EVENT]
+
+#: the targets that are residuals (:func:`to_targets`), not NanoAOD branches.
+RESIDUALS: tuple[str, ...] = (*(f"{n}_{c}" for n in RECOIL for c in ("upar", "uperp")),
+                              *(f"PuppiMET_d{v}{s}" for s in SHIFTS for v in ("pt", "phi")))
+#: the NanoAOD branches the targets come from (read for training).
+BRANCHES: tuple[str, ...] = tuple(dict.fromkeys([
+    *(t for t in EVENT.targets if t not in RESIDUALS), *(b for pair in RECOIL.values() for b in pair),
+    *(f"PuppiMET_{v}{s}" for s in SHIFTS for v in ("pt", "phi")),
+]))
+
+
+def _wrap(phi: np.ndarray) -> np.ndarray:
+    return (np.asarray(phi, np.float64) + np.pi) % (2 * np.pi) - np.pi
+
+
+def to_targets(branches: Mapping[str, np.ndarray], gen_pt: np.ndarray, gen_phi: np.ndarray) -> dict[str, np.ndarray]:
+    """The residual targets (recoils to GenMET, PUPPI shifts) of the vectors ``branches`` holds.
+
+    Arguments:
+        branches: NanoAOD event-level branches (a dict of arrays or a record array); vectors whose
+            branches are absent are left out.
+        gen_pt, gen_phi: GenMET per event.
+
+    Returns:
+        target name -> float64 array. Example in the module docstring.
+    """
+    have = set(branches.fields if hasattr(branches, "fields") else branches)
+    gen_pt, gen_phi = np.asarray(gen_pt, np.float64), np.asarray(gen_phi, np.float64)
+    out = {}
+    for name, (pt_b, phi_b) in RECOIL.items():
+        if pt_b in have and phi_b in have:
+            pt, phi = np.asarray(branches[pt_b], np.float64), np.asarray(branches[phi_b], np.float64)
+            out[f"{name}_upar"] = pt * np.cos(phi - gen_phi) - gen_pt
+            out[f"{name}_uperp"] = pt * np.sin(phi - gen_phi)
+    for s in SHIFTS:
+        pt_b, phi_b = f"PuppiMET_pt{s}", f"PuppiMET_phi{s}"
+        if {pt_b, phi_b, "PuppiMET_pt", "PuppiMET_phi"} <= have:
+            out[f"PuppiMET_dpt{s}"] = np.asarray(branches[pt_b], np.float64) - np.asarray(branches["PuppiMET_pt"])
+            out[f"PuppiMET_dphi{s}"] = _wrap(np.asarray(branches[phi_b], np.float64) - np.asarray(branches["PuppiMET_phi"]))
+    return out
+
+
+def from_targets(out: dict[str, np.ndarray], gen_pt: np.ndarray, gen_phi: np.ndarray) -> dict[str, np.ndarray]:
+    """The NanoAOD branches from flow samples: the residual targets of ``out`` are replaced (in place)
+    by the vectors' pT and phi; returns ``out``. Example in the module docstring.
+    """
+    gen_pt, gen_phi = np.asarray(gen_pt, np.float64), np.asarray(gen_phi, np.float64)
+    for name, (pt_b, phi_b) in RECOIL.items():
+        if f"{name}_upar" in out:
+            par = gen_pt + np.asarray(out.pop(f"{name}_upar"), np.float64)
+            perp = np.asarray(out.pop(f"{name}_uperp"), np.float64)
+            out[pt_b], out[phi_b] = np.hypot(par, perp), _wrap(gen_phi + np.arctan2(perp, par))
+    for s in SHIFTS:
+        if f"PuppiMET_dpt{s}" in out:
+            out[f"PuppiMET_pt{s}"] = np.maximum(np.asarray(out["PuppiMET_pt"]) + out.pop(f"PuppiMET_dpt{s}"), 0.0)
+            out[f"PuppiMET_phi{s}"] = _wrap(np.asarray(out["PuppiMET_phi"]) + out.pop(f"PuppiMET_dphi{s}"))
+    return out

@@ -1,17 +1,28 @@
 """AK4 jets: genuine jets from GenJet, pileup/fake jets from a per-event count.
 
-Targets are every field the reference detector writes for ``Jet``. Kinematics are
-residuals to the GenJet (pT ratio, Δη, Δφ), b-tag scores and energy fractions are
-bounded (logit, energy fractions with point masses at 0 and 1), counts and ids are
-dequantised integers, ``puId`` is decomposed into its three WP bits. ``hadronFlavour``
-and ``partonFlavour`` are copied from the GenJet (ghost association sees the same
-hadrons); ``genJetIdx`` is the candidate's index.
+Targets are the fields the reference detector draws for ``Jet``. Kinematics are residuals to
+the GenJet (pT ratio, Δη, Δφ); tagger scores (DeepJet, ParticleNet, RobustParT) and energy
+fractions are bounded (logit; point masses at 0 and 1 for the fractions); the PNet regression,
+its resolution and the HF shower widths are logs. NanoAOD's "not run" values of the Run-3 taggers
+(-1 / -3 / -10) and of the regression (0) are not learnt (transform ``default``): derive puts them
+back by rule; the HF widths' -1 is a learnt point mass (HF jets without hits above threshold).
+Counts and ids are dequantised integers, ``puId`` is decomposed into its three WP bits. Genuine
+jets copy ``hadronFlavour`` and ``partonFlavour`` from the GenJet (ghost association sees the same
+hadrons); pileup jets learn them (FullSim gives most jets without a GenJet a quark or gluon flavour), with the constant 0
+that models trained before stay at (:func:`flashsim_coffea.sim.engine.as_trained`).
+``genJetIdx`` is the candidate's index.
+
+Derived (``sim/derive.py``): the defaults where an algorithm does not run
+(:mod:`flashsim_coffea.nanoaod.jet_defaults`: taggers, regression, HF shapes),
+``muonSubtrFactor`` = 0 without a PF muon (``muEF`` = 0), and the lepton links ``muonIdx1/2``,
+``electronIdx1/2``, ``nMuons``, ``nElectrons`` from the final leptons' ``jetIdx``
+(:mod:`flashsim_coffea.nanoaod.jet_links`), which older models learnt (``sim/derive.py`` ``DERIVED``).
 
 Example:
     >>> [(s.key, s.candidates, s.link) for s in SOURCES]
     [('Jet_genjet', 'GenJet', 'genJetIdx'), ('Jet_pileup', None, None)]
-    >>> GENUINE.targets["pt"], GENUINE.targets["puId"], len(GENUINE.targets)
-    ({'kind': 'ratio', 'gen': 'pt'}, {'kind': 'bits', 'bits': [4, 2, 1]}, 20)
+    >>> GENUINE.targets["pt"], GENUINE.targets["puId"], len(GENUINE.targets), len(PILEUP.targets)
+    ({'kind': 'ratio', 'gen': 'pt'}, {'kind': 'bits', 'bits': [4, 2, 1]}, 35, 37)
 """
 
 from __future__ import annotations
@@ -24,6 +35,18 @@ _FRACTION = {"kind": "spike", "value": 0.0, "then": {
     "kind": "spike", "value": 1.0, "side": "high", "then": {"kind": "logit", "lo": 0.0, "hi": 1.0}}}
 _SCORE = {"kind": "logit", "lo": 0.0, "hi": 1.0}
 
+
+def _run3(default: float) -> dict:
+    """A Run-3 tagger score, a logit; NanoAOD's ``default`` where the tagger does not run is put back by
+    rule (``sim/derive.py``), the flow never learns it (transform ``default``)."""
+    return {"kind": "default", "value": default, "then": _SCORE}
+
+
+#: the regression: 0 where it does not run (put back by rule), a log elsewhere
+_REG = {"kind": "default", "value": 0.0, "then": {"kind": "log", "offset": 0.0}}
+#: the HF widths: -1 outside HF (put back by rule) and for HF jets without hits above threshold (learnt)
+_HF_WIDTH = {"kind": "spike", "value": -1.0, "then": {"kind": "log", "offset": 0.0}}
+
 _COMMON_TARGETS = {
     "area": {"kind": "plain"},
     "rawFactor": {"kind": "plain"},
@@ -31,16 +54,31 @@ _COMMON_TARGETS = {
     "btagDeepFlavCvL": _SCORE,
     "btagDeepFlavCvB": _SCORE,
     "btagDeepFlavQG": _SCORE,
+    "btagPNetB": _run3(-1.0),
+    "btagPNetCvL": _run3(-1.0),
+    "btagPNetCvB": _run3(-1.0),
+    "btagPNetQvG": _run3(-10.0),
+    "btagPNetTauVJet": _run3(-1.0),
+    "btagRobustParTAK4B": _run3(-3.0),
+    "btagRobustParTAK4CvL": _run3(-1.0),
+    "btagRobustParTAK4CvB": _run3(-1.0),
+    "btagRobustParTAK4QG": _run3(-1.0),
+    "PNetRegPtRawCorr": _REG,
+    "PNetRegPtRawCorrNeutrino": _REG,
+    "PNetRegPtRawRes": _REG,
     "chHEF": _FRACTION,
     "neHEF": _FRACTION,
     "chEmEF": _FRACTION,
     "neEmEF": _FRACTION,
     "muEF": _FRACTION,
+    "muonSubtrFactor": _FRACTION,
     "nConstituents": {"kind": "integer"},
-    "nElectrons": {"kind": "integer"},
-    "nMuons": {"kind": "integer"},
     "jetId": {"kind": "integer"},
     "puId": {"kind": "bits", "bits": [4, 2, 1]},
+    "hfsigmaEtaEta": _HF_WIDTH,
+    "hfsigmaPhiPhi": _HF_WIDTH,
+    "hfcentralEtaStripSize": {"kind": "integer"},
+    "hfadjacentEtaStripsSize": {"kind": "integer"},
 }
 
 GENUINE = Source(
@@ -74,6 +112,8 @@ PILEUP = Source(
         "phi": {"kind": "plain"},
         "mass": {"kind": "log", "offset": 1.0},
         **_COMMON_TARGETS,
+        "hadronFlavour": {"kind": "integer"},
+        "partonFlavour": {"kind": "integer"},
     },
     constants={"hadronFlavour": 0, "partonFlavour": 0, "genJetIdx": -1},
 )

@@ -1,15 +1,36 @@
 """Muons: genuine from final-state gen muons (prompt, from hadron or tau decays, told apart
 by ``statusFlags``), and fakes from jets (punch-through, decays in flight).
 
-Derived after sampling: ``pdgId`` and ``mass`` (from the charge), ``pfIsoId`` (from
-``pfRelIso04_all``), ``genPartFlav`` (from the gen muon's flags and ancestry), ``jetIdx``
-(ΔR < 0.4 to the flash jets).
+Every field of the reference detector's ``Muon`` (58) is learnt or derived:
+
+* learnt: kinematics, ``charge``, impact parameters and their errors, the isolation flavours
+  (``pfRelIso03/04_all``, ``miniPFRelIso_all``, the charged parts ``pfRelIso03_chg``,
+  ``miniPFRelIso_chg``, ``tkRelIso``, ``puppiIsoId`` whose PUPPI sum is not written), the IDs
+  of hidden track/station quality (``looseId``, ``mediumId``, ``tightId``, ``softId``,
+  ``highPtId``, ``triggerIdLoose``, ``isStandalone``, ``highPurity``, ``inTimeMuon``, ...),
+  ``segmentComp``, ``tunepRelPt``, the scores of that quality (``softMva``, ``mvaMuID``), the
+  beam-spot refit (``bsConstrainedPt/PtErr/Chi2``) and ``jetNDauCharged`` (0 where the flash
+  muon has no jet);
+* derived after sampling (:func:`flashsim_coffea.sim.derive.muon`, the reference's
+  :mod:`flashsim_coffea.nanoaod` functions on the flash fields): ``pdgId``, ``mass``,
+  ``genPartFlav``, ``jetIdx``, ``pfIsoId``, ``jetRelIso``/``jetPtRelv2`` (from the final flash
+  jets), ``tightCharge``, ``mvaTTH``/``mvaLowPt``, ``softMvaId``, ``mvaMuID_WP``,
+  ``mediumPromptId``, ``tkIsoId``, ``miniIsoId``, ``multiIsoId``, ``dxybs``.
+
+No duplicate-muon source (issue 22 item 4). The CMS FlashSim talk adds a second classifier per
+genuine muon that decides whether it also yields a duplicate copy (two reco muons from one gen
+muon, from split tracks). The reference detector makes at most one reco muon per gen muon
+(``reference/muons.py``: a gen muon is reconstructed or not; fakes come from pions and kaons),
+so its samples hold no duplicate to learn from: 0 of 232 matched muons of the cached 400-event
+ttbar sample share a ``genPartIdx`` (real CMS ``nano_tt_v12.root``: 0 of 140 [meas]), and a
+duplicate classifier would learn "never". It becomes worthwhile once the reference detector
+models track splitting at a rate taken from a CMS source.
 
 Example:
     >>> [(s.key, s.candidates, s.link) for s in SOURCES]
     [('Muon_genmuon', 'GenMuon', 'genPartIdx'), ('Muon_jetfake', 'GenJetFake', None)]
-    >>> list(GENUINE.targets)[:6]
-    ['pt', 'eta', 'phi', 'charge', 'ptErr', 'dxy']
+    >>> list(GENUINE.targets)[:6], len(GENUINE.targets)
+    (['pt', 'eta', 'phi', 'charge', 'ptErr', 'dxy'], 40)
 """
 
 from __future__ import annotations
@@ -23,6 +44,7 @@ from flashsim_coffea.specs._lepton import (
     ISOLATION,
     JET_CONDITIONING,
     KINEMATICS,
+    LEPTON_ISO_TARGETS,
     POSITIVE,
 )
 from flashsim_coffea.specs.source import Source
@@ -47,6 +69,25 @@ _TARGETS = {
     "isPFcand": FLAG,
     "nStations": INTEGER,
     "nTrackerLayers": INTEGER,
+    **LEPTON_ISO_TARGETS,
+    "puppiIsoId": INTEGER,
+    "softId": FLAG,
+    "highPtId": INTEGER,
+    "triggerIdLoose": FLAG,
+    "isStandalone": FLAG,
+    "highPurity": FLAG,
+    "inTimeMuon": FLAG,
+    # 0 without a muon-station segment; else in (0, 1], piled up at 1
+    "segmentComp": {"kind": "spike", "value": 0.0, "then": {"kind": "logit", "lo": 0.0, "hi": 1.0}},
+    # exactly 1 (tuneP = the PF muon's fit) for 80% of the reference ttbar muons
+    "tunepRelPt": {"kind": "spike", "value": 1.0, "then": {"kind": "log", "offset": 0.0}},
+    # -1 for non-global muons (the soft MVA is not evaluated), else in (0, 0.76)
+    "softMva": {"kind": "spike", "value": -1.0, "then": {"kind": "logit"}},
+    # -99 for non-loose muons, else in (0, 0.93)
+    "mvaMuID": {"kind": "spike", "value": -99.0, "then": {"kind": "logit"}},
+    "bsConstrainedPt": {"kind": "ratio", "gen": "pt"},
+    "bsConstrainedPtErr": POSITIVE,
+    "bsConstrainedChi2": POSITIVE,
 }
 
 GENUINE = Source(
@@ -56,7 +97,6 @@ GENUINE = Source(
     link="genPartIdx",
     conditioning=GEN_CONDITIONING,
     targets={**KINEMATICS, "charge": CHARGE, **_TARGETS},
-
     match_dr=0.3,
 )
 
@@ -66,7 +106,6 @@ JETFAKE = Source(
     candidates="GenJetFake",
     conditioning=JET_CONDITIONING,
     targets={**KINEMATICS, "charge": {"kind": "sign", "gen": None}, **_TARGETS},
-
     constants={"genPartIdx": -1},
 )
 

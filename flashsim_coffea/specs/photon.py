@@ -1,11 +1,20 @@
 """Photons: from gen photons, from gen electrons, fakes from jets.
 
-Derived after sampling: ``isScEtaEB``/``isScEtaEE`` (from η), ``genPartFlav``, ``jetIdx``;
-``electronIdx`` is -1.
+Every field of the reference detector's ``Photon`` (26) is learnt, constant or derived:
+
+* learnt: kinematics, ``energyErr``, shower shapes, isolations (``pfRelIso03_all``, the charged
+  ``pfRelIso03_chg``, the raw sums ``pfChargedIsoPFPV`` and ``pfPhoIso03``), ``mvaID`` and its
+  WPs, ``electronVeto``, ``pixelSeed``, ``seedGain``, ``eCorr`` and ``vidNestedWPBitmap`` (seven
+  cut levels of 0-3, transform ``vid``);
+* constant: ``electronIdx`` -1 (the reference detector writes no photon-electron link);
+* derived after sampling (:func:`flashsim_coffea.sim.derive.photon`): ``cutBased`` (minimum
+  over the bitmap), ``isScEtaEB``/``isScEtaEE``, ``genPartFlav``, ``jetIdx``.
 
 Example:
     >>> [(s.key, s.candidates) for s in SOURCES]
     [('Photon_genphoton', 'GenPhoton'), ('Photon_genelectron', 'GenElectron'), ('Photon_jetfake', 'GenJetFake')]
+    >>> len(FROM_PHOTON.targets), FROM_PHOTON.targets["vidNestedWPBitmap"]
+    (19, {'kind': 'vid', 'cuts': 7, 'bits': 2})
 """
 
 from __future__ import annotations
@@ -13,13 +22,14 @@ from __future__ import annotations
 from flashsim_coffea.specs._lepton import (
     EGAMMA_CONDITIONING,
     FLAG,
-    INTEGER,
+    ISO_SUM,
     ISOLATION,
     JET_CONDITIONING,
     KINEMATICS,
     MIRROR,
     MVA,
     POSITIVE,
+    SEED_GAIN,
 )
 from flashsim_coffea.specs.source import Source
 
@@ -32,15 +42,21 @@ _TARGETS = {
     "mvaID": MVA,
     "mvaID_WP80": FLAG,
     "mvaID_WP90": FLAG,
-    "cutBased": INTEGER,
     "electronVeto": FLAG,
     "pixelSeed": FLAG,
+    "pfRelIso03_chg": ISOLATION,
+    "pfChargedIsoPFPV": ISO_SUM,
+    "pfPhoIso03": ISO_SUM,
+    "vidNestedWPBitmap": {"kind": "vid", "cuts": 7, "bits": 2},
+    "seedGain": SEED_GAIN,
+    # the EGM scale-and-smearing factor: about 1, a few % wide
+    "eCorr": {"kind": "log", "offset": 0.0},
 }
 _CONST = {"electronIdx": -1}
 
 #: prompt photons are drawn four times as often in the flow's batches: a quarter of the vbf
 #: photons are FSR photons next to a muon, where the flow under-filled the isolation's point
-#: mass at 0 (models/README.md, tenth set)
+#: mass at 0 (flashsim_coffea/models/README.md, tenth set)
 FROM_PHOTON = Source(
     collection="Photon", name="genphoton", candidates="GenPhoton", link="genPartIdx",
     conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, **_TARGETS}, constants=_CONST, match_dr=0.3,

@@ -1,19 +1,29 @@
 """Hadronic taus: genuine from GenVisTau (``genPartIdx`` indexes GenVisTau, as NanoAOD does for
 ``genPartFlav == 5``), fakes from jets.
 
-Derived after sampling: ``idDeepTau2018v2p5VSjet`` (highest passed working point of the raw
-score), ``genPartFlav`` (5 genuine, 0 fake), ``jetIdx``.
+Every field of the reference detector's ``Tau`` (31) is learnt or derived:
+
+* learnt: kinematics, ``charge``, ``mass``, impact parameters, ``decayMode``,
+  ``idDecayModeNewDMs``, the leading track (``leadTkPtOverTauPt``, ``leadTkDeltaEta/Phi``), the
+  isolation sums (``chargedIso``, ``neutralIso``, ``puCorr``, ``photonsOutsideSignalCone``,
+  ``rawIsodR03`` whose 0.3-cone parts are not written) and the three raw DeepTau scores;
+* derived after sampling (:func:`flashsim_coffea.sim.derive.tau`): the DeepTau working points
+  ``idDeepTau2018v2p5VS{jet,e,mu}``, ``rawIso`` (delta-beta combination of the written sums),
+  ``idDecayModeOldDMs``, ``genPartFlav``, ``jetIdx`` and, from the final flash muons and
+  electrons, ``muIdx``, ``eleIdx`` and ``idAntiMu`` (:mod:`flashsim_coffea.nanoaod.tau_links`).
 
 Example:
     >>> [(s.key, s.candidates, s.link) for s in SOURCES]
     [('Tau_genvistau', 'GenVisTau', 'genPartIdx'), ('Tau_jetfake', 'GenJetFake', None)]
-    >>> list(GENUINE.targets)
+    >>> list(GENUINE.targets)[:10]
     ['pt', 'eta', 'phi', 'charge', 'mass', 'dxy', 'dz', 'decayMode', 'idDecayModeNewDMs', 'rawDeepTau2018v2p5VSjet']
+    >>> len(GENUINE.targets)
+    20
 """
 
 from __future__ import annotations
 
-from flashsim_coffea.specs._lepton import FLAG, IMPACT, JET_CONDITIONING, KINEMATICS, MIRROR
+from flashsim_coffea.specs._lepton import FLAG, IMPACT, ISO_SUM, JET_CONDITIONING, KINEMATICS, MIRROR, SCORE
 from flashsim_coffea.specs.source import Source
 
 _TARGETS = {
@@ -21,12 +31,23 @@ _TARGETS = {
     "mass": {"kind": "spike", "value": 0.13957, "atol": 2e-4, "then": {"kind": "log", "offset": 0.01}},
     "dxy": IMPACT,
     "dz": IMPACT,
-    # decay modes are categories: one-hot, not one integer (transforms.OneHot, models/README.md)
+    # decay modes are categories: one-hot, not one integer (transforms.OneHot, flashsim_coffea/models/README.md)
     "decayMode": {"kind": "onehot", "values": [0, 1, 2, 10, 11]},
     "idDecayModeNewDMs": FLAG,
     # taus are kept above the loosest working point: the lower bound is fitted to it; the
     # score saturates at exactly 1 (1.6% of the reference ttbar taus): a point mass on top
     "rawDeepTau2018v2p5VSjet": {"kind": "spike", "value": 1.0, "side": "high", "then": {"kind": "logit", "hi": 1.0}},
+    # the leading track's pT over the tau's: capped at 1 but for bare decay-mode-0 taus
+    "leadTkPtOverTauPt": {"kind": "spike", "value": 1.0, "then": {"kind": "log", "offset": 0.0}},
+    "leadTkDeltaEta": {"kind": "asinh", "scale": 0.01},
+    "leadTkDeltaPhi": {"kind": "asinh", "scale": 0.01},
+    "chargedIso": ISO_SUM,
+    "neutralIso": ISO_SUM,
+    "puCorr": ISO_SUM,
+    "photonsOutsideSignalCone": ISO_SUM,
+    "rawIsodR03": ISO_SUM,
+    "rawDeepTau2018v2p5VSe": SCORE,
+    "rawDeepTau2018v2p5VSmu": SCORE,
 }
 #: a jet fake has no visible mass to smear: its mass is drawn per decay mode and clipped to
 #: the HPS window, so 6-7% of three-prong fakes (4% of all) sit exactly at the window's lower
@@ -42,7 +63,7 @@ GENUINE = Source(
     mirror=MIRROR,
 )
 #: the efficiency classifier sees |η| binned: reco taus stop at |η| 2.3, a step the plain
-#: MLP smoothed (models/README.md, tenth set); its flow runs the whole schedule (twelfth set)
+#: MLP smoothed (flashsim_coffea/models/README.md, tenth set); its flow runs the whole schedule (twelfth set)
 JETFAKE = Source(
     collection="Tau", name="jetfake", candidates="GenJetFake",
     conditioning=JET_CONDITIONING,

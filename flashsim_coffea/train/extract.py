@@ -40,14 +40,12 @@ import numpy as np
 from flashsim_coffea.nanoaod import genevents
 from flashsim_coffea.sim import candidates, features
 from flashsim_coffea.specs import COLLECTIONS
+from flashsim_coffea.specs import event as event_spec
 from flashsim_coffea.specs.source import Source
 from flashsim_coffea.train import matching
 
 #: event-level reco branches read for the event source.
-EVENT_BRANCHES = (
-    "MET_pt", "MET_phi", "MET_sumEt", "MET_significance", "MET_covXX", "MET_covXY", "MET_covYY",
-    "PV_npvs", "PV_npvsGood", "PV_z", "Rho_fixedGridRhoFastjetAll", "Rho_fixedGridRhoFastjetCentral",
-)
+EVENT_BRANCHES = event_spec.BRANCHES
 
 
 def nest(arrays: ak.Array, collections: Iterable[str]) -> dict[str, ak.Array]:
@@ -207,21 +205,15 @@ def _pileup_tables(ev: ak.Array, src: Source, free: ak.Array, shared: dict) -> d
 def _event_tables(ev: ak.Array, src: Source, shared: dict) -> dict:
     ctx = features.shared_context(ev, shared.setdefault("gen", {}))
     cond = {k: ak.to_numpy(ctx[k]).astype(np.float64) for k in src.conditioning}
-    gx = ak.to_numpy(ev.GenMET.pt * np.cos(ev.GenMET.phi))
-    gy = ak.to_numpy(ev.GenMET.pt * np.sin(ev.GenMET.phi))
-    gphi = ak.to_numpy(ev.GenMET.phi)
-    mx = ak.to_numpy(ev.MET_pt * np.cos(ev.MET_phi))
-    my = ak.to_numpy(ev.MET_pt * np.sin(ev.MET_phi))
-    upar = mx * np.cos(gphi) + my * np.sin(gphi) - np.hypot(gx, gy)
-    uperp = -mx * np.sin(gphi) + my * np.cos(gphi)
+    gpt = ak.to_numpy(ev.GenMET.pt).astype(np.float64)
+    gphi = ak.to_numpy(ev.GenMET.phi).astype(np.float64)
+    residuals = event_spec.to_targets(ev, gpt, gphi)  # MET-like vectors as recoils to GenMET, PUPPI shifts
     pairs = {f"cond_{k}": v for k, v in cond.items()}
-    pairs["gen_GenMET_pt"] = ak.to_numpy(ev.GenMET.pt).astype(np.float64)
-    pairs["gen_GenMET_phi"] = gphi.astype(np.float64)
+    pairs["gen_GenMET_pt"] = gpt
+    pairs["gen_GenMET_phi"] = gphi
     for t in src.targets:
-        if t == "MET_upar":
-            pairs[t] = upar
-        elif t == "MET_uperp":
-            pairs[t] = uperp
+        if t in residuals:
+            pairs[t] = residuals[t]
         elif t in ev.fields:
             pairs[t] = ak.to_numpy(ev[t]).astype(np.float64)
     return {"cond": cond, "pairs": pairs, "n_events": len(ev)}

@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -77,13 +78,14 @@ def _subset(n: int, rng: np.random.Generator, limit: int) -> np.ndarray:
     return np.sort(rng.choice(n, limit, replace=False)) if n > limit else np.arange(n)
 
 
-def _budget(n: int, train_fraction: float, epochs: int, min_steps: int, blocks: int = 1) -> tuple[int, int]:
-    """Batch size and epochs giving at least ``min_steps`` gradient steps on ``n`` rows.
+def _budget(n: int, train_fraction: float, epochs: int, min_steps: int, blocks: int = 1,
+            batch: int | None = None) -> tuple[int, int]:
+    """Batch size (``batch``, else by ``n``) and epochs giving at least ``min_steps`` gradient steps on ``n`` rows.
 
     ``blocks``: every row comes with ``blocks - 1`` mirror images (more rows per epoch, the
     batch size of the ``n`` rows).
     """
-    batch = 256 if n < 50_000 else 1024
+    batch = batch or (256 if n < 50_000 else 1024)
     per_epoch = max(1, int(train_fraction * n) * blocks // batch)
     return batch, int(min(max(epochs, -(-min_steps // per_epoch)), 3000))
 
@@ -145,8 +147,13 @@ def efficiency_bins(X: np.ndarray, y: np.ndarray, names: list[str], binned: tupl
 def train_source(src: Source, tables: dict[str, store.Table], out: str | os.PathLike, seed: int = 1, *,
                  provenance: dict | None = None, epochs: int = 40, progress: bool = True,
                  min_objects: int = MIN_OBJECTS, min_steps: int = MIN_STEPS,
-                 min_efficiency_steps: int = MIN_EFFICIENCY_STEPS, buffer_rows: int = BUFFER_ROWS) -> dict:
+                 min_efficiency_steps: int = MIN_EFFICIENCY_STEPS, buffer_rows: int = BUFFER_ROWS,
+                 config: Mapping | None = None) -> dict:
     """Train and write the models of ``src`` from its extracted tables (:func:`.store.source_tables`).
+
+    ``config`` overrides the defaults (a hyper-parameter search, :mod:`flashsim_coffea.validate.tune`):
+    ``flow`` / ``efficiency`` (network configs merged over :data:`FLOW_CONFIG` / :data:`EFFICIENCY_CONFIG`),
+    ``lr`` and ``batch_size`` of the flow.
 
     A model trains on at most ``src.max_candidates`` candidates or ``src.max_objects`` reco
     objects (a random subset beyond: a choice of training time). They are read from the tables
@@ -172,6 +179,7 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
         ValueError: Jet_genjet: the training data lacks reco branch Jet_puId
     """
     out = Path(out) / src.key
+    cfg = dict(config or {})
     rng = np.random.default_rng(seed)
     selection, objects = tables.get("selection"), tables["pairs"]
     missing = [k for k in src.targets if k not in objects.columns]
@@ -212,7 +220,8 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
         bins = efficiency_bins(_pair_conditioning(selection.take(base[fit], cond_names), src.conditioning),
                                labels[fit], src.conditioning, src.efficiency_bins)
         batch, n_epochs = _budget(len(sel), 0.8, max(10, epochs // 2), min_efficiency_steps, blocks)
-        model, h = train_efficiency(Rows(len(sel), load_candidates, blocks - 1), config={**EFFICIENCY_CONFIG, "bins": bins},
+        model, h = train_efficiency(Rows(len(sel), load_candidates, blocks - 1),
+                                    config={**EFFICIENCY_CONFIG, **cfg.get("efficiency", {}), "bins": bins},
                                     seed=seed, epochs=n_epochs, batch_size=batch, patience=max(10, n_epochs // 8),
                                     buffer_rows=buffer_rows, progress=progress)
         cards.save(out, "efficiency", model.state_dict(),
@@ -240,9 +249,10 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
         return [pipe.forward(pairs, rng=rng), _pair_conditioning(pairs, src.conditioning),
                 *([] if weights is None else [weights])]
 
-    batch, n_epochs = _budget(len(sel), 0.9, epochs, min_steps, blocks)
-    net, h = train_flow(Rows(len(sel), load_pairs, blocks - 1), config=FLOW_CONFIG, seed=seed, epochs=n_epochs,
-                        batch_size=batch, patience=n_epochs if src.full_schedule else max(8, n_epochs // 8),
+    batch, n_epochs = _budget(len(sel), 0.9, epochs, min_steps, blocks, cfg.get("batch_size"))
+    net, h = train_flow(Rows(len(sel), load_pairs, blocks - 1), config={**FLOW_CONFIG, **cfg.get("flow", {})},
+                        seed=seed, epochs=n_epochs, batch_size=batch, lr=cfg.get("lr", 1e-3),
+                        patience=n_epochs if src.full_schedule else max(8, n_epochs // 8),
                         row_weights=bool(src.oversample), buffer_rows=buffer_rows, progress=progress)
     reco_acceptance = {}
     if "eta" in objects.columns and n:

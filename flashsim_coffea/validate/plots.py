@@ -1,7 +1,8 @@
 """Validation figures: flash vs FullSim with ratio panels (mplhep CMS style).
 
-:func:`source_figures` draws the figures of one source that
-:func:`flashsim_coffea.validate.report.validate` writes next to its ``validation.json``.
+:func:`source_figures` draws the figures of one source and :func:`field_figure` every field of a
+collection (:mod:`.fields`) that :func:`flashsim_coffea.validate.report.validate` writes next to
+its ``validation.json``.
 
 Example:
     >>> import shutil, tempfile
@@ -17,6 +18,9 @@ Example:
     >>> paths = source_figures(result, src, full, flash, out, flash_scale=1 / 4)
     >>> [p.name for p in paths], all(p.stat().st_size > 0 for p in paths)
     (['Muon_genmuon_efficiency.png', 'Muon_genmuon_variables.png'], True)
+    >>> fields = {"single": {"pt": {"auc": 0.52, "err": 0.01}, "eta": {"auc": 0.5, "err": 0.01}}}
+    >>> field_figure("Muon", fields, full, flash, out, flash_scale=1 / 4).name
+    'Muon_fields.png'
     >>> shutil.rmtree(out)
 """
 
@@ -131,3 +135,40 @@ def source_figures(result: dict, src, ref_pairs: dict, flash_pairs: dict, out: P
         plt.close(fig)
         paths.append(p)
     return paths
+
+
+#: panels of :func:`field_figure` at most (the fields with the largest single-variable AUC first).
+MAX_FIELD_PANELS = 48
+
+
+def field_figure(coll: str, result: dict, ref_cols: dict, flash_cols: dict, out: Path,
+                 flash_scale: float = 1.0) -> Path | None:
+    """Every compared field of collection ``coll`` (:func:`flashsim_coffea.validate.fields.compare` ``result``),
+    flash vs FullSim with ratio panels, titled with its single-variable AUC, the most different first."""
+    from flashsim_coffea.validate.fields import encode
+
+    single = result.get("single") or {}
+    names = sorted(single, key=lambda k: -single[k]["auc"])[:MAX_FIELD_PANELS]
+    if not names:
+        return None
+    plt = _style()
+    from matplotlib.gridspec import GridSpec
+
+    ref, flash = encode(ref_cols), encode(flash_cols)
+    ncol = 6
+    nrow = (len(names) + ncol - 1) // ncol
+    fig = plt.figure(figsize=(3.4 * ncol, 3.2 * nrow))
+    outer = GridSpec(nrow, ncol, figure=fig, hspace=0.5, wspace=0.4)
+    for i, name in enumerate(names):
+        inner = outer[i // ncol, i % ncol].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
+        top, bottom = _pair(fig, inner)
+        a, b = flash[name], ref[name]
+        _hist_panel(top, bottom, a[np.isfinite(a)], b[np.isfinite(b)], f"{name}  AUC {single[name]['auc']:.3f}",
+                    flash_scale)
+        if i == 0:
+            top.legend(fontsize=7)
+    fig.suptitle(f"{coll}: every field, flash vs FullSim (single-variable AUC)", y=1.0)
+    p = out / f"{coll}_fields.png"
+    fig.savefig(p, dpi=50, bbox_inches="tight")
+    plt.close(fig)
+    return p

@@ -13,21 +13,27 @@ Per source:
 * a two-sample classifier AUC: an MLP trained to tell flash from FullSim objects on
   gen conditioning + reco targets, evaluated on a held-out half (0.5 = indistinguishable).
 
+Per collection, every field it writes (copied, constant, derived and links too) and the
+event-level fields (MET flavours, PV, rho, trigger and filter bits) are compared as an analysis
+sees them (:mod:`.fields`): single-variable AUCs, an MLP and a gradient-boosted classifier over all
+fields (mean and spread over seeds, and their flash-vs-flash null), the fields FullSim writes and
+flash does not, and the pass fraction of every trigger path and MET filter.
+
 A collection's figures: the AUC is the worst over its sources with at least
 ``MIN_AUC_OBJECTS`` objects per sample; the median W1/σ is taken over the reco variables
 of the whole collection (every source's objects pooled, as an analysis sees them), next
 to its statistical floor (the same figure between two random halves of FullSim, scaled
 to what a perfect simulation with K replicas would show against this FullSim sample); the efficiency difference is the
 largest above 20 GeV among bins where it is measured to better than ``EFF_PRECISION``.
-Plots (mplhep CMS style, ratio panels) and a JSON go to ``out``.
+Plots (mplhep CMS style, ratio panels), a JSON and ``fields.md`` (the every-field tables) go to ``out``.
 
 Example:
     The shipped muon models against 50 events of a real CMS ttbar file, 4 flash events per gen
-    event (too few objects for an AUC: ``-``):
+    event (too few objects for an AUC: ``-``; the every-field check of :mod:`.fields` left out):
 
     >>> from flashsim_coffea.sim.cards import DEFAULT_MODELS
     >>> report = validate(DEFAULT_MODELS, [SHARED / "nano_tt_v12.root"], entry_stop=50, collections=["Muon"],
-    ...                   replicas=4, plots=False, progress=False)
+    ...                   replicas=4, plots=False, progress=False, field_seeds=0)
     >>> report["sources"]["Muon_genmuon"]["objects"]
     {'fullsim': 39, 'flash': 154}
     >>> for line in summary_lines(report):
@@ -50,7 +56,7 @@ import numpy as np
 
 from flashsim_coffea.nanoaod import genevents
 from flashsim_coffea.sim import cards
-from flashsim_coffea.sim.engine import EVENT_RECORDS, FlashSim
+from flashsim_coffea.sim.engine import FlashSim
 from flashsim_coffea.train import extract, store
 from flashsim_coffea.validate.sample import CAP, ETA_EDGES, PT_EDGES, add, efficiency_curve, empty, pooled
 
@@ -83,12 +89,14 @@ def flash_like_fullsim(data: ak.Array, sim: FlashSim, seed: int, replicas: int =
     flash = sim.simulate(gen, seed=seed, replicas=replicas)
     rows = np.asarray(flash["FlashSim", "genEventIdx"])
     rec = {f: gen[f][rows] for f in gen.fields}
-    for coll in sim.collections:
-        rec[coll] = flash[coll]
-    for name, prefix in EVENT_RECORDS.items():
-        if name in flash.fields:
+    for name in flash.fields:
+        if name == "FlashSim" or name in rec:  # Pileup: the gen input's, copied
+            continue
+        if flash[name].ndim > 1 or not ak.fields(flash[name]):  # a collection (or a flat branch): as it is
+            rec[name] = flash[name]
+        else:  # an event-level record (MET, PV, Rho, ...): flat <record>_<field> branches, as in NanoAOD
             for f in flash[name].fields:
-                rec[prefix + f] = flash[name][f]
+                rec[f"{name}_{f}"] = flash[name][f]
     return ak.zip(rec, depth_limit=1)
 
 
@@ -148,20 +156,60 @@ def two_sample_auc(flash: np.ndarray, ref: np.ndarray, seed: int = 0) -> float:
     from flashsim_coffea.sim.efficiency import logits
     from flashsim_coffea.train.efficiency import train_efficiency
 
+    x, y, tr, te = balanced_halves(flash, ref, seed)
+    model, _ = train_efficiency(x[tr], y[tr], {"hidden": [64, 64]}, seed, epochs=15, calibration="none",
+                                val_fraction=0.2, patience=4, progress=False)
+    return auc_score(logits(model, x[te]), y[te])
+
+
+def balanced_halves(flash: np.ndarray, ref: np.ndarray, seed: int, finite: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows ``x`` (float32), labels ``y`` (1: flash) and training / held-out row numbers of a two-sample classifier.
+
+    As many rows of each sample (at most ``MAX_ROWS``), drawn with ``seed``; ``finite`` drops rows with a
+    non-finite value, else they are kept with ±inf made NaN (for a classifier that takes NaN).
+
+    Example:
+        >>> x, y, tr, te = balanced_halves(np.ones((5, 2)), np.zeros((3, 2)), seed=0)
+        >>> x.shape, y.tolist(), len(tr), len(te)
+        ((6, 2), [1.0, 1.0, 1.0, 0.0, 0.0, 0.0], 3, 3)
+    """
     rng = np.random.default_rng(seed)
     n = min(len(flash), len(ref), MAX_ROWS)
     a = flash[rng.choice(len(flash), n, replace=False)]
     b = ref[rng.choice(len(ref), n, replace=False)]
     x = np.concatenate([a, b]).astype(np.float32)
     y = np.concatenate([np.ones(n), np.zeros(n)]).astype(np.float32)
-    ok = np.all(np.isfinite(x), axis=1)
-    x, y = x[ok], y[ok]
+    if finite:
+        ok = np.all(np.isfinite(x), axis=1)
+        x, y = x[ok], y[ok]
+    else:
+        x[np.isinf(x)] = np.nan
     perm = rng.permutation(len(x))
     half = len(x) // 2
-    tr, te = perm[:half], perm[half:]
-    model, _ = train_efficiency(x[tr], y[tr], {"hidden": [64, 64]}, seed, epochs=15, calibration="none",
-                                val_fraction=0.2, patience=4, progress=False)
-    return auc_score(logits(model, x[te]), y[te])
+    return x, y, perm[:half], perm[half:]
+
+
+def hgb_auc(flash: np.ndarray, ref: np.ndarray, seed: int = 0) -> float:
+    """AUC of scikit-learn's ``HistGradientBoostingClassifier`` telling ``flash`` rows from ``ref`` rows,
+    on a held-out half (the split of :func:`two_sample_auc`; NaN allowed).
+
+    Example:
+        >>> rng = np.random.default_rng(1)
+        >>> round(hgb_auc(rng.normal(0.5, 1, (2000, 1)), rng.normal(0, 1, (2000, 1))), 2)  # Φ(0.5/√2) = 0.64
+        0.61
+    """
+    try:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+    except ImportError:
+        raise ImportError("the gradient-boosted two-sample classifier needs scikit-learn: "
+                          "pip install 'flashsim-coffea[validate]'") from None
+
+    x, y, tr, te = balanced_halves(flash, ref, seed, finite=False)
+    clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, early_stopping=True,
+                                         validation_fraction=0.2, n_iter_no_change=10, random_state=seed)
+    clf.fit(x[tr], y[tr])
+    return auc_score(clf.decision_function(x[te]), y[te])
 
 
 def auc_inputs(src, flash_pairs: dict, ref_pairs: dict) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -280,7 +328,7 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
              seed: int = 1, entry_stop: int | None = None, plots: bool = True, progress: bool = True,
              update_cards: bool = False, solver: str | None = None, steps: int | None = None,
              replicas: int = 1, collections: tuple[str, ...] | list[str] | None = None, step: int = store.STEP,
-             cap: int = CAP) -> dict:
+             cap: int = CAP, field_seeds: int = 3) -> dict:
     """Validate the models of ``models_dir`` on FullSim ``paths``; returns (and writes) the report.
 
     The files are read ``step`` events at a time: each chunk is simulated and folded into the
@@ -290,24 +338,41 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
     studies); ``replicas`` flash events are made per gen event. ``collections`` validates only
     those (after retraining them): their entries replace the ones in an existing
     ``out/validation.json`` made on the same files, events, seed and replicas.
+
+    Beside the sources, every field of each collection and the event-level fields are compared
+    (:mod:`.fields`: per-field AUCs, MLP and gradient-boosted classifiers over ``field_seeds`` seeds,
+    trigger pass fractions) on a uniform subsample of at most ``min(cap, FIELD_CAP)`` objects per
+    collection and side; ``field_seeds=0`` leaves that out. ``out`` then also gets ``fields.md``.
     """
     if replicas < 1:
         raise ValueError(f"replicas must be >= 1, got {replicas}")
+    if field_seeds < 0:
+        raise ValueError(f"field_seeds must be >= 0, got {field_seeds}")
     import zlib
 
     from tqdm import tqdm
+
+    from flashsim_coffea.validate import fields
+    from flashsim_coffea.validate.sample import add_bits
 
     sim = FlashSim.load(models_dir, collections=collections, solver=solver, steps=steps)
     chunks = store.plan(paths, step, entry_stop)
     report: dict = {"files": [Path(p).name for p in paths], "events": sum(c.stop - c.start for c in chunks),
                     "seed": seed, "replicas": replicas, "solver": sim.solver, "steps": sim.steps,
-                    "subsample_cap": cap, "sources": {}, "collections": {}}
+                    "subsample_cap": cap, "sources": {}, "collections": {}, "fields": {}, "triggers": {}}
     # a partial re-validation goes into the existing report: refuse before simulating if it cannot
     path = None if out is None else Path(out) / "validation.json"
     old = json.loads(path.read_text()) if collections and path is not None and path.exists() else None
     if old is not None:
         merge_reports(old, report, path)
     tables: dict[str, tuple[dict, dict]] = {}
+    by_coll = {c: [m for m in sim.models.values() if (m.source.collection or fields.EVENT) == c]
+               for c in [*sim.collections, fields.EVENT]}
+    field_colls = [c for c, ms in by_coll.items() if ms] if field_seeds else []
+    thresholds = {c: fields.threshold(by_coll[c]) if c != fields.EVENT else None for c in field_colls}
+    field_cap = min(cap, fields.FIELD_CAP)
+    field_samples = {c: (empty(field_cap), empty(field_cap)) for c in field_colls}
+    bits: tuple[dict, dict] = ({}, {})
     for c in tqdm(chunks, desc="validate", unit="chunk", disable=not progress):
         data = extract.read([c.path], entry_start=c.start, entry_stop=c.stop)
         flash = flash_like_fullsim(data, sim, seed, replicas)
@@ -320,6 +385,16 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
             for side, sample, ev in ((0, ref_s, data), (1, flash_s, flash)):
                 rng = np.random.default_rng([seed, c.file, c.start, side, zlib.crc32(key.encode())])
                 add(sample, extract.tables(ev, src, shared[side]), rng)
+        if field_colls:
+            events = (fields.event_branches(c.path, c.start, c.stop), fields.event_columns(flash))
+            for coll in field_colls:
+                for side, ev in ((0, data), (1, flash)):
+                    rng = np.random.default_rng([seed, c.file, c.start, side, zlib.crc32(f"fields {coll}".encode())])
+                    cols = events[side] if coll == fields.EVENT else fields.objects(ev, coll, **thresholds[coll])
+                    add(field_samples[coll][side], {"pairs": cols}, rng)
+            if fields.EVENT in field_colls:
+                for side in (0, 1):
+                    add_bits(bits[side], {k: v for k, v in events[side].items() if k.startswith(fields.TRIGGER_PREFIXES)})
         del data, flash
     for key in tables:
         report["sources"][key] = compare_source(sim.models[key].source, *tables[key], seed)
@@ -337,12 +412,29 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
             "max_eff_diff_above_20": _worst(r.get("max_eff_diff_above_20") for r in rs),
             "variables": pool["variables"],
         }
+    for coll in field_colls:
+        ref_s, flash_s = field_samples[coll]
+        r = fields.compare(ref_s["pairs"], flash_s["pairs"], seeds=field_seeds,
+                           field_kinds=fields.kinds(m.source for m in by_coll[coll]))
+        report["fields"][coll] = {"threshold": thresholds[coll],
+                                  "objects": {"fullsim": ref_s["objects"], "flash": flash_s["objects"]},
+                                  "subsample": {"fullsim": ref_s["threshold"], "flash": flash_s["threshold"]}, **r}
+    if fields.EVENT in field_colls:
+        report["triggers"] = fields.trigger_table(*bits)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report if old is None else merge_reports(old, report, path), indent=1))
+        written = report if old is None else merge_reports(old, report, path)
+        path.write_text(json.dumps(written, indent=1))
+        if field_colls:
+            (out / "fields.md").write_text(fields.markdown(written))
         if plots:
             from flashsim_coffea.validate import plots as plotting
+
+            for coll in field_colls:
+                ref_s, flash_s = field_samples[coll]
+                plotting.field_figure(coll, report["fields"][coll], ref_s["pairs"], flash_s["pairs"], out,
+                                      flash_scale=ref_s["threshold"] / flash_s["threshold"] / replicas)
 
             for key, m in report["sources"].items():
                 ref_s, flash_s = tables[key]
@@ -405,7 +497,9 @@ def merge_reports(old: dict, new: dict, path: str | os.PathLike = "validation.js
             raise ValueError(f"{path}: made with {k}={old.get(k)!r}, this run has {k}={new.get(k)!r}; validate every "
                              "collection again or write to another --out")
     return {**old, "sources": {**old["sources"], **new["sources"]},
-            "collections": {**old["collections"], **new["collections"]}}
+            "collections": {**old["collections"], **new["collections"]},
+            "fields": {**old.get("fields", {}), **new.get("fields", {})},
+            "triggers": new.get("triggers") or old.get("triggers", {})}
 
 
 def summary_lines(report: dict) -> list[str]:
@@ -425,4 +519,16 @@ def summary_lines(report: dict) -> list[str]:
         w = "-" if r["median_w1_over_sigma"] is None else f"{r['median_w1_over_sigma']:.4f}"
         lines.append(f"  {key:<22} objects {r['objects']['flash']:>7}/{r['objects']['fullsim']:<7} AUC {auc} "
                      f"medW1/σ {w}{e}{c}")
+    if report.get("fields"):
+        lines += ["", f"{'fields':<10} {'MLP':>6} {'HGB':>6}  worst field (single AUC)    not simulated"]
+    for coll, r in report.get("fields", {}).items():
+        mlp, hgb = ("-" if k not in r["classifiers"] else f"{r['classifiers'][k]['mean']:.3f}" for k in ("mlp", "hgb"))
+        worst = max(r["single"].items(), key=lambda kv: kv[1]["auc"], default=None)
+        w = "-" if worst is None else f"{worst[0]} {worst[1]['auc']:.3f}"
+        lines.append(f"{coll:<10} {mlp:>6} {hgb:>6}  {w:<27} {len(r['not_simulated'])}")
+    trig = report.get("triggers") or {}
+    if trig:
+        both = [t for t in trig.values() if t["within"] is not None]
+        lines.append(f"trigger/filter bits: {sum(t['within'] for t in both)} of {len(both)} within 0.01, "
+                     f"{len(trig) - len(both)} written by one side only")
     return lines

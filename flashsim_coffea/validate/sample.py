@@ -7,13 +7,15 @@ tables (:func:`flashsim_coffea.train.extract.tables`, FullSim and flash alike) i
 * efficiency inputs as histograms (candidates and reconstructed ones per gen pT and η bin), the
   candidate and object counts, the per-event count sums: exact, whatever the number of events;
 * the reconstructed objects (conditioning, gen values, reco targets: what W1/σ, KS, the
-  two-sample classifier and the plots read) as a uniform random subsample of at most ``cap``
+  two-sample classifier and the plots read; or every field of a collection's objects, for
+  :mod:`.fields`) as a uniform random subsample of at most ``cap``
   rows, in input order. Every row draws a key u ~ U(0, 1) (seeded per chunk); the rows kept
   are those with u below a threshold τ (1 while nothing was dropped, else the smallest key
   dropped): a Bernoulli(τ) subsample. Pooling sources (:func:`pooled`) keeps the rows below the
   smallest τ of the pooled sources, so the pool stays a uniform subsample of the union.
 
-Below the cap nothing is dropped and the figures are those of the whole sample.
+Below the cap nothing is dropped and the figures are those of the whole sample. Bits
+(trigger paths, MET filters) are counted exactly, over every event, by :func:`add_bits`.
 
 Example:
     >>> s = empty(cap=3)
@@ -68,6 +70,9 @@ def add(sample: dict, t: dict, rng: np.random.Generator) -> None:
         c["events"] += len(t["count"])
         sample["count"] = c
     pairs = t["pairs"]
+    if sample["pairs"] and set(pairs) != set(sample["pairs"]):  # a file of another NanoAOD version: common columns
+        pairs = {k: v for k, v in pairs.items() if k in sample["pairs"]}
+        sample["pairs"] = {k: v for k, v in sample["pairs"].items() if k in pairs}
     n = len(next(iter(pairs.values()))) if pairs else 0
     sample["objects"] += n
     if n == 0:
@@ -84,6 +89,23 @@ def add(sample: dict, t: dict, rng: np.random.Generator) -> None:
         merged = {k: v[keep] for k, v in merged.items()}
         all_keys = all_keys[keep]
     sample["pairs"], sample["keys"] = merged, all_keys
+
+
+def add_bits(counts: dict, bits: dict) -> None:
+    """Fold one chunk's event-level ``bits`` (name -> 0/1 per event) into ``counts`` (name -> [passed, events]).
+
+    Example:
+        >>> c = {}
+        >>> add_bits(c, {"HLT_IsoMu24": np.array([True, False, True])})
+        >>> add_bits(c, {"HLT_IsoMu24": np.array([False])})
+        >>> c
+        {'HLT_IsoMu24': [2, 4]}
+    """
+    for k, v in bits.items():
+        v = np.asarray(v)
+        have = counts.setdefault(k, [0, 0])
+        have[0] += int(np.count_nonzero(v))
+        have[1] += len(v)
 
 
 def summarise(t: dict, cap: int = CAP, seed: int = 0) -> dict:

@@ -1,0 +1,347 @@
+"""A resumable hyper-parameter search of one source (``flashsim tune``): Optuna, trials on any executor.
+
+Every trial trains the source's models (:func:`flashsim_coffea.train.sources.train_source` with a
+``config`` override) on the training split of its extracted tables (:mod:`flashsim_coffea.train.store`)
+and scores them on a held-out split of the same tables: a fixed random fifth of the rows
+(``split_seed``), whatever the trial. Two objectives, both minimised (a Pareto front):
+
+* fidelity = (mean two-sample AUC - 0.5) + median W1/σ: flow samples drawn on the held-out objects'
+  conditioning (redrawn while outside the source's acceptance, as the engine does) against their
+  FullSim targets; the AUC is :func:`.report.two_sample_auc` on gen conditioning + reco targets
+  (:func:`.report.auc_inputs`) averaged over ``auc_seeds`` classifier seeds, W1/σ is
+  :func:`.report.wasserstein_over_sigma` per target. The efficiency classifier's held-out
+  log-loss and |mean efficiency - FullSim| are recorded with each trial (not an objective);
+* cost = multiply-adds per object of the engine's networks (:meth:`FlashSim.flops_per_object`:
+  the flow times the solver's evaluations, plus the efficiency or count network).
+
+The study lives in SQLite (``sqlite:///<study>``): rerunning continues it and runs only the
+trials it lacks (``trials`` counts the finished ones); a trial left ``RUNNING`` by an interrupted
+run is marked ``FAIL`` first. Trials run as tasks of an executor (a dask.distributed
+``Client.get_executor()``, :mod:`flashsim_coffea.cluster`): each task loads the study and runs its
+share of the trials with ``study.optimize`` against the shared storage, SQLite waiting up to
+:data:`SQLITE_TIMEOUT` seconds on a lock held by another worker (each trial writes a few rows,
+once every few seconds at most: contention is rare). Tables of the validation processes
+(:data:`VALIDATION_PROCESSES`) are refused.
+
+References:
+    Akiba et al., Optuna: A Next-generation Hyperparameter Optimization Framework (arXiv:1907.10902);
+    Ozaki et al., Multiobjective tree-structured Parzen estimator (JAIR 2022);
+    Hutter, Hoos, Leyton-Brown, An efficient approach for assessing hyperparameter importance (fANOVA, ICML 2014).
+
+Example:
+    The search space and the training config of one trial's parameters:
+
+    >>> params = {"flow_width": 96, "flow_depth": 3, "lr": 0.002, "batch_size": 512, "steps": 5000,
+    ...           "eff_width": 64, "eff_depth": 2}
+    >>> config_of(params)
+    ({'flow': {'hidden': [96, 96, 96]}, 'efficiency': {'hidden': [64, 64]}, 'lr': 0.002, 'batch_size': 512}, 5000)
+    >>> sorted(SPACE)
+    ['batch_size', 'eff_depth', 'eff_width', 'flow_depth', 'flow_width', 'lr', 'steps']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from concurrent.futures import Executor
+from pathlib import Path
+
+import numpy as np
+
+from flashsim_coffea.sim.engine import DEFAULT_SOLVER, DEFAULT_STEPS, RESAMPLE_ATTEMPTS, FlashSim, load_source, matrix
+from flashsim_coffea.specs import all_sources
+from flashsim_coffea.train import store
+from flashsim_coffea.train.sources import EFFICIENCY_CONFIG, FLOW_CONFIG, MIN_STEPS, train_source
+from flashsim_coffea.validate.report import auc_inputs, two_sample_auc, wasserstein_over_sigma
+
+#: processes kept for validation: never tuned on.
+VALIDATION_PROCESSES = ("zh_llbb", "vbf_hmumu")
+#: seconds a SQLite writer waits on another's lock.
+SQLITE_TIMEOUT = 120
+#: the search space: parameter -> choices (a list) or (low, high, log) for a number.
+#: ``steps``: gradient steps of the flow and the efficiency classifier, (max_steps / 4, max_steps).
+SPACE: dict[str, list | tuple] = {
+    "flow_width": [64, 96, 128, 192, 256],
+    "flow_depth": (2, 6, False),
+    "lr": (2e-4, 3e-3, True),
+    "batch_size": [128, 256, 512, 1024],
+    "steps": (0.25, 1.0, True),
+    "eff_width": [64, 128, 192],
+    "eff_depth": (1, 4, False),
+}
+#: held-out fraction of the rows of the tables.
+HELD_OUT = 0.2
+
+
+class RowView:
+    """The rows ``rows`` (increasing) of a :class:`~flashsim_coffea.train.store.Table`, read as a table.
+
+    Example:
+        >>> import tempfile
+        >>> out = tempfile.mkdtemp()
+        >>> _ = store.extract([SHARED / "nano_tt_v12.root"], out, events=50, keys=["Muon_genmuon"], progress=False)
+        >>> t = store.Table(out, "Muon_genmuon", "pairs")
+        >>> v = RowView(t, np.array([1, 30]))
+        >>> len(v), v.column("pt").round(1).tolist(), v.take(np.array([1]), ["pt"])["pt"].round(1).tolist()
+        (2, [3.3, 25.1], [25.1])
+    """
+
+    def __init__(self, table, rows: np.ndarray):
+        self.table, self.rows = table, np.asarray(rows, np.int64)
+        self.columns = table.columns
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.table.column(name)[self.rows]
+
+    def take(self, rows: np.ndarray, names: list[str] | None = None) -> dict[str, np.ndarray]:
+        return self.table.take(self.rows[np.asarray(rows, np.int64)], names)
+
+
+def split(tables: Mapping, fraction: float = HELD_OUT, seed: int = 0) -> tuple[dict, dict]:
+    """(training, held-out) views of a source's tables: a random ``fraction`` of each table's rows held out."""
+    train, held = {}, {}
+    for kind, t in tables.items():
+        out = np.random.default_rng([seed, len(kind)]).random(len(t)) < fraction
+        train[kind], held[kind] = RowView(t, np.flatnonzero(~out)), RowView(t, np.flatnonzero(out))
+    return train, held
+
+
+def suggest(trial, max_steps: int) -> dict:
+    """The parameters of one trial from :data:`SPACE` (``steps`` scaled by ``max_steps``)."""
+    out = {}
+    for name, choice in SPACE.items():
+        if isinstance(choice, list):
+            out[name] = trial.suggest_categorical(name, choice)
+        elif name == "steps":
+            out[name] = trial.suggest_int(name, max(1, int(choice[0] * max_steps)), max(1, int(choice[1] * max_steps)),
+                                          log=True)
+        elif isinstance(choice[0], int):
+            out[name] = trial.suggest_int(name, choice[0], choice[1], log=choice[2])
+        else:
+            out[name] = trial.suggest_float(name, choice[0], choice[1], log=choice[2])
+    return out
+
+
+def config_of(params: Mapping) -> tuple[dict, int]:
+    """The ``config`` of :func:`~flashsim_coffea.train.sources.train_source` and the gradient steps of a trial."""
+    cfg = {"flow": {"hidden": [int(params["flow_width"])] * int(params["flow_depth"])},
+           "efficiency": {"hidden": [int(params["eff_width"])] * int(params["eff_depth"])},
+           "lr": float(params["lr"]), "batch_size": int(params["batch_size"])}
+    return cfg, int(params["steps"])
+
+
+def _sample(m, context: np.ndarray, gen: dict, rng: np.random.Generator, solver: str, steps: int) -> np.ndarray:
+    """Flow samples (targets) of every row, redrawn while outside the acceptance (at most RESAMPLE_ATTEMPTS draws)."""
+    from flashsim_coffea.sim.flow import sample
+
+    def draw(rows: np.ndarray) -> dict:
+        noise = rng.standard_normal((len(rows), m.flow.dim)).astype(np.float32)
+        y = sample(m.flow, context[rows], steps=steps, solver=solver, noise=noise)
+        return m.pipeline.inverse(y, gen={k: v[rows] for k, v in gen.items()})
+
+    out = {k: np.array(v, np.float64) for k, v in draw(np.arange(len(context))).items()}
+    inside = m.accepted(out)
+    for _ in range(RESAMPLE_ATTEMPTS - 1):
+        if inside is None or inside.all():
+            break
+        redo = np.flatnonzero(~inside)
+        again = draw(redo)
+        ok = m.accepted(again)
+        for k, v in again.items():
+            out[k][redo[ok]] = np.asarray(v, np.float64)[ok]
+        inside[redo[ok]] = True
+    return out
+
+
+def evaluate(key: str, train: Mapping, held: Mapping, params: Mapping, out: str | os.PathLike, seed: int = 1, *,
+             auc_seeds: int = 5, solver: str = DEFAULT_SOLVER, steps: int = DEFAULT_STEPS) -> dict:
+    """Train the models of source ``key`` with ``params`` into ``out`` and score them on ``held`` (see the module doc)."""
+    from flashsim_coffea.sim.efficiency import predict_proba
+
+    src = all_sources()[key]
+    cfg, n_steps = config_of(params)
+    train_source(src, train, out, seed, epochs=1, progress=False, min_steps=n_steps, min_efficiency_steps=n_steps,
+                 config=cfg)
+    m = load_source(out, src)
+    pairs = held["pairs"].take(np.arange(len(held["pairs"])))
+    if len(held["pairs"]) < 10:
+        raise ValueError(f"{key}: only {len(held['pairs'])} held-out objects; give more events")
+    names = m.source.conditioning
+    cond = {c: pairs[f"cond_{c}"] for c in names}
+    context = matrix(cond, names, len(held["pairs"]))
+    flash = _sample(m, context, pairs, np.random.default_rng(seed), solver, steps)
+    flash_pairs = {**{f"cond_{c}": v for c, v in cond.items()}, **flash}
+    _, fa, ra = auc_inputs(m.source, flash_pairs, pairs)
+    aucs = [two_sample_auc(fa, ra, s) for s in range(auc_seeds)]
+    w1 = {t: wasserstein_over_sigma(np.asarray(flash[t], np.float64), np.asarray(pairs[t], np.float64))
+          for t in m.source.targets if t in flash and t in pairs}
+    flops = FlashSim({key: m}, solver, steps).flops_per_object()[key]
+    r = {"auc": float(np.mean(aucs)), "auc_seeds": [float(a) for a in aucs],
+         "median_w1_over_sigma": float(np.median(list(w1.values()))), "flops": int(flops["flow"] + flops["selection"]),
+         "held_out_objects": len(held["pairs"])}
+    if m.efficiency is not None:
+        sel = held["selection"]
+        X = matrix({c: sel.column(f"cond_{c}") for c in names}, names, len(sel))
+        y = sel.column("label").astype(np.float64)
+        p = np.clip(predict_proba(m.efficiency, X), 1e-6, 1 - 1e-6)
+        if m.candidate_abs_eta_max is not None and "abs_eta" in names:
+            p[X[:, names.index("abs_eta")] > m.candidate_abs_eta_max] = 1e-6
+        r["efficiency_logloss"] = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+        r["efficiency_abs_diff"] = float(abs(p.mean() - y.mean()))
+    r["fidelity"] = r["auc"] - 0.5 + r["median_w1_over_sigma"]
+    return r
+
+
+def _storage(study: str | os.PathLike):
+    import optuna
+
+    return optuna.storages.RDBStorage(f"sqlite:///{Path(study).resolve()}",
+                                      engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT}})
+
+
+def run_trials(study: str, name: str, tables: str, key: str, n_trials: int, settings: Mapping, worker: int = 0) -> int:
+    """Run ``n_trials`` trials of the study (one executor task); returns the trials it finished."""
+    import optuna
+    import torch
+
+    threads = torch.get_num_threads()
+    if settings.get("threads"):
+        torch.set_num_threads(int(settings["threads"]))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    s = optuna.load_study(study_name=name, storage=_storage(study),
+                          sampler=optuna.samplers.TPESampler(seed=int(settings["seed"]) * 1000 + worker))
+    train, held = split(store.source_tables(tables, key), HELD_OUT, int(settings.get("split_seed", 0)))
+    trials_dir = Path(settings["trials_dir"])
+
+    def objective(trial) -> tuple[float, float]:
+        params = suggest(trial, int(settings["max_steps"]))
+        r = evaluate(key, train, held, params, trials_dir / f"trial_{trial.number:04d}",
+                     int(settings["seed"]) + trial.number, auc_seeds=int(settings["auc_seeds"]),
+                     solver=settings["solver"], steps=int(settings["ode_steps"]))
+        for k, v in r.items():
+            trial.set_user_attr(k, v)
+        return r["fidelity"], float(r["flops"])
+
+    try:
+        s.optimize(objective, n_trials=n_trials)
+    finally:
+        torch.set_num_threads(threads)
+    return n_trials
+
+
+def _check_processes(tables: str | os.PathLike) -> None:
+    manifest = json.loads((Path(tables) / "manifest.json").read_text())
+    procs = manifest.get("provenance", {}).get("processes", [])
+    bad = [p for p in procs if any(p.startswith(v) for v in VALIDATION_PROCESSES)]
+    if bad:
+        raise ValueError(f"{tables}: tables of validation process(es) {bad}: tune on training processes only "
+                         f"(never {', '.join(VALIDATION_PROCESSES)})")
+
+
+def tune(key: str, tables: str | os.PathLike, study: str | os.PathLike, trials: int, *, executor: Executor | None = None,
+         workers: int = 1, seed: int = 1, max_steps: int = MIN_STEPS, auc_seeds: int = 5, solver: str = DEFAULT_SOLVER,
+         ode_steps: int = DEFAULT_STEPS, threads: int | None = None) -> dict:
+    """Bring the study at ``study`` (SQLite file) to ``trials`` finished trials of source ``key``; returns :func:`report`.
+
+    The trials it lacks are shared among ``workers`` tasks of ``executor`` (none: run here).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    if key not in all_sources():
+        raise ValueError(f"unknown source {key!r}; known: {sorted(all_sources())}")
+    _check_processes(tables)
+    study = Path(study)
+    storage = _storage(study)
+    s = optuna.create_study(study_name=key, storage=storage, directions=["minimize", "minimize"], load_if_exists=True)
+    for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # left by an interrupted run
+        storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+    todo = trials - len(s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    settings = {"seed": seed, "max_steps": max_steps, "auc_seeds": auc_seeds, "solver": solver, "ode_steps": ode_steps,
+                "threads": threads, "trials_dir": os.fspath(study.with_name(study.stem + "_trials").resolve())}
+    shares = [todo // workers + (i < todo % workers) for i in range(workers)] if todo > 0 else []
+    args = [(os.fspath(study), key, os.fspath(tables), key, n, settings, i) for i, n in enumerate(shares) if n]
+    if executor is None:
+        for a in args:
+            run_trials(*a)
+    else:
+        for f in [executor.submit(run_trials, *a) for a in args]:
+            f.result()
+    return report(study, key)
+
+
+def pareto(study) -> list:
+    """The finished trials on the Pareto front (fidelity, cost), most faithful first."""
+    return sorted(study.best_trials, key=lambda t: t.values[0])
+
+
+def report(study_path: str | os.PathLike, name: str) -> dict:
+    """Write the study's Pareto front (``<study>.pareto.json``, ``.png``) and parameter importances; return them."""
+    import optuna
+    from optuna.trial import TrialState
+
+    study_path = Path(study_path)
+    s = optuna.load_study(study_name=name, storage=_storage(study_path))
+    done = s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    front = pareto(s) if done else []
+    row = lambda t: {"number": t.number, "fidelity": t.values[0], "flops": int(t.values[1]), "params": t.params,
+                     **{k: v for k, v in t.user_attrs.items() if k not in ("fidelity", "flops")}}
+    importances = {}
+    if len({json.dumps(t.params, sort_keys=True) for t in done}) >= 4:
+        for i, objective in enumerate(("fidelity", "flops")):
+            imp = optuna.importance.get_param_importances(
+                s, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0), target=lambda t, i=i: t.values[i])
+            importances[objective] = {k: float(v) for k, v in imp.items()}
+    states = {st.name: len(s.get_trials(deepcopy=False, states=(st,))) for st in TrialState}
+    out = {"study": os.fspath(study_path), "source": name, "trials": {k: v for k, v in states.items() if v},
+           "pareto": [row(t) for t in front], "importances": importances,
+           "best": (config_snippet(front[0].params) if front else None)}
+    study_path.with_suffix(".pareto.json").write_text(json.dumps(out, indent=1))
+    if done:
+        plot(done, front, study_path.with_suffix(".pareto.png"), name)
+    return out
+
+
+def plot(done: list, front: list, path: Path, name: str) -> None:
+    """Fidelity vs cost of every finished trial, the Pareto front joined."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.scatter([t.values[1] for t in done], [t.values[0] for t in done], s=14, c="0.6", label="trials")
+    f = sorted(front, key=lambda t: t.values[1])
+    ax.plot([t.values[1] for t in f], [t.values[0] for t in f], "o-", c="C3", label="Pareto front")
+    for t in f:
+        ax.annotate(str(t.number), (t.values[1], t.values[0]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("multiply-adds per object")
+    ax.set_ylabel("(AUC - 0.5) + median W1/σ (held out)")
+    ax.set_title(f"{name}: {len(done)} trials")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def config_snippet(params: Mapping) -> str:
+    """The parameters of a trial as the ``train.sources`` defaults they would replace.
+
+    Example:
+        >>> print(config_snippet({"flow_width": 96, "flow_depth": 2, "lr": 0.002, "batch_size": 512, "steps": 5000,
+        ...                       "eff_width": 64, "eff_depth": 1}))
+        FLOW_CONFIG = {'hidden': [96, 96], 'activation': 'gelu'}
+        EFFICIENCY_CONFIG = {'hidden': [64], 'activation': 'silu'}
+        MIN_STEPS = MIN_EFFICIENCY_STEPS = 5000
+        # train_flow: lr=0.002, batch_size=512
+    """
+    cfg, steps = config_of(params)
+    return "\n".join([f"FLOW_CONFIG = {({**FLOW_CONFIG, **cfg['flow']})!r}",
+                      f"EFFICIENCY_CONFIG = {({**EFFICIENCY_CONFIG, **cfg['efficiency']})!r}",
+                      f"MIN_STEPS = MIN_EFFICIENCY_STEPS = {steps}",
+                      f"# train_flow: lr={cfg['lr']:.3g}, batch_size={cfg['batch_size']}"])
