@@ -566,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
         <BLANKLINE>
           Muon_genmuon           objects     154/39      AUC - medW1/σ 0.1118 eff flash/full 0.939/0.951
           Muon_jetfake           objects      67/11      AUC - medW1/σ 0.4496 eff flash/full 0.045/0.030
+        <BLANKLINE>
+        fields        MLP    HGB  worst field (single AUC)    not simulated
+        Muon            -      -  -                           24
         wrote .../validation.json
         0
         >>> shutil.rmtree(out)

@@ -44,6 +44,7 @@ def _flat(a) -> np.ndarray:
 def test_schema_and_codes(sample):
     j = sample["jets"]
     links = {f for fields in jet_links.FIELDS.values() for f in fields}  # added once the leptons exist
+    links |= {"svIdx1", "svIdx2", "nSVs"}  # added by the SV stage
     assert set(j.fields) == set(schema.SCHEMA["Jet"]) - links
     for f in j.fields:
         assert ak.flatten(j[f]).layout.dtype == np.dtype(schema.SCHEMA["Jet"][f]), f
