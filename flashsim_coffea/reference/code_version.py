@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 #: The package directory of this checkout (``.../flashsim_coffea``).
@@ -58,6 +59,21 @@ def module_file(module: str, package_dir: Path = PACKAGE_DIR) -> Path | None:
     return None
 
 
+def _parse(path: Path) -> ast.AST:
+    """``ast.parse`` of a file; retried in a fresh thread if CPython 3.11 raises SystemError.
+
+    CPython 3.11 can leave a thread's recursion count off (after a caught RecursionError, for
+    one), and ``ast.parse`` in that thread then fails with "AST constructor recursion depth
+    mismatch"; a new thread starts from a clean count.
+    """
+    source = path.read_bytes()
+    try:
+        return ast.parse(source, filename=str(path))
+    except SystemError:
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(ast.parse, source, str(path)).result()
+
+
 def imports(path: Path, module: str) -> set[str]:
     """Absolute names of the modules that the source ``path`` of ``module`` imports, anywhere in it.
 
@@ -75,7 +91,7 @@ def imports(path: Path, module: str) -> set[str]:
     here = parts if is_package else parts[:-1]
     source_root = path.parents[len(parts) - (0 if is_package else 1)]
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+    for node in ast.walk(_parse(path)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
