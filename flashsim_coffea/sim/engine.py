@@ -274,6 +274,32 @@ def tile(counts: np.ndarray, replicas: int) -> tuple[np.ndarray, np.ndarray]:
     return fs[flash] + local, flash
 
 
+def parent_positions(parents: ak.Array, link: str, flash: np.ndarray, gen_idx: np.ndarray) -> np.ndarray:
+    """Position in ``parents`` (a jagged collection over flash events) of the object of flash
+    event ``flash[i]`` whose ``link`` is ``gen_idx[i]``; -1 where there is none (the first,
+    highest-pT one where several share the gen object).
+
+    Example:
+        >>> muons = ak.Array([[{"genPartIdx": 4}, {"genPartIdx": 7}], [{"genPartIdx": 7}]])
+        >>> parent_positions(muons, "genPartIdx", np.array([0, 0, 1, 1]), np.array([7, 5, 7, -1])).tolist()
+        [1, -1, 0, -1]
+    """
+    counts = ak.to_numpy(ak.num(parents, axis=1)).astype(np.int64)
+    links = ak.to_numpy(ak.flatten(parents[link], axis=None)).astype(np.int64)
+    local = np.arange(len(links), dtype=np.int64) - np.repeat(derived.offsets(counts)[:-1], counts)
+    key = (np.repeat(np.arange(len(counts), dtype=np.int64), counts) << 32) + links
+    ok = links >= 0
+    key, local = key[ok], local[ok]
+    order = np.lexsort((local, key))
+    key, first = np.unique(key[order], return_index=True)
+    local = local[order][first]
+    gen_idx = np.asarray(gen_idx, np.int64)
+    want = (np.asarray(flash, np.int64) << 32) + gen_idx
+    at = np.minimum(np.searchsorted(key, want), max(len(key) - 1, 0))
+    found = (gen_idx >= 0) & (len(key) > 0) & (key[at] == want) if len(key) else np.zeros(len(want), bool)
+    return np.where(found, local[at] if len(key) else -1, -1)
+
+
 class FlashSim:
     """Trained FlashSim models and the sampling loop over a chunk (see the module doc).
 
@@ -336,6 +362,11 @@ class FlashSim:
         index = cards.read_index(models_dir)
         known = all_sources()
         want = None if collections is None else set(collections)
+        while want is not None:  # a collection needs its sources' parent collections (SubJet: FatJet)
+            more = {s.parent.collection for s in known.values() if s.parent is not None and s.collection in want}
+            if more <= want:
+                break
+            want |= more
         models = {}
         for key in index["sources"]:
             if key not in known:
@@ -429,7 +460,7 @@ class FlashSim:
         return {k: v[inside] for k, v in out.items()}, inside
 
     def _candidate_source(self, m: SourceModel, gen: ak.Array, keys: np.ndarray, seed: int, K: int,
-                          cache: dict) -> tuple[dict[str, np.ndarray], np.ndarray]:
+                          cache: dict, done: dict) -> tuple[dict[str, np.ndarray], np.ndarray]:
         src = m.source
         ck = (src.candidates, tuple(src.conditioning))
         if ck not in cache:
@@ -452,6 +483,11 @@ class FlashSim:
         u = rnd.uniform(seed, keys[ev], rep, sid, _EFF, gidx)
         keep = u < p[rows]
         rows, flash, ev, rep, gidx = rows[keep], flash[keep], ev[keep], rep[keep], gidx[keep]
+        if src.parent is not None:  # only next to the parent object of the same flash event
+            pos = parent_positions(done[src.parent.collection], src.parent.link, flash,
+                                   cand_flat[src.parent.field][rows])
+            has = pos >= 0
+            rows, flash, ev, rep, gidx, pos = rows[has], flash[has], ev[has], rep[has], gidx[has], pos[has]
         out, inside = self._sample_inside(m, X[rows], {k: v[rows] for k, v in gencols.items()}, seed, keys[ev], rep,
                                           sid, gidx)
         rows, flash, gidx = rows[inside], flash[inside], gidx[inside]
@@ -459,6 +495,8 @@ class FlashSim:
             out[reco_field] = cand_flat[gen_field][rows]
         if src.link is not None:
             out[src.link] = gidx
+        if src.parent is not None:
+            out[src.parent.column] = pos[inside]
         for k, v in src.constants.items():
             out[k] = np.full(len(rows), v)
         return out, flash
@@ -532,7 +570,7 @@ class FlashSim:
                 if m is None:
                     continue
                 if src.candidates is not None:
-                    cols, flash = self._candidate_source(m, gen, keys, seed, K, cache)
+                    cols, flash = self._candidate_source(m, gen, keys, seed, K, cache, out)
                 else:
                     cols, flash = self._count_source(m, ctx, keys, seed, K)
                 parts.append(cols)

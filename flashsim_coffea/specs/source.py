@@ -5,6 +5,10 @@ Example:
     ...              conditioning=["log_pt", "eta"], targets={"pt": {"kind": "ratio", "gen": "pt"}})
     >>> src.key, src.link, src.match_dr, src.mirror
     ('Muon_genmuon', 'genPartIdx', 0.4, ())
+    >>> fsr = Source("FsrPhoton", "muon", candidates="GenFsrPhotonMuon", conditioning=["log_pt"], targets={},
+    ...              parent=Parent("Muon", "genPartIdx", index="muonIdx"))
+    >>> fsr.parent.collection, fsr.parent.field, fsr.parent.column
+    ('Muon', 'parent_idx', 'muonIdx')
     >>> Source("Muon", "genmuon", candidates="GenMuon", conditioning=["log_pt"], targets={},
     ...        oversample={"flag:isPrompt": 4.0})
     Traceback (most recent call last):
@@ -15,6 +19,42 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Parent:
+    """The object of an earlier reco collection a source's objects need in the same event.
+
+    A SubJet exists only inside its FatJet, an FSR photon only next to its muon: such a
+    source's candidates carry the gen index of their parent gen object (``field``). The
+    engine drops a candidate whose parent gen object has no object in the parent
+    collection of that flash event (after the efficiency draw: the efficiency model is
+    P(reconstructed | parent reconstructed)), and writes the parent's position in its final
+    (pT-sorted) collection into ``index``; training uses only the candidates whose parent
+    gen object has a reco object in the parent collection.
+
+    Attributes:
+        collection: the parent reco collection, made earlier (:data:`flashsim_coffea.specs.COLLECTIONS` order).
+        link: the parent collection's gen-link field (``genPartIdx``, ``genJetAK8Idx``).
+        field: the candidates' field holding their parent's gen index (-1: none).
+        index: this collection's field receiving the parent's position (``muonIdx``); ``None``:
+            the private column :data:`PARENT_COLUMN`, which the collection's derive function
+            reads and removes (reverse links such as ``FatJet.subJetIdx1/2``).
+    """
+
+    collection: str
+    link: str
+    field: str = "parent_idx"
+    index: str | None = None
+
+    @property
+    def column(self) -> str:
+        """The column the parent's position goes in."""
+        return self.index or PARENT_COLUMN
+
+
+#: private column of the parent's position when :attr:`Parent.index` is ``None`` (not a NanoAOD field).
+PARENT_COLUMN = "_parentIdx"
 
 
 @dataclass(frozen=True)
@@ -55,6 +95,7 @@ class Source:
             beyond): a classifier step is cheap, and the turn-on needs them all (GenJets at
             20-25 GeV, |η| < 2.5, zh_llbb: 0.852 from a 400k subset of the 731k training
             candidates, 0.870 from all of them, FullSim 0.886).
+        parent: the earlier collection's object each object needs (:class:`Parent`); ``None``: none.
     """
 
     collection: str
@@ -72,6 +113,7 @@ class Source:
     full_schedule: bool = False
     max_objects: int = 400_000
     max_candidates: int = 2_000_000
+    parent: Parent | None = None
 
     def __post_init__(self):
         for option, names in (("oversample", self.oversample), ("efficiency_bins", self.efficiency_bins)):

@@ -149,6 +149,26 @@ def _fake_assignment(ev: ak.Array, src: Source, claimed: dict[str, ak.Array],
     return cand, ak.values_astype(ak.where(m >= 0, reco_index, -1), np.int64)
 
 
+def has_parent(ev: ak.Array, cand: ak.Array, src: Source) -> ak.Array:
+    """Per candidate of ``src``: its parent gen object (:class:`~flashsim_coffea.specs.source.Parent`)
+    has a reco object in the parent collection (all True for a source without a parent).
+
+    Example:
+        >>> from flashsim_coffea.specs.source import Parent
+        >>> ev = ak.Array({"Muon": [[{"genPartIdx": 4}], []]})
+        >>> cand = ak.Array([[{"parent_idx": 4}, {"parent_idx": 9}], [{"parent_idx": 4}]])
+        >>> src = Source("FsrPhoton", "muon", candidates="GenPhoton", conditioning=[], targets={},
+        ...              parent=Parent("Muon", "genPartIdx"))
+        >>> has_parent(ev, cand, src).tolist()
+        [[True, False], [False]]
+    """
+    if src.parent is None:
+        return ak.ones_like(cand.idx if "idx" in cand.fields else cand[cand.fields[0]], dtype=bool)
+    want = cand[src.parent.field]
+    links = ev[src.parent.collection][src.parent.link]
+    return ak.any(want[:, :, None] == links[:, None, :], axis=2) & (want >= 0)
+
+
 def tables(ev: ak.Array, src: Source, shared: dict | None = None) -> dict:
     """Training columns of one source (see the module docstring).
 
@@ -168,6 +188,9 @@ def tables(ev: ak.Array, src: Source, shared: dict | None = None) -> dict:
     else:
         return _pileup_tables(ev, src, matching.unmatched(reco, *claimed.values()), shared)
     cond = _features(ev, src.candidates, src.conditioning, shared)
+    if src.parent is not None:  # only the candidates whose parent was reconstructed
+        near = has_parent(ev, cand, src)
+        cand, idx, cond = cand[near], idx[near], {k: v[near] for k, v in cond.items()}
     label = idx >= 0
     matched = ak.pad_none(reco, 1)[ak.where(label, idx, 0)][label]
     pairs = {f"cond_{k}": _flat(v[label]) for k, v in cond.items()}
