@@ -6,5 +6,7 @@ variables, DNN features, weights), :mod:`~analyses.histograms` (specs, booking, 
 :class:`~analyses.analysis.Analysis` processor), :mod:`~analyses.running` (filesets, executors,
 running), :mod:`~analyses.training` (training the DNN from a fileset), :mod:`~analyses.outputs`
 (comparison, plots, yields), :mod:`~analyses.cli` (the command line); the analyses themselves
-are :mod:`~analyses.vbf_hmumu` and :mod:`~analyses.zh_llbb`.
+are :mod:`~analyses.vbf_hmumu` and :mod:`~analyses.zh_llbb`. :mod:`~analyses.statistics` (paired
+chi2, pulls, effective statistics) and :mod:`~analyses.report` (the flash-vs-FullSim report with the
+oversampling test, ``python analyses/report.py``) come on top.
 """

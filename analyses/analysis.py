@@ -23,7 +23,7 @@ import numpy as np
 from coffea import processor
 
 from analyses import dnn
-from analyses.histograms import HISTS, make_cutflow, make_hist
+from analyses.histograms import HIST_REGIONS, HISTS, make_cutflow, make_hist
 from analyses.selection import (
     DEFAULT_LUMI_FB,
     dnn_features,
@@ -92,37 +92,67 @@ class Analysis(processor.ProcessorABC):
         model = dnn.cached(self.dnn_path)
         return None if model is None else model(dnn_features(var)).astype(np.float64)
 
-    def process(self, events: ak.Array) -> dict:
-        md = metadata(events)
-        dataset = md.get("dataset", "unknown")
+    def table(self, events: ak.Array) -> dict:
+        """Per-event inputs of the fills: ``gen`` (gen-event id), ``w`` (weight / K, the weight an
+        oversampled entry carries), ``var`` (event variables, DNN score), ``cuts`` (cumulative
+        cutflow masks, one per region) and ``hist_regions`` (``presel`` and ``sr`` masks)."""
         gen, k = oversampling(events)
-        w = event_weight(events, self.lumi_fb)
+        w = event_weight(events, self.lumi_fb) / k
         var = self.objects(events)
         score = self.dnn_score(var)
         if score is not None:
-            var["dnn"] = score
+            # the DNN output as ln(s / (1 - s)): spreads the peaks at 0 and 1 over the axis
+            var["dnn"] = np.log(np.clip(score, 1e-7, None)) - np.log(np.clip(1.0 - score, 1e-7, None))
+        mask = np.ones(len(events), bool)
+        cuts = {"all": mask}
+        for region, cut in zip(self.cut_names, self.cuts(var)):
+            mask = mask & np.asarray(cut, bool)
+            cuts[region] = mask
+        return {"gen": gen, "k": k, "w": w, "var": var, "cuts": cuts,
+                "hist_regions": {"presel": self.presel(var), "sr": mask}, "events": len(events),
+                "gen_events": len(np.unique(gen))}
+
+    def fill(self, parts: list[tuple[dict, float]], naive: bool = False) -> dict:
+        """Histograms and cutflows of the tables in ``parts`` (``(table, sign)``), filled with
+        :func:`~flashsim_coffea.oversampling.fill_oversampled` grouped by gen event: entries of
+        one gen-event id are summed (signs included) before squaring. ``[(flash, 1), (fullsim, -1)]``
+        of the same gen events gives flash - FullSim with the paired variance sum_e D_eb^2.
+        ``naive``: every entry its own group (per-entry errors, sum of (w/K)^2).
+        Returns ``{"hists", "cutflow", "cutflow_raw"}``."""
+        def entries(kind: str, region: str, values: str | None = None):
+            gen, w, raw, val, offset = [], [], [], [], 0
+            for t, sign in parts:
+                sel = t[kind][region]
+                g = t["gen"][sel]
+                gen.append(np.arange(offset, offset + len(g)) if naive else g)
+                offset += len(t["gen"])
+                w.append(sign * t["w"][sel])
+                raw.append(np.full(len(g), sign / t["k"]))
+                if values is not None:
+                    val.append(t["var"][values][sel])
+            cat = np.concatenate
+            return cat(gen).astype(np.int64), cat(w), cat(raw), (cat(val) if values is not None else None)
 
         cutflow = make_cutflow(self.regions())
         raw = make_cutflow(self.regions())
-        mask = np.ones(len(events), bool)
-        steps = [("all", mask), *zip(self.cut_names, self.cuts(var))]
-        for region, cut in steps:
-            mask = mask & np.asarray(cut, bool)
-            fill_oversampled(cutflow, gen_event=gen[mask], replicas=k, weight=w[mask], region=region)
-            fill_oversampled(raw, gen_event=gen[mask], replicas=k, weight=None, region=region)
-
+        for region in self.regions():
+            gen, w, ones, _ = entries("cuts", region)
+            fill_oversampled(cutflow, gen_event=gen, replicas=1, weight=w, region=region)
+            fill_oversampled(raw, gen_event=gen, replicas=1, weight=ones, region=region)
         hists = {}
-        region_masks = {"presel": self.presel(var), "sr": mask}
         for name, (label, bins, lo, hi) in self.hist_specs().items():
             h = make_hist(name, label, bins, lo, hi)
-            if name in var:
-                for region, sel in region_masks.items():
-                    fill_oversampled(h, gen_event=gen[sel], replicas=k, weight=w[sel], region=region,
-                                     **{name: var[name][sel]})
+            if all(name in t["var"] for t, _ in parts):
+                for region in HIST_REGIONS:
+                    gen, w, _, val = entries("hist_regions", region, name)
+                    fill_oversampled(h, gen_event=gen, replicas=1, weight=w, region=region, **{name: val})
             hists[name] = h
-        n_gen = len(np.unique(gen))
-        return {dataset: {"hists": hists, "cutflow": cutflow, "cutflow_raw": raw, "events": len(events),
-                          "gen_events": n_gen}}
+        return {"hists": hists, "cutflow": cutflow, "cutflow_raw": raw}
+
+    def process(self, events: ak.Array) -> dict:
+        dataset = metadata(events).get("dataset", "unknown")
+        t = self.table(events)
+        return {dataset: {**self.fill([(t, 1.0)]), "events": t["events"], "gen_events": t["gen_events"]}}
 
     def postprocess(self, accumulator: dict) -> dict:
         return accumulator

@@ -97,7 +97,7 @@ def check_inputs(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict |
     """Refuse bad input with ``p.error`` (one line, exit 2) before any work: the executor's
     package, ``--models``, ``--out`` and the ``--fileset`` (its JSON and every file, with the
     branches the requested passes read, :func:`analyses.running.check_fileset`).
-    Returns the loaded fileset (``None`` without ``--fileset``)."""
+    Returns the loaded fileset with its files' metadata (``None`` without ``--fileset``)."""
     if args.scheduler is not None:
         if args.executor == "iterative":
             args.executor = "dask"
@@ -115,8 +115,7 @@ def check_inputs(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict |
     if args.fileset is None:
         return None
     try:
-        fileset = load_fileset(args.fileset)
-        check_fileset(fileset, fullsim=args.fullsim or args.train_dnn, flash=args.flash)
+        fileset = check_fileset(load_fileset(args.fileset), fullsim=args.fullsim or args.train_dnn, flash=args.flash)
     except FilesetError as err:
         p.error(f"argument --fileset: {err}")
     return fileset

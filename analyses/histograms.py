@@ -28,8 +28,10 @@ HISTS: dict[str, tuple[str, int, float, float]] = {
     "btag_j1": (r"leading jet DeepFlavB", 20, 0.0, 1.0),
     "btag_j2": (r"second jet DeepFlavB", 20, 0.0, 1.0),
     "njets": (r"jet multiplicity", 10, -0.5, 9.5),
-    "dnn": (r"DNN score", 20, 0.0, 1.0),
+    "dnn": (r"DNN output $\ln[s/(1-s)]$", 40, -10.0, 10.0),
 }
+#: histograms drawn with a logarithmic y axis.
+LOG_SCALE = ("dnn",)
 #: regions in which the histograms are filled.
 HIST_REGIONS = ("presel", "sr")
 

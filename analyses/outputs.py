@@ -25,7 +25,7 @@ from pathlib import Path
 import hist
 import numpy as np
 
-from analyses.histograms import HIST_REGIONS
+from analyses.histograms import HIST_REGIONS, LOG_SCALE
 from analyses.selection import DEFAULT_LUMI_FB
 
 
@@ -61,24 +61,46 @@ def compare(flash: hist.Hist, full: hist.Hist) -> dict:
             "flash_sum": float(fv.sum()), "fullsim_sum": float(rv.sum())}
 
 
-def plot_comparison(hs: dict[str, hist.Hist], path: Path, title: str, lumi_fb: float) -> None:
-    """Step histograms with ±1σ bands (sqrt of the stored variances) and a flash/FullSim ratio panel."""
+#: the label of every plot: what the comparison is, and that the detector is not CMS.
+PLOT_LABEL = "FlashSim vs parametric reference detector (not CMS)"
+#: the ratio panel's range; points outside are drawn as arrows at its edge.
+RATIO_RANGE = (0.5, 1.5)
+
+
+def plot_comparison(hs: dict[str, hist.Hist], path: Path, title: str, lumi_fb: float, *,
+                    pulls: list[float | None] | None = None, log: bool = False, text: str | None = None) -> bool:
+    """Step histograms with ±1σ bands (sqrt of the stored variances, in the legend), a flash/FullSim
+    ratio panel (points outside :data:`RATIO_RANGE` as arrows at its edge) and, with ``pulls``,
+    a per-bin pull panel. The y axis reads "Events / bin", scaled by a power of ten named in its
+    title (no offset text); ``log`` draws it logarithmic. Histograms that are all empty are not
+    drawn: returns ``False`` then, ``True`` when ``path`` was written."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import mplhep as hep
+    from matplotlib.patches import Patch
 
+    if not any(float(np.sum(np.abs(h.values()))) > 0 for h in hs.values()):
+        return False
     hep.style.use("CMS")
     colors = {"fullsim": "black", "flash": "tab:red"}
     labels = {"fullsim": "reference detector (FullSim)", "flash": "FlashSim"}
-    fig, (ax, rax) = plt.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05},
-                                  figsize=(10, 10))
+    panels = 3 if pulls is not None else 2
+    fig, axes = plt.subplots(panels, 1, sharex=True, figsize=(10, 10 + 2 * (panels - 2)),
+                             gridspec_kw={"height_ratios": [3, 1, 1][:panels], "hspace": 0.06})
+    ax, rax = axes[0], axes[1]
     edges = next(iter(hs.values())).axes[0].edges
+    top = max((float(np.max(h.values() + np.sqrt(h.variances()))) for h in hs.values()), default=0.0)
+    power = int(np.floor(np.log10(top))) if (top >= 1e4 and not log) else 0
+    scale = 10.0**-power
+    handles = []
     for src, h in hs.items():
-        v, e = h.values(), np.sqrt(h.variances())
+        v, e = h.values() * scale, np.sqrt(h.variances()) * scale
         hep.histplot(v, edges, ax=ax, color=colors[src], label=labels[src])
         ax.fill_between(edges, np.append(v - e, 0), np.append(v + e, 0), step="post", color=colors[src], alpha=0.25)
+        handles.append(Patch(color=colors[src], alpha=0.25, label=f"{labels[src]} ±1σ stat."))
+    centers = 0.5 * (edges[1:] + edges[:-1])
     if {"flash", "fullsim"} <= hs.keys():
         fv, fe = hs["flash"].values(), np.sqrt(hs["flash"].variances())
         rv, re_ = hs["fullsim"].values(), np.sqrt(hs["fullsim"].variances())
@@ -86,25 +108,44 @@ def plot_comparison(hs: dict[str, hist.Hist], path: Path, title: str, lumi_fb: f
             ratio = np.where(rv > 0, fv / rv, np.nan)
             rband = np.where(rv > 0, re_ / rv, np.nan)
             fband = np.where(rv > 0, fe / rv, np.nan)
+        lo, hi = RATIO_RANGE
         rax.fill_between(edges, np.append(1 - rband, 1), np.append(1 + rband, 1), step="post", color="gray", alpha=0.3)
-        rax.errorbar(0.5 * (edges[1:] + edges[:-1]), ratio, yerr=fband, fmt="o", color=colors["flash"], ms=4)
+        inside = (ratio >= lo) & (ratio <= hi)
+        rax.errorbar(centers[inside], ratio[inside], yerr=fband[inside], fmt="o", color=colors["flash"], ms=4)
+        for x, r in zip(centers[~inside & np.isfinite(ratio)], ratio[~inside & np.isfinite(ratio)]):
+            y0, y1 = (hi - 0.12, hi - 0.01) if r > hi else (lo + 0.12, lo + 0.01)
+            rax.annotate("", xy=(x, y1), xytext=(x, y0), arrowprops={"arrowstyle": "->", "color": colors["flash"], "lw": 2})
+        rax.set_ylim(lo, hi)
     rax.axhline(1.0, color="black", lw=1)
-    rax.set_ylim(0.5, 1.5)
     rax.set_ylabel("Flash / Full")
-    rax.set_xlabel(next(iter(hs.values())).axes[0].label)
-    ax.set_ylabel(f"Events / {lumi_fb:g} fb$^{{-1}}$")
-    ax.legend(title=title, fontsize=16, title_fontsize=16)
-    try:
-        hep.cms.label(data=False, lumi=lumi_fb, com=13.6, ax=ax, fontsize=18)
-    except Exception:
-        ax.set_title("CMS Simulation", loc="left")
-    top = max((float(np.max(h.values() + np.sqrt(h.variances()))) for h in hs.values()), default=0.0)
-    ax.set_ylim(0, 1.5 * top if top > 0 else 1.0)
+    if pulls is not None:
+        pax = axes[2]
+        pv = np.array([np.nan if p is None else p for p in pulls], float)
+        pax.bar(centers, np.clip(pv, -4.5, 4.5), width=np.diff(edges), color="tab:blue", alpha=0.6)
+        for y in (-2, 0, 2):
+            pax.axhline(y, color="gray", lw=1, ls="--" if y else "-")
+        pax.set_ylim(-5, 5)
+        pax.set_ylabel("Pull")
+    axes[-1].set_xlabel(next(iter(hs.values())).axes[0].label)
+    ax.set_ylabel("Events / bin" + (f" [$\\times 10^{{{power}}}$]" if power else ""))
+    if log:
+        ax.set_yscale("log")
+        low = min((float(np.min(h.values()[h.values() > 0])) for h in hs.values() if np.any(h.values() > 0)), default=1e-3)
+        ax.set_ylim(0.3 * low, 50 * top * scale)
+    else:
+        ax.set_ylim(0, 1.5 * top * scale if top > 0 else 1.0)
+        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
     ax.set_xlim(edges[0], edges[-1])
-    ax.text(0.03, 0.93, "FlashSim vs reference detector", transform=ax.transAxes, fontsize=14, va="top")
+    hists_handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=[*hists_handles, *handles], title=title, fontsize=14, title_fontsize=14, loc="upper right")
+    ax.set_title(PLOT_LABEL, loc="left", fontsize=15)
+    ax.set_title(f"{lumi_fb:g} fb$^{{-1}}$ (13.6 TeV)", loc="right", fontsize=15)
+    if text:
+        ax.text(0.03, 0.95, text, transform=ax.transAxes, fontsize=13, va="top")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
     plt.close(fig)
+    return True
 
 
 def yields_table(results: dict[str, dict], groups: dict[str, list[str]]) -> list[dict]:
@@ -156,8 +197,8 @@ def write_outputs(results: dict[str, dict], groups: dict[str, list[str]], out_di
             for region in regions:
                 hs = {src: h[{"region": region}] for src, h in per_src.items()}
                 path = out / "plots" / f"{name}_{group}_{region}_{hname}.png"
-                plot_comparison(hs, path, f"{group}, {region}", lumi_fb)
-                summary["plots"].append(os.fspath(path.relative_to(out)))
+                if plot_comparison(hs, path, f"{group}, {region}", lumi_fb, log=hname in LOG_SCALE):
+                    summary["plots"].append(os.fspath(path.relative_to(out)))
                 if {"flash", "fullsim"} <= hs.keys():
                     summary["comparisons"][f"{group}/{region}/{hname}"] = compare(hs["flash"], hs["fullsim"])
     summary["yields"] = rows

@@ -30,8 +30,32 @@ from analyses.analysis import Analysis
 from analyses.selection import RECO_BRANCHES
 from processors.schema import NanoAODSchema
 
-#: the background processes of the embedded reference fileset.
-BACKGROUNDS = ("dy", "ttbar")
+#: the background processes of each analysis' embedded reference fileset (``flashsim generate``
+#: processes with generator-level filters; their ``xsec_pb`` metadata is sigma x filter efficiency and
+#: their ``genWeight`` holds 1 / keep probability, so :func:`~analyses.selection.event_weight` is exact).
+BACKGROUNDS = {
+    "vbf_hmumu": ("dy_mumu_vbf", "ttbar_dilep", "vbf_x_mumu"),
+    "zh_llbb": ("dy_mumu_zh", "ttbar_dilep"),
+}
+
+
+def _sumw(f: Any) -> float | None:
+    """Sum of generator weights of an open file's ``Runs`` tree (``genEventSumw`` or Run-2 ``genEventSumw_``)."""
+    if "Runs" not in f:
+        return None
+    runs = f["Runs"]
+    for name in ("genEventSumw", "genEventSumw_"):
+        if name in runs.keys():
+            return float(np.sum(runs[name].array(library="np")))
+    return None
+
+
+def _metadata(f: Any, treename: str) -> dict:
+    """xsec (pb) and the rest of ``flashsim_metadata`` when present, ``entries`` and ``sumw`` of an open file."""
+    md: dict = json.loads(str(f["flashsim_metadata"])) if "flashsim_metadata" in f else {}
+    md["entries"] = int(f[treename].num_entries)
+    md["sumw"] = _sumw(f)
+    return md
 
 
 def sumw_of(path: str | os.PathLike) -> float | None:
@@ -39,32 +63,24 @@ def sumw_of(path: str | os.PathLike) -> float | None:
     import uproot
 
     with uproot.open(path) as f:
-        if "Runs" not in f:
-            return None
-        runs = f["Runs"]
-        for name in ("genEventSumw", "genEventSumw_"):
-            if name in runs.keys():
-                return float(np.sum(runs[name].array(library="np")))
-    return None
+        return _sumw(f)
 
 
 def file_metadata(path: str | os.PathLike, treename: str = "Events") -> dict:
     """xsec (pb), sumw and number of entries of one file (``flashsim_metadata`` when present)."""
     import uproot
 
-    md: dict = {}
     with uproot.open(path) as f:
-        if "flashsim_metadata" in f:
-            md.update(json.loads(str(f["flashsim_metadata"])))
-        md["entries"] = int(f[treename].num_entries)
-    md["sumw"] = sumw_of(path)
-    return md
+        return _metadata(f, treename)
 
 
-def reference_fileset(signal: str, events: int, seed: int, backgrounds: tuple[str, ...] = BACKGROUNDS) -> dict:
-    """The embedded default: cached reference samples of the signal and backgrounds."""
+def reference_fileset(signal: str, events: int, seed: int, backgrounds: tuple[str, ...] | None = None) -> dict:
+    """The embedded default: cached reference samples of the signal and its analysis' backgrounds
+    (:data:`BACKGROUNDS` of the analysis whose signal is ``signal``, unless given)."""
     from flashsim_coffea.reference import cache
 
+    if backgrounds is None:
+        backgrounds = BACKGROUNDS[signal]
     fileset = {}
     for i, proc in enumerate((signal, *backgrounds)):
         print(f"[fileset] reference sample {proc}: {events} events, seed {seed + i}", flush=True)
@@ -161,12 +177,14 @@ def missing_branches(have: set[str], fullsim: bool = True, flash: bool = False) 
     return [b for b in dict.fromkeys(need) if b not in have]
 
 
-def check_file(path: str, treename: str = "Events", fullsim: bool = True, flash: bool = False) -> None:
+def check_file(path: str, treename: str = "Events", fullsim: bool = True, flash: bool = False) -> dict:
     """Raise :class:`FilesetError` unless ``path`` is a ROOT file whose ``treename`` TTree has the
     branches the requested passes read (:func:`missing_branches`); local files must exist.
+    Returns the file's metadata (as :func:`file_metadata`, read while the file is open).
 
     Example:
-        >>> check_file(str(SHARED / "nano_tt_v12.root"), fullsim=True, flash=True)
+        >>> check_file(str(SHARED / "nano_tt_v12.root"), fullsim=True, flash=True)["entries"]
+        200
         >>> try:
         ...     check_file(str(SHARED / "nano_tt_v12.root"), treename="Runs")
         ... except FilesetError as err:
@@ -201,6 +219,7 @@ def check_file(path: str, treename: str = "Events", fullsim: bool = True, flash:
                 have |= {b for b in missing_branches(have, fullsim, flash) if b[0] == "n" and b[1].isupper()}
             else:
                 raise FilesetError(f"{path}: {treename!r} is a {type(tree).__name__}, not a TTree or RNTuple")
+            md = _metadata(f, treename)
     except FilesetError:
         raise
     except Exception as err:
@@ -210,30 +229,40 @@ def check_file(path: str, treename: str = "Events", fullsim: bool = True, flash:
         if lacking:
             more = f" (and {len(lacking) - 1} more)" if len(lacking) > 1 else ""
             raise FilesetError(f"{path}: tree {treename!r} has no branch {lacking[0]}{more} needed by {passes}")
+    return md
 
 
-def check_fileset(fileset: dict, fullsim: bool = True, flash: bool = False) -> None:
+def check_fileset(fileset: dict, fullsim: bool = True, flash: bool = False) -> dict:
     """Check every file of ``fileset`` (:func:`check_file`) before any pass runs; the
-    :class:`FilesetError` also names the dataset (``path (dataset 'dy'): ...``)."""
+    :class:`FilesetError` also names the dataset (``path (dataset 'dy'): ...``).
+
+    Returns the fileset with each dataset's ``file_metadata`` (``{path: metadata}``), which
+    :func:`complete_metadata` uses instead of opening the files again."""
+    out = {}
     for ds, spec in fileset.items():
+        metas = {}
         for path, treename in spec["files"].items():
             try:
-                check_file(path, treename, fullsim, flash)
+                metas[path] = check_file(path, treename, fullsim, flash)
             except FilesetError as err:
                 raise FilesetError(f"{path} (dataset {ds!r}){str(err).removeprefix(path)}") from None
+        out[ds] = {**spec, "file_metadata": metas}
+    return out
 
 
 def complete_metadata(fileset: dict, max_events: int | None = None) -> dict:
     """Add ``xsec_pb`` (from file metadata unless given), ``sumw`` and ``entries`` to each dataset.
 
     With ``max_events`` only the first events of each dataset are run; sumw is scaled by the
-    fraction of entries used (exact for unweighted samples).
+    fraction of entries used (exact for unweighted samples). Files are opened once: a dataset's
+    ``file_metadata`` (from :func:`check_fileset`) is used when present.
     """
     out = {}
     for ds, spec in fileset.items():
         md = dict(spec.get("metadata", {}))
         files = spec["files"] if isinstance(spec["files"], dict) else {f: "Events" for f in spec["files"]}
-        metas = [file_metadata(f, tree) for f, tree in files.items()]
+        known = spec.get("file_metadata", {})
+        metas = [known[f] if f in known else file_metadata(f, tree) for f, tree in files.items()]
         entries = sum(m["entries"] for m in metas)
         if md.get("xsec_pb") is None:
             xs = [m.get("xsec_pb") for m in metas if m.get("xsec_pb") is not None]

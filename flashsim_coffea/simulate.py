@@ -49,6 +49,7 @@ Example:
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import multiprocessing
@@ -247,6 +248,17 @@ def _ordered(executor: Executor | None, jobs: list[tuple], args: tuple, ahead: i
         yield res
 
 
+def _free_chunk() -> None:
+    """Free a written chunk now: its awkward/uproot arrays sit in reference cycles that only a full
+    garbage collection frees (with torch and coffea loaded, Python runs one rarely), then hand the
+    freed heap back (:func:`flashsim_coffea.train.rows.release_memory`). Without it the resident
+    memory grew with every chunk (issue 26)."""
+    from flashsim_coffea.train.rows import release_memory
+
+    gc.collect()
+    release_memory()
+
+
 def input_runs(paths: list[str]) -> dict | None:
     """Sums of ``genEventCount``, ``genEventSumw``, ``genEventSumw2`` over the inputs' ``Runs`` trees
     (None if one input lacks them), and the first input's ``flashsim_metadata`` if any.
@@ -334,6 +346,8 @@ def simulate(
             sumw += res["sumw"]
             sumw2 += res["sumw2"]
             bar.update(res["events"])
+            del res
+            _free_chunk()
         if runs is None:
             runs = {"genEventCount": events, "genEventSumw": sumw, "genEventSumw2": sumw2}
         meta = {

@@ -55,12 +55,19 @@ from flashsim_coffea.sim.cards import DEFAULT_MODELS
 from flashsim_coffea.sim.engine import FlashSim
 
 #: coffea behaviour name of each flash collection and record.
-BEHAVIOUR = {"Jet": "Jet", "Muon": "Muon", "Electron": "Electron", "Photon": "Photon", "Tau": "Tau"}
+BEHAVIOUR = {"Jet": "Jet", "Muon": "Muon", "Electron": "Electron", "Photon": "Photon", "Tau": "Tau",
+             "FatJet": "FatJet", "SubJet": "PtEtaPhiMCollection", "SV": "SecondaryVertex", "FsrPhoton": "FsrPhoton"}
 RECORDS = {"MET": "MissingET", "PV": None, "Rho": None}  # PV: no x, y simulated (coffea's Vertex needs them)
 #: fields coffea's NanoAODSchema adds (constant 0) so that the candidate behaviours work.
-ZERO_FIELDS = {"Jet": ("charge",), "Photon": ("mass", "charge")}
+ZERO_FIELDS = {"Jet": ("charge",), "Photon": ("mass", "charge"), "FatJet": ("charge",), "FsrPhoton": ("mass", "charge")}
 #: link field -> gen collection it indexes (coffea's cross-references).
-LINKS = {"genPartIdx": "GenPart", "genJetIdx": "GenJet"}
+LINKS = {"genPartIdx": "GenPart", "genJetIdx": "GenJet", "genJetAK8Idx": "GenJetAK8"}
+#: (collection, coffea's link name) -> (flash collection it indexes, the NanoAOD link fields): ``FatJet.subjets``
+#: (nested: two fields), ``Muon.matched_fsrPhoton``, ``FsrPhoton.matched_muon`` (one field each)
+FLASH_LINKS = {("FatJet", "subJetIdx"): ("SubJet", ("subJetIdx1", "subJetIdx2")),
+               ("Muon", "fsrPhotonIdx"): ("FsrPhoton", ("fsrPhotonIdx",)),
+               ("Electron", "fsrPhotonIdx"): ("FsrPhoton", ("fsrPhotonIdx",)),
+               ("FsrPhoton", "muonIdx"): ("Muon", ("muonIdx",))}
 #: gen-level content carried into the flash events (replicated).
 GEN_CARRIED = ("GenPart", "GenJet", "GenJetAK8", "GenVisTau", "GenMET", "Pileup", "GenDressedLepton", "GenIsolatedPhoton")
 EVENT_IDS = ("run", "luminosityBlock", "event", "genWeight")
@@ -109,6 +116,23 @@ def _file_dtypes(events: ak.Array) -> dict[str, dict[str, str]]:
     return out
 
 
+def _flash_links(name: str, fields: dict, sim: ak.Array) -> None:
+    """Global indices (``<link>G``, and coffea's nested ``subJetIdxG``) of links between flash collections
+    (:data:`FLASH_LINKS`), in place: the flash events hold their own SubJet, as a file does."""
+    for (coll, nested), (target, links) in FLASH_LINKS.items():
+        if coll != name or target not in sim.fields or not all(f in fields for f in links):
+            continue
+        counts = np.asarray(ak.num(sim[target], axis=1))
+        start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        glob = []
+        for f in links:
+            local = ak.values_astype(fields[f], np.int64)
+            fields[f"{f}G"] = ak.where(local >= 0, local + start, -1)
+            glob.append(fields[f"{f}G"][:, :, None])
+        if nested not in links:
+            fields[f"{nested}G"] = ak.concatenate(glob, axis=2)
+
+
 def _build(events: ak.Array, engine: FlashSim, seed: int, replicas: int) -> ak.Array:
     gen = _gen_input(events, engine)
     sim = engine.simulate(gen, seed=seed, replicas=replicas)
@@ -138,18 +162,27 @@ def _build(events: ak.Array, engine: FlashSim, seed: int, replicas: int) -> ak.A
                     local = ak.values_astype(fields[link], np.int64)
                     glob = local + offsets[target][rep]
                     fields[f"{link}G"] = ak.where(local >= 0, glob, -1)
-            value = ak.zip(fields, with_name=BEHAVIOUR[name], behavior=nanoaod.behavior)
+            _flash_links(name, fields, sim)  # a nested link (subJetIdxG) is a list per object: zip to the objects
+            value = ak.zip(fields, with_name=BEHAVIOUR[name], behavior=nanoaod.behavior, depth_limit=2)
         elif name in RECORDS:
             value = ak.zip(fields, with_name=RECORDS[name], behavior=nanoaod.behavior)
         out[name] = value
     flash = ak.zip(out, depth_limit=1, with_name="NanoEvents", behavior=nanoaod.behavior, attrs=events.attrs)
     md = events.layout.purelist_parameter("metadata")
-    return ak.with_parameter(flash, "metadata", md) if md is not None else flash
+    flash = ak.with_parameter(flash, "metadata", md) if md is not None else flash
+    # coffea resolves cross-references in the events `_events()` returns: the flash events themselves, so
+    # that links between flash collections (Muon.matched_fsrPhoton) find them; a replicated gen collection
+    # keeps the input's content, which the gen links (<link>G above) index
+    flash.attrs["@original_array"] = flash
+    return flash
 
 
-def flash_events(events: ak.Array, models_dir: str, seed: int, replicas: int,
+def flash_events(events: ak.Array, models_dir: str | None, seed: int, replicas: int,
                  collections: tuple[str, ...] | None = None) -> ak.Array:
     """Flash events of one chunk (typetracer-safe: on a typetracer it touches only gen inputs).
+
+    ``models_dir`` None: the shipped models of the process that runs the chunk (:data:`DEFAULT_MODELS`
+    found on the worker, wherever its package is installed).
 
     Example:
         >>> from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
@@ -161,7 +194,7 @@ def flash_events(events: ak.Array, models_dir: str, seed: int, replicas: int,
         >>> print(flash.Jet.pt[0, :3], flash.Jet.matched_gen.pt[0, :3])  # coffea's cross-reference to the GenJets
         [109, 67.3, 63.7] [112, 76.6, 76.1]
     """
-    engine = _engine(os.fspath(models_dir), collections)
+    engine = _engine(os.fspath(DEFAULT_MODELS if models_dir is None else models_dir), collections)
     if ak.backend(events) == "typetracer":
         # run the same code on a length-zero stand-in holding only gen content and event ids
         carried = [c for c in (*GEN_CARRIED, *EVENT_IDS) if c in events.fields]
@@ -176,7 +209,8 @@ class FlashSimProcessor(processor.ProcessorABC):
 
     Arguments:
         analysis: any coffea processor (its ``process`` gets flash events).
-        models_dir: directory of trained models (the shipped ``flashsim_coffea/models/`` by default).
+        models_dir: directory of trained models; default (None): the shipped ``flashsim_coffea/models/``,
+            looked up by each worker in its own installation (the client's path may not exist there).
         replicas: K, the number of flash events per gen event.
         seed: the global seed (the same seed gives identical results).
         collections: simulate only these reco collections (default: all models).
@@ -187,7 +221,7 @@ class FlashSimProcessor(processor.ProcessorABC):
         if replicas < 1:
             raise ValueError(f"replicas must be >= 1, got {replicas}")
         self.analysis = analysis
-        self.models_dir = os.fspath(models_dir) if models_dir is not None else os.fspath(DEFAULT_MODELS)
+        self.models_dir = os.fspath(models_dir) if models_dir is not None else None
         self.replicas = int(replicas)
         self.seed = int(seed)
         self.collections = tuple(collections) if collections else None

@@ -42,6 +42,50 @@ def tt_sample() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tt_gen(tt_sample):
+    """The gen-level events of :func:`tt_sample` (every gen branch the engine reads, with the event ids)."""
+    import uproot
+
+    from flashsim_coffea.nanoaod import genevents
+
+    arrays = uproot.open(tt_sample)["Events"].arrays([*genevents.branch_names(), "run", "luminosityBlock", "event"])
+    return genevents.from_branches(arrays, source=str(tt_sample))
+
+
+@pytest.fixture(scope="module")
+def tiny_sim(tiny_models):
+    """An engine of :func:`tiny_models` (one per test module: tests may change its settings)."""
+    from flashsim_coffea.sim.engine import FlashSim
+
+    return FlashSim.load(tiny_models)
+
+
+@pytest.fixture(scope="session")
+def reference_block():
+    """``make(process, n, seed)``: ``n`` Pythia events of ``process`` through the reference detector's
+    pileup, jets (with their PF extras), isolation inputs; ``rng`` holds the seed's six child generators,
+    of which 0-3 are used here and 4, 5 are left for the muons and the electrons."""
+    import numpy as np
+
+    from flashsim_coffea.reference import genlevel, isolation, jets, pileup, pythia, truth
+
+    def make(process: str, n: int, seed: int) -> dict:
+        tr = truth.make_truth(pythia.generate_block(process, n, seed))
+        r = np.random.default_rng(seed).spawn(6)
+        n_pu = r[0].poisson(35.0, n)
+        pu = pileup.simulate_pileup(n_pu, r[1])
+        ev = pileup.event_quantities(n_pu, n_pu, pu, r[2], truth=tr)
+        rho = np.asarray(ev["Rho_fixedGridRhoFastjetAll"])
+        jet, extras = jets.reconstruct_jets(tr, pu, genlevel.gen_collections(tr)["GenJet"], rho, r[3],
+                                            return_extras=True)
+        return {"truth": tr, "pu": pu, "ev": ev, "rho": rho, "jets": jet, "extras": extras,
+                "cands": isolation.candidates(tr, pu), "pv_xy": (np.asarray(ev["PV_x"]), np.asarray(ev["PV_y"])),
+                "rng": r}
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def tiny_models(tt_sample, tmp_path_factory) -> Path:
     """Every source trained for two epochs on :func:`tt_sample` (plumbing, not fidelity)."""
     from flashsim_coffea.train import sources, store

@@ -196,3 +196,26 @@ def test_train_dnn_pipeline(dy_path, tmp_path):
     card = json.loads(stem.with_suffix(".json").read_text())
     assert card["training"]["samples"] == {"zh_llbb": 4, "dy": 4} and card["training"]["seed"] == 2
     assert dnn.load(stem).inputs == DNN_INPUTS
+
+
+def test_fileset_files_opened_once(dy_path, monkeypatch):
+    """check_fileset reads each file's metadata while checking it; complete_metadata reuses it."""
+    from analyses.running import check_fileset, complete_metadata
+
+    opened = []
+    real = uproot.open
+    monkeypatch.setattr(uproot, "open", lambda path, *a, **k: opened.append(str(path)) or real(path, *a, **k))
+    fs = check_fileset({"dy": {"files": {str(dy_path): "Events"}, "metadata": {"xsec_pb": 6000.0}}}, fullsim=True)
+    md = complete_metadata(fs)["dy"]["metadata"]
+    assert opened == [str(dy_path)]
+    assert md["entries"] == 40 and md["xsec_pb"] == 6000.0 and "file_metadata" not in complete_metadata(fs)["dy"]
+
+
+def test_backgrounds_are_filtered_generate_processes():
+    from analyses.running import BACKGROUNDS
+    from flashsim_coffea.reference.processes import FILTERS, PROCESSES
+
+    assert BACKGROUNDS == {"vbf_hmumu": ("dy_mumu_vbf", "ttbar_dilep", "vbf_x_mumu"),
+                           "zh_llbb": ("dy_mumu_zh", "ttbar_dilep")}
+    assert {p for bgs in BACKGROUNDS.values() for p in bgs} <= set(PROCESSES)
+    assert {"dy_mumu_vbf", "dy_mumu_zh", "vbf_x_mumu"} <= set(FILTERS)  # weights 1/keep probability in genWeight

@@ -16,19 +16,8 @@ from flashsim_coffea.sim.engine import FlashSim, tile
 
 
 @pytest.fixture(scope="module")
-def gen(tt_sample):
-    arrays = uproot.open(tt_sample)["Events"].arrays([*genevents.branch_names(), "run", "luminosityBlock", "event"])
-    return genevents.from_branches(arrays, source=str(tt_sample))
-
-
-@pytest.fixture(scope="module")
-def sim(tiny_models):
-    return FlashSim.load(tiny_models)
-
-
-@pytest.fixture(scope="module")
-def flash(sim, gen):
-    return sim.simulate(gen, seed=5, replicas=3)
+def flash(tiny_sim, tt_gen):
+    return tiny_sim.simulate(tt_gen, seed=5, replicas=3)
 
 
 def test_tile_orders_replicas_of_each_event_together():
@@ -37,8 +26,8 @@ def test_tile_orders_replicas_of_each_event_together():
     assert flash.tolist() == [0, 0, 1, 1, 4, 5]
 
 
-def test_replicas_and_flashsim_record(flash, gen):
-    assert len(flash) == 3 * len(gen)
+def test_replicas_and_flashsim_record(flash, tt_gen):
+    assert len(flash) == 3 * len(tt_gen)
     assert flash.FlashSim.genEventIdx.tolist()[:6] == [0, 0, 0, 1, 1, 1]
     assert flash.FlashSim.replica.tolist()[:6] == [0, 1, 2, 0, 1, 2]
     assert set(flash.FlashSim.replicas.tolist()) == {3}
@@ -67,11 +56,11 @@ def test_names_and_dtypes_are_nanoaod_v12(flash, v12_file):
     assert checked > 60
 
 
-def test_pt_order_and_links(flash, gen):
+def test_pt_order_and_links(flash, tt_gen):
     for coll in ("Jet", "Muon", "Electron"):
         pt = flash[coll].pt
         assert ak.all(pt[:, 1:] <= pt[:, :-1])
-    g = gen[flash.FlashSim.genEventIdx]
+    g = tt_gen[flash.FlashSim.genEventIdx]
     jets = flash.Jet[flash.Jet.genJetIdx >= 0]
     linked = g.GenJet[ak.values_astype(jets.genJetIdx, np.int64)]
     dr = np.hypot(jets.eta - linked.eta, (jets.phi - linked.phi + np.pi) % (2 * np.pi) - np.pi)
@@ -87,19 +76,19 @@ def test_pt_order_and_links(flash, gen):
         assert ak.all(np.hypot(mj.eta - j.eta, (mj.phi - j.phi + np.pi) % (2 * np.pi) - np.pi) < 0.4 + 1e-6)
 
 
-def test_same_seed_same_output_other_seed_differs(sim, gen, flash):
-    again = sim.simulate(gen, seed=5, replicas=3)
+def test_same_seed_same_output_other_seed_differs(tiny_sim, tt_gen, flash):
+    again = tiny_sim.simulate(tt_gen, seed=5, replicas=3)
     for coll in ("Jet", "Muon", "MET"):
         for f in flash[coll].fields:
             assert ak.all(flash[coll][f] == again[coll][f], axis=None), (coll, f)
-    other = sim.simulate(gen, seed=6, replicas=3)
+    other = tiny_sim.simulate(tt_gen, seed=6, replicas=3)
     assert not ak.all(other.MET.pt == flash.MET.pt)
 
 
-def test_event_does_not_depend_on_its_chunk(sim, gen, flash):
-    cut = len(gen) // 3
-    a = sim.simulate(gen[:cut], seed=5, replicas=3)
-    b = sim.simulate(gen[cut:], seed=5, replicas=3)
+def test_event_does_not_depend_on_its_chunk(tiny_sim, tt_gen, flash):
+    cut = len(tt_gen) // 3
+    a = tiny_sim.simulate(tt_gen[:cut], seed=5, replicas=3)
+    b = tiny_sim.simulate(tt_gen[cut:], seed=5, replicas=3)
     for coll in ("Jet", "Muon", "Electron", "MET"):
         joined = ak.concatenate([a[coll], b[coll]])
         for f in flash[coll].fields:
@@ -111,30 +100,30 @@ def test_event_does_not_depend_on_its_chunk(sim, gen, flash):
                 assert ak.all(x == y), (coll, f)
 
 
-def test_empty_chunk_gives_empty_collections_of_the_same_type(sim, gen, flash):
-    empty = sim.simulate(gen[:0], seed=5, replicas=3)
+def test_empty_chunk_gives_empty_collections_of_the_same_type(tiny_sim, tt_gen, flash):
+    empty = tiny_sim.simulate(tt_gen[:0], seed=5, replicas=3)
     assert len(empty) == 0
     assert str(empty.type.content) == str(flash.type.content)
 
 
-def test_missing_gen_branch_is_named(sim, gen):
-    broken = ak.zip({**{f: gen[f] for f in gen.fields if f != "GenJet"},
-                     "GenJet": ak.zip({f: gen.GenJet[f] for f in gen.GenJet.fields if f != "hadronFlavour"})},
+def test_missing_gen_branch_is_named(tiny_sim, tt_gen):
+    broken = ak.zip({**{f: tt_gen[f] for f in tt_gen.fields if f != "GenJet"},
+                     "GenJet": ak.zip({f: tt_gen.GenJet[f] for f in tt_gen.GenJet.fields if f != "hadronFlavour"})},
                     depth_limit=1)
     with pytest.raises(genevents.GenInputError, match="GenJet_hadronFlavour"):
-        sim.simulate(broken, seed=1)
-    no_met = ak.zip({f: gen[f] for f in gen.fields if f != "GenMET"}, depth_limit=1)
+        tiny_sim.simulate(broken, seed=1)
+    no_met = ak.zip({f: tt_gen[f] for f in tt_gen.fields if f != "GenMET"}, depth_limit=1)
     with pytest.raises(genevents.GenInputError, match="GenMET"):
-        sim.simulate(no_met, seed=1)
+        tiny_sim.simulate(no_met, seed=1)
 
 
-def test_nan_in_gen_field_is_named(sim, gen):
-    pt = ak.to_numpy(ak.flatten(gen.GenJet.pt)).copy()
+def test_nan_in_gen_field_is_named(tiny_sim, tt_gen):
+    pt = ak.to_numpy(ak.flatten(tt_gen.GenJet.pt)).copy()
     pt[3] = np.nan
-    bad_jets = ak.with_field(gen.GenJet, ak.unflatten(pt, ak.num(gen.GenJet)), "pt")
-    bad = ak.with_field(gen, bad_jets, "GenJet")
+    bad_jets = ak.with_field(tt_gen.GenJet, ak.unflatten(pt, ak.num(tt_gen.GenJet)), "pt")
+    bad = ak.with_field(tt_gen, bad_jets, "GenJet")
     with pytest.raises(genevents.GenInputError, match="GenJet_pt"):
-        sim.simulate(bad, seed=1)
+        tiny_sim.simulate(bad, seed=1)
 
 
 def _copy_models(tiny_models, tmp_path):
@@ -180,9 +169,9 @@ def test_unknown_card_or_index_version_refused(tiny_models, tmp_path):
         FlashSim.load(d2)
 
 
-def test_collection_selection(tiny_models, gen):
+def test_collection_selection(tiny_models, tt_gen):
     sim = FlashSim.load(tiny_models, collections=("Muon",))
-    out = sim.simulate(gen[:20], seed=1)
+    out = sim.simulate(tt_gen[:20], seed=1)
     assert "Muon" in out.fields and "Jet" not in out.fields
     assert "GenVisTau" not in sim.gen_branches()
 
@@ -191,7 +180,7 @@ def _genuine(flash: ak.Array) -> ak.Array:
     return flash.Jet[flash.Jet.genJetIdx >= 0]
 
 
-def test_acceptance_comes_from_the_training_data(tiny_models, gen):
+def test_acceptance_comes_from_the_training_data(tiny_models, tt_gen):
     m = FlashSim.load(tiny_models).models["Jet_genjet"]
     # the flow card holds the largest reco |η| and the smallest reco pT of the training jets
     assert m.abs_eta_max is not None and 2.0 < m.abs_eta_max <= 5.2
@@ -200,15 +189,15 @@ def test_acceptance_comes_from_the_training_data(tiny_models, gen):
         True, False, False]
 
 
-def test_objects_sampled_outside_the_acceptance_are_drawn_again(tiny_models, gen, monkeypatch):
+def test_objects_sampled_outside_the_acceptance_are_drawn_again(tiny_models, tt_gen, monkeypatch):
     from flashsim_coffea.sim import engine
 
     sim = FlashSim.load(tiny_models)
-    before = _genuine(sim.simulate(gen, seed=5, replicas=1))
+    before = _genuine(sim.simulate(tt_gen, seed=5, replicas=1))
     assert ak.all(abs(before.eta) <= sim.models["Jet_genjet"].abs_eta_max)
     assert ak.all(before.pt >= sim.models["Jet_genjet"].pt_min)
     sim.models["Jet_genjet"].cards["flow"]["acceptance"].update(abs_eta_max=1.0, pt_min=25.0)
-    after = _genuine(sim.simulate(gen, seed=5, replicas=1))
+    after = _genuine(sim.simulate(tt_gen, seed=5, replicas=1))
     assert ak.all(abs(after.eta) <= 1.0) and ak.all(after.pt >= 25.0)
     inside = before[(abs(before.eta) <= 1.0) & (before.pt >= 25.0)]
     # first draws that landed inside are unchanged ...
@@ -220,14 +209,14 @@ def test_objects_sampled_outside_the_acceptance_are_drawn_again(tiny_models, gen
     monkeypatch.setattr(engine, "RESAMPLE_ATTEMPTS", 1)
     acc = sim.models["Jet_genjet"].cards["flow"]["acceptance"]
     acc.pop("pt_min")
-    first = _genuine(sim.simulate(gen, seed=5, replicas=1))
+    first = _genuine(sim.simulate(tt_gen, seed=5, replicas=1))
     acc.update(pt_min=25.0)
-    dropped = _genuine(sim.simulate(gen, seed=5, replicas=1))
+    dropped = _genuine(sim.simulate(tt_gen, seed=5, replicas=1))
     assert int(ak.sum(ak.num(dropped))) < n_after
     assert ak.all(ak.sort(dropped.pt) == ak.sort(first[(abs(first.eta) <= 1.0) & (first.pt >= 25.0)].pt))
 
 
-def test_redraws_in_one_batch_keep_each_objects_first_draw_inside(tiny_models, gen, monkeypatch):
+def test_redraws_in_one_batch_keep_each_objects_first_draw_inside(tiny_models, tt_gen, monkeypatch):
     """The further draws of the objects outside are integrated together; each object must still
     get the draw of its first attempt inside, as drawing attempt after attempt would give."""
     from flashsim_coffea.sim import engine
@@ -245,7 +234,7 @@ def test_redraws_in_one_batch_keep_each_objects_first_draw_inside(tiny_models, g
         return result
 
     monkeypatch.setattr(FlashSim, "_sample_inside", spy)
-    sim.simulate(gen, seed=5, replicas=1)
+    sim.simulate(tt_gen, seed=5, replicas=1)
     (context, g, seed, key, replica, sid, obj), (out, inside) = calls[0]
     # one attempt after the other, each with its own normals
     first = sim._flow(m, context, sim._noise(seed, key, replica, sid, obj, m.flow.dim), g)
@@ -265,22 +254,22 @@ def test_redraws_in_one_batch_keep_each_objects_first_draw_inside(tiny_models, g
         np.testing.assert_allclose(out[k], ref[k][ok], rtol=1e-5, atol=1e-6)
 
 
-def test_candidates_beyond_the_efficiency_acceptance_are_never_reconstructed(tiny_models, gen):
+def test_candidates_beyond_the_efficiency_acceptance_are_never_reconstructed(tiny_models, tt_gen):
     sim = FlashSim.load(tiny_models)
     m = sim.models["Jet_genjet"]
     assert m.candidate_abs_eta_max is not None and m.candidate_abs_eta_max >= m.abs_eta_max - 0.5
     m.cards["efficiency"]["acceptance"]["abs_eta_max"] = 1.5
-    flash = sim.simulate(gen, seed=5, replicas=2)
+    flash = sim.simulate(tt_gen, seed=5, replicas=2)
     jets = flash.Jet[flash.Jet.genJetIdx >= 0]
-    gen_eta = gen.GenJet.eta[flash.FlashSim.genEventIdx][jets.genJetIdx]
+    gen_eta = tt_gen.GenJet.eta[flash.FlashSim.genEventIdx][jets.genJetIdx]
     assert ak.sum(ak.num(jets)) > 0
     assert ak.all(abs(gen_eta) <= 1.5)
 
 
-def test_shipped_taus_have_nanoaod_decay_modes_and_pion_mass(gen):
+def test_shipped_taus_have_nanoaod_decay_modes_and_pion_mass(tt_gen):
     """The shipped tau models (one-hot decay modes) write only HPS decay modes, and mode 0 at the pion mass."""
     sim = FlashSim.load(cards.DEFAULT_MODELS, collections=["Tau"])
-    taus = sim.simulate(gen, seed=2, replicas=8).Tau
+    taus = sim.simulate(tt_gen, seed=2, replicas=8).Tau
     dm = ak.to_numpy(ak.flatten(taus.decayMode)).astype(int)
     mass = ak.to_numpy(ak.flatten(taus.mass))
     assert len(dm) > 100

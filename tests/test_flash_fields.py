@@ -15,8 +15,8 @@ from flashsim_coffea.sim.engine import EVENT_RECORDS, FlashSim
 
 #: the event-level records flash writes, by their NanoAOD prefix
 _PREFIXES = tuple(EVENT_RECORDS.values())
-#: reference Jet fields flash does not simulate yet: the secondary-vertex links (issue 23, no flash SV)
-_NOT_YET = {"svIdx1", "svIdx2", "nSVs"}
+#: reference Jet fields flash does not simulate yet (none: the SV links come with the SV models, issue 23)
+_NOT_YET: set[str] = set()
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def _dtype(tree, name: str) -> str:
 def test_jet_and_event_fields_are_the_references(flash, tree):
     """Names and dtypes: every Jet field and event-level branch the reference writes, nothing else."""
     ref_jet = {k[4:] for k in tree.keys() if k.startswith("Jet_")} - _NOT_YET
-    assert set(flash.Jet.fields) == ref_jet and len(ref_jet) == 44
+    assert set(flash.Jet.fields) == ref_jet and len(ref_jet) == 47
     for f in flash.Jet.fields:
         got = str(ak.flatten(flash.Jet[f]).layout.dtype)
         assert got == schema.SCHEMA["Jet"][f] == _dtype(tree, f"Jet_{f}"), f

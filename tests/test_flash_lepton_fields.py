@@ -10,33 +10,22 @@ import numpy as np
 import pytest
 import uproot
 
-from flashsim_coffea.nanoaod import derived, egamma_id, genevents, schema, tau_id, tau_links
+from flashsim_coffea.nanoaod import derived, egamma_id, schema, tau_id, tau_links
 from flashsim_coffea.nanoaod import ecal_geometry as geo
 from flashsim_coffea.nanoaod import lepton_jet as lj
 from flashsim_coffea.sim import cards
 from flashsim_coffea.sim.engine import FlashSim
 
 COLLECTIONS = ("Muon", "Electron", "Photon", "Tau")
-#: links to collections of issue 23 (secondary vertices, FSR photons) that flash does not simulate yet
-ISSUE23 = {"svIdx", "fsrPhotonIdx"}
+#: links to collections of issue 23 that flash does not simulate yet (FSR photons; svIdx: tests/test_flash_sv.py)
+ISSUE23 = set()
 #: fields per collection in the CMS FlashSim table (issue 22)
 CMS_FLASHSIM = {"Muon": 53, "Electron": 48, "Photon": 22, "Tau": 27}
 
 
 @pytest.fixture(scope="module")
-def gen(tt_sample):
-    arrays = uproot.open(tt_sample)["Events"].arrays([*genevents.branch_names(), "run", "luminosityBlock", "event"])
-    return genevents.from_branches(arrays, source=str(tt_sample))
-
-
-@pytest.fixture(scope="module")
-def sim(tiny_models):
-    return FlashSim.load(tiny_models)
-
-
-@pytest.fixture(scope="module")
-def flash(sim, gen):
-    return sim.simulate(gen, seed=7, replicas=2)
+def flash(tiny_sim, tt_gen):
+    return tiny_sim.simulate(tt_gen, seed=7, replicas=2)
 
 
 def flat(coll: ak.Array) -> dict[str, np.ndarray]:
@@ -168,19 +157,19 @@ def test_links_are_consistent_after_sorting(flash):
     assert np.array_equal(t["idAntiMu"], tau_links.anti_muon_id(flash.Muon, *args, t["decayMode"]))
 
 
-def test_same_seed_same_fields_other_seed_other_values(sim, gen):
-    once, again = (sim.simulate(gen[:150], seed=7, replicas=2) for _ in range(2))
-    other = sim.simulate(gen[:150], seed=8, replicas=2)
+def test_same_seed_same_fields_other_seed_other_values(tiny_sim, tt_gen):
+    once, again = (tiny_sim.simulate(tt_gen[:150], seed=7, replicas=2) for _ in range(2))
+    other = tiny_sim.simulate(tt_gen[:150], seed=8, replicas=2)
     for coll in COLLECTIONS:
         for f in once[coll].fields:
             assert ak.all(ak.flatten(again[coll][f]) == ak.flatten(once[coll][f])), (coll, f)
     assert not np.array_equal(ak.to_numpy(ak.flatten(other.Muon.mvaTTH)), ak.to_numpy(ak.flatten(once.Muon.mvaTTH)))
 
 
-def test_models_trained_before_the_bitmaps_keep_their_learnt_cut_based(gen):
+def test_models_trained_before_the_bitmaps_keep_their_learnt_cut_based(tt_gen):
     """The shipped models learnt ``cutBased`` (now derived from the VID bitmap): they still load and write it."""
     sim = FlashSim.load(cards.DEFAULT_MODELS, collections=["Electron", "Photon"])
-    out = sim.simulate(gen[:100], seed=1, replicas=2)
+    out = sim.simulate(tt_gen[:100], seed=1, replicas=2)
     for coll in ("Electron", "Photon"):
         assert "cutBased" in sim.models[f"{coll}_gen{'electron' if coll == 'Electron' else 'photon'}"].source.targets
         assert "cutBased" in out[coll].fields and "vidNestedWPBitmap" not in out[coll].fields

@@ -26,6 +26,37 @@ def test_each_reflection_negates_its_odd_fields_with_their_gen_and_conditioning_
         mirror.reflections(("y",))
 
 
+def test_the_tau_leading_track_offsets_flip_with_their_angle():
+    # leadTkDeltaPhi = phi(track) - phi(tau): both negate under phi -> -phi; leadTkDeltaEta likewise under eta
+    cols = {"phi": np.array([0.3]), "eta": np.array([1.2]), "leadTkDeltaPhi": np.array([0.02]),
+            "leadTkDeltaEta": np.array([-0.01]), "leadTkPtOverTauPt": np.array([0.6])}
+    track_phi, track_eta = cols["phi"] + cols["leadTkDeltaPhi"], cols["eta"] + cols["leadTkDeltaEta"]
+    for r in mirror.reflections(("phi", "eta")):
+        m = mirror.reflect(cols, r)
+        # the image's leading track is the image of the leading track
+        assert np.allclose(m["phi"] + m["leadTkDeltaPhi"], -track_phi if "phi" in r else track_phi)
+        assert np.allclose(m["eta"] + m["leadTkDeltaEta"], -track_eta if "eta" in r else track_eta)
+        assert m["leadTkPtOverTauPt"][0] == 0.6
+    names = ["leadTkDeltaPhi", "leadTkDeltaEta"]
+    x = np.array([[0.02, -0.01]])
+    assert mirror.matrix_with_images(x, names, ("phi", "eta")).tolist() == [[0.02, -0.01], [-0.02, -0.01],
+                                                                          [0.02, 0.01], [-0.02, 0.01]]
+
+
+def test_every_angle_difference_a_mirrored_source_learns_is_odd_under_its_reflection():
+    # a target named *DeltaPhi / *DeltaEta is a difference of two angles of the object (deltaEtaSC, from the
+    # origin vs from the vertex, is even: module doc)
+    seen = set()
+    for key, src in all_sources().items():
+        for t in src.targets if src.mirror else ():
+            for kind, tag in (("phi", "DeltaPhi"), ("eta", "DeltaEta")):
+                if tag in t:
+                    seen.add(t)
+                    other = "eta" if kind == "phi" else "phi"
+                    assert mirror.is_odd(t, (kind,)) and not mirror.is_odd(t, (other,)), (key, t)
+    assert {"leadTkDeltaPhi", "leadTkDeltaEta"} <= seen
+
+
 def test_images_come_block_after_block_and_the_matrix_form_agrees_with_the_columns():
     cols = {"eta": np.array([1.0, 2.0, 3.0]), "phi": np.array([0.1, 0.2, 0.3]), "pt": np.array([10.0, 20.0, 30.0])}
     big = mirror.with_images(cols, ("phi", "eta"))

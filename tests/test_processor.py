@@ -22,7 +22,7 @@ from processors import schema
 from processors.flashsim import FlashSimProcessor, flash_events
 
 NanoAODSchema.warn_missing_crossrefs = False
-GEN_PREFIXES = ("Gen", "nGen", "Pileup_")
+GEN_PREFIXES = ("Gen", "nGen", "SubGenJetAK8_", "nSubGenJetAK8", "Pileup_")
 IDS = {"run", "luminosityBlock", "event", "genWeight"}
 
 
@@ -186,3 +186,48 @@ def test_processor_pass_on_old_nanoaod_warns_nothing_of_photon_branches(nanoaod_
                                                                                             treename="Events")
     assert out["dy"]["gen_events"] == 40
     assert not [str(w.message) for w in caught if "already exists" in str(w.message)]
+
+
+_WORKER = """
+import json, pickle, sys
+from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+from processors import flashsim as pf
+
+seen = []
+load = pf.FlashSim.load
+pf.FlashSim.load = lambda models_dir, **kw: seen.append(models_dir) or load(models_dir, **kw)
+proc = pickle.loads(sys.stdin.buffer.read())
+events = NanoEventsFactory.from_root({sys.argv[1]: "Events"}, schemaclass=NanoAODSchema, mode="virtual",
+                                     entry_stop=5).events()
+flash = proc.flash(events)
+print(json.dumps({"seen": seen, "jets": int(pf.ak.sum(pf.ak.num(flash.Jet))), "file": pf.__file__}))
+"""
+
+
+def test_default_models_are_found_by_the_worker_in_its_own_installation(tmp_path, v12_file):
+    # a worker whose package lives elsewhere (here: the same files under another path) loads the models
+    # of its own installation: the pickled processor carries no path of the client's
+    import json
+    import os
+    import pickle
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    site = tmp_path / "site"
+    site.mkdir()
+    for pkg in ("flashsim_coffea", "processors"):
+        (site / pkg).symlink_to(root / pkg, target_is_directory=True)
+    proc = FlashSimProcessor(None, seed=2, collections=("Jet",))
+    blob = pickle.dumps(proc)
+    assert proc.models_dir is None and str(DEFAULT_MODELS).encode() not in blob
+    res = subprocess.run([sys.executable, "-c", _WORKER, str(v12_file)], input=blob, capture_output=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(site)}, timeout=300)
+    assert res.returncode == 0, res.stderr.decode()[-2000:]
+    out = json.loads(res.stdout.decode().strip().splitlines()[-1])
+    assert out["file"].startswith(str(site))  # the worker imports its own copy
+    assert out["seen"] == [str(site / "flashsim_coffea" / "models")]
+    assert out["jets"] > 10
+    # a folder given by path travels as given
+    assert FlashSimProcessor(None, models_dir=tmp_path).models_dir == str(tmp_path)

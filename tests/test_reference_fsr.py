@@ -14,37 +14,31 @@ import pytest
 import uproot
 
 from flashsim_coffea.nanoaod import schema
-from flashsim_coffea.reference import electrons, fsr, genlevel, isolation, jets, muons, pileup, pythia, sanity, truth
+from flashsim_coffea.reference import electrons, fsr, muons, sanity
 from flashsim_coffea.reference.fsr import PARAMS
 
 N_MUMU, N_EE = 400, 100
 
 
-def _reco(process: str, n: int, seed: int) -> dict:
-    tr = truth.make_truth(pythia.generate_block(process, n, seed))
-    r = np.random.default_rng(seed).spawn(6)
-    n_pu = r[0].poisson(35.0, n)
-    pu = pileup.simulate_pileup(n_pu, r[1])
-    ev = pileup.event_quantities(n_pu, n_pu, pu, r[2], truth=tr)
-    rho = np.asarray(ev["Rho_fixedGridRhoFastjetAll"])
-    jet, extras = jets.reconstruct_jets(tr, pu, genlevel.gen_collections(tr)["GenJet"], rho, r[3], return_extras=True)
-    cands = isolation.candidates(tr, pu)
-    mu = muons.reconstruct_muons(tr, pu, jet, r[4], rho=rho, iso_cands=cands, pv_xy=(ev["PV_x"], ev["PV_y"]))
+def _reco(block: dict) -> dict:
+    """Muons, electrons and the FSR photons of a :func:`reference_block` (conftest)."""
+    tr, pu, jet, rho, cands, r = (block[k] for k in ("truth", "pu", "jets", "rho", "cands", "rng"))
+    mu = muons.reconstruct_muons(tr, pu, jet, r[4], rho=rho, iso_cands=cands, pv_xy=block["pv_xy"])
     el = electrons.reconstruct_electrons(tr, pu, jet, r[5], rho=rho, iso_cands=cands)
-    pf, counts = extras["pf"], extras["pf_counts"]
+    pf, counts = block["extras"]["pf"], block["extras"]["pf_counts"]
     ph, mu_idx, el_idx = fsr.reconstruct_fsr(pf, counts, mu, el, tr)
     mu, el = fsr.add_links(mu, el, mu_idx, el_idx)
     return {"truth": tr, "pf": pf, "counts": counts, "Muon": mu, "Electron": el, "FsrPhoton": ph}
 
 
 @pytest.fixture(scope="module")
-def mumu() -> dict:
-    return _reco("dy_mumu", N_MUMU, 41)
+def mumu(reference_block) -> dict:
+    return _reco(reference_block("dy_mumu", N_MUMU, 41))
 
 
 @pytest.fixture(scope="module")
-def ee() -> dict:
-    return _reco("dy", N_EE, 42)
+def ee(reference_block) -> dict:
+    return _reco(reference_block("dy", N_EE, 42))
 
 
 def _f(a) -> np.ndarray:

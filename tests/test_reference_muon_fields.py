@@ -15,31 +15,25 @@ import uproot
 from flashsim_coffea.nanoaod import lepton_jet as lj
 from flashsim_coffea.nanoaod import schema
 from flashsim_coffea.nanoaod.derived import MASS
-from flashsim_coffea.reference import genlevel, isolation, jets, leptons, muons, pileup, pythia, truth
+from flashsim_coffea.reference import leptons, muons
 
 N_TT, N_DY = 200, 150
 
 
-def _reco(process: str, n: int, seed: int) -> dict:
-    tr = truth.make_truth(pythia.generate_block(process, n, seed))
-    r = np.random.default_rng(seed).spawn(5)
-    n_pu = r[0].poisson(35.0, n)
-    pu = pileup.simulate_pileup(n_pu, r[1])
-    ev = pileup.event_quantities(n_pu, n_pu, pu, r[2], truth=tr)
-    rho = np.asarray(ev["Rho_fixedGridRhoFastjetAll"])
-    jet = jets.reconstruct_jets(tr, pu, genlevel.gen_collections(tr)["GenJet"], rho, r[3])
-    cands = isolation.candidates(tr, pu)
-    pv_xy = (np.asarray(ev["PV_x"]), np.asarray(ev["PV_y"]))
-    mu = muons.reconstruct_muons(tr, pu, jet, r[4], rho=rho, iso_cands=cands, pv_xy=pv_xy)
-    evt = np.repeat(np.arange(n), ak.num(mu))
+def _reco(block: dict) -> dict:
+    """The muons of a :func:`reference_block` (conftest) and their flat fields."""
+    tr, jet = block["truth"], block["jets"]
+    mu = muons.reconstruct_muons(tr, block["pu"], jet, block["rng"][4], rho=block["rho"], iso_cands=block["cands"],
+                                 pv_xy=block["pv_xy"])
+    evt = np.repeat(np.arange(len(tr)), ak.num(mu))
     flat = {f: ak.to_numpy(ak.flatten(mu[f])) for f in mu.fields}
-    return {"truth": tr, "pu": pu, "jets": jet, "cands": cands, "rho": rho, "pv_xy": pv_xy, "Muon": mu,
-            "evt": evt, "f": flat}
+    return {**{k: block[k] for k in ("truth", "pu", "jets", "cands", "rho", "pv_xy")}, "Muon": mu, "evt": evt,
+            "f": flat}
 
 
 @pytest.fixture(scope="module")
-def samples() -> dict:
-    return {"tt": _reco("ttbar", N_TT, 31), "dy": _reco("dy_mumu", N_DY, 32)}
+def samples(reference_block) -> dict:
+    return {"tt": _reco(reference_block("ttbar", N_TT, 31)), "dy": _reco(reference_block("dy_mumu", N_DY, 32))}
 
 
 def _both(samples, field):

@@ -14,7 +14,7 @@ Example:
     ...     filter_name=[*branch_names(), "run", "luminosityBlock", "event"], entry_stop=50)
     >>> gen = check(from_branches(arrays), source="nano_tt_v12.root")
     >>> len(gen), gen.fields  # this v12 file has no GenVisTau (optional)
-    (50, ['GenPart', 'GenJet', 'GenMET', 'Pileup', 'run', 'luminosityBlock', 'event'])
+    (50, ['GenPart', 'GenJet', 'GenJetAK8', 'SubGenJetAK8', 'GenMET', 'Pileup', 'run', 'luminosityBlock', 'event'])
     >>> gen.GenJet.pt[0, :3], gen.Pileup[0].tolist()
     (<Array [112, 76.6, 76.1] type='3 * float32'>, {'nTrueInt': 32.0625, 'nPU': 30})
 """
@@ -29,6 +29,8 @@ GEN_BRANCHES: dict[str, tuple[str, ...]] = {
     "GenPart": ("pt", "eta", "phi", "mass", "pdgId", "status", "statusFlags", "genPartIdxMother"),
     "GenJet": ("pt", "eta", "phi", "mass", "partonFlavour", "hadronFlavour"),
     "GenVisTau": ("pt", "eta", "phi", "mass", "charge", "status", "genPartIdxMother"),
+    "GenJetAK8": ("pt", "eta", "phi", "mass", "partonFlavour", "hadronFlavour"),
+    "SubGenJetAK8": ("pt", "eta", "phi", "mass"),
     "GenMET": ("pt", "phi"),
     "Pileup": ("nTrueInt", "nPU"),
 }
@@ -38,8 +40,9 @@ GEN_BRANCHES: dict[str, tuple[str, ...]] = {
 OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {"Pileup": ("sumEOOT", "sumLOOT", "pudensity", "gpudensity")}
 
 #: collections a chunk may lack; only the sources that use them then fail (GenVisTau is
-#: absent from some NanoAOD v12 files).
-OPTIONAL = ("GenVisTau",)
+#: absent from some NanoAOD v12 files, the AK8 gen jets from older ones): FatJet and SubJet
+#: are then not simulated.
+OPTIONAL = ("GenVisTau", "GenJetAK8", "SubGenJetAK8")
 
 #: collections stored as one value per event (no ``n<Collection>`` counter).
 SCALAR_COLLECTIONS = ("GenMET", "Pileup")

@@ -12,7 +12,8 @@
 The reference detector draws these fields only where the algorithm runs (``reference/btag.py``
 ``run3_scores``, ``reference/jets.py``); the flash engine learns them and then puts the defaults
 back with :func:`apply` (``sim/derive.py``), so that the defaults follow the jet's own pT, raw pT and
-eta exactly as in NanoAOD.
+eta exactly as in NanoAOD. The reference detector reads its thresholds and default values here
+(:data:`PARAMS`, :data:`TAGGERS`, :data:`HF`): one number each, listed in docs/reference_detector.md.
 
 Example:
     A central 40 GeV jet, a forward one, and a central one of raw pT 14 GeV:
@@ -30,7 +31,8 @@ from __future__ import annotations
 import numpy as np
 
 PARAMS: dict = {
-    # Run-3 taggers and the PNet regression [code: jetsAK4_Puppi_cff.py; meas: nano_tt_v12, exact]
+    # Run-3 taggers (PNet, RobustParT) and the PNet regression run on jets of raw pT >= 15 GeV, the taggers
+    # inside abs(eta) < 2.5 but PNet's forward QvG [code: jetsAK4_Puppi_cff.py; meas: nano_tt_v12, exact on 1504 jets]
     "tagger_raw_ptmin": 15.0,
     "tagger_eta_max": 2.5,
     # HF shower shapes [code: hfJetShowerShape_cfi.py jetPtThreshold, jetEtaThreshold; meas: nano_tt_v12, exact]

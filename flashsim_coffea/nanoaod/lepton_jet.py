@@ -221,6 +221,37 @@ def lepton_mva(name: str, features: np.ndarray) -> np.ndarray:
     return np.tanh(0.5 * np.clip(np.asarray(features, np.float64) @ w, *MVA_LOGIT_RANGE))
 
 
+def lepton_scores(cols: dict[str, np.ndarray], jets: ak.Array | None, evt: np.ndarray, id_score: np.ndarray | None,
+                  names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The prompt-lepton scores ``names`` (keys of :data:`MVA`) of leptons from their NanoAOD columns:
+    :func:`mva_features` with the b-tag (``btagDeepFlavB``) of each lepton's jet, then :func:`lepton_mva`.
+    The reference detector (``reference.leptons.mva_tth``) and FlashSim (``sim/derive.py``) both call it.
+
+    Arguments:
+        cols: ``pt eta jetNDauCharged miniPFRelIso_chg miniPFRelIso_all jetPtRelv2 jetRelIso sip3d dxy dz
+            jetIdx`` of the leptons (flat).
+        jets: the final Jet collection, or None (no jet: b-tag 0).
+        evt: event index of each lepton.
+        id_score: the identification input (muon ``segmentComp``, electron ``mvaNoIso``); None: 0.
+        names: the weight sets, e.g. ``("muon_tth", "muon_lowpt")``.
+
+    Example:
+        >>> cols = {"pt": np.array([40.0]), "eta": np.array([0.3]), "jetNDauCharged": np.array([1]),
+        ...         "miniPFRelIso_chg": np.array([0.0]), "miniPFRelIso_all": np.array([0.01]),
+        ...         "jetPtRelv2": np.array([0.0]), "jetRelIso": np.array([0.02]), "sip3d": np.array([1.0]),
+        ...         "dxy": np.array([0.001]), "dz": np.array([0.002]), "jetIdx": np.array([-1])}
+        >>> s = lepton_scores(cols, None, np.array([0]), np.array([0.95]), ("muon_tth", "muon_lowpt"))
+        >>> bool(s["muon_tth"][0] > 0.9), sorted(s)
+        (True, ['muon_lowpt', 'muon_tth'])
+    """
+    id_score = np.zeros(len(evt)) if id_score is None else id_score
+    f = mva_features(cols["pt"], cols["eta"], cols["jetNDauCharged"], cols["miniPFRelIso_chg"],
+                     cols["miniPFRelIso_all"], cols["jetPtRelv2"], cols["jetRelIso"],
+                     linked(jets, "btagDeepFlavB", evt, cols["jetIdx"]), cols["sip3d"], cols["dxy"], cols["dz"],
+                     id_score)
+    return {name: lepton_mva(name, f) for name in names}
+
+
 def mini_iso_id(mini_rel_iso: np.ndarray) -> np.ndarray:
     """``miniIsoId`` (0-4): the number of :data:`MINI_ISO_WP` edges ``miniPFRelIso_all`` is below.
 

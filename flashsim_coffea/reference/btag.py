@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from flashsim_coffea.nanoaod import jet_defaults
+
 PARAMS: dict = {
     # latent b score per hadron flavour: mean, width [derived, tuned to notes section 8]
     "mu_b": {5: -1.5, 4: -3.6, 0: -4.3},
@@ -95,12 +97,7 @@ PARAMS: dict = {
     # beyond the tracker only PNet's forward model runs (QvG and the regression) [code: jetsAK4_Puppi_cff.py]:
     # [meas] logit QvG median -0.83, spread 0.6; gluon -0.94, quark -0.51
     "pnet_fwd_qvg": {"mu": -0.85, "quark": 0.4, "sigma": 0.6, "rho": 0.5},
-    # the taggers run on jets with raw pT >= 15 GeV (PNet, RobustParT; abs(eta) < 2.5 but PNet's forward
-    # QvG) [meas] exact on the 1504 nano_tt_v12 jets; else PNet -1 (QvG -10), RobustParT -1 (B = the sum of
-    # three -1 probabilities = -3) [meas, code: jetsAK4_Puppi_cff.py]
-    "run3_raw_ptmin": 15.0,
-    "run3_eta_max": 2.5,
-    "run3_default": {"pnet": -1.0, "pnet_qvg": -10.0, "part": -1.0, "part_b": -3.0},
+    # where the taggers run (raw pT, abs(eta)) and their values elsewhere: NanoAOD's, in nanoaod/jet_defaults.py
     "run3_clip": (1e-6, 0.9995),  # [meas] PNet / RobustParT ranges (CvB down to 7e-7)
 }
 
@@ -235,8 +232,8 @@ def run3_scores(jets: dict, extras: dict, latent: dict, rng: np.random.Generator
     z = rng.standard_normal((8, n))
     zd = latent["z"]
     gluon = np.abs(np.asarray(jets["partonFlavour"])) == 21
-    runs = np.asarray(jets["pt_raw"]) >= p["run3_raw_ptmin"]
-    central = runs & (aeta < p["run3_eta_max"])
+    runs = np.asarray(jets["pt_raw"]) >= jet_defaults.PARAMS["tagger_raw_ptmin"]
+    central = runs & (aeta < jet_defaults.PARAMS["tagger_eta_max"])
     lo, hi = p["run3_clip"]
 
     def fl(table):
@@ -261,21 +258,19 @@ def run3_scores(jets: dict, extras: dict, latent: dict, rng: np.random.Generator
         return pb, cvl, pc / np.maximum(pc + pb, 1e-12), _sig(yqg), pc
 
     out = {}
-    d = p["run3_default"]
-
-    def put(name, value, mask, default):
+    def put(name, value, mask):  # NanoAOD's value where the tagger does not run (nanoaod/jet_defaults.py)
         v = _round_nano(np.clip(value, lo, hi), p["mantissa_bits"])
-        out[name] = np.where(mask, v, default).astype(np.float32)
+        out[name] = np.where(mask, v, jet_defaults.TAGGERS[name][0]).astype(np.float32)
 
     pb, cvl, cvb, qg, pc = probs("pnet", 0)
-    put("btagPNetB", pb, central, d["pnet"])
-    put("btagPNetCvL", cvl, central, d["pnet"])
-    put("btagPNetCvB", cvb, central, d["pnet"])
+    put("btagPNetB", pb, central)
+    put("btagPNetCvL", cvl, central)
+    put("btagPNetCvB", cvb, central)
     f = p["pnet_fwd_qvg"]
     quark = ~gluon & (np.asarray(jets["partonFlavour"]) != 0)
     y_fwd = f["mu"] + f["quark"] * quark + f["sigma"] * (-f["rho"] * zd[2] + np.sqrt(1 - f["rho"] ** 2) * z[6])
     qvg = np.where(central, 1.0 - qg, _sig(y_fwd))
-    put("btagPNetQvG", qvg, runs, d["pnet_qvg"])
+    put("btagPNetQvG", qvg, runs)
     t = p["pnet_tau"]
     y_tau = (
         fl(t["mu"])
@@ -284,14 +279,14 @@ def run3_scores(jets: dict, extras: dict, latent: dict, rng: np.random.Generator
         + t["sigma"] * z[7]
     )
     v = _round_nano(np.clip(_sig(y_tau), 1e-7, hi), p["mantissa_bits"])
-    out["btagPNetTauVJet"] = np.where(central, v, d["pnet"]).astype(np.float32)
+    out["btagPNetTauVJet"] = np.where(central, v, jet_defaults.TAGGERS["btagPNetTauVJet"][0]).astype(np.float32)
     latent["pnet_pb"] = np.where(central, pb, np.nan)
     latent["pnet_pc"] = np.where(central, pc, np.nan)
     pb, cvl, cvb, qg, _ = probs("part", 3)
-    put("btagRobustParTAK4B", pb, central, d["part_b"])
-    put("btagRobustParTAK4CvL", cvl, central, d["part"])
-    put("btagRobustParTAK4CvB", cvb, central, d["part"])
-    put("btagRobustParTAK4QG", qg, central, d["part"])
+    put("btagRobustParTAK4B", pb, central)
+    put("btagRobustParTAK4CvL", cvl, central)
+    put("btagRobustParTAK4CvB", cvb, central)
+    put("btagRobustParTAK4QG", qg, central)
     return {k: out[k] for k in sorted(out, key=_ORDER.index)}
 
 

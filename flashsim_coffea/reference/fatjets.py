@@ -22,8 +22,8 @@
    **Energy-correlation ratios** ``n2b1 = 2e3/(1e2)^2``, ``n3b1 = 2e4/(1e3)^2`` (Moult, Necib, Thaler,
    arXiv:1609.07483) on the groomed constituents; -1 below 3 (4) constituents, ``n3b1`` -1 below
    ``n3_raw_ptmin`` raw pT [meas].
-5. Truth content (:func:`jet_truth`): B/C hadrons within R (nearest jet, anti-kT metric: the ghost
-   association approximated), the W/Z/H/top whose decay quarks (or taus) all fall inside dR < 0.8.
+5. Truth content (:mod:`flashsim_coffea.nanoaod.jet_truth`): B/C hadrons within R (nearest jet, anti-kT
+   metric: the ghost association approximated), the W/Z/H/top whose decay quarks (or taus) all fall inside dR < 0.8.
    Tagger scores (:func:`tagger_scores`) are drawn from it, ``lsf3``/``muonIdx3SJ``/``electronIdx3SJ``
    from the final leptons, ``genJetAK8Idx`` (closest GenJetAK8 within R/2).
 
@@ -48,6 +48,7 @@ import numba
 import numpy as np
 
 from flashsim_coffea.nanoaod import schema
+from flashsim_coffea.nanoaod.jet_truth import CATEGORIES, delta_r, jet_truth, lepton_in_jet
 from flashsim_coffea.reference import btag, jetalgo, jets, pflow
 
 PARAMS: dict = {
@@ -135,12 +136,32 @@ def _ypk(px, py, pz, e):  # pragma: no cover - numba
     return y, np.arctan2(py, px), kt2
 
 
+_dr = delta_r
+
+
 @numba.njit(cache=True)
-def _dr(y1, f1, y2, f2):  # pragma: no cover - numba
-    dp = abs(f1 - f2)
-    if dp > np.pi:
-        dp = 2 * np.pi - dp
-    return np.sqrt((y1 - y2) ** 2 + dp * dp)
+def _dij(y, f, k, i, j, p):  # pragma: no cover - numba
+    """The pairwise distance of pseudo-jets ``i`` and ``j``: dR^2 (p = 0, C/A) or min(kT^2) dR^2 (p = 1, kT)."""
+    d = _dr(y[i], f[i], y[j], f[j]) ** 2
+    if p == 1:
+        d *= min(k[i], k[j])
+    return d
+
+
+@numba.njit(cache=True)
+def _scan(y, f, k, p, act, m, s, nnd, nn, symmetric):  # pragma: no cover - numba
+    """The nearest neighbour of the pseudo-jet in slot ``s`` among the ``m`` active slots, into ``nnd[s]``,
+    ``nn[s]``; with ``symmetric`` each other slot also takes it if it is nearer than its own."""
+    i = act[s]
+    for c in range(m):
+        if c == s:
+            continue
+        j = act[c]
+        d = _dij(y, f, k, i, j, p)
+        if d < nnd[s]:
+            nnd[s], nn[s] = d, j
+        if symmetric and d < nnd[c]:
+            nnd[c], nn[c] = d, i
 
 
 @numba.njit(cache=True)
@@ -171,9 +192,7 @@ def _cluster(px, py, pz, e, p):  # pragma: no cover - numba
     m = n
     for a in range(m):
         for b in range(a + 1, m):
-            d = _dr(y[a], f[a], y[b], f[b]) ** 2
-            if p == 1:
-                d *= min(k[a], k[b])
+            d = _dij(y, f, k, a, b, p)
             if d < nnd[a]:
                 nnd[a], nn[a] = d, b
             if d < nnd[b]:
@@ -204,31 +223,12 @@ def _cluster(px, py, pz, e, p):  # pragma: no cover - numba
         m -= 1
         nnd[a] = np.inf
         nn[a] = -1
-        for c in range(m):
-            if c == a:
-                continue
-            j = act[c]
-            d = _dr(y[new], f[new], y[j], f[j]) ** 2
-            if p == 1:
-                d *= min(k[new], k[j])
-            if d < nnd[a]:
-                nnd[a], nn[a] = d, j
-            if d < nnd[c]:
-                nnd[c], nn[c] = d, new
+        _scan(y, f, k, p, act, m, a, nnd, nn, True)
         for c in range(m):
             if c == a or (nn[c] != ida and nn[c] != idb):
                 continue
             nnd[c] = np.inf
-            ic = act[c]
-            for c2 in range(m):
-                if c2 == c:
-                    continue
-                j = act[c2]
-                d = _dr(y[ic], f[ic], y[j], f[j]) ** 2
-                if p == 1:
-                    d *= min(k[ic], k[j])
-                if d < nnd[c]:
-                    nnd[c], nn[c] = d, j
+            _scan(y, f, k, p, act, m, c, nnd, nn, False)
         new += 1
         if m <= 4:
             for c in range(m):
@@ -458,154 +458,6 @@ def _offsets(counts) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(np.asarray(counts, np.int64))]).astype(np.int64)
 
 
-#: jet truth categories (``jet_truth``): the resonance whose decay products are all inside the jet
-CATEGORIES = ("QCD", "T", "W", "Z", "Hbb", "Hcc", "H4q", "Hqq", "Xtt", "Xte", "Xtm")
-
-
-def jet_truth(genpart: ak.Array, particles: ak.Array, evt: np.ndarray, eta: np.ndarray, phi: np.ndarray) -> dict:
-    """The resonance content of each jet from the generator record.
-
-    A W, Z, H or top is *inside* a jet when all its decay quarks (top: the b and the W's quarks; H -> WW/ZZ:
-    the four quarks; ditau: the two taus) lie within ``truth_dr`` of the jet axis. Priority: top, H, Z, W.
-    A ditau is ``Xte`` / ``Xtm`` when a tau-decay electron / muon (pT > 1 GeV) is inside, else ``Xtt``.
-
-    Arguments:
-        genpart: NanoAOD ``GenPart`` (jagged); particles: the truth final-state particles (jagged).
-        evt, eta, phi: per jet (flat) its event and axis.
-
-    Returns:
-        ``category`` (index into :data:`CATEGORIES`), ``flavour`` of a W/Z pair (5 bb, 4 with a c, 0 light)
-        and ``res_mass`` (the resonance's mass, NaN for QCD).
-
-    Example:
-        One event: a Z -> b bbar (both b inside the first jet) and a W -> u dbar whose d is outside the second:
-
-        >>> gp = ak.Array([[{"pdgId": 23, "genPartIdxMother": -1, "eta": 0.0, "phi": 0.0, "mass": 91.0},
-        ...                 {"pdgId": 5, "genPartIdxMother": 0, "eta": 0.2, "phi": 0.1, "mass": 0.0},
-        ...                 {"pdgId": -5, "genPartIdxMother": 0, "eta": -0.2, "phi": -0.1, "mass": 0.0},
-        ...                 {"pdgId": 24, "genPartIdxMother": -1, "eta": 1.0, "phi": 2.0, "mass": 80.0},
-        ...                 {"pdgId": 2, "genPartIdxMother": 3, "eta": 1.2, "phi": 2.0, "mass": 0.0},
-        ...                 {"pdgId": -1, "genPartIdxMother": 3, "eta": 0.1, "phi": 2.9, "mass": 0.0}]])
-        >>> parts = ak.Array([[{"pdgId": 211, "pt": 5.0, "eta": 0.0, "phi": 0.0, "tauIdx": -1}]])
-        >>> t = jet_truth(gp, parts, np.array([0, 0]), np.array([0.0, 1.1]), np.array([0.0, 2.0]))
-        >>> [CATEGORIES[c] for c in t["category"]], t["flavour"].tolist(), t["res_mass"].tolist()
-        (['Z', 'QCD'], [5, 0], [91.0, nan])
-    """
-    nj = len(evt)
-    cat = np.zeros(nj, np.int64)
-    flav = np.zeros(nj, np.int64)
-    res_mass = np.full(nj, np.nan)
-    if nj == 0:
-        return {"category": cat, "flavour": flav, "res_mass": res_mass}
-    goff = _offsets(ak.num(genpart))
-    pdg = _flat(genpart, "pdgId", np.int64)
-    mom_local = _flat(genpart, "genPartIdxMother", np.int64)
-    gevt = np.repeat(np.arange(len(goff) - 1), np.diff(goff))
-    mom = np.where(mom_local >= 0, goff[gevt] + mom_local, -1)
-    apdg = np.abs(pdg)
-    gmass = _flat(genpart, "mass")
-    geta, gphi = _flat(genpart, "eta"), _flat(genpart, "phi")
-    # tau-decay leptons, for the ditau categories
-    pa = np.abs(_flat(particles, "pdgId", np.int64))
-    pt_p = _flat(particles, "pt")
-    tl = (_flat(particles, "tauIdx", np.int64) >= 0) & ((pa == 11) | (pa == 13)) & (pt_p > 1.0)
-    pevt = np.repeat(np.arange(len(particles)), np.asarray(ak.num(particles)))
-    tl_evt, tl_pdg = pevt[tl], pa[tl]
-    tl_eta, tl_phi = _flat(particles, "eta")[tl], _flat(particles, "phi")[tl]
-    cat, flav, res_mass = _jet_truth_kernel(goff, apdg, mom, gmass, geta, gphi, evt.astype(np.int64),
-                                            np.asarray(eta, np.float64), np.asarray(phi, np.float64),
-                                            _offsets(np.bincount(tl_evt, minlength=len(goff) - 1)), tl_pdg,
-                                            tl_eta, tl_phi, PARAMS["truth_dr"])
-    return {"category": cat, "flavour": flav, "res_mass": res_mass}
-
-
-@numba.njit(cache=True)
-def _origin(i, apdg, mom):  # pragma: no cover - numba
-    """The first non-copy ancestor of the copy chain of particle ``i`` (-1 if none)."""
-    q = i
-    while mom[q] >= 0 and apdg[mom[q]] == apdg[i]:
-        q = mom[q]
-    return mom[q]
-
-
-@numba.njit(cache=True)
-def _jet_truth_kernel(goff, apdg, mom, gmass, geta, gphi, jevt, jeta, jphi, toff, tpdg, teta, tphi, r):
-    # pragma: no cover - numba
-    nj = len(jevt)
-    cat = np.zeros(nj, np.int64)
-    flav = np.zeros(nj, np.int64)
-    rmass = np.full(nj, np.nan)
-    prio = np.array([0, 6, 2, 3, 5, 5, 5, 5, 4, 4, 4])  # priority of each category (top first)
-    for j in range(nj):
-        ev = jevt[j]
-        for res in range(goff[ev], goff[ev + 1]):
-            a = apdg[res]
-            if a != 6 and a != 23 and a != 24 and a != 25:
-                continue
-            # res must be a last copy: no daughter of the same id
-            last = True
-            for q in range(goff[ev], goff[ev + 1]):
-                if mom[q] == res and apdg[q] == a:
-                    last = False
-                    break
-            if not last:
-                continue
-            n_q, n_b, n_c, n_tau, n_in, n_other = 0, 0, 0, 0, 0, 0
-            for q in range(goff[ev], goff[ev + 1]):
-                aq = apdg[q]
-                direct = mom[q] == res and aq != a
-                via = False
-                if not direct and (aq <= 5 or aq == 15) and mom[q] >= 0:
-                    m = mom[q]
-                    am = apdg[m]
-                    if (am == 24 or am == 23) and aq != am:
-                        o = _origin(m, apdg, mom)
-                        via = o == res
-                if not (direct or via):
-                    continue
-                if aq == 24 or aq == 23:
-                    continue  # the W of a top / the bosons of H -> WW, ZZ: their quarks count (via)
-                if aq <= 5 or aq == 21:
-                    n_q += 1
-                    n_b += aq == 5
-                    n_c += aq == 4
-                elif aq == 15:
-                    n_tau += 1
-                else:
-                    n_other += 1
-                    continue
-                if _dr(geta[q], gphi[q], jeta[j], jphi[j]) < r:
-                    n_in += 1
-            n_dec = n_q + n_tau
-            if n_dec == 0 or n_in < n_dec or n_other > 0 and a != 25:
-                continue
-            c = 0
-            if a == 6 and n_q == 3:
-                c = 1
-            elif a == 24 and n_q == 2:
-                c = 2
-            elif a == 23 and n_q == 2:
-                c = 3
-            elif a == 25 and n_q == 2 and n_b == 2:
-                c = 4
-            elif a == 25 and n_q == 2 and n_c == 2:
-                c = 5
-            elif a == 25 and n_q == 4:
-                c = 6
-            elif a == 25 and n_q == 2:
-                c = 7
-            elif (a == 25 or a == 23) and n_tau == 2:
-                c = 8
-                for t in range(toff[ev], toff[ev + 1]):
-                    if _dr(teta[t], tphi[t], jeta[j], jphi[j]) < r:
-                        c = 9 if tpdg[t] == 11 else 10
-            if c > 0 and prio[c] > prio[cat[j]]:
-                cat[j] = c
-                flav[j] = 5 if n_b >= 2 else (4 if n_c >= 1 else 0)
-                rmass[j] = gmass[res]
-    return cat, flav, rmass
-
-
 # --------------------------------------------------------------------------- taggers
 
 
@@ -743,20 +595,6 @@ def subjet_deepb(n_b: np.ndarray, n_c: np.ndarray, z: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- leptons in jets
 
 
-@numba.njit(cache=True)
-def _lepton_in_jet(jevt, jeta, jphi, loff, lpt, leta, lphi, r):  # pragma: no cover - numba
-    """Per jet, the event-local index of the hardest lepton within ``r`` (-1 none)."""
-    out = np.full(len(jevt), -1, np.int64)
-    for j in range(len(jevt)):
-        best = -1.0
-        ev = jevt[j]
-        for i in range(loff[ev], loff[ev + 1]):
-            if _dr(leta[i], lphi[i], jeta[j], jphi[j]) < r and lpt[i] > best:
-                best = lpt[i]
-                out[j] = i - loff[ev]
-    return out
-
-
 def _leptons(coll: ak.Array | None, n_ev: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     if coll is None or len(coll) == 0:
         return np.zeros(n_ev + 1, np.int64), np.zeros(0), np.zeros(0), np.zeros(0)
@@ -887,7 +725,7 @@ def reconstruct_fatjets(
     sub_nc = np.zeros((n_o, 2), np.int64)
     np.add.at(sub_nb, (hs, which), hflav[in_sel] == 5)
     np.add.at(sub_nc, (hs, which), hflav[in_sel] == 4)
-    tj = jet_truth(truth.GenPart, truth.particles, jevt[o], eta[o], phi[o])
+    tj = jet_truth(truth.GenPart, truth.particles, jevt[o], eta[o], phi[o], p["truth_dr"])
     o_off_ev = _offsets(out_counts)
     ga = gen["GenJetAK8"]
     goff = _offsets(ak.num(ga))
@@ -926,8 +764,8 @@ def reconstruct_fatjets(
     mo, mpt, meta, mphi = _leptons(muons, n_ev)
     eo, ept, eeta, ephi = _leptons(electrons, n_ev)
     jo_evt = jevt[o].astype(np.int64)
-    mu_i = _lepton_in_jet(jo_evt, eta[o], phi[o], mo, mpt, meta, mphi, p["lep_dr"])
-    el_i = _lepton_in_jet(jo_evt, eta[o], phi[o], eo, ept, eeta, ephi, p["lep_dr"])
+    mu_i = lepton_in_jet(jo_evt, eta[o], phi[o], mo, mpt, meta, mphi, p["lep_dr"])
+    el_i = lepton_in_jet(jo_evt, eta[o], phi[o], eo, ept, eeta, ephi, p["lep_dr"])
     mu_pt = np.where(mu_i >= 0, mpt[np.minimum(mo[jo_evt] + mu_i, max(len(mpt) - 1, 0))] if len(mpt) else 0, -1.0)
     el_pt = np.where(el_i >= 0, ept[np.minimum(eo[jo_evt] + el_i, max(len(ept) - 1, 0))] if len(ept) else 0, -1.0)
     use_mu = (mu_i >= 0) & (mu_pt >= el_pt)

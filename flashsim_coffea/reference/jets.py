@@ -59,7 +59,8 @@ import awkward as ak
 import numba
 import numpy as np
 
-from flashsim_coffea.nanoaod import jet_links, schema
+from flashsim_coffea.nanoaod import jet_defaults, jet_links, schema
+from flashsim_coffea.nanoaod.jet_truth import absorb
 from flashsim_coffea.reference import btag, jetalgo, pflow
 
 PARAMS: dict = {
@@ -114,8 +115,9 @@ PARAMS: dict = {
     # [code: RecoJets/JetProducers/python/hfJetShowerShape_cfi.py, plugins/HFJetShowerShape.cc]: jets pT > 25,
     # abs(eta) > 2.9 ([meas] exact on nano_tt_v12), candidates' pT minus a PU offset 0.4 GeV per interaction in
     # a R = 0.4 cone, per HF tower area; widths from candidates above 3 GeV, strips from those above 10 GeV
-    # (central: dphi <= half a tower, adjacent: up to 1.5 towers). Else -1 / -1 / 0 / 0 [code, meas]
-    "hf": {"jet_pt": 25.0, "jet_eta": 2.9, "tower": 0.175, "offset_per_pu": 0.4, "width_pt": 3.0, "strip_pt": 10.0},
+    # (central: dphi <= half a tower, adjacent: up to 1.5 towers). Else -1 / -1 / 0 / 0 [code, meas]. The jet
+    # thresholds are NanoAOD's (nanoaod/jet_defaults.py hf_pt_min, hf_eta_min)
+    "hf": {"tower": 0.175, "offset_per_pu": 0.4, "width_pt": 3.0, "strip_pt": 10.0},
     # CorrT1METJet (corr_t1_met_jets): the jets below the Jet threshold that Type-1 MET corrects, corrected
     # pT < 15 [code: corrT1METJetPuppiTable cut "pt<15 && abs(eta)<9.9"] and > 10 GeV, MiniAOD's jet floor
     # [code: PatAlgos miniAOD_tools.py selectedPatJetsPuppi.cut "pt > 10"]; [meas] nano_tt_v12 rawPt 9.1-14.1
@@ -180,27 +182,7 @@ NU_PRIOR = {5: (0.034, 0.147), 4: (0.013, 0.117), 0: (0.0, 0.0)}
 _K = pflow.KIND
 
 
-@numba.njit(cache=True)
-def _absorb(jet_off, jeta, jphi, jpt, cevt, ceta, cphi, radius, antikt):  # pragma: no cover - numba
-    """Index of the jet (global) that takes each candidate: within ``radius``, smallest
-    dR^2/pT^2 (anti-kT) or dR (``antikt`` False); -1 if none."""
-    out = np.full(len(cevt), -1, np.int64)
-    r2 = radius * radius
-    for k in range(len(cevt)):
-        ev = cevt[k]
-        best = 1e300
-        for j in range(jet_off[ev], jet_off[ev + 1]):
-            de = ceta[k] - jeta[j]
-            dp = abs(cphi[k] - jphi[j])
-            if dp > np.pi:
-                dp = 2 * np.pi - dp
-            d2 = de * de + dp * dp
-            if d2 < r2:
-                m = d2 / (jpt[j] * jpt[j]) if antikt else d2
-                if m < best:
-                    best = m
-                    out[k] = j
-    return out
+_absorb = absorb  # moved to flashsim_coffea.nanoaod.jet_truth (FlashSim derives fat-jet flavours with it)
 
 
 @numba.njit(cache=True)
@@ -658,8 +640,8 @@ def pnet_regression(h: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
     pt_raw = np.asarray(h["pt_raw"], np.float64)
     c = np.asarray(h["corr"], np.float64)
     aeta = np.abs(np.asarray(h["eta"], np.float64))
-    runs = pt_raw >= btag.PARAMS["run3_raw_ptmin"]
-    central = aeta < btag.PARAMS["run3_eta_max"]
+    runs = pt_raw >= jet_defaults.PARAMS["tagger_raw_ptmin"]
+    central = aeta < jet_defaults.PARAMS["tagger_eta_max"]
     s_u = _interp_table(REG_SIGMA_U, "sigma", pt_raw * c, aeta)
     t = np.asarray(h["t_vis"], np.float64)
     mu_u = _interp_table(REG_SIGMA_U, "mu", pt_raw * c, aeta)
@@ -759,7 +741,7 @@ def hf_shower_shape(
     sel_of[order] = np.arange(n)
     k = np.flatnonzero((cand_jet >= 0) & (f["kind"] == _K["hf"]))
     js = sel_of[cand_jet[k]] if len(k) else np.zeros(0, np.int64)
-    eligible = (pt > hp["jet_pt"]) & (np.abs(eta) > hp["jet_eta"])
+    eligible = (pt > jet_defaults.PARAMS["hf_pt_min"]) & (np.abs(eta) > jet_defaults.PARAMS["hf_eta_min"])
     keep = js >= 0
     keep[keep] = eligible[js[keep]]
     k, js = k[keep], js[keep]

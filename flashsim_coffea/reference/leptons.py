@@ -8,7 +8,7 @@ NanoAOD schema (:func:`finish`).
 
 The lepton-jet quantities muons and electrons share (``kind`` = ``"muon"`` or ``"electron"``):
 :func:`lepton_jet_fields` (``jetRelIso``, ``jetPtRelv2``), :func:`jet_ndau_charged`
-(``jetNDauCharged``), :func:`jet_btag`, :func:`mva_tth` (``mvaTTH``; ``mvaLowPt`` of muons),
+(``jetNDauCharged``), :func:`mva_tth` (``mvaTTH``; ``mvaLowPt`` of muons),
 :func:`tight_charge`; the charged-only isolations are in :mod:`.isolation`
 (:func:`.isolation.rel_iso_chg` for ``pfRelIso03_chg``, :func:`.isolation.mini_rel_iso_parts`
 for ``miniPFRelIso_chg``). Fields derived from other fields use the functions of
@@ -261,13 +261,6 @@ def jet_ndau_charged(
     return np.where(has, kept + (q & ip_ok), 0)
 
 
-def jet_btag(jets: ak.Array | None, evt: np.ndarray, jet_idx: np.ndarray) -> np.ndarray:
-    """DeepJet b score (``btagDeepFlavB``) of each lepton's jet, 0 without a jet (the lepton-MVA input)."""
-    if jets is None or "btagDeepFlavB" not in jets.fields:
-        return np.zeros(len(evt))
-    return lepton_jet.linked(jets, "btagDeepFlavB", evt, jet_idx)
-
-
 def mva_tth(kind: str, cols: dict[str, np.ndarray], jets: ak.Array | None, evt: np.ndarray,
             name: str | None = None) -> np.ndarray:
     """The prompt-lepton score ``mvaTTH`` of muons or electrons from their NanoAOD columns.
@@ -282,7 +275,7 @@ def mva_tth(kind: str, cols: dict[str, np.ndarray], jets: ak.Array | None, evt: 
         name: the weight set (default ``"<kind>_tth"``; ``"muon_lowpt"`` gives ``mvaLowPt``).
 
     Returns:
-        The score in (-1, 1) (:func:`flashsim_coffea.nanoaod.lepton_jet.lepton_mva`).
+        The score in (-1, 1) (:func:`flashsim_coffea.nanoaod.lepton_jet.lepton_scores`, which FlashSim calls too).
 
     Example:
         >>> cols = {"pt": np.array([40.0]), "eta": np.array([0.3]), "jetNDauCharged": np.array([1]),
@@ -294,13 +287,8 @@ def mva_tth(kind: str, cols: dict[str, np.ndarray], jets: ak.Array | None, evt: 
         True
     """
     ident = cols.get("segmentComp") if kind == "muon" else cols.get("mvaNoIso")
-    ident = np.zeros(len(evt)) if ident is None else ident
-    f = lepton_jet.mva_features(
-        cols["pt"], cols["eta"], cols["jetNDauCharged"], cols["miniPFRelIso_chg"], cols["miniPFRelIso_all"],
-        cols["jetPtRelv2"], cols["jetRelIso"], jet_btag(jets, evt, cols["jetIdx"]),
-        cols["sip3d"], cols["dxy"], cols["dz"], ident,
-    )
-    return lepton_jet.lepton_mva(name or f"{kind}_tth", f)
+    name = name or f"{kind}_tth"
+    return lepton_jet.lepton_scores(cols, jets, evt, ident, (name,))[name]
 
 
 def tight_charge(kind: str, *, pt=None, pt_err=None, q_gsf=None, q_ctf=None, q_sc=None) -> np.ndarray:

@@ -76,7 +76,7 @@ import awkward as ak
 import numba
 import numpy as np
 
-from flashsim_coffea.nanoaod import schema
+from flashsim_coffea.nanoaod import schema, sv_links
 
 PARAMS: dict = {
     # IVF track selection [code: inclusiveCandidateVertexFinder_cfi minPt 0.8]; tracker acceptance [card]
@@ -392,15 +392,9 @@ def reconstruct_svs(
 
 
 def _jet_links(jets: ak.Array, sv: ak.Array) -> ak.Array:
-    """``svIdx1 svIdx2 nSVs``: the SVs within ``dr_link`` of each jet, in SV order."""
-    pair = ak.cartesian([jets[["eta", "phi"]], sv[["eta", "phi"]]], axis=1, nested=True)
-    idx = ak.argcartesian([jets.eta, sv.eta], axis=1, nested=True)["1"]
-    dphi = (pair["0"].phi - pair["1"].phi + np.pi) % (2 * np.pi) - np.pi
-    near = (pair["0"].eta - pair["1"].eta) ** 2 + dphi**2 < PARAMS["dr_link"] ** 2
-    linked = idx[near]
-    cols = {f: jets[f] for f in jets.fields if f not in ("svIdx1", "svIdx2", "nSVs")}
-    padded = ak.fill_none(ak.pad_none(linked, 2, axis=2), -1)
-    cols.update({"svIdx1": padded[:, :, 0], "svIdx2": padded[:, :, 1], "nSVs": ak.num(linked, axis=2)})
+    """``svIdx1 svIdx2 nSVs``: the SVs within ``dr_link`` of each jet, in SV order (:mod:`.sv_links`)."""
+    cols = {f: jets[f] for f in jets.fields if f not in sv_links.JET_FIELDS}
+    cols.update(sv_links.jet_fields(jets, sv, PARAMS["dr_link"]))
     ordered = {f: cols[f] for f in schema.SCHEMA["Jet"] if f in cols}
     ordered.update({f: v for f, v in cols.items() if f not in ordered})
     return schema.cast("Jet", ak.zip(ordered))
@@ -412,14 +406,7 @@ def _lepton_link(name: str, leptons: ak.Array, table: np.ndarray) -> ak.Array:
     n = np.asarray(ak.num(leptons), dtype=np.int64)
     evt = np.repeat(np.arange(len(n)), n)
     gpi = np.asarray(ak.to_numpy(ak.flatten(leptons.genPartIdx)), np.int64)
-    big = np.int64(1 << 32)
-    keys = table[:, 0] * big + table[:, 1]
-    o = np.argsort(keys, kind="stable")
-    keys, vals = keys[o], table[o, 2]
-    want = evt * big + gpi
-    pos = np.clip(np.searchsorted(keys, want), 0, max(len(keys) - 1, 0))
-    hit = (gpi >= 0) & (len(keys) > 0) & (keys[pos] == want) if len(keys) else np.zeros(len(gpi), bool)
-    idx = np.where(hit, vals[pos] if len(keys) else -1, -1)
+    idx = sv_links.lepton_index(evt, gpi, table)
     cols = {f: leptons[f] for f in leptons.fields if f != "svIdx"}
     cols["svIdx"] = ak.unflatten(idx, n)
     ordered = {f: cols[f] for f in schema.SCHEMA[name] if f in cols}  # schema order, as the other stages

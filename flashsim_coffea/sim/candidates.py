@@ -31,7 +31,39 @@ KINDS: dict[str, tuple[str, int | None, float]] = {
     "GenElectron": ("GenPart", 11, 3.0),
     "GenPhoton": ("GenPart", 22, 5.0),
     "GenVisTau": ("GenVisTau", None, 10.0),
+    # fat jets: below the reco 170 GeV so that the efficiency model learns the turn-on (GenJetAK8 are written above 100)
+    "GenJetAK8": ("GenJetAK8", None, 120.0),
+    # soft-drop gen subjets, with ``parent_idx``: their GenJetAK8 (:func:`flashsim_coffea.sim.boosted.with_parent`)
+    "SubGenJetAK8": ("SubGenJetAK8", None, 0.0),
+    # gen photons next to a gen muon / electron, with ``parent_idx``: that lepton (:func:`fsr_photons`)
+    "GenFsrPhotonMuon": ("GenPart", 22, 1.0),
+    "GenFsrPhotonElectron": ("GenPart", 22, 1.0),
+    # weakly decaying b and c hadrons (first copies, :func:`flashsim_coffea.sim.features.weak_heavy`): secondary vertices
+    "GenHeavyHadron": ("GenPart", None, 2.0),
 }
+
+#: FSR-photon kinds -> |pdgId| of the lepton they are assigned to (:func:`fsr_photons`).
+FSR_KINDS: dict[str, int] = {"GenFsrPhotonMuon": 13, "GenFsrPhotonElectron": 11}
+#: gen-level slack on the cuts of NanoAOD's FSR recovery (:data:`flashsim_coffea.reference.fsr.PARAMS`)
+#: for the FSR candidates: a gen photon a little outside a cut can still give a reco photon passing it
+#: (the PF photon's energy is smeared and merges nearby particles; 1 GeV, the kinds' minimum pT, is
+#: half the reco cut). Lepton pT cuts times ``lepton_pt``, |eta| cuts plus ``*_eta``, dR / pT^2 times
+#: ``dr_over_et2``.
+FSR_GEN_SLACK = {"lepton_pt": 0.67, "lepton_eta": 0.1, "photon_eta": 0.1, "dr_over_et2": 2.0}
+
+
+#: gen collections a kind's conditioning reads besides its own (the fat jets' soft-drop subjet features).
+EXTRA_GEN: dict[str, tuple[str, ...]] = {"GenJetAK8": ("SubGenJetAK8",), "SubGenJetAK8": ("GenJetAK8",)}
+
+
+def gen_collections(kind: str) -> tuple[str, ...]:
+    """Gen collections the candidates of ``kind`` and their conditioning need.
+
+    Example:
+        >>> gen_collections("GenJetAK8"), gen_collections("GenMuon")
+        (('GenJetAK8', 'SubGenJetAK8'), ('GenPart',))
+    """
+    return (KINDS[kind][0], *EXTRA_GEN.get(kind, ()))
 
 
 def select(gen: ak.Array, kind: str) -> ak.Array:
@@ -54,6 +86,8 @@ def select(gen: ak.Array, kind: str) -> ak.Array:
         [[{'pt': 40.0, 'eta': 0.5, 'idx': 0}]]
     """
     collection, pdg, ptmin = KINDS[kind]
+    if kind in FSR_KINDS:
+        return fsr_photons(gen, FSR_KINDS[kind])
     if collection not in gen.fields:
         from flashsim_coffea.nanoaod.genevents import GenInputError
 
@@ -65,7 +99,67 @@ def select(gen: ak.Array, kind: str) -> ak.Array:
     mask = full.pt > ptmin
     if pdg is not None:
         mask = mask & (abs(full.pdgId) == pdg) & (full.status == 1)
+    if kind == "GenHeavyHadron":
+        from flashsim_coffea.sim.features import weak_heavy
+
+        mask = mask & weak_heavy(coll)
+    if kind == "SubGenJetAK8":  # the GenJetAK8 each belongs to (sim/boosted.py imports this module)
+        from flashsim_coffea.sim.boosted import with_parent
+
+        return with_parent(gen, full[mask])
     return full[mask]
+
+
+def fsr_photons(gen: ak.Array, lepton: int) -> ak.Array:
+    """Final-state gen photons that NanoAOD's FSR recovery could give to a gen lepton ``lepton``
+    (13 or 11), with ``parent_idx``: the ``GenPart`` index of that lepton.
+
+    The producer's rule (``reference/fsr.py``, CMSSW ``LeptonFSRProducer``) at gen level with
+    :data:`FSR_GEN_SLACK`: status-1 photons (pT > 1 GeV, |eta| within the photon cut) go to the
+    closest status-1 muon with 1e-4 < dR < 0.5 and dR / pT^2 below the cut (the smallest dR / ET^2:
+    one photon, one ET); a photon no muon takes goes to the closest electron the same way. The
+    muon kind holds the photons a muon takes, the electron kind the others an electron takes.
+
+    Example:
+        A 40 GeV muon, a 5 GeV photon 0.1 from it and a 3 GeV photon 0.45 away (dR / pT^2 = 0.05:
+        still within the slack), a 1.5 GeV photon far from any lepton:
+
+        >>> g = {"pt": [40.0, 5.0, 3.0, 1.5], "eta": [0.0, 0.1, 0.0, 2.0], "phi": [0.0, 0.0, 0.45, 2.0],
+        ...      "pdgId": [13, 22, 22, 22], "status": [1, 1, 1, 1]}
+        >>> gen = ak.Array({"GenPart": [[dict(zip(g, v)) for v in zip(*g.values())]]})
+        >>> ph = fsr_photons(gen, 13)
+        >>> ph.idx.tolist(), ph.parent_idx.tolist(), len(ak.flatten(fsr_photons(gen, 11)))
+        ([[1, 2]], [[0, 0]], 0)
+    """
+    from flashsim_coffea.nanoaod.fsr_rule import PARAMS, _closest
+
+    g = gen.GenPart
+    full = ak.zip({**{f: g[f] for f in g.fields}, "idx": ak.local_index(g.pt, axis=1)})
+    counts = ak.to_numpy(ak.num(g.pt, axis=1)).astype(np.int64)
+    off = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    flat = {f: ak.to_numpy(ak.flatten(g[f])) for f in ("pt", "eta", "phi", "pdgId", "status")}
+    pt, eta, phi = (np.asarray(flat[f], np.float64) for f in ("pt", "eta", "phi"))
+    apdg, final = np.abs(flat["pdgId"]), flat["status"] == 1
+    photon = np.flatnonzero(final & (apdg == 22) & (pt > KINDS["GenFsrPhotonMuon"][2])
+                            & (np.abs(eta) <= PARAMS["photon_eta_max"] + FSR_GEN_SLACK["photon_eta"]))
+    evt = np.repeat(np.arange(len(counts)), counts)[photon]
+    cut = (PARAMS["dr_min"], PARAMS["dr_over_et2_max"] * FSR_GEN_SLACK["dr_over_et2"])
+
+    def closest(pdg: int, name: str) -> np.ndarray:
+        ok = (final & (apdg == pdg) & (pt >= PARAMS[f"{name}_pt_min"] * FSR_GEN_SLACK["lepton_pt"])
+              & (np.abs(eta) <= PARAMS[f"{name}_eta_max"] + FSR_GEN_SLACK["lepton_eta"]))
+        start = np.full(len(photon), PARAMS["dr_max"])
+        return _closest(evt, eta[photon], phi[photon], pt[photon], start, off, eta, phi, ok, *cut)[0]
+
+    parent = closest(13, "muon")
+    if lepton == 11:
+        parent = np.where(parent >= 0, -1, closest(11, "electron"))
+    elif lepton != 13:
+        raise ValueError(f"FSR photons go to muons (13) or electrons (11), not {lepton}")
+    parent_all = np.full(int(off[-1]), -1, np.int64)
+    parent_all[photon] = parent
+    full = ak.with_field(full, ak.unflatten(parent_all, counts), "parent_idx")
+    return full[full.parent_idx >= 0]
 
 
 def gen_charge(cand: ak.Array) -> ak.Array:

@@ -34,17 +34,21 @@ import numpy as np
 from flashsim_coffea.nanoaod import (
     derived,
     egamma_id,
+    fatjet_defaults,
     jet_defaults,
     jet_links,
     met_filters,
     schema,
+    sv_links,
     tau_id,
     tau_links,
     triggers,
 )
 from flashsim_coffea.nanoaod import ecal_geometry as geo
+from flashsim_coffea.nanoaod import jet_truth as jt
 from flashsim_coffea.nanoaod import lepton_jet as lj
 from flashsim_coffea.sim import random as rnd
+from flashsim_coffea.specs import sv as sv_spec
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class Chunk:
 #: fields that models trained before a spec grew learnt and the spec derives now: the engine
 #: still loads such a model (its card names them), and the derive function keeps the learnt value
 #: where the inputs it derives the field from are missing (:func:`flashsim_coffea.sim.engine.load_source`).
-DERIVED: dict[str, tuple[str, ...]] = {"Electron": ("cutBased",), "Photon": ("cutBased",),
+DERIVED: dict[str, tuple[str, ...]] = {"Electron": ("cutBased",), "Photon": ("cutBased",), "SV": ("dxy",),
                                        "Jet": jet_links.FIELDS["Muon"][2:] + jet_links.FIELDS["Electron"][2:]}
 
 
@@ -123,12 +127,9 @@ def _lepton_jet(cols: dict, chunk: Chunk, iso_no_jet: str, ident: str, mva: dict
     cols["jetRelIso"], cols["jetPtRelv2"] = _f32(rel), _f32(ptrel)
     if not _have(cols, "jetNDauCharged", "miniPFRelIso_chg", ident):
         return
-    f = lj.mva_features(cols["pt"], cols["eta"], cols["jetNDauCharged"], cols["miniPFRelIso_chg"],
-                        cols["miniPFRelIso_all"], cols["jetPtRelv2"], cols["jetRelIso"],
-                        lj.linked(jets, "btagDeepFlavB", evt, jet_idx), cols["sip3d"], cols["dxy"], cols["dz"],
-                        cols[ident])
+    scores = lj.lepton_scores(cols, jets, evt, cols[ident], tuple(mva.values()))
     for field, weights in mva.items():
-        cols[field] = lj.lepton_mva(weights, f)
+        cols[field] = scores[weights]
 
 
 def jet(cols: dict, chunk: Chunk) -> None:
@@ -239,8 +240,220 @@ def tau(cols: dict, chunk: Chunk) -> None:
     cols["idAntiMu"] = tau_links.anti_muon_id(chunk.done.get("Muon"), *args, cols["decayMode"])
 
 
+#: fat-jet radius: hadrons, leptons and subjets inside (AK8)
+AK8_R = 0.8
+
+
+def _per_flash(objs: ak.Array | None, n_flash: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Offsets over the flash events and flat ``pt``/``eta``/``phi`` of a finished collection (empty if absent)."""
+    if objs is None:
+        return np.zeros(n_flash + 1, np.int64), {k: np.zeros(0) for k in ("pt", "eta", "phi")}
+    return derived.offsets(_counts(objs)), {k: _f32(ak.to_numpy(ak.flatten(objs[k]))) for k in ("pt", "eta", "phi")}
+
+
+def _fatjet_hadrons(chunk: Chunk, off: np.ndarray, pt: np.ndarray, eta: np.ndarray, phi: np.ndarray,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The gen b/c hadrons (:func:`flashsim_coffea.sim.features.heavy_hadrons`) of every flash event and the fat
+    jet (flat index, -1 none) that takes each: the nearest within R in the anti-kT metric, as the reference.
+    Returns (jet, flash event, eta, phi, flavour) of each hadron (jet first)."""
+    from flashsim_coffea.sim.features import heavy_hadrons
+
+    h = heavy_hadrons(chunk.gen)
+    nh = ak.to_numpy(ak.num(h.eta, axis=1)).astype(np.int64)
+    hoff = derived.offsets(nh)
+    K, n_flash = chunk.replicas, len(off) - 1
+    fl = np.repeat(np.arange(n_flash), nh[np.arange(n_flash) // K])
+    rows = hoff[fl // K] + np.arange(len(fl)) - derived.offsets(nh[np.arange(n_flash) // K])[fl]
+    heta, hphi = (_f32(ak.to_numpy(ak.flatten(h[k])))[rows] for k in ("eta", "phi"))
+    hflav = ak.to_numpy(ak.flatten(h.flavour)).astype(np.int64)[rows]
+    jet = jt.absorb(off, eta, phi, pt, fl, heta, hphi, AK8_R, True)
+    return jet, fl, heta, hphi, hflav
+
+
+def _flavour_fields(cols: dict, n_b: np.ndarray, n_c: np.ndarray) -> None:
+    cols["hadronFlavour"] = np.where(n_b > 0, 5, np.where(n_c > 0, 4, 0))
+    cols["nBHadrons"], cols["nCHadrons"] = np.minimum(n_b, 255), np.minimum(n_c, 255)
+
+
+def fatjet(cols: dict, chunk: Chunk) -> None:
+    """FatJet: NanoAOD's defaults where PNet, the tracker taggers or soft drop do not run
+    (:func:`flashsim_coffea.nanoaod.fatjet_defaults.apply`), ``hadronFlavour``/``nBHadrons``/``nCHadrons``
+    from the gen b/c hadrons each jet takes (:func:`_fatjet_hadrons`), ``muonIdx3SJ``/``electronIdx3SJ``: the
+    hardest flash muon / electron within 0.8 (the muon when at least as hard as the electron, the reference's
+    rule; ``lsf3`` -1 without), ``subJetIdx1/2`` -1 until :func:`subjet` fills them."""
+    _written(cols, "FatJet")
+    n_flash = len(chunk.gen) * chunk.replicas
+    off = derived.offsets(np.bincount(chunk.flash, minlength=n_flash))
+    pt_raw = cols["pt"] * (1.0 - np.asarray(cols["rawFactor"], np.float64))
+    jet, _, _, _, hflav = _fatjet_hadrons(chunk, off, pt_raw, cols["eta"], cols["phi"])
+    n = len(chunk.flash)
+    _flavour_fields(cols, np.bincount(jet[(jet >= 0) & (hflav == 5)], minlength=n),
+                    np.bincount(jet[(jet >= 0) & (hflav == 4)], minlength=n))
+    lep = {}
+    for coll in ("Muon", "Electron"):
+        loff, lcol = _per_flash(chunk.done.get(coll), n_flash)
+        i = jt.lepton_in_jet(chunk.flash, cols["eta"], cols["phi"], loff, lcol["pt"], lcol["eta"], lcol["phi"], AK8_R)
+        lpt = lcol["pt"][np.minimum(loff[chunk.flash] + np.maximum(i, 0), max(len(lcol["pt"]) - 1, 0))] \
+            if len(lcol["pt"]) else np.zeros(n)
+        lep[coll] = (i, np.where(i >= 0, lpt, -1.0))
+    (mu_i, mu_pt), (el_i, el_pt) = lep["Muon"], lep["Electron"]
+    use_mu = (mu_i >= 0) & (mu_pt >= el_pt)
+    use_el = (el_i >= 0) & ~use_mu
+    cols["muonIdx3SJ"], cols["electronIdx3SJ"] = np.where(use_mu, mu_i, -1), np.where(use_el, el_i, -1)
+    fatjet_defaults.apply(cols, has_lepton=use_mu | use_el)
+    cols["subJetIdx1"] = cols["subJetIdx2"] = np.full(n, -1)
+
+
+def subjet(cols: dict, chunk: Chunk) -> None:
+    """SubJet: ``btagDeepB`` -1 beyond the tracker, ``hadronFlavour``/``nBHadrons``/``nCHadrons`` from the
+    hadrons of its fat jet that are closer to it than to the jet's other subjet (as the reference), and the
+    reverse links ``FatJet.subJetIdx1/2``: the fat jet's two leading subjets (from the private parent position,
+    :data:`flashsim_coffea.specs.source.PARENT_COLUMN`, removed here), written into ``chunk.done["FatJet"]``.
+    As in NanoAOD a fat jet has two soft-drop subjets or none: subjets beyond the two leading ones of a jet
+    and those of a jet without soft drop (raw pT at most
+    :data:`flashsim_coffea.nanoaod.fatjet_defaults.PARAMS` ``sd_raw_ptmin``) are dropped (:data:`KEEP_COLUMN`)."""
+    from flashsim_coffea.specs.source import PARENT_COLUMN
+
+    _written(cols, "SubJet")
+    parent = np.asarray(cols.pop(PARENT_COLUMN), np.int64)
+    fatjet_defaults.apply(cols)
+    n_flash = len(chunk.gen) * chunk.replicas
+    fat = chunk.done["FatJet"]
+    foff, fcol = _per_flash(fat, n_flash)
+    n_fat, n = int(foff[-1]), len(chunk.flash)
+    raw = fcol["pt"] * (1.0 - _f32(ak.to_numpy(ak.flatten(fat.rawFactor))))
+    gp = foff[chunk.flash] + parent  # flat index of the parent fat jet
+    order = np.argsort(gp, kind="stable")  # pT order kept within a fat jet
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n) - derived.offsets(np.bincount(gp, minlength=n_fat))[gp[order]]
+    keep = (rank < 2) & (raw[gp] > fatjet_defaults.PARAMS["sd_raw_ptmin"]) if n else np.zeros(0, bool)
+    kept = np.flatnonzero(keep)
+    local = np.arange(len(kept)) - derived.offsets(np.bincount(chunk.flash[kept], minlength=n_flash))[chunk.flash[kept]]
+    idx = np.full((n_fat, 2), -1, np.int64)
+    idx[gp[kept], rank[kept]] = local
+    # hadrons: the fat jet that takes them, then the closer of its two subjets
+    jet, _, heta, hphi, hflav = _fatjet_hadrons(chunk, foff, raw, fcol["eta"], fcol["phi"])
+    inside = jet >= 0
+    sub_of = np.full((n_fat + 1, 2), -1, np.int64)
+    sub_of[gp[kept], rank[kept]] = kept
+    cand = sub_of[np.where(inside, jet, -1)]  # the (up to) two subjets of each hadron's fat jet
+    # a trailing NaN: ``cand`` -1 (no subjet) reads it, also when the chunk has no subjet at all
+    eta, phi = (np.append(np.asarray(cols[k], np.float64), np.nan) for k in ("eta", "phi"))
+    d = np.where(cand >= 0, np.hypot(heta[:, None] - eta[cand], (hphi[:, None] - phi[cand] + np.pi) % (2 * np.pi)
+                                     - np.pi), np.inf)
+    best = cand[np.arange(len(cand)), np.argmin(d, axis=1)] if len(cand) else np.zeros(0, np.int64)
+    ok = inside & (best >= 0)
+    _flavour_fields(cols, np.bincount(best[ok & (hflav == 5)], minlength=n),
+                    np.bincount(best[ok & (hflav == 4)], minlength=n))
+    cols[KEEP_COLUMN] = keep
+    counts = _counts(fat)
+    dt = schema.SCHEMA["FatJet"]["subJetIdx1"]
+    for k, name in enumerate(("subJetIdx1", "subJetIdx2")):
+        fat = ak.with_field(fat, ak.unflatten(idx[:, k].astype(dt), counts), name)
+    chunk.done["FatJet"] = fat
+
+
+def _flash_counts(chunk: Chunk) -> tuple[int, np.ndarray]:
+    """The number of flash events and the objects of a collection per flash event (``chunk.flash`` sorted)."""
+    n_flash = len(chunk.gen) * chunk.replicas
+    return n_flash, np.bincount(np.asarray(chunk.flash, np.int64), minlength=n_flash)
+
+
+def _with_fields(objs: ak.Array, coll: str, new: dict) -> ak.Array:
+    """``objs`` with the fields ``new`` added or replaced, in NanoAOD order and dtypes."""
+    dtypes = schema.SCHEMA[coll]
+    names = [f for f in dtypes if f in new or f in objs.fields]
+    return ak.zip({f: ak.values_astype(new[f] if f in new else objs[f], dtypes[f]) for f in names})
+
+
+def sv(cols: dict, chunk: Chunk) -> None:
+    """SV: the links of the finished jets and leptons to the flash SVs, as the reference
+    (:mod:`flashsim_coffea.nanoaod.sv_links`): ``Jet_svIdx1/2``, ``Jet_nSVs`` (ΔR < 0.4, SV order) and
+    ``Muon/Electron_svIdx``: the SV made from the b/c hadron whose decay the lepton's gen particle comes
+    from (:func:`flashsim_coffea.sim.features.hf_parent`: a D's lepton links to the D's SV, not its B's,
+    as the reference's track-to-vertex rule); they replace ``chunk.done["Jet"]``, ``["Muon"]``, ``["Electron"]``.
+    The private candidate columns (:data:`flashsim_coffea.specs.sv.PRIVATE`) are removed. The position
+    needs the event's random numbers: :func:`event` adds it (:func:`sv_geometry`)."""
+    from flashsim_coffea.sim.features import hf_parent
+
+    _written(cols, "SV")
+    hadron = np.asarray(cols.pop("genPartIdx", np.full(len(chunk.flash), -1)), np.int64)
+    for k in sv_spec.PRIVATE:
+        cols.pop(k, None)
+    n_flash, counts = _flash_counts(chunk)
+    done = chunk.done
+    if done.get("Jet") is not None:
+        sv_rec = ak.unflatten(ak.zip({"eta": cols["eta"], "phi": cols["phi"]}), counts)
+        done["Jet"] = _with_fields(done["Jet"], "Jet", sv_links.jet_fields(done["Jet"], sv_rec))
+    local = np.arange(len(chunk.flash)) - derived.offsets(counts)[:-1][chunk.flash]
+    mine = hadron >= 0
+    table = np.stack([np.asarray(chunk.flash, np.int64)[mine], hadron[mine], local[mine]], axis=1)
+    parent = hf_parent(chunk.gen)
+    p_off = derived.offsets(ak.to_numpy(ak.num(parent, axis=1)).astype(np.int64))
+    p_flat = ak.to_numpy(ak.flatten(parent)).astype(np.int64)
+
+    def up(evt: np.ndarray, idx: np.ndarray) -> np.ndarray:  # the hadron parent of GenPart idx of gen event evt
+        ok = (idx >= 0) & (idx < p_off[evt + 1] - p_off[evt])
+        return np.where(ok, p_flat[np.where(ok, p_off[evt] + idx, 0)] if len(p_flat) else -1, -1)
+
+    for coll in ("Muon", "Electron"):
+        leps = done.get(coll)
+        if leps is None or "genPartIdx" not in leps.fields:
+            continue
+        n = _counts(leps)
+        f = np.repeat(np.arange(len(n), dtype=np.int64), n)
+        h0 = up(f // chunk.replicas, ak.to_numpy(ak.flatten(leps.genPartIdx)).astype(np.int64))
+        done[coll] = _with_fields(leps, coll, {"svIdx": ak.unflatten(sv_links.lepton_index(f, h0, table), n)})
+
+
+def flight_vector(eta, phi, dlen, p_angle, psi) -> np.ndarray:
+    """The flight vector SV − PV (n, 3) of length ``dlen`` at the angle π − ``p_angle`` from the momentum
+    direction (``eta``, ``phi``; NanoAOD's ``pAngle`` = acos(p̂ · (PV − SV))), at azimuth ``psi`` around it
+    (0: towards larger polar angle θ).
+
+    Example:
+        >>> d = flight_vector(np.zeros(2), np.zeros(2), np.ones(2), np.full(2, np.pi - 0.1), np.array([0.0, np.pi / 2]))
+        >>> np.round(d, 4).tolist()  # 0.1 rad from the momentum along -z, then along +y
+        [[0.995, 0.0, -0.0998], [0.995, 0.0998, 0.0]]
+    """
+    theta = 2 * np.arctan(np.exp(-np.asarray(eta, np.float64)))
+    phi = np.asarray(phi, np.float64)
+    ct, st, cp, sp = np.cos(theta), np.sin(theta), np.cos(phi), np.sin(phi)
+    p_hat = np.stack([st * cp, st * sp, ct], axis=1)
+    e_theta = np.stack([ct * cp, ct * sp, -st], axis=1)
+    e_phi = np.stack([-sp, cp, np.zeros_like(sp)], axis=1)
+    alpha = np.pi - np.asarray(p_angle, np.float64)
+    psi = np.asarray(psi, np.float64)[:, None]
+    d_hat = np.cos(alpha)[:, None] * p_hat + np.sin(alpha)[:, None] * (np.cos(psi) * e_theta + np.sin(psi) * e_phi)
+    return np.asarray(dlen, np.float64)[:, None] * d_hat
+
+
+def sv_geometry(svs: ak.Array, cols: dict, chunk: Chunk) -> ak.Array:
+    """The flash SVs with their position ``x, y, z`` = PV + :func:`flight_vector` (its azimuth around the
+    momentum a counter-based uniform draw: the reference's vertex-fit error is isotropic across the flight),
+    and ``dxy``, ``pAngle`` computed from that vector as the reference computes them. The PV
+    is the flash one (``cols`` ``PV_x/y/z``), else the beam spot at z = 0
+    (:data:`flashsim_coffea.nanoaod.lepton_jet.BEAM_SPOT_CM`)."""
+    counts = _counts(svs)
+    flat = {k: _f32(ak.to_numpy(ak.flatten(svs[k]))) for k in ("eta", "phi", "dlen", "pAngle")}
+    f = np.repeat(np.asarray(chunk.flash, np.int64), counts)
+    if all(f"PV_{c}" in cols for c in "xyz"):
+        pv = [_f32(cols[f"PV_{c}"])[f] for c in "xyz"]
+    else:
+        pv = [np.full(len(f), lj.BEAM_SPOT_CM[0]), np.full(len(f), lj.BEAM_SPOT_CM[1]), np.zeros(len(f))]
+    psi = 2 * np.pi * _draws(chunk, _SV, 1, counts)
+    d = flight_vector(flat["eta"], flat["phi"], flat["dlen"], flat["pAngle"], psi)
+    st = np.sin(2 * np.arctan(np.exp(-flat["eta"])))
+    p_hat = np.stack([st * np.cos(flat["phi"]), st * np.sin(flat["phi"]), np.tanh(flat["eta"])], axis=1)
+    cos_pd = np.einsum("ij,ij->i", p_hat, d) / np.maximum(flat["dlen"], 1e-30)
+    new = {c: ak.unflatten(pv[i] + d[:, i], counts) for i, c in enumerate("xyz")}
+    new["dxy"] = ak.unflatten(np.hypot(d[:, 0], d[:, 1]), counts)
+    new["pAngle"] = ak.unflatten(np.arccos(np.clip(-cos_pd, -1.0, 1.0)), counts)
+    return _with_fields(svs, "SV", new)
+
+
 #: random streams of the event-level emulations (the place of the source id in the keys of :mod:`.random`).
-_HLT, _FLAG = zlib.crc32(b"HLT"), zlib.crc32(b"Flag")
+_HLT, _FLAG, _SV = zlib.crc32(b"HLT"), zlib.crc32(b"Flag"), zlib.crc32(b"SV")
 #: Pileup_* fields copied from the gen input when it has them (the generator's pileup summary).
 PILEUP_FIELDS = tuple(k[len("Pileup_"):] for k in schema.SCHEMA[""] if k.startswith("Pileup_"))
 
@@ -275,7 +488,8 @@ def event(cols: dict, chunk: Chunk) -> None:
       event-level models.
     * ``HLT_*``: :func:`flashsim_coffea.nanoaod.triggers.emulate` on the flash muons, electrons, jets and
       MET, when all four are simulated; ``Flag_*``: :func:`flashsim_coffea.nanoaod.met_filters.met_filters`
-      on the flash PV and muons, when the PV has ``ndof``, ``x``, ``y``, ``z``. Their random numbers are
+      on the flash PV and muons, when the PV has ``ndof``, ``x``, ``y``, ``z``; ``SV``: the position
+      (:func:`sv_geometry`, from the flash PV). Their random numbers are
       counter-based (:func:`_draws`), so an event's bits do not depend on its chunk, and the same seed
       gives the same bits. The inputs are the values as written (float32).
     """
@@ -310,11 +524,89 @@ def event(cols: dict, chunk: Chunk) -> None:
         numbers = {"muon": _draws(chunk, _FLAG, 1, _counts(mu)),
                    "event": _draws(chunk, _FLAG, 2, width=met_filters.N_GROUPS)}
         cols.update(met_filters.met_filters({f: _f32(cols[f"PV_{f}"]) for f in pv_fields}, mu, numbers))
+    if "SV" in done:
+        done["SV"] = sv_geometry(done["SV"], cols, chunk)
+
+
+#: private boolean column a derive function may add: the objects to keep (the engine drops the others
+#: before building the collection; FSR photons failing the producer's cuts).
+KEEP_COLUMN = "_keep"
+
+
+def _fsr_link_columns(keep_flash: np.ndarray, n_flash: int, lep_off: np.ndarray, lep: np.ndarray,
+                      dret2: np.ndarray) -> ak.Array:
+    """Per lepton (``lep_off``: offsets over flash events), the position in the final FsrPhoton
+    collection of its photon of smallest ``dROverEt2`` (-1: none), as the reference's producer."""
+    local = np.arange(len(keep_flash)) - derived.offsets(np.bincount(keep_flash, minlength=n_flash))[keep_flash]
+    flat = np.full(int(lep_off[-1]), -1, np.int64)
+    has = np.flatnonzero(lep >= 0)
+    key = lep_off[keep_flash[has]] + lep[has]
+    o = np.lexsort((dret2[has], key))
+    first = np.ones(len(o), bool)
+    first[1:] = key[o][1:] != key[o][:-1]
+    flat[key[o][first]] = local[has][o][first]
+    return ak.unflatten(flat, np.diff(lep_off))
+
+
+def fsrphoton(cols: dict, chunk: Chunk) -> None:
+    """FsrPhoton: the producer's rule (:func:`flashsim_coffea.reference.fsr.reconstruct_fsr`, CMSSW
+    ``LeptonFSRProducer``) on the flash photons and the final flash muons and electrons: each photon goes to
+    the closest eligible muon, else a closer electron, within its cuts (``muonIdx``, ``electronIdx``,
+    ``dROverEt2`` = that ΔR / pT²); photons failing a cut (no lepton, pT, |η|, ``relIso03``) are dropped
+    (:data:`KEEP_COLUMN`), and each lepton's ``fsrPhotonIdx`` (its photon of smallest ``dROverEt2``) is
+    added to ``chunk.done["Muon"]`` / ``["Electron"]``. Cuts: :data:`flashsim_coffea.reference.fsr.PARAMS`.
+
+    Example:
+        A 40 GeV muon and two flash photons next to it (0.05 and 0.3 away): the 2.2 GeV one fails
+        dR / pT^2 < 0.05 and is dropped, the other is the muon's:
+
+        >>> done = {"Muon": ak.Array([[{"pt": 40.0, "eta": 0.0, "phi": 0.0}]])}  # no electrons simulated
+        >>> cols = {"pt": np.array([6.0, 2.2]), "eta": np.array([0.05, 0.3]), "phi": np.zeros(2),
+        ...         "relIso03": np.array([0.1, 0.2]), "muonIdx": np.array([0, 0]), "electronIdx": np.array([-1, -1])}
+        >>> fsrphoton(cols, Chunk(ev=np.array([0, 0]), flash=np.array([0, 0]), gen=None, done=done, replicas=1))
+        >>> cols[KEEP_COLUMN].tolist(), cols["muonIdx"].tolist(), round(float(cols["dROverEt2"][0]), 5)
+        ([True, False], [0, -1], 0.00139)
+        >>> done["Muon"].fsrPhotonIdx.tolist()
+        [[0]]
+    """
+    from flashsim_coffea.nanoaod import fsr_rule as fsr
+
+    _written(cols, "FsrPhoton")
+    P = fsr.PARAMS
+    n_flash = len(next(iter(chunk.done.values())))
+    pt, eta, phi = (np.asarray(cols[k], np.float64) for k in ("pt", "eta", "phi"))
+    lep = {}
+    for coll, name in (("Muon", "muon"), ("Electron", "electron")):
+        objs = chunk.done.get(coll)
+        if objs is None:
+            lep[coll] = (np.zeros(n_flash + 1, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, bool))
+        else:
+            lep[coll] = fsr._leptons(objs, P[f"{name}_pt_min"], P[f"{name}_eta_max"])
+    cut = (P["dr_min"], P["dr_over_et2_max"])
+    flash = np.asarray(chunk.flash, np.int64)
+    mu_i, dr = fsr._closest(flash, eta, phi, pt, np.full(len(pt), P["dr_max"]), *lep["Muon"], *cut)
+    el_i, dr = fsr._closest(flash, eta, phi, pt, dr, *lep["Electron"], *cut)
+    keep = (((mu_i >= 0) | (el_i >= 0)) & (pt >= P["photon_pt_min"]) & (np.abs(eta) <= P["photon_eta_max"])
+            & (np.asarray(cols["relIso03"]) <= P["rel_iso_max"]))
+    cols["muonIdx"] = mu_i
+    cols["electronIdx"] = np.where(mu_i >= 0, -1, el_i)
+    cols["dROverEt2"] = dr / pt**2
+    cols[KEEP_COLUMN] = keep
+    links = {coll: _fsr_link_columns(flash[keep], n_flash, lep[coll][0], cols[f"{name}Idx"][keep],
+                                     cols["dROverEt2"][keep])
+             for coll, name in (("Muon", "muon"), ("Electron", "electron"))}
+    for coll, link in links.items():  # as reference.fsr.add_links: the field in schema order, v12 dtype
+        if coll in chunk.done:
+            objs = ak.with_field(chunk.done[coll], link, "fsrPhotonIdx")
+            chunk.done[coll] = schema.cast(coll, ak.zip({f: objs[f] for f in schema.SCHEMA[coll] if f in objs.fields},
+                                                        depth_limit=2))
 
 
 #: collection -> its derive function.
 DERIVE: dict[str, Callable[[dict, Chunk], None]] = {
     "Jet": jet, "Muon": muon, "Electron": electron, "Photon": photon, "Tau": tau,
+    "FatJet": fatjet, "SubJet": subjet, "SV": sv,
+    "FsrPhoton": fsrphoton,
 }
 
 

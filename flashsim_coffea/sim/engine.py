@@ -384,9 +384,13 @@ class FlashSim:
         return cls(models, solver or index.get("solver", DEFAULT_SOLVER), steps or index.get("steps", DEFAULT_STEPS))
 
     def gen_branches(self) -> dict[str, tuple[str, ...]]:
-        """Gen collection -> fields read by the loaded models (GenVisTau only with tau models)."""
-        need_tau = any(m.source.candidates == "GenVisTau" for m in self.models.values())
-        return {c: f for c, f in genevents.GEN_BRANCHES.items() if c != "GenVisTau" or need_tau}
+        """Gen collection -> fields read by the loaded models (an optional one, :data:`genevents.OPTIONAL`, only
+        with models of its candidates: GenVisTau with tau models, the AK8 gen jets with FatJet/SubJet models,
+        whose conditioning reads both)."""
+        need = {candidates.KINDS[m.source.candidates][0] for m in self.models.values() if m.source.candidates}
+        if need & {"GenJetAK8", "SubGenJetAK8"}:
+            need |= {"GenJetAK8", "SubGenJetAK8"}
+        return {c: f for c, f in genevents.GEN_BRANCHES.items() if c not in genevents.OPTIONAL or c in need}
 
     @property
     def collections(self) -> list[str]:
@@ -396,11 +400,12 @@ class FlashSim:
 
     def simulable(self, gen: ak.Array, source: str = "gen chunk") -> list[str]:
         """Collections that can be simulated from ``gen``: a collection whose sources need an
-        optional gen collection the input lacks (GenVisTau for Tau) is left out, with a warning."""
+        optional gen collection the input lacks (GenVisTau for Tau, SubGenJetAK8 for FatJet in
+        older NanoAOD) is left out, with a warning."""
         out = []
         for coll in self.collections:
-            need = {candidates.KINDS[m.source.candidates][0] for m in self.models.values()
-                    if m.source.collection == coll and m.source.candidates is not None}
+            need = {c for m in self.models.values() if m.source.collection == coll and m.source.candidates is not None
+                    for c in candidates.gen_collections(m.source.candidates)}
             lacking = sorted(c for c in need if c not in gen.fields)
             if lacking:
                 import warnings
@@ -599,6 +604,9 @@ class FlashSim:
         flash = flash[order]
         cols = {k: v[order] for k, v in cols.items()}
         derive.derive(coll, cols, derive.Chunk(ev=flash // K, flash=flash, gen=gen, done=done, replicas=K))
+        keep = cols.pop(derive.KEEP_COLUMN, None)
+        if keep is not None:  # objects the derive function drops (FSR photons failing the producer's cuts)
+            flash, cols = flash[keep], {k: np.asarray(v)[keep] for k, v in cols.items()}
         counts = np.bincount(flash, minlength=n_flash)
         fields = schema.SCHEMA[coll]
         unknown = [k for k in cols if k not in fields]

@@ -41,6 +41,11 @@ Feature names:
   hadron such as B0 mixing count once), floored at 1 μm: how far from the primary vertex the
   jet's leading tracks start, which sets the impact parameters of a jet faking a lepton or a τ
   (``hadronFlavour`` alone tells a b jet from a c jet but not a boosted B from a slow one);
+* the boosted features of :mod:`flashsim_coffea.sim.boosted` (``ak8_nb``, ``sd_share``, ``parent:<name>``, ...);
+* ``fsr_lep_logdr``, ``fsr_lep_ptrel``, ``fsr_lep_logdret2``: an FSR-photon candidate and its gen lepton
+  (:func:`fsr_lepton`);
+* of heavy-hadron candidates (:data:`HADRON_FEATURES`): ``hadron_mass``, ``is_bhad``, ``self_flight``,
+  ``dau_flight`` (and ``anc_flight``: a D's parent B);
 * event context (:func:`event_context`), broadcast to every candidate: ``nTrueInt``, ``HT``
   (scalar sum of GenJet pT > 30), ``nGenJet`` (GenJet pT > 30), ``GenMET_pt``, the GenJet
   jet covariance ``jet_cxx``, ``jet_cxy``, ``jet_cyy``, ``jet_cpar``, ``jet_cperp`` and its hadronic
@@ -70,6 +75,7 @@ import numba
 import numpy as np
 
 from flashsim_coffea.nanoaod.status_flags import BITS
+from flashsim_coffea.sim import boosted
 
 #: ΔR given when there is no neighbour (larger than any real ΔR in the detector).
 NO_NEIGHBOUR_DR = 8.0
@@ -125,6 +131,10 @@ CTAU_MM: dict[int, tuple[float, float]] = {
 PROMPT_FLIGHT_MM = 1e-3
 #: cone (ΔR) of ``hf_flight``: the AK4 jet radius.
 HF_CONE = 0.4
+#: features of weakly decaying b/c hadron candidates (``GenHeavyHadron``): their mass (:data:`CTAU_MM`; NanoAOD
+#: keeps no GenPart mass below 10 GeV), b (1) or c (0), log10 of their own βγcτ (mm, floored as
+#: ``anc_flight``) and of their longest-flying heavy-hadron daughter's (B -> D cascades).
+HADRON_FEATURES = ("hadron_mass", "is_bhad", "self_flight", "dau_flight")
 
 
 def _ctau_table() -> tuple[np.ndarray, np.ndarray]:
@@ -193,7 +203,7 @@ def ancestors(gen: ak.Array, cand: ak.Array) -> tuple[ak.Array, ak.Array]:
 
 def heavy_hadrons(gen: ak.Array) -> ak.Array:
     """Weakly decaying b and c hadrons of the chunk's ``GenPart`` (first copies), with their
-    mean flight length βγcτ (mm) in the field ``pt`` (for :func:`cone_sum`).
+    mean flight length βγcτ (mm) in the field ``pt`` (for :func:`cone_sum`) and ``flavour`` 5 / 4 (b / c).
 
     Example:
         >>> import uproot
@@ -204,18 +214,96 @@ def heavy_hadrons(gen: ak.Array) -> ak.Array:
         >>> np.round(flight[0, :4], 2).tolist(), gen.GenJet.hadronFlavour[0, :4].tolist()
         ([0.0, 0.0, 7.11, 10.39], [0, 0, 5, 5])
     """
-    g = gen.GenPart
-    a = abs(g.pdgId)
     ctau, mass = _CTAU_TABLE
+    h = gen.GenPart[weak_heavy(gen.GenPart)]
+    k = _flat_int(abs(h.pdgId))
+    flight = ak.unflatten(ctau[k] * _flat64(h.pt) * np.cosh(_flat64(h.eta)) / mass[k], ak.num(h, axis=1))
+    flavour = ak.unflatten(np.where((k // 100 % 10 == 5) | (k // 1000 == 5), 5, 4), ak.num(h, axis=1))
+    return ak.zip({"eta": h.eta, "phi": h.phi, "pt": flight, "flavour": flavour})
+
+
+def weak_heavy(g: ak.Array) -> ak.Array:
+    """Mask of the weakly decaying b and c hadrons (:data:`CTAU_MM`) among ``GenPart`` ``g``, first
+    copies only (a B0 that mixed appears once).
+
+    Example:
+        >>> g = ak.Array([[{"pdgId": 5, "genPartIdxMother": -1}, {"pdgId": 511, "genPartIdxMother": 0},
+        ...                {"pdgId": -511, "genPartIdxMother": 1}, {"pdgId": 421, "genPartIdxMother": 2}]])
+        >>> weak_heavy(g).tolist()  # the b quark no, the B0 yes, its mixed copy no, the D0 yes
+        [[False, True, False, True]]
+    """
+    a = abs(g.pdgId)
+    ctau = _CTAU_TABLE[0]
     table_ctau = ak.unflatten(ctau[np.minimum(_flat_int(a), len(ctau) - 1)], ak.num(a, axis=1))
     heavy = (((a > 400) & (a < 600)) | ((a > 4000) & (a < 6000))) & (a < len(ctau)) & (table_ctau > 0)
     mother = g.genPartIdxMother
     valid = (mother >= 0) & (mother < ak.num(a, axis=1))
     first = ak.where(valid, a[ak.where(valid, mother, 0)], 0) != a
-    h = g[heavy & first]
-    k = _flat_int(abs(h.pdgId))
-    flight = ak.unflatten(ctau[k] * _flat64(h.pt) * np.cosh(_flat64(h.eta)) / mass[k], ak.num(h, axis=1))
-    return ak.zip({"eta": h.eta, "phi": h.phi, "pt": flight})
+    return heavy & first
+
+
+def flight_mm(h: ak.Array) -> ak.Array:
+    """Mean flight length βγcτ = cτ p / m (mm) of hadrons ``h`` of :data:`CTAU_MM` (0 for others).
+
+    Example:
+        >>> flight_mm(ak.Array([[{"pdgId": 511, "pt": 52.797, "eta": 0.0}]])).tolist()  # βγ = 10
+        [[4.55]]
+    """
+    ctau, mass = _CTAU_TABLE
+    k = np.minimum(_flat_int(abs(h.pdgId)), len(ctau) - 1)
+    return ak.unflatten(ctau[k] * _flat64(h.pt) * np.cosh(_flat64(h.eta)) / mass[k], ak.num(h.pt, axis=1))
+
+
+@numba.njit(cache=True)
+def _hf_parent_kernel(g_off, g_mother, is_hf):  # pragma: no cover
+    out = np.full(g_mother.shape[0], -1, np.int64)
+    for e in range(g_off.shape[0] - 1):
+        base, size = g_off[e], g_off[e + 1] - g_off[e]
+        for i in range(base, g_off[e + 1]):
+            j = g_mother[i]
+            steps = 0
+            while 0 <= j < size and steps < 200:
+                if is_hf[base + j]:
+                    out[i] = j
+                    break
+                j = g_mother[base + j]
+                steps += 1
+    return out
+
+
+def hf_parent(gen: ak.Array) -> ak.Array:
+    """Per ``GenPart``: the index of its nearest ancestor among the weakly decaying b and c hadrons
+    (:func:`weak_heavy`), -1 if none: the hadron whose decay vertex a particle starts from (a D from a
+    B: the B; a muon from that D: the D).
+
+    Example:
+        >>> g = ak.Array({"GenPart": [[{"pdgId": 5, "genPartIdxMother": -1}, {"pdgId": 511, "genPartIdxMother": 0},
+        ...                            {"pdgId": 421, "genPartIdxMother": 1}, {"pdgId": 13, "genPartIdxMother": 2}]]})
+        >>> hf_parent(g).tolist()
+        [[-1, -1, 1, 2]]
+    """
+    g = gen.GenPart
+    is_hf = _flat_int(weak_heavy(g)).astype(np.bool_)
+    out = _hf_parent_kernel(_offsets(g.pdgId), _flat_int(g.genPartIdxMother), is_hf)
+    return ak.unflatten(out, ak.num(g.pdgId, axis=1))
+
+
+def _hadron_feature(gen: ak.Array, cand: ak.Array, name: str) -> ak.Array:
+    """One of :data:`HADRON_FEATURES` for heavy-hadron candidates (GenPart records with ``idx``)."""
+    a = abs(cand.pdgId)
+    if name == "hadron_mass":
+        mass = _CTAU_TABLE[1]
+        return ak.unflatten(mass[np.minimum(_flat_int(a), len(mass) - 1)], ak.num(a, axis=1))
+    if name == "is_bhad":
+        return ((a > 500) & (a < 600)) | ((a > 5000) & (a < 6000))
+    flight = flight_mm(cand)
+    if name == "self_flight":
+        return np.log10(PROMPT_FLIGHT_MM + flight)
+    # dau_flight: the longest flight among the candidates whose nearest heavy ancestor is this one
+    parent = hf_parent(gen)[cand.idx]
+    mine = cand.idx[:, :, None] == parent[:, None, :]
+    longest = ak.fill_none(ak.max(ak.where(mine, flight[:, None, :], 0.0), axis=2), 0.0)
+    return np.log10(PROMPT_FLIGHT_MM + longest)
 
 
 @numba.njit(cache=True)
@@ -471,6 +559,28 @@ def parton_charge(flavour):
     return q * np.sign(flavour)
 
 
+#: features of an FSR-photon candidate and its gen lepton (:func:`fsr_lepton`).
+FSR_LEPTON_FEATURES = ("fsr_lep_logdr", "fsr_lep_ptrel", "fsr_lep_logdret2")
+
+
+def fsr_lepton(gen: ak.Array, cand: ak.Array) -> dict[str, ak.Array]:
+    """For FSR-photon candidates (:func:`flashsim_coffea.sim.candidates.fsr_photons`, ``parent_idx``: the
+    GenPart index of their lepton): ``fsr_lep_logdr``, log of the ΔR to the lepton (floored at
+    :data:`MIN_DR`); ``fsr_lep_ptrel``, the lepton's pT over the photon's; ``fsr_lep_logdret2``,
+    log of ΔR / pT² (GeV⁻²), the quantity NanoAOD's FSR recovery cuts on.
+
+    Example:
+        >>> gen = ak.Array({"GenPart": [[{"pt": 40.0, "eta": 0.0, "phi": 0.0}, {"pt": 4.0, "eta": 0.1, "phi": 0.0}]]})
+        >>> cand = ak.with_field(gen.GenPart[:, 1:], [[0]], "parent_idx")
+        >>> {k: np.round(v.tolist(), 3).tolist() for k, v in fsr_lepton(gen, cand).items()}
+        {'fsr_lep_logdr': [[-2.303]], 'fsr_lep_ptrel': [[10.0]], 'fsr_lep_logdret2': [[-5.075]]}
+    """
+    lep = gen.GenPart[cand.parent_idx]
+    dr = np.maximum(np.hypot(cand.eta - lep.eta, delta_phi(cand.phi, lep.phi)), MIN_DR)
+    return {"fsr_lep_logdr": np.log(dr), "fsr_lep_ptrel": lep.pt / cand.pt,
+            "fsr_lep_logdret2": np.log(dr / cand.pt**2)}
+
+
 def shared_context(gen: ak.Array, shared: dict) -> dict[str, ak.Array]:
     """The :func:`event_context` of chunk ``gen``, computed once into the caller's cache ``shared``
     (the dict :func:`compute` takes), so that every source of the chunk uses the same one."""
@@ -515,6 +625,8 @@ def compute(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict | None
             if "anc" not in cache:
                 cache["anc"] = ancestors(gen, cand)
             value = np.log10(PROMPT_FLIGHT_MM + cache["anc"][0 if name == "anc_ctau" else 1])
+        elif name in HADRON_FEATURES:
+            value = _hadron_feature(gen, cand, name)
         elif name == "hf_flight":
             if "heavy_hadrons" not in shared:
                 shared["heavy_hadrons"] = heavy_hadrons(gen)
@@ -534,6 +646,10 @@ def compute(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict | None
                 value = dr
             else:
                 value = np.log(np.maximum(dr, MIN_DR)) if name.endswith("_logdr") else pt / cand.pt
+        elif name in FSR_LEPTON_FEATURES:
+            value = fsr_lepton(gen, cand)[name]
+        elif name in boosted.FEATURES or name.startswith("parent:"):
+            value = boosted.compute(gen, cand, name, shared, cache)
         elif name in cand.fields:
             value = cand[name]
         else:

@@ -7,7 +7,7 @@ their transforms). ``EVENT`` specs (MET, PV, rho) live in :mod:`.event`.
 
 from __future__ import annotations
 
-from flashsim_coffea.specs import electron, event, jet, muon, photon, tau
+from flashsim_coffea.specs import electron, event, fatjet, fsrphoton, jet, muon, photon, sv, tau
 from flashsim_coffea.specs.source import Source
 
 #: reco collection -> its sources, in simulation order (jets first: others link to them).
@@ -17,6 +17,10 @@ COLLECTIONS: dict[str, list[Source]] = {
     "Electron": electron.SOURCES,
     "Photon": photon.SOURCES,
     "Tau": tau.SOURCES,
+    "FatJet": fatjet.SOURCES_FATJET,
+    "SubJet": fatjet.SOURCES_SUBJET,
+    "SV": sv.SOURCES,
+    "FsrPhoton": fsrphoton.SOURCES,
 }
 
 EVENT_SOURCES: list[Source] = event.SOURCES

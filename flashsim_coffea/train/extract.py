@@ -72,8 +72,8 @@ def read(paths: list[str | os.PathLike], entry_stop: int | None = None, entry_st
     Example:
         >>> ev = read([SHARED / "nano_tt_v12.root"], entry_stop=50)
         >>> len(ev), [f for f in ev.fields if "_" not in f]  # doctest: +NORMALIZE_WHITESPACE
-        (50, ['GenPart', 'GenJet', 'GenMET', 'Pileup', 'run', 'luminosityBlock', 'event', 'genWeight',
-              'Jet', 'Muon', 'Electron'])
+        (50, ['GenPart', 'GenJet', 'GenJetAK8', 'SubGenJetAK8', 'GenMET', 'Pileup', 'run', 'luminosityBlock', 'event',
+              'genWeight', 'Jet', 'Muon', 'Electron', 'FatJet'])
         >>> ev.MET_pt[:3]  # event-level reco branches stay flat
         <Array [68.8, 77.8, 44.6] type='3 * float32'>
     """

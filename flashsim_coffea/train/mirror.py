@@ -11,8 +11,10 @@ tau ``dxy``, zh FullSim 1%/99% quantiles -0.063/+0.070 cm, flash -0.073/+0.095).
 Fields odd under each reflection (everything else is even):
 
 * φ -> -φ: ``phi``; ``dxy`` (the signed transverse impact parameter
-  (-x p_y + y p_x)/p_T changes sign with y and p_y);
-* η -> -η: ``eta``; ``dz`` (z - (x p_x + y p_y) p_z / p_T^2 changes sign with z and p_z).
+  (-x p_y + y p_x)/p_T changes sign with y and p_y); the tau's ``leadTkDeltaPhi`` (φ of the
+  leading track minus φ of the tau: both negate);
+* η -> -η: ``eta``; ``dz`` (z - (x p_x + y p_y) p_z / p_T^2 changes sign with z and p_z); the
+  tau's ``leadTkDeltaEta`` (η of the leading track minus η of the tau).
 
 ``deltaEtaSC`` is even: the supercluster η is taken from (0, 0, 0), the electron's from the
 primary vertex, so the difference is ≈ z_PV / (distance to the ECAL face) with the sign of
@@ -43,8 +45,8 @@ import numpy as np
 
 #: the fields each reflection negates
 ODD: dict[str, tuple[str, ...]] = {
-    "phi": ("phi", "dxy"),
-    "eta": ("eta", "dz"),
+    "phi": ("phi", "dxy", "leadTkDeltaPhi"),
+    "eta": ("eta", "dz", "leadTkDeltaEta"),
 }
 _PREFIXES = ("gen_", "cond_")
 

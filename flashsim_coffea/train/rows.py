@@ -49,7 +49,7 @@ from flashsim_coffea.train.loop import image_rows, split
 
 #: training rows (mirror images included) held in memory at once: a flow's rows cost ~1 kB
 #: each while they are read and transformed (genuine muons: 52 columns), ~200 B as tensors.
-BUFFER_ROWS = 250_000
+BUFFER_ROWS = 100_000
 #: rows the constants fitted on the data come from, when the training rows exceed the buffer.
 FIT_ROWS = 100_000
 #: validation rows (images included), when the training rows exceed the buffer.

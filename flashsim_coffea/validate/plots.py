@@ -79,6 +79,29 @@ def _hist_panel(top, bottom, a: np.ndarray, b: np.ndarray, name: str, a_scale: f
     _ratio(bottom, edges, ha * a_scale, hb, np.sqrt(ha) * a_scale, np.sqrt(hb))
 
 
+def _panel_grid(plt, panels: list[tuple[np.ndarray, np.ndarray, str]], ncol: int, cell: tuple[float, float],
+                space: tuple[float, float], title: str, path: Path, dpi: int, flash_scale: float) -> Path:
+    """One figure of distribution + ratio panels (:func:`_hist_panel`), ``ncol`` a row, saved to ``path``.
+
+    ``panels``: (flash values, FullSim values, panel title); ``cell``: inches per panel (width, height);
+    ``space``: the grid's (hspace, wspace). The first panel carries the legend."""
+    from matplotlib.gridspec import GridSpec
+
+    nrow = (len(panels) + ncol - 1) // ncol
+    fig = plt.figure(figsize=(cell[0] * ncol, cell[1] * nrow))
+    outer = GridSpec(nrow, ncol, figure=fig, hspace=space[0], wspace=space[1])
+    for i, (a, b, name) in enumerate(panels):
+        inner = outer[i // ncol, i % ncol].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
+        top, bottom = _pair(fig, inner)
+        _hist_panel(top, bottom, a, b, name, flash_scale)
+        if i == 0:
+            top.legend(fontsize=7)
+    fig.suptitle(title, y=1.0)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def source_figures(result: dict, src, ref_pairs: dict, flash_pairs: dict, out: Path,
                    flash_scale: float = 1.0) -> list[Path]:
     """Efficiency vs pT (if any) and every target variable of one source; returns the PNG paths.
@@ -118,22 +141,9 @@ def source_figures(result: dict, src, ref_pairs: dict, flash_pairs: dict, out: P
         paths.append(p)
     names = [t for t in src.targets if t in ref_pairs and t in flash_pairs]
     if names:
-        ncol = 4
-        nrow = (len(names) + ncol - 1) // ncol
-        fig = plt.figure(figsize=(4 * ncol, 3.6 * nrow))
-        outer = GridSpec(nrow, ncol, figure=fig, hspace=0.45, wspace=0.35)
-        for i, name in enumerate(names):
-            inner = outer[i // ncol, i % ncol].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
-            top, bottom = _pair(fig, inner)
-            _hist_panel(top, bottom, np.asarray(flash_pairs[name], float), np.asarray(ref_pairs[name], float), name,
-                        flash_scale)
-            if i == 0:
-                top.legend(fontsize=7)
-        fig.suptitle(f"{src.key}: reco variables, flash vs FullSim", y=1.0)
-        p = out / f"{src.key}_variables.png"
-        fig.savefig(p, dpi=60, bbox_inches="tight")
-        plt.close(fig)
-        paths.append(p)
+        panels = [(np.asarray(flash_pairs[n], float), np.asarray(ref_pairs[n], float), n) for n in names]
+        paths.append(_panel_grid(plt, panels, 4, (4, 3.6), (0.45, 0.35), f"{src.key}: reco variables, flash vs FullSim",
+                                 out / f"{src.key}_variables.png", 60, flash_scale))
     return paths
 
 
@@ -151,24 +161,9 @@ def field_figure(coll: str, result: dict, ref_cols: dict, flash_cols: dict, out:
     names = sorted(single, key=lambda k: -single[k]["auc"])[:MAX_FIELD_PANELS]
     if not names:
         return None
-    plt = _style()
-    from matplotlib.gridspec import GridSpec
-
     ref, flash = encode(ref_cols), encode(flash_cols)
-    ncol = 6
-    nrow = (len(names) + ncol - 1) // ncol
-    fig = plt.figure(figsize=(3.4 * ncol, 3.2 * nrow))
-    outer = GridSpec(nrow, ncol, figure=fig, hspace=0.5, wspace=0.4)
-    for i, name in enumerate(names):
-        inner = outer[i // ncol, i % ncol].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.05)
-        top, bottom = _pair(fig, inner)
-        a, b = flash[name], ref[name]
-        _hist_panel(top, bottom, a[np.isfinite(a)], b[np.isfinite(b)], f"{name}  AUC {single[name]['auc']:.3f}",
-                    flash_scale)
-        if i == 0:
-            top.legend(fontsize=7)
-    fig.suptitle(f"{coll}: every field, flash vs FullSim (single-variable AUC)", y=1.0)
-    p = out / f"{coll}_fields.png"
-    fig.savefig(p, dpi=50, bbox_inches="tight")
-    plt.close(fig)
-    return p
+    panels = [(flash[n][np.isfinite(flash[n])], ref[n][np.isfinite(ref[n])], f"{n}  AUC {single[n]['auc']:.3f}")
+              for n in names]
+    return _panel_grid(_style(), panels, 6, (3.4, 3.2), (0.5, 0.4),
+                       f"{coll}: every field, flash vs FullSim (single-variable AUC)", out / f"{coll}_fields.png", 50,
+                       flash_scale)

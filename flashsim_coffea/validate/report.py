@@ -77,8 +77,9 @@ def flash_like_fullsim(data: ak.Array, sim: FlashSim, seed: int, replicas: int =
         >>> from flashsim_coffea.sim.cards import DEFAULT_MODELS
         >>> data = extract.read([SHARED / "nano_tt_v12.root"], entry_stop=50)
         >>> flash = flash_like_fullsim(data, FlashSim.load(DEFAULT_MODELS, collections=["Muon"]), seed=1, replicas=4)
-        >>> len(flash), flash.fields
-        (200, ['GenPart', 'GenJet', 'GenMET', 'Pileup', 'run', 'luminosityBlock', 'event', 'Muon'])
+        >>> len(flash), flash.fields  # doctest: +NORMALIZE_WHITESPACE
+        (200, ['GenPart', 'GenJet', 'GenJetAK8', 'SubGenJetAK8', 'GenMET', 'Pileup', 'run', 'luminosityBlock', 'event',
+               'Muon'])
         >>> flash.event[8:12].tolist(), ak.num(flash.Muon)[8:12].tolist()  # gen event 2, 4 times
         ([57043184, 57043184, 57043184, 57043184], [2, 2, 2, 2])
         >>> int(data.event[2]), int(ak.num(data.Muon)[2])  # its FullSim muons

@@ -1,0 +1,130 @@
+"""AK8 fat jets from GenJetAK8 and their soft-drop subjets from SubGenJetAK8 (issue 23).
+
+``FatJet_genjetak8``: every reference FatJet comes from a GenJetAK8 (``genJetAK8Idx``, the candidate's
+index); candidates start at 120 GeV, below the reco 170 GeV, so that the efficiency model learns the
+turn-on. Conditioning: the GenJetAK8's kinematics and flavours, its heavy-flavour hadrons, the
+W/Z/H/top it contains (the truth the reference draws its taggers from), its two SubGenJetAK8 (pT share,
+ΔR, masses, groomed mass: :mod:`flashsim_coffea.sim.boosted`), leptons inside it (``lsf3``) and pileup.
+
+``SubJet_subgenjetak8``: a subjet exists only inside its fat jet (``parent``: the FatJet whose
+``genJetAK8Idx`` is the SubGenJetAK8's ``parent_idx``); conditioned on its own gen kinematics and on
+its GenJetAK8's (``parent:<feature>``). NanoAOD has no subjet-to-gen link: training matches by ΔR
+(``match_dr``), as for a fake source.
+
+Targets. Kinematics are residuals to gen (pT ratio, Δη, Δφ), masses logs. **N-subjettiness**
+``tau1``-``tau4`` are learnt each as a log with a point mass at 0 (a jet with fewer than N+1
+constituents): invertible field by field, and the flow's joint density keeps their ordering
+(τ_N ≤ τ_{N-1} in ≥ 99.8% of the reference fat jets and all subjets, 300 ttbar_boosted events)
+and correlations; ratios τ_N/τ_{N-1} would need a transform across targets, which the pipeline
+has not (each target is transformed alone, against gen columns). ``n2b1``/``n3b1``: logs with a
+learnt point mass at -1 (too few groomed constituents).
+Tagger scores are logits; every value NanoAOD writes where an algorithm does not run (PNet -10 and
+massCorr 0 outside raw pT > 180 GeV, abs(eta) < 2.4; DDX/DeepCSV -1 beyond the tracker; msoftdrop -1,
+n2b1/n3b1 -99968 without soft drop, n3b1 -1 below raw pT 250; lsf3 -1 without a lepton inside) is a
+``default``: not learnt, put back by rule (:mod:`flashsim_coffea.nanoaod.fatjet_defaults`).
+``btagHbb`` is the constant -1000 (v12 does not run it). Integers are dequantised.
+
+Derived (``sim/derive.py``): ``hadronFlavour``, ``nBHadrons``, ``nCHadrons`` (the gen b/c hadrons the
+fat jet takes in the anti-kT metric, the subjet's: the closer of its fat jet's two,
+:mod:`flashsim_coffea.nanoaod.jet_truth` as the reference), ``muonIdx3SJ``/``electronIdx3SJ`` (the
+hardest flash lepton within 0.8, the muon when at least as hard), ``subJetIdx1/2`` (the two leading
+flash subjets of the jet, from the SubJet's parent position).
+
+Example:
+    >>> [(s.key, s.candidates, s.link) for s in SOURCES]
+    [('FatJet_genjetak8', 'GenJetAK8', 'genJetAK8Idx'), ('SubJet_subgenjetak8', 'SubGenJetAK8', None)]
+    >>> len(FATJET.targets) + len(FATJET.constants) + 1 + len(DERIVED_FATJET), SUBJET.parent.column
+    (48, '_parentIdx')
+"""
+
+from __future__ import annotations
+
+from flashsim_coffea.specs.source import Parent, Source
+
+_SCORE = {"kind": "logit", "lo": 0.0, "hi": 1.0}
+
+
+def _default(value: float, then: dict) -> dict:
+    """NanoAOD's ``value`` where the algorithm does not run, put back by rule; ``then`` elsewhere."""
+    return {"kind": "default", "value": value, "then": then}
+
+
+#: N-subjettiness: a point mass at 0, a log above
+_TAU = {"kind": "spike", "value": 0.0, "then": {"kind": "log", "offset": 0.0}}
+#: energy-correlation ratios: -1 with too few constituents (learnt), a log above
+_ECF = {"kind": "spike", "value": -1.0, "then": {"kind": "log", "offset": 0.0}}
+_NO_SD = -99968.0
+_PNET = _default(-10.0, _SCORE)
+_TRACKER = _default(-1.0, _SCORE)
+
+_KINEMATICS = {
+    "pt": {"kind": "ratio", "gen": "pt"},
+    "eta": {"kind": "diff", "gen": "eta"},
+    "phi": {"kind": "dphi", "gen": "phi"},
+    "mass": {"kind": "log", "offset": 1.0},
+}
+_SUBSTRUCTURE = {f"tau{i}": _TAU for i in range(1, 5)}
+
+FATJET = Source(
+    collection="FatJet",
+    name="genjetak8",
+    candidates="GenJetAK8",
+    link="genJetAK8Idx",
+    conditioning=[
+        "log_pt", "eta", "abs_eta", "phi", "mass", "is_b", "is_c", "parton_b", "parton_c", "parton_g",
+        "ak8_nb", "ak8_nc", "ak8_top", "ak8_w", "ak8_z", "ak8_hbb", "ak8_hcc", "ak8_hqq", "ak8_tautau",
+        "ak8_pair_b", "ak8_pair_c", "sd_n", "sd_share", "sd_dr", "sd_logm1", "sd_logm2", "sd_logmass",
+        "hf_flight", "other_logdr", "mu_logdr", "mu_ptrel", "ele_logdr", "ele_ptrel", "nu_logdr", "nu_ptrel",
+        "nTrueInt", "nPU",
+    ],
+    targets={
+        **_KINEMATICS,
+        "msoftdrop": _default(-1.0, {"kind": "log", "offset": 1.0}),
+        "area": {"kind": "plain"},
+        "rawFactor": {"kind": "plain"},
+        **_SUBSTRUCTURE,
+        "n2b1": _default(_NO_SD, _ECF),
+        "n3b1": _default(_NO_SD, _ECF),
+        **{f"particleNet_{c}VsQCD": _PNET for c in ("Xbb", "Xcc", "Xqq", "Xgg", "Xtt", "Xte", "Xtm")},
+        **{f"particleNet_{c}": _PNET for c in ("QCD", "QCD0HF", "QCD1HF", "QCD2HF")},
+        **{f"particleNetWithMass_{c}vsQCD": _SCORE for c in ("H4q", "Hbb", "Hcc", "T", "W", "Z")},
+        "particleNetWithMass_QCD": _SCORE,
+        "particleNet_massCorr": _default(0.0, {"kind": "log", "offset": 0.0}),
+        "btagDDBvLV2": _TRACKER,
+        "btagDDCvLV2": _TRACKER,
+        "btagDDCvBV2": _TRACKER,
+        "btagDeepB": _TRACKER,
+        "lsf3": _default(-1.0, {"kind": "log", "offset": 0.0}),
+        "jetId": {"kind": "integer"},
+        "nConstituents": {"kind": "integer"},
+    },
+    constants={"btagHbb": -1000.0},
+)
+
+#: FatJet fields derived (sim/derive.py ``fatjet``, ``subjet``), besides the link ``genJetAK8Idx``
+DERIVED_FATJET = ("hadronFlavour", "nBHadrons", "nCHadrons", "muonIdx3SJ", "electronIdx3SJ", "subJetIdx1", "subJetIdx2")
+
+SUBJET = Source(
+    collection="SubJet",
+    name="subgenjetak8",
+    candidates="SubGenJetAK8",
+    conditioning=[
+        "log_pt", "eta", "phi", "mass", "sub_nb", "sub_nc", "parent_dr",
+        "parent:log_pt", "parent:mass", "parent:ak8_nb", "parent:ak8_nc", "parent:ak8_top", "parent:ak8_w",
+        "parent:ak8_z", "parent:ak8_hbb", "parent:sd_share", "parent:sd_dr", "parent:sd_logmass", "nPU",
+    ],
+    targets={
+        **_KINEMATICS,
+        "btagDeepB": _TRACKER,
+        "rawFactor": {"kind": "plain"},
+        **_SUBSTRUCTURE,
+        "n2b1": _ECF,
+        "n3b1": _ECF,
+    },
+    match_dr=0.3,
+    parent=Parent(collection="FatJet", link="genJetAK8Idx"),
+)
+
+SOURCES_FATJET = [FATJET]
+SOURCES_SUBJET = [SUBJET]
+SOURCES = SOURCES_FATJET + SOURCES_SUBJET

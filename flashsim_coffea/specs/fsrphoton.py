@@ -1,0 +1,71 @@
+"""FSR photons (NanoAOD ``FsrPhoton``, ``Muon/Electron_fsrPhotonIdx``) from gen photons next to a gen lepton.
+
+NanoAOD's FSR recovery (CMSSW ``LeptonFSRProducer``, :mod:`flashsim_coffea.reference.fsr`) keeps PF
+photons near a reco muon or electron. The CMS FlashSim table lists FsrPhoton with source
+"GenMuon/RecoMuon" and 6 attributes: a photon exists only next to its lepton. Here:
+
+* candidates (:func:`flashsim_coffea.sim.candidates.fsr_photons`): status-1 gen photons that the
+  producer's rule (closest lepton, muons first, with gen-level slack on its cuts) gives to a gen
+  muon (source ``FsrPhoton_muon``) or, failing any muon, to a gen electron (``FsrPhoton_electron``);
+  their ``parent_idx`` is that lepton's GenPart index. Two sources, not one: a source has one
+  parent collection (:class:`~flashsim_coffea.specs.source.Parent`), and the electron's
+  footprint veto makes the electron's efficiency a different function;
+* parent: the reco lepton of that gen lepton in the same flash event (``Muon`` / ``Electron``,
+  made earlier): the efficiency model is P(FsrPhoton | lepton reconstructed), and a photon
+  whose lepton was not reconstructed is dropped;
+* conditioning: the photon's pT, η, φ, the ΔR, pT ratio and ΔR/pT² to its gen lepton
+  (``fsr_lep_*``), its ``statusFlags`` (prompt, from the hard process, from a τ or a hadron
+  decay), the nearby gen activity (nearest GenJet, other photon, other lepton: the
+  ``relIso03`` sum), pileup (``nPU``, ``nTrueInt``) and the event's hadronic activity;
+* learnt: ``pt`` (ratio to the gen photon), ``eta``, ``phi`` (shifts from the gen photon's),
+  ``relIso03`` (point mass at 0, log above);
+* derived (:func:`flashsim_coffea.sim.derive.fsrphoton`): ``dROverEt2``, ``muonIdx``,
+  ``electronIdx`` by the producer's own rule on the flash photon and the final flash muons and
+  electrons, photons failing the producer's cuts dropped (cuts imported from
+  :data:`flashsim_coffea.reference.fsr.PARAMS`), and the leptons' ``fsrPhotonIdx`` (the photon of
+  smallest ``dROverEt2``).
+
+Not simulated yet: reco FSR photons made by no gen photon (soft photons of π0 decays in the
+underlying event and pileup, which NanoAOD's GenPart does not keep). In 1000 reference ``dy_mumu``
+events (seed 230, events 2000-2999) 75% of the FSR photons (median pT 3.7 GeV) have no final-state
+gen photon within ΔR 0.05: 12.7% of the events have an FSR photon, 3.3% one a candidate can give,
+and flash models trained on events 0-1999 give 3.6% (median pT 7.7 GeV flash and reference-matched).
+A per-muon source (the CMS table's "GenMuon/RecoMuon") would add them.
+
+Example:
+    >>> [(s.key, s.candidates, s.parent.collection, s.parent.index) for s in SOURCES]  # doctest: +NORMALIZE_WHITESPACE
+    [('FsrPhoton_muon', 'GenFsrPhotonMuon', 'Muon', 'muonIdx'),
+     ('FsrPhoton_electron', 'GenFsrPhotonElectron', 'Electron', 'electronIdx')]
+    >>> list(MUON.targets), MUON.constants
+    (['pt', 'eta', 'phi', 'relIso03'], {'electronIdx': -1})
+"""
+
+from __future__ import annotations
+
+from flashsim_coffea.specs._lepton import ISOLATION, KINEMATICS
+from flashsim_coffea.specs.source import Parent, Source
+
+CONDITIONING = [
+    "log_pt", "eta", "abs_eta", "phi",
+    "fsr_lep_logdr", "fsr_lep_ptrel", "fsr_lep_logdret2",
+    "flag:isPrompt", "flag:fromHardProcess", "flag:isTauDecayProduct", "flag:isDirectHadronDecayProduct",
+    "genjet_logdr", "genjet_ptrel", "pho_logdr", "pho_ptrel", "lepiso03",
+    "nPU", "nTrueInt", "HT", "nGenJet",
+]
+TARGETS = {**KINEMATICS, "relIso03": ISOLATION}
+#: a reco FSR photon is the PF photon of its gen photon: ΔR 0 up to the PF tower's position
+#: (matched photons of the reference dy_mumu sample: ΔR < 0.005)
+MATCH_DR = 0.05
+
+MUON = Source(
+    collection="FsrPhoton", name="muon", candidates="GenFsrPhotonMuon", conditioning=CONDITIONING,
+    targets=TARGETS, constants={"electronIdx": -1}, match_dr=MATCH_DR,
+    parent=Parent("Muon", "genPartIdx", "parent_idx", "muonIdx"),
+)
+ELECTRON = Source(
+    collection="FsrPhoton", name="electron", candidates="GenFsrPhotonElectron", conditioning=CONDITIONING,
+    targets=TARGETS, constants={"muonIdx": -1}, match_dr=MATCH_DR,
+    parent=Parent("Electron", "genPartIdx", "parent_idx", "electronIdx"),
+)
+
+SOURCES = [MUON, ELECTRON]

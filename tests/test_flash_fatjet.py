@@ -1,0 +1,202 @@
+"""Flash FatJet and SubJet (issue 23): tiny models trained on boosted ttbar reference events give the
+reference's (= NanoAOD v12's) field set and dtypes, consistent links after the pT sort, reproducible and
+chunk-independent output, the derived flavour and lepton fields by the reference's rules, and a clear
+skip (with a warning) for a gen input with GenJetAK8 but no SubGenJetAK8."""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from flashsim_coffea.nanoaod import genevents, schema
+from flashsim_coffea.sim import derive
+from flashsim_coffea.sim.engine import FlashSim
+
+KEYS = ["FatJet_genjetak8", "SubJet_subgenjetak8"]
+N_GEN = 40
+
+
+@pytest.fixture(scope="module")
+def boosted():
+    from flashsim_coffea.reference import cache
+
+    return cache.sample("ttbar_boosted", 300, seed=21, workers=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tree(boosted):
+    return uproot.open(boosted)["Events"]
+
+
+@pytest.fixture(scope="module")
+def gen(tree):
+    arrays = tree.arrays(filter_name=[*genevents.branch_names(optional=True), "run", "luminosityBlock", "event"])
+    return genevents.from_branches(arrays, source="ttbar_boosted")
+
+
+@pytest.fixture(scope="module")
+def models(boosted, tmp_path_factory):
+    from flashsim_coffea.train import sources, store
+
+    tables, out = tmp_path_factory.mktemp("fat_tables"), tmp_path_factory.mktemp("fat_models")
+    store.extract([boosted], tables, keys=KEYS, events=200, progress=False)
+    sources.train_all(tables, out, seed=3, keys=KEYS, epochs=2, progress=False, min_objects=5, min_steps=0,
+                      min_efficiency_steps=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sim(models):
+    return FlashSim.load(models, steps=4)  # plumbing: few ODE steps keep the test fast
+
+
+@pytest.fixture(scope="module")
+def flash(sim, gen):
+    return sim.simulate(gen[:N_GEN], seed=5, replicas=2)
+
+
+def _dtype(tree, name: str) -> str:
+    interp = tree[name].interpretation
+    return str(interp.content.to_dtype.newbyteorder("="))
+
+
+def test_fields_and_dtypes_are_the_references_and_v12(flash, tree, nanoaod_dir):
+    """FatJet: the 48 fields of nano_tt_v12; SubJet (absent from that file): the fields nano_dy.root has
+    (older NanoAOD: no flavour fields) with its dtypes, the rest as the reference writes them."""
+    files = {"FatJet": "nano_tt_v12.root", "SubJet": "nano_dy.root"}
+    for coll, n in (("FatJet", 48), ("SubJet", 15)):
+        real = uproot.open(nanoaod_dir / files[coll])["Events"]
+        ref = [k[len(coll) + 1:] for k in tree.keys() if k.startswith(f"{coll}_")]
+        have = {k[len(coll) + 1:] for k in real.keys() if k.startswith(f"{coll}_")} & set(ref)
+        assert flash[coll].fields == ref == list(schema.SCHEMA[coll]) and len(ref) == n
+        assert len(have) == (48 if coll == "FatJet" else 12)
+        for f in ref:
+            got = str(ak.flatten(flash[coll][f]).layout.dtype)
+            assert got == _dtype(tree, f"{coll}_{f}"), (coll, f)
+            if f in have:
+                assert got == _dtype(real, f"{coll}_{f}"), (coll, f)
+
+
+def test_counts_follow_the_reference(flash, tree):
+    """Efficiency models: about as many fat jets and subjets per event as the reference (2 epochs: loose)."""
+    ref = tree.arrays(filter_name=["nFatJet", "nSubJet"], entry_stop=N_GEN)
+    for coll in ("FatJet", "SubJet"):
+        got, want = ak.sum(ak.num(flash[coll])) / 2, ak.sum(ref[f"n{coll}"])
+        assert want > 1.5 * N_GEN and abs(got / want - 1) < 0.3, (coll, got, want)
+
+
+def test_links_are_valid_after_sorting(flash, gen):
+    fat, sub = flash.FatJet, flash.SubJet
+    ev = ak.to_numpy(flash.FlashSim.genEventIdx)
+    n_sub, n_gak8 = ak.to_numpy(ak.num(sub)), ak.to_numpy(ak.num(gen.GenJetAK8))[ev]
+    linked = 0
+    for i in range(len(fat)):
+        f, s, g = fat[i], sub[i], gen.GenJetAK8[ev[i]]
+        assert (np.diff(ak.to_numpy(f.pt)) <= 0).all() and (np.diff(ak.to_numpy(s.pt)) <= 0).all()
+        gidx = ak.to_numpy(f.genJetAK8Idx)
+        assert ((gidx >= 0) & (gidx < n_gak8[i])).all() and len(set(gidx)) == len(gidx)  # every flash fat jet has one
+        dr_gen = np.hypot(ak.to_numpy(f.eta) - ak.to_numpy(g.eta[gidx]),
+                          np.angle(np.exp(1j * (ak.to_numpy(f.phi) - ak.to_numpy(g.phi[gidx])))))
+        assert (dr_gen < 0.8).all()
+        owners = []
+        for j in range(len(f)):
+            i1, i2 = int(f.subJetIdx1[j]), int(f.subJetIdx2[j])
+            assert -1 <= i1 < n_sub[i] and -1 <= i2 < n_sub[i] and (i2 == -1 or i1 >= 0)
+            for k in (i1, i2):
+                if k >= 0:
+                    dr = np.hypot(f.eta[j] - s.eta[k], np.angle(np.exp(1j * (f.phi[j] - s.phi[k]))))
+                    assert dr < 0.8
+                    owners.append(k)
+                    linked += 1
+            if i2 >= 0:
+                assert s.pt[i1] >= s.pt[i2]
+        assert len(owners) == len(set(owners))  # a subjet belongs to one fat jet
+    assert linked > 2 * N_GEN
+
+
+def test_same_seed_same_output_and_chunk_independence(sim, gen, flash):
+    """Each half of the chunk alone gives the same flash events as the whole chunk (same seed); another seed not."""
+    half = N_GEN // 2
+    parts = [sim.simulate(gen[a:b], seed=5, replicas=2) for a, b in ((0, half), (half, N_GEN))]
+    other = sim.simulate(gen[:half], seed=6, replicas=2)
+    for coll in ("FatJet", "SubJet"):
+        assert ak.to_list(parts[0][coll]) == ak.to_list(flash[coll][:2 * half])
+        assert ak.to_list(parts[1][coll]) == ak.to_list(flash[coll][2 * half:])
+        assert ak.to_list(other[coll].pt) != ak.to_list(flash[coll][:2 * half].pt)
+
+
+def test_defaults_follow_the_jet(flash):
+    f = {k: ak.to_numpy(ak.flatten(flash.FatJet[k])).astype(np.float64) for k in flash.FatJet.fields}
+    raw, aeta = f["pt"] * (1 - f["rawFactor"]), np.abs(f["eta"])
+    pnet = (raw > 180) & (aeta < 2.4)
+    assert (f["particleNet_XbbVsQCD"][~pnet] == -10).all() and (f["particleNet_XbbVsQCD"][pnet] >= 0).all()
+    assert (f["particleNet_massCorr"][~pnet] == 0).all() and (f["particleNet_massCorr"][pnet] > 0).all()
+    assert (f["msoftdrop"][raw <= 170] == -1).all() and (f["n2b1"][raw <= 170] == -99968).all()
+    assert (f["subJetIdx1"][raw <= 170] == -1).all()  # no soft drop, no subjets (their SubJets dropped)
+    assert (f["n3b1"][(raw > 170) & (raw <= 250)] == -1).all() and (f["btagHbb"] == -1000).all()
+    no_lep = (f["muonIdx3SJ"] < 0) & (f["electronIdx3SJ"] < 0)
+    assert (f["lsf3"][no_lep] == -1).all()  # no flash leptons simulated here
+    # b hadrons of boosted tops: most fat jets contain one, as in the reference
+    assert 0.4 < (f["hadronFlavour"] == 5).mean() < 0.95 and (f["nBHadrons"][f["hadronFlavour"] == 5] >= 1).all()
+
+
+def _one_fat_jet_chunk(mu_pt: float, el_pt: float) -> tuple[dict, derive.Chunk]:
+    """One gen event: a B+ at ΔR 0.3 of a 400 GeV fat jet, a muon and an electron inside it, and a D0 far away."""
+    gp = [{"pt": 50.0, "eta": 0.3, "phi": 0.0, "mass": 5.28, "pdgId": 521, "status": 2, "statusFlags": 0,
+           "genPartIdxMother": -1},
+          {"pt": 20.0, "eta": -2.0, "phi": 2.0, "mass": 1.86, "pdgId": 421, "status": 2, "statusFlags": 0,
+           "genPartIdxMother": -1}]
+    gen = ak.Array({"GenPart": [gp]})
+    lep = [{"pt": mu_pt, "eta": 0.1, "phi": 0.2}] if mu_pt else []
+    ele = [{"pt": el_pt, "eta": -0.1, "phi": -0.2}] if el_pt else []
+    done = {"Muon": ak.Array([lep], with_name=None) if lep else ak.zip({k: [[]] for k in ("pt", "eta", "phi")}),
+            "Electron": ak.Array([ele]) if ele else ak.zip({k: [[]] for k in ("pt", "eta", "phi")})}
+    cols = {"pt": np.array([400.0]), "eta": np.array([0.0]), "phi": np.array([0.0]), "rawFactor": np.array([0.02]),
+            "lsf3": np.array([0.3]), "msoftdrop": np.array([170.0]), "n3b1": np.array([1.0]),
+            "particleNet_XbbVsQCD": np.array([0.2])}
+    return cols, derive.Chunk(ev=np.array([0]), flash=np.array([0]), gen=gen, done=done, replicas=1)
+
+
+def test_derived_flavour_and_leptons_follow_the_reference_rules():
+    cols, chunk = _one_fat_jet_chunk(mu_pt=30.0, el_pt=20.0)
+    derive.derive("FatJet", cols, chunk)
+    assert (cols["hadronFlavour"][0], cols["nBHadrons"][0], cols["nCHadrons"][0]) == (5, 1, 0)
+    assert (cols["muonIdx3SJ"][0], cols["electronIdx3SJ"][0], cols["lsf3"][0]) == (0, -1, np.float32(0.3))
+    cols, chunk = _one_fat_jet_chunk(mu_pt=10.0, el_pt=20.0)  # the harder lepton wins
+    derive.derive("FatJet", cols, chunk)
+    assert (cols["muonIdx3SJ"][0], cols["electronIdx3SJ"][0]) == (-1, 0)
+    cols, chunk = _one_fat_jet_chunk(mu_pt=0.0, el_pt=0.0)
+    derive.derive("FatJet", cols, chunk)
+    assert (cols["muonIdx3SJ"][0], cols["electronIdx3SJ"][0], cols["lsf3"][0]) == (-1, -1, -1.0)
+
+
+def test_gen_input_without_subjets_or_ak8_jets_skips_the_boosted_collections(sim, gen):
+    # NanoAOD before v6 (the 2015 Open Data file) has GenJetAK8 but no SubGenJetAK8
+    for lacking in (("SubGenJetAK8",), ("GenJetAK8", "SubGenJetAK8")):
+        partial = ak.zip({k: gen[k] for k in gen.fields if k not in lacking}, depth_limit=1)
+        first = "SubGenJetAK8" if len(lacking) == 1 else "GenJetAK8"
+        with pytest.warns(RuntimeWarning, match=f"no gen branch {first}_pt: FatJet is not simulated"):
+            out = sim.simulate(partial[:10], seed=1)
+        assert "FatJet" not in out.fields and "SubJet" not in out.fields
+
+
+def test_coffea_subjets_on_flash_events(models, boosted):
+    from coffea.nanoevents import NanoEventsFactory
+
+    from processors.flashsim import flash_events
+    from processors.schema import NanoAODSchema
+
+    events = NanoEventsFactory.from_root({str(boosted): "Events"}, schemaclass=NanoAODSchema, mode="eager",
+                                         entry_stop=20).events()
+    fl = flash_events(events, str(models), seed=2, replicas=2)
+    subjets = fl.FatJet.subjets
+    assert ak.all(ak.num(subjets, axis=2) == 2)
+    first = ak.to_numpy(ak.flatten(ak.fill_none(subjets.pt[:, :, 0], -1.0)))
+    idx1 = ak.flatten(fl.FatJet.subJetIdx1)
+    want = [float(fl.SubJet.pt[e][i]) if i >= 0 else -1.0
+            for e, i in zip(np.repeat(np.arange(len(fl)), ak.num(fl.FatJet)), ak.to_numpy(idx1))]
+    assert np.allclose(first, want) and (np.asarray(want) > 0).sum() > 15
+    matched = fl.FatJet.matched_gen
+    assert ak.all(abs(matched.eta - fl.FatJet.eta) < 0.8)

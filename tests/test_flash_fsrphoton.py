@@ -1,0 +1,199 @@
+"""Flash FsrPhoton (issue 23): gen photons next to a gen lepton, kept only next to their flash lepton, with
+``dROverEt2``, ``muonIdx``/``electronIdx`` and ``Muon.fsrPhotonIdx`` derived by NanoAOD's producer rule.
+
+Models: the muon and FSR sources trained two epochs on 400 cached reference ``dy_mumu`` events (plumbing,
+not fidelity); the electron sources have too few objects there and are left out (``skip_sparse``), so the
+engine runs without electrons, as a Z -> mumu sample does.
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from flashsim_coffea.nanoaod import genevents, schema
+from flashsim_coffea.reference.fsr import PARAMS
+from flashsim_coffea.sim import candidates
+from flashsim_coffea.sim.engine import FlashSim
+from flashsim_coffea.specs import fsrphoton
+
+KEYS = ["Muon_genmuon", "FsrPhoton_muon", "FsrPhoton_electron"]
+REPLICAS = 4
+
+
+@pytest.fixture(scope="module")
+def dy_sample():
+    from flashsim_coffea.reference import cache
+
+    return cache.sample("dy_mumu", 400, seed=23, workers=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def models(dy_sample, tmp_path_factory):
+    from flashsim_coffea.train import sources, store
+
+    d = tmp_path_factory.mktemp("fsr")
+    store.extract([dy_sample], d / "tables", keys=KEYS, progress=False)
+    sources.train_all(d / "tables", d / "models", seed=3, keys=KEYS, epochs=2, progress=False, skip_sparse=True,
+                      min_objects=5, min_steps=0, min_efficiency_steps=0)
+    return d / "models"
+
+
+@pytest.fixture(scope="module")
+def gen(dy_sample):
+    arrays = uproot.open(dy_sample)["Events"].arrays([*genevents.branch_names(), "run", "luminosityBlock", "event"])
+    return genevents.from_branches(arrays, source=str(dy_sample))
+
+
+@pytest.fixture(scope="module")
+def sim(models):
+    return FlashSim.load(models)
+
+
+@pytest.fixture(scope="module")
+def flash(sim, gen):
+    return sim.simulate(gen, seed=7, replicas=REPLICAS)
+
+
+def _flat(a) -> np.ndarray:
+    return ak.to_numpy(ak.flatten(a))
+
+
+def _dr(eta1, phi1, eta2, phi2):
+    dphi = (np.asarray(phi1, np.float64) - phi2 + np.pi) % (2 * np.pi) - np.pi
+    return np.hypot(np.asarray(eta1, np.float64) - eta2, dphi)
+
+
+def test_candidates_follow_the_producer_rule_at_gen_level(gen):
+    """Each FSR candidate's parent is its closest eligible gen muon (brute force), within the slack."""
+    cand = candidates.select(gen, "GenFsrPhotonMuon")
+    assert ak.sum(ak.num(cand)) > 15 and ak.all(cand.pdgId == 22) and ak.all(cand.status == 1)
+    g = gen.GenPart
+    slack = candidates.FSR_GEN_SLACK
+    for e in np.flatnonzero(ak.to_numpy(ak.num(cand)) > 0):
+        ok_mu = ak.to_numpy((abs(g[e].pdgId) == 13) & (g[e].status == 1)
+                            & (g[e].pt >= PARAMS["muon_pt_min"] * slack["lepton_pt"])
+                            & (abs(g[e].eta) <= PARAMS["muon_eta_max"] + slack["lepton_eta"]))
+        mu, idx = g[e][ok_mu], np.flatnonzero(ok_mu)
+        for c in cand[e]:
+            dr = _dr(mu.eta, mu.phi, c.eta, c.phi)
+            ok = (dr > PARAMS["dr_min"]) & (dr < PARAMS["dr_max"]) & (dr / c.pt**2 < PARAMS["dr_over_et2_max"]
+                                                                       * slack["dr_over_et2"])
+            assert ok.any() and c.parent_idx == idx[ok][np.argmin(dr[ok])]
+    assert ak.sum(ak.num(candidates.select(gen, "GenFsrPhotonElectron"))) == 0  # Z -> mumu: no electron takes one
+
+
+def test_names_and_dtypes_equal_the_real_files(flash, nanoaod_dir, v12_file):
+    ph = flash.FsrPhoton
+    assert ak.sum(ak.num(ph)) > 20
+    assert ph.fields == list(schema.SCHEMA["FsrPhoton"])
+    for f, dt in schema.SCHEMA["FsrPhoton"].items():
+        assert ak.flatten(ph[f]).layout.dtype == np.dtype(dt), f
+    old = uproot.open(nanoaod_dir / "nano_dy.root")["Events"]  # the real file with FsrPhoton (v12 has none)
+    real = {k[len("FsrPhoton_"):]: old[k].interpretation.content.to_dtype.newbyteorder("=")
+            for k in old.keys() if k.startswith("FsrPhoton_")}
+    assert set(ph.fields) - set(real) == {"electronIdx"}
+    for f, dt in real.items():  # v12 writes the indices int16 (cmssw fsrPhotons_cff.py), the older file int32
+        assert ak.flatten(ph[f]).layout.dtype == (np.dtype("int16") if f == "muonIdx" else dt), f
+    want = uproot.open(v12_file)["Events"]["Muon_fsrPhotonIdx"].interpretation.content.to_dtype.newbyteorder("=")
+    assert ak.flatten(flash.Muon.fsrPhotonIdx).layout.dtype == want
+    assert flash.Muon.fields == [f for f in schema.SCHEMA["Muon"] if f in flash.Muon.fields]
+    assert ak.all(ph.pt[:, 1:] <= ph.pt[:, :-1])
+
+
+def test_every_photon_passes_the_producers_cuts(flash):
+    """Recomputed from the written (float32) photon and muon: the cuts, dROverEt2, and no closer eligible muon."""
+    ph, mu = flash.FsrPhoton, flash.Muon
+    n = 0
+    for e in np.flatnonzero(ak.to_numpy(ak.num(ph)) > 0):
+        m = mu[e]
+        ok_mu = ak.to_numpy((m.pt >= PARAMS["muon_pt_min"]) & (abs(m.eta) <= PARAMS["muon_eta_max"]))
+        for p in ph[e]:
+            pt = float(p.pt)
+            assert pt >= PARAMS["photon_pt_min"] and abs(p.eta) <= PARAMS["photon_eta_max"]
+            assert p.relIso03 <= PARAMS["rel_iso_max"] and p.electronIdx == -1 and p.muonIdx >= 0
+            dr = _dr(ak.to_numpy(m.eta), ak.to_numpy(m.phi), float(p.eta), float(p.phi))
+            eligible = ok_mu & (dr > PARAMS["dr_min"]) & (dr / pt**2 < PARAMS["dr_over_et2_max"]) & (dr < PARAMS["dr_max"])
+            assert eligible[p.muonIdx] and dr[p.muonIdx] == dr[eligible].min()
+            assert np.float32(dr[p.muonIdx] / pt**2) == p.dROverEt2
+            n += 1
+    assert n > 20
+
+
+def test_links_valid_and_mutual(flash):
+    ph, mu = flash.FsrPhoton, flash.Muon
+    n_mu = ak.to_numpy(ak.num(mu))
+    evt = np.repeat(np.arange(len(ph)), ak.to_numpy(ak.num(ph)))
+    mi, ei, d = _flat(ph.muonIdx).astype(np.int64), _flat(ph.electronIdx), _flat(ph.dROverEt2)
+    assert np.all((mi >= 0) & (mi < n_mu[evt])) and np.all(ei == -1)
+    local = np.arange(len(evt)) - np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(ph)))])[evt]
+    mu_off = np.concatenate([[0], np.cumsum(n_mu)])
+    link = _flat(mu.fsrPhotonIdx).astype(np.int64)
+    want = np.full(len(link), -1)
+    for i in np.argsort(-d, kind="stable"):  # the smallest dROverEt2 written last wins
+        want[mu_off[evt[i]] + mi[i]] = local[i]
+    assert np.array_equal(link, want)
+    has = np.flatnonzero(link >= 0)
+    mu_evt = np.repeat(np.arange(len(mu)), n_mu)
+    ph_off = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(ph)))])
+    mu_local = np.arange(len(link)) - mu_off[mu_evt]
+    assert len(has) > 20 and np.array_equal(mi[ph_off[mu_evt[has]] + link[has]], mu_local[has])  # back to the muon
+
+
+def test_only_next_to_the_parent_muon(flash, gen):
+    """A flash photon's gen muon (its candidate's parent) has a flash muon in the same flash event."""
+    cand = candidates.select(gen, "GenFsrPhotonMuon")
+    ev = np.repeat(np.arange(len(flash)) // REPLICAS, ak.to_numpy(ak.num(flash.FsrPhoton)))
+    evt = np.repeat(np.arange(len(flash)), ak.to_numpy(ak.num(flash.FsrPhoton)))
+    mu_gen = flash.Muon.genPartIdx
+    for e, f, p_eta, p_phi in zip(ev, evt, _flat(flash.FsrPhoton.eta), _flat(flash.FsrPhoton.phi)):
+        c = cand[e]
+        parent = int(c.parent_idx[np.argmin(_dr(ak.to_numpy(c.eta), ak.to_numpy(c.phi), p_eta, p_phi))])
+        assert parent in ak.to_list(mu_gen[f])
+
+
+def test_same_seed_same_output_and_chunk_independence(sim, gen, flash):
+    again = sim.simulate(gen, seed=7, replicas=REPLICAS)
+    other = sim.simulate(gen, seed=8, replicas=REPLICAS)
+    for f in ("pt", "eta", "relIso03", "dROverEt2", "muonIdx"):
+        assert ak.all(again.FsrPhoton[f] == flash.FsrPhoton[f]), f
+    assert ak.all(again.Muon.fsrPhotonIdx == flash.Muon.fsrPhotonIdx)
+    assert not ak.all(ak.num(other.FsrPhoton) == ak.num(flash.FsrPhoton)) or not ak.all(
+        ak.flatten(other.FsrPhoton.pt) == ak.flatten(flash.FsrPhoton.pt))
+    part = sim.simulate(gen[150:300], seed=7, replicas=REPLICAS)
+    whole = flash[150 * REPLICAS:300 * REPLICAS]
+    assert ak.sum(ak.num(part.FsrPhoton)) > 5
+    assert ak.all(ak.num(part.FsrPhoton) == ak.num(whole.FsrPhoton))
+    for f in ("pt", "eta", "phi", "relIso03", "dROverEt2"):
+        assert np.allclose(_flat(part.FsrPhoton[f]), _flat(whole.FsrPhoton[f]), rtol=1e-5, atol=1e-6), f
+    assert ak.all(part.FsrPhoton.muonIdx == whole.FsrPhoton.muonIdx)
+    assert ak.all(part.Muon.fsrPhotonIdx == whole.Muon.fsrPhotonIdx)
+
+
+def test_coffea_cross_references_on_flash_events(dy_sample, models):
+    """``Muon.matched_fsrPhoton`` and ``FsrPhoton.matched_muon`` (coffea's NanoAODSchema behaviours) on flash
+    events of the processor; the gen links still resolve."""
+    from coffea.nanoevents import NanoEventsFactory
+
+    from processors.flashsim import flash_events
+    from processors.schema import NanoAODSchema
+
+    events = NanoEventsFactory.from_root({str(dy_sample): "Events"}, schemaclass=NanoAODSchema,
+                                         mode="virtual").events()
+    fl = flash_events(events, str(models), 7, 2)
+    mu = fl.Muon[fl.Muon.fsrPhotonIdx >= 0]
+    ph = mu.matched_fsrPhoton
+    assert ak.sum(ak.num(mu)) > 10
+    direct = fl.FsrPhoton[ak.values_astype(mu.fsrPhotonIdx, np.int64)]
+    assert ak.all(ph.pt == direct.pt) and ak.all(ph.dROverEt2 == direct.dROverEt2)
+    back = fl.FsrPhoton.matched_muon
+    assert ak.all(back.pt == fl.Muon[ak.values_astype(fl.FsrPhoton.muonIdx, np.int64)].pt)
+    assert ak.all(abs(ak.flatten(fl.Muon[fl.Muon.genPartIdx >= 0].matched_gen.pdgId)) == 13)
+
+
+def test_spec_shares_the_reference_cuts():
+    assert [s.key for s in fsrphoton.SOURCES] == ["FsrPhoton_muon", "FsrPhoton_electron"]
+    assert all(s.parent.field == "parent_idx" for s in fsrphoton.SOURCES)
+    assert "dROverEt2" not in fsrphoton.TARGETS and "muonIdx" not in fsrphoton.TARGETS  # derived, not learnt
