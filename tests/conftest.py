@@ -86,12 +86,41 @@ def reference_block():
 
 
 @pytest.fixture(scope="session")
-def tiny_models(tt_sample, tmp_path_factory) -> Path:
+def tiny_models(tt_sample, train_tiny) -> Path:
     """Every source trained for two epochs on :func:`tt_sample` (plumbing, not fidelity)."""
-    from flashsim_coffea.train import sources, store
+    return train_tiny(tt_sample)
 
-    tables, out = tmp_path_factory.mktemp("tables"), tmp_path_factory.mktemp("models")
-    store.extract([tt_sample], tables, progress=False)
-    sources.train_all(tables, out, seed=3, epochs=2, progress=False, skip_sparse=True, min_objects=5, min_steps=0,
-                      min_efficiency_steps=0)
-    return out
+
+@pytest.fixture(scope="session")
+def train_tiny(tmp_path_factory):
+    """``train(sample, keys=None, events=None)``: models of ``keys`` (default: every source; sparse ones
+    skipped) trained for two epochs without a step floor on the first ``events`` events of ``sample``;
+    returns the models folder (plumbing, not fidelity)."""
+
+    def train(sample: Path, keys: list[str] | None = None, events: int | None = None) -> Path:
+        from flashsim_coffea.train import sources, store
+
+        tables, out = tmp_path_factory.mktemp("tables"), tmp_path_factory.mktemp("models")
+        store.extract([sample], tables, keys=keys, events=events, progress=False)
+        sources.train_all(tables, out, seed=3, keys=keys, epochs=2, progress=False, skip_sparse=True, min_objects=5,
+                          min_steps=0, min_efficiency_steps=0)
+        return out
+
+    return train
+
+
+@pytest.fixture(scope="session")
+def read_gen():
+    """``read(path)``: the gen-level events of a NanoAOD file (every gen branch the engine reads, optional
+    ones included, with the event ids)."""
+
+    def read(path: Path):
+        import uproot
+
+        from flashsim_coffea.nanoaod import genevents
+
+        arrays = uproot.open(path)["Events"].arrays(
+            filter_name=[*genevents.branch_names(optional=True), "run", "luminosityBlock", "event"])
+        return genevents.from_branches(arrays, source=str(path))
+
+    return read

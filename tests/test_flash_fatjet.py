@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import uproot
 
-from flashsim_coffea.nanoaod import genevents, schema
+from flashsim_coffea.nanoaod import schema
 from flashsim_coffea.sim import derive
 from flashsim_coffea.sim.engine import FlashSim
 
@@ -31,20 +31,13 @@ def tree(boosted):
 
 
 @pytest.fixture(scope="module")
-def gen(tree):
-    arrays = tree.arrays(filter_name=[*genevents.branch_names(optional=True), "run", "luminosityBlock", "event"])
-    return genevents.from_branches(arrays, source="ttbar_boosted")
+def gen(boosted, read_gen):
+    return read_gen(boosted)
 
 
 @pytest.fixture(scope="module")
-def models(boosted, tmp_path_factory):
-    from flashsim_coffea.train import sources, store
-
-    tables, out = tmp_path_factory.mktemp("fat_tables"), tmp_path_factory.mktemp("fat_models")
-    store.extract([boosted], tables, keys=KEYS, events=200, progress=False)
-    sources.train_all(tables, out, seed=3, keys=KEYS, epochs=2, progress=False, min_objects=5, min_steps=0,
-                      min_efficiency_steps=0)
-    return out
+def models(boosted, train_tiny):
+    return train_tiny(boosted, KEYS, events=200)
 
 
 @pytest.fixture(scope="module")

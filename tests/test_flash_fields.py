@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import uproot
 
-from flashsim_coffea.nanoaod import genevents, jet_defaults, schema, triggers
+from flashsim_coffea.nanoaod import jet_defaults, schema, triggers
 from flashsim_coffea.sim import cards, derive
 from flashsim_coffea.sim import random as rnd
 from flashsim_coffea.sim.engine import EVENT_RECORDS, FlashSim
@@ -25,9 +25,8 @@ def tree(tt_sample):
 
 
 @pytest.fixture(scope="module")
-def gen(tree):
-    arrays = tree.arrays(filter_name=[*genevents.branch_names(optional=True), "run", "luminosityBlock", "event"])
-    return genevents.from_branches(arrays, source="tt_sample")
+def gen(tt_sample, read_gen):
+    return read_gen(tt_sample)
 
 
 @pytest.fixture(scope="module")

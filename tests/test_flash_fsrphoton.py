@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import uproot
 
-from flashsim_coffea.nanoaod import genevents, schema
+from flashsim_coffea.nanoaod import schema
 from flashsim_coffea.reference.fsr import PARAMS
 from flashsim_coffea.sim import candidates
 from flashsim_coffea.sim.engine import FlashSim
@@ -31,20 +31,13 @@ def dy_sample():
 
 
 @pytest.fixture(scope="module")
-def models(dy_sample, tmp_path_factory):
-    from flashsim_coffea.train import sources, store
-
-    d = tmp_path_factory.mktemp("fsr")
-    store.extract([dy_sample], d / "tables", keys=KEYS, progress=False)
-    sources.train_all(d / "tables", d / "models", seed=3, keys=KEYS, epochs=2, progress=False, skip_sparse=True,
-                      min_objects=5, min_steps=0, min_efficiency_steps=0)
-    return d / "models"
+def models(dy_sample, train_tiny):
+    return train_tiny(dy_sample, KEYS)
 
 
 @pytest.fixture(scope="module")
-def gen(dy_sample):
-    arrays = uproot.open(dy_sample)["Events"].arrays([*genevents.branch_names(), "run", "luminosityBlock", "event"])
-    return genevents.from_branches(arrays, source=str(dy_sample))
+def gen(dy_sample, read_gen):
+    return read_gen(dy_sample)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import uproot
 
-from flashsim_coffea.nanoaod import genevents, schema, sv_links
+from flashsim_coffea.nanoaod import schema, sv_links
 from flashsim_coffea.sim import derive
 from flashsim_coffea.sim.engine import FlashSim
 from flashsim_coffea.specs import sv as sv_spec
@@ -19,21 +19,13 @@ LINKS = {"Jet": ("svIdx1", "svIdx2", "nSVs"), "Muon": ("svIdx",), "Electron": ("
 
 
 @pytest.fixture(scope="module")
-def sv_models(tt_sample, tmp_path_factory):
-    from flashsim_coffea.train import sources, store
-
-    tables, out = tmp_path_factory.mktemp("sv_tables"), tmp_path_factory.mktemp("sv_models")
-    store.extract([tt_sample], tables, keys=KEYS, events=250, progress=False)
-    sources.train_all(tables, out, seed=3, keys=KEYS, epochs=2, progress=False, min_objects=5, min_steps=0,
-                      min_efficiency_steps=0)
-    return out
+def sv_models(tt_sample, train_tiny):
+    return train_tiny(tt_sample, KEYS, events=250)
 
 
 @pytest.fixture(scope="module")
-def gen(tt_sample):
-    arrays = uproot.open(tt_sample)["Events"].arrays(
-        filter_name=[*genevents.branch_names(optional=True), "run", "luminosityBlock", "event"])
-    return genevents.from_branches(arrays, source="tt_sample")
+def gen(tt_sample, read_gen):
+    return read_gen(tt_sample)
 
 
 @pytest.fixture(scope="module")
