@@ -65,12 +65,7 @@ import numpy as np
 
 from flashsim_coffea.nanoaod import genevents
 
-#: gen collections copied (replicated) from the input to the flash events: those of
-#: ``processors.flashsim.GEN_CARRIED`` (tests check they agree).
-GEN_COPIED = ("GenPart", "GenJet", "GenJetAK8", "GenVisTau", "GenMET", "Pileup", "GenDressedLepton",
-              "GenIsolatedPhoton")
-#: event-level branches copied (``run/luminosityBlock/event`` are required: the random-number keys).
-EVENT_IDS = ("run", "luminosityBlock", "event", "genWeight")
+GEN_COPIED, EVENT_IDS = genevents.CARRIED, genevents.EVENT_IDS
 #: gen events per chunk (default of ``--chunksize``): memory follows ``STEP * K``.
 STEP = 10_000
 

@@ -68,9 +68,8 @@ FLASH_LINKS = {("FatJet", "subJetIdx"): ("SubJet", ("subJetIdx1", "subJetIdx2"))
                ("Muon", "fsrPhotonIdx"): ("FsrPhoton", ("fsrPhotonIdx",)),
                ("Electron", "fsrPhotonIdx"): ("FsrPhoton", ("fsrPhotonIdx",)),
                ("FsrPhoton", "muonIdx"): ("Muon", ("muonIdx",))}
-#: gen-level content carried into the flash events (replicated).
-GEN_CARRIED = ("GenPart", "GenJet", "GenJetAK8", "GenVisTau", "GenMET", "Pileup", "GenDressedLepton", "GenIsolatedPhoton")
-EVENT_IDS = ("run", "luminosityBlock", "event", "genWeight")
+#: gen-level content carried into the flash events (replicated) and the event ids.
+GEN_CARRIED, EVENT_IDS = genevents.CARRIED, genevents.EVENT_IDS
 
 
 @lru_cache(maxsize=4)
@@ -197,7 +196,8 @@ def flash_events(events: ak.Array, models_dir: str | None, seed: int, replicas: 
     engine = _engine(os.fspath(DEFAULT_MODELS if models_dir is None else models_dir), collections)
     if ak.backend(events) == "typetracer":
         # run the same code on a length-zero stand-in holding only gen content and event ids
-        carried = [c for c in (*GEN_CARRIED, *EVENT_IDS) if c in events.fields]
+        wanted = dict.fromkeys([*GEN_CARRIED, *engine.gen_branches(), *EVENT_IDS])  # carried and engine inputs
+        carried = [c for c in wanted if c in events.fields]
         stand_in = ak.typetracer.length_zero_if_typetracer(ak.zip({c: events[c] for c in carried}, depth_limit=1))
         concrete = _build(ak.Array(stand_in, behavior=nanoaod.behavior, attrs=events.attrs), engine, seed, replicas)
         return ak.Array(concrete.layout.to_typetracer(forget_length=True), behavior=concrete.behavior, attrs=events.attrs)

@@ -126,3 +126,13 @@ def test_a_muon_from_a_b_to_d_cascade_links_to_the_d_vertex():
     assert done["Muon"].svIdx.tolist() == [[-1, 1]]
     assert done["Jet"].nSVs.tolist() == [[2]] and done["Jet"].svIdx1.tolist() == [[0]]
     assert done["Jet"].svIdx2.tolist() == [[1]]
+
+
+def test_input_without_genvistau_gives_svs_without_the_tau_source(sim, gen):
+    """A NanoAOD v12 file without GenVisTau: SV still comes, from hadrons and jets, with a warning."""
+    no_tau = ak.zip({k: gen[k] for k in gen.fields if k != "GenVisTau"}, depth_limit=1)
+    with pytest.warns(RuntimeWarning, match="no gen branch GenVisTau_pt: SV_tau is left out of SV"):
+        out = sim.simulate(no_tau[:150], seed=4, replicas=2)
+    with_tau = sim.simulate(gen[:150], seed=4, replicas=2)
+    n_without, n_with = int(ak.sum(ak.num(out.SV))), int(ak.sum(ak.num(with_tau.SV)))
+    assert 0 < n_without <= n_with

@@ -147,12 +147,6 @@ def test_chunking_and_executor_do_not_change_the_file(tmp_path):
             np.testing.assert_array_equal(x, y, err_msg=n)
 
 
-def test_gen_collections_agree_with_the_processor():
-    from processors.flashsim import GEN_CARRIED
-
-    assert sim.GEN_COPIED == GEN_CARRIED
-
-
 def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
     text = tmp / "text.root"
     text.write_text("this is not ROOT\n")

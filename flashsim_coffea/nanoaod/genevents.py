@@ -44,6 +44,13 @@ OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {"Pileup": ("sumEOOT", "sumLOOT", 
 #: are then not simulated.
 OPTIONAL = ("GenVisTau", "GenJetAK8", "SubGenJetAK8")
 
+#: gen collections copied (replicated) from the input to the flash events, by ``flashsim simulate`` and
+#: the coffea processor alike.
+CARRIED = ("GenPart", "GenJet", "GenJetAK8", "SubGenJetAK8", "GenVisTau", "GenMET", "Pileup", "GenDressedLepton",
+           "GenIsolatedPhoton")
+#: event-level branches copied (``run/luminosityBlock/event`` are required: the random-number keys).
+EVENT_IDS = ("run", "luminosityBlock", "event", "genWeight")
+
 #: collections stored as one value per event (no ``n<Collection>`` counter).
 SCALAR_COLLECTIONS = ("GenMET", "Pileup")
 

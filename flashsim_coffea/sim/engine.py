@@ -404,7 +404,8 @@ class FlashSim:
         older NanoAOD) is left out, with a warning."""
         out = []
         for coll in self.collections:
-            need = {c for m in self.models.values() if m.source.collection == coll and m.source.candidates is not None
+            need = {c for m in self.models.values()
+                    if m.source.collection == coll and m.source.candidates is not None and not m.source.optional
                     for c in candidates.gen_collections(m.source.candidates)}
             lacking = sorted(c for c in need if c not in gen.fields)
             if lacking:
@@ -415,6 +416,19 @@ class FlashSim:
                 continue
             out.append(coll)
         return out
+
+    @staticmethod
+    def _has_input(src: Source, gen: ak.Array, source: str) -> bool:
+        """Whether ``gen`` has the gen collections of ``src`` (an optional source without them is skipped, warned)."""
+        if src.candidates is None:
+            return True
+        lacking = [c for c in candidates.gen_collections(src.candidates) if c not in gen.fields]
+        if lacking and src.optional:
+            import warnings
+
+            warnings.warn(f"{source}: no gen branch {lacking[0]}_pt: {src.key} is left out of {src.collection}",
+                          RuntimeWarning, stacklevel=4)
+        return not lacking
 
     # ------------------------------------------------------------------ sampling
     def _flow(self, m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict) -> dict[str, np.ndarray]:
@@ -572,7 +586,7 @@ class FlashSim:
             parts, flashes = [], []
             for src in COLLECTIONS[coll]:
                 m = self.models.get(src.key)
-                if m is None:
+                if m is None or not self._has_input(src, gen, source):
                     continue
                 if src.candidates is not None:
                     cols, flash = self._candidate_source(m, gen, keys, seed, K, cache, out)

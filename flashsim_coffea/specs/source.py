@@ -96,6 +96,9 @@ class Source:
             20-25 GeV, |η| < 2.5, zh_llbb: 0.852 from a 400k subset of the 731k training
             candidates, 0.870 from all of them, FullSim 0.886).
         parent: the earlier collection's object each object needs (:class:`Parent`); ``None``: none.
+        optional: the collection is still simulated, without this source and with a warning, from an
+            input that lacks the source's gen collection (tau SVs from a NanoAOD v12 file without
+            GenVisTau); ``False``: the collection is then left out.
     """
 
     collection: str
@@ -114,6 +117,7 @@ class Source:
     max_objects: int = 400_000
     max_candidates: int = 2_000_000
     parent: Parent | None = None
+    optional: bool = False
 
     def __post_init__(self):
         for option, names in (("oversample", self.oversample), ("efficiency_bins", self.efficiency_bins)):

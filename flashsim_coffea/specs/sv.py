@@ -90,6 +90,7 @@ TAU = Source(
     conditioning=["log_pt", "eta", "abs_eta", "phi", "mass", "charge", "status", "anc_flight", "genjet_logdr",
                   "genjet_ptrel", *_CONTEXT],
     targets=_TARGETS, match_dr=MATCH_DR, constants={"genPartIdx": -1},
+    optional=True,  # some NanoAOD v12 files have no GenVisTau: their SVs come from hadrons and jets only
 )
 JETFAKE = Source(
     collection="SV", name="jetfake", candidates="GenJetFake",
