@@ -117,7 +117,7 @@ def check_inputs(paths: list) -> list[tuple[str, int, list[str]]]:
 
     Example:
         >>> [(Path(p).name, n, len(b)) for p, n, b in check_inputs([SHARED / "nano_tt_v12.root"])]
-        [('nano_tt_v12.root', 200, 32)]
+        [('nano_tt_v12.root', 200, 36)]
     """
     out = []
     for p in paths:

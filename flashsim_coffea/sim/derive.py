@@ -572,6 +572,7 @@ def fsrphoton(cols: dict, chunk: Chunk) -> None:
     from flashsim_coffea.nanoaod import fsr_rule as fsr
 
     _written(cols, "FsrPhoton")
+    cols.pop("genPartIdx", None)  # the gen photon's index (the sources' private link): no FsrPhoton field
     P = fsr.PARAMS
     n_flash = len(next(iter(chunk.done.values())))
     pt, eta, phi = (np.asarray(cols[k], np.float64) for k in ("pt", "eta", "phi"))

@@ -25,17 +25,21 @@ photons near a reco muon or electron. The CMS FlashSim table lists FsrPhoton wit
   :data:`flashsim_coffea.reference.fsr.PARAMS`), and the leptons' ``fsrPhotonIdx`` (the photon of
   smallest ``dROverEt2``).
 
-Not simulated yet: reco FSR photons made by no gen photon (soft photons of π0 decays in the
-underlying event and pileup, which NanoAOD's GenPart does not keep). In 1000 reference ``dy_mumu``
-events (seed 230, events 2000-2999) 75% of the FSR photons (median pT 3.7 GeV) have no final-state
-gen photon within ΔR 0.05: 12.7% of the events have an FSR photon, 3.3% one a candidate can give,
-and flash models trained on events 0-1999 give 3.6% (median pT 7.7 GeV flash and reference-matched).
-A per-muon source (the CMS table's "GenMuon/RecoMuon") would add them.
+Reco FSR photons made by no gen photon (soft photons of π0 decays in the underlying event and
+pileup, which NanoAOD's GenPart does not keep) come from a third source, ``FsrPhoton_nearmuon``: per
+gen muon (candidates ``GenFsrMuon``, parent: the muon's own reco muon), the probability of such a
+photon and its pT, η, φ relative to the muon (at most one per muon), conditioned on the muon and
+the gen activity and pileup around it. In 1000 reference ``dy_mumu`` events (seed 230, events
+2000-2999) 75% of the FSR photons (median pT 3.7 GeV) have no final-state gen photon within ΔR 0.05:
+12.7% of the events have an FSR photon, 3.3% one a gen candidate can give. The two gen-photon sources
+are matched to the reco photons by ΔR together (``link`` ``genPartIdx``: a private column, FsrPhoton
+has no gen link in NanoAOD), and the per-muon source takes the reco photons left.
 
 Example:
     >>> [(s.key, s.candidates, s.parent.collection, s.parent.index) for s in SOURCES]  # doctest: +NORMALIZE_WHITESPACE
     [('FsrPhoton_muon', 'GenFsrPhotonMuon', 'Muon', 'muonIdx'),
-     ('FsrPhoton_electron', 'GenFsrPhotonElectron', 'Electron', 'electronIdx')]
+     ('FsrPhoton_electron', 'GenFsrPhotonElectron', 'Electron', 'electronIdx'),
+     ('FsrPhoton_nearmuon', 'GenFsrMuon', 'Muon', 'muonIdx')]
     >>> list(MUON.targets), MUON.constants
     (['pt', 'eta', 'phi', 'relIso03'], {'electronIdx': -1})
 """
@@ -59,13 +63,25 @@ MATCH_DR = 0.05
 
 MUON = Source(
     collection="FsrPhoton", name="muon", candidates="GenFsrPhotonMuon", conditioning=CONDITIONING,
-    targets=TARGETS, constants={"electronIdx": -1}, match_dr=MATCH_DR,
+    targets=TARGETS, constants={"electronIdx": -1}, match_dr=MATCH_DR, link="genPartIdx",
     parent=Parent("Muon", "genPartIdx", "parent_idx", "muonIdx"),
 )
 ELECTRON = Source(
     collection="FsrPhoton", name="electron", candidates="GenFsrPhotonElectron", conditioning=CONDITIONING,
-    targets=TARGETS, constants={"muonIdx": -1}, match_dr=MATCH_DR,
+    targets=TARGETS, constants={"muonIdx": -1}, match_dr=MATCH_DR, link="genPartIdx",
     parent=Parent("Electron", "genPartIdx", "parent_idx", "electronIdx"),
 )
 
-SOURCES = [MUON, ELECTRON]
+#: conditioning of the per-muon source: the gen muon and what is around it (hadronic activity, photons,
+#: leptons: the photon's isolation), pileup.
+NEAR_CONDITIONING = [
+    "log_pt", "eta", "abs_eta", "phi", "flag:isPrompt", "flag:isDirectHadronDecayProduct", "lepiso03",
+    "genjet_logdr", "genjet_ptrel", "pho_logdr", "pho_ptrel", "nPU", "nTrueInt", "HT", "nGenJet",
+]
+NEARMUON = Source(
+    collection="FsrPhoton", name="nearmuon", candidates="GenFsrMuon", conditioning=NEAR_CONDITIONING,
+    targets=TARGETS, constants={"electronIdx": -1, "genPartIdx": -1}, match_dr=0.5,  # the producer's dR_max
+    parent=Parent("Muon", "genPartIdx", "parent_idx", "muonIdx"),
+)
+
+SOURCES = [MUON, ELECTRON, NEARMUON]

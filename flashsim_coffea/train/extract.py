@@ -112,13 +112,18 @@ def claims(ev: ak.Array, collection: str, shared: dict | None = None) -> dict[st
     if ("claims", collection) in shared:
         return shared["claims", collection]
     reco = ev[collection]
-    out = {}
+    out, by_dr = {}, {}
     for src in COLLECTIONS[collection]:
         if src.link is None or src.candidates is None:
             continue
-        cand = _candidates(ev, src.candidates, shared)
-        out[src.name] = matching.match(cand, reco, link=src.link, max_dr=src.match_dr)
-    shared["claims", collection] = out
+        if src.link in reco.fields:
+            out[src.name] = matching.match(_candidates(ev, src.candidates, shared), reco, link=src.link)
+        else:  # no link in the file (SV, FsrPhoton): every such source of the collection by ΔR at once
+            by_dr[src.name] = src
+    if by_dr:
+        out.update(matching.match_dr({n: _candidates(ev, s.candidates, shared) for n, s in by_dr.items()}, reco,
+                                     {n: s.match_dr for n, s in by_dr.items()}))
+    shared["claims", collection] = {s.name: out[s.name] for s in COLLECTIONS[collection] if s.name in out}
     return out
 
 

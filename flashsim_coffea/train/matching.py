@@ -2,9 +2,10 @@
 
 :func:`match` finds, for each gen candidate, the reco object made from it: by the
 reco object's link field (``genPartIdx``, ``genJetIdx``) when the file has it, else
-by ΔR (nearest within ``max_dr``). When several reco objects claim one candidate, the
-highest-pT one (the first: NanoAOD collections are pT-ordered) wins; when several
-candidates claim one reco object, the first candidate wins.
+by ΔR. By link: when several reco objects claim one candidate, the highest-pT one (the
+first: NanoAOD collections are pT-ordered) wins; when several candidates claim one reco
+object, the first candidate wins. By ΔR: pairs within ``max_dr`` are matched closest first
+(:func:`greedy`), across every ΔR-matched source of a collection at once (:func:`match_dr`).
 
 Example:
     The GenJets and reco jets of event 1 of a real CMS ttbar file:
@@ -18,8 +19,8 @@ Example:
     >>> j = match(genjets, ev.Jet, link="genJetIdx")  # per GenJet: its reco jet (-1: none)
     >>> j[1].tolist()
     [0, 1, 2, 3, -1, 5, 4, 6, -1]
-    >>> match(genjets, ev.Jet)[1].tolist()  # by ΔR < 0.4 alone
-    [0, 1, 2, 3, 6, 5, 4, -1, -1]
+    >>> match(genjets, ev.Jet)[1].tolist()  # by ΔR < 0.4 alone, closest pairs first: here as the links
+    [0, 1, 2, 3, -1, 5, 4, 6, -1]
     >>> unmatched(ev.Jet, j)[1].tolist()  # the reco jets no GenJet claims
     [False, False, False, False, False, False, False, True]
 """
@@ -45,24 +46,93 @@ def match(cand: ak.Array, reco: ak.Array, link: str | None = None, max_dr: float
     Arguments:
         cand: gen candidates with fields ``idx`` (gen index), ``eta``, ``phi``.
         reco: one reco collection (jagged records).
-        link: the reco field holding the gen index; ``None`` or absent -> ΔR matching.
+        link: the reco field holding the gen index; ``None`` or absent -> ΔR matching (:func:`match_dr`).
         max_dr: ΔR limit of the fallback matching.
     """
-    if link is not None and link in reco.fields:
-        pairs = ak.cartesian({"c": cand.idx, "r": reco[link]}, axis=1, nested=True)
-        claims = pairs.c == pairs.r
-    else:
-        pairs = ak.cartesian({"c": cand[["eta", "phi"]], "r": reco[["eta", "phi"]]}, axis=1, nested=True)
-        dr = np.hypot(pairs.c.eta - pairs.r.eta, delta_phi(pairs.c.phi, pairs.r.phi))
-        best = ak.argmin(dr, axis=2, keepdims=True)
-        claims = (ak.local_index(dr, axis=2) == best) & (dr < max_dr)
-    first = _first_true(claims)
+    if link is None or link not in reco.fields:
+        return match_dr({"": cand}, reco, {"": max_dr})[""]
+    pairs = ak.cartesian({"c": cand.idx, "r": reco[link]}, axis=1, nested=True)
+    first = _first_true(pairs.c == pairs.r)
     # a reco object serves one candidate: a later (softer) candidate claiming the same one loses it
     i = ak.local_index(first, axis=1)
     pair = ak.cartesian({"a": first, "b": first}, axis=1, nested=True)
     order = ak.cartesian({"a": i, "b": i}, axis=1, nested=True)
     taken = ak.any((pair.a == pair.b) & (order.b < order.a) & (pair.a >= 0), axis=2)
     return ak.where(taken, -1, first)
+
+
+def match_dr(cands: dict[str, ak.Array], reco: ak.Array, max_dr: dict[str, float]) -> dict[str, ak.Array]:
+    """Per set of candidates, the index into ``reco`` of the object each is matched to by ΔR (-1: none),
+    the sets assigned together by :func:`greedy`: a reco object serves one candidate of any set (a B
+    hadron and its D daughter, or a hadron and a τ, never share a secondary vertex).
+
+    Arguments:
+        cands: name -> candidates (jagged, fields ``eta``, ``phi``), one entry per event of ``reco``.
+        reco: one reco collection.
+        max_dr: name -> the ΔR limit of that set.
+
+    Example:
+        Two candidates next to one reco object: the closer one gets it, the other the next object.
+
+        >>> cand = ak.Array([[{"eta": 0.0, "phi": 0.0}, {"eta": 0.05, "phi": 0.0}]])
+        >>> reco = ak.Array([[{"eta": 0.06, "phi": 0.0}, {"eta": -0.1, "phi": 0.0}]])
+        >>> match_dr({"b": cand}, reco, {"b": 0.2})["b"].tolist()
+        [[1, 0]]
+    """
+    names = list(cands)
+    both = ak.concatenate([cands[n][["eta", "phi"]] for n in names], axis=1)
+    which = ak.concatenate([ak.values_astype(ak.zeros_like(cands[n].eta), np.int64) + i
+                            for i, n in enumerate(names)], axis=1)
+    limit = np.asarray([max_dr[n] for n in names], np.float64)[ak.to_numpy(ak.flatten(which)).astype(np.int64)]
+    dr, c, r = _delta_r_pairs(both, reco)
+    keep = dr < limit[c]
+    nc = ak.to_numpy(ak.num(both, axis=1)).astype(np.int64)
+    nr = ak.to_numpy(ak.num(reco, axis=1)).astype(np.int64)
+    flat = greedy(dr[keep], c[keep], r[keep], int(nc.sum()))
+    event = np.repeat(np.arange(len(nc)), nc)
+    local = ak.unflatten(np.where(flat >= 0, flat - (np.cumsum(nr) - nr)[event], -1), nc)
+    return {n: local[which == i] for i, n in enumerate(names)}
+
+
+def _delta_r_pairs(cand: ak.Array, reco: ak.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ΔR of every (candidate, reco object) pair of each event, with the pair's flat candidate and
+    reco indices (positions in ``ak.flatten(cand)`` and ``ak.flatten(reco)``)."""
+    nc = ak.to_numpy(ak.num(cand, axis=1)).astype(np.int64)
+    nr = ak.to_numpy(ak.num(reco, axis=1)).astype(np.int64)
+    pairs = ak.cartesian({"c": cand[["eta", "phi"]], "r": reco[["eta", "phi"]]}, axis=1, nested=True)
+    dr = ak.to_numpy(ak.flatten(np.hypot(pairs.c.eta - pairs.r.eta, delta_phi(pairs.c.phi, pairs.r.phi)),
+                                axis=None)).astype(np.float64)
+    per_event = nc * nr
+    event = np.repeat(np.arange(len(nc)), per_event)
+    k = np.arange(len(dr)) - np.repeat(np.cumsum(per_event) - per_event, per_event)  # pair within its event
+    c = np.repeat(np.cumsum(nc) - nc, per_event) + k // np.maximum(nr[event], 1)
+    r = np.repeat(np.cumsum(nr) - nr, per_event) + k % np.maximum(nr[event], 1)
+    return dr, c, r
+
+
+def greedy(dr: np.ndarray, c: np.ndarray, r: np.ndarray, n_cand: int) -> np.ndarray:
+    """Greedy one-to-one assignment by ΔR: the closest (candidate, reco) pair is matched first, its
+    two members leave, and so on. Returns per candidate the reco index (-1: none).
+
+    Solved in rounds: every pair that is the closest of both its candidate and its reco object is
+    matched at once (the closest pair overall always is), the same result as pair-by-pair.
+
+    Example:
+        >>> greedy(np.array([0.1, 0.05, 0.2]), np.array([0, 1, 1]), np.array([0, 0, 1]), 3).tolist()
+        [-1, 0, -1]
+    """
+    out = np.full(n_cand, -1, dtype=np.int64)
+    order = np.lexsort((r, c, dr))  # by ΔR; ties: the earlier candidate, then the earlier reco object
+    dr, c, r = dr[order], c[order], r[order]
+    alive = np.ones(len(dr), dtype=bool)
+    while alive.any():
+        idx = np.flatnonzero(alive)
+        _, first_c = np.unique(c[idx], return_index=True)  # each candidate's closest live pair
+        _, first_r = np.unique(r[idx], return_index=True)
+        best = np.intersect1d(idx[first_c], idx[first_r])
+        out[c[best]] = r[best]
+        alive &= ~np.isin(c, c[best]) & ~np.isin(r, r[best])
+    return out
 
 
 def unmatched(reco: ak.Array, *matches: ak.Array) -> ak.Array:
