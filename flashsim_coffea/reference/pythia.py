@@ -52,6 +52,21 @@ def _record(event) -> tuple[np.ndarray, np.ndarray]:
     return rows[:, : len(_INT)].astype(np.int32), rows[:, len(_INT) :]
 
 
+def _batch_record(batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_record`` of every event of a ``Pythia.nextBatch`` array (entry 0, the system, left out), and the counts."""
+    import awkward as ak
+
+    prt = batch.prt[:, 1:]
+    counts = ak.to_numpy(ak.num(prt, axis=1)).astype(np.int64)
+    ints = np.stack([ak.to_numpy(ak.flatten(prt[k])) for k in _INT], axis=1).astype(np.int32)
+    vprod = prt.vProd
+    cols = {"px": prt.p.px, "py": prt.p.py, "pz": prt.p.pz, "e": prt.p.e, "m": prt.m,
+            "xProd": ak.fill_none(vprod.px, 0.0), "yProd": ak.fill_none(vprod.py, 0.0),
+            "zProd": ak.fill_none(vprod.pz, 0.0)}
+    flts = np.stack([ak.to_numpy(ak.flatten(cols[k])).astype(np.float64) for k in _FLT], axis=1)
+    return ints.reshape(-1, len(_INT)), flts.reshape(-1, len(_FLT)), counts
+
+
 def generate_block(process: str, n: int, seed: int) -> dict[str, np.ndarray | float]:
     """Generate ``n`` events of ``process`` with Pythia seed ``seed``.
 
@@ -101,6 +116,22 @@ def generate_block(process: str, n: int, seed: int) -> dict[str, np.ndarray | fl
     rng = np.random.default_rng(seed)
     ints, flts, counts, weights = [], [], [], []
     tried, sumw_tried, sumw2_tried, sumw_cross, sumw_fid = 0, 0.0, 0.0, 0.0, 0.0
+    while keep is None and fiducial is None and len(counts) < n:
+        # no filter: whole batches at once (Pythia's own loop: the same events as next() one by one,
+        # failed ones skipped, 1.5x faster than copying each particle through Python)
+        batch = pythia.nextBatch(n - len(counts), "skip")
+        i, f, c = _batch_record(batch)
+        w = np.asarray([float(x[0]) for x in batch.info.weights.tolist()], np.float64)
+        tried += len(c)
+        for x in w.tolist():  # summed in event order, as below
+            sumw_tried += x
+            sumw2_tried += x * x
+            sumw_cross += x * x
+        split = np.cumsum(c)[:-1]
+        ints += np.split(i, split)
+        flts += np.split(f, split)
+        counts += c.tolist()
+        weights += w.tolist()
     while len(counts) < n:
         if not pythia.next():
             continue
