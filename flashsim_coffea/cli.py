@@ -379,7 +379,7 @@ def _add_validate(sub) -> None:
                    help="events read and simulated at a time (default 20000; memory follows it, not the events)")
     p.add_argument("--max-objects", type=positive_int, default=None,
                    help="reco objects kept per source and sample for W1/KS/AUC and plots, a uniform random subsample "
-                   "beyond (default 500000; efficiencies and counts use every object)")
+                   "beyond (default 200000; efficiencies and counts use every object)")
     p.add_argument("--field-seeds", type=positive_int, default=3,
                    help="classifier seeds of the every-field check per collection (MLP and gradient-boosted; default 3)")
     p.add_argument("--no-fields", action="store_true",
