@@ -8,9 +8,9 @@ tables (:func:`flashsim_coffea.train.extract.tables`, FullSim and flash alike) i
   candidate and object counts, the per-event count sums: exact, whatever the number of events;
 * the reconstructed objects (conditioning, gen values, reco targets: what W1/σ, KS, the
   two-sample classifier and the plots read; or every field of a collection's objects, for
-  :mod:`.fields`) as a uniform random subsample of at most ``cap``
-  rows, in input order, stored as float32 (NanoAOD's own precision for the reco values). Every row draws a key u ~ U(0, 1) (seeded per chunk); the rows kept
-  are those with u below a threshold τ (1 while nothing was dropped, else the smallest key
+  :mod:`.fields`) as a uniform random subsample of at most ``cap`` rows, in input order, stored
+  as float32 (NanoAOD's own precision for the reco values). Every row draws a key u ~ U(0, 1)
+  (seeded per chunk); the rows kept are those with u below a threshold τ (1 while nothing was dropped, else the smallest key
   dropped): a Bernoulli(τ) subsample. Pooling sources (:func:`pooled`) keeps the rows below the
   smallest τ of the pooled sources, so the pool stays a uniform subsample of the union.
 
