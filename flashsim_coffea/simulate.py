@@ -54,6 +54,8 @@ import hashlib
 import json
 import multiprocessing
 import os
+import signal
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Executor
@@ -250,8 +252,23 @@ def _free_chunk() -> None:
     memory grew with every chunk (issue 26)."""
     from flashsim_coffea.train.rows import release_memory
 
-    gc.collect()
-    release_memory()
+    # a SIGTERM whose handler raises (``flashsim simulate`` exits) must not land in a finaliser the
+    # collection runs: Python would print "Exception ignored" there and the killed run would go on
+    # to write its file. It is held until the collection is over.
+    held: list = []
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, lambda *a: held.append(a)) if main else None
+    try:
+        gc.collect()
+        release_memory()
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, old)
+    if held:
+        if callable(old):
+            old(*held[0])
+        else:
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def input_runs(paths: list[str]) -> dict | None:

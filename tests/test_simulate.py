@@ -205,3 +205,28 @@ def test_killed_run_leaves_no_file(tmp_path):
     proc.communicate(timeout=120)
     assert proc.returncode != 0
     assert list(out.parent.iterdir()) == []
+
+
+def test_sigterm_during_the_chunk_collection_is_not_lost(monkeypatch):
+    """A SIGTERM arriving while the per-chunk garbage collection runs a finaliser still ends the run
+    (without the hold, the handler's SystemExit is swallowed inside ``__del__``)."""
+    import gc as gc_mod
+
+    class Cycle:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler runs here, inside the finaliser
+
+    old = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    gc_mod.collect()
+    gc_mod.disable()  # the cycle is collected by the chunk's collection, not before
+    try:
+        c = Cycle()
+        c.self = c
+        del c
+        with pytest.raises(SystemExit) as err:
+            sim._free_chunk()
+        assert err.value.code == 143
+    finally:
+        gc_mod.enable()
+        signal.signal(signal.SIGTERM, old)

@@ -82,7 +82,7 @@ def imports(path: Path, module: str) -> set[str]:
 
     Example:
         >>> sorted(imports(PACKAGE_DIR / "reference" / "pythia.py", "flashsim_coffea.reference.pythia"))
-        ['__future__', 'flashsim_coffea.reference.processes', 'numpy', 'pythia8mc']
+        ['__future__', 'awkward', 'flashsim_coffea.reference.processes', 'numpy', 'pythia8mc']
     """
     parts = module.split(".")
     if parts[-1] == "__init__":
