@@ -38,6 +38,22 @@ def test_production_plan(tmp_path):
     assert "--replicas 6 10" in res.stdout
 
 
+def test_existing_samples_replace_generation(tmp_path):
+    """``existing``: the evaluation signal from files made elsewhere (two of them, one by a glob): not
+    generated, one dataset in the fileset."""
+    made = tmp_path / "made"
+    made.mkdir()
+    for name in ("zh_llbb_a.root", "zh_llbb_b.root", "vbf_hmumu_a.root"):
+        (made / name).write_bytes(b"")
+    existing = f"existing={{eval: {{zh_llbb: ['{made}/zh_llbb_*.root'], vbf_hmumu: ['{made}/vbf_hmumu_a.root']}}}}"
+    res = snakemake("production.yaml", tmp_path / "wf", "-n", "-p", "--cores", "8", "--config", existing)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    counts = dict(re.findall(r"^(generate|fileset|train_dnn|report)\s+(\d+)$", res.stdout, re.M))
+    assert counts == {"generate": "10", "fileset": "4", "train_dnn": "2", "report": "2"}
+    assert "--process zh_llbb --events 200000" not in res.stdout and "--process zh_llbb --events 100000" in res.stdout
+    assert f"zh_llbb={made}/zh_llbb_a.root zh_llbb={made}/zh_llbb_b.root dy_mumu_zh=samples/eval" in res.stdout
+
+
 def test_tiny_workflow_end_to_end(tmp_path):
     """generate -> filesets -> DNN training -> flash and FullSim passes -> report, on 2 cores."""
     start = time.perf_counter()
