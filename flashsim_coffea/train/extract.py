@@ -124,7 +124,7 @@ def claims(ev: ak.Array, collection: str, shared: dict | None = None) -> dict[st
         out.update(matching.match_dr({n: _candidates(ev, s.candidates, shared) for n, s in by_dr.items()}, reco,
                                      {n: s.match_dr for n, s in by_dr.items()}))
     shared["claims", collection] = {s.name: out[s.name] for s in COLLECTIONS[collection] if s.name in out}
-    return out
+    return shared["claims", collection]
 
 
 def _candidates(ev: ak.Array, kind: str, shared: dict) -> ak.Array:
