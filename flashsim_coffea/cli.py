@@ -370,6 +370,8 @@ def _add_validate(sub) -> None:
     p.add_argument("--solver", choices=("euler", "midpoint", "heun", "rk4"), default=None,
                    help="ODE solver (default: the models index's)")
     p.add_argument("--steps", type=positive_int, default=None, help="ODE steps (default: the models index's)")
+    p.add_argument("--grid", choices=("uniform", "late"), default=None,
+                   help="ODE time grid: equal steps or steps shrinking toward the data end (default: the models index's)")
     p.add_argument("--replicas", type=positive_int, default=1,
                    help="flash events per gen event (oversampling: less flash-side noise; default 1)")
     p.add_argument("--collections", nargs="+", default=None, metavar="C",
@@ -394,7 +396,7 @@ def _run_validate(args) -> int:
 
     report = validate(args.models, args.data, args.out, seed=args.seed, entry_stop=args.events,
                       plots=not args.no_plots, update_cards=args.update_cards, solver=args.solver, steps=args.steps,
-                      replicas=args.replicas, collections=args.collections, step=args.step or store.STEP,
+                      grid=args.grid, replicas=args.replicas, collections=args.collections, step=args.step or store.STEP,
                       cap=args.max_objects or sample.CAP, field_seeds=0 if args.no_fields else args.field_seeds)
     print("\n".join(summary_lines(report)))
     print(f"wrote {os.path.join(args.out, 'validation.json')}")

@@ -13,6 +13,7 @@ import uproot
 from flashsim_coffea.nanoaod import genevents, schema
 from flashsim_coffea.sim import cards
 from flashsim_coffea.sim.engine import FlashSim, tile
+from flashsim_coffea.specs import all_sources
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +168,25 @@ def test_unknown_card_or_index_version_refused(tiny_models, tmp_path):
     (d2 / "flashsim.json").write_text(json.dumps(index))
     with pytest.raises(cards.ModelCardError, match="schema version 7"):
         FlashSim.load(d2)
+
+
+def test_time_grid_comes_from_the_index_and_is_kept_by_later_training(tiny_models, tmp_path, tt_gen):
+    """An index's ``grid`` reaches the ODE integration (other muons than equal steps, same count);
+    adding a source keeps it; an unknown grid is refused at load, naming it."""
+    d = _copy_models(tiny_models, tmp_path)
+    assert FlashSim.load(d).grid == "uniform"  # an index without grid: equal steps
+    uniform = FlashSim.load(d, collections=("Muon",)).simulate(tt_gen[:40], seed=3)
+    index = json.loads((d / "flashsim.json").read_text())
+    (d / "flashsim.json").write_text(json.dumps({**index, "grid": "late"}))
+    late_sim = FlashSim.load(d, collections=("Muon",))
+    late = late_sim.simulate(tt_gen[:40], seed=3)
+    assert late_sim.grid == "late" and FlashSim.load(d, grid="uniform").grid == "uniform"
+    assert ak.num(late.Muon).tolist() == ak.num(uniform.Muon).tolist()  # efficiency draws do not see the grid
+    assert not np.allclose(ak.flatten(late.Muon.pt).to_numpy(), ak.flatten(uniform.Muon.pt).to_numpy())
+    cards.write_index(d, ["Muon_genmuon"], list(all_sources()), "midpoint", 8)
+    assert json.loads((d / "flashsim.json").read_text())["grid"] == "late"
+    with pytest.raises(ValueError, match="unknown time grid 'cosine'"):
+        FlashSim.load(d, grid="cosine")
 
 
 def test_collection_selection(tiny_models, tt_gen):

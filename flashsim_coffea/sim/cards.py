@@ -179,13 +179,15 @@ def read_index(models_dir: str | os.PathLike) -> dict:
 def write_index(models_dir: str | os.PathLike, keys: list[str], order: list[str], solver: str, steps: int) -> Path:
     """Add ``keys`` to the index of ``models_dir`` (created if absent), sources listed in ``order``.
 
-    An existing index keeps its solver and steps.
+    An existing index keeps its solver, steps and time grid (``grid``: :func:`flashsim_coffea.sim.ode.time_grid`;
+    absent: equal steps).
     """
     path = Path(models_dir) / INDEX
     old = json.loads(path.read_text()) if path.exists() else {}
     have = set(old.get("sources", [])) | set(keys)
     index = {"schema_version": INDEX_SCHEMA_VERSION, "solver": old.get("solver", solver),
-             "steps": old.get("steps", steps), "sources": [k for k in order if k in have]}
+             "steps": old.get("steps", steps), **({"grid": old["grid"]} if "grid" in old else {}),
+             "sources": [k for k in order if k in have]}
     path.write_text(json.dumps(index, indent=1))
     return path
 

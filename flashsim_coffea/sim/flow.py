@@ -45,12 +45,13 @@ from flashsim_coffea.sim.nets import VelocityNet, as_tensor
 
 def sample(net: VelocityNet, context, steps: int = 20, solver: str = "midpoint",
            generator: torch.Generator | None = None, noise=None, batch_size: int = 100_000,
-           device: str | torch.device | None = None) -> np.ndarray:
+           device: str | torch.device | None = None, grid: str = "uniform") -> np.ndarray:
     """Sample targets (in the preprocessed space) for every row of ``context``.
 
     Arguments:
         context: raw conditioning, ``(n, context_dim)`` numpy or tensor.
-        steps, solver: fixed-step ODE integration (:mod:`.ode`), NFE = steps x (1, 2, 4).
+        steps, solver, grid: fixed-step ODE integration (:mod:`.ode`), NFE = steps x (1, 2, 4), on the
+            time grid ``grid`` (:func:`.ode.time_grid`).
         generator: CPU generator for the noise (ignored when ``noise`` is given).
         noise: the starting points ``x0`` ``(n, dim)``, e.g. counter-based normals keyed by
             event and replica (:mod:`flashsim_coffea.sim.random`).
@@ -77,7 +78,7 @@ def sample(net: VelocityNet, context, steps: int = 20, solver: str = "midpoint",
             def v(t: float, x: torch.Tensor, ci=ci, m=m) -> torch.Tensor:
                 return net(torch.full((m,), t, device=device), x, ci)
 
-            out[i : i + m] = ode.solve(v, x0[i : i + m].to(device), steps, solver).cpu().numpy()
+            out[i : i + m] = ode.solve(v, x0[i : i + m].to(device), steps, solver, grid=grid).cpu().numpy()
     finally:
         net.train(was_training)
     return out
