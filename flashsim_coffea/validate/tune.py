@@ -49,7 +49,15 @@ from pathlib import Path
 
 import numpy as np
 
-from flashsim_coffea.sim.engine import DEFAULT_SOLVER, DEFAULT_STEPS, RESAMPLE_ATTEMPTS, FlashSim, load_source, matrix
+from flashsim_coffea.sim.engine import (
+    DEFAULT_GRID,
+    DEFAULT_SOLVER,
+    DEFAULT_STEPS,
+    RESAMPLE_ATTEMPTS,
+    FlashSim,
+    load_source,
+    matrix,
+)
 from flashsim_coffea.specs import all_sources
 from flashsim_coffea.train import store
 from flashsim_coffea.train.sources import EFFICIENCY_CONFIG, FLOW_CONFIG, MIN_STEPS, train_source
@@ -134,13 +142,14 @@ def config_of(params: Mapping) -> tuple[dict, int]:
     return cfg, int(params["steps"])
 
 
-def _sample(m, context: np.ndarray, gen: dict, rng: np.random.Generator, solver: str, steps: int) -> np.ndarray:
+def _sample(m, context: np.ndarray, gen: dict, rng: np.random.Generator, solver: str, steps: int,
+            grid: str = DEFAULT_GRID) -> np.ndarray:
     """Flow samples (targets) of every row, redrawn while outside the acceptance (at most RESAMPLE_ATTEMPTS draws)."""
     from flashsim_coffea.sim.flow import sample
 
     def draw(rows: np.ndarray) -> dict:
         noise = rng.standard_normal((len(rows), m.flow.dim)).astype(np.float32)
-        y = sample(m.flow, context[rows], steps=steps, solver=solver, noise=noise)
+        y = sample(m.flow, context[rows], steps=steps, solver=solver, noise=noise, grid=grid)
         return m.pipeline.inverse(y, gen={k: v[rows] for k, v in gen.items()})
 
     out = {k: np.array(v, np.float64) for k, v in draw(np.arange(len(context))).items()}
@@ -160,26 +169,34 @@ def _sample(m, context: np.ndarray, gen: dict, rng: np.random.Generator, solver:
 def evaluate(key: str, train: Mapping, held: Mapping, params: Mapping, out: str | os.PathLike, seed: int = 1, *,
              auc_seeds: int = 5, solver: str = DEFAULT_SOLVER, steps: int = DEFAULT_STEPS) -> dict:
     """Train the models of source ``key`` with ``params`` into ``out`` and score them on ``held`` (see the module doc)."""
-    from flashsim_coffea.sim.efficiency import predict_proba
-
     src = all_sources()[key]
     cfg, n_steps = config_of(params)
     train_source(src, train, out, seed, epochs=1, progress=False, min_steps=n_steps, min_efficiency_steps=n_steps,
                  config=cfg)
-    m = load_source(out, src)
+    return score(load_source(out, src), held, seed, auc_seeds=auc_seeds, solver=solver, steps=steps)
+
+
+def score(m, held: Mapping, seed: int = 1, *, auc_seeds: int = 5, solver: str = DEFAULT_SOLVER,
+          steps: int = DEFAULT_STEPS, grid: str = DEFAULT_GRID) -> dict:
+    """The fidelity and cost figures of one source's loaded models (:class:`~flashsim_coffea.sim.engine.SourceModel`)
+    on the tables ``held`` (see the module doc): ``auc`` (mean over ``auc_seeds``), ``median_w1_over_sigma``,
+    ``fidelity``, ``flops``, and for an efficiency model its log-loss and mean-efficiency difference."""
+    from flashsim_coffea.sim.efficiency import predict_proba
+
+    key = m.source.key
     pairs = held["pairs"].take(np.arange(len(held["pairs"])))
     if len(held["pairs"]) < 10:
         raise ValueError(f"{key}: only {len(held['pairs'])} held-out objects; give more events")
     names = m.source.conditioning
     cond = {c: pairs[f"cond_{c}"] for c in names}
     context = matrix(cond, names, len(held["pairs"]))
-    flash = _sample(m, context, pairs, np.random.default_rng(seed), solver, steps)
+    flash = _sample(m, context, pairs, np.random.default_rng(seed), solver, steps, grid)
     flash_pairs = {**{f"cond_{c}": v for c, v in cond.items()}, **flash}
     _, fa, ra = auc_inputs(m.source, flash_pairs, pairs)
     aucs = [two_sample_auc(fa, ra, s) for s in range(auc_seeds)]
     w1 = {t: wasserstein_over_sigma(np.asarray(flash[t], np.float64), np.asarray(pairs[t], np.float64))
           for t in m.source.targets if t in flash and t in pairs}
-    flops = FlashSim({key: m}, solver, steps).flops_per_object()[key]
+    flops = FlashSim({key: m}, solver, steps, grid=grid).flops_per_object()[key]
     r = {"auc": float(np.mean(aucs)), "auc_seeds": [float(a) for a in aucs],
          "median_w1_over_sigma": float(np.median(list(w1.values()))), "flops": int(flops["flow"] + flops["selection"]),
          "held_out_objects": len(held["pairs"])}

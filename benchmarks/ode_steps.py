@@ -1,0 +1,144 @@
+"""Fidelity against ODE steps, per source and time grid: the curve the default solver is chosen from.
+
+Usage: python benchmarks/ode_steps.py --models flashsim_coffea/models --tables HELD_OUT_TABLES \
+    [--sources KEY ...] [--steps 4 8 16 32 100] [--grids uniform late] [--solver midpoint] \
+    [--max-objects 40000] [--auc-seeds 3] [--out docs/ode_steps]
+
+Each source's flow samples the reco targets of the FullSim objects of ``--tables`` (a
+``flashsim extract`` folder of events the models never saw: training processes with other seeds,
+never the validation processes) from their gen conditioning, redrawn outside the acceptance as
+the engine does, for every (grid, steps); figures from :func:`flashsim_coffea.validate.tune.score`:
+two-sample AUC (mean and spread over ``--auc-seeds`` classifier seeds), median W1/σ over the
+targets, and the multiply-adds per object. Every setting starts from the same noise (same seed),
+so differences between settings are the integration's, not sampling noise. At most
+``--max-objects`` objects per source (a uniform random subsample, seed 0) keep it to minutes.
+
+Writes OUT.json and OUT.png (median W1/σ and AUC − 0.5 against velocity evaluations per object,
+one panel pair per source, a line per grid) and prints a table.
+
+Example (held-out tables: 10k ttbar, 10k dy_mumu, 4k ttbar_boosted with seeds not used in training):
+    flashsim generate --process ttbar --events 10000 --seed 301 --out held/ttbar.root --workers 2
+    flashsim generate --process dy_mumu --events 10000 --seed 302 --out held/dy_mumu.root --workers 2
+    flashsim generate --process ttbar_boosted --events 4000 --seed 303 --out held/ttbar_boosted.root --workers 2
+    flashsim extract --data held/*.root --out held/tables --workers 2
+    python benchmarks/ode_steps.py --models flashsim_coffea/models --tables held/tables --out docs/ode_steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from flashsim_coffea.sim import cards
+from flashsim_coffea.sim.engine import load_source
+from flashsim_coffea.sim.ode import GRIDS, SOLVERS, nfe
+from flashsim_coffea.specs import all_sources
+from flashsim_coffea.train import store
+from flashsim_coffea.validate.tune import RowView, score
+
+
+def held_tables(tables: str, key: str, max_objects: int) -> dict:
+    """The source's tables, each a uniform random subsample of at most ``max_objects`` rows (seed 0)."""
+    out = {}
+    for kind, t in store.source_tables(tables, key).items():
+        rows = np.arange(len(t))
+        if len(t) > max_objects:
+            rows = np.sort(np.random.default_rng([0, len(kind)]).choice(len(t), max_objects, replace=False))
+        out[kind] = RowView(t, rows)
+    return out
+
+
+def curve(models: str, tables: str, keys: list[str], steps: list[int], grids: list[str], solver: str,
+          max_objects: int, auc_seeds: int, seed: int = 1) -> list[dict]:
+    """One row per (source, grid, steps): the figures of :func:`score` and the seconds it took to sample."""
+    sources = all_sources()
+    rows = []
+    todo = [(k, g, s) for k in keys for g in grids for s in steps]
+    loaded: dict = {}
+    for key, grid, n in tqdm(todo, desc="ode steps", unit="setting"):
+        if key not in loaded:
+            loaded[key] = (load_source(models, sources[key]), held_tables(tables, key, max_objects))
+        m, held = loaded[key]
+        start = time.perf_counter()
+        r = score(m, held, seed, auc_seeds=auc_seeds, solver=solver, steps=n, grid=grid)
+        rows.append({"source": key, "grid": grid, "solver": solver, "steps": n, "nfe": nfe(solver, n),
+                     "seconds": round(time.perf_counter() - start, 2), **r})
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    out = [f"{'source':<22} {'grid':<8} {'steps':>5} {'NFE':>4} {'AUC':>6} {'±':>5} {'medW1/σ':>8} {'objects':>8}"]
+    for r in rows:
+        out.append(f"{r['source']:<22} {r['grid']:<8} {r['steps']:>5} {r['nfe']:>4} {r['auc']:>6.3f} "
+                   f"{np.std(r['auc_seeds']):>5.3f} {r['median_w1_over_sigma']:>8.4f} {r['held_out_objects']:>8}")
+    return "\n".join(out)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mplhep as hep
+
+    hep.style.use("CMS")
+    keys = list(dict.fromkeys(r["source"] for r in rows))
+    fig, axes = plt.subplots(2, len(keys), figsize=(4.5 * len(keys), 8), squeeze=False, sharex=True)
+    for j, key in enumerate(keys):
+        for grid in dict.fromkeys(r["grid"] for r in rows):
+            rs = sorted((r for r in rows if r["source"] == key and r["grid"] == grid), key=lambda r: r["nfe"])
+            x = [r["nfe"] for r in rs]
+            axes[0, j].plot(x, [r["median_w1_over_sigma"] for r in rs], "o-", label=grid)
+            axes[1, j].errorbar(x, [r["auc"] - 0.5 for r in rs], yerr=[np.std(r["auc_seeds"]) for r in rs],
+                                fmt="o-", label=grid)
+        axes[0, j].set_title(key, fontsize=14)
+        nfes = sorted({r["nfe"] for r in rows})
+        axes[1, j].set_xscale("log")
+        axes[1, j].set_xticks(nfes, [str(n) for n in nfes], fontsize=12)
+        axes[1, j].minorticks_off()
+    fig.supxlabel("velocity evaluations per object")
+    axes[0, 0].set_ylabel("median W1/σ")
+    axes[1, 0].set_ylabel("AUC − 0.5")
+    axes[0, 0].legend(fontsize=12)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default=str(cards.DEFAULT_MODELS), help="models directory (default: the shipped set)")
+    p.add_argument("--tables", required=True, help="a `flashsim extract` folder of held-out events")
+    p.add_argument("--sources", nargs="+", default=None, help="source keys (default: every one of the models index)")
+    p.add_argument("--steps", nargs="+", type=int, default=[4, 8, 16, 32, 100], help="ODE step counts")
+    p.add_argument("--grids", nargs="+", choices=GRIDS, default=list(GRIDS), help="time grids")
+    p.add_argument("--solver", choices=sorted(SOLVERS), default="midpoint", help="ODE solver")
+    p.add_argument("--max-objects", type=int, default=40_000, help="objects per source (uniform subsample)")
+    p.add_argument("--auc-seeds", type=int, default=3, help="classifier seeds per AUC")
+    p.add_argument("--out", default="ode_steps", help="output prefix: OUT.json, OUT.png")
+    args = p.parse_args(argv)
+    index = cards.read_index(args.models)
+    keys = args.sources or [k for k in index["sources"] if k in all_sources()]
+    unknown = [k for k in keys if k not in index["sources"]]
+    if unknown:
+        p.error(f"no model for {unknown} in {args.models} (have {index['sources']})")
+    rows = curve(args.models, args.tables, keys, args.steps, args.grids, args.solver, args.max_objects,
+                 args.auc_seeds)
+    print(table(rows))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"models": str(args.models), "tables": str(args.tables),
+                                                    "rows": rows}, indent=1))
+    plot(rows, out.with_suffix(".png"))
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
