@@ -136,6 +136,9 @@ def _add_simulate(sub) -> None:
     p.add_argument("--replicas", type=positive_int, default=1, help="flash events per gen event (default 1)")
     p.add_argument("--models", type=_models_dir, default=str(DEFAULT_MODELS), help="models directory")
     p.add_argument("--seed", type=positive_int, default=1, help="simulation seed (default 1)")
+    p.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
+                   help="arithmetic of the flows: bfloat16 is 2-3x faster where the CPU has native bfloat16 "
+                   "(auto: there only; default: the models index's, float32)")
     p.add_argument("--chunksize", type=positive_int, default=None, help="gen events per chunk (default 10000)")
     p.add_argument("--workers", type=positive_int, default=1, help="chunks run on a local dask cluster of N processes")
     p.add_argument("--scheduler", default=None, metavar="ADDR", help="run the chunks on this dask scheduler")
@@ -160,7 +163,7 @@ def _run_simulate(args) -> int:
         with executor(args.workers, args.scheduler) as ex:
             meta = sim.simulate(args.inputs, args.out, replicas=args.replicas, models_dir=args.models,
                                 seed=args.seed, step=args.chunksize or sim.STEP, executor=ex,
-                                ahead=2 * args.workers, progress=not args.no_progress)
+                                ahead=2 * args.workers, progress=not args.no_progress, precision=args.precision)
     except (sim.SimulateInputError, GenInputError) as err:
         sys.stderr.write(f"flashsim simulate: error: {' '.join(str(err).split())}\n")
         return 2
@@ -370,6 +373,9 @@ def _add_validate(sub) -> None:
     p.add_argument("--solver", choices=("euler", "midpoint", "heun", "rk4"), default=None,
                    help="ODE solver (default: the models index's)")
     p.add_argument("--steps", type=positive_int, default=None, help="ODE steps (default: the models index's)")
+    p.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
+                   help="arithmetic of the flows: bfloat16 is 2-3x faster where the CPU has native bfloat16 "
+                   "(auto: there only; default: the models index's, float32)")
     p.add_argument("--grid", choices=("uniform", "late"), default=None,
                    help="ODE time grid: equal steps or steps shrinking toward the data end (default: the models index's)")
     p.add_argument("--replicas", type=positive_int, default=1,
@@ -396,7 +402,8 @@ def _run_validate(args) -> int:
 
     report = validate(args.models, args.data, args.out, seed=args.seed, entry_stop=args.events,
                       plots=not args.no_plots, update_cards=args.update_cards, solver=args.solver, steps=args.steps,
-                      grid=args.grid, replicas=args.replicas, collections=args.collections, step=args.step or store.STEP,
+                      grid=args.grid, precision=args.precision, replicas=args.replicas,
+                      collections=args.collections, step=args.step or store.STEP,
                       cap=args.max_objects or sample.CAP, field_seeds=0 if args.no_fields else args.field_seeds)
     print("\n".join(summary_lines(report)))
     print(f"wrote {os.path.join(args.out, 'validation.json')}")
@@ -417,6 +424,9 @@ def _add_bench(sub) -> None:
     p.add_argument("--events", type=positive_int, default=2000, help="events per timing (default 2000)")
     p.add_argument("--steps", type=positive_int, nargs="+", default=[4, 8, 20, 100], help="ODE step counts")
     p.add_argument("--solver", choices=["euler", "midpoint", "heun", "rk4"], default=None, help="ODE solver")
+    p.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
+                   help="arithmetic of the flows: bfloat16 is 2-3x faster where the CPU has native bfloat16 "
+                   "(auto: there only; default: float32 and, where native, bfloat16)")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="no progress lines (on stderr)")
     p.set_defaults(func=_run_bench)
@@ -427,7 +437,7 @@ def _run_bench(args) -> int:
     import uproot
 
     from flashsim_coffea.nanoaod import genevents
-    from flashsim_coffea.validate.bench import bench, lines
+    from flashsim_coffea.validate.bench import bench, default_precisions, lines
 
     def say(line: str) -> None:
         if not args.no_progress:
@@ -448,7 +458,9 @@ def _run_bench(args) -> int:
     say(f"{len(gen)} events of {path}; steps {' '.join(map(str, args.steps))} on {' and '.join(devices)}")
     rows = []
     for device in devices:
-        rows += bench(args.models, gen, steps=args.steps, solver=args.solver, device=device, progress=say)
+        precisions = (args.precision,) if args.precision else default_precisions(device)
+        rows += bench(args.models, gen, steps=args.steps, solver=args.solver, device=device, progress=say,
+                      precisions=precisions)
     print(f"{len(gen)} events of {path}, torch threads {torch.get_num_threads()}")
     print("\n".join(lines(rows)))
     return 0

@@ -150,7 +150,7 @@ def models_hash(models_dir: str | os.PathLike) -> str:
 
 
 @lru_cache(maxsize=2)
-def _engine(models_dir: str):
+def _engine(models_dir: str, precision: str | None = None):
     """One engine per process; a worker process runs one torch thread unless ``OMP_NUM_THREADS`` is set
     (see ``processors.flashsim._engine``)."""
     import torch
@@ -159,14 +159,15 @@ def _engine(models_dir: str):
 
     if multiprocessing.parent_process() is not None and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)
-    return FlashSim.load(models_dir)
+    return FlashSim.load(models_dir, precision=precision)
 
 
 def simulate_chunk(path: str, start: int, stop: int, branches: list[str], models_dir: str, seed: int,
-                   replicas: int, offset: int) -> dict:
+                   replicas: int, offset: int, precision: str | None = None) -> dict:
     """Read entries ``[start, stop)`` of ``path``, simulate them and return ``{"branches", "events",
     "sumw", "sumw2"}``: the output branches of the chunk (records for jagged collections, flat arrays
     otherwise; ``FlashSim_genEventIdx`` counts from ``offset``) and the chunk's gen weight sums.
+    ``precision``: of the flows (:mod:`flashsim_coffea.sim.precision`; default: the models index's).
 
     Example:
         >>> from flashsim_coffea.sim.cards import DEFAULT_MODELS
@@ -181,7 +182,8 @@ def simulate_chunk(path: str, start: int, stop: int, branches: list[str], models
     with uproot.open(path) as f:
         arrays = f["Events"].arrays(branches, entry_start=start, entry_stop=stop)
     gen = genevents.from_branches(arrays, source=path)
-    sim = _engine(models_dir).simulate(gen, seed=seed, replicas=replicas, source=f"{path} (entries {start}-{stop})")
+    sim = _engine(models_dir, precision).simulate(gen, seed=seed, replicas=replicas,
+                                                  source=f"{path} (entries {start}-{stop})")
     rep = np.asarray(sim["FlashSim"]["genEventIdx"])
     out: dict = {name: ak.to_numpy(arrays[name])[rep] for name in EVENT_IDS if name in arrays.fields}
     for coll in GEN_COPIED:
@@ -222,11 +224,12 @@ def plan(inputs: list[tuple[str, int, list[str]]], step: int, entry_stop: int | 
     return jobs
 
 
-def _ordered(executor: Executor | None, jobs: list[tuple], args: tuple, ahead: int) -> Iterator[dict]:
-    """:func:`simulate_chunk` of each job, in order; with an executor at most ``ahead`` tasks in flight."""
+def _ordered(executor: Executor | None, jobs: list[tuple], kwargs: dict, ahead: int) -> Iterator[dict]:
+    """:func:`simulate_chunk` of each job (``kwargs``: its settings), in order; with an executor at most
+    ``ahead`` tasks in flight."""
     if executor is None:
         for path, start, stop, names, offset in jobs:
-            yield simulate_chunk(path, start, stop, names, *args, offset)
+            yield simulate_chunk(path, start, stop, names, offset=offset, **kwargs)
         return
     todo = iter(jobs)
     pending: deque = deque()
@@ -235,7 +238,7 @@ def _ordered(executor: Executor | None, jobs: list[tuple], args: tuple, ahead: i
         job = next(todo, None)
         if job is not None:
             path, start, stop, names, offset = job
-            pending.append(executor.submit(simulate_chunk, path, start, stop, names, *args, offset))
+            pending.append(executor.submit(simulate_chunk, path, start, stop, names, offset=offset, **kwargs))
 
     for _ in range(ahead):
         submit()
@@ -312,6 +315,7 @@ def simulate(
     ahead: int = 4,
     progress: bool = True,
     entry_stop: int | None = None,
+    precision: str | None = None,
 ) -> dict:
     """Write the flash NanoAOD file ``out`` of the gen-level NanoAOD files ``inputs`` (see the module doc).
 
@@ -326,6 +330,7 @@ def simulate(
         ahead: with an executor, chunks in flight at most (memory: ``ahead`` chunks' results).
         progress: show a progress bar (gen events).
         entry_stop: at most this many events of each input.
+        precision: of the flows (:mod:`flashsim_coffea.sim.precision`; default: the models index's).
 
     Returns:
         The metadata written to ``flashsim_metadata``. Raises :class:`SimulateInputError` for an
@@ -335,7 +340,7 @@ def simulate(
 
     from flashsim_coffea.reference.code_version import code_version
     from flashsim_coffea.reference.generate import atomic_root, branch_types, package_version, write_runs
-    from flashsim_coffea.sim.cards import DEFAULT_MODELS
+    from flashsim_coffea.sim.cards import DEFAULT_MODELS, read_index
 
     if replicas < 1:
         raise ValueError(f"replicas must be >= 1, got {replicas}")
@@ -351,7 +356,8 @@ def simulate(
     sumw = sumw2 = 0.0
     with atomic_root(out) as f, tqdm(total=events, unit="ev", desc=f"flash x{replicas}", disable=not progress) as bar:
         tree = None
-        for res in _ordered(executor, jobs, (models_dir, seed, replicas), ahead):
+        settings = {"models_dir": models_dir, "seed": seed, "replicas": replicas, "precision": precision}
+        for res in _ordered(executor, jobs, settings, ahead):
             if tree is None:
                 tree = f.mktree("Events", branch_types(res["branches"]), title="Events")
             tree.extend(res["branches"])
@@ -368,6 +374,7 @@ def simulate(
             "events": events,
             "flash_events": events * replicas,
             "replicas": replicas,
+            "precision": precision or read_index(models_dir).get("precision", "float32"),
             "seed": seed,
             "models": models_dir,
             "models_hash": models_hash(models_dir),

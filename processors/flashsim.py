@@ -53,6 +53,7 @@ from coffea.util import maybe_map_partitions
 from flashsim_coffea.nanoaod import genevents
 from flashsim_coffea.sim.cards import DEFAULT_MODELS
 from flashsim_coffea.sim.engine import FlashSim
+from flashsim_coffea.sim.precision import resolve
 
 #: coffea behaviour name of each flash collection and record.
 BEHAVIOUR = {"Jet": "Jet", "Muon": "Muon", "Electron": "Electron", "Photon": "Photon", "Tau": "Tau",
@@ -73,7 +74,7 @@ GEN_CARRIED, EVENT_IDS = genevents.CARRIED, genevents.EVENT_IDS
 
 
 @lru_cache(maxsize=4)
-def _engine(models_dir: str, collections: tuple[str, ...] | None) -> FlashSim:
+def _engine(models_dir: str, collections: tuple[str, ...] | None, precision: str | None = None) -> FlashSim:
     """One engine per worker process (models load once, not per chunk).
 
     In a worker process (futures, dask) torch runs one thread unless ``OMP_NUM_THREADS``
@@ -82,7 +83,7 @@ def _engine(models_dir: str, collections: tuple[str, ...] | None) -> FlashSim:
     """
     if multiprocessing.parent_process() is not None and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)
-    return FlashSim.load(models_dir, collections=collections)
+    return FlashSim.load(models_dir, collections=collections, precision=precision)
 
 
 def _gen_input(events: ak.Array, engine: FlashSim) -> ak.Array:
@@ -177,11 +178,12 @@ def _build(events: ak.Array, engine: FlashSim, seed: int, replicas: int) -> ak.A
 
 
 def flash_events(events: ak.Array, models_dir: str | None, seed: int, replicas: int,
-                 collections: tuple[str, ...] | None = None) -> ak.Array:
+                 collections: tuple[str, ...] | None = None, precision: str | None = None) -> ak.Array:
     """Flash events of one chunk (typetracer-safe: on a typetracer it touches only gen inputs).
 
     ``models_dir`` None: the shipped models of the process that runs the chunk (:data:`DEFAULT_MODELS`
-    found on the worker, wherever its package is installed).
+    found on the worker, wherever its package is installed). ``precision``: of the flows
+    (:mod:`flashsim_coffea.sim.precision`; default: the models index's).
 
     Example:
         >>> from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
@@ -193,7 +195,7 @@ def flash_events(events: ak.Array, models_dir: str | None, seed: int, replicas: 
         >>> print(flash.Jet.pt[0, :3], flash.Jet.matched_gen.pt[0, :3])  # coffea's cross-reference to the GenJets
         [109, 67.3, 63.7] [112, 76.6, 76.1]
     """
-    engine = _engine(os.fspath(DEFAULT_MODELS if models_dir is None else models_dir), collections)
+    engine = _engine(os.fspath(DEFAULT_MODELS if models_dir is None else models_dir), collections, precision)
     if ak.backend(events) == "typetracer":
         # run the same code on a length-zero stand-in holding only gen content and event ids
         wanted = dict.fromkeys([*GEN_CARRIED, *engine.gen_branches(), *EVENT_IDS])  # carried and engine inputs
@@ -214,10 +216,12 @@ class FlashSimProcessor(processor.ProcessorABC):
         replicas: K, the number of flash events per gen event.
         seed: the global seed (the same seed gives identical results).
         collections: simulate only these reco collections (default: all models).
+        precision: of the flows, ``float32``, ``bfloat16`` or ``auto`` (bfloat16 where the worker's CPU has
+            it natively: :mod:`flashsim_coffea.sim.precision`); default: the models index's (float32).
     """
 
     def __init__(self, analysis: processor.ProcessorABC, models_dir: str | os.PathLike | None = None, replicas: int = 1,
-                 seed: int = 1, collections: tuple[str, ...] | None = None):
+                 seed: int = 1, collections: tuple[str, ...] | None = None, precision: str | None = None):
         if replicas < 1:
             raise ValueError(f"replicas must be >= 1, got {replicas}")
         self.analysis = analysis
@@ -225,6 +229,9 @@ class FlashSimProcessor(processor.ProcessorABC):
         self.replicas = int(replicas)
         self.seed = int(seed)
         self.collections = tuple(collections) if collections else None
+        if precision is not None:
+            resolve(precision, "cpu")  # an unknown precision fails here, not on a worker
+        self.precision = precision
 
     def flash(self, events):
         """Flash events of ``events`` (eager, virtual or a dask-awkward collection, lazily mapped)."""
@@ -235,6 +242,7 @@ class FlashSimProcessor(processor.ProcessorABC):
             self.seed,
             self.replicas,
             self.collections,
+            self.precision,
             label="flashsim",
         )
 

@@ -25,8 +25,8 @@ def test_rows_and_floor(tiny_models, tt_sample):
         assert r["floor_events_per_s"] == r["matmul_rate"] / r["flops_per_event"]
     assert rows[1]["flops_per_event"] > 1.5 * rows[0]["flops_per_event"]  # flows dominate: twice the steps
     table = lines(rows)
-    assert len(table) == 3 and table[0].split()[:3] == ["device", "solver", "steps"]
-    assert table[2].split()[:3] == ["cpu", "midpoint", "4"]
+    assert len(table) == 3 and table[0].split()[:4] == ["device", "precision", "solver", "steps"]
+    assert table[2].split()[:4] == ["cpu", "float32", "midpoint", "4"]
 
 
 def test_flow_flops_scale_with_the_function_evaluations(tiny_models, tt_sample):
@@ -70,4 +70,25 @@ def test_matmul_probes_interleave_with_the_engine_runs(monkeypatch, nanoaod_dir)
     assert calls == ["run", *["probe", "run"] * 4, "probe"]  # the warm-up, then 2 steps x 2 repeats
     assert [r["matmul_rate"] for r in rows] == [9e9, 9e9]
     assert [r["floor_events_per_s"] for r in rows] == [9e9 / r["flops_per_event"] for r in rows]
-    assert len(said) == 1 + 4 and said[-1].startswith("cpu midpoint   4 steps, run 2/2: ")
+    assert len(said) == 1 + 4 and said[-1].startswith("cpu float32 midpoint   4 steps, run 2/2: ")
+
+
+def test_each_precision_gets_its_own_rows_and_matmul_rate(monkeypatch, nanoaod_dir):
+    """bfloat16 rows (emulated where the CPU lacks it: slower, same plumbing) follow the float32 ones, with a
+    floor from a bfloat16 matmul probe; the network FLOPs per event are the precision's business only."""
+    import torch
+
+    import flashsim_coffea.validate.bench as b
+
+    tree = uproot.open(nanoaod_dir / "nano_dy.root")["Events"]
+    gen = genevents.from_branches(tree.arrays([*genevents.branch_names(), "run", "luminosityBlock", "event"],
+                                              entry_stop=20))
+    probes = []
+    fake = {torch.float32: 4e9, torch.bfloat16: 1e10}
+    monkeypatch.setattr(b, "matmul_rate", lambda device="cpu", dtype=torch.float32, **kw: probes.append(dtype)
+                        or fake[dtype])
+    rows = b.bench(DEFAULT_MODELS, gen, steps=(2,), repeats=1, precisions=("float32", "bfloat16", "float32"))
+    assert [(r["precision"], r["matmul_rate"]) for r in rows] == [("float32", 4e9), ("bfloat16", 1e10)]
+    assert probes == [torch.float32] * 2 + [torch.bfloat16] * 2
+    assert rows[0]["flops_per_event"] == rows[1]["flops_per_event"] > 0
+    assert b.default_precisions("cpu")[0] == "float32"

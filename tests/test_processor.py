@@ -231,3 +231,18 @@ def test_default_models_are_found_by_the_worker_in_its_own_installation(tmp_path
     assert out["jets"] > 10
     # a folder given by path travels as given
     assert FlashSimProcessor(None, models_dir=tmp_path).models_dir == str(tmp_path)
+
+
+def test_precision_option_reaches_the_flows_and_is_checked(tt_sample, tiny_models):
+    """``precision="bfloat16"``: the same events and jet multiplicity as float32 (efficiencies and counts
+    stay float32) with jet pT moved by round-off, not more; an unknown precision fails at construction."""
+    events = NanoEventsFactory.from_root({str(tt_sample): "Events"}, schemaclass=NanoAODSchema, mode="virtual",
+                                         entry_stop=60).events()
+    f32 = flash_events(events, str(tiny_models), 3, 2, ("Jet",))
+    bf16 = flash_events(events, str(tiny_models), 3, 2, ("Jet",), "bfloat16")
+    assert len(f32) == len(bf16) == 120
+    pt32, pt16 = (np.sort(ak.to_numpy(ak.flatten(f.Jet.pt))) for f in (f32, bf16))
+    assert abs(len(pt32) - len(pt16)) <= 0.02 * len(pt32)  # an acceptance redraw may land otherwise
+    assert not np.array_equal(pt32, pt16) and abs(np.median(pt16) / np.median(pt32) - 1) < 0.02
+    with pytest.raises(ValueError, match="unknown precision 'half'"):
+        FlashSimProcessor(ZHllbb(dnn_path="/nonexistent/dnn"), precision="half")

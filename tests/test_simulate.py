@@ -125,6 +125,7 @@ def test_file_has_nanoaod_dtypes_and_oversampled_runs(flash_file):
     gen_sumw = float(uproot.open(TT)["Events"]["genWeight"].array(library="np").astype(np.float64).sum())
     assert runs["genEventSumw"][0] == pytest.approx(K * gen_sumw) and runs["FlashSim_replicas"].tolist() == [K]
     assert meta["replicas"] == K and meta["seed"] == SEED and meta["events"] == 200 and len(meta["models_hash"]) == 12
+    assert meta["precision"] == "float32"  # the models index names none
 
 
 def test_chunking_and_executor_do_not_change_the_file(tmp_path):

@@ -83,7 +83,7 @@ from flashsim_coffea.specs.source import Source
 #: default integration, from the fidelity/speed study (README): on 20k zh_llbb events
 #: midpoint 8 improves on midpoint 4 (MET median W1/σ 0.039 -> 0.029) and runs at
 #: ~1500 full events/s on a 2-core CPU (README, measured performance: 1547 on zh_llbb, 2026-11-30).
-DEFAULT_SOLVER, DEFAULT_STEPS, DEFAULT_GRID = "midpoint", 8, "uniform"
+DEFAULT_SOLVER, DEFAULT_STEPS, DEFAULT_GRID, DEFAULT_PRECISION = "midpoint", 8, "uniform", "float32"
 #: stream tags of the random keys.
 _EFF, _FLOW, _COUNT = 1, 2, 3
 #: draws an object gets to land inside its source's acceptance before it is dropped.
@@ -306,16 +306,21 @@ class FlashSim:
     Arguments:
         models: source key -> :class:`SourceModel`.
         solver, steps, grid: ODE integration of every flow (:func:`flashsim_coffea.sim.ode.solve`).
+        precision: of the flows' velocity networks (:mod:`flashsim_coffea.sim.precision`: ``float32``,
+            ``bfloat16``, ``auto``).
         batch_size: objects integrated at once (4096 keeps the activations in cache: ~2x faster on CPU than 65536).
     """
 
     def __init__(self, models: dict[str, SourceModel], solver: str = DEFAULT_SOLVER, steps: int = DEFAULT_STEPS,
-                 batch_size: int = 4096, grid: str = DEFAULT_GRID):
+                 batch_size: int = 4096, grid: str = DEFAULT_GRID, precision: str = DEFAULT_PRECISION):
         from flashsim_coffea.sim.ode import time_grid
+        from flashsim_coffea.sim.precision import resolve
 
-        time_grid(1, grid)  # an unknown grid fails here, not at the first chunk
+        time_grid(1, grid)  # an unknown grid or precision fails here, not at the first chunk
+        resolve(precision, "cpu")
         self.models = models
         self.solver, self.steps, self.batch_size, self.grid = solver, int(steps), int(batch_size), grid
+        self.precision = precision
         self.device = torch.device("cpu")
 
     def to(self, device: str | torch.device) -> FlashSim:
@@ -342,7 +347,8 @@ class FlashSim:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, models_dir: str | os.PathLike, collections: tuple[str, ...] | list[str] | None = None,
-             solver: str | None = None, steps: int | None = None, grid: str | None = None) -> FlashSim:
+             solver: str | None = None, steps: int | None = None, grid: str | None = None,
+             precision: str | None = None) -> FlashSim:
         """Load the models listed in ``models_dir/flashsim.json`` (only ``collections`` if given;
         the event-level models load whenever ``MET``/``PV``/``Rho`` or no selection is asked).
 
@@ -351,6 +357,8 @@ class FlashSim:
             collections: reco collections to load (``Jet``, ``Muon``, ..., ``MET``); ``None``: all.
             solver, steps, grid: ODE integration, instead of the models index's (an index without
                 ``grid`` has equal steps).
+            precision: of the flows (:mod:`flashsim_coffea.sim.precision`), instead of the index's
+                (float32 if it names none).
 
         Raises :class:`~flashsim_coffea.sim.cards.ModelCardError` for an unknown source, a card or
         weights that cannot be trusted, or a collection without models.
@@ -386,7 +394,8 @@ class FlashSim:
             if missing:
                 raise cards.ModelCardError(f"{models_dir}: no models for collection(s) {sorted(missing)}")
         return cls(models, solver or index.get("solver", DEFAULT_SOLVER), steps or index.get("steps", DEFAULT_STEPS),
-                   grid=grid or index.get("grid", DEFAULT_GRID))
+                   grid=grid or index.get("grid", DEFAULT_GRID),
+                   precision=precision or index.get("precision", DEFAULT_PRECISION))
 
     def gen_branches(self) -> dict[str, tuple[str, ...]]:
         """Gen collection -> fields read by the loaded models (an optional one, :data:`genevents.OPTIONAL`, only
@@ -439,7 +448,7 @@ class FlashSim:
     def _flow(self, m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict) -> dict[str, np.ndarray]:
         with torch.inference_mode():
             y = sample(m.flow, context, steps=self.steps, solver=self.solver, noise=noise, batch_size=self.batch_size,
-                       device=self.device, grid=self.grid)
+                       device=self.device, grid=self.grid, precision=self.precision)
         return m.pipeline.inverse(y, gen=gen)
 
     def _noise(self, seed: int, key: np.ndarray, replica: np.ndarray, sid: int, obj: np.ndarray, dim: int,

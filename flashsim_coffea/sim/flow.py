@@ -38,6 +38,7 @@ import torch
 
 from flashsim_coffea.sim import ode
 from flashsim_coffea.sim.nets import VelocityNet, as_tensor
+from flashsim_coffea.sim.precision import resolve, velocity
 
 
 @torch.no_grad()
@@ -45,13 +46,15 @@ from flashsim_coffea.sim.nets import VelocityNet, as_tensor
 
 def sample(net: VelocityNet, context, steps: int = 20, solver: str = "midpoint",
            generator: torch.Generator | None = None, noise=None, batch_size: int = 100_000,
-           device: str | torch.device | None = None, grid: str = "uniform") -> np.ndarray:
+           device: str | torch.device | None = None, grid: str = "uniform", precision: str = "float32") -> np.ndarray:
     """Sample targets (in the preprocessed space) for every row of ``context``.
 
     Arguments:
         context: raw conditioning, ``(n, context_dim)`` numpy or tensor.
         steps, solver, grid: fixed-step ODE integration (:mod:`.ode`), NFE = steps x (1, 2, 4), on the
             time grid ``grid`` (:func:`.ode.time_grid`).
+        precision: ``float32``, ``bfloat16`` or ``auto`` for the velocity network's products
+            (:mod:`.precision`); the state and the solver stay float32.
         generator: CPU generator for the noise (ignored when ``noise`` is given).
         noise: the starting points ``x0`` ``(n, dim)``, e.g. counter-based normals keyed by
             event and replica (:mod:`flashsim_coffea.sim.random`).
@@ -67,6 +70,7 @@ def sample(net: VelocityNet, context, steps: int = 20, solver: str = "midpoint",
     x0 = torch.randn((n, net.dim), generator=generator) if noise is None else as_tensor(noise, net.dim)
     if x0.shape != (n, net.dim):
         raise ValueError(f"noise has shape {tuple(x0.shape)}, expected {(n, net.dim)}")
+    prec = resolve(precision, device)
     was_training = net.training
     net.eval()
     out = np.empty((n, net.dim), np.float32)
@@ -78,7 +82,8 @@ def sample(net: VelocityNet, context, steps: int = 20, solver: str = "midpoint",
             def v(t: float, x: torch.Tensor, ci=ci, m=m) -> torch.Tensor:
                 return net(torch.full((m,), t, device=device), x, ci)
 
-            out[i : i + m] = ode.solve(v, x0[i : i + m].to(device), steps, solver, grid=grid).cpu().numpy()
+            out[i : i + m] = ode.solve(velocity(v, prec, device), x0[i : i + m].to(device), steps, solver,
+                                       grid=grid).cpu().numpy()
     finally:
         net.train(was_training)
     return out

@@ -24,7 +24,7 @@ Example:
     >>> [(r["solver"], r["steps"], round(r["flops_per_event"] / 1e6, 2)) for r in rows]  # network MFLOP per event
     [('midpoint', 2, 5.79), ('midpoint', 8, 21.21)]
     >>> lines(rows)[0]
-    'device solver   steps  events/s  MFLOP/ev  floor ev/s  GFLOP/s'
+    'device precision solver   steps  events/s  MFLOP/ev  floor ev/s  GFLOP/s'
 """
 
 from __future__ import annotations
@@ -41,15 +41,15 @@ from flashsim_coffea.sim.engine import FlashSim
 
 
 def matmul_rate(device: str | torch.device = "cpu", n: int = 8192, width: int = 128, repeats: int = 20,
-                trials: int = 5) -> float:
-    """Measured multiply-adds per second of ``(n, width) @ (width, width)`` float32 products.
+                trials: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """Measured multiply-adds per second of ``(n, width) @ (width, width)`` products in ``dtype``.
 
     The best of ``trials`` timings of ``repeats`` products: on a shared machine a single
     timing can come out at half the rate (40 for 84 GFLOP/s seen on the 2-core VM).
     """
     device = torch.device(device)
-    a = torch.randn(n, width, device=device)
-    w = torch.randn(width, width, device=device)
+    a = torch.randn(n, width, device=device, dtype=dtype)
+    w = torch.randn(width, width, device=device, dtype=dtype)
     for _ in range(3):
         a @ w
     best = np.inf
@@ -92,48 +92,63 @@ def flops_per_event(sim: FlashSim, gen: ak.Array, flash: ak.Array) -> float:
     return total
 
 
+def default_precisions(device: str | torch.device) -> tuple[str, ...]:
+    """float32, and bfloat16 where ``device`` has it natively (:mod:`flashsim_coffea.sim.precision`)."""
+    from flashsim_coffea.sim.precision import native_bfloat16
+
+    return ("float32", "bfloat16") if native_bfloat16(device) else ("float32",)
+
+
 def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=(4, 8, 20, 100), solver: str | None = None,
           device: str = "cpu", repeats: int = 3, seed: int = 1,
-          progress: Callable[[str], None] | None = None) -> list[dict]:
-    """events/s and the FLOP floor for each step count on ``device``; one dict per setting.
+          progress: Callable[[str], None] | None = None, precisions: tuple[str, ...] = ("float32",)) -> list[dict]:
+    """events/s and the FLOP floor for each precision and step count on ``device``; one dict per setting.
 
     events/s is the best of ``repeats`` timings of the whole chunk (the machine's best: other
-    load on a shared machine only slows a timing down). The matmul rate is the best of the
-    probes interleaved with those timings (:func:`matmul_rate` before every engine run and
-    after the last), the same for every row. ``progress``, when given, gets a line per run.
+    load on a shared machine only slows a timing down). The matmul rate, in the precision of the
+    row, is the best of the probes interleaved with those timings (:func:`matmul_rate` before every
+    engine run and after the last), the same for every row of a precision. ``progress``, when given,
+    gets a line per run.
     """
+    from flashsim_coffea.sim.precision import resolve
+
     say = progress or (lambda line: None)
     sim = FlashSim.load(models_dir, solver=solver).to(device)
     say(f"{device}: warm-up on {min(len(gen), 200)} events")
     sim.simulate(gen[: min(len(gen), 200)], seed=seed)  # warm-up (numba, torch)
-    rate = 0.0
     rows = []
-    for s in steps:
-        sim.steps = int(s)
-        best = np.inf
-        for i in range(repeats):
-            rate = max(rate, matmul_rate(device, trials=2))
-            start = time.perf_counter()
-            flash = sim.simulate(gen, seed=seed)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            took = time.perf_counter() - start
-            best = min(best, took)
-            say(f"{device} {sim.solver} {int(s):>3} steps, run {i + 1}/{repeats}: {took:.2f} s, "
-                f"{len(gen) / took:.0f} events/s (matmul best {rate / 1e9:.1f} GFLOP/s)")
-        rows.append({"device": device, "solver": sim.solver, "steps": int(s), "events": len(gen),
-                     "events_per_s": len(gen) / best, "flops_per_event": flops_per_event(sim, gen, flash)})
-    rate = max(rate, matmul_rate(device, trials=2))
-    for r in rows:
-        fpe = r["flops_per_event"]
-        r.update(matmul_rate=rate, floor_events_per_s=rate / fpe if fpe else float("inf"))
+    for precision in dict.fromkeys(resolve(p, device) for p in precisions):
+        sim.precision = precision
+        dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
+        rate, first = 0.0, len(rows)
+        for s in steps:
+            sim.steps = int(s)
+            best = np.inf
+            for i in range(repeats):
+                rate = max(rate, matmul_rate(device, trials=2, dtype=dtype))
+                start = time.perf_counter()
+                flash = sim.simulate(gen, seed=seed)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                took = time.perf_counter() - start
+                best = min(best, took)
+                say(f"{device} {precision} {sim.solver} {int(s):>3} steps, run {i + 1}/{repeats}: {took:.2f} s, "
+                    f"{len(gen) / took:.0f} events/s (matmul best {rate / 1e9:.1f} GFLOP/s)")
+            rows.append({"device": device, "precision": precision, "solver": sim.solver, "steps": int(s),
+                         "events": len(gen), "events_per_s": len(gen) / best,
+                         "flops_per_event": flops_per_event(sim, gen, flash)})
+        rate = max(rate, matmul_rate(device, trials=2, dtype=dtype))
+        for r in rows[first:]:
+            fpe = r["flops_per_event"]
+            r.update(matmul_rate=rate, floor_events_per_s=rate / fpe if fpe else float("inf"))
     return rows
 
 
 def lines(rows: list[dict]) -> list[str]:
     """Printable table."""
-    out = [f"{'device':<6} {'solver':<8} {'steps':>5} {'events/s':>9} {'MFLOP/ev':>9} {'floor ev/s':>11} {'GFLOP/s':>8}"]
+    out = [f"{'device':<6} {'precision':<9} {'solver':<8} {'steps':>5} {'events/s':>9} {'MFLOP/ev':>9} "
+           f"{'floor ev/s':>11} {'GFLOP/s':>8}"]
     for r in rows:
-        out.append(f"{r['device']:<6} {r['solver']:<8} {r['steps']:>5} {r['events_per_s']:>9.0f} "
+        out.append(f"{r['device']:<6} {r['precision']:<9} {r['solver']:<8} {r['steps']:>5} {r['events_per_s']:>9.0f} "
                    f"{r['flops_per_event'] / 1e6:>9.2f} {r['floor_events_per_s']:>11.0f} {r['matmul_rate'] / 1e9:>8.1f}")
     return out

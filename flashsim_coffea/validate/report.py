@@ -56,7 +56,8 @@ import numpy as np
 
 from flashsim_coffea.nanoaod import genevents
 from flashsim_coffea.sim import cards
-from flashsim_coffea.sim.engine import DEFAULT_GRID, FlashSim
+from flashsim_coffea.sim.engine import DEFAULT_GRID, DEFAULT_PRECISION, FlashSim
+from flashsim_coffea.sim.precision import resolve
 from flashsim_coffea.train import extract, store
 from flashsim_coffea.validate.sample import CAP, ETA_EDGES, PT_EDGES, add, efficiency_curve, empty, pooled
 
@@ -328,15 +329,16 @@ def _worst(values):
 def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out: str | os.PathLike | None = None,
              seed: int = 1, entry_stop: int | None = None, plots: bool = True, progress: bool = True,
              update_cards: bool = False, solver: str | None = None, steps: int | None = None, grid: str | None = None,
-             replicas: int = 1, collections: tuple[str, ...] | list[str] | None = None, step: int = store.STEP,
+             precision: str | None = None, replicas: int = 1,
+             collections: tuple[str, ...] | list[str] | None = None, step: int = store.STEP,
              cap: int = CAP, field_seeds: int = 3) -> dict:
     """Validate the models of ``models_dir`` on FullSim ``paths``; returns (and writes) the report.
 
     The files are read ``step`` events at a time: each chunk is simulated and folded into the
     per-source samples (:mod:`.sample`: exact efficiency histograms and counts, a uniform
     subsample of at most ``cap`` objects per source and side), so memory does not grow with the
-    number of events. ``solver``/``steps``/``grid`` override the models index's ODE integration
-    (for step studies); ``replicas`` flash events are made per gen event. ``collections`` validates only
+    number of events. ``solver``/``steps``/``grid``/``precision`` override the models index's ODE
+    integration (for step studies); ``replicas`` flash events are made per gen event. ``collections`` validates only
     those (after retraining them): their entries replace the ones in an existing
     ``out/validation.json`` made on the same files, events, seed and replicas.
 
@@ -356,11 +358,12 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
     from flashsim_coffea.validate import fields
     from flashsim_coffea.validate.sample import add_bits
 
-    sim = FlashSim.load(models_dir, collections=collections, solver=solver, steps=steps, grid=grid)
+    sim = FlashSim.load(models_dir, collections=collections, solver=solver, steps=steps, grid=grid, precision=precision)
     chunks = store.plan(paths, step, entry_stop)
     report: dict = {"files": [Path(p).name for p in paths], "events": sum(c.stop - c.start for c in chunks),
                     "seed": seed, "replicas": replicas, "solver": sim.solver, "steps": sim.steps,
-                    "grid": sim.grid, "subsample_cap": cap, "sources": {}, "collections": {}, "fields": {}, "triggers": {}}
+                    "grid": sim.grid, "precision": resolve(sim.precision, "cpu"), "subsample_cap": cap,
+                    "sources": {}, "collections": {}, "fields": {}, "triggers": {}}
     # a partial re-validation goes into the existing report: refuse before simulating if it cannot
     path = None if out is None else Path(out) / "validation.json"
     old = json.loads(path.read_text()) if collections and path is not None and path.exists() else None
@@ -474,7 +477,9 @@ def record_in_cards(report: dict, models_dir: str | os.PathLike, paths: list[str
 
 
 #: run settings two reports must share to be merged
-MERGE_KEYS = ("files", "events", "seed", "replicas", "solver", "steps", "grid")
+MERGE_KEYS = ("files", "events", "seed", "replicas", "solver", "steps", "grid", "precision")
+#: the value of a run setting a report made before it existed had
+_BEFORE = {"grid": DEFAULT_GRID, "precision": DEFAULT_PRECISION}
 
 
 def merge_reports(old: dict, new: dict, path: str | os.PathLike = "validation.json") -> dict:
@@ -494,7 +499,7 @@ def merge_reports(old: dict, new: dict, path: str | os.PathLike = "validation.js
         or write to another --out
     """
     for k in MERGE_KEYS:
-        was, now = (r.get(k, DEFAULT_GRID if k == "grid" else None) for r in (old, new))  # no grid: equal steps
+        was, now = (r.get(k, _BEFORE.get(k)) for r in (old, new))
         if was != now:
             raise ValueError(f"{path}: made with {k}={was!r}, this run has {k}={now!r}; validate every "
                              "collection again or write to another --out")
