@@ -253,3 +253,34 @@ def test_photon_sees_its_pi0_partner_not_itself():
     assert ak.to_list(f["pho_ptrel"][0]) == pytest.approx([12 / 20, 20 / 12])
     fe = features.compute(gen, candidates.select(gen, "GenElectron"), ["pho_ptrel"])
     assert fe["pho_ptrel"][0][0] == pytest.approx(12 / 30)
+
+
+
+def test_flat_features_equal_the_public_pair_functions(tt_gen):
+    """compute_flat's cached flat inputs (candidate sides, neighbour collections flattened once a chunk)
+    give what nearest() and cone_sum() give on the jagged collections: ΔR and pT of the nearest GenJet,
+    muon and other candidate, the lepton isolation sum, the heavy-flavour flight in the jet cone."""
+    from flashsim_coffea.sim import candidates
+
+    gen = tt_gen[:150]
+    shared: dict = {}
+    for kind in ("GenMuon", "GenJet"):
+        cand = candidates.select(gen, kind)
+        names = ["genjet_dr", "genjet_ptrel", "mu_logdr", "other_dr", "other_ptrel", "lepiso03", "hf_flight"]
+        flat = features.compute_flat(gen, cand, names, shared=shared)
+        ids = cand.idx if "pdgId" in cand.fields else None
+        pt = ak.to_numpy(ak.flatten(cand.pt)).astype(np.float64)
+        jets = features._genjets(gen)
+        dr, jpt = features.nearest(cand, jets, obj_ids=ids)
+        mu_dr, _ = features.nearest(cand, features._muons(gen), obj_ids=ids, other_ids=features._muons(gen).idx)
+        o_dr, o_pt = features.nearest(cand, cand, exclude_self=True)
+        lep = features._leptons(gen)
+        iso = features.cone_sum(cand, lep, 0.3, obj_ids=ids, other_ids=lep.idx)
+        hf = features.cone_sum(cand, features.heavy_hadrons(gen), features.HF_CONE)
+        f = lambda a: ak.to_numpy(ak.flatten(a)).astype(np.float64)
+        assert np.array_equal(flat["genjet_dr"], f(dr)) and np.allclose(flat["genjet_ptrel"], f(jpt) / pt)
+        assert np.array_equal(flat["mu_logdr"], np.log(np.maximum(f(mu_dr), features.MIN_DR)))
+        assert np.array_equal(flat["other_dr"], f(o_dr)) and np.allclose(flat["other_ptrel"], f(o_pt) / pt)
+        assert np.allclose(flat["lepiso03"], f(iso) / pt) and (flat["lepiso03"] > 0).any()
+        assert np.allclose(flat["hf_flight"], np.log10(features.PROMPT_FLIGHT_MM + f(hf)))
+        assert (f(o_dr) < features.NO_NEIGHBOUR_DR).any() and len(pt) > 50

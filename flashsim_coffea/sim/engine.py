@@ -498,34 +498,38 @@ class FlashSim:
         ck = (src.candidates, tuple(src.conditioning))
         if ck not in cache:
             cand = candidates.select(gen, src.candidates)
-            feats = features.compute(gen, cand, src.conditioning, shared=cache.setdefault("features", {}))
+            flat = features.compute_flat(gen, cand, src.conditioning, shared=cache.setdefault("features", {}))
             counts = ak.to_numpy(ak.num(cand, axis=1)).astype(np.int64)
-            flat = {k: _flat(v) for k, v in feats.items()}
             X = matrix(flat, src.conditioning, int(counts.sum()))
             gencols = {k: _flat(v).astype(np.float64) for k, v in candidates.gen_columns(cand).items()}
-            cand_flat = {f: _flat(cand[f]) for f in cand.fields}
-            cache[ck] = (counts, X, gencols, cand_flat)
-        counts, X, gencols, cand_flat = cache[ck]
+            cache[ck] = (counts, X, gencols, cand, {})
+        counts, X, gencols, cand, flat_fields = cache[ck]
+
+        def cand_field(name: str) -> np.ndarray:  # flattened once per chunk, when a source asks for it
+            if name not in flat_fields:
+                flat_fields[name] = _flat(cand[name])
+            return flat_fields[name]
+
         sid = source_id(src)
         p = predict_proba(m.efficiency, X) if len(X) else np.zeros(0)
         if m.candidate_abs_eta_max is not None:
-            p = np.where(np.abs(cand_flat["eta"]) <= m.candidate_abs_eta_max, p, 0.0)
+            p = np.where(np.abs(cand_field("eta")) <= m.candidate_abs_eta_max, p, 0.0)
         rows, flash = tile(counts, K)
         ev, rep = flash // K, flash % K
-        gidx = cand_flat["idx"][rows].astype(np.int64)
+        gidx = cand_field("idx")[rows].astype(np.int64)
         u = rnd.uniform(seed, keys[ev], rep, sid, _EFF, gidx)
         keep = u < p[rows]
         rows, flash, ev, rep, gidx = rows[keep], flash[keep], ev[keep], rep[keep], gidx[keep]
         if src.parent is not None:  # only next to the parent object of the same flash event
             pos = parent_positions(done[src.parent.collection], src.parent.link, flash,
-                                   cand_flat[src.parent.field][rows])
+                                   cand_field(src.parent.field)[rows])
             has = pos >= 0
             rows, flash, ev, rep, gidx, pos = rows[has], flash[has], ev[has], rep[has], gidx[has], pos[has]
         out, inside = self._sample_inside(m, X[rows], {k: v[rows] for k, v in gencols.items()}, seed, keys[ev], rep,
                                           sid, gidx)
         rows, flash, gidx = rows[inside], flash[inside], gidx[inside]
         for reco_field, gen_field in src.copy.items():
-            out[reco_field] = cand_flat[gen_field][rows]
+            out[reco_field] = cand_field(gen_field)[rows]
         if src.link is not None:
             out[src.link] = gidx
         if src.parent is not None:

@@ -331,13 +331,13 @@ def cone_sum(obj: ak.Array, others: ak.Array, cone: float, obj_ids: ak.Array | N
         >>> cone_sum(obj, others, 0.3).tolist()  # 5 + 3: the third is outside the cone
         [[8.0]]
     """
-    counts = ak.num(obj, axis=1)
-    out = _cone_kernel(
-        _offsets(obj), _flat64(obj.eta), _flat64(obj.phi), _ids(obj, obj_ids),
-        _offsets(others), _flat64(others.eta), _flat64(others.phi), _flat64(others.pt), _ids(others, other_ids),
-        cone,
-    )
-    return ak.unflatten(out, counts)
+    out = _cone_kernel(*_side(obj, obj_ids), *_side(others, other_ids, with_pt=True), cone)
+    return ak.unflatten(out, ak.num(obj, axis=1))
+
+
+def _side(x: ak.Array, ids: ak.Array | None, with_pt: bool = False) -> tuple[np.ndarray, ...]:
+    """The flat inputs of one side of a pair kernel: offsets, eta, phi[, pt], ids."""
+    return (_offsets(x), _flat64(x.eta), _flat64(x.phi), *((_flat64(x.pt),) if with_pt else ()), _ids(x, ids))
 
 
 def _flat64(x) -> np.ndarray:
@@ -375,11 +375,8 @@ def nearest(obj: ak.Array, others: ak.Array, exclude_self: bool = False, obj_ids
         ([[0.5, 0.5], [8.0]], [[20.0, 40.0], [0.0]])
     """
     counts = ak.num(obj, axis=1)
-    dr, pt = _nearest_kernel(
-        _offsets(obj), _flat64(obj.eta), _flat64(obj.phi), _ids(obj, obj_ids),
-        _offsets(others), _flat64(others.eta), _flat64(others.phi), _flat64(others.pt), _ids(others, other_ids),
-        exclude_self, NO_NEIGHBOUR_DR,
-    )
+    dr, pt = _nearest_kernel(*_side(obj, obj_ids), *_side(others, other_ids, with_pt=True), exclude_self,
+                             NO_NEIGHBOUR_DR)
     return ak.unflatten(dr, counts), ak.unflatten(pt, counts)
 
 
@@ -593,66 +590,100 @@ def compute(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict | None
     """Evaluate the feature ``names`` for candidates ``cand`` of chunk ``gen`` (float64, jagged like ``cand``).
 
     ``shared``: a dict kept by the caller across calls on the same chunk, caching the
-    event context and the neighbour collections.
+    event context and the neighbour collections. :func:`compute_flat` gives the same values flat.
     """
-    out: dict[str, ak.Array] = {}
+    counts = ak.num(cand, axis=1)
+    return {k: ak.unflatten(v, counts) for k, v in compute_flat(gen, cand, names, shared).items()}
+
+
+def compute_flat(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict | None = None) -> dict[str, np.ndarray]:
+    """:func:`compute` with each feature flat (float64, candidates of all events in order): the
+    engine's form, without a jagged array per feature (the awkward calls are most of the
+    features' cost on a chunk of a few thousand events).
+    """
+    out: dict[str, np.ndarray] = {}
     shared = {} if shared is None else shared
-    cache: dict[str, tuple[ak.Array, ak.Array]] = {}
+    cache: dict = {}
+    counts = ak.to_numpy(ak.num(cand, axis=1))
+
+    def raw(field: str) -> np.ndarray:  # a candidate field in its own dtype, flattened once per call
+        if ("raw", field) not in cache:
+            cache["raw", field] = ak.to_numpy(ak.flatten(cand[field], axis=None))
+        return cache["raw", field]
+
+    def col(field: str) -> np.ndarray:
+        if ("col", field) not in cache:
+            cache["col", field] = np.asarray(raw(field), np.float64)
+        return cache["col", field]
+
+    def side(ids: ak.Array | None) -> tuple[np.ndarray, ...]:
+        if ("side", ids is None) not in cache:
+            off = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+            cache["side", ids is None] = (off, col("eta"), col("phi"),
+                                          np.full(len(col("eta")), -1, np.int64) if ids is None else _flat_int(ids))
+        return cache["side", ids is None]
+
+    def other(kind: str) -> tuple[ak.Array, tuple[np.ndarray, ...]]:  # a neighbour collection, flattened once a chunk
+        if kind not in shared:
+            shared[kind] = _NEIGHBOURS[kind](gen)
+        if ("flat", kind) not in shared:
+            nb = shared[kind]
+            shared["flat", kind] = _side(nb, nb.idx if "idx" in nb.fields else None, with_pt=True)
+        return shared[kind], shared["flat", kind]
+
     for name in names:
         if name in EVENT_FEATURES:
-            counts = ak.num(cand.pt, axis=1)
-            value = ak.unflatten(np.repeat(ak.to_numpy(shared_context(gen, shared)[name]), ak.to_numpy(counts)), counts)
+            value = np.repeat(np.asarray(ak.to_numpy(shared_context(gen, shared)[name]), np.float64), counts)
         elif name == "log_pt":
-            value = np.log(cand.pt)
+            value = np.log(raw("pt"))  # in the field's precision (float32 in NanoAOD)
         elif name == "abs_eta":
-            value = abs(cand.eta)
+            value = np.abs(col("eta"))
         elif name == "charge":
-            value = _charge(cand)
+            value = col("charge") if "charge" in cand.fields else -np.sign(col("pdgId"))
         elif name.startswith("flag:"):
-            bit = BITS[name[5:]]
-            value = (cand.statusFlags >> bit) & 1
+            value = (_flat_int(cand.statusFlags) >> BITS[name[5:]]) & 1
         elif name in _ONE_HOT:
             field, values = _ONE_HOT[name]
-            value = abs(cand[field]) == values[0]
+            value = np.abs(col(field)) == values[0]
         elif name == "parton_charge":
-            value = parton_charge(cand.partonFlavour)
+            value = parton_charge(col("partonFlavour"))
         elif name == "lepiso03":
             if "leptons" not in shared:
                 shared["leptons"] = _leptons(gen)
             lep = shared["leptons"]
-            value = cone_sum(cand, lep, 0.3, obj_ids=_genpart_ids(cand), other_ids=lep.idx) / cand.pt
+            value = _cone_kernel(*side(_genpart_ids(cand)), *_side(lep, lep.idx, with_pt=True), 0.3) / col("pt")
         elif name in ("anc_ctau", "anc_flight"):
             if "anc" not in cache:
                 cache["anc"] = ancestors(gen, cand)
-            value = np.log10(PROMPT_FLIGHT_MM + cache["anc"][0 if name == "anc_ctau" else 1])
+            value = np.log10(PROMPT_FLIGHT_MM + _flat64(cache["anc"][0 if name == "anc_ctau" else 1]))
         elif name in HADRON_FEATURES:
-            value = _hadron_feature(gen, cand, name)
+            value = _flat64(_hadron_feature(gen, cand, name))
         elif name == "hf_flight":
             if "heavy_hadrons" not in shared:
                 shared["heavy_hadrons"] = heavy_hadrons(gen)
-            value = np.log10(PROMPT_FLIGHT_MM + cone_sum(cand, shared["heavy_hadrons"], HF_CONE))
+            if ("flat", "heavy_hadrons") not in shared:
+                shared["flat", "heavy_hadrons"] = _side(shared["heavy_hadrons"], None, with_pt=True)
+            value = np.log10(PROMPT_FLIGHT_MM + _cone_kernel(*side(None), *shared["flat", "heavy_hadrons"], HF_CONE))
         elif name.endswith(("_dr", "_logdr", "_ptrel")) and (kind := name.rsplit("_", 1)[0]) in (*_NEIGHBOURS, "other"):
-            if kind not in cache:
+            if ("near", kind) not in cache:
                 if kind == "other":
-                    cache[kind] = nearest(cand, cand, exclude_self=True)
+                    cache["near", kind] = _nearest_kernel(*side(None), *side(None)[:3], col("pt"), side(None)[3],
+                                                          True, NO_NEIGHBOUR_DR)
                 else:
-                    if kind not in shared:
-                        shared[kind] = _NEIGHBOURS[kind](gen)
-                    nb = shared[kind]
-                    cache[kind] = nearest(cand, nb, obj_ids=_genpart_ids(cand),
-                                          other_ids=nb.idx if "idx" in nb.fields else None)
-            dr, pt = cache[kind]
+                    cache["near", kind] = _nearest_kernel(*side(_genpart_ids(cand)), *other(kind)[1], False,
+                                                          NO_NEIGHBOUR_DR)
+            dr, pt = cache["near", kind]
             if name.endswith("_dr"):
                 value = dr
             else:
-                value = np.log(np.maximum(dr, MIN_DR)) if name.endswith("_logdr") else pt / cand.pt
+                value = np.log(np.maximum(dr, MIN_DR)) if name.endswith("_logdr") else pt / col("pt")
         elif name in FSR_LEPTON_FEATURES:
-            value = fsr_lepton(gen, cand)[name]
+            value = _flat64(fsr_lepton(gen, cand)[name])
         elif name in boosted.FEATURES or name.startswith("parent:"):
-            value = boosted.compute(gen, cand, name, shared, cache)
+            value = _flat64(boosted.compute(gen, cand, name, shared, cache))
         elif name in cand.fields:
-            value = cand[name]
+            value = col(name)
         else:
             raise KeyError(f"unknown conditioning feature {name!r}")
-        out[name] = ak.values_astype(value, np.float64)
+        out[name] = np.asarray(value, np.float64)
     return out
