@@ -137,12 +137,14 @@ def _truth_particles(gen: ak.Array) -> ak.Array:
                    "tauIdx": ak.values_astype(tau - 1 + tau, np.int64)})
 
 
-def resonances(gen: ak.Array, cand: ak.Array) -> dict[str, ak.Array]:
-    """The one-hots of :data:`RESONANCES` and ``ak8_pair_b`` / ``ak8_pair_c`` of each candidate."""
+def resonances(gen: ak.Array, cand: ak.Array, particles: ak.Array | None = None) -> dict[str, ak.Array]:
+    """The one-hots of :data:`RESONANCES` and ``ak8_pair_b`` / ``ak8_pair_c`` of each candidate
+    (``particles``: the chunk's :func:`_truth_particles`, computed here if not given)."""
     counts = ak.to_numpy(ak.num(cand.pt, axis=1)).astype(np.int64)
     evt = np.repeat(np.arange(len(counts)), counts)
     flat = {k: ak.to_numpy(ak.flatten(cand[k])).astype(np.float64) for k in ("eta", "phi")}
-    t = jet_truth.jet_truth(gen.GenPart, _truth_particles(gen), evt, flat["eta"], flat["phi"], R)
+    particles = _truth_particles(gen) if particles is None else particles
+    t = jet_truth.jet_truth(gen.GenPart, particles, evt, flat["eta"], flat["phi"], R)
     name = np.asarray(jet_truth.CATEGORIES)[t["category"]]
     out = {k: np.isin(name, v).astype(np.float64) for k, v in RESONANCES.items()}
     pair = np.isin(name, ("W", "Z"))
@@ -177,7 +179,9 @@ def compute(gen: ak.Array, cand: ak.Array, name: str, shared: dict, cache: dict)
         return features.cone_sum(cand, ones, R if name.startswith("ak8") else R_SUB)
     if name in RESONANCES or name in ("ak8_pair_b", "ak8_pair_c"):
         if "resonances" not in cache:
-            cache["resonances"] = resonances(gen, cand)
+            if "truth_particles" not in shared:
+                shared["truth_particles"] = _truth_particles(gen)
+            cache["resonances"] = resonances(gen, cand, shared["truth_particles"])
         return cache["resonances"][name]
     if name in _PAIRS:
         if "subjet_pairs" not in shared:

@@ -232,14 +232,16 @@ def weak_heavy(g: ak.Array) -> ak.Array:
         >>> weak_heavy(g).tolist()  # the b quark no, the B0 yes, its mixed copy no, the D0 yes
         [[False, True, False, True]]
     """
-    a = abs(g.pdgId)
+    counts = ak.to_numpy(ak.num(g.pdgId, axis=1))
+    a = np.abs(_flat_int(g.pdgId))
     ctau = _CTAU_TABLE[0]
-    table_ctau = ak.unflatten(ctau[np.minimum(_flat_int(a), len(ctau) - 1)], ak.num(a, axis=1))
-    heavy = (((a > 400) & (a < 600)) | ((a > 4000) & (a < 6000))) & (a < len(ctau)) & (table_ctau > 0)
-    mother = g.genPartIdxMother
-    valid = (mother >= 0) & (mother < ak.num(a, axis=1))
-    first = ak.where(valid, a[ak.where(valid, mother, 0)], 0) != a
-    return heavy & first
+    heavy = (((a > 400) & (a < 600)) | ((a > 4000) & (a < 6000))) & (a < len(ctau))
+    heavy &= ctau[np.minimum(a, len(ctau) - 1)] > 0
+    mother = _flat_int(g.genPartIdxMother)
+    start = np.repeat(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)[:-1], counts)
+    valid = (mother >= 0) & (mother < np.repeat(counts, counts))
+    mother_pdg = np.where(valid, a[np.where(valid, start + mother, 0)] if len(a) else a, 0)
+    return ak.unflatten(heavy & (mother_pdg != a), counts)
 
 
 def flight_mm(h: ak.Array) -> ak.Array:
@@ -678,7 +680,9 @@ def compute_flat(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict |
             else:
                 value = np.log(np.maximum(dr, MIN_DR)) if name.endswith("_logdr") else pt / col("pt")
         elif name in FSR_LEPTON_FEATURES:
-            value = _flat64(fsr_lepton(gen, cand)[name])
+            if "fsr" not in cache:
+                cache["fsr"] = fsr_lepton(gen, cand)
+            value = _flat64(cache["fsr"][name])
         elif name in boosted.FEATURES or name.startswith("parent:"):
             value = _flat64(boosted.compute(gen, cand, name, shared, cache))
         elif name in cand.fields:
