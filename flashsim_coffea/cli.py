@@ -470,12 +470,14 @@ def _add_tune(sub) -> None:
     from flashsim_coffea.specs import all_sources
 
     p = sub.add_parser("tune", help="a resumable hyper-parameter search of one source (Optuna)",
-                       description="Optuna search over the flow's width, depth, learning rate, batch size and "
-                       "training steps and the efficiency classifier's width and depth: each trial trains on the "
+                       description="Optuna search over the flow's width, depth, gated or plain residual blocks, "
+                       "learning rate and schedule, batch size, training steps, training-time density and "
+                       "dequantisation width, and the efficiency classifier's width and depth: each trial trains on the "
                        "training split of the source's tables and is scored on a held-out fifth (two-sample AUC over "
                        "several classifier seeds + median W1/sigma, vs multiply-adds per object). The study is a "
                        "SQLite file: rerunning continues it. Writes STUDY.pareto.json, STUDY.pareto.png (the Pareto "
-                       "front) and prints the best configuration. Needs the tune extra (pip install "
+                       "front) and prints the best configuration; --apply writes it as the source's training "
+                       "defaults (flashsim_coffea/specs/tuned.json). Needs the tune extra (pip install "
                        "'flashsim-coffea[tune]').")
     p.add_argument("--collection", required=True, help="reco collection (Jet, Muon, ...; Event for MET/PV/rho)")
     p.add_argument("--source", required=True, help=f"source name; known: {_known_sources(all_sources())}")
@@ -492,6 +494,10 @@ def _add_tune(sub) -> None:
                    help="most gradient steps of a trial (default: the training default, 30000)")
     p.add_argument("--auc-seeds", type=positive_int, default=5, help="two-sample classifier seeds (default 5)")
     p.add_argument("--events", type=positive_int, default=None, help="with --data: at most N events per file")
+    p.add_argument("--apply", action="store_true",
+                   help="write the most faithful trial on the front as the source's tuned training defaults")
+    p.add_argument("--max-cost", type=float, default=None, metavar="FLOPS",
+                   help="with --apply: only trials of at most this many multiply-adds per object")
     p.set_defaults(func=_run_tune)
 
 
@@ -536,6 +542,13 @@ def _run_tune(args) -> int:
     print("best configuration (most faithful on the front):")
     print(r["best"] or "  (no finished trial)")
     print(f"wrote {study.with_suffix('.pareto.json')} and {study.with_suffix('.pareto.png')}")
+    if args.apply:
+        try:
+            entry = tune.apply(study, key, args.max_cost)
+        except ValueError as err:
+            sys.stderr.write(f"flashsim tune: error: {err}\n")
+            return 2
+        print(f"{key}: tuned training defaults = trial {entry['trial']} -> flashsim_coffea/specs/tuned.json")
     return 0
 
 

@@ -124,5 +124,49 @@ def test_two_dask_workers_run_the_trials_and_write_the_report(tables, tmp_path, 
     assert set(report["importances"]) == {"fidelity", "flops"}
     assert study.with_suffix(".pareto.png").stat().st_size > 10_000
     out = capsys.readouterr().out
-    assert "FLOW_CONFIG = {'hidden': [" in out and "best configuration" in out
+    assert "'flow': {'hidden': [" in out and "best configuration" in out
     assert len(list((tmp_path / "study_trials").glob("trial_*/Muon_genmuon/flow.safetensors"))) == 4
+
+
+def test_searched_choices_reach_the_trained_models(tables, tmp_path, one_thread):
+    """A trial's plain residual blocks, dequantisation width, schedule and time density are what its models
+    were trained with: the card's network has no gates, its pipeline the half-width, its training config all
+    four; a plain block of width w costs 2 w^2 instead of 3 w^2 per evaluation."""
+    from flashsim_coffea.sim import cards
+
+    t = store.source_tables(tables, KEY)
+    train, held = tune.split(t)
+    p = {"flow_width": 64, "flow_depth": 2, "lr": 1e-3, "batch_size": 256, "steps": 4, "eff_width": 64,
+         "eff_depth": 1}
+    gated = tune.evaluate(KEY, train, held, p, tmp_path / "a", auc_seeds=1)
+    plain = tune.evaluate(KEY, train, held, {**p, "gated": False, "half_width": 0.25, "schedule": "constant",
+                                             "alpha": 0.0}, tmp_path / "b", auc_seeds=1)
+    card, _ = cards.load(tmp_path / "b" / KEY / "flow.json")
+    assert card["network"]["gated"] is False and card["transforms"]["half_width"] == 0.25
+    assert {k: card["training"]["config"][k] for k in ("schedule", "alpha", "half_width")} == {
+        "schedule": "constant", "alpha": 0.0, "half_width": 0.25}
+    assert "half_width" not in cards.load(tmp_path / "a" / KEY / "flow.json")[0]["transforms"]  # the default
+    assert plain["flops"] < gated["flops"]
+
+
+def test_apply_writes_the_best_trial_as_the_sources_training_defaults(tables, tmp_path, monkeypatch):
+    """``--apply``: the most faithful Pareto trial within the cost cap becomes the source's tuned config,
+    which train_source then uses (its card records it); a cap below every trial is refused by name."""
+    from flashsim_coffea.sim import cards
+    from flashsim_coffea.specs import all_sources
+    from flashsim_coffea.train import sources
+
+    study = tmp_path / "study.sqlite"
+    r = tune.tune(KEY, tables, study, 3, seed=2, **TINY)
+    monkeypatch.setattr(sources, "TUNED_PATH", tmp_path / "tuned.json")
+    entry = tune.apply(study, KEY)
+    best = r["pareto"][0]
+    assert entry["trial"] == best["number"] and entry["fidelity"] == best["fidelity"]
+    assert sources.tuned_config(KEY) == entry and sources.tuned_config("Jet_genjet") == {}
+    with pytest.raises(ValueError, match="no finished trial within 1 multiply-adds"):
+        tune.apply(study, KEY, max_flops=1)
+    sources.train_source(all_sources()[KEY], store.source_tables(tables, KEY), tmp_path / "m", seed=1, epochs=1,
+                         progress=False, min_objects=5, config={"min_steps": 3, "min_efficiency_steps": 3})
+    card, _ = cards.load(tmp_path / "m" / KEY / "flow.json")
+    assert card["network"]["hidden"] == entry["flow"]["hidden"]
+    assert card["training"]["config"]["lr"] == entry["lr"] and card["training"]["config"]["min_steps"] == 3

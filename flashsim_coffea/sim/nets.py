@@ -32,7 +32,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 #: velocity-network defaults (``dim`` and ``context_dim`` come from the data).
-VELOCITY_DEFAULTS = {"hidden": [64, 64, 64], "activation": "gelu", "dropout": 0.0}
+VELOCITY_DEFAULTS = {"hidden": [64, 64, 64], "activation": "gelu", "dropout": 0.0, "gated": True}
 
 
 def mlp(n_in: int, hidden: list[int] | tuple[int, ...], n_out: int, activation: str = "silu",
@@ -79,25 +79,27 @@ def set_scaling(module: nn.Module, prefix: str, mean, std) -> None:
 
 
 class GatedBlock(nn.Module):
-    """``x + h * sigmoid(W_c [context, t] + b)`` with ``h = lin(drop(act(lin(act(x)))))``.
+    """``x + h * sigmoid(W_c [context, t] + b)`` with ``h = lin(drop(act(lin(act(x)))))``;
+    ``gated=False``: the plain residual ``x + h`` (the conditioning then enters at the input layer only).
 
     The second linear layer starts near zero (U(-1e-3, 1e-3)), so each block starts
     close to the identity.
     """
 
-    def __init__(self, width: int, gate_dim: int, activation: str = "gelu", dropout: float = 0.0):
+    def __init__(self, width: int, gate_dim: int, activation: str = "gelu", dropout: float = 0.0,
+                 gated: bool = True):
         super().__init__()
         self.act = ACTIVATIONS[activation]()
         self.lin1 = nn.Linear(width, width)
         self.drop = nn.Dropout(dropout)
         self.lin2 = nn.Linear(width, width)
-        self.gate = nn.Linear(gate_dim, width)
+        self.gate = nn.Linear(gate_dim, width) if gated else None
         nn.init.uniform_(self.lin2.weight, -1e-3, 1e-3)
         nn.init.uniform_(self.lin2.bias, -1e-3, 1e-3)
 
     def forward(self, x: torch.Tensor, gate_in: torch.Tensor) -> torch.Tensor:
         h = self.lin2(self.drop(self.act(self.lin1(self.act(x)))))
-        return x + h * torch.sigmoid(self.gate(gate_in))
+        return x + h if self.gate is None else x + h * torch.sigmoid(self.gate(gate_in))
 
 class VelocityNet(nn.Module):
     """Velocity field ``v(t, x, context)``: linear on [x, c, t], gated residual blocks, linear out.
@@ -110,20 +112,22 @@ class VelocityNet(nn.Module):
         hidden: block widths, e.g. ``[64, 128, 64]``.
         activation: ``gelu``, ``relu``, ``silu``, ``elu`` or ``tanh``.
         dropout: dropout inside the blocks.
+        gated: gate each block's residual by the conditioning and the time (GLU-like, the default),
+            or add it plainly.
     """
 
     def __init__(self, dim: int, context_dim: int, hidden: list[int], activation: str = "gelu",
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, gated: bool = True):
         super().__init__()
         hidden = [int(h) for h in hidden]
         if not hidden:
             raise ValueError("VelocityNet needs at least one hidden width")
         self.dim, self.context_dim = int(dim), int(context_dim)
         self._config = {"dim": self.dim, "context_dim": self.context_dim, "hidden": hidden,
-                        "activation": activation, "dropout": float(dropout)}
+                        "activation": activation, "dropout": float(dropout), **({} if gated else {"gated": False})}
         gate_dim = self.context_dim + 1
         self.inp = nn.Linear(self.dim + gate_dim, hidden[0])
-        self.blocks = nn.ModuleList(GatedBlock(w, gate_dim, activation, dropout) for w in hidden)
+        self.blocks = nn.ModuleList(GatedBlock(w, gate_dim, activation, dropout, bool(gated)) for w in hidden)
         self.resize = nn.ModuleList(
             [nn.Linear(a, b) if a != b else nn.Identity() for a, b in zip(hidden[:-1], hidden[1:])]
             + [nn.Linear(hidden[-1], self.dim)]
@@ -157,7 +161,8 @@ def build_velocity(config: Mapping) -> VelocityNet:
         torch.Size([5, 2])
     """
     cfg = {**VELOCITY_DEFAULTS, **config}
-    return VelocityNet(cfg["dim"], cfg["context_dim"], cfg["hidden"], cfg["activation"], cfg["dropout"])
+    return VelocityNet(cfg["dim"], cfg["context_dim"], cfg["hidden"], cfg["activation"], cfg["dropout"],
+                       bool(cfg["gated"]))
 
 def count_flops(net: nn.Module) -> int:
     """Multiply-adds of one forward pass for one sample (the linear layers; activations not counted).

@@ -79,6 +79,8 @@ from flashsim_coffea.nanoaod.egamma_id import pack_vid, unpack_vid
 #: into the gap, which rounds back, instead of into the next level. Measured on genuine
 #: muons (zh_llbb, W1/σ of isTracker, 99.7% ones): 0.5 -> 0.60, 0.3 -> 0.12, 0.15 -> 0.035.
 HALF_WIDTH = 0.15
+#: the half-width in force (a :class:`Pipeline` with another ``half_width`` sets it while it runs).
+_ACTIVE_HALF_WIDTH = [HALF_WIDTH]
 #: Seen-value lists longer than this are not stored (integers then snap to the range).
 MAX_VALUES = 4096
 
@@ -97,7 +99,7 @@ def _f64(x) -> Array:
 def _noise(rng: np.random.Generator | None, n: int | tuple, what: str) -> Array:
     if rng is None:
         raise ValueError(f"{what} needs an explicit numpy Generator (rng=...) for its noise")
-    return rng.uniform(-HALF_WIDTH, HALF_WIDTH, n)
+    return rng.uniform(-_ACTIVE_HALF_WIDTH[0], _ACTIVE_HALF_WIDTH[0], n)
 
 
 def _nearest(values: Array, x: Array) -> Array:
@@ -804,12 +806,19 @@ class Pipeline:
 
     columns: list[tuple[str, Any]]
     scale: Standard = field(default_factory=Standard)
+    #: dequantisation half-width of the discrete kinds (:data:`HALF_WIDTH`; below 0.5: rounding inverts it)
+    half_width: float = HALF_WIDTH
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.half_width < 0.5:
+            raise ValueError(f"dequantisation half-width must be in (0, 0.5), got {self.half_width}")
 
     @classmethod
-    def from_specs(cls, specs: Mapping[str, Mapping] | Sequence[tuple[str, Mapping]]) -> Pipeline:
+    def from_specs(cls, specs: Mapping[str, Mapping] | Sequence[tuple[str, Mapping]],
+                   half_width: float = HALF_WIDTH) -> Pipeline:
         """Unfitted pipeline from ``{column: spec}`` or ``[(column, spec), ...]``."""
         items = specs.items() if isinstance(specs, Mapping) else specs
-        return cls([(name, make(spec)) for name, spec in items])
+        return cls([(name, make(spec)) for name, spec in items], half_width=half_width)
 
     @property
     def dims(self) -> int:
@@ -827,9 +836,13 @@ class Pipeline:
 
     def _raw(self, columns, gen, rng) -> Array:
         parts = []
-        for name, t in self.columns:
-            y = t.forward(columns[name], _gen_column(gen, columns, _gen_name(t)), rng)
-            parts.append(np.asarray(y, np.float64).reshape(len(y), -1))
+        before, _ACTIVE_HALF_WIDTH[0] = _ACTIVE_HALF_WIDTH[0], self.half_width
+        try:
+            for name, t in self.columns:
+                y = t.forward(columns[name], _gen_column(gen, columns, _gen_name(t)), rng)
+                parts.append(np.asarray(y, np.float64).reshape(len(y), -1))
+        finally:
+            _ACTIVE_HALF_WIDTH[0] = before
         return np.concatenate(parts, axis=1)
 
     def fit(self, columns: Mapping[str, Array], gen: Mapping[str, Array] | None = None,
@@ -857,8 +870,12 @@ class Pipeline:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"columns": [[name, t.to_dict()] for name, t in self.columns], "scale": self.scale.to_dict()}
+        out = {"columns": [[name, t.to_dict()] for name, t in self.columns], "scale": self.scale.to_dict()}
+        if self.half_width != HALF_WIDTH:
+            out["half_width"] = self.half_width
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Pipeline:
-        return cls([(name, from_dict(t)) for name, t in d["columns"]], Standard.from_dict(d.get("scale", {})))
+        return cls([(name, from_dict(t)) for name, t in d["columns"]], Standard.from_dict(d.get("scale", {})),
+                   half_width=float(d.get("half_width", HALF_WIDTH)))

@@ -41,7 +41,7 @@ import numpy as np
 
 from flashsim_coffea.sim import cards
 from flashsim_coffea.sim.engine import DEFAULT_SOLVER, DEFAULT_STEPS, matrix
-from flashsim_coffea.sim.transforms import Pipeline
+from flashsim_coffea.sim.transforms import HALF_WIDTH, Pipeline
 from flashsim_coffea.specs import all_sources
 from flashsim_coffea.specs.source import Source
 from flashsim_coffea.train import mirror, store
@@ -68,6 +68,29 @@ MIN_STEPS = 30_000
 MIN_EFFICIENCY_STEPS = 30_000
 #: fewest reconstructed objects a source needs to be trained.
 MIN_OBJECTS = 20
+#: per source, the training config a hyper-parameter search chose (``flashsim tune --apply``):
+#: the defaults of :func:`train_source` for that source.
+TUNED_PATH = Path(__file__).resolve().parents[1] / "specs" / "tuned.json"
+
+
+def tuned_config(key: str, path: str | os.PathLike | None = None) -> dict:
+    """The tuned training config of source ``key`` (``{}``: the global defaults).
+
+    Example:
+        >>> tuned_config("no_such_source")
+        {}
+    """
+    p = Path(path or TUNED_PATH)
+    return dict(json.loads(p.read_text()).get(key, {})) if p.is_file() else {}
+
+
+def set_tuned_config(key: str, config: Mapping, path: str | os.PathLike | None = None) -> Path:
+    """Record ``config`` as the tuned training config of source ``key`` (sources sorted, the others kept)."""
+    p = Path(path or TUNED_PATH)
+    table = json.loads(p.read_text()) if p.is_file() else {}
+    table[key] = dict(config)
+    p.write_text(json.dumps(dict(sorted(table.items())), indent=1) + "\n")
+    return p
 
 
 class SparseDataError(ValueError):
@@ -153,7 +176,10 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
 
     ``config`` overrides the defaults (a hyper-parameter search, :mod:`flashsim_coffea.validate.tune`):
     ``flow`` / ``efficiency`` (network configs merged over :data:`FLOW_CONFIG` / :data:`EFFICIENCY_CONFIG`),
-    ``lr`` and ``batch_size`` of the flow.
+    ``lr``, ``batch_size``, ``schedule`` (``cosine``, ``constant``) and ``alpha`` (training-time density
+    ∝ t^alpha: :func:`~flashsim_coffea.train.flow.sample_t`) of the flow, and ``half_width`` (dequantisation
+    of the discrete targets, :class:`~flashsim_coffea.sim.transforms.Pipeline`). Its keys replace those of
+    the source's tuned defaults (:func:`tuned_config`); the card's ``training.config`` records what was used.
 
     A model trains on at most ``src.max_candidates`` candidates or ``src.max_objects`` reco
     objects (a random subset beyond: a choice of training time). They are read from the tables
@@ -179,7 +205,9 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
         ValueError: Jet_genjet: the training data lacks reco branch Jet_puId
     """
     out = Path(out) / src.key
-    cfg = dict(config or {})
+    cfg = {**tuned_config(src.key), **(config or {})}
+    min_steps = int(cfg.get("min_steps", min_steps))
+    min_efficiency_steps = int(cfg.get("min_efficiency_steps", min_efficiency_steps))
     rng = np.random.default_rng(seed)
     selection, objects = tables.get("selection"), tables["pairs"]
     missing = [k for k in src.targets if k not in objects.columns]
@@ -190,7 +218,7 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
     common = {"source": src.key, "collection": src.collection or "Event", "conditioning": list(src.conditioning),
               "training": {"seed": seed, **({"mirror": list(src.mirror)} if src.mirror else {}),
                            **({"oversample": dict(src.oversample)} if src.oversample else {}),
-                           **(provenance or {})}}
+                           **({"config": cfg} if cfg else {}), **(provenance or {})}}
     blocks = 1 + len(mirror.reflections(src.mirror))
     summary: dict = {"source": src.key}
     if src.candidates is not None:
@@ -241,7 +269,8 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
     # the transforms are fitted on the rows and their mirror images (the conditioning columns
     # ``cond_*`` reflected with the targets: symmetric constants)
     fit = sel[fit_sample(len(sel), blocks - 1, rng, buffer_rows=buffer_rows)]
-    pipe = Pipeline.from_specs(src.targets).fit(mirror.with_images(objects.take(fit), src.mirror), rng=rng)
+    pipe = Pipeline.from_specs(src.targets, half_width=cfg.get("half_width", HALF_WIDTH))
+    pipe.fit(mirror.with_images(objects.take(fit), src.mirror), rng=rng)
 
     def load_pairs(i: np.ndarray) -> list[np.ndarray]:
         pairs = mirror.with_images(objects.take(sel[i]), src.mirror)
@@ -252,6 +281,7 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
     batch, n_epochs = _budget(len(sel), 0.9, epochs, min_steps, blocks, cfg.get("batch_size"))
     net, h = train_flow(Rows(len(sel), load_pairs, blocks - 1), config={**FLOW_CONFIG, **cfg.get("flow", {})},
                         seed=seed, epochs=n_epochs, batch_size=batch, lr=cfg.get("lr", 1e-3),
+                        schedule=cfg.get("schedule", "cosine"), alpha=cfg.get("alpha", 1.0),
                         patience=n_epochs if src.full_schedule else max(8, n_epochs // 8),
                         row_weights=bool(src.oversample), buffer_rows=buffer_rows, progress=progress)
     reco_acceptance = {}

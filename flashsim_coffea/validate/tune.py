@@ -32,11 +32,16 @@ Example:
     The search space and the training config of one trial's parameters:
 
     >>> params = {"flow_width": 96, "flow_depth": 3, "lr": 0.002, "batch_size": 512, "steps": 5000,
-    ...           "eff_width": 64, "eff_depth": 2}
-    >>> config_of(params)
-    ({'flow': {'hidden': [96, 96, 96]}, 'efficiency': {'hidden': [64, 64]}, 'lr': 0.002, 'batch_size': 512}, 5000)
-    >>> sorted(SPACE)
-    ['batch_size', 'eff_depth', 'eff_width', 'flow_depth', 'flow_width', 'lr', 'steps']
+    ...           "eff_width": 64, "eff_depth": 2, "alpha": 2.0}
+    >>> config_of(params)  # doctest: +NORMALIZE_WHITESPACE
+    ({'flow': {'hidden': [96, 96, 96]}, 'efficiency': {'hidden': [64, 64]}, 'lr': 0.002, 'batch_size': 512,
+      'schedule': 'cosine', 'alpha': 2.0, 'half_width': 0.15}, 5000)
+    >>> sorted(SPACE)  # doctest: +NORMALIZE_WHITESPACE
+    ['alpha', 'batch_size', 'eff_depth', 'eff_width', 'flow_depth', 'flow_width', 'gated', 'half_width', 'lr',
+     'schedule', 'steps']
+
+The best trial becomes the source's tuned training config with ``flashsim tune ... --apply``
+(:func:`apply`; written to ``flashsim_coffea/specs/tuned.json``, which ``train_source`` reads).
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ from flashsim_coffea.sim.engine import (
 )
 from flashsim_coffea.specs import all_sources
 from flashsim_coffea.train import store
-from flashsim_coffea.train.sources import EFFICIENCY_CONFIG, FLOW_CONFIG, MIN_STEPS, train_source
+from flashsim_coffea.train.sources import MIN_STEPS, train_source
 from flashsim_coffea.validate.report import auc_inputs, two_sample_auc, wasserstein_over_sigma
 
 #: processes kept for validation: never tuned on.
@@ -69,15 +74,24 @@ VALIDATION_PROCESSES = ("zh_llbb", "vbf_hmumu")
 SQLITE_TIMEOUT = 120
 #: the search space: parameter -> choices (a list) or (low, high, log) for a number.
 #: ``steps``: gradient steps of the flow and the efficiency classifier, (max_steps / 4, max_steps).
+#: ``gated``: the blocks' residuals gated by the conditioning (GLU-like) or plain; ``schedule`` of the
+#: learning rate; ``alpha``: training times drawn with density ∝ t^alpha (more of them near the data
+#: end, where the field stiffens); ``half_width``: dequantisation of the discrete targets.
 SPACE: dict[str, list | tuple] = {
     "flow_width": [64, 96, 128, 192, 256],
     "flow_depth": (2, 6, False),
+    "gated": [True, False],
     "lr": (2e-4, 3e-3, True),
+    "schedule": ["cosine", "constant"],
     "batch_size": [128, 256, 512, 1024],
     "steps": (0.25, 1.0, True),
+    "alpha": [0.0, 0.5, 1.0, 2.0],
+    "half_width": [0.1, 0.15, 0.25],
     "eff_width": [64, 128, 192],
     "eff_depth": (1, 4, False),
 }
+#: the value a parameter has in the defaults (for trials of studies made before it was searched).
+DEFAULTS = {"gated": True, "schedule": "cosine", "alpha": 1.0, "half_width": 0.15}
 #: held-out fraction of the rows of the tables.
 HELD_OUT = 0.2
 
@@ -136,10 +150,12 @@ def suggest(trial, max_steps: int) -> dict:
 
 def config_of(params: Mapping) -> tuple[dict, int]:
     """The ``config`` of :func:`~flashsim_coffea.train.sources.train_source` and the gradient steps of a trial."""
-    cfg = {"flow": {"hidden": [int(params["flow_width"])] * int(params["flow_depth"])},
-           "efficiency": {"hidden": [int(params["eff_width"])] * int(params["eff_depth"])},
-           "lr": float(params["lr"]), "batch_size": int(params["batch_size"])}
-    return cfg, int(params["steps"])
+    p = {**DEFAULTS, **params}
+    flow = {"hidden": [int(p["flow_width"])] * int(p["flow_depth"]), **({} if p["gated"] else {"gated": False})}
+    cfg = {"flow": flow, "efficiency": {"hidden": [int(p["eff_width"])] * int(p["eff_depth"])},
+           "lr": float(p["lr"]), "batch_size": int(p["batch_size"]), "schedule": str(p["schedule"]),
+           "alpha": float(p["alpha"]), "half_width": float(p["half_width"])}
+    return cfg, int(p["steps"])
 
 
 def _sample(m, context: np.ndarray, gen: dict, rng: np.random.Generator, solver: str, steps: int,
@@ -171,8 +187,8 @@ def evaluate(key: str, train: Mapping, held: Mapping, params: Mapping, out: str 
     """Train the models of source ``key`` with ``params`` into ``out`` and score them on ``held`` (see the module doc)."""
     src = all_sources()[key]
     cfg, n_steps = config_of(params)
-    train_source(src, train, out, seed, epochs=1, progress=False, min_steps=n_steps, min_efficiency_steps=n_steps,
-                 config=cfg)
+    train_source(src, train, out, seed, epochs=1, progress=False,  # the trial's values over any tuned defaults
+                 config={**cfg, "min_steps": n_steps, "min_efficiency_steps": n_steps})
     return score(load_source(out, src), held, seed, auc_seeds=auc_seeds, solver=solver, steps=steps)
 
 
@@ -316,7 +332,7 @@ def report(study_path: str | os.PathLike, name: str) -> dict:
     states = {st.name: len(s.get_trials(deepcopy=False, states=(st,))) for st in TrialState}
     out = {"study": os.fspath(study_path), "source": name, "trials": {k: v for k, v in states.items() if v},
            "pareto": [row(t) for t in front], "importances": importances,
-           "best": (config_snippet(front[0].params) if front else None)}
+           "best": (tuned_entry(front[0].params) if front else None)}
     study_path.with_suffix(".pareto.json").write_text(json.dumps(out, indent=1))
     if done:
         plot(done, front, study_path.with_suffix(".pareto.png"), name)
@@ -346,19 +362,35 @@ def plot(done: list, front: list, path: Path, name: str) -> None:
     plt.close(fig)
 
 
-def config_snippet(params: Mapping) -> str:
-    """The parameters of a trial as the ``train.sources`` defaults they would replace.
+def tuned_entry(params: Mapping) -> dict:
+    """The parameters of a trial as the source's tuned training config
+    (:func:`flashsim_coffea.train.sources.tuned_config`: ``train_source``'s defaults for it).
 
     Example:
-        >>> print(config_snippet({"flow_width": 96, "flow_depth": 2, "lr": 0.002, "batch_size": 512, "steps": 5000,
-        ...                       "eff_width": 64, "eff_depth": 1}))
-        FLOW_CONFIG = {'hidden': [96, 96], 'activation': 'gelu'}
-        EFFICIENCY_CONFIG = {'hidden': [64], 'activation': 'silu'}
-        MIN_STEPS = MIN_EFFICIENCY_STEPS = 5000
-        # train_flow: lr=0.002, batch_size=512
+        >>> tuned_entry({"flow_width": 96, "flow_depth": 2, "lr": 0.002, "batch_size": 512, "steps": 5000,
+        ...              "eff_width": 64, "eff_depth": 1, "gated": False})  # doctest: +NORMALIZE_WHITESPACE
+        {'flow': {'hidden': [96, 96], 'gated': False}, 'efficiency': {'hidden': [64]}, 'lr': 0.002,
+         'batch_size': 512, 'schedule': 'cosine', 'alpha': 1.0, 'half_width': 0.15, 'min_steps': 5000,
+         'min_efficiency_steps': 5000}
     """
     cfg, steps = config_of(params)
-    return "\n".join([f"FLOW_CONFIG = {({**FLOW_CONFIG, **cfg['flow']})!r}",
-                      f"EFFICIENCY_CONFIG = {({**EFFICIENCY_CONFIG, **cfg['efficiency']})!r}",
-                      f"MIN_STEPS = MIN_EFFICIENCY_STEPS = {steps}",
-                      f"# train_flow: lr={cfg['lr']:.3g}, batch_size={cfg['batch_size']}"])
+    return {**cfg, "min_steps": steps, "min_efficiency_steps": steps}
+
+
+def apply(study_path: str | os.PathLike, name: str, max_flops: float | None = None,
+          path: str | os.PathLike | None = None) -> dict:
+    """Write the most faithful Pareto trial of the study (whose multiply-adds per object are at most
+    ``max_flops``, if given) as source ``name``'s tuned training config; returns that entry."""
+    import optuna
+
+    from flashsim_coffea.train.sources import set_tuned_config
+
+    s = optuna.load_study(study_name=name, storage=_storage(study_path))
+    front = [t for t in pareto(s) if max_flops is None or t.values[1] <= max_flops]
+    if not front:
+        raise ValueError(f"{study_path}: no finished trial" + (f" within {max_flops:g} multiply-adds per object"
+                                                                 if max_flops is not None else ""))
+    entry = {**tuned_entry(front[0].params), "study": os.fspath(study_path), "trial": front[0].number,
+             "fidelity": float(front[0].values[0]), "flops": int(front[0].values[1])}
+    set_tuned_config(name, entry, path)
+    return entry
