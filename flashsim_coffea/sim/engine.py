@@ -497,7 +497,9 @@ class FlashSim:
         src = m.source
         ck = (src.candidates, tuple(src.conditioning))
         if ck not in cache:
-            cand = candidates.select(gen, src.candidates)
+            if ("candidates", src.candidates) not in cache:  # one selection per kind and chunk
+                cache["candidates", src.candidates] = candidates.select(gen, src.candidates)
+            cand = cache["candidates", src.candidates]
             flat = features.compute_flat(gen, cand, src.conditioning, shared=cache.setdefault("features", {}))
             counts = ak.to_numpy(ak.num(cand, axis=1)).astype(np.int64)
             X = matrix(flat, src.conditioning, int(counts.sum()))
