@@ -525,12 +525,6 @@ def _genpart_ids(cand: ak.Array) -> ak.Array | None:
     return cand.idx if "pdgId" in cand.fields and "idx" in cand.fields else None
 
 
-def _charge(cand):
-    if "charge" in cand.fields:
-        return ak.values_astype(cand.charge, np.float64)
-    return ak.values_astype(-np.sign(cand.pdgId), np.float64)
-
-
 _ONE_HOT = {
     "is_b": ("hadronFlavour", (5,)),
     "is_c": ("hadronFlavour", (4,)),
@@ -625,13 +619,13 @@ def compute_flat(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict |
                                           np.full(len(col("eta")), -1, np.int64) if ids is None else _flat_int(ids))
         return cache["side", ids is None]
 
-    def other(kind: str) -> tuple[ak.Array, tuple[np.ndarray, ...]]:  # a neighbour collection, flattened once a chunk
+    def other(kind: str) -> tuple[np.ndarray, ...]:  # a neighbour collection's flat side, made once a chunk
         if kind not in shared:
             shared[kind] = _NEIGHBOURS[kind](gen)
         if ("flat", kind) not in shared:
             nb = shared[kind]
             shared["flat", kind] = _side(nb, nb.idx if "idx" in nb.fields else None, with_pt=True)
-        return shared[kind], shared["flat", kind]
+        return shared["flat", kind]
 
     for name in names:
         if name in EVENT_FEATURES:
@@ -672,7 +666,7 @@ def compute_flat(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict |
                     cache["near", kind] = _nearest_kernel(*side(None), *side(None)[:3], col("pt"), side(None)[3],
                                                           True, NO_NEIGHBOUR_DR)
                 else:
-                    cache["near", kind] = _nearest_kernel(*side(_genpart_ids(cand)), *other(kind)[1], False,
+                    cache["near", kind] = _nearest_kernel(*side(_genpart_ids(cand)), *other(kind), False,
                                                           NO_NEIGHBOUR_DR)
             dr, pt = cache["near", kind]
             if name.endswith("_dr"):
