@@ -497,17 +497,18 @@ class FlashSim:
         src = m.source
         ck = (src.candidates, tuple(src.conditioning))
         if ck not in cache:
-            if ("candidates", src.candidates) not in cache:  # one selection per kind and chunk
-                cache["candidates", src.candidates] = candidates.select(gen, src.candidates)
-            cand = cache["candidates", src.candidates]
+            if ("candidates", src.candidates) not in cache:  # one selection per kind and chunk, its fields flat
+                cand = candidates.select(gen, src.candidates)
+                gencols = {k: _flat(v).astype(np.float64) for k, v in candidates.gen_columns(cand).items()}
+                cache["candidates", src.candidates] = (cand, gencols, {})
+            cand = cache["candidates", src.candidates][0]
             flat = features.compute_flat(gen, cand, src.conditioning, shared=cache.setdefault("features", {}))
             counts = ak.to_numpy(ak.num(cand, axis=1)).astype(np.int64)
-            X = matrix(flat, src.conditioning, int(counts.sum()))
-            gencols = {k: _flat(v).astype(np.float64) for k, v in candidates.gen_columns(cand).items()}
-            cache[ck] = (counts, X, gencols, cand, {})
-        counts, X, gencols, cand, flat_fields = cache[ck]
+            cache[ck] = (counts, matrix(flat, src.conditioning, int(counts.sum())))
+        counts, X = cache[ck]
+        cand, gencols, flat_fields = cache["candidates", src.candidates]
 
-        def cand_field(name: str) -> np.ndarray:  # flattened once per chunk, when a source asks for it
+        def cand_field(name: str) -> np.ndarray:  # flattened once per kind and chunk, when a source asks for it
             if name not in flat_fields:
                 flat_fields[name] = _flat(cand[name])
             return flat_fields[name]

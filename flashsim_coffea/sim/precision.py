@@ -8,7 +8,7 @@ the noise and every other model (efficiency, count) stay float32. Measured here 
 ``avx512_bf16``; shipped models, 2000 ``zh_llbb`` events, 8 midpoint steps, one thread): the
 velocity network 2.3x faster, the whole engine 1.7x (813 -> 1400 events/s on a loaded machine);
 flash samples from the same noise in float32 and bfloat16 differ by a median W1/σ of 0.001-0.002
-per field, a tenth of the statistical floor of the validation (docs/performance.md). Without
+per field, at or below the validation's statistical floors (0.001-0.01; docs/performance.md). Without
 native support bfloat16 is emulated and slower than float32, so ``auto`` takes it only where
 the hardware has it.
 
