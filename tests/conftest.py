@@ -124,3 +124,16 @@ def read_gen():
         return genevents.from_branches(arrays, source=str(path))
 
     return read
+
+
+@pytest.fixture(scope="session")
+def branch_dtype():
+    """``dtype(tree, name)``: the numpy dtype name of an uproot branch's values (of its items when jagged),
+    in native byte order: what awkward reports for the same field read back."""
+
+    def dtype(tree, name: str) -> str:
+        interp = tree[name].interpretation
+        dt = interp.content.to_dtype if hasattr(interp, "content") else interp.to_dtype
+        return str(dt.newbyteorder("="))
+
+    return dtype

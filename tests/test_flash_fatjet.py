@@ -50,12 +50,7 @@ def flash(sim, gen):
     return sim.simulate(gen[:N_GEN], seed=5, replicas=2)
 
 
-def _dtype(tree, name: str) -> str:
-    interp = tree[name].interpretation
-    return str(interp.content.to_dtype.newbyteorder("="))
-
-
-def test_fields_and_dtypes_are_the_references_and_v12(flash, tree, nanoaod_dir):
+def test_fields_and_dtypes_are_the_references_and_v12(flash, tree, nanoaod_dir, branch_dtype):
     """FatJet: the 48 fields of nano_tt_v12; SubJet (absent from that file): the fields nano_dy.root has
     (older NanoAOD: no flavour fields) with its dtypes, the rest as the reference writes them."""
     files = {"FatJet": "nano_tt_v12.root", "SubJet": "nano_dy.root"}
@@ -67,9 +62,9 @@ def test_fields_and_dtypes_are_the_references_and_v12(flash, tree, nanoaod_dir):
         assert len(have) == (48 if coll == "FatJet" else 12)
         for f in ref:
             got = str(ak.flatten(flash[coll][f]).layout.dtype)
-            assert got == _dtype(tree, f"{coll}_{f}"), (coll, f)
+            assert got == branch_dtype(tree, f"{coll}_{f}"), (coll, f)
             if f in have:
-                assert got == _dtype(real, f"{coll}_{f}"), (coll, f)
+                assert got == branch_dtype(real, f"{coll}_{f}"), (coll, f)
 
 
 def test_counts_follow_the_reference(flash, tree):

@@ -39,26 +39,20 @@ def flash(sim, gen):
     return sim.simulate(gen[:120], seed=5, replicas=2)
 
 
-def _dtype(tree, name: str) -> str:
-    interp = tree[name].interpretation
-    dt = interp.content.to_dtype if hasattr(interp, "content") else interp.to_dtype
-    return str(dt.newbyteorder("="))
-
-
-def test_jet_and_event_fields_are_the_references(flash, tree):
+def test_jet_and_event_fields_are_the_references(flash, tree, branch_dtype):
     """Names and dtypes: every Jet field and event-level branch the reference writes, nothing else."""
     ref_jet = {k[4:] for k in tree.keys() if k.startswith("Jet_")} - _NOT_YET
     assert set(flash.Jet.fields) == ref_jet and len(ref_jet) == 47
     for f in flash.Jet.fields:
         got = str(ak.flatten(flash.Jet[f]).layout.dtype)
-        assert got == schema.SCHEMA["Jet"][f] == _dtype(tree, f"Jet_{f}"), f
+        assert got == schema.SCHEMA["Jet"][f] == branch_dtype(tree, f"Jet_{f}"), f
     ref_event = {k for k in tree.keys() if k.startswith(_PREFIXES)}
     records = [r for r in flash.fields if r in EVENT_RECORDS]
     got_event = {f"{r}_{f}" for r in records for f in flash[r].fields}
     assert got_event == ref_event and len(ref_event) == 103
     for r in records:
         for f in flash[r].fields:
-            assert str(flash[r][f].layout.dtype) == schema.SCHEMA[""][f"{r}_{f}"] == _dtype(tree, f"{r}_{f}")
+            assert str(flash[r][f].layout.dtype) == schema.SCHEMA[""][f"{r}_{f}"] == branch_dtype(tree, f"{r}_{f}")
     assert len(flash.HLT.fields) == len(triggers.PATHS) and len(flash.Flag.fields) == 28
 
 

@@ -33,7 +33,7 @@ def test_production_plan(tmp_path):
     counts = dict(re.findall(r"^(generate|fileset|train_dnn|report)\s+(\d+)$", res.stdout, re.M))
     assert counts == {"generate": "12", "fileset": "4", "train_dnn": "2", "report": "2"}
     assert "--process zh_llbb --events 200000 --seed 31" in res.stdout
-    assert "--process dy_mumu_zh --events 600000 --seed 22" in res.stdout
+    assert "--process dy_mumu_jet_zh --events 60000 --seed 22" in res.stdout
     assert "--analysis vbf_hmumu --fileset filesets/vbf_hmumu_eval.json --dnn dnn/vbf_hmumu_dnn" in res.stdout
     assert "--replicas 6 10" in res.stdout
 
@@ -51,7 +51,7 @@ def test_existing_samples_replace_generation(tmp_path):
     counts = dict(re.findall(r"^(generate|fileset|train_dnn|report)\s+(\d+)$", res.stdout, re.M))
     assert counts == {"generate": "10", "fileset": "4", "train_dnn": "2", "report": "2"}
     assert "--process zh_llbb --events 200000" not in res.stdout and "--process zh_llbb --events 100000" in res.stdout
-    assert f"zh_llbb={made}/zh_llbb_a.root zh_llbb={made}/zh_llbb_b.root dy_mumu_zh=samples/eval" in res.stdout
+    assert f"zh_llbb={made}/zh_llbb_a.root zh_llbb={made}/zh_llbb_b.root dy_mumu_jet_zh=samples/eval" in res.stdout
 
 
 def test_tiny_workflow_end_to_end(tmp_path):
@@ -63,10 +63,10 @@ def test_tiny_workflow_end_to_end(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:] + logs
     print(f"tiny workflow: {elapsed:.0f} s")
     fs = json.loads((tmp_path / "filesets" / "zh_llbb_eval.json").read_text())
-    assert sorted(fs) == ["dy_mumu_zh", "ttbar_dilep", "zh_llbb"]
+    assert sorted(fs) == ["dy_mumu_jet_zh", "ttbar_dilep", "zh_llbb"]
     card = json.loads((tmp_path / "dnn" / "zh_llbb_dnn.json").read_text())
     assert card["training"]["analysis"] == "zh_llbb" and card["training"]["epochs"] == 2
-    assert set(card["training"]["samples"]) == {"dy_mumu_zh", "ttbar_dilep", "zh_llbb"}
+    assert set(card["training"]["samples"]) == {"dy_mumu_jet_zh", "ttbar_dilep", "zh_llbb"}
     assert 0.0 <= card["validation"]["roc_auc_heldout"] <= 1.0  # on the evaluation samples
     rep = json.loads((tmp_path / "reports" / "zh_llbb" / "report.json").read_text())
     assert rep["dnn"] == "dnn/zh_llbb_dnn" and rep["events_per_dataset"]["zh_llbb"] == 100
