@@ -167,3 +167,41 @@ def ewk_zjj_fiducial(event) -> bool:
     m, _ = pairs(q[:2])
     return bool(np.all(pt > CUTS["ewk_quark_pt"]) and np.all(np.abs(eta) < CUTS["ewk_quark_eta"])
                 and m[0] > CUTS["ewk_mjj"])
+
+
+#: generator-level images of the two analyses' signal regions (without the ZH b tag), the fiducial regions
+#: that normalise the Z+jet samples (:data:`flashsim_coffea.reference.processes.NORMALISATION`); cuts as in
+#: ``analyses/zh_llbb.py`` and ``analyses/vbf_hmumu.py`` on the filter's muons and jets.
+SIGNAL_REGIONS: dict = {
+    "zh": {"mu_pt": 20.0, "mu_eta": 2.4, "m_ll": (75.0, 105.0), "jet_pt": (20.0, 20.0), "jet_eta": 2.5,
+           "m_jj": (90.0, 150.0), "deta_jj": 0.0},
+    "vbf": {"mu_pt": 20.0, "mu_eta": 2.4, "m_ll": (115.0, 135.0), "jet_pt": (35.0, 25.0), "jet_eta": 4.7,
+            "m_jj": (150.0, np.inf), "deta_jj": 2.0},
+}
+
+
+def in_signal_region(event, region: str) -> bool:
+    """Whether the two leading muons and the two leading jets of ``event`` (a Pythia event record, objects of
+    :func:`muons` and :func:`jets`) pass the cuts of ``SIGNAL_REGIONS[region]``."""
+    c = SIGNAL_REGIONS[region]
+    mu = muons(event, c["mu_pt"], c["mu_eta"])
+    if len(mu) < 2:
+        return False
+    m_ll, _ = pairs(mu, 2)
+    if not c["m_ll"][0] <= m_ll[0] < c["m_ll"][1]:
+        return False
+    j = jets(event, c["jet_pt"][1], c["jet_eta"], mu[:2])
+    if len(j) < 2 or np.hypot(j[0, 0], j[0, 1]) <= c["jet_pt"][0]:
+        return False
+    m_jj, deta = pairs(j, 2)
+    return bool(c["m_jj"][0] < m_jj[0] < c["m_jj"][1] and deta[0] > c["deta_jj"])
+
+
+def zh_signal_region(event) -> bool:
+    """:func:`in_signal_region` of the ZH -> mumu bb selection (b tag left out)."""
+    return in_signal_region(event, "zh")
+
+
+def vbf_signal_region(event) -> bool:
+    """:func:`in_signal_region` of the VBF H -> mumu selection."""
+    return in_signal_region(event, "vbf")

@@ -128,7 +128,8 @@ def simulate_block(process: str, seed: int, block: int, n: int, pileup_mu: float
         "n_accepted": rec["n_accepted"],
         "sumw": float(np.sum(rec["weight"])),
         "sumw2": float(np.sum(rec["weight"] ** 2)),
-        **{k: rec[k] for k in ("n_tried", "sumw_tried", "sumw2_tried", "sumw_cross", "sumw_fiducial")},
+        **{k: rec[k] for k in ("n_tried", "sumw_tried", "sumw2_tried", "sumw_cross", "sumw_fiducial",
+                                "sumw2_fiducial")},
     }
 
 
@@ -162,7 +163,8 @@ def cross_section(process: str, sigma_pb: float, sigma_err_pb: float, sums: dict
     Arguments:
         process: the process name.
         sigma_pb, sigma_err_pb: Pythia's cross-section estimate and its error (pb).
-        sums: ``sumw sumw2 sumw_tried sumw2_tried sumw_cross sumw_fiducial n_tried`` summed over the blocks.
+        sums: ``sumw sumw2 sumw_tried sumw2_tried sumw_cross sumw_fiducial sumw2_fiducial n_tried`` summed
+            over the blocks (``sumw2_fiducial`` defaults to ``sumw_fiducial``: unit weights).
 
     Example:
         A filter keeping 250 of 1000 events of a 40 pb process:
@@ -184,8 +186,9 @@ def cross_section(process: str, sigma_pb: float, sigma_err_pb: float, sums: dict
     }
     if process in NORMALISATION:
         sigma_fid, fiducial, source = NORMALISATION[process]
-        fid = sums["sumw_fiducial"]  # unit-weight processes only
-        frac, frac_err = _ratio_err(fid, fid, fid, sums["sumw_tried"], sums["sumw2_tried"])
+        fid, fid2 = sums["sumw_fiducial"], sums.get("sumw2_fiducial", sums["sumw_fiducial"])
+        # the fiducial events are a subset of the tried ones, with the same weights: cross term = sum w^2
+        frac, frac_err = _ratio_err(fid, fid2, fid2, sums["sumw_tried"], sums["sumw2_tried"])
         ok = frac > 0
         out.update({
             "xsec_reference_pb": sigma_fid,
@@ -315,7 +318,8 @@ def generate(
     jetalgo.banner()  # FastJet's, once, before the progress bar (worker processes never print it)
     start = time.perf_counter()
     sigma, sigma_err, accepted = [], [], []
-    sums = dict.fromkeys(("sumw", "sumw2", "n_tried", "sumw_tried", "sumw2_tried", "sumw_cross", "sumw_fiducial"), 0.0)
+    sums = dict.fromkeys(("sumw", "sumw2", "n_tried", "sumw_tried", "sumw2_tried", "sumw_cross", "sumw_fiducial",
+                          "sumw2_fiducial"), 0.0)
     with atomic_root(out) as f, tqdm(total=events, unit="ev", desc=f"{process} (seed {seed})",
                                      disable=not progress) as bar:
         tree = None

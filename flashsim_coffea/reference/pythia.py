@@ -89,8 +89,9 @@ def generate_block(process: str, n: int, seed: int) -> dict[str, np.ndarray | fl
         ``n_accepted``: Pythia's cross-section estimate of this block; ``n_tried`` (events made,
         = n without a filter), ``sumw_tried`` / ``sumw2_tried`` (their Pythia weights and
         squares, kept or not), ``sumw_cross`` (sum over kept events of Pythia's weight times the
-        kept weight, for the efficiency's error) and ``sumw_fiducial`` (weights of the tried
-        events in the fiducial region of :data:`~flashsim_coffea.reference.processes.NORMALISATION`, else 0).
+        kept weight, for the efficiency's error) and ``sumw_fiducial`` / ``sumw2_fiducial`` (weights of the tried
+        events in the fiducial region of :data:`~flashsim_coffea.reference.processes.NORMALISATION` and their
+        squares, else 0).
 
     Example:
         A filtered Drell-Yan block: 2 events kept out of the tried ones, the first with a VBF-like
@@ -115,7 +116,7 @@ def generate_block(process: str, n: int, seed: int) -> dict[str, np.ndarray | fl
     fiducial = NORMALISATION[process][1] if process in NORMALISATION else None
     rng = np.random.default_rng(seed)
     ints, flts, counts, weights = [], [], [], []
-    tried, sumw_tried, sumw2_tried, sumw_cross, sumw_fid = 0, 0.0, 0.0, 0.0, 0.0
+    tried, sumw_tried, sumw2_tried, sumw_cross, sumw_fid, sumw2_fid = 0, 0.0, 0.0, 0.0, 0.0, 0.0
     while keep is None and fiducial is None and len(counts) < n:
         # no filter: whole batches at once (Pythia's own loop: the same events as next() one by one,
         # failed ones skipped, 1.5x faster than copying each particle through Python)
@@ -141,6 +142,7 @@ def generate_block(process: str, n: int, seed: int) -> dict[str, np.ndarray | fl
         sumw2_tried += w * w
         if fiducial is not None and fiducial(pythia.event):
             sumw_fid += w
+            sumw2_fid += w * w
         q = 1.0 if keep is None else float(keep(pythia.event))
         if q <= 0.0 or (q < 1.0 and rng.random() >= q):
             continue
@@ -172,4 +174,5 @@ def generate_block(process: str, n: int, seed: int) -> dict[str, np.ndarray | fl
     out["sumw2_tried"] = float(sumw2_tried)
     out["sumw_cross"] = float(sumw_cross)
     out["sumw_fiducial"] = float(sumw_fid)
+    out["sumw2_fiducial"] = float(sumw2_fid)
     return out
