@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tables", required=True, help="a flashsim extract folder of training processes")
     ap.add_argument("--source", required=True, help="source key, e.g. Jet_genjet")
     ap.add_argument("--base-steps", type=int, default=4000, help="gradient steps of the base point")
-    ap.add_argument("--base-width", type=int, default=256)
+    ap.add_argument("--base-width", type=int, default=128, help="flow width of the base point (the shipped 128)")
     ap.add_argument("--depth", type=int, default=4)
     ap.add_argument("--base-events", type=float, default=0.25, help="fraction of the training split at the base")
     ap.add_argument("--widths", type=int, nargs="*", default=WIDTHS)
