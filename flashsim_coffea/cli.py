@@ -392,6 +392,8 @@ def _add_validate(sub) -> None:
                    help="classifier seeds of the every-field check per collection (MLP and gradient-boosted; default 3)")
     p.add_argument("--no-fields", action="store_true",
                    help="leave out the every-field check (per-field AUCs, trigger pass fractions, OUT/fields.md)")
+    p.add_argument("--auc-seeds", type=positive_int, default=5,
+                   help="classifier seeds each source's two-sample AUC is averaged over (default 5)")
     p.set_defaults(func=_run_validate)
 
 
@@ -404,7 +406,8 @@ def _run_validate(args) -> int:
                       plots=not args.no_plots, update_cards=args.update_cards, solver=args.solver, steps=args.steps,
                       grid=args.grid, precision=args.precision, replicas=args.replicas,
                       collections=args.collections, step=args.step or store.STEP,
-                      cap=args.max_objects or sample.CAP, field_seeds=0 if args.no_fields else args.field_seeds)
+                      cap=args.max_objects or sample.CAP, field_seeds=0 if args.no_fields else args.field_seeds,
+                      auc_seeds=args.auc_seeds)
     print("\n".join(summary_lines(report)))
     print(f"wrote {os.path.join(args.out, 'validation.json')}")
     return 0

@@ -80,6 +80,10 @@ def test_validate_writes_a_report_of_every_collection(tiny_models, tt_sample, tm
     assert set(written["collections"]) == set(report["collections"]) >= {"Jet", "Muon", "Event"}
     jet = report["sources"]["Jet_genjet"]
     assert 0.3 < jet["efficiency"]["fullsim"] < 1.0
+    # the AUC: the mean over the default five classifier seeds, which differ
+    assert report["auc_seeds"] == 5 and len(jet["auc_seeds"]) == 5 and len(set(jet["auc_seeds"])) > 1
+    assert jet["auc"] == pytest.approx(np.mean(jet["auc_seeds"]))
+    assert jet["auc_sd"] == pytest.approx(np.std(jet["auc_seeds"], ddof=1))
     assert all(0 <= e <= 1 for e in jet["eff_vs_pt"]["fullsim"] if np.isfinite(e))
     for coll, r in report["collections"].items():
         assert r["median_w1_over_sigma"] >= 0 and r["w1_floor"] >= 0, coll
@@ -104,7 +108,7 @@ def test_replicas_repeat_each_gen_event_with_its_own_flash_collections(tiny_mode
         not ak.all(ak.flatten(flash["Jet", "pt"][0::3]) == ak.flatten(flash["Jet", "pt"][1::3]))
 
     report = v.validate(tiny_models, [tt_sample], None, seed=4, plots=False, progress=False, steps=2, field_seeds=0,
-                        replicas=3)
+                        auc_seeds=1, replicas=3)
     jet = report["sources"]["Jet_genjet"]
     assert report["replicas"] == 3
     assert 2.7 < jet["objects"]["flash"] / jet["objects"]["fullsim"] < 3.3
@@ -115,7 +119,7 @@ def test_update_cards_records_the_figures_under_the_process(tiny_models, tt_samp
 
     models = tmp_path / "models"
     shutil.copytree(tiny_models, models)
-    report = v.validate(models, [tt_sample], None, seed=4, plots=False, progress=False, steps=2, field_seeds=0,
+    report = v.validate(models, [tt_sample], None, seed=4, plots=False, progress=False, steps=2, field_seeds=0, auc_seeds=1,
                         update_cards=True)
     card = json.loads((models / "Muon_genmuon" / "flow.json").read_text())
     assert card["validation"]["ttbar"]["median_w1_over_sigma"] == report["sources"]["Muon_genmuon"]["median_w1_over_sigma"]
@@ -127,7 +131,7 @@ def test_update_cards_records_the_figures_under_the_process(tiny_models, tt_samp
 
 def test_validating_some_collections_replaces_only_their_entries(tiny_models, tt_sample, tmp_path):
     full = v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2, field_seeds=0,
-                      entry_stop=300)
+                      auc_seeds=1, entry_stop=300)
     # mark the written entries: the partial run must overwrite Muon's and keep Jet's
     path = tmp_path / "validation.json"
     written = json.loads(path.read_text())
@@ -135,7 +139,7 @@ def test_validating_some_collections_replaces_only_their_entries(tiny_models, tt
         written["sources"][key]["median_w1_over_sigma"] = -1.0
     path.write_text(json.dumps(written))
     part = v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2, field_seeds=0,
-                      entry_stop=300,
+                      auc_seeds=1, entry_stop=300,
                       collections=["Muon"])
     assert set(part["collections"]) == {"Muon"} and all(k.startswith("Muon_") for k in part["sources"])
     written = json.loads(path.read_text())
@@ -145,12 +149,13 @@ def test_validating_some_collections_replaces_only_their_entries(tiny_models, tt
         "median_w1_over_sigma"] >= 0
     with pytest.raises(ValueError, match="replicas=1, this run has replicas=2"):
         v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2, field_seeds=0,
-                   entry_stop=300,
+                   auc_seeds=1, entry_stop=300,
                    collections=["Muon"], replicas=2)
 
 
 def test_chunked_validation_gives_the_figures_of_one_chunk(tiny_models, tt_sample, tmp_path):
-    kw = dict(seed=4, plots=False, progress=False, steps=2, field_seeds=0, replicas=2, collections=["Jet", "Muon", "Event"])
+    kw = dict(seed=4, plots=False, progress=False, steps=2, field_seeds=0,
+              auc_seeds=1, replicas=2, collections=["Jet", "Muon", "Event"])
     whole = v.validate(tiny_models, [tt_sample], step=400, **kw)
     chunked = v.validate(tiny_models, [tt_sample], step=70, **kw)  # 6 chunks, the last of 50 events
     assert chunked["events"] == whole["events"] == 400
@@ -159,7 +164,7 @@ def test_chunked_validation_gives_the_figures_of_one_chunk(tiny_models, tt_sampl
 
 
 def test_a_capped_sample_keeps_exact_counts_and_a_uniform_subsample(tiny_models, tt_sample):
-    kw = dict(seed=4, plots=False, progress=False, steps=2, field_seeds=0, collections=["Jet"], step=100)
+    kw = dict(seed=4, plots=False, progress=False, steps=2, field_seeds=0, auc_seeds=1, collections=["Jet"], step=100)
     full = v.validate(tiny_models, [tt_sample], **kw)["sources"]["Jet_genjet"]
     capped = v.validate(tiny_models, [tt_sample], cap=500, **kw)["sources"]["Jet_genjet"]
     assert capped["objects"] == full["objects"] and full["objects"]["fullsim"] > 2000

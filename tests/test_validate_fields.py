@@ -71,7 +71,7 @@ def test_a_broken_flash_field_stands_out_and_a_missing_one_is_listed(jets):
 
 
 def test_validate_reports_every_field_and_the_trigger_bits_chunk_by_chunk(tt_sample, tmp_path):
-    kw = dict(seed=2, progress=False, collections=["Jet", "Event"], entry_stop=200, field_seeds=1)
+    kw = dict(seed=2, progress=False, collections=["Jet", "Event"], entry_stop=200, field_seeds=1, auc_seeds=1)
     report = v.validate(DEFAULT_MODELS, [tt_sample], tmp_path, plots=True, **kw)
     assert set(report["fields"]) == {"Jet", "Event"}
     jet, event = report["fields"]["Jet"], report["fields"]["Event"]
@@ -102,7 +102,7 @@ def test_the_field_check_chunk_by_chunk_gives_the_figures_of_one_chunk(tt_sample
     monkeypatch.setattr(v, "two_sample_auc", cheap)
     monkeypatch.setitem(fields.CLASSIFIERS, "mlp", cheap)
     monkeypatch.setitem(fields.CLASSIFIERS, "hgb", cheap)
-    kw = dict(seed=2, progress=False, collections=["Jet", "Event"], entry_stop=120, field_seeds=1, plots=False)
+    kw = dict(seed=2, progress=False, collections=["Jet", "Event"], entry_stop=120, field_seeds=1, plots=False, auc_seeds=1)
     whole = v.validate(DEFAULT_MODELS, [tt_sample], None, **kw)
     chunked = v.validate(DEFAULT_MODELS, [tt_sample], None, step=50, **kw)
     assert whole["fields"]["Jet"]["classifiers"]["hgb"]["mean"] != 0

@@ -24,6 +24,13 @@ muon angles, the bremsstrahlung-like and multiperipheral diagrams and their (neg
 interference, and Pythia's cross-section for X means nothing: the sample is normalised to the
 CMS measurement instead (:data:`NORMALISATION`).
 
+Inclusive Drell-Yan makes its jets in the shower, and few of them where the analyses' signal regions
+are: ``dy_mumu_jet_zh`` / ``dy_mumu_jet_vbf`` start from Z/γ* + one parton at matrix-element level with a
+pT-hat bias (~25x the signal-region events per CPU hour of the filtered inclusive sample), and are
+normalised to inclusive Drell-Yan inside a generator-level image of the signal region
+(:data:`NORMALISATION`, :func:`flashsim_coffea.reference.filters.in_signal_region`), since the matrix
+element starting the shower at pT-hat leaves out part of it.
+
 Example:
     >>> sorted(PROCESSES)  # doctest: +NORMALIZE_WHITESPACE
     ['dy', 'dy_mumu', 'dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_m105', 'dy_mumu_vbf', 'dy_mumu_zh', 'qcd',
@@ -230,6 +237,9 @@ _EWK_ZJJ_PB = 0.534 * 0.0241
 #: normalised to, since their matrix element leaves out part of these regions (docs/reference_samples.md).
 #: ZH: 9.0 +- 1.3 pb (48 of 8000 events, Pythia 8.317, the settings of this module at 13.6 TeV).
 _DY_ZH_SR_PB = 9.0
+#: VBF: 0.098 +- 0.014 pb (``python benchmarks/fiducial_xsec.py --process dy_mumu_vbf --region vbf --events 20000
+#: --seed 12``: 51 of 20000 events, sigma 38.6 pb).
+_DY_VBF_SR_PB = 0.098
 
 #: Process name -> (cross-section in pb of the events inside a fiducial region, the fiducial test of
 #: ``pythia.event``, source): for a process whose Pythia cross-section means nothing, the sample's
@@ -239,6 +249,8 @@ NORMALISATION: dict[str, tuple[float, Callable[..., bool], str]] = {
                    "CMS EW Zjj 534 fb (arXiv:1712.09814) x DY share of 105 < m(mumu) < 200 GeV (0.0241)"),
     "dy_mumu_jet_zh": (_DY_ZH_SR_PB, filters.zh_signal_region,
                        "inclusive Drell-Yan (dy_mumu_zh settings) in the generator-level ZH signal region"),
+    "dy_mumu_jet_vbf": (_DY_VBF_SR_PB, filters.vbf_signal_region,
+                        "inclusive Drell-Yan (dy_mumu_vbf settings) in the generator-level VBF signal region"),
 }
 
 

@@ -221,8 +221,12 @@ def auc_inputs(src, flash_pairs: dict, ref_pairs: dict) -> tuple[list[str], np.n
     return cols, rows(flash_pairs), rows(ref_pairs)
 
 
-def compare_source(src, ref: dict, flash: dict, seed: int = 0) -> dict:
+def compare_source(src, ref: dict, flash: dict, seed: int = 0, auc_seeds: int = 1) -> dict:
     """Figures of one source from its FullSim and flash samples (:mod:`.sample`).
+
+    ``auc``: the two-sample classifier's AUC, the mean over ``auc_seeds`` classifier seeds (``seed``,
+    ``seed + 1``, ...: each its own split and initialisation; ``auc_seeds`` lists them and ``auc_sd``
+    is their standard deviation when there are several): one seed is a draw, not a result, on sparse sources.
 
     Example:
         >>> from flashsim_coffea.sim.cards import DEFAULT_MODELS
@@ -274,7 +278,10 @@ def compare_source(src, ref: dict, flash: dict, seed: int = 0) -> dict:
     out["median_w1_over_sigma"] = float(np.median(w)) if w else None
     if min(out["objects"].values()) >= MIN_AUC_OBJECTS:
         _, fa, ra = auc_inputs(src, fp, rp)
-        out["auc"] = two_sample_auc(fa, ra, seed)
+        aucs = [two_sample_auc(fa, ra, seed + k) for k in range(auc_seeds)]
+        out["auc"] = float(np.mean(aucs))
+        if auc_seeds > 1:
+            out["auc_seeds"], out["auc_sd"] = aucs, float(np.std(aucs, ddof=1))
     else:
         out["auc"] = None
     return out
@@ -331,14 +338,15 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
              update_cards: bool = False, solver: str | None = None, steps: int | None = None, grid: str | None = None,
              precision: str | None = None, replicas: int = 1,
              collections: tuple[str, ...] | list[str] | None = None, step: int = store.STEP,
-             cap: int = CAP, field_seeds: int = 3) -> dict:
+             cap: int = CAP, field_seeds: int = 3, auc_seeds: int = 5) -> dict:
     """Validate the models of ``models_dir`` on FullSim ``paths``; returns (and writes) the report.
 
     The files are read ``step`` events at a time: each chunk is simulated and folded into the
     per-source samples (:mod:`.sample`: exact efficiency histograms and counts, a uniform
     subsample of at most ``cap`` objects per source and side), so memory does not grow with the
     number of events. ``solver``/``steps``/``grid``/``precision`` override the models index's ODE
-    integration (for step studies); ``replicas`` flash events are made per gen event. ``collections`` validates only
+    integration (for step studies); ``replicas`` flash events are made per gen event; each source's AUC is the
+    mean over ``auc_seeds`` classifier seeds (:func:`compare_source`). ``collections`` validates only
     those (after retraining them): their entries replace the ones in an existing
     ``out/validation.json`` made on the same files, events, seed and replicas.
 
@@ -363,6 +371,7 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
     report: dict = {"files": [Path(p).name for p in paths], "events": sum(c.stop - c.start for c in chunks),
                     "seed": seed, "replicas": replicas, "solver": sim.solver, "steps": sim.steps,
                     "grid": sim.grid, "precision": resolve(sim.precision, "cpu"), "subsample_cap": cap,
+                    "auc_seeds": auc_seeds,
                     "sources": {}, "collections": {}, "fields": {}, "triggers": {}}
     # a partial re-validation goes into the existing report: refuse before simulating if it cannot
     path = None if out is None else Path(out) / "validation.json"
@@ -401,7 +410,7 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
                     add_bits(bits[side], {k: v for k, v in events[side].items() if k.startswith(fields.TRIGGER_PREFIXES)})
         del data, flash
     for key in tables:
-        report["sources"][key] = compare_source(sim.models[key].source, *tables[key], seed)
+        report["sources"][key] = compare_source(sim.models[key].source, *tables[key], seed, auc_seeds)
     for coll in [*sim.collections, "Event"]:
         rs = [r for k, r in report["sources"].items() if k.split("_")[0] == coll]
         if not rs:
@@ -477,9 +486,9 @@ def record_in_cards(report: dict, models_dir: str | os.PathLike, paths: list[str
 
 
 #: run settings two reports must share to be merged
-MERGE_KEYS = ("files", "events", "seed", "replicas", "solver", "steps", "grid", "precision")
+MERGE_KEYS = ("files", "events", "seed", "replicas", "solver", "steps", "grid", "precision", "auc_seeds")
 #: the value of a run setting a report made before it existed had
-_BEFORE = {"grid": DEFAULT_GRID, "precision": DEFAULT_PRECISION}
+_BEFORE = {"grid": DEFAULT_GRID, "precision": DEFAULT_PRECISION, "auc_seeds": 1}
 
 
 def merge_reports(old: dict, new: dict, path: str | os.PathLike = "validation.json") -> dict:
