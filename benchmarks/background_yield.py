@@ -45,10 +45,9 @@ def yields(analysis: str, files: list[str], lumi: float) -> dict:
     cls = {"zh_llbb": ZHllbb, "vbf_hmumu": VBFHmumu}[analysis]
     out = {}
     for f in files:
-        ds = Path(f).stem
-        fs = complete_metadata({ds: {"files": {f: "Events"}}})
+        ds, md = Path(f).stem, file_metadata(f)
+        fs = complete_metadata({ds: {"files": {f: "Events"}, "file_metadata": {f: md}}})
         res = run(fs, cls(lumi_fb=lumi), "iterative")[ds]
-        md = file_metadata(f)
         raw, cf = res["cutflow_raw"], res["cutflow"]
         regions = list(raw.axes[0])
         out[ds] = {"process": md.get("process"), "kept": md["entries"], "tried": md.get("events_tried", md["entries"]),

@@ -33,15 +33,10 @@ if __package__ in (None, ""):
 
 def block(process: str, region: str, seed: int, events: int) -> dict:
     """Pythia's cross-section and the weighted counts, all and inside ``region``, of one block."""
-    import pythia8mc
-
     from flashsim_coffea.reference import filters
-    from flashsim_coffea.reference.processes import settings
+    from flashsim_coffea.reference.pythia import start
 
-    pythia = pythia8mc.Pythia("", False)
-    for line in settings(process, seed):
-        pythia.readString(line)
-    pythia.init()
+    pythia = start(process, seed)
     sumw = sumw2 = sumw_in = sumw2_in = 0.0
     n = 0
     while n < events:

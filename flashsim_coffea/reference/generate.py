@@ -164,13 +164,13 @@ def cross_section(process: str, sigma_pb: float, sigma_err_pb: float, sums: dict
         process: the process name.
         sigma_pb, sigma_err_pb: Pythia's cross-section estimate and its error (pb).
         sums: ``sumw sumw2 sumw_tried sumw2_tried sumw_cross sumw_fiducial sumw2_fiducial n_tried`` summed
-            over the blocks (``sumw2_fiducial`` defaults to ``sumw_fiducial``: unit weights).
+            over the blocks.
 
     Example:
         A filter keeping 250 of 1000 events of a 40 pb process:
 
         >>> sums = {"sumw": 250.0, "sumw2": 250.0, "sumw_tried": 1000.0, "sumw2_tried": 1000.0,
-        ...         "sumw_cross": 250.0, "sumw_fiducial": 0.0, "n_tried": 1000.0}
+        ...         "sumw_cross": 250.0, "sumw_fiducial": 0.0, "sumw2_fiducial": 0.0, "n_tried": 1000.0}
         >>> xs = cross_section("dy_mumu_vbf", 40.0, 0.4, sums)
         >>> xs["xsec_pb"], xs["filter_efficiency"], round(xs["filter_efficiency_err"], 4), xs["events_tried"]
         (10.0, 0.25, 0.0137, 1000)
@@ -186,7 +186,7 @@ def cross_section(process: str, sigma_pb: float, sigma_err_pb: float, sums: dict
     }
     if process in NORMALISATION:
         sigma_fid, fiducial, source = NORMALISATION[process]
-        fid, fid2 = sums["sumw_fiducial"], sums.get("sumw2_fiducial", sums["sumw_fiducial"])
+        fid, fid2 = sums["sumw_fiducial"], sums["sumw2_fiducial"]
         # the fiducial events are a subset of the tried ones, with the same weights: cross term = sum w^2
         frac, frac_err = _ratio_err(fid, fid2, fid2, sums["sumw_tried"], sums["sumw2_tried"])
         ok = frac > 0

@@ -67,6 +67,23 @@ def _batch_record(batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ints.reshape(-1, len(_INT)), flts.reshape(-1, len(_FLT)), counts
 
 
+def start(process: str, seed: int):
+    """An initialised Pythia of ``process`` with random seed ``seed`` (:func:`~.processes.settings`), quiet.
+
+    Raises:
+        RuntimeError: if Pythia rejects a setting or fails to initialise.
+    """
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    for line in settings(process, seed):
+        if not pythia.readString(line):
+            raise RuntimeError(f"Pythia rejected setting {line!r}")
+    if not pythia.init():
+        raise RuntimeError(f"Pythia failed to initialise process {process!r}")
+    return pythia
+
+
 def generate_block(process: str, n: int, seed: int) -> dict[str, np.ndarray | float]:
     """Generate ``n`` events of ``process`` with Pythia seed ``seed``.
 
@@ -104,14 +121,7 @@ def generate_block(process: str, n: int, seed: int) -> dict[str, np.ndarray | fl
     Raises:
         RuntimeError: if Pythia rejects a setting or fails to initialise.
     """
-    import pythia8mc
-
-    pythia = pythia8mc.Pythia("", False)
-    for line in settings(process, seed):
-        if not pythia.readString(line):
-            raise RuntimeError(f"Pythia rejected setting {line!r}")
-    if not pythia.init():
-        raise RuntimeError(f"Pythia failed to initialise process {process!r}")
+    pythia = start(process, seed)
     keep = FILTERS.get(process)
     fiducial = NORMALISATION[process][1] if process in NORMALISATION else None
     rng = np.random.default_rng(seed)
