@@ -36,11 +36,12 @@ _CHILD = """
 import sys, time, torch, uproot
 torch.set_num_threads(int(sys.argv[4]))
 from flashsim_coffea.nanoaod import genevents
+from flashsim_coffea.sim.cards import DEFAULT_MODELS
 from flashsim_coffea.sim.engine import FlashSim
 arrays = uproot.open(sys.argv[1])["Events"].arrays(
     filter_name=[*genevents.branch_names(optional=True), "run", "luminosityBlock", "event"], entry_stop=int(sys.argv[2]))
 gen = genevents.from_branches(arrays, source=sys.argv[1])
-sim = FlashSim.load(sys.argv[3] or None, precision=sys.argv[5])
+sim = FlashSim.load(sys.argv[3] or DEFAULT_MODELS, precision=sys.argv[5])
 sim.simulate(gen[:200], seed=1)
 sys.stdout.write("ready\\n"); sys.stdout.flush(); sys.stdin.readline()
 t = time.perf_counter(); sim.simulate(gen, seed=2); dt = time.perf_counter() - t

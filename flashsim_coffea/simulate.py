@@ -149,17 +149,21 @@ def models_hash(models_dir: str | os.PathLike) -> str:
     return h.hexdigest()[:12]
 
 
-@lru_cache(maxsize=2)
-def _engine(models_dir: str, precision: str | None = None):
-    """One engine per process; a worker process runs one torch thread unless ``OMP_NUM_THREADS`` is set
-    (see ``processors.flashsim._engine``)."""
+@lru_cache(maxsize=4)
+def worker_engine(models_dir: str, collections: tuple[str, ...] | None = None, precision: str | None = None):
+    """One engine per process (models load once, not per chunk), shared by ``flashsim simulate`` and
+    the coffea processor. A worker process (futures, dask) runs one torch thread unless
+    ``OMP_NUM_THREADS`` says otherwise: N workers x 1 thread beat 1 worker x N threads alone and
+    beside another job, where N threads spin and collapse (``benchmarks/thread_policy.py``,
+    docs/performance.md "Thread policy").
+    """
     import torch
 
     from flashsim_coffea.sim.engine import FlashSim
 
     if multiprocessing.parent_process() is not None and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)
-    return FlashSim.load(models_dir, precision=precision)
+    return FlashSim.load(models_dir, collections=collections, precision=precision)
 
 
 def simulate_chunk(path: str, start: int, stop: int, branches: list[str], models_dir: str, seed: int,
@@ -182,7 +186,7 @@ def simulate_chunk(path: str, start: int, stop: int, branches: list[str], models
     with uproot.open(path) as f:
         arrays = f["Events"].arrays(branches, entry_start=start, entry_stop=stop)
     gen = genevents.from_branches(arrays, source=path)
-    sim = _engine(models_dir, precision).simulate(gen, seed=seed, replicas=replicas,
+    sim = worker_engine(models_dir, precision=precision).simulate(gen, seed=seed, replicas=replicas,
                                                   source=f"{path} (entries {start}-{stop})")
     rep = np.asarray(sim["FlashSim"]["genEventIdx"])
     out: dict = {name: ak.to_numpy(arrays[name])[rep] for name in EVENT_IDS if name in arrays.fields}

@@ -39,13 +39,10 @@ Example:
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from functools import lru_cache
 
 import awkward as ak
 import numpy as np
-import torch
 from coffea import processor
 from coffea.nanoevents.methods import nanoaod
 from coffea.util import maybe_map_partitions
@@ -54,6 +51,7 @@ from flashsim_coffea.nanoaod import genevents
 from flashsim_coffea.sim.cards import DEFAULT_MODELS
 from flashsim_coffea.sim.engine import FlashSim
 from flashsim_coffea.sim.precision import resolve
+from flashsim_coffea.simulate import worker_engine
 
 #: coffea behaviour name of each flash collection and record.
 BEHAVIOUR = {"Jet": "Jet", "Muon": "Muon", "Electron": "Electron", "Photon": "Photon", "Tau": "Tau",
@@ -71,19 +69,6 @@ FLASH_LINKS = {("FatJet", "subJetIdx"): ("SubJet", ("subJetIdx1", "subJetIdx2"))
                ("FsrPhoton", "muonIdx"): ("Muon", ("muonIdx",))}
 #: gen-level content carried into the flash events (replicated) and the event ids.
 GEN_CARRIED, EVENT_IDS = genevents.CARRIED, genevents.EVENT_IDS
-
-
-@lru_cache(maxsize=4)
-def _engine(models_dir: str, collections: tuple[str, ...] | None, precision: str | None = None) -> FlashSim:
-    """One engine per worker process (models load once, not per chunk).
-
-    In a worker process (futures, dask) torch runs one thread unless ``OMP_NUM_THREADS``
-    says otherwise: every worker would start one OpenMP thread per core, and two workers'
-    spinning threads on two cores made the engine 40x slower (96 s instead of 2.5 s a chunk).
-    """
-    if multiprocessing.parent_process() is not None and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(1)
-    return FlashSim.load(models_dir, collections=collections, precision=precision)
 
 
 def _gen_input(events: ak.Array, engine: FlashSim) -> ak.Array:
@@ -195,7 +180,7 @@ def flash_events(events: ak.Array, models_dir: str | None, seed: int, replicas: 
         >>> print(flash.Jet.pt[0, :3], flash.Jet.matched_gen.pt[0, :3])  # coffea's cross-reference to the GenJets
         [109, 67.3, 63.7] [112, 76.6, 76.1]
     """
-    engine = _engine(os.fspath(DEFAULT_MODELS if models_dir is None else models_dir), collections, precision)
+    engine = worker_engine(os.fspath(DEFAULT_MODELS if models_dir is None else models_dir), collections, precision)
     if ak.backend(events) == "typetracer":
         # run the same code on a length-zero stand-in holding only gen content and event ids
         wanted = dict.fromkeys([*GEN_CARRIED, *engine.gen_branches(), *EVENT_IDS])  # carried and engine inputs

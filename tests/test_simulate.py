@@ -182,7 +182,7 @@ def test_bad_input_one_line_exit_2_nothing_written(case, tmp_path, capsys, monke
               if case != "NaN" else ["simulate", "--in", str(path), "--out", str(out), "--no-progress",
                                      "--chunksize", "16"])
     err = capsys.readouterr().err.strip().splitlines()
-    err = [line for line in err if "Warning" not in line and "sim = _engine" not in line]  # GenVisTau warning
+    err = [line for line in err if "Warning" not in line and "sim = worker_engine" not in line]  # GenVisTau warning
     assert rc == 2
     assert len(err) == 1 and err[0].startswith("flashsim simulate: error: ") and message in err[0], err
     assert list(out.parent.iterdir()) == []  # no output, no temporary file
