@@ -13,8 +13,9 @@ targets, and the multiply-adds per object. Every setting starts from the same no
 so differences between settings are the integration's, not sampling noise. At most
 ``--max-objects`` objects per source (a uniform random subsample, seed 0) keep it to minutes.
 
-Writes OUT.json and OUT.png (median W1/σ and AUC − 0.5 against velocity evaluations per object,
-one panel pair per source, a line per grid) and prints a table.
+Writes OUT.json (after every setting: a rerun skips the settings it holds) and OUT.png (median
+W1/σ and AUC − 0.5 against velocity evaluations per object, one panel pair per source, a line per
+grid) and prints a table.
 
 Example (held-out tables: 10k ttbar, 10k dy_mumu, 4k ttbar_boosted with seeds not used in training):
     flashsim generate --process ttbar --events 10000 --seed 301 --out held/ttbar.root --workers 2
@@ -54,11 +55,14 @@ def held_tables(tables: str, key: str, max_objects: int) -> dict:
 
 
 def curve(models: str, tables: str, keys: list[str], steps: list[int], grids: list[str], solver: str,
-          max_objects: int, auc_seeds: int, seed: int = 1) -> list[dict]:
-    """One row per (source, grid, steps): the figures of :func:`score` and the seconds it took to sample."""
+          max_objects: int, auc_seeds: int, seed: int = 1, done: list[dict] | None = None,
+          save=None) -> list[dict]:
+    """One row per (source, grid, steps): the figures of :func:`score` and the seconds it took to sample.
+    Rows of ``done`` (an earlier run's, same solver) are kept, not redone; ``save(rows)`` runs after each."""
     sources = all_sources()
-    rows = []
-    todo = [(k, g, s) for k in keys for g in grids for s in steps]
+    rows = [r for r in (done or []) if r["solver"] == solver]
+    have = {(r["source"], r["grid"], r["steps"]) for r in rows}
+    todo = [(k, g, s) for k in keys for g in grids for s in steps if (k, g, s) not in have]
     loaded: dict = {}
     for key, grid, n in tqdm(todo, desc="ode steps", unit="setting"):
         if key not in loaded:
@@ -68,6 +72,8 @@ def curve(models: str, tables: str, keys: list[str], steps: list[int], grids: li
         r = score(m, held, seed, auc_seeds=auc_seeds, solver=solver, steps=n, grid=grid)
         rows.append({"source": key, "grid": grid, "solver": solver, "steps": n, "nfe": nfe(solver, n),
                      "seconds": round(time.perf_counter() - start, 2), **r})
+        if save is not None:
+            save(rows)
     return rows
 
 
@@ -128,13 +134,20 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [k for k in keys if k not in index["sources"]]
     if unknown:
         p.error(f"no model for {unknown} in {args.models} (have {index['sources']})")
-    rows = curve(args.models, args.tables, keys, args.steps, args.grids, args.solver, args.max_objects,
-                 args.auc_seeds)
-    print(table(rows))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"models": str(args.models), "tables": str(args.tables),
-                                                    "rows": rows}, indent=1))
+    js = out.with_suffix(".json")
+    done = json.loads(js.read_text())["rows"] if js.exists() else []  # resume: finished settings stay
+
+    def save(rows: list[dict]) -> None:
+        tmp = js.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"models": str(args.models), "tables": str(args.tables), "rows": rows}, indent=1))
+        tmp.replace(js)
+
+    rows = curve(args.models, args.tables, keys, args.steps, args.grids, args.solver, args.max_objects,
+                 args.auc_seeds, done=done, save=save)
+    save(rows)
+    print(table(rows))
     plot(rows, out.with_suffix(".png"))
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
     return 0

@@ -51,6 +51,15 @@ def _leading_muons(ev: dict) -> np.ndarray:
     return np.stack([eta[ok][order], phi[ok][order]], axis=1)
 
 
+def _leading_muon_p4(ev: dict) -> np.ndarray:
+    """rows (px, py, pz, e) of the muons of :func:`_leading_muons`"""
+    sel = (ev["status"] > 0) & (np.abs(ev["id"]) == 13)
+    pt, eta = _pt_eta(ev, sel)
+    p4 = np.stack([ev[k][sel] for k in ("px", "py", "pz", "e")], axis=1)
+    ok = (pt > CUTS["mu_pt"]) & (np.abs(eta) < CUTS["mu_eta"])
+    return p4[ok][np.argsort(-pt[ok])[:2]]
+
+
 def _jet_pairs(genjet, mu: np.ndarray, pt_min: float, eta_max: float) -> tuple[np.ndarray, np.ndarray]:
     """m_jj, |deta| of the pairs of the three leading NanoAOD GenJets (pT > pt_min, |eta| < eta_max,
     dR > 0.4 from the muons): the same jets as the filter's, from the detector-chain gen code"""
@@ -67,7 +76,7 @@ def records():
     """A few events of each new process (Pythia only, no detector)."""
     return {p: generate_block(p, n=3, seed=5) for p in
             ("dy_mumu_vbf", "dy_mumu_zh", "vbf_x_mumu", "ttbar_dilep", "ttbar_boosted", "zh_boosted",
-             "dy_mumu_jet_zh", "dy_mumu_jet_vbf")}
+             "dy_mumu_jet_zh", "dy_mumu_jet_vbf", "ttbar_dilep_vbf")}
 
 
 #: the Z+jet processes: (pT-hat minimum = the bias reference, bias power) of their Pythia settings
@@ -87,12 +96,13 @@ def _keep_probability(process: str, ev: dict, weight: float) -> float:
     return (ref / pt_hat) ** power / weight
 
 
-@pytest.mark.parametrize("process", ["dy_mumu_vbf", "vbf_x_mumu", "dy_mumu_zh", "dy_mumu_jet_zh", "dy_mumu_jet_vbf"])
+@pytest.mark.parametrize("process", ["dy_mumu_vbf", "vbf_x_mumu", "dy_mumu_zh", "dy_mumu_jet_zh", "dy_mumu_jet_vbf",
+                                     "ttbar_dilep_vbf"])
 def test_filter_holds_on_the_gen_record_of_kept_events(records, process):
     rec = records[process]
     assert len(rec["counts"]) == 3 and rec["n_tried"] > 3  # the filter rejected some events
     genjets = gen_collections(make_truth(rec))["GenJet"]
-    vbf = FILTERS[process] is filters.vbf_dijet
+    vbf = FILTERS[process] in (filters.vbf_dijet, filters.vbf_dijet_mll)
     for k, ev in enumerate(_events(rec)):
         q = _keep_probability(process, ev, rec["weight"][k])
         # (1e-3: Pythia gives outgoing c and b quarks their mass after the pT-hat of the massless kinematics)
@@ -106,6 +116,9 @@ def test_filter_holds_on_the_gen_record_of_kept_events(records, process):
         elif q > CUTS["bias_keep"] * 1.5:
             m, _ = _jet_pairs(genjets[k], mu, CUTS["zh_jet_pt"], CUTS["zh_jet_eta"])
             assert np.any((m > CUTS["zh_mjj_min"]) & (m < CUTS["zh_mjj_max"])), m
+        if process == "ttbar_dilep_vbf":  # the window is the filter's, on the two leading muons
+            assert CUTS["vbf_mll"][0] <= _mass(_leading_muon_p4(ev)) < CUTS["vbf_mll"][1]
+            continue
         # the Z/gamma* or X of the hard process decays to mumu in the generated mass range
         boson = np.flatnonzero((ev["status"] == -22) & np.isin(ev["id"], (23, 25)))[0]
         lo, hi = (70, 120) if process in ("dy_mumu_zh", "dy_mumu_jet_zh") else (105, 200)

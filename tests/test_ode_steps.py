@@ -42,3 +42,9 @@ def test_curve_converges_and_grids_meet_at_many_steps(tiny_models, tt_sample, tm
     saved = json.loads(out.with_suffix(".json").read_text())["rows"]
     assert len(saved) == 1 and saved[0]["grid"] == "late" and out.with_suffix(".png").stat().st_size > 10_000
     assert np.isfinite(saved[0]["auc"])
+    # resumed: a second run with one more step count keeps the finished row (its timing too) and adds one
+    assert ode_steps.main(["--models", str(tiny_models), "--tables", str(tables), "--sources", "Muon_genmuon",
+                           "--steps", "2", "3", "--grids", "late", "--max-objects", "100", "--auc-seeds", "1",
+                           "--out", str(out)]) == 0
+    again = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [r["steps"] for r in again] == [2, 3] and again[0] == saved[0]

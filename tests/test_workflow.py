@@ -27,12 +27,14 @@ def snakemake(config: str, workdir: Path, *extra: str, timeout: float = 1800) ->
 
 
 def test_production_plan(tmp_path):
-    """Dry run of the production configuration: every sample once (ttbar_dilep shared), both analyses."""
+    """Dry run of the production configuration: every sample once (7 processes, evaluation and DNN training), both
+    analyses; the VBF top background is the filtered ttbar_dilep_vbf."""
     res = snakemake("production.yaml", tmp_path, "-n", "-p", "--cores", "8")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     counts = dict(re.findall(r"^(generate|fileset|train_dnn|report)\s+(\d+)$", res.stdout, re.M))
-    assert counts == {"generate": "12", "fileset": "4", "train_dnn": "2", "report": "2"}
+    assert counts == {"generate": "14", "fileset": "4", "train_dnn": "2", "report": "2"}
     assert "--process zh_llbb --events 200000 --seed 31" in res.stdout
+    assert "--process ttbar_dilep_vbf --events 8000 --seed 25" in res.stdout
     assert "--process dy_mumu_jet_zh --events 60000 --seed 22" in res.stdout
     assert "--analysis vbf_hmumu --fileset filesets/vbf_hmumu_eval.json --dnn dnn/vbf_hmumu_dnn" in res.stdout
     assert "--replicas 6 10" in res.stdout
@@ -49,7 +51,7 @@ def test_existing_samples_replace_generation(tmp_path):
     res = snakemake("production.yaml", tmp_path / "wf", "-n", "-p", "--cores", "8", "--config", existing)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     counts = dict(re.findall(r"^(generate|fileset|train_dnn|report)\s+(\d+)$", res.stdout, re.M))
-    assert counts == {"generate": "10", "fileset": "4", "train_dnn": "2", "report": "2"}
+    assert counts == {"generate": "12", "fileset": "4", "train_dnn": "2", "report": "2"}
     assert "--process zh_llbb --events 200000" not in res.stdout and "--process zh_llbb --events 100000" in res.stdout
     assert f"zh_llbb={made}/zh_llbb_a.root zh_llbb={made}/zh_llbb_b.root dy_mumu_jet_zh=samples/eval" in res.stdout
 

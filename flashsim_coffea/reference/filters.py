@@ -66,6 +66,10 @@ CUTS: dict = {
     "vbf_jet_eta": 4.9,
     "vbf_mjj": 100.0,  # 1/3 below the reco 150 (~3 sigma of the m_jj resolution)
     "vbf_deta": 1.5,  # 0.5 below the reco 2 (eta resolution of a jet ~0.03)
+    # m(mumu) window of the VBF samples whose hard process does not fix it (top pairs): the Drell-Yan VBF
+    # samples' generated range, which holds the analysis' m_ll histogram (100-180) above 105 and the
+    # signal region 115-135 with > 5 sigma of the ~2 % dimuon mass resolution
+    "vbf_mll": (105.0, 200.0),
     # ZH -> mumu bb: reco jets pT > 20, abs(eta) < 2.5, 90 < m_jj < 150 [analyses/zh_llbb.py]
     "zh_jet_pt": 12.0,
     "zh_jet_eta": 2.8,
@@ -135,8 +139,20 @@ def vbf_dijet(event) -> float:
     """Keep probability for VBF H -> mumu: 0 without two muons in acceptance, 1 with a VBF-like jet
     pair (pT > 15 GeV, abs(eta) < 4.9, m_jj > 100 GeV, abs(delta eta) > 1.5: the selection with
     margins, :data:`CUTS`), else ``CUTS["bias_keep"]``."""
+    return _vbf_keep(event, None)
+
+
+def vbf_dijet_mll(event) -> float:
+    """:func:`vbf_dijet` with the two leading muons' mass in ``CUTS["vbf_mll"]`` (105-200 GeV, as the
+    Drell-Yan VBF samples), else 0: for processes whose m(mumu) spreads far wider (top pairs)."""
+    return _vbf_keep(event, CUTS["vbf_mll"])
+
+
+def _vbf_keep(event, m_ll: tuple[float, float] | None) -> float:
     mu = muons(event)
     if len(mu) < 2:
+        return 0.0
+    if m_ll is not None and not m_ll[0] <= pairs(mu, 2)[0][0] < m_ll[1]:
         return 0.0
     j = jets(event, CUTS["vbf_jet_pt"], CUTS["vbf_jet_eta"], mu[:2])
     m, deta = pairs(j)

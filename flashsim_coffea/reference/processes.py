@@ -34,9 +34,11 @@ element starting the shower at pT-hat leaves out part of it.
 Example:
     >>> sorted(PROCESSES)  # doctest: +NORMALIZE_WHITESPACE
     ['dy', 'dy_mumu', 'dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_m105', 'dy_mumu_vbf', 'dy_mumu_zh', 'qcd',
-     'ttbar', 'ttbar_boosted', 'ttbar_dilep', 'vbf_hmumu', 'vbf_x_mumu', 'wjets', 'zh_boosted', 'zh_llbb']
-    >>> sorted(FILTERS), FILTERS["dy_mumu_vbf"].__name__
-    (['dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_vbf', 'dy_mumu_zh', 'vbf_x_mumu'], 'vbf_dijet')
+     'ttbar', 'ttbar_boosted', 'ttbar_dilep', 'ttbar_dilep_vbf', 'vbf_hmumu', 'vbf_x_mumu', 'wjets', 'zh_boosted',
+     'zh_llbb']
+    >>> sorted(FILTERS), FILTERS["dy_mumu_vbf"].__name__  # doctest: +NORMALIZE_WHITESPACE
+    (['dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_vbf', 'dy_mumu_zh', 'ttbar_dilep_vbf', 'vbf_x_mumu'],
+     'vbf_dijet')
     >>> PROCESSES["dy"][1]  # Pythia settings on top of COMMON
     ['WeakSingleBoson:ffbar2gmZ = on', 'PhaseSpace:mHatMin = 50.', '23:onMode = off', '23:onIfAny = 11 13 15']
 
@@ -112,6 +114,12 @@ PROCESSES: dict[str, tuple[str, list[str]]] = {
     "ttbar_dilep": (
         "top-quark pairs, both W -> e nu, mu nu, tau nu (Pythia's cross-section includes BR(W -> l nu)^2)",
         [*_TTBAR, "24:onMode = off", "24:onIfAny = 11 13 15"],
+    ),
+    "ttbar_dilep_vbf": (
+        "top-quark pairs, both W -> mu nu or tau nu, filtered for the VBF H -> mumu selection with "
+        "105 < m(mumu) < 200 GeV (filters.vbf_dijet_mll): the top background where the VBF signal region is",
+        # W -> e nu left out: an electron never makes the muon pair (2.25x the dimuon events per event made)
+        [*_TTBAR, "24:onMode = off", "24:onIfAny = 13 15"],
     ),
     "ttbar_boosted": (
         "top-quark pairs with pT-hat > 400 GeV, all decays (boosted tops: a TRAINING process)",
@@ -224,6 +232,7 @@ FILTERS: dict[str, Callable[..., float]] = {
     "dy_mumu_jet_vbf": filters.vbf_dijet,
     "dy_mumu_jet_zh": filters.zh_dijet,
     "vbf_x_mumu": filters.vbf_dijet,
+    "ttbar_dilep_vbf": filters.vbf_dijet_mll,
 }
 
 #: CMS EW Zjj, Z -> ll (one lepton flavour), m_ll > 50, m_jj > 120, pT_j > 25 GeV, abs(eta_j) < 5, 13 TeV:
