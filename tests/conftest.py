@@ -86,6 +86,13 @@ def reference_block():
 
 
 @pytest.fixture(scope="session")
+def legacy_models() -> Path:
+    """Three sources of the twelfth shipped set (2026-11, before the spec grew to NanoAOD v12's depth:
+    ``cutBased`` learnt, pileup-jet flavours constant), kept to test that older model sets still load."""
+    return Path(__file__).parent / "legacy_models"
+
+
+@pytest.fixture(scope="session")
 def tiny_models(tt_sample, train_tiny) -> Path:
     """Every source trained for two epochs on :func:`tt_sample` (plumbing, not fidelity)."""
     return train_tiny(tt_sample)

@@ -299,7 +299,7 @@ def test_shipped_taus_have_nanoaod_decay_modes_and_pion_mass(tt_gen):
     assert pion[dm != 0].mean() < 0.01
 
 
-def test_models_made_before_a_spec_grew_write_what_they_learnt(tmp_path):
+def test_models_made_before_a_spec_grew_write_what_they_learnt(tmp_path, legacy_models):
     """A card naming a subset of the spec's targets loads and writes those fields (plus the
     spec's constants for a target it lacks) from the conditioning it was trained with; a
     target the spec does not know is refused."""
@@ -307,7 +307,7 @@ def test_models_made_before_a_spec_grew_write_what_they_learnt(tmp_path):
     from flashsim_coffea.specs import jet
     from flashsim_coffea.specs.source import Source
 
-    shutil.copytree(cards.DEFAULT_MODELS / "Jet_pileup", tmp_path / "Jet_pileup")
+    shutil.copytree(legacy_models / "Jet_pileup", tmp_path / "Jet_pileup")
     grown = Source(**{**jet.PILEUP.__dict__, "targets": {**jet.PILEUP.targets, "partonFlavour": {"kind": "integer"}},
                       "conditioning": [*jet.PILEUP.conditioning, "nGenJet30"]})
     m = load_source(tmp_path, grown)

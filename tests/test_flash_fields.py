@@ -156,11 +156,14 @@ def test_engine_bits_do_not_depend_on_the_chunk(sim, gen, flash):
     assert ak.to_list(part.Jet.muonIdx1) == ak.to_list(flash.Jet.muonIdx1[60:68])
 
 
-def test_shipped_models_get_links_and_trigger_bits(gen):
-    """The shipped models (cards from before the spec grew: nMuons learnt, no Run-3 taggers) still load
-    and run; their jets get the derived links and the events trigger bits (no PV fit: no Flag_*)."""
+def test_shipped_models_write_the_v12_fields_links_and_trigger_bits(gen):
+    """The shipped set (thirteenth: every spec target learnt) writes the Run-3 taggers, the trigger bits
+    and the MET filters (its event flow learnt the PV fit); the jets' derived ``nMuons`` counts the
+    muons whose ``jetIdx`` points at them."""
     out = FlashSim.load(cards.DEFAULT_MODELS, steps=2).simulate(gen[:30], seed=1)
-    assert "HLT" in out.fields and "Flag" not in out.fields and "btagPNetB" not in out.Jet.fields
+    assert {"HLT", "Flag", "FatJet", "SubJet", "SV", "FsrPhoton"} <= set(out.fields)
+    assert {"btagPNetB", "btagRobustParTAK4B", "svIdx1", "nSVs"} <= set(out.Jet.fields)
+    assert ak.sum(out.Flag.goodVertices) > 0 and ak.sum(ak.num(out.Jet)) > 100
     n_mu = ak.to_list(out.Jet.nMuons)
     want = [[sum(1 for m in mus if m == j) for j in range(len(jets))]
             for jets, mus in zip(n_mu, ak.to_list(out.Muon.jetIdx))]

@@ -13,7 +13,6 @@ import uproot
 from flashsim_coffea.nanoaod import derived, egamma_id, schema, tau_id, tau_links
 from flashsim_coffea.nanoaod import ecal_geometry as geo
 from flashsim_coffea.nanoaod import lepton_jet as lj
-from flashsim_coffea.sim import cards
 from flashsim_coffea.sim.engine import FlashSim
 
 COLLECTIONS = ("Muon", "Electron", "Photon", "Tau")
@@ -166,9 +165,9 @@ def test_same_seed_same_fields_other_seed_other_values(tiny_sim, tt_gen):
     assert not np.array_equal(ak.to_numpy(ak.flatten(other.Muon.mvaTTH)), ak.to_numpy(ak.flatten(once.Muon.mvaTTH)))
 
 
-def test_models_trained_before_the_bitmaps_keep_their_learnt_cut_based(tt_gen):
-    """The shipped models learnt ``cutBased`` (now derived from the VID bitmap): they still load and write it."""
-    sim = FlashSim.load(cards.DEFAULT_MODELS, collections=["Electron", "Photon"])
+def test_models_trained_before_the_bitmaps_keep_their_learnt_cut_based(tt_gen, legacy_models):
+    """The twelfth set learnt ``cutBased`` (now derived from the VID bitmap): it still loads and writes it."""
+    sim = FlashSim.load(legacy_models, collections=["Electron", "Photon"])
     out = sim.simulate(tt_gen[:100], seed=1, replicas=2)
     for coll in ("Electron", "Photon"):
         assert "cutBased" in sim.models[f"{coll}_gen{'electron' if coll == 'Electron' else 'photon'}"].source.targets

@@ -43,18 +43,18 @@ Example:
     >>> sim = FlashSim.load(DEFAULT_MODELS, collections=["Jet", "Muon", "MET"])
     >>> flash = sim.simulate(gen, seed=1, replicas=4)
     >>> len(flash), flash.fields
-    (200, ['Jet', 'Muon', 'MET', 'PV', 'Rho', 'Pileup', 'FlashSim'])
+    (200, ['Jet', 'Muon', 'MET', 'PuppiMET', 'RawMET', 'ChsMET', 'RawPuppiMET', 'PV', 'Rho', 'Pileup', 'Flag', 'FlashSim'])
     >>> flash.FlashSim.genEventIdx[:6].tolist(), ak.num(flash.Jet)[:6].tolist()
-    ([0, 0, 0, 0, 1, 1], [15, 13, 16, 14, 11, 11])
+    ([0, 0, 0, 0, 1, 1], [15, 13, 16, 15, 11, 11])
     >>> flash.Jet.pt[0, :3], flash.Jet.genJetIdx[0, :3].tolist(), gen.GenJet.pt[0, :3]
-    (<Array [109, 67.3, 63.7] type='3 * float32'>, [0, 1, 2], <Array [112, 76.6, 76.1] type='3 * float32'>)
+    (<Array [110, 68.1, 60.8] type='3 * float32'>, [0, 2, 1], <Array [112, 76.6, 76.1] type='3 * float32'>)
     >>> print(flash.Muon.pt[8:12])  # the two gen muons of event 2 (43.6 and 3.30 GeV) in its 4 replicas
-    [[44.1, 3.35], [43.6, 3.32], [43.5, 3.31], [43.7, 3.34]]
+    [[43.6, 3.35], [43.5, 3.3], [44.2, 3.31], [44.5, 3.32]]
 
     An event's flash objects do not depend on the chunk it sits in (up to float round-off):
 
     >>> print(sim.simulate(gen[2:3], seed=1, replicas=4).Muon.pt)  # event 2 alone
-    [[44.1, 3.35], [43.6, 3.32], [43.5, 3.31], [43.7, 3.34]]
+    [[43.6, 3.35], [43.5, 3.3], [44.2, 3.31], [44.5, 3.32]]
 """
 
 from __future__ import annotations

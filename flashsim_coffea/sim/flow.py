@@ -21,10 +21,10 @@ Example:
     >>> m = load_source(DEFAULT_MODELS, event.EVENT)
     >>> context = matrix({k: ak.to_numpy(v) for k, v in ctx.items()}, event.EVENT.conditioning)
     >>> y = sample(m.flow, context, steps=8, generator=torch.Generator().manual_seed(1))
-    >>> y.shape, y.dtype  # 12 preprocessed targets per event
-    ((3, 12), dtype('float32'))
+    >>> y.shape, y.dtype  # 50 preprocessed targets per event (MET flavours, PV fit, Rho variants, ...)
+    ((3, 50), dtype('float32'))
     >>> m.pipeline.inverse(y)["PV_npvs"], ev.PV_npvs.tolist()  # flash, FullSim
-    (array([20, 30, 47]), [27, 28, 42])
+    (array([20, 31, 38]), [27, 28, 42])
 
 References:
     Lipman, Chen, Ben-Hamu, Nickel, Le, Flow Matching for Generative Modeling (arXiv:2210.02747);
