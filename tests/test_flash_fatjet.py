@@ -75,11 +75,21 @@ def test_counts_follow_the_reference(flash, tree):
         assert want > 1.5 * N_GEN and abs(got / want - 1) < 0.3, (coll, got, want)
 
 
+def vector_sum(objs, rows) -> float:
+    """invariant mass of the objects ``rows`` (pt, eta, phi, mass) of one event"""
+    e = px = py = pz = 0.0
+    for k in rows:
+        pt, eta, phi, m = (float(objs[f][k]) for f in ("pt", "eta", "phi", "mass"))
+        px, py, pz = px + pt * np.cos(phi), py + pt * np.sin(phi), pz + pt * np.sinh(eta)
+        e += np.sqrt((pt * np.cosh(eta)) ** 2 + m * m)
+    return float(np.sqrt(max(e * e - px * px - py * py - pz * pz, 0.0)))
+
+
 def test_links_are_valid_after_sorting(flash, gen):
     fat, sub = flash.FatJet, flash.SubJet
     ev = ak.to_numpy(flash.FlashSim.genEventIdx)
     n_sub, n_gak8 = ak.to_numpy(ak.num(sub)), ak.to_numpy(ak.num(gen.GenJetAK8))[ev]
-    linked = 0
+    linked = two = 0
     for i in range(len(fat)):
         f, s, g = fat[i], sub[i], gen.GenJetAK8[ev[i]]
         assert (np.diff(ak.to_numpy(f.pt)) <= 0).all() and (np.diff(ak.to_numpy(s.pt)) <= 0).all()
@@ -100,8 +110,11 @@ def test_links_are_valid_after_sorting(flash, gen):
                     linked += 1
             if i2 >= 0:
                 assert s.pt[i1] >= s.pt[i2]
+                # the groomed mass is the two subjets' (as the reference makes it), recomputed from the output
+                assert f.msoftdrop[j] == pytest.approx(vector_sum(s, (i1, i2)), rel=1e-4, abs=1e-3)
+                two += 1
         assert len(owners) == len(set(owners))  # a subjet belongs to one fat jet
-    assert linked > 2 * N_GEN
+    assert linked > 2 * N_GEN and two > N_GEN
 
 
 def test_same_seed_same_output_and_chunk_independence(sim, gen, flash):

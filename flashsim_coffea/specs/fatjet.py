@@ -28,7 +28,8 @@ Derived (``sim/derive.py``): ``hadronFlavour``, ``nBHadrons``, ``nCHadrons`` (th
 fat jet takes in the anti-kT metric, the subjet's: the closer of its fat jet's two,
 :mod:`flashsim_coffea.nanoaod.jet_truth` as the reference), ``muonIdx3SJ``/``electronIdx3SJ`` (the
 hardest flash lepton within 0.8, the muon when at least as hard), ``subJetIdx1/2`` (the two leading
-flash subjets of the jet, from the SubJet's parent position).
+flash subjets of the jet, from the SubJet's parent position) and ``msoftdrop`` of a jet with two flash
+subjets: their invariant mass, as FullSim has it (the learnt value stays for a jet without).
 
 Example:
     >>> [(s.key, s.candidates, s.link) for s in SOURCES]
