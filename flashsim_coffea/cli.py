@@ -431,16 +431,17 @@ def _add_bench(sub) -> None:
                    help="arithmetic of the flows: bfloat16 is 2-3x faster where the CPU has native bfloat16 "
                    "(auto: there only; default: float32 and, where native, bfloat16)")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="processes timed at once, one torch thread each, events/s summed (the executors' layout: "
+                   "one per core is the fastest, docs/performance.md); default 1: this process")
     p.add_argument("--no-progress", action="store_true", help="no progress lines (on stderr)")
     p.set_defaults(func=_run_bench)
 
 
 def _run_bench(args) -> int:
     import torch
-    import uproot
 
-    from flashsim_coffea.nanoaod import genevents
-    from flashsim_coffea.validate.bench import bench, default_precisions, lines
+    from flashsim_coffea.validate.bench import bench, bench_workers, default_precisions, lines, read_gen
 
     def say(line: str) -> None:
         if not args.no_progress:
@@ -454,17 +455,22 @@ def _run_bench(args) -> int:
 
         say("the cached 2000-event ttbar reference sample (generated if absent)")
         path = cache.sample("ttbar", 2000, seed=1, progress=not args.no_progress)
-    arrays = uproot.open(path)["Events"].arrays([*genevents.branch_names(), "run", "luminosityBlock", "event"],
-                                                entry_stop=args.events)
-    gen = genevents.check(genevents.from_branches(arrays, source=str(path)), source=str(path))
+    gen = read_gen(path, args.events)
     devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
-    say(f"{len(gen)} events of {path}; steps {' '.join(map(str, args.steps))} on {' and '.join(devices)}")
+    say(f"{len(gen)} events of {path}; steps {' '.join(map(str, args.steps))} on {' and '.join(devices)}"
+        + (f"; {args.workers} processes x 1 thread" if args.workers > 1 else ""))
     rows = []
     for device in devices:
         precisions = (args.precision,) if args.precision else default_precisions(device)
+        if args.workers > 1 and device == "cpu":
+            rows += bench_workers(args.models, path, args.events, args.workers, steps=args.steps, solver=args.solver,
+                                  precisions=precisions)
+            continue
         rows += bench(args.models, gen, steps=args.steps, solver=args.solver, device=device, progress=say,
                       precisions=precisions)
-    print(f"{len(gen)} events of {path}, torch threads {torch.get_num_threads()}")
+    threads = "1 per process" if args.workers > 1 else torch.get_num_threads()
+    print(f"{len(gen)} events of {path}, torch threads {threads}" + (f", {args.workers} processes" if args.workers > 1
+                                                                      else ""))
     print("\n".join(lines(rows)))
     return 0
 

@@ -92,3 +92,19 @@ def test_each_precision_gets_its_own_rows_and_matmul_rate(monkeypatch, nanoaod_d
     assert probes == [torch.float32] * 2 + [torch.bfloat16] * 2
     assert rows[0]["flops_per_event"] == rows[1]["flops_per_event"] > 0
     assert b.default_precisions("cpu")[0] == "float32"
+
+
+def test_workers_time_together_and_sum(tiny_models, tt_sample, tmp_path):
+    """Two processes, one thread each, on the same 150 events: one row per setting with the single
+    process's FLOPs per event (same events, same seed) and events/s summed; a dying worker is named."""
+    import pytest
+
+    from flashsim_coffea.validate.bench import bench_workers, read_gen
+
+    one = bench(tiny_models, read_gen(tt_sample, 150), steps=(2,), repeats=1)
+    two = bench_workers(tiny_models, tt_sample, 150, 2, steps=(2,), repeats=1)
+    assert [(r["workers"], r["steps"], r["events"]) for r in two] == [(2, 2, 150)]
+    assert two[0]["flops_per_event"] == one[0]["flops_per_event"] and two[0]["events_per_s"] > 0
+    assert two[0]["floor_events_per_s"] == pytest.approx(two[0]["matmul_rate"] / two[0]["flops_per_event"])
+    with pytest.raises(RuntimeError, match="worker process died"):
+        bench_workers(tmp_path / "no_models", tt_sample, 10, 2, steps=(2,), repeats=1)

@@ -29,7 +29,9 @@ Example:
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import queue
 import time
 from collections.abc import Callable
 
@@ -101,14 +103,16 @@ def default_precisions(device: str | torch.device) -> tuple[str, ...]:
 
 def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=(4, 8, 20, 100), solver: str | None = None,
           device: str = "cpu", repeats: int = 3, seed: int = 1,
-          progress: Callable[[str], None] | None = None, precisions: tuple[str, ...] = ("float32",)) -> list[dict]:
+          progress: Callable[[str], None] | None = None, precisions: tuple[str, ...] = ("float32",),
+          ready: Callable[[], object] | None = None) -> list[dict]:
     """events/s and the FLOP floor for each precision and step count on ``device``; one dict per setting.
 
     events/s is the best of ``repeats`` timings of the whole chunk (the machine's best: other
     load on a shared machine only slows a timing down). The matmul rate, in the precision of the
     row, is the best of the probes interleaved with those timings (:func:`matmul_rate` before every
     engine run and after the last), the same for every row of a precision. ``progress``, when given,
-    gets a line per run.
+    gets a line per run; ``ready``, when given, is called after the warm-up (:func:`bench_workers`
+    starts the timings of its processes together with it).
     """
     from flashsim_coffea.sim.precision import resolve
 
@@ -116,6 +120,8 @@ def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=(4, 8, 20, 100), s
     sim = FlashSim.load(models_dir, solver=solver).to(device)
     say(f"{device}: warm-up on {min(len(gen), 200)} events")
     sim.simulate(gen[: min(len(gen), 200)], seed=seed)  # warm-up (numba, torch)
+    if ready is not None:
+        ready()
     rows = []
     for precision in dict.fromkeys(resolve(p, device) for p in precisions):
         sim.precision = precision
@@ -141,6 +147,61 @@ def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=(4, 8, 20, 100), s
         for r in rows[first:]:
             fpe = r["flops_per_event"]
             r.update(matmul_rate=rate, floor_events_per_s=rate / fpe if fpe else float("inf"))
+    return rows
+
+
+def read_gen(path: str | os.PathLike, events: int) -> ak.Array:
+    """The first ``events`` gen events of the NanoAOD file ``path`` (checked: :func:`genevents.check`)."""
+    import uproot
+
+    from flashsim_coffea.nanoaod import genevents
+
+    arrays = uproot.open(path)["Events"].arrays([*genevents.branch_names(), "run", "luminosityBlock", "event"],
+                                                entry_stop=events)
+    return genevents.check(genevents.from_branches(arrays, source=str(path)), source=str(path))
+
+
+def _worker(models_dir: str, path: str, events: int, kw: dict, barrier, out) -> None:
+    torch.set_num_threads(1)
+    out.put(bench(models_dir, read_gen(path, events), ready=barrier.wait, **kw))
+
+
+def bench_workers(models_dir: str | os.PathLike, path: str | os.PathLike, events: int, workers: int,
+                  **kw) -> list[dict]:
+    """:func:`bench` in ``workers`` processes at once, one torch thread each (the layout of the
+    Futures/Dask executors: docs/performance.md "Thread policy"), each on the same ``events`` events of
+    ``path``; the timings start together once every process has warmed up. Per setting, events/s, the
+    matmul rate and the FLOP floor are summed over the processes (``workers`` in each row).
+
+    Raises:
+        RuntimeError: if a process dies (its exit code named).
+    """
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(workers), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(os.fspath(models_dir), os.fspath(path), events, kw, barrier, out))
+             for _ in range(workers)]
+    for p in procs:
+        p.start()
+    results: list[list[dict]] = []
+    try:
+        while len(results) < workers:
+            try:
+                results.append(out.get(timeout=5))
+            except queue.Empty:
+                dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"bench: a worker process died (exit code {dead[0]})") from None
+    finally:
+        for p in procs:
+            if p.is_alive() and len(results) < workers:
+                p.terminate()
+            p.join()
+    rows = []
+    for same in zip(*results):
+        r = dict(same[0], workers=workers)
+        for k in ("events_per_s", "matmul_rate", "floor_events_per_s"):
+            r[k] = float(sum(x[k] for x in same))
+        rows.append(r)
     return rows
 
 
