@@ -170,3 +170,28 @@ def test_apply_writes_the_best_trial_as_the_sources_training_defaults(tables, tm
     card, _ = cards.load(tmp_path / "m" / KEY / "flow.json")
     assert card["network"]["hidden"] == entry["flow"]["hidden"]
     assert card["training"]["config"]["lr"] == entry["lr"] and card["training"]["config"]["min_steps"] == 3
+
+
+def test_score_samples_from_the_gen_columns_and_puts_the_defaults_back(tables, tiny_models, monkeypatch):
+    """The flow's ratio targets are inverted against the gen object's columns, never against the FullSim
+    object's own (the held-out tables hold both ``pt`` and ``gen_pt``); jets get NanoAOD's defaults."""
+    from flashsim_coffea.sim.engine import load_source
+    from flashsim_coffea.specs import all_sources
+
+    m = load_source(tiny_models, all_sources()[KEY])
+    _, held = tune.split(store.source_tables(tables, KEY), tune.HELD_OUT, 0)
+    seen = {}
+    real = tune._sample
+
+    def spy(model, context, gen, *args, **kwargs):
+        seen["gen"] = set(gen)
+        return real(model, context, gen, *args, **kwargs)
+
+    monkeypatch.setattr(tune, "_sample", spy)
+    r = tune.score(m, held, auc_seeds=1)
+    assert "gen_pt" in seen["gen"] and all(k.startswith("gen_") for k in seen["gen"]), seen["gen"]
+    assert 0.0 < r["auc"] < 1.0 and np.isfinite(r["median_w1_over_sigma"])
+    jets = tune.with_defaults("Jet", {"pt": np.array([30.0, 30.0, 30.0]), "eta": np.array([1.0, 2.7, 3.5]),
+                                      "rawFactor": np.zeros(3), "btagPNetB": np.full(3, 0.5),
+                                      "btagPNetQvG": np.full(3, 0.5)}, {})
+    assert jets["btagPNetB"].tolist() == [0.5, -1.0, -1.0] and jets["btagPNetQvG"].tolist() == [0.5] * 3

@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flashsim_coffea.nanoaod import fatjet_defaults, jet_defaults
 from flashsim_coffea.sim.engine import (
     DEFAULT_GRID,
     DEFAULT_SOLVER,
@@ -182,6 +183,33 @@ def _sample(m, context: np.ndarray, gen: dict, rng: np.random.Generator, solver:
     return out
 
 
+#: NanoAOD's values where an algorithm does not run, put back by rule as the engine's ``derive`` does
+#: (:mod:`flashsim_coffea.nanoaod.jet_defaults`, :mod:`flashsim_coffea.nanoaod.fatjet_defaults`)
+NANOAOD_DEFAULTS = {"Jet": jet_defaults.apply, "FatJet": fatjet_defaults.apply, "SubJet": fatjet_defaults.apply}
+
+
+def with_defaults(collection: str, flash: dict, fullsim: Mapping) -> dict:
+    """Flow samples ``flash`` of ``collection`` with NanoAOD's defaults put back from their own pT, raw pT and
+    eta (:data:`NANOAOD_DEFAULTS`; a fat jet's ``lsf3`` where the FullSim jet of the row has no lepton), as the engine
+    writes them: a score against FullSim tables holding the defaults (taggers -1 beyond the tracker) then
+    compares like with like.
+
+    Example:
+        >>> flash = {"pt": np.array([40.0, 40.0]), "eta": np.array([0.5, 3.2]), "btagPNetB": np.array([0.9, 0.2])}
+        >>> with_defaults("Jet", flash, {})["btagPNetB"].tolist()
+        [0.9, -1.0]
+    """
+    apply = NANOAOD_DEFAULTS.get(collection)
+    if apply is None:
+        return flash
+    cols = dict(flash)
+    if collection == "FatJet" and "lsf3" in fullsim:
+        apply(cols, has_lepton=np.asarray(fullsim["lsf3"]) != -1)
+    else:
+        apply(cols)
+    return cols
+
+
 def evaluate(key: str, train: Mapping, held: Mapping, params: Mapping, out: str | os.PathLike, seed: int = 1, *,
              auc_seeds: int = 5, solver: str = DEFAULT_SOLVER, steps: int = DEFAULT_STEPS) -> dict:
     """Train the models of source ``key`` with ``params`` into ``out`` and score them on ``held`` (see the module doc)."""
@@ -206,7 +234,9 @@ def score(m, held: Mapping, seed: int = 1, *, auc_seeds: int = 5, solver: str = 
     names = m.source.conditioning
     cond = {c: pairs[f"cond_{c}"] for c in names}
     context = matrix(cond, names, len(held["pairs"]))
-    flash = _sample(m, context, pairs, np.random.default_rng(seed), solver, steps, grid)
+    gen = {k: v for k, v in pairs.items() if k.startswith("gen_")}  # never the FullSim object's own columns
+    flash = with_defaults(m.source.collection, _sample(m, context, gen, np.random.default_rng(seed), solver, steps,
+                                                       grid), pairs)
     flash_pairs = {**{f"cond_{c}": v for c, v in cond.items()}, **flash}
     _, fa, ra = auc_inputs(m.source, flash_pairs, pairs)
     aucs = [two_sample_auc(fa, ra, s) for s in range(auc_seeds)]
