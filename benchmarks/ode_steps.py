@@ -94,22 +94,30 @@ def plot(rows: list[dict], path: Path) -> None:
 
     hep.style.use("CMS")
     keys = list(dict.fromkeys(r["source"] for r in rows))
-    fig, axes = plt.subplots(2, len(keys), figsize=(4.5 * len(keys), 8), squeeze=False, sharex=True)
+    ncols = min(len(keys), 7)  # a grid of (W1, AUC) panel pairs, 7 sources a row
+    nrows = -(-len(keys) // ncols)
+    fig, axes = plt.subplots(2 * nrows, ncols, figsize=(4.5 * ncols, 8 * nrows), squeeze=False, sharex=True)
+    for ax in axes.flat[:]:
+        ax.set_visible(False)
+    nfes = sorted({r["nfe"] for r in rows})
     for j, key in enumerate(keys):
+        top, bottom = axes[2 * (j // ncols), j % ncols], axes[2 * (j // ncols) + 1, j % ncols]
+        top.set_visible(True)
+        bottom.set_visible(True)
         for grid in dict.fromkeys(r["grid"] for r in rows):
             rs = sorted((r for r in rows if r["source"] == key and r["grid"] == grid), key=lambda r: r["nfe"])
             x = [r["nfe"] for r in rs]
-            axes[0, j].plot(x, [r["median_w1_over_sigma"] for r in rs], "o-", label=grid)
-            axes[1, j].errorbar(x, [r["auc"] - 0.5 for r in rs], yerr=[np.std(r["auc_seeds"]) for r in rs],
-                                fmt="o-", label=grid)
-        axes[0, j].set_title(key, fontsize=14)
-        nfes = sorted({r["nfe"] for r in rows})
-        axes[1, j].set_xscale("log")
-        axes[1, j].set_xticks(nfes, [str(n) for n in nfes], fontsize=12)
-        axes[1, j].minorticks_off()
+            top.plot(x, [r["median_w1_over_sigma"] for r in rs], "o-", label=grid)
+            bottom.errorbar(x, [r["auc"] - 0.5 for r in rs], yerr=[np.std(r["auc_seeds"]) for r in rs],
+                            fmt="o-", label=grid)
+        top.set_title(key, fontsize=14)
+        bottom.set_xscale("log")
+        bottom.set_xticks(nfes, [str(n) for n in nfes], fontsize=12)
+        bottom.minorticks_off()
+        if j % ncols == 0:
+            top.set_ylabel("median W1/σ")
+            bottom.set_ylabel("AUC − 0.5")
     fig.supxlabel("velocity evaluations per object")
-    axes[0, 0].set_ylabel("median W1/σ")
-    axes[1, 0].set_ylabel("AUC − 0.5")
     axes[0, 0].legend(fontsize=12)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
