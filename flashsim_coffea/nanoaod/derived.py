@@ -7,6 +7,7 @@ them the same way:
   ancestry (1 prompt, 15 from a prompt tau, 5/4 with a B/C hadron ancestor, 3 otherwise,
   0 unmatched; 22 for a prompt photon when conversions are allowed);
 * :func:`jet_index`: ``jetIdx``, the nearest jet within ΔR (final Jet ordering);
+* :func:`p4`, :func:`invariant_mass`: four-vectors from NanoAOD's (pt, eta, phi, mass) and back to a mass;
 * :data:`ISO_WP`: the muon ``pfIsoId`` edges on ``pfRelIso04_all``;
 * :data:`WP_VSJET`: DeepTau 2018 v2.5 VSjet thresholds for ``idDeepTau2018v2p5VSjet``;
 * :data:`EB_MAX`, :data:`EE_MIN`: photon ``isScEtaEB``/``isScEtaEE`` edges.
@@ -44,6 +45,27 @@ def offsets(counts: np.ndarray) -> np.ndarray:
         [0, 2, 2, 5]
     """
     return np.concatenate([[0], np.cumsum(np.asarray(counts, np.int64))]).astype(np.int64)
+
+
+def p4(pt, eta, phi, mass) -> np.ndarray:
+    """Four-vectors ``(4, n)``: px, py, pz, E (float64) of objects given as NanoAOD's pt, eta, phi, mass."""
+    pt, eta, phi, mass = (np.asarray(a, np.float64) for a in (pt, eta, phi, mass))
+    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
+    return np.stack([px, py, pz, np.sqrt(px**2 + py**2 + pz**2 + mass**2)])
+
+
+def invariant_mass(p: np.ndarray) -> np.ndarray:
+    """Mass of four-vectors ``(4, n)`` (a sum of :func:`p4` rows), 0 where round-off makes it imaginary.
+
+    Example:
+        Two 10 GeV-mass objects of pT 100 and 50 GeV, 0.5 apart in phi:
+
+        >>> a, b = p4([100.0, 50.0], [0.0, 0.0], [0.0, 0.5], [10.0, 5.0]).T
+        >>> invariant_mass((a + b)[:, None]).round(2)
+        array([38.07])
+    """
+    p = np.asarray(p, np.float64)
+    return np.sqrt(np.maximum(p[3] ** 2 - p[0] ** 2 - p[1] ** 2 - p[2] ** 2, 0.0))
 
 
 def pf_iso_id(rel04: np.ndarray) -> np.ndarray:

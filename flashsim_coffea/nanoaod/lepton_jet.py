@@ -33,7 +33,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from flashsim_coffea.nanoaod.derived import offsets
+from flashsim_coffea.nanoaod.derived import offsets, p4
 
 #: ``miniIsoId`` edges on ``miniPFRelIso_all``: Loose, Medium, Tight, VeryTight [code: cms-sw/cmssw
 #: PhysicsTools/PatAlgos/plugins/PATMuonProducer.cc, MiniIso* selectors]
@@ -106,8 +106,8 @@ def jet_vars(
     Returns:
         (jetRelIso, jetPtRelv2) as float64 arrays. Example in the module docstring.
     """
-    lep = _p4(pt, eta, phi, mass)
-    jet = _p4(jet_pt, jet_eta, jet_phi, jet_mass)
+    lep = p4(pt, eta, phi, mass)
+    jet = p4(jet_pt, jet_eta, jet_phi, jet_mass)
     raw = jet * (1.0 - np.asarray(jet_raw_factor, np.float64))
     d = raw - lep
     same = np.linalg.norm(d[:3], axis=0) < 1e-4
@@ -347,9 +347,3 @@ def dxy_beamspot(dxy: np.ndarray, phi: np.ndarray, pv_x: np.ndarray, pv_y: np.nd
     dx = np.asarray(pv_x, np.float64) - beam_spot[0]
     dy = np.asarray(pv_y, np.float64) - beam_spot[1]
     return np.asarray(dxy, np.float64) - dx * np.sin(phi) + dy * np.cos(phi)
-
-
-def _p4(pt, eta, phi, mass) -> np.ndarray:
-    pt, eta, phi, mass = (np.asarray(a, np.float64) for a in (pt, eta, phi, mass))
-    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
-    return np.stack([px, py, pz, np.sqrt(px**2 + py**2 + pz**2 + mass**2)])

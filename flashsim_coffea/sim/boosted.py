@@ -42,7 +42,7 @@ import awkward as ak
 import numpy as np
 
 from flashsim_coffea.nanoaod import jet_truth
-from flashsim_coffea.nanoaod.derived import offsets
+from flashsim_coffea.nanoaod.derived import invariant_mass, offsets, p4
 from flashsim_coffea.nanoaod.genevents import GenInputError
 from flashsim_coffea.nanoaod.status_flags import BITS
 
@@ -111,10 +111,7 @@ def subjet_pairs(gen: ak.Array) -> dict[str, ak.Array]:
             two[r][k][glob[pick]] = s[k][pick]
     a, b = two[0], two[1]
     both = n == 2
-    p4 = [np.stack([x["pt"] * np.cos(x["phi"]), x["pt"] * np.sin(x["phi"]), x["pt"] * np.sinh(x["eta"]),
-                    np.sqrt((x["pt"] * np.cosh(x["eta"])) ** 2 + x["mass"] ** 2)]) for x in (a, b)]
-    tot = p4[0] + p4[1]
-    msd = np.sqrt(np.maximum(tot[3] ** 2 - tot[0] ** 2 - tot[1] ** 2 - tot[2] ** 2, 0.0))
+    msd = invariant_mass(sum(p4(x["pt"], x["eta"], x["phi"], x["mass"]) for x in (a, b)))
     out = {
         "sd_n": n.astype(np.float64),
         "sd_share": np.where(both, a["pt"] / np.maximum(a["pt"] + b["pt"], 1e-9), 1.0),

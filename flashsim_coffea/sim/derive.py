@@ -309,9 +309,10 @@ def subjet(cols: dict, chunk: Chunk) -> None:
     hadrons of its fat jet that are closer to it than to the jet's other subjet (as the reference), and the
     reverse links ``FatJet.subJetIdx1/2``: the fat jet's two leading subjets (from the private parent position,
     :data:`flashsim_coffea.specs.source.PARENT_COLUMN`, removed here), written into ``chunk.done["FatJet"]``,
-    and ``FatJet.msoftdrop`` of a jet with both: the mass of the two (:func:`subjet_mass`), as the reference
-    and NanoAOD make it (the learnt value, kept for a jet without two flash subjets, differed from it by more
-    than 10 % for 37 % of the flash fat jets above 300 GeV: held-out ttbar_boosted, 4000 events).
+    and ``FatJet.msoftdrop`` of a jet with both: the mass of the two
+    (:func:`flashsim_coffea.nanoaod.derived.invariant_mass`), as the reference and NanoAOD make it (the
+    learnt value, kept for a jet without two flash subjets, differed from it by more than 10 % for 37 % of
+    the flash fat jets above 300 GeV: held-out ttbar_boosted, 4000 events).
     As in NanoAOD a fat jet has two soft-drop subjets or none: subjets beyond the two leading ones of a jet
     and those of a jet without soft drop (raw pT at most
     :data:`flashsim_coffea.nanoaod.fatjet_defaults.PARAMS` ``sd_raw_ptmin``) are dropped (:data:`KEEP_COLUMN`)."""
@@ -356,25 +357,10 @@ def subjet(cols: dict, chunk: Chunk) -> None:
     if "msoftdrop" in fat.fields:  # the groomed mass is its two subjets' (FullSim: equal to 0.1 %)
         msd = ak.to_numpy(ak.flatten(fat.msoftdrop)).astype(np.float64)
         two = np.flatnonzero((sub_of[:n_fat, 0] >= 0) & (sub_of[:n_fat, 1] >= 0))
-        msd[two] = subjet_mass(cols, sub_of[two, 0], sub_of[two, 1])
+        p = derived.p4(*(cols[k] for k in ("pt", "eta", "phi", "mass")))
+        msd[two] = derived.invariant_mass(p[:, sub_of[two, 0]] + p[:, sub_of[two, 1]])
         fat = ak.with_field(fat, ak.unflatten(msd.astype(schema.SCHEMA["FatJet"]["msoftdrop"]), counts), "msoftdrop")
     chunk.done["FatJet"] = fat
-
-
-def subjet_mass(cols: dict, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Invariant mass of the subjet rows ``a`` and ``b`` of ``cols`` (``pt eta phi mass``).
-
-    Example:
-        >>> cols = {"pt": np.array([100.0, 50.0]), "eta": np.zeros(2), "phi": np.array([0.0, 0.5]),
-        ...         "mass": np.array([10.0, 5.0])}
-        >>> subjet_mass(cols, np.array([0]), np.array([1])).round(2)
-        array([38.07])
-    """
-    pt, eta, phi, m = (np.asarray(cols[k], np.float64) for k in ("pt", "eta", "phi", "mass"))
-    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
-    e = np.sqrt(px**2 + py**2 + pz**2 + m**2)
-    s = [x[a] + x[b] for x in (e, px, py, pz)]
-    return np.sqrt(np.maximum(s[0] ** 2 - s[1] ** 2 - s[2] ** 2 - s[3] ** 2, 0.0))
 
 
 def _flash_counts(chunk: Chunk) -> tuple[int, np.ndarray]:
