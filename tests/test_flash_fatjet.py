@@ -110,8 +110,9 @@ def test_links_are_valid_after_sorting(flash, gen):
                     linked += 1
             if i2 >= 0:
                 assert s.pt[i1] >= s.pt[i2]
-                # the groomed mass is the two subjets' (as the reference makes it), recomputed from the output
-                assert f.msoftdrop[j] == pytest.approx(vector_sum(s, (i1, i2)), rel=1e-4, abs=1e-3)
+                # the groomed mass is the two subjets' (as the reference makes it), recomputed from the output:
+                # equal up to the stored precision (msoftdrop 10 bits: 5e-4; the subjets' mass 10, eta/phi 12)
+                assert f.msoftdrop[j] == pytest.approx(vector_sum(s, (i1, i2)), rel=1.5e-3, abs=1e-2)
                 two += 1
         assert len(owners) == len(set(owners))  # a subjet belongs to one fat jet
     assert linked > 2 * N_GEN and two > N_GEN

@@ -77,13 +77,16 @@ def test_jet_defaults_follow_the_jet(flash):
     j = {f: ak.to_numpy(ak.flatten(flash.Jet[f])).astype(np.float64) for f in flash.Jet.fields}
     aeta, raw = np.abs(j["eta"]), j["pt"] * (1 - j["rawFactor"])
     central = (aeta < 2.5) & (raw >= 15)
+    # decided before the stored rounding (rawFactor keeps 6 bits: raw pT to 0.3 %): skip the edges
+    clear = (np.abs(raw / 15 - 1) > 0.005) & (np.abs(aeta - 2.5) > 0.002)
+    assert clear.mean() > 0.98
     for name, (default, where) in jet_defaults.TAGGERS.items():
         runs = central if where == "central" else raw >= 15
-        assert (j[name][~runs] == default).all(), name
+        assert (j[name][~runs & clear] == default).all(), name
     # where they run, the flow's scores: never the default (transform "default")
     for name, (default, where) in jet_defaults.TAGGERS.items():
         runs = central if where == "central" else raw >= 15
-        assert (j[name][runs] != default).all() and (j[name][runs] >= 0).all(), name
+        assert (j[name][runs & clear] != default).all() and (j[name][runs & clear] >= 0).all(), name
     assert (~central).sum() > 100 and central.sum() > 100
     hf = (j["pt"] > 25) & (aeta > 2.9)
     assert (j["hfsigmaEtaEta"][~hf] == -1).all() and (j["hfcentralEtaStripSize"][~hf] == 0).all()

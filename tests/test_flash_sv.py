@@ -63,8 +63,9 @@ def test_sv_position_is_consistent_with_the_flash_pv(flash):
     f = {k: ak.to_numpy(ak.flatten(sv[k])).astype(np.float64) for k in sv.fields}
     pv = {c: np.repeat(ak.to_numpy(flash.PV[c]).astype(np.float64), n) for c in "xyz"}
     d = np.stack([f[c] - pv[c] for c in "xyz"], axis=1)
-    assert np.allclose(np.linalg.norm(d, axis=1), f["dlen"], rtol=1e-4, atol=2e-5)
-    assert np.allclose(np.hypot(d[:, 0], d[:, 1]), f["dxy"], rtol=1e-4, atol=2e-5)
+    # to the stored precision: x, y, dlen, dxy 10 bits (5e-4 relative), z 14 bits, the PV's x, y 10 bits
+    assert np.allclose(np.linalg.norm(d, axis=1), f["dlen"], rtol=2e-3, atol=5e-4)
+    assert np.allclose(np.hypot(d[:, 0], d[:, 1]), f["dxy"], rtol=2e-3, atol=5e-4)
     p = np.stack([np.cos(f["phi"]) / np.cosh(f["eta"]), np.sin(f["phi"]) / np.cosh(f["eta"]), np.tanh(f["eta"])], 1)
     angle = np.arccos(np.clip(-np.einsum("ij,ij->i", p, d) / np.linalg.norm(d, axis=1), -1, 1))
     assert np.allclose(angle, f["pAngle"], atol=2e-3)

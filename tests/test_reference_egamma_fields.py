@@ -18,6 +18,7 @@ from flashsim_coffea.nanoaod import ecal_geometry, egamma_id
 from flashsim_coffea.nanoaod import lepton_jet as lj
 from flashsim_coffea.nanoaod.derived import MASS
 from flashsim_coffea.nanoaod.schema import SCHEMA
+from flashsim_coffea.nanoaod.storage_precision import reduce_mantissa
 from flashsim_coffea.reference import electrons, leptons, photons
 
 NEW_ELECTRON = (
@@ -200,9 +201,12 @@ def test_track_and_supercluster_quantities(samples):
 def test_seed_crystal_follows_the_bent_track(samples):
     e = {k: np.concatenate([samples["tt"][k], samples["dy"][k]]) for k in ("eta", "deltaEtaSC", "phi", "pt", "charge",
                                                                           "seediEtaOriX", "seediPhiOriY", "seedGain")}
-    # derived from the written fields exactly as the flash side derives them
+    # derived as the flash side derives them, from full-precision values: from the written (rounded) fields
+    # the same crystal, or its neighbour where the rounding crosses a crystal edge
     ix, iy = ecal_geometry.seed_indices(e["eta"], e["deltaEtaSC"], e["phi"], e["pt"], e["charge"])
-    assert np.array_equal(ix, e["seediEtaOriX"]) and np.array_equal(iy, e["seediPhiOriY"])
+    for got, want in ((ix, e["seediEtaOriX"]), (iy, e["seediPhiOriY"])):
+        diff = np.abs(got.astype(np.int64) - want)
+        assert np.mean(diff == 0) > 0.99 and np.all((diff <= 1) | (np.abs(diff) == 359)), np.unique(diff)
     eta_sc = e["eta"].astype(np.float64) + e["deltaEtaSC"]
     eb = np.abs(eta_sc) < 1.479
     ieta = e["seediEtaOriX"][eb].astype(np.int64)
@@ -283,10 +287,12 @@ def test_shared_lepton_jet_variables_follow_the_jets(samples):
         has = j >= 0
         mass = np.full(len(j), MASS[11])  # FlashSim writes the electron mass from the same constant
         rel, ptrel = lj.lepton_jet_vars(jets, e["evt"], j, e["pt"], e["eta"], e["phi"], mass, e["pfRelIso03_all"])
-        # exactly what nanoaod.lepton_jet derives from the written Electron and Jet fields
-        assert np.array_equal(e["jetRelIso"], rel.astype(np.float32))
-        assert np.array_equal(e["jetPtRelv2"], ptrel.astype(np.float32))
-        assert np.array_equal(e["jetRelIso"][~has], e["pfRelIso03_all"][~has])
+        # what nanoaod.lepton_jet derives from the written Electron and Jet fields, up to the stored precision:
+        # computed from full-precision values, they move with the rounded jet pT (10 bits), most where the
+        # jet is little more than the electron (jet - electron small: measured 99 % within 2-7 %)
+        for got, want in ((e["jetRelIso"], rel), (e["jetPtRelv2"], ptrel)):
+            assert np.mean(np.isclose(got, want, rtol=0.1, atol=5e-3)) > 0.97
+        assert np.array_equal(e["jetRelIso"][~has], reduce_mantissa(e["pfRelIso03_all"][~has], 8))  # stored: 8 bits
         assert np.all(e["jetPtRelv2"][~has] == 0) and np.all(e["jetNDauCharged"][~has] == 0)
     tt = samples["tt"]
     fl, has = tt["genPartFlav"], tt["jetIdx"] >= 0
@@ -358,7 +364,7 @@ def test_shared_mva_tth(samples):
         e, jets = samples[key], samples[f"jets_{key}"]
         cols = {k: v.astype(np.float64) for k, v in e.items()}
         cols["jetIdx"] = e["jetIdx"].astype(np.int64)
-        assert np.array_equal(e["mvaTTH"], leptons.mva_tth("electron", cols, jets, e["evt"]).astype(np.float32))
+        assert np.allclose(e["mvaTTH"], leptons.mva_tth("electron", cols, jets, e["evt"]), rtol=0, atol=5e-3)
     w = dict(zip(lj.MVA_FEATURES, lj.MVA["electron_tth"]))
     assert w["id_score"] > 1.0 and w["log_mini_chg"] < 0 and w["jet_btag"] < 0  # refitted with mvaNoIso
     f = {k: np.concatenate([samples[s][k] for s in ("tt", "dy")]) for k in ("mvaTTH", "genPartFlav", "mvaNoIso")}

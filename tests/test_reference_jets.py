@@ -112,7 +112,7 @@ def test_btag_working_point(sample):
     j = sample["jets"]
     pt, eta, fl, b = _flat(j.pt), np.abs(_flat(j.eta)), _flat(j.hadronFlavour), _flat(j.btagDeepFlavB)
     s = (pt > 30) & (eta < 2.5)
-    assert b[eta < 2.5].min() >= 0.0016 and b.max() <= 0.99951
+    assert b[eta < 2.5].min() >= np.float32(0.0016) and b.max() <= 0.99951
     eff = {f: (b[s & (fl == f)] > 0.2783).mean() for f in (5, 4, 0)}
     assert 0.65 < eff[5] < 0.95
     assert eff[5] > eff[4] > eff[0]

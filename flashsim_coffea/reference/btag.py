@@ -31,9 +31,9 @@ Example:
     ...           "n_const": np.array([20, 15, 25, 10])}
     >>> scores = tag_scores(jets, np.random.default_rng(1), extras)
     >>> scores["btagDeepFlavB"]
-    array([0.9863281 , 0.25439453, 0.01806641, 0.01596069], dtype=float32)
+    array([0.9865741 , 0.25450373, 0.01806707, 0.015965  ], dtype=float32)
     >>> scores["btagDeepFlavCvB"]
-    array([0.01303101, 0.6982422 , 0.75097656, 0.6894531 ], dtype=float32)
+    array([0.01303235, 0.6977803 , 0.7505462 , 0.68985105], dtype=float32)
 
 References:
     E. Bols et al., "Jet flavour classification using DeepJet", JINST 15 (2020) P12012,
@@ -66,7 +66,6 @@ PARAMS: dict = {
     "fwd_cvb": (0.5, 0.5),
     "fwd_qg": (-0.5, 0.6),
     "clip": (0.0016, 0.9995),  # [meas] DeepJet range
-    "mantissa_bits": 10,  # [meas] NanoAOD stored precision
     # ---- Run-3 taggers, ParticleNet AK4 (btagPNet*) and RobustParTAK4 (btagRobustParTAK4*), drawn on
     # DeepJet's latents (run3_scores): y_T = y_det + shift_T[flav] + sigma[flav] (rho_T z_DeepJet + sqrt(1 -
     # rho_T^2) z_T). The shared part is the jet's evidence (displaced tracks, soft lepton, the common draw:
@@ -100,19 +99,6 @@ PARAMS: dict = {
     # where the taggers run (raw pT, abs(eta)) and their values elsewhere: NanoAOD's, in nanoaod/jet_defaults.py
     "run3_clip": (1e-6, 0.9995),  # [meas] PNet / RobustParT ranges (CvB down to 7e-7)
 }
-
-
-def _round_mantissa(x: np.ndarray, bits: int) -> np.ndarray:
-    m, e = np.frexp(x)
-    return np.ldexp(np.round(m * 2**bits) / 2**bits, e)
-
-
-def _round_nano(x: np.ndarray, bits: int) -> np.ndarray:
-    """NanoAOD's ``precision=bits``: ``bits`` explicit mantissa bits (bits + 1 significant ones; [meas] every
-    PNet / RobustParT value of nano_tt_v12 is on that grid, a 0.99951 = 2047/2048 maximum). The DeepJet scores
-    keep :func:`_round_mantissa`'s one bit less, as before."""
-    m, e = np.frexp(np.asarray(x, np.float64))
-    return np.ldexp(np.round(m * 2 ** (bits + 1)) / 2 ** (bits + 1), e)
 
 
 def _sig(x: np.ndarray) -> np.ndarray:
@@ -183,7 +169,7 @@ def tag_scores(jets: dict, rng: np.random.Generator, extras: dict, latent: dict 
     lo, hi = p["clip"]
     out = {}
     for name, v in (("btagDeepFlavB", pb), ("btagDeepFlavCvL", cvl), ("btagDeepFlavCvB", cvb), ("btagDeepFlavQG", qg)):
-        out[name] = _round_mantissa(np.clip(v, lo, hi), p["mantissa_bits"]).astype(np.float32)
+        out[name] = np.clip(v, lo, hi).astype(np.float32)
     return out
 
 
@@ -221,7 +207,7 @@ def run3_scores(jets: dict, extras: dict, latent: dict, rng: np.random.Generator
         >>> dj = tag_scores(jets, np.random.default_rng(1), extras, latent=lat)
         >>> s = run3_scores(jets, extras, lat, np.random.default_rng(2))
         >>> [round(float(v), 3) for v in s["btagPNetB"]], [round(float(v), 3) for v in s["btagRobustParTAK4B"]]
-        ([0.997, 0.061, 0.01, -1.0, -1.0], [0.997, 0.382, 0.014, -3.0, -3.0])
+        ([0.997, 0.061, 0.01, -1.0, -1.0], [0.996, 0.382, 0.014, -3.0, -3.0])
         >>> [round(float(v), 3) for v in s["btagPNetQvG"]]
         [0.41, 0.645, 0.434, -10.0, 0.451]
     """
@@ -259,7 +245,7 @@ def run3_scores(jets: dict, extras: dict, latent: dict, rng: np.random.Generator
 
     out = {}
     def put(name, value, mask):  # NanoAOD's value where the tagger does not run (nanoaod/jet_defaults.py)
-        v = _round_nano(np.clip(value, lo, hi), p["mantissa_bits"])
+        v = np.clip(value, lo, hi)
         out[name] = np.where(mask, v, jet_defaults.TAGGERS[name][0]).astype(np.float32)
 
     pb, cvl, cvb, qg, pc = probs("pnet", 0)
@@ -278,7 +264,7 @@ def run3_scores(jets: dict, extras: dict, latent: dict, rng: np.random.Generator
         + t["k_nconst"] * np.log(np.maximum(extras["n_const"], 1) / 12.0)
         + t["sigma"] * z[7]
     )
-    v = _round_nano(np.clip(_sig(y_tau), 1e-7, hi), p["mantissa_bits"])
+    v = np.clip(_sig(y_tau), 1e-7, hi)
     out["btagPNetTauVJet"] = np.where(central, v, jet_defaults.TAGGERS["btagPNetTauVJet"][0]).astype(np.float32)
     latent["pnet_pb"] = np.where(central, pb, np.nan)
     latent["pnet_pc"] = np.where(central, pc, np.nan)

@@ -77,9 +77,6 @@ PARAMS: dict = {
     "deepb_eta_max": 2.5,  # btagDeepB and DDX need tracks: -1 beyond [meas nano_tt_v12: -1 at eta -3.09]
     "btag_hbb_default": -1000.0,  # v12 does not run the BDT double-b: every value -1000 [meas nano_tt_v12]
     "no_sd_default": -99968.0,  # float32(-1e5) at 10 mantissa bits [meas nano_tt_v12]
-    "precision": 10,  # mantissa bits of mass, msoftdrop, taus, ECFs, scores, area [code: jetsAK8_cff.py]
-    "precision_angle": 12,
-    "precision_raw": 6,  # rawFactor [code: jetsAK8_cff.py]
     # ---- taggers (tagger_scores): each class k gets a logit mu[true][k] + tag_sigma z_k (+ a jet-level noise shared
     # by the signal classes, so that the scores correlate); scores are softmax ratios. Separations set to CMS public
     # performance [mem]: PNet-MD Xbb ~60-70% H->bb efficiency at 1% QCD mistag (CMS-DP-2020-002;
@@ -576,8 +573,7 @@ def tagger_scores(h: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
     mu_b = np.select([lead == 5, lead == 4], [P["deepb_mu"][5], P["deepb_mu"][4]], P["deepb_mu"][0])
     out["btagDeepB"] = np.where(tracker, btag._sig(mu_b + P["deepb_sigma"] * (0.6 * zx[:, 3] + 0.8 * zx[:, 1])), -1.0)
     out["btagHbb"] = np.full(n, PARAMS["btag_hbb_default"])
-    bits = PARAMS["precision"]
-    return {k: btag._round_nano(v, bits).astype(np.float32) for k, v in out.items()}
+    return {k: np.asarray(v, np.float32) for k, v in out.items()}
 
 
 def subjet_deepb(n_b: np.ndarray, n_c: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -794,22 +790,17 @@ def reconstruct_fatjets(
     rows_s = np.tile([0, 1], int(has_sub.sum()))
     z_sub = rng.standard_normal(len(rows_j))
     snb, snc = sub_nb[rows_j, rows_s], sub_nc[rows_j, rows_s]
-    bits, ba = p["precision"], p["precision_angle"]
-
-    def rnd(x, b=bits):
-        return btag._round_nano(np.asarray(x, np.float64), b)
-
     in_trk = np.abs(seta[rows_j, rows_s]) < p["deepb_eta_max"]
     sub_cols = {
         "pt": spt_raw[rows_j, rows_s] * scorr[rows_j, rows_s],
-        "eta": rnd(seta[rows_j, rows_s], ba),
-        "phi": rnd(sphi[rows_j, rows_s], ba),
-        "mass": rnd(smass_raw[rows_j, rows_s] * scorr[rows_j, rows_s]),
-        "btagDeepB": rnd(np.where(in_trk, subjet_deepb(snb, snc, z_sub), -1.0)),
-        "rawFactor": rnd(1.0 - 1.0 / scorr[rows_j, rows_s], p["precision_raw"]),
-        **{f"tau{i + 1}": rnd(sub_tau[rows_j, rows_s, i]) for i in range(4)},
-        "n2b1": rnd(sub_ecf[rows_j, rows_s, 0]),
-        "n3b1": rnd(sub_ecf[rows_j, rows_s, 1]),
+        "eta": seta[rows_j, rows_s],
+        "phi": sphi[rows_j, rows_s],
+        "mass": smass_raw[rows_j, rows_s] * scorr[rows_j, rows_s],
+        "btagDeepB": np.where(in_trk, subjet_deepb(snb, snc, z_sub), -1.0),
+        "rawFactor": 1.0 - 1.0 / scorr[rows_j, rows_s],
+        **{f"tau{i + 1}": sub_tau[rows_j, rows_s, i] for i in range(4)},
+        "n2b1": sub_ecf[rows_j, rows_s, 0],
+        "n3b1": sub_ecf[rows_j, rows_s, 1],
         "hadronFlavour": np.where(snb > 0, 5, np.where(snc > 0, 4, 0)),
         "nBHadrons": np.minimum(snb, 255),
         "nCHadrons": np.minimum(snc, 255),
@@ -821,17 +812,17 @@ def reconstruct_fatjets(
     e_idx = np.where(use_el, el_i, -1)
     cols = {
         "pt": pt[o],
-        "eta": rnd(eta[o], ba),
-        "phi": rnd(phi[o], ba),
-        "mass": rnd(mass_raw[o] * corr[o]),
-        "msoftdrop": rnd(msd),
-        "area": rnd(area[o]),
-        "rawFactor": rnd(1.0 - 1.0 / corr[o], p["precision_raw"]),
-        **{f"tau{i + 1}": rnd(tau[:, i]) for i in range(4)},
-        "n2b1": rnd(n2),
-        "n3b1": rnd(n3),
+        "eta": eta[o],
+        "phi": phi[o],
+        "mass": mass_raw[o] * corr[o],
+        "msoftdrop": msd,
+        "area": area[o],
+        "rawFactor": 1.0 - 1.0 / corr[o],
+        **{f"tau{i + 1}": tau[:, i] for i in range(4)},
+        "n2b1": n2,
+        "n3b1": n3,
         **tags,
-        "lsf3": rnd(lsf3),
+        "lsf3": lsf3,
         "muonIdx3SJ": m_idx,
         "electronIdx3SJ": e_idx,
         "jetId": jetid,

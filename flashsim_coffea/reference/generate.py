@@ -44,6 +44,7 @@ from concurrent.futures import Executor
 import awkward as ak
 import numpy as np
 
+from flashsim_coffea.nanoaod import storage_precision
 from flashsim_coffea.nanoaod.schema import SCHEMA, cast
 from flashsim_coffea.reference import PILEUP_MU
 from flashsim_coffea.reference.code_version import code_version
@@ -93,7 +94,7 @@ def simulate_block(process: str, seed: int, block: int, n: int, pileup_mu: float
         >>> b["event"], b["Pileup_nPU"]
         (array([1, 2], dtype=uint64), array([33, 57], dtype=int32))
         >>> ak.num(b["Jet"]).tolist(), b["GenVisTau"].pt  # the first event is a Z -> tautau
-        ([10, 16], <Array [[30.8, 15.6], []] type='2 * var * float32'>)
+        ([10, 16], <Array [[30.8, 15.5], []] type='2 * var * float32'>)
     """
     from flashsim_coffea.reference import detector, jetalgo, pythia, truth
 
@@ -122,7 +123,7 @@ def simulate_block(process: str, seed: int, block: int, n: int, pileup_mu: float
         else:
             branches[name] = np.asarray(value, dtype=np.dtype(SCHEMA[""][name]))
     return {
-        "branches": branches,
+        "branches": storage_precision.round_branches(branches),
         "sigma_pb": rec["sigma_pb"],
         "sigma_err_pb": rec["sigma_err_pb"],
         "n_accepted": rec["n_accepted"],

@@ -27,9 +27,9 @@
     prompt photons not used for dressing, abs(eta) < 2.5, pT > 10 GeV, with
     sum pT(other visible particles, dR < 0.4) < 0.5 pT.
 
-All collections pT-descending, rounded to the NanoAOD stored precision (mantissa bits,
-table ``PRECISION``) and cast with :func:`flashsim_coffea.nanoaod.schema.cast`. Sources in
-``PARAMS``.
+All collections pT-descending and cast with :func:`flashsim_coffea.nanoaod.schema.cast`
+(rounded to NanoAOD's stored precision when written: :mod:`flashsim_coffea.nanoaod.storage_precision`).
+Sources in ``PARAMS``.
 
 Example:
     Two Drell-Yan events, Z -> ee and Z -> mumu. The electron of event 0 is dressed with
@@ -85,45 +85,14 @@ PARAMS: dict = {
     "particle_eta_max": 5.0,  # particleMaxEta (isolation inputs)
 }
 
-#: NanoAOD stored mantissa bits per field (``precision=`` of the table producers):
-#: P4Vars eta/phi 12, mass 10, pt full [code: common_cff.py; meas notes section 11];
-#: GenVisTau all 8 [code: taus_cff.py]; GenMET 10 [meas].
-PRECISION: dict[str, dict[str, int]] = {
-    "GenJet": {"eta": 12, "phi": 12, "mass": 10},
-    "GenJetAK8": {"eta": 12, "phi": 12, "mass": 10},
-    "SubGenJetAK8": {"eta": 12, "phi": 12, "mass": 10},
-    "GenVisTau": {"pt": 8, "eta": 8, "phi": 8, "mass": 8},
-    "GenDressedLepton": {"eta": 12, "phi": 12, "mass": 10},
-    "GenIsolatedPhoton": {"eta": 12, "phi": 12, "mass": 10},
-    "GenMET": {"pt": 10, "phi": 10},
-}
-
 _PROMPT = 1 << BITS["isPrompt"]
 _DIRECT_PROMPT_TAU = 1 << BITS["isDirectPromptTauDecayProduct"]
 
 
-def round_mantissa(x, bits: int):
-    """Keep ``bits`` mantissa bits of ``x`` (NanoAOD ``precision``); numpy or awkward.
-
-    Example:
-        >>> round_mantissa(np.array([91.1876, 0.1234567]), 10)
-        array([91.25      ,  0.12341309])
-    """
-    if isinstance(x, ak.Array):
-        counts = ak.num(x)
-        return ak.unflatten(round_mantissa(ak.to_numpy(ak.flatten(x)), bits), counts)
-    m, e = np.frexp(np.asarray(x, dtype=np.float64))
-    return np.ldexp(np.round(m * 2.0**bits) / 2.0**bits, e)
-
-
 def _finish(name: str, fields: dict) -> ak.Array:
-    """pT-sort a jagged record, round to NanoAOD precision and cast."""
+    """pT-sort a jagged record and cast."""
     rec = ak.zip(fields)
-    rec = rec[ak.argsort(rec.pt, axis=1, ascending=False)]
-    out = {f: rec[f] for f in rec.fields}
-    for f, bits in PRECISION.get(name, {}).items():
-        out[f] = round_mantissa(out[f], bits)
-    return ak.to_packed(schema.cast(name, ak.zip(out)))
+    return ak.to_packed(schema.cast(name, rec[ak.argsort(rec.pt, axis=1, ascending=False)]))
 
 
 def _flat(p: ak.Array, field: str) -> np.ndarray:
@@ -438,12 +407,10 @@ def gen_collections(truth: ak.Array) -> dict[str, ak.Array | np.ndarray]:
     j, sub = gen_jets(truth, PARAMS["genjetak8_R"], PARAMS["genjetak8_ptmin"], with_subjets=True)
     out["GenJetAK8"] = _finish("GenJetAK8", {f: j[f] for f in j.fields})
     out["SubGenJetAK8"] = ak.to_packed(schema.cast("SubGenJetAK8", ak.zip(
-        {f: round_mantissa(sub[f], PRECISION["SubGenJetAK8"][f]) if f in PRECISION["SubGenJetAK8"] else sub[f]
-         for f in sub.fields})))  # jet after jet (GenJetAK8 order), not pT-sorted, as NanoAOD
+        {f: sub[f] for f in sub.fields})))  # jet after jet (GenJetAK8 order), not pT-sorted, as NanoAOD
     met_pt, met_phi = gen_met(truth)
-    bits = PRECISION["GenMET"]
-    out["GenMET_pt"] = round_mantissa(met_pt, bits["pt"]).astype(np.float32)
-    out["GenMET_phi"] = round_mantissa(met_phi, bits["phi"]).astype(np.float32)
+    out["GenMET_pt"] = np.asarray(met_pt, np.float32)
+    out["GenMET_phi"] = np.asarray(met_phi, np.float32)
     out["GenVisTau"] = gen_vis_taus(truth)
     out["GenDressedLepton"], out["GenIsolatedPhoton"] = dressed_leptons_and_photons(truth)
     return out

@@ -76,10 +76,6 @@ PARAMS: dict = {
     # jetId beyond abs(eta) 3: UL asks > 10 neutral PF candidates [mem]; our HF towers
     # (0.175 x 0.175) are coarser than CMS PF HF clusters, so the count is scaled down [design]
     "jetid_hf_min_neutral": 3,
-    # ---- Run-3 (v12) fields. Stored precision, mantissa bits [code: PhysicsTools/NanoAOD jetsAK4_Puppi_cff.py]
-    "precision": 10,  # regression, HF shapes, CorrT1METJet rawPt and area
-    "precision_msf": 6,  # muonSubtrFactor
-    "precision_angle": 12,  # CorrT1METJet eta, phi
     # PNet pT regression (pnet_regression): PNetRegPtRawCorr estimates GenJet pT / raw pT ("visible, no
     # neutrinos"), PNetRegPtRawCorrNeutrino the neutrino part relative to it, PNetRegPtRawRes the (q84-q16)/2 of
     # the estimate [code: jetsAK4_Puppi_cff.py]; CMS-DP-2024-064 (PNet regression JES / JER in Run 3) [mem].
@@ -474,7 +470,7 @@ def reconstruct_jets(
         "hadronFlavour": fl["hadronFlavour"],
         "partonFlavour": fl["partonFlavour"],
         "genJetIdx": gen_idx,
-        "muonSubtrFactor": _round_nano(msf_all[o], PARAMS["precision_msf"]),
+        "muonSubtrFactor": msf_all[o],
         **hfs,
     }
     jets = schema.cast("Jet", ak.unflatten(ak.zip(cols, depth_limit=1), out_counts))
@@ -532,11 +528,6 @@ def pu_id(h: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     code = 4 * passed[:, 0] + 2 * passed[:, 1] + 1 * passed[:, 2]
     code = np.where(code == 4, 4, np.where(code == 6, 6, np.where(code == 7, 7, 0)))
     return np.where(h["pt"] >= PARAMS["puid_ptmax"], 7, code).astype(np.int32), d
-
-
-def _round_nano(x: np.ndarray, bits: int) -> np.ndarray:
-    """NanoAOD's stored precision (``precision=bits``: ``bits`` explicit mantissa bits)."""
-    return btag._round_nano(x, bits)
 
 
 def _interp_table(table: dict, key: str, pt: np.ndarray, aeta: np.ndarray) -> np.ndarray:
@@ -631,7 +622,7 @@ def pnet_regression(h: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
         ...      "nhf": np.array([0.1, 0.3, 0.9, 0.1]), "pu_frac": np.array([0.05, 0.1, 0.3, 0.1])}
         >>> r = pnet_regression(h, np.random.default_rng(1))
         >>> {k: [round(float(x), 3) for x in v] for k, v in r.items()}  # doctest: +NORMALIZE_WHITESPACE
-        {'PNetRegPtRawCorr': [1.171, 1.175, 1.306, 0.0], 'PNetRegPtRawCorrNeutrino': [1.16, 1.007, 1.002, 0.0],
+        {'PNetRegPtRawCorr': [1.171, 1.175, 1.305, 0.0], 'PNetRegPtRawCorrNeutrino': [1.16, 1.007, 1.002, 0.0],
          'PNetRegPtRawRes': [0.13, 0.156, 0.114, 0.0]}
     """
     p = PARAMS
@@ -662,9 +653,8 @@ def pnet_regression(h: dict, rng: np.random.Generator) -> dict[str, np.ndarray]:
     nu_c = (1.0 + nu_hat) * np.exp((a + b * lep) * z[2])
     med, sig = p["reg_nu_fwd"]
     nu_c = np.where(central, nu_c, 1.0 + med * np.exp(sig * z[3]))
-    bits = p["precision"]
     return {
-        name: np.where(runs, _round_nano(v, bits), 0.0).astype(np.float32)
+        name: np.where(runs, v, 0.0).astype(np.float32)
         for name, v in (("PNetRegPtRawCorr", corr), ("PNetRegPtRawCorrNeutrino", nu_c), ("PNetRegPtRawRes", res))
     }
 
@@ -732,7 +722,7 @@ def hf_shower_shape(
         >>> out = hf_shower_shape(f, np.array([0, 0, 0, 1]), np.array([0, 1]), np.array([3.5, 0.0]),
         ...                       np.array([0.0, 1.0]), np.array([60.0, 40.0]), np.array([21, 21]))
         >>> {k: v.tolist() for k, v in out.items()}  # doctest: +NORMALIZE_WHITESPACE
-        {'hfsigmaEtaEta': [0.07037353515625, -1.0], 'hfsigmaPhiPhi': [0.08056640625, -1.0],
+        {'hfsigmaEtaEta': [0.07040050625801086, -1.0], 'hfsigmaPhiPhi': [0.08057042211294174, -1.0],
          'hfcentralEtaStripSize': [2, 0], 'hfadjacentEtaStripsSize': [0, 0]}
     """
     hp = PARAMS["hf"]
@@ -760,14 +750,9 @@ def hf_shower_shape(
     see2 = np.bincount(js, w * deta**2, n)
     spp2 = np.bincount(js, w * dphi**2, n)
     ok = eligible & (sw > 0) & (see2 > 0) & (spp2 > 0)
-    bits = PARAMS["precision"]
     return {
-        "hfsigmaEtaEta": np.where(ok, _round_nano(np.sqrt(see2 / np.maximum(sw, 1e-12)), bits), -1.0).astype(
-            np.float32
-        ),
-        "hfsigmaPhiPhi": np.where(ok, _round_nano(np.sqrt(spp2 / np.maximum(sw, 1e-12)), bits), -1.0).astype(
-            np.float32
-        ),
+        "hfsigmaEtaEta": np.where(ok, np.sqrt(see2 / np.maximum(sw, 1e-12)), -1.0).astype(np.float32),
+        "hfsigmaPhiPhi": np.where(ok, np.sqrt(spp2 / np.maximum(sw, 1e-12)), -1.0).astype(np.float32),
         "hfcentralEtaStripSize": np.where(eligible, central, 0).astype(np.int32),
         "hfadjacentEtaStripsSize": np.where(eligible, adjacent, 0).astype(np.int32),
     }
@@ -789,21 +774,15 @@ def corr_t1_met_jets(all_jets: dict, n_ev: int) -> ak.Array:
         ...       "pt_raw": np.array([36.0, 10.1, 9.5, 7.0]), "eta": np.array([0.1, 1.0, -4.9, 0.0]),
         ...       "phi": np.zeros(4), "area": np.full(4, 0.5), "muonSubtrFactor": np.zeros(4)}
         >>> corr_t1_met_jets(aj, 2).rawPt.tolist()
-        [[10.1015625, 9.5], []]
+        [[10.100000381469727, 9.5], []]
     """
     c = PARAMS["corr_t1"]
     pt, evt = all_jets["pt"], all_jets["evt"]
     sel = (pt > c["pt_min"]) & (pt < c["pt_max"]) & (np.abs(all_jets["eta"]) < c["eta_max"])
     idx = np.flatnonzero(sel)
     idx = idx[np.lexsort((-pt[idx], evt[idx]))]
-    p = PARAMS
-    cols = {
-        "rawPt": _round_nano(all_jets["pt_raw"][idx], p["precision"]),
-        "eta": _round_nano(all_jets["eta"][idx], p["precision_angle"]),
-        "phi": _round_nano(all_jets["phi"][idx], p["precision_angle"]),
-        "area": _round_nano(all_jets["area"][idx], p["precision"]),
-        "muonSubtrFactor": _round_nano(all_jets["muonSubtrFactor"][idx], p["precision_msf"]),
-    }
+    cols = {"rawPt": all_jets["pt_raw"][idx],
+            **{f: all_jets[f][idx] for f in ("eta", "phi", "area", "muonSubtrFactor")}}
     counts = np.bincount(evt[idx], minlength=n_ev)
     return schema.cast("CorrT1METJet", ak.unflatten(ak.zip(cols, depth_limit=1), counts))
 

@@ -53,7 +53,7 @@ Example:
     PUPPI removes most of the pileup's scalar sum:
 
     >>> met["PuppiMET_sumEt"], met["ChsMET_sumEt"]
-    (array([357., 194.], dtype=float32), array([1009.,  815.], dtype=float32))
+    (array([357.19684, 193.9089 ], dtype=float32), array([1009.2623 ,  814.55975], dtype=float32))
 
 References:
     CMS, "Performance of missing transverse momentum reconstruction in proton-proton
@@ -102,10 +102,6 @@ PARAMS: dict = {
     "jer_dsf": (0.15, 0.20, 0.25, 0.25),  # abs(eta) < 1.3, 2.5, 3.0, beyond
     "jer_match_nsigma": 3.0,  # matched: abs(pT - pT_gen) < 3 sigma_JER pT [CMS JER hybrid method]
 }
-
-#: stored mantissa bits of the new MET branches [meas] nano_tt_v12 (MET_pt/sumEt etc. stay as before)
-PRECISION: dict = {"default": 10, "PuppiMET_pt": 23, "PuppiMET_phi": 12}
-
 
 def _jer(pt: np.ndarray, aeta: np.ndarray) -> np.ndarray:
     """Relative jet pT resolution used in the covariance: UL18 CHS-like [jrdb], notes section 7."""
@@ -222,11 +218,8 @@ def _interactions(pu: ak.Array) -> np.ndarray:
     return np.bincount(pairs[0].astype(np.int64), minlength=len(pu)).astype(np.float64)
 
 
-def _round(name: str, x: np.ndarray) -> np.ndarray:
-    from flashsim_coffea.reference.genlevel import round_mantissa
-
-    bits = PRECISION.get(name, PRECISION["default"])
-    return (x if bits >= 23 else round_mantissa(np.asarray(x, np.float64), bits)).astype(np.float32)
+def _f32(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, np.float32)
 
 
 def energy_uncertainty(f: dict[str, np.ndarray]) -> np.ndarray:
@@ -442,10 +435,10 @@ def _flavours(truth, f, counts, aj, cand_jet, ctx, genjets, n_pv, rng) -> dict[s
     out = {}
 
     def put(name, x, y, sumet=None):
-        out[f"{name}_pt"] = _round(f"{name}_pt", np.hypot(x, y))
-        out[f"{name}_phi"] = _round(f"{name}_phi", np.arctan2(y, x))
+        out[f"{name}_pt"] = _f32(np.hypot(x, y))
+        out[f"{name}_phi"] = _f32(np.arctan2(y, x))
         if sumet is not None:
-            out[f"{name}_sumEt"] = _round(f"{name}_sumEt", sumet)
+            out[f"{name}_sumEt"] = _f32(sumet)
 
     def smear(s_flav):
         a = PARAMS["uncl_a"] * np.sqrt(s_flav)
@@ -471,9 +464,9 @@ def _flavours(truth, f, counts, aj, cand_jet, ctx, genjets, n_pv, rng) -> dict[s
     lep = (f["kind"] == KIND["electron"]) | (f["kind"] == KIND["muon"])
     sig = energy_uncertainty(f)
     us = uncl & ~lep
-    out["MET_MetUnclustEnUpDeltaX"] = _round("d", -np.bincount(cevt[us], sig[us] * px[us], n_ev))
-    out["MET_MetUnclustEnUpDeltaY"] = _round("d", -np.bincount(cevt[us], sig[us] * py[us], n_ev))
-    out["MET_sumPtUnclustered"] = _round("d", ctx["sumet_uncl"])
+    out["MET_MetUnclustEnUpDeltaX"] = _f32(-np.bincount(cevt[us], sig[us] * px[us], n_ev))
+    out["MET_MetUnclustEnUpDeltaY"] = _f32(-np.bincount(cevt[us], sig[us] * py[us], n_ev))
+    out["MET_sumPtUnclustered"] = _f32(ctx["sumet_uncl"])
 
     # fiducial GenMET: -(visible final-state particles, abs(eta) < 5)
     tp = truth.particles
@@ -481,8 +474,8 @@ def _flavours(truth, f, counts, aj, cand_jet, ctx, genjets, n_pv, rng) -> dict[s
     vis = (apid != 12) & (apid != 14) & (apid != 16) & (abs(tp.eta) < PARAMS["fiducial_eta_max"])
     gx = -np.asarray(ak.sum(tp.px[vis], axis=1), np.float64)
     gy = -np.asarray(ak.sum(tp.py[vis], axis=1), np.float64)
-    out["MET_fiducialGenPt"] = _round("g", np.hypot(gx, gy))
-    out["MET_fiducialGenPhi"] = _round("g", np.arctan2(gy, gx))
+    out["MET_fiducialGenPt"] = _f32(np.hypot(gx, gy))
+    out["MET_fiducialGenPhi"] = _f32(np.arctan2(gy, gx))
 
     # PUPPI
     w = puppi_weights(f, counts, n_pv)
@@ -514,8 +507,8 @@ def _flavours(truth, f, counts, aj, cand_jet, ctx, genjets, n_pv, rng) -> dict[s
     jv = _jes_unc(jpt[t1], aeta[t1]) * jpt[t1]
     for sign, tag in ((1.0, "Up"), (-1.0, "Down")):
         put_var = (tx - sign * np.bincount(je, jv * cph, n_ev), ty - sign * np.bincount(je, jv * sph, n_ev))
-        out[f"PuppiMET_ptJES{tag}"] = _round("v", np.hypot(*put_var))
-        out[f"PuppiMET_phiJES{tag}"] = _round("v", np.arctan2(put_var[1], put_var[0]))
+        out[f"PuppiMET_ptJES{tag}"] = _f32(np.hypot(*put_var))
+        out[f"PuppiMET_phiJES{tag}"] = _f32(np.arctan2(put_var[1], put_var[0]))
     # JER: matched jets' mismeasurement scaled by 1 +- dSF; unmatched jets smeared (Up only)
     gpt = np.full(n_all, -1.0)
     if genjets is not None and "selected_order" in aj:
@@ -536,14 +529,14 @@ def _flavours(truth, f, counts, aj, cand_jet, ctx, genjets, n_pv, rng) -> dict[s
             new = np.where(matched, new, jpt * (1.0 + res * np.sqrt((1.0 + dsf) ** 2 - 1.0) * z))
         d = (np.maximum(new, 0.0) - jpt)[t1]
         vx, vy = tx - np.bincount(je, d * cph, n_ev), ty - np.bincount(je, d * sph, n_ev)
-        out[f"PuppiMET_ptJER{tag}"] = _round("v", np.hypot(vx, vy))
-        out[f"PuppiMET_phiJER{tag}"] = _round("v", np.arctan2(vy, vx))
+        out[f"PuppiMET_ptJER{tag}"] = _f32(np.hypot(vx, vy))
+        out[f"PuppiMET_phiJER{tag}"] = _f32(np.arctan2(vy, vx))
     # unclustered: the PUPPI candidates outside Type-1 jets moved by their energy uncertainty
     us = ~in_t1 & ~lep
     ux = np.bincount(cevt[us], sig[us] * wpx[us], n_ev)
     uy = np.bincount(cevt[us], sig[us] * wpy[us], n_ev)
     for sign, tag in ((1.0, "Up"), (-1.0, "Down")):
         vx, vy = tx - sign * ux, ty - sign * uy
-        out[f"PuppiMET_ptUnclustered{tag}"] = _round("v", np.hypot(vx, vy))
-        out[f"PuppiMET_phiUnclustered{tag}"] = _round("v", np.arctan2(vy, vx))
+        out[f"PuppiMET_ptUnclustered{tag}"] = _f32(np.hypot(vx, vy))
+        out[f"PuppiMET_phiUnclustered{tag}"] = _f32(np.arctan2(vy, vx))
     return out

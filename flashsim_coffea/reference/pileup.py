@@ -609,12 +609,11 @@ def vertex_quality(
         ...                              np.random.default_rng(1))
         >>> q = vertex_quality(f, counts, np.full(len(f["pt"]), -1), truth, np.random.default_rng(2))
         >>> q["PV_ndof"], q["PV_chi2"]
-        (array([161.  ,  12.75], dtype=float32), array([0.94921875, 0.90625   ], dtype=float32))
+        (array([160.79987 ,  12.777827], dtype=float32), array([0.9495901 , 0.90751725], dtype=float32))
         >>> q["PV_score"]
-        array([1448., 4080.], dtype=float32)
+        array([1444.1727, 4079.8657], dtype=float32)
     """
     from flashsim_coffea.reference import pflow
-    from flashsim_coffea.reference.genlevel import round_mantissa
 
     n_ev = len(pf_counts)
     kind = pf["kind"]
@@ -681,7 +680,7 @@ def vertex_quality(
     score += np.where(above > 0, above, 0.0) ** 2
     f32 = np.float32
     return {
-        "PV_ndof": round_mantissa(np.maximum(ndof, 0.0), 8).astype(f32),
-        "PV_chi2": round_mantissa(red, 8).astype(f32),
-        "PV_score": round_mantissa(score, 8).astype(f32),
+        "PV_ndof": np.maximum(ndof, 0.0).astype(f32),
+        "PV_chi2": red.astype(f32),
+        "PV_score": score.astype(f32),
     }

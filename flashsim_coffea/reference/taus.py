@@ -70,7 +70,7 @@ Example:
     (<Array [[61.8, 19.9], []] type='2 * var * float32'>, [[1, 10], []])
     >>> tau = reconstruct_taus(truth, gen["GenVisTau"], jets, np.random.default_rng(2))
     >>> tau.pt
-    <Array [[63.1, 19.3], []] type='2 * var * float32'>
+    <Array [[63.2, 19.4], []] type='2 * var * float32'>
     >>> tau.decayMode.tolist(), tau.genPartFlav.tolist(), tau.genPartIdx.tolist(), tau.jetIdx.tolist()
     ([[1, 10], []], [[5, 5], []], [[0, 1], []], [[0, 2], []])
     >>> tau.idDeepTau2018v2p5VSjet.tolist()  # working points passed, of 8
@@ -78,7 +78,7 @@ Example:
     >>> tau.idDeepTau2018v2p5VSe.tolist(), tau.idDeepTau2018v2p5VSmu.tolist(), tau.idAntiMu.tolist()
     ([[6, 8], []], [[4, 4], []], [[2, 2], []])
     >>> tau.leadTkPtOverTauPt.tolist(), tau.photonsOutsideSignalCone.tolist(), tau.puCorr.tolist()  # no pileup
-    ([[0.88037109375, 0.61474609375], []], [[5.15234375, 0.0], []], [[0.0, 0.0], []])
+    ([[0.8792868852615356, 0.613725483417511], []], [[5.15177059173584, 0.0], []], [[0.0, 0.0], []])
 
 References:
     CMS, "Performance of reconstruction and identification of tau leptons decaying to
@@ -141,7 +141,6 @@ PARAMS: dict = {
     "fake_resp_sigma": 0.08,  # fake pT = core truth pT x N(1, sigma) [design]
     "fake_pos_sigma": 0.02,  # fake axis vs jet axis [design]
     "jet_dr": 0.4,  # Tau_jetIdx matching cone
-    "mantissa_bits": {"eta": 12, "phi": 12, "mass": 10, "dxy": 10, "dz": 14, "rawDeepTau2018v2p5VSjet": 10},
     # ---- isolation, strips, leading track, DeepTau VSe / VSmu (fields added for issue 22)
     # HPS isolation candidates: charged pT > 1 GeV within dz 0.2 cm of the PV, photons E_T > 1.5 GeV
     # [code: cms-sw/cmssw RecoTauTag/RecoTau/python/PFRecoTauQualityCuts_cfi.py isolationQualityCuts];
@@ -184,13 +183,6 @@ PARAMS: dict = {
     "vsmu_mu_match": -1.0,  # a reco muon is a signal constituent (muIdx >= 0) [design]
     "vsmu_mu_near": -0.5,  # a matched muon within 0.3 (idAntiMu < 2) [design]
     "vsmu_punch": -0.3,  # x log(1 + p_lead / 100 GeV): hadron punch-through grows with momentum [design]
-    # CMSSW precision p keeps p explicit mantissa bits = p + 1 bits of genlevel.round_mantissa (measured on
-    # nano_tt_v12: Jet_pt, btagDeepFlavB, Muon_dxy are exact at 11, not at 10) [code: taus_cff.py precision 10 / 8]
-    "mantissa_bits_new": {
-        "leadTkPtOverTauPt": 11, "leadTkDeltaEta": 9, "leadTkDeltaPhi": 9, "chargedIso": 11, "neutralIso": 11,
-        "puCorr": 11, "photonsOutsideSignalCone": 11, "rawIso": 11, "rawIsodR03": 11,
-        "rawDeepTau2018v2p5VSe": 11, "rawDeepTau2018v2p5VSmu": 11,
-    },
 }
 
 #: Quantile tables (score, CDF) of the raw VSjet score. Genuine: CDF at the WPs = 1 - target
@@ -517,12 +509,7 @@ def _new_fields(t: dict, hidden: dict, evt: np.ndarray, t_off: np.ndarray, part:
         z = rho * z_jet + np.sqrt(1.0 - rho * rho) * rng.standard_normal(n) + shift
         out[f"rawDeepTau2018v2p5{name}"] = np.interp(ndtr(z), cdf, x)
 
-    # rawIso from the stored (rounded) sums, so that it is exactly a function of the written fields
-    for f, bits in P["mantissa_bits_new"].items():
-        if f != "rawIso":
-            out[f] = genlevel.round_mantissa(out[f], bits)
-    out["rawIso"] = genlevel.round_mantissa(tau_id.combined_iso(out["chargedIso"], out["neutralIso"], out["puCorr"]),
-                                            P["mantissa_bits_new"]["rawIso"])
+    out["rawIso"] = tau_id.combined_iso(out["chargedIso"], out["neutralIso"], out["puCorr"])
     out["idDeepTau2018v2p5VSe"] = tau_id.deeptau_id(out["rawDeepTau2018v2p5VSe"], "e")
     out["idDeepTau2018v2p5VSmu"] = tau_id.deeptau_id(out["rawDeepTau2018v2p5VSmu"], "mu")
     return out
@@ -682,8 +669,6 @@ def reconstruct_taus(
         "_fake": cat(np.zeros(ng, bool), np.ones(nj, bool)),
     }
     t["phi"] = np.arctan2(np.sin(t["phi"]), np.cos(t["phi"]))
-    for f, bits in P["mantissa_bits"].items():
-        t[f] = genlevel.round_mantissa(t[f], bits)
     t["idDeepTau2018v2p5VSjet"] = np.searchsorted(WP_VSJET, t["rawDeepTau2018v2p5VSjet"], side="right")
     keep = (t["pt"] > P["pt_min"]) & (np.abs(t["eta"]) < P["eta_max"]) & (t["idDeepTau2018v2p5VSjet"] >= 1)
     t = {k: v[keep] for k, v in t.items()}

@@ -16,8 +16,9 @@ For every loaded source (:mod:`flashsim_coffea.specs`) the engine
    sampled outside is drawn again with fresh normals (the flow density truncated to the
    acceptance), up to :data:`RESAMPLE_ATTEMPTS` times, and dropped after that;
 4. merges the sources of each collection, sorts by pT, fills derived fields and
-   cross-links (:mod:`.derive`) and casts to NanoAOD v12 dtypes
-   (:mod:`flashsim_coffea.nanoaod.schema`). The event-level sources run first (a collection may
+   cross-links (:mod:`.derive`), rounds to NanoAOD's stored float precision
+   (:mod:`flashsim_coffea.nanoaod.storage_precision`, the reference detector's table) and casts
+   to NanoAOD v12 dtypes (:mod:`flashsim_coffea.nanoaod.schema`). The event-level sources run first (a collection may
    read the PV); after the last collection, :func:`.derive.event` adds what needs every final
    collection: the jets' lepton links, the trigger bits and MET filters.
 
@@ -68,7 +69,7 @@ import awkward as ak
 import numpy as np
 import torch
 
-from flashsim_coffea.nanoaod import derived, genevents, schema
+from flashsim_coffea.nanoaod import derived, genevents, schema, storage_precision
 from flashsim_coffea.sim import candidates, cards, derive, features
 from flashsim_coffea.sim import random as rnd
 from flashsim_coffea.sim.count import CountModel, build_count, sample_counts
@@ -619,7 +620,9 @@ class FlashSim:
         # after every collection: the jets' lepton links, trigger bits and MET filters from the final objects
         derive.event(event_cols, derive.Chunk(ev=ev_of_flash, flash=np.arange(n_flash, dtype=np.int64), gen=gen,
                                               done=out, replicas=K, seed=seed, keys=keys))
-        out = {**{c: out[c] for c in COLLECTIONS if c in out}, **event_records(event_cols)}
+        # NanoAOD's stored float precision, on the final collections (derive functions may fill earlier ones)
+        out = storage_precision.round_branches({**{c: out[c] for c in COLLECTIONS if c in out}, **event_cols})
+        out = {**{c: out[c] for c in COLLECTIONS if c in out}, **event_records(out)}
         out["FlashSim"] = ak.zip({
             "genEventIdx": ev_of_flash,
             "replica": (np.arange(n_flash) % K).astype(np.int32),
@@ -637,7 +640,8 @@ class FlashSim:
         cols = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in names}
         order = np.lexsort((-np.asarray(cols["pt"], np.float64), flash))
         flash = flash[order]
-        cols = {k: v[order] for k, v in cols.items()}
+        # stored precision first, so that derived fields are functions of the written values (rounded again at the end)
+        cols = storage_precision.round_columns(coll, {k: v[order] for k, v in cols.items()})
         derive.derive(coll, cols, derive.Chunk(ev=flash // K, flash=flash, gen=gen, done=done, replicas=K))
         keep = cols.pop(derive.KEEP_COLUMN, None)
         if keep is not None:  # objects the derive function drops (FSR photons failing the producer's cuts)
