@@ -96,9 +96,9 @@ def test_event_context_jet_covariance():
     the covariance threshold; GenMET along y."""
     jets = ak.Array([[{"pt": 20.0, "eta": 0.0, "phi": 0.0}, {"pt": 40.0, "eta": 1.5, "phi": np.pi / 4},
                       {"pt": 10.0, "eta": 0.0, "phi": 1.0}]])
-    part = ak.Array([[{"pt": 25.0, "eta": 2.6, "phi": np.pi / 2 + 0.5, "pdgId": 13, "status": 1},
-                      {"pt": 50.0, "eta": 2.3, "phi": 0.0, "pdgId": -13, "status": 1},
-                      {"pt": 10.0, "eta": -3.0, "phi": 0.0, "pdgId": 11, "status": 1}]])
+    part = ak.Array([[{"pt": 25.0, "eta": 2.6, "phi": np.pi / 2 + 0.5, "pdgId": 13, "status": 1, "statusFlags": 1},
+                      {"pt": 50.0, "eta": 2.3, "phi": 0.0, "pdgId": -13, "status": 1, "statusFlags": 1},
+                      {"pt": 10.0, "eta": -3.0, "phi": 0.0, "pdgId": 11, "status": 1, "statusFlags": 1}]])
     gen = ak.zip({"GenJet": jets, "GenPart": part, "GenMET": ak.zip({"pt": [30.0], "phi": [np.pi / 2]}),
                   "Pileup": ak.zip({"nTrueInt": [35.0], "nPU": [31]})}, depth_limit=1)
     ctx = features.event_context(gen)
@@ -119,6 +119,31 @@ def test_event_context_jet_covariance():
     # only the muon beyond |η| = 2.4 counts, 0.5 rad off GenMET
     assert ctx["fwdmu_par"][0] == pytest.approx(25 * np.cos(0.5))
     assert ctx["fwdmu_perp"][0] == pytest.approx(25 * np.sin(0.5))
+    # PV-score terms: the 50 GeV muon in the tracker (the other two beyond |η| 2.5); the three GenJets
+    assert ctx["log_lep_sumpt2"][0] == pytest.approx(np.log1p(50.0**2))
+    assert ctx["log_jet_sumpt2"][0] == pytest.approx(np.log1p(20.0**2 + 40.0**2 + 10.0**2))
+
+
+def test_event_context_pv_score_terms():
+    """The lepton and jet terms of the PV score: prompt e/μ (or from a prompt τ) above 3 GeV in
+    |η| < 2.5 count in ``log_lep_sumpt2`` and leave the GenJet they sit in; a non-prompt muon
+    stays in its jet; GenJets beyond the tracker do not count."""
+    tau_prompt = 1 << 5  # isDirectPromptTauDecayProduct
+    part = ak.Array([[
+        {"pt": 45.0, "eta": 0.05, "phi": 0.0, "pdgId": 13, "status": 1, "statusFlags": 1},  # in the 50 GeV jet
+        {"pt": 8.0, "eta": 1.0, "phi": 2.1, "pdgId": -13, "status": 1, "statusFlags": 0},  # non-prompt, in a jet
+        {"pt": 20.0, "eta": -1.0, "phi": -2.0, "pdgId": 11, "status": 1, "statusFlags": tau_prompt},
+        {"pt": 25.0, "eta": 2.6, "phi": 1.0, "pdgId": 13, "status": 1, "statusFlags": 1},  # beyond the tracker
+        {"pt": 2.0, "eta": 0.5, "phi": 1.0, "pdgId": 13, "status": 1, "statusFlags": 1},  # below 3 GeV
+        {"pt": 60.0, "eta": 0.5, "phi": 1.0, "pdgId": 13, "status": 62, "statusFlags": 1},  # not final-state
+    ], []])
+    jets = ak.Array([[{"pt": 50.0, "eta": 0.0, "phi": 0.0}, {"pt": 30.0, "eta": 1.0, "phi": 2.0},
+                      {"pt": 100.0, "eta": 3.0, "phi": -1.0}], []])
+    gen = ak.zip({"GenJet": jets, "GenPart": part, "GenMET": ak.zip({"pt": [30.0, 5.0], "phi": [0.0, 0.0]}),
+                  "Pileup": ak.zip({"nTrueInt": [35.0, 20.0], "nPU": [31, 19]})}, depth_limit=1)
+    ctx = features.event_context(gen)
+    assert ctx["log_lep_sumpt2"].tolist() == pytest.approx([np.log1p(45.0**2 + 20.0**2), 0.0])
+    assert ctx["log_jet_sumpt2"].tolist() == pytest.approx([np.log1p(5.0**2 + 30.0**2), 0.0])
 
 
 def test_hadronic_jet_covariance_leaves_out_electron_and_photon_genjets():
@@ -126,7 +151,8 @@ def test_hadronic_jet_covariance_leaves_out_electron_and_photon_genjets():
     ``hadjet_c*``; a GenJet with a 10 GeV photon inside (33%) is in both."""
     def ctx(extra_jet, extra_part):
         jets = ak.Array([[{"pt": 20.0, "eta": 0.0, "phi": 0.0}, *extra_jet]])
-        part = ak.Array([[{"pt": 5.0, "eta": -1.0, "phi": 3.0, "pdgId": 211, "status": 1}, *extra_part]])
+        part = ak.Array([[{"pt": 5.0, "eta": -1.0, "phi": 3.0, "pdgId": 211, "status": 1, "statusFlags": 0},
+                          *extra_part]])
         gen = ak.zip({"GenJet": jets, "GenPart": part, "GenMET": ak.zip({"pt": [30.0], "phi": [np.pi / 2]}),
                       "Pileup": ak.zip({"nTrueInt": [35.0], "nPU": [31]})}, depth_limit=1)
         return features.event_context(gen)
@@ -136,11 +162,12 @@ def test_hadronic_jet_covariance_leaves_out_electron_and_photon_genjets():
     alone = ctx([], [])
     assert alone["hadjet_cxx"][0] == pytest.approx(alone["jet_cxx"][0])
     electron = ctx([{"pt": 30.0, "eta": 0.5, "phi": 2.0}], [{"pt": 29.0, "eta": 0.52, "phi": 2.01, "pdgId": 11,
-                                                              "status": 1}])
+                                                              "status": 1, "statusFlags": 1}])
     for k in ("cxx", "cxy", "cyy"):
         assert electron[f"hadjet_{k}"][0] == pytest.approx(alone[f"jet_{k}"][0])
     assert electron["jet_cxx"][0] == pytest.approx(np.sqrt(alone["jet_cxx"][0] ** 2 + extra))
-    jet = ctx([{"pt": 30.0, "eta": 0.5, "phi": 2.0}], [{"pt": 10.0, "eta": 0.6, "phi": 2.1, "pdgId": 22, "status": 1}])
+    jet = ctx([{"pt": 30.0, "eta": 0.5, "phi": 2.0}], [{"pt": 10.0, "eta": 0.6, "phi": 2.1, "pdgId": 22, "status": 1,
+                                                         "statusFlags": 1}])
     assert jet["hadjet_cxx"][0] == pytest.approx(np.sqrt(alone["jet_cxx"][0] ** 2 + extra))
 
 

@@ -52,7 +52,8 @@ Feature names:
   part ``hadjet_cxx``, ``hadjet_cxy``, ``hadjet_cyy``, forward muons
   ``fwdmu_par``, ``fwdmu_perp``, ``nPU`` (``Pileup_nPU``: the pileup interactions actually
   overlaid), ``nGenJet10`` and ``nGenJet10_central`` (every GenJet, pT > 10, and those in
-  |η| < 2.5: the underlying event, which the grid-median rho sees).
+  |η| < 2.5: the underlying event, which the grid-median rho sees), ``log_lep_sumpt2`` and
+  ``log_jet_sumpt2`` (the lepton and jet terms of the primary vertex's score).
 
 Example:
     >>> import uproot
@@ -433,8 +434,22 @@ JER_NOMINAL = {"N": 2.0, "S": ((1.3, 0.85), (2.5, 1.3), (99.0, 1.0)), "C": 0.045
 #: |η| beyond which a muon is not reconstructed (CMS muon system): its pT goes into MET
 #: but not into GenMET (neutrinos only).
 MUON_ACCEPTANCE_ETA = 2.4
-#: |η| of the tracker: the central rho grid and ``nGenJet10_central``.
+#: |η| of the tracker: the central rho grid, ``nGenJet10_central`` and the PV-score proxies.
 CENTRAL_ETA = 2.5
+#: statusFlags of the leptons the PV-score proxy counts apart from the jets: prompt, or from a prompt τ
+#: (as the reference's dressed leptons, :mod:`flashsim_coffea.reference.genlevel`); leptons from
+#: hadron decays stay in their GenJet's term.
+_PROMPT_LEPTON = (1 << BITS["isPrompt"]) | (1 << BITS["isDirectPromptTauDecayProduct"])
+
+
+def _pv_score_parts(gen, j):
+    """Σ pT² (GeV²) of the prompt final-state e/μ in the tracker and of the central GenJets less
+    those leptons' pT (ΔR < 0.4, floored at 0): the two terms of the PV score (:func:`event_context`)."""
+    lep = _final_state(gen, (11, 13), 3.0)
+    lep = lep[((lep.statusFlags & _PROMPT_LEPTON) != 0) & (abs(lep.eta) < CENTRAL_ETA)]
+    cj = j[abs(j.eta) < CENTRAL_ETA]
+    hadronic = np.maximum(cj.pt - cone_sum(cj, lep, 0.4), 0.0)
+    return ak.sum(lep.pt**2, axis=1), ak.sum(hadronic**2, axis=1)
 
 
 def _signed_sqrt(x):
@@ -463,6 +478,13 @@ def event_context(gen: ak.Array) -> dict[str, ak.Array]:
     ``fwdmu_perp``: the vector pT sum of final-state muons beyond the muon acceptance
     (|η| > :data:`MUON_ACCEPTANCE_ETA`) along and across GenMET: MET that is not in GenMET
     (in Z→μμ events 20% have one, and they make most of the reco-MET tail).
+    ``log_lep_sumpt2``, ``log_jet_sumpt2``: log(1 + Σ pT²/GeV²) of the prompt final-state
+    electrons and muons (``isPrompt`` or from a prompt τ, pT > 3) in the tracker (|η| <
+    :data:`CENTRAL_ETA`) and of the GenJets there, each less the pT of those leptons within
+    ΔR < 0.4 (GenJets cluster leptons too): the two terms of the primary vertex's ``PV_score``
+    (CMS's vertex ranking: Σ pT² of the vertex's leptons plus 0.8² × Σ pT² of its track jets,
+    :func:`flashsim_coffea.reference.pileup.vertex_quality`), which no other feature carries (two hard
+    muons of H → μμ make most of the score of a VBF event; HT counts them only above 30 GeV and linearly).
 
     Example:
         >>> import uproot
@@ -471,6 +493,8 @@ def event_context(gen: ak.Array) -> dict[str, ak.Array]:
         >>> ctx = event_context(from_branches(tree.arrays(filter_name=branch_names(), entry_stop=50)))
         >>> {k: round(float(ctx[k][0]), 2) for k in ("nTrueInt", "nPU", "HT", "nGenJet", "GenMET_pt", "jet_cpar")}
         {'nTrueInt': 32.06, 'nPU': 30.0, 'HT': 432.09, 'nGenJet': 7.0, 'GenMET_pt': 49.31, 'jet_cpar': 16.57}
+        >>> {k: round(float(ctx[k][0]), 2) for k in ("log_lep_sumpt2", "log_jet_sumpt2")}
+        {'log_lep_sumpt2': 4.37, 'log_jet_sumpt2': 9.82}
     """
     j = gen.GenJet
     hard = j.pt > 30
@@ -497,6 +521,7 @@ def event_context(gen: ak.Array) -> dict[str, ak.Array]:
         "fwdmu_par": ak.sum(fwd.pt * np.cos(mphi), axis=1),
         "fwdmu_perp": ak.sum(fwd.pt * np.sin(mphi), axis=1),
     }
+    lep_sumpt2, jet_sumpt2 = _pv_score_parts(gen, j)
     return {
         "nTrueInt": ak.values_astype(gen.Pileup.nTrueInt, np.float64),
         "nPU": ak.values_astype(gen.Pileup.nPU, np.float64),
@@ -507,13 +532,15 @@ def event_context(gen: ak.Array) -> dict[str, ak.Array]:
         "GenMET_pt": ak.values_astype(gen.GenMET.pt, np.float64),
         **{k: ak.values_astype(_signed_sqrt(v), np.float64) for k, v in tensor.items()},
         **{k: ak.values_astype(v, np.float64) for k, v in muons.items()},
+        "log_lep_sumpt2": ak.values_astype(np.log1p(lep_sumpt2), np.float64),
+        "log_jet_sumpt2": ak.values_astype(np.log1p(jet_sumpt2), np.float64),
     }
 
 
 #: names of the per-event features (:func:`event_context`).
 EVENT_FEATURES = ("nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt",
                   "jet_cxx", "jet_cxy", "jet_cyy", "jet_cpar", "jet_cperp", "hadjet_cxx", "hadjet_cxy", "hadjet_cyy",
-                  "fwdmu_par", "fwdmu_perp")
+                  "fwdmu_par", "fwdmu_perp", "log_lep_sumpt2", "log_jet_sumpt2")
 
 
 _NEIGHBOURS: dict[str, Callable] = {"genjet": _genjets, "mu": _muons, "ele": _electrons, "pho": _photons,
