@@ -46,7 +46,7 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-_ISO = {"eta": 12, "phi": 12, "mass": 10}  # P4Vars: pt full, eta/phi 12, mass 10
+_P4 = {"eta": 12, "phi": 12, "mass": 10}  # P4Vars: pt full, eta/phi 12, mass 10
 _LEPTON = {  # muon and electron fields they share
     "dxy": 10, "dz": 10, "dxyErr": 6, "dzErr": 6, "ip3d": 10, "sip3d": 10,
     "jetRelIso": 8, "jetPtRelv2": 8, "mvaTTH": 14,
@@ -90,7 +90,7 @@ PRECISION: dict[str, dict[str, int]] = {
         "mvaMuID": 6,
     },
     "Electron": {
-        **_ISO, **_LEPTON, "deltaEtaSC": 10, "r9": 10, "sieie": 10, "hoe": 8, "energyErr": 6,
+        **_P4, **_LEPTON, "deltaEtaSC": 10, "r9": 10, "sieie": 10, "hoe": 8, "energyErr": 6,
         "eInvMinusPInv": 10, "scEtOverPt": 8, "dr03TkSumPt": 8, "dr03TkSumPtHEEP": 8,
         "dr03EcalRecHitSumEt": 8, "dr03HcalDepth1TowerSumEt": 8,
     },
@@ -99,27 +99,27 @@ PRECISION: dict[str, dict[str, int]] = {
         "pfChargedIsoPFPV": 10, "pfPhoIso03": 10,
     },
     "Tau": {
-        **_ISO, "dxy": 10, "dz": 14, "chargedIso": 10, "neutralIso": 10, "puCorr": 10,
+        **_P4, "dxy": 10, "dz": 14, "chargedIso": 10, "neutralIso": 10, "puCorr": 10,
         "photonsOutsideSignalCone": 10, "leadTkPtOverTauPt": 10, "leadTkDeltaEta": 8, "leadTkDeltaPhi": 8,
         "rawIsodR03": 10, "rawIso": 10, "rawDeepTau2018v2p5VSjet": 10, "rawDeepTau2018v2p5VSe": 10,
         "rawDeepTau2018v2p5VSmu": 10,
     },
     "FatJet": {
-        "pt": 10, **_ISO, "msoftdrop": 10, "area": 10, "rawFactor": 6, **_SUBSTRUCTURE, "lsf3": 10,
+        "pt": 10, **_P4, "msoftdrop": 10, "area": 10, "rawFactor": 6, **_SUBSTRUCTURE, "lsf3": 10,
         **dict.fromkeys(_TAGGERS_AK8, 10),
     },
-    "SubJet": {**_ISO, "btagDeepB": 10, "rawFactor": 6, **_SUBSTRUCTURE},
+    "SubJet": {**_P4, "btagDeepB": 10, "rawFactor": 6, **_SUBSTRUCTURE},
     "SV": {
-        "pt": 10, **_ISO, "x": 10, "y": 10, "z": 14, "dlen": 10, "dlenSig": 10, "dxy": 10, "dxySig": 10,
+        "pt": 10, **_P4, "x": 10, "y": 10, "z": 14, "dlen": 10, "dlenSig": 10, "dxy": 10, "dxySig": 10,
         "pAngle": 10, "chi2": 8, "ndof": 8,
     },
     "FsrPhoton": {"eta": 12, "phi": 12},
-    "GenJet": _ISO,
-    "GenJetAK8": _ISO,
-    "SubGenJetAK8": _ISO,
+    "GenJet": _P4,
+    "GenJetAK8": _P4,
+    "SubGenJetAK8": _P4,
     "GenVisTau": {"pt": 8, "eta": 8, "phi": 8, "mass": 8},
-    "GenDressedLepton": _ISO,
-    "GenIsolatedPhoton": _ISO,
+    "GenDressedLepton": _P4,
+    "GenIsolatedPhoton": _P4,
 }
 
 
