@@ -313,9 +313,14 @@ def subjet(cols: dict, chunk: Chunk) -> None:
     (:func:`flashsim_coffea.nanoaod.derived.invariant_mass`), as the reference and NanoAOD make it (the
     learnt value, kept for a jet without two flash subjets, differed from it by more than 10 % for 37 % of
     the flash fat jets above 300 GeV: held-out ttbar_boosted, 4000 events).
-    As in NanoAOD a fat jet has two soft-drop subjets or none: subjets beyond the two leading ones of a jet
+    As in NanoAOD a fat jet has at most two soft-drop subjets: subjets beyond the two leading ones of a jet
     and those of a jet without soft drop (raw pT at most
-    :data:`flashsim_coffea.nanoaod.fatjet_defaults.PARAMS` ``sd_raw_ptmin``) are dropped (:data:`KEEP_COLUMN`)."""
+    :data:`flashsim_coffea.nanoaod.fatjet_defaults.PARAMS` ``sd_raw_ptmin``) are dropped, and the collection is
+    stored fat jet after fat jet, the harder subjet first (:data:`TAKE_COLUMN`): ``subJetIdx1`` counts the
+    subjets of the earlier fat jets and ``subJetIdx2 = subJetIdx1 + 1``, as in NanoAOD, not pT-sorted over the
+    event. The two share their efficiency draw (:attr:`flashsim_coffea.specs.source.Parent.shared_draw`), so
+    a jet with one subjet alone is rare (zh_llbb, 5000 events: 2.6 % of flash fat jets, FullSim none; one of
+    116 in nano_tt_v12), and is kept with ``subJetIdx2 = -1``."""
     from flashsim_coffea.specs.source import PARENT_COLUMN
 
     _written(cols, "SubJet")
@@ -332,9 +337,11 @@ def subjet(cols: dict, chunk: Chunk) -> None:
     rank[order] = np.arange(n) - derived.offsets(np.bincount(gp, minlength=n_fat))[gp[order]]
     keep = (rank < 2) & (raw[gp] > fatjet_defaults.PARAMS["sd_raw_ptmin"]) if n else np.zeros(0, bool)
     kept = np.flatnonzero(keep)
-    local = np.arange(len(kept)) - derived.offsets(np.bincount(chunk.flash[kept], minlength=n_flash))[chunk.flash[kept]]
+    # stored as NanoAOD stores them: fat jet after fat jet (in the fat jets' order), the harder one first
+    take = kept[np.lexsort((rank[kept], gp[kept]))]
+    local = np.arange(len(take)) - derived.offsets(np.bincount(chunk.flash[take], minlength=n_flash))[chunk.flash[take]]
     idx = np.full((n_fat, 2), -1, np.int64)
-    idx[gp[kept], rank[kept]] = local
+    idx[gp[take], rank[take]] = local
     # hadrons: the fat jet that takes them, then the closer of its two subjets
     jet, _, heta, hphi, hflav = _fatjet_hadrons(chunk, foff, raw, fcol["eta"], fcol["phi"])
     inside = jet >= 0
@@ -349,7 +356,7 @@ def subjet(cols: dict, chunk: Chunk) -> None:
     ok = inside & (best >= 0)
     _flavour_fields(cols, np.bincount(best[ok & (hflav == 5)], minlength=n),
                     np.bincount(best[ok & (hflav == 4)], minlength=n))
-    cols[KEEP_COLUMN] = keep
+    cols[TAKE_COLUMN] = take
     counts = _counts(fat)
     dt = schema.SCHEMA["FatJet"]["subJetIdx1"]
     for k, name in enumerate(("subJetIdx1", "subJetIdx2")):
@@ -538,9 +545,10 @@ def event(cols: dict, chunk: Chunk) -> None:
         done["SV"] = sv_geometry(done["SV"], cols, chunk)
 
 
-#: private boolean column a derive function may add: the objects to keep (the engine drops the others
-#: before building the collection; FSR photons failing the producer's cuts).
-KEEP_COLUMN = "_keep"
+#: private integer column a derive function may add: the rows the collection keeps, in the order it stores
+#: them (flash events ascending); the engine drops and reorders the others before building the collection
+#: (FSR photons failing the producer's cuts; subjets stored fat jet after fat jet, as NanoAOD).
+TAKE_COLUMN = "_take"
 
 
 def _fsr_link_columns(keep_flash: np.ndarray, n_flash: int, lep_off: np.ndarray, lep: np.ndarray,
@@ -563,7 +571,7 @@ def fsrphoton(cols: dict, chunk: Chunk) -> None:
     ``LeptonFSRProducer``) on the flash photons and the final flash muons and electrons: each photon goes to
     the closest eligible muon, else a closer electron, within its cuts (``muonIdx``, ``electronIdx``,
     ``dROverEt2`` = that ΔR / pT²); photons failing a cut (no lepton, pT, |η|, ``relIso03``) are dropped
-    (:data:`KEEP_COLUMN`), and each lepton's ``fsrPhotonIdx`` (its photon of smallest ``dROverEt2``) is
+    (:data:`TAKE_COLUMN`), and each lepton's ``fsrPhotonIdx`` (its photon of smallest ``dROverEt2``) is
     added to ``chunk.done["Muon"]`` / ``["Electron"]``. Cuts: :data:`flashsim_coffea.reference.fsr.PARAMS`.
 
     Example:
@@ -574,8 +582,8 @@ def fsrphoton(cols: dict, chunk: Chunk) -> None:
         >>> cols = {"pt": np.array([6.0, 2.2]), "eta": np.array([0.05, 0.3]), "phi": np.zeros(2),
         ...         "relIso03": np.array([0.1, 0.2]), "muonIdx": np.array([0, 0]), "electronIdx": np.array([-1, -1])}
         >>> fsrphoton(cols, Chunk(ev=np.array([0, 0]), flash=np.array([0, 0]), gen=None, done=done, replicas=1))
-        >>> cols[KEEP_COLUMN].tolist(), cols["muonIdx"].tolist(), round(float(cols["dROverEt2"][0]), 5)
-        ([True, False], [0, -1], 0.00139)
+        >>> cols[TAKE_COLUMN].tolist(), cols["muonIdx"].tolist(), round(float(cols["dROverEt2"][0]), 5)
+        ([0], [0, -1], 0.00139)
         >>> done["Muon"].fsrPhotonIdx.tolist()
         [[0]]
     """
@@ -602,7 +610,7 @@ def fsrphoton(cols: dict, chunk: Chunk) -> None:
     cols["muonIdx"] = mu_i
     cols["electronIdx"] = np.where(mu_i >= 0, -1, el_i)
     cols["dROverEt2"] = dr / pt**2
-    cols[KEEP_COLUMN] = keep
+    cols[TAKE_COLUMN] = np.flatnonzero(keep)
     links = {coll: _fsr_link_columns(flash[keep], n_flash, lep[coll][0], cols[f"{name}Idx"][keep],
                                      cols["dROverEt2"][keep])
              for coll, name in (("Muon", "muon"), ("Electron", "electron"))}

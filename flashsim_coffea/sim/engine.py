@@ -6,7 +6,8 @@ For every loaded source (:mod:`flashsim_coffea.specs`) the engine
    (:mod:`.features`) once per gen event;
 2. asks the efficiency model for P(reconstructed) once per candidate (zero beyond the gen |η|
    of the farthest candidate reconstructed in training), then, for each of the K
-   replicas, keeps the candidate if a counter-based uniform is below it (pileup jets: a
+   replicas, keeps the candidate if a counter-based uniform is below it (the subjets of one fat
+   jet share it, :attr:`flashsim_coffea.specs.source.Parent.shared_draw`; pileup jets: a
    count model gives how many per replica);
 3. samples the targets of every kept object with the flow (:mod:`.flow`, fixed-step ODE),
    starting from counter-based normals, and inverts the preprocessing (:mod:`.transforms`).
@@ -521,7 +522,9 @@ class FlashSim:
         rows, flash = tile(counts, K)
         ev, rep = flash // K, flash % K
         gidx = cand_field("idx")[rows].astype(np.int64)
-        u = rnd.uniform(seed, keys[ev], rep, sid, _EFF, gidx)
+        shared = src.parent is not None and src.parent.shared_draw  # one uniform per parent (both subjets or none)
+        u = rnd.uniform(seed, keys[ev], rep, sid, _EFF, cand_field(src.parent.field)[rows].astype(np.int64)
+                        if shared else gidx)
         keep = u < p[rows]
         rows, flash, ev, rep, gidx = rows[keep], flash[keep], ev[keep], rep[keep], gidx[keep]
         if src.parent is not None:  # only next to the parent object of the same flash event
@@ -643,9 +646,11 @@ class FlashSim:
         # stored precision first, so that derived fields are functions of the written values (rounded again at the end)
         cols = storage_precision.round_columns(coll, {k: v[order] for k, v in cols.items()})
         derive.derive(coll, cols, derive.Chunk(ev=flash // K, flash=flash, gen=gen, done=done, replicas=K))
-        keep = cols.pop(derive.KEEP_COLUMN, None)
-        if keep is not None:  # objects the derive function drops (FSR photons failing the producer's cuts)
-            flash, cols = flash[keep], {k: np.asarray(v)[keep] for k, v in cols.items()}
+        take = cols.pop(derive.TAKE_COLUMN, None)
+        if take is not None:  # the derive function drops or reorders objects (FSR photons, subjets)
+            if np.any(np.diff(flash[take]) < 0):
+                raise RuntimeError(f"{coll}: the derive step's {derive.TAKE_COLUMN} mixes flash events")
+            flash, cols = flash[take], {k: np.asarray(v)[take] for k, v in cols.items()}
         counts = np.bincount(flash, minlength=n_flash)
         fields = schema.SCHEMA[coll]
         unknown = [k for k in cols if k not in fields]

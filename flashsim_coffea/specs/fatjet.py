@@ -123,7 +123,7 @@ SUBJET = Source(
         "n3b1": _ECF,
     },
     match_dr=0.3,
-    parent=Parent(collection="FatJet", link="genJetAK8Idx"),
+    parent=Parent(collection="FatJet", link="genJetAK8Idx", shared_draw=True),
 )
 
 SOURCES_FATJET = [FATJET]

@@ -40,12 +40,18 @@ class Parent:
         index: this collection's field receiving the parent's position (``muonIdx``); ``None``:
             the private column :data:`PARENT_COLUMN`, which the collection's derive function
             reads and removes (reverse links such as ``FatJet.subJetIdx1/2``).
+        shared_draw: the candidates of one parent share the uniform of their efficiency draw (keyed by
+            the parent's gen index instead of their own), so that they are kept together as far as their
+            probabilities allow: with p1 <= p2 both with probability p1, one alone with p2 - p1 (the
+            comonotone coupling; each candidate's own probability unchanged). A groomed fat jet has two
+            subjets or none; independent draws gave 10 % of the flash fat jets one subjet, FullSim none.
     """
 
     collection: str
     link: str
     field: str = "parent_idx"
     index: str | None = None
+    shared_draw: bool = False
 
     @property
     def column(self) -> str:

@@ -63,6 +63,26 @@ TRUTH_PREFIXES = ("Gen", "gen", "SubGen", "LHE", "Generator", "PSWeight", "HTXS"
 TRIGGER_PREFIXES = ("HLT_", "Flag_")
 #: a link field: an index into another collection.
 LINK = re.compile(r"Idx\d*$")
+#: link-name stems whose collection is not the capitalised stem (``eleIdx`` -> Electron).
+LINK_COLLECTIONS = {"ele": "Electron", "mu": "Muon", "sv": "SV", "pf": "PFCands"}
+
+
+def link_collection(name: str) -> str | None:
+    """The collection a link field points into (``None``: not a link); links to collections a run
+    does not simulate (``Jet.electronIdx1`` when only Jet is simulated: flash writes -1, FullSim
+    does not) are left out of the field check by :func:`objects`.
+
+    Example:
+        >>> [link_collection(k) for k in ("electronIdx1", "subJetIdx2", "muonIdx3SJ", "eleIdx", "genJetAK8Idx", "pt")]
+        ['Electron', 'SubJet', 'Muon', 'Electron', 'GenJetAK8', None]
+    """
+    m = re.fullmatch(r"(\w+?)Idx\d*(SJ)?", name)
+    if m is None:
+        return None
+    stem = m.group(1)
+    return LINK_COLLECTIONS.get(stem, stem[:1].upper() + stem[1:])
+
+
 #: a field with at most this many distinct values gets one histogram bin per value.
 MAX_DISCRETE = 64
 #: quantile bins of a continuous field in the single-variable AUC.
@@ -132,14 +152,16 @@ def threshold(sources: Iterable) -> dict:
     return {"pt_min": max(pts) if pts else None, "abs_eta_max": max(etas) if etas else None}
 
 
-def objects(ev: ak.Array, coll: str, pt_min: float | None = None, abs_eta_max: float | None = None
-            ) -> dict[str, np.ndarray]:
-    """Every field of the ``coll`` objects of ``ev`` above the threshold, flat, in their own dtypes.
+def objects(ev: ak.Array, coll: str, pt_min: float | None = None, abs_eta_max: float | None = None,
+            simulated: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Every field of the ``coll`` objects of ``ev`` above the threshold, flat, in their own dtypes;
+    with ``simulated`` (the reco collections flash makes) without the links to other reco collections.
 
     Example:
-        >>> ev = ak.Array({"Jet": [[{"pt": 30.0, "eta": 1.0, "partonFlavour": 21}, {"pt": 12.0, "eta": 0.0,
-        ...                "partonFlavour": 0}], [{"pt": 50.0, "eta": 5.0, "partonFlavour": 5}]]})
-        >>> {k: v.tolist() for k, v in objects(ev, "Jet", pt_min=15.0, abs_eta_max=4.7).items()}
+        >>> ev = ak.Array({"Jet": [[{"pt": 30.0, "eta": 1.0, "partonFlavour": 21, "muonIdx1": 0}, {"pt": 12.0,
+        ...                "eta": 0.0, "partonFlavour": 0, "muonIdx1": -1}], [{"pt": 50.0, "eta": 5.0,
+        ...                "partonFlavour": 5, "muonIdx1": -1}]]})
+        >>> {k: v.tolist() for k, v in objects(ev, "Jet", pt_min=15.0, abs_eta_max=4.7, simulated=["Jet"]).items()}
         {'pt': [30.0], 'eta': [1.0], 'partonFlavour': [21]}
     """
     if coll not in ev.fields:
@@ -150,7 +172,14 @@ def objects(ev: ak.Array, coll: str, pt_min: float | None = None, abs_eta_max: f
         keep &= ak.to_numpy(flat.pt) >= pt_min
     if abs_eta_max is not None and "eta" in flat.fields:
         keep &= np.abs(ak.to_numpy(flat.eta)) <= abs_eta_max
-    return {f: ak.to_numpy(flat[f])[keep] for f in flat.fields if flat[f].ndim == 1 and not ak.fields(flat[f])}
+    known = None if simulated is None else set(simulated)
+
+    def wanted(f: str) -> bool:
+        target = link_collection(f)
+        return known is None or target is None or target.startswith(TRUTH_PREFIXES) or target in known
+
+    return {f: ak.to_numpy(flat[f])[keep] for f in flat.fields
+            if flat[f].ndim == 1 and not ak.fields(flat[f]) and wanted(f)}
 
 
 def kinds(sources: Iterable) -> dict[str, str]:

@@ -403,7 +403,8 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
             for coll in field_colls:
                 for side, ev in ((0, data), (1, flash)):
                     rng = np.random.default_rng([seed, c.file, c.start, side, zlib.crc32(f"fields {coll}".encode())])
-                    cols = events[side] if coll == fields.EVENT else fields.objects(ev, coll, **thresholds[coll])
+                    cols = events[side] if coll == fields.EVENT else fields.objects(ev, coll, **thresholds[coll],
+                                                                                    simulated=sim.collections)
                     add(field_samples[coll][side], {"pairs": cols}, rng)
             if fields.EVENT in field_colls:
                 for side in (0, 1):
