@@ -178,6 +178,36 @@ def test_extraction_gives_every_reco_fsr_photon_a_source(dy_sample):
     assert 0.85 * n_muon_photons <= by_gen + by_muon <= ak.sum(ak.num(reco))
 
 
+def test_the_per_lepton_sources_take_the_photons_of_their_own_kind_of_lepton(tt_sample):
+    """In top pairs (electrons and muons), the per-muon source takes only unclaimed photons linked to a muon,
+    the per-electron one only those linked to an electron, no photon twice; the per-electron one takes most
+    of those next to a prompt electron (in top pairs most electron-linked photons sit next to fake or
+    heavy-flavour electrons, which no gen electron candidate gives)."""
+    from flashsim_coffea.train import matching
+    from flashsim_coffea.train.extract import _fake_assignment, claims, read
+
+    ev = read([tt_sample])
+    claimed = claims(ev, "FsrPhoton")
+    reco = ev.FsrPhoton
+    taken = {}
+    for src, field in ((fsrphoton.NEARMUON, "muonIdx"), (fsrphoton.NEARELECTRON, "electronIdx")):
+        _, near = _fake_assignment(ev, src, claimed, {})
+        got = near[near >= 0]
+        assert ak.all(reco[field][got] >= 0), src.key  # linked to its kind of lepton
+        taken[src.key] = ak.local_index(reco)[got]
+    counts = {k: int(ak.sum(ak.num(v))) for k, v in taken.items()}
+    both = ak.concatenate([taken["FsrPhoton_nearmuon"], taken["FsrPhoton_nearelectron"]], axis=1)
+    assert all(len(set(x)) == len(x) for x in ak.to_list(both))  # no photon taken twice
+    # photons next to a prompt electron (or one from a tau), unclaimed by the gen photons: the source's share
+    el = reco.electronIdx
+    flav = ak.flatten(ev.Electron.genPartFlav, axis=None).to_numpy()
+    first = np.r_[0, np.cumsum(ak.num(ev.Electron))][:-1]
+    free = matching.unmatched(reco, *claimed.values())
+    linked = ak.flatten((el + first)[(el >= 0) & free]).to_numpy()
+    prompt = int(np.isin(flav[linked], (1, 15)).sum())
+    assert prompt > 5 and counts["FsrPhoton_nearelectron"] >= 0.6 * prompt, (counts, prompt)
+
+
 def test_flash_fsr_rate_follows_the_reference(flash, dy_sample):
     """Events with an FSR photon: flash (tiny models) within a factor 1.5 of the reference sample."""
     ref = uproot.open(dy_sample)["Events"]["nFsrPhoton"].array(library="np")
@@ -227,6 +257,7 @@ def test_coffea_cross_references_on_flash_events(dy_sample, models):
 
 
 def test_spec_shares_the_reference_cuts():
-    assert [s.key for s in fsrphoton.SOURCES] == ["FsrPhoton_muon", "FsrPhoton_electron", "FsrPhoton_nearmuon"]
+    assert [s.key for s in fsrphoton.SOURCES] == ["FsrPhoton_muon", "FsrPhoton_electron", "FsrPhoton_nearmuon",
+                                                  "FsrPhoton_nearelectron"]
     assert all(s.parent.field == "parent_idx" for s in fsrphoton.SOURCES)
     assert "dROverEt2" not in fsrphoton.TARGETS and "muonIdx" not in fsrphoton.TARGETS  # derived, not learnt

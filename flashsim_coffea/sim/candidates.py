@@ -38,8 +38,9 @@ KINDS: dict[str, tuple[str, int | None, float]] = {
     # gen photons next to a gen muon / electron, with ``parent_idx``: that lepton (:func:`fsr_photons`)
     "GenFsrPhotonMuon": ("GenPart", 22, 1.0),
     "GenFsrPhotonElectron": ("GenPart", 22, 1.0),
-    # gen muons with ``parent_idx``: themselves (the FSR photons no gen photon gives, next to the muon)
+    # gen muons / electrons with ``parent_idx``: themselves (the FSR photons no gen photon gives, next to the lepton)
     "GenFsrMuon": ("GenPart", 13, 2.0),
+    "GenFsrElectron": ("GenPart", 11, 3.0),
     # weakly decaying b and c hadrons (first copies, :func:`flashsim_coffea.sim.features.weak_heavy`): secondary vertices
     "GenHeavyHadron": ("GenPart", None, 2.0),
 }
@@ -101,7 +102,7 @@ def select(gen: ak.Array, kind: str) -> ak.Array:
     mask = full.pt > ptmin
     if pdg is not None:
         mask = mask & (abs(full.pdgId) == pdg) & (full.status == 1)
-    if kind == "GenFsrMuon":
+    if kind in ("GenFsrMuon", "GenFsrElectron"):
         full = ak.with_field(full, full.idx, "parent_idx")
     if kind == "GenHeavyHadron":
         from flashsim_coffea.sim.features import weak_heavy

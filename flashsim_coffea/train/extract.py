@@ -144,9 +144,13 @@ def _features(ev: ak.Array, kind: str, names: list[str], shared: dict) -> dict[s
 
 def _fake_assignment(ev: ak.Array, src: Source, claimed: dict[str, ak.Array],
                      shared: dict) -> tuple[ak.Array, ak.Array]:
-    """Jet candidates of a fake source and, per candidate, the index of its fake reco object (-1 if none)."""
+    """Candidates of a source without a gen link (jet fakes, the per-lepton FSR photons) and, per candidate, the
+    index of its reco object (-1 if none) among those no genuine source claims; for a source whose parent
+    index is a reco field (``FsrPhoton.muonIdx``), only the reco objects linked to that kind of parent."""
     reco = ev[src.collection]
     free = matching.unmatched(reco, *claimed.values())
+    if src.parent is not None and src.parent.index in reco.fields:
+        free = free & (reco[src.parent.index] >= 0)
     cand = _candidates(ev, src.candidates, shared)
     free_idx = ak.pad_none(ak.local_index(reco, axis=1)[free], 1)
     m = matching.match(cand, reco[free], link=None, max_dr=src.match_dr)
