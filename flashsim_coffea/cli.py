@@ -606,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
           Muon_jetfake           objects      73/11      AUC - medW1/σ 0.3877 eff flash/full 0.049/0.030
         <BLANKLINE>
         fields        MLP    HGB  worst field (single AUC)    not simulated
-        Muon            -      -  -                           2
+        Muon            -      -  -                           0
         wrote .../validation.json
         0
         >>> shutil.rmtree(out)
