@@ -208,6 +208,34 @@ def test_the_per_lepton_sources_take_the_photons_of_their_own_kind_of_lepton(tt_
     assert prompt > 5 and counts["FsrPhoton_nearelectron"] >= 0.6 * prompt, (counts, prompt)
 
 
+def test_per_muon_photons_are_drawn_inside_the_producers_cuts(sim, gen, monkeypatch):
+    """The per-muon source's region (its photon within ΔR 0.5 and dR/ET² < 0.05 of the muon) makes the engine
+    draw again what the flow puts beyond the cut, so that the FsrPhoton derive step (the producer's rule on
+    the flash muons) drops next to none; with the region off (same models and seed) it drops many."""
+    import dataclasses
+
+    from flashsim_coffea.sim import derive
+
+    key = "FsrPhoton_nearmuon"
+    m = sim.models[key]
+    assert m.source.region is fsrphoton.near_lepton
+    off = FlashSim({**sim.models, key: dataclasses.replace(m, source=dataclasses.replace(m.source, region=None))})
+    orig, seen = derive.DERIVE["FsrPhoton"], []
+
+    def spy(cols, chunk):
+        near = (np.asarray(cols["genPartIdx"]) == -1).copy()  # the per-muon source's rows (no gen photon)
+        orig(cols, chunk)
+        seen.append((int(near.sum()), int(near[cols[derive.TAKE_COLUMN]].sum())))
+
+    monkeypatch.setitem(derive.DERIVE, "FsrPhoton", spy)
+    sim.simulate(gen, seed=7, replicas=REPLICAS)
+    off.simulate(gen, seed=7, replicas=REPLICAS)
+    (rows_on, kept_on), (rows_off, kept_off) = seen
+    print(f"per-muon photons kept by the producer's rule: region {kept_on}/{rows_on}, none {kept_off}/{rows_off}")
+    assert rows_on > 30 and kept_on >= 0.98 * rows_on
+    assert rows_off - kept_off > 3 * max(rows_on - kept_on, 1)
+
+
 def test_flash_fsr_rate_follows_the_reference(flash, dy_sample):
     """Events with an FSR photon: flash (tiny models) within a factor 1.5 of the reference sample."""
     ref = uproot.open(dy_sample)["Events"]["nFsrPhoton"].array(library="np")

@@ -150,11 +150,15 @@ class SourceModel:
         """The largest gen |η| of a reconstructed candidate in training (efficiency card)."""
         return self.cards.get("efficiency", {}).get("acceptance", {}).get("abs_eta_max")
 
-    def accepted(self, out: dict[str, np.ndarray]) -> np.ndarray | None:
-        """Which sampled objects lie inside the acceptance (``None``: no cut)."""
+    def accepted(self, out: dict[str, np.ndarray], gen: dict[str, np.ndarray] | None = None) -> np.ndarray | None:
+        """Which sampled objects lie inside the acceptance and, given their candidates' ``gen`` columns,
+        the source's region (:attr:`flashsim_coffea.specs.source.Source.region`); ``None``: no cut."""
         inside = None
+        if self.source.region is not None and gen is not None:
+            inside = np.asarray(self.source.region(out, gen), bool)
         if self.abs_eta_max is not None and "eta" in out:
-            inside = np.abs(np.asarray(out["eta"], np.float64)) <= self.abs_eta_max
+            within = np.abs(np.asarray(out["eta"], np.float64)) <= self.abs_eta_max
+            inside = within if inside is None else inside & within
         if self.pt_min is not None and "pt" in out:
             above = np.asarray(out["pt"], np.float64) >= self.pt_min
             inside = above if inside is None else inside & above
@@ -474,7 +478,7 @@ class FlashSim:
         Returns the samples of the objects that ended inside, and which those are (a mask).
         """
         out = self._flow(m, context, self._noise(seed, key, replica, sid, obj, m.flow.dim), gen)
-        inside = m.accepted(out)
+        inside = m.accepted(out, gen)
         if inside is None:
             return out, np.ones(len(context), bool)
         redo = np.flatnonzero(~inside)
@@ -485,8 +489,9 @@ class FlashSim:
         rows = np.tile(redo, len(attempts))  # attempt-major: rows [a * n, (a + 1) * n) are attempt a + 1
         noise = np.concatenate([self._noise(seed, key[redo], replica[redo], sid, obj[redo], m.flow.dim, a)
                                 for a in attempts])
-        again = self._flow(m, context[rows], noise, {k: v[rows] for k, v in gen.items()})
-        ok = m.accepted(again).reshape(len(attempts), len(redo))
+        gen_again = {k: v[rows] for k, v in gen.items()}
+        again = self._flow(m, context[rows], noise, gen_again)
+        ok = m.accepted(again, gen_again).reshape(len(attempts), len(redo))
         hit = ok.any(0)
         pick = (ok.argmax(0) * len(redo) + np.arange(len(redo)))[hit]  # first attempt inside
         for k, v in again.items():

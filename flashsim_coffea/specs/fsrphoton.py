@@ -52,6 +52,10 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import numpy as np
+
 from flashsim_coffea.specs._lepton import ISOLATION, KINEMATICS
 from flashsim_coffea.specs.source import Parent, Source
 
@@ -84,16 +88,40 @@ NEAR_CONDITIONING = [
     "log_pt", "eta", "abs_eta", "phi", "flag:isPrompt", "flag:isDirectHadronDecayProduct", "lepiso03",
     "genjet_logdr", "genjet_ptrel", "pho_logdr", "pho_ptrel", "nPU", "nTrueInt", "HT", "nGenJet",
 ]
+def near_lepton(sampled: Mapping[str, np.ndarray], gen: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The region of the per-lepton sources (:attr:`~flashsim_coffea.specs.source.Source.region`): the
+    photon within the producer's ΔR of its lepton (the candidate) and below its dR/ET² cut
+    (:data:`flashsim_coffea.nanoaod.fsr_rule.PARAMS`), which every FullSim FSR photon satisfies.
+    Without it the flow's blur across the dR/ET² edge lost 16 % of the electron sources' photons and
+    7 % of the muon sources' in the FsrPhoton derive step (zh_llbb, 5000 events).
+
+    Example:
+        A 40 GeV lepton and three photons: 0.1 away with 5 GeV (dR/ET² 0.004), 0.4 away with
+        2.5 GeV (0.064: beyond 0.05) and 0.6 away (beyond ΔR 0.5):
+
+        >>> gen = {"gen_eta": np.zeros(3), "gen_phi": np.zeros(3)}
+        >>> near_lepton({"pt": np.array([5.0, 2.5, 9.0]), "eta": np.array([0.1, 0.0, 0.6]),
+        ...              "phi": np.array([0.0, 0.4, 0.0])}, gen).tolist()
+        [True, False, False]
+    """
+    from flashsim_coffea.nanoaod.fsr_rule import PARAMS as p  # awkward and numba: not at import (the CLI's --help)
+
+    dphi = (np.asarray(sampled["phi"], np.float64) - gen["gen_phi"] + np.pi) % (2 * np.pi) - np.pi
+    dr = np.hypot(np.asarray(sampled["eta"], np.float64) - gen["gen_eta"], dphi)
+    pt = np.asarray(sampled["pt"], np.float64)
+    return (dr > p["dr_min"]) & (dr < p["dr_max"]) & (dr < p["dr_over_et2_max"] * pt**2)
+
+
 NEARMUON = Source(
     collection="FsrPhoton", name="nearmuon", candidates="GenFsrMuon", conditioning=NEAR_CONDITIONING,
     targets=TARGETS, constants={"electronIdx": -1, "genPartIdx": -1}, match_dr=0.5,  # the producer's dR_max
-    parent=Parent("Muon", "genPartIdx", "parent_idx", "muonIdx"),
+    parent=Parent("Muon", "genPartIdx", "parent_idx", "muonIdx"), region=near_lepton,
 )
 
 NEARELECTRON = Source(
     collection="FsrPhoton", name="nearelectron", candidates="GenFsrElectron", conditioning=NEAR_CONDITIONING,
     targets=TARGETS, constants={"muonIdx": -1, "genPartIdx": -1}, match_dr=0.5,
-    parent=Parent("Electron", "genPartIdx", "parent_idx", "electronIdx"),
+    parent=Parent("Electron", "genPartIdx", "parent_idx", "electronIdx"), region=near_lepton,
 )
 
 SOURCES = [MUON, ELECTRON, NEARMUON, NEARELECTRON]

@@ -18,7 +18,10 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,10 @@ class Source:
         optional: the collection is still simulated, without this source and with a warning, from an
             input that lacks the source's gen collection (tau SVs from a NanoAOD v12 file without
             GenVisTau); ``False``: the collection is then left out.
+        region: ``region(sampled, gen) -> mask`` of the sampled objects inside a cut that every
+            training object satisfies by construction (an FSR photon within the producer's ΔR and
+            dR/ET² of its lepton); the engine draws the others again, as those outside the
+            acceptance (the flow density truncated to where the data are). ``None``: no such cut.
     """
 
     collection: str
@@ -124,6 +131,7 @@ class Source:
     max_candidates: int = 2_000_000
     parent: Parent | None = None
     optional: bool = False
+    region: Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], np.ndarray] | None = None
 
     def __post_init__(self):
         for option, names in (("oversample", self.oversample), ("efficiency_bins", self.efficiency_bins)):

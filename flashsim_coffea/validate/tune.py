@@ -170,13 +170,13 @@ def _sample(m, context: np.ndarray, gen: dict, rng: np.random.Generator, solver:
         return m.pipeline.inverse(y, gen={k: v[rows] for k, v in gen.items()})
 
     out = {k: np.array(v, np.float64) for k, v in draw(np.arange(len(context))).items()}
-    inside = m.accepted(out)
+    inside = m.accepted(out, gen)
     for _ in range(RESAMPLE_ATTEMPTS - 1):
         if inside is None or inside.all():
             break
         redo = np.flatnonzero(~inside)
         again = draw(redo)
-        ok = m.accepted(again)
+        ok = m.accepted(again, {k: v[redo] for k, v in gen.items()})
         for k, v in again.items():
             out[k][redo[ok]] = np.asarray(v, np.float64)[ok]
         inside[redo[ok]] = True
