@@ -56,11 +56,12 @@ def held_tables(tables: str, key: str, max_objects: int) -> dict:
 
 def curve(models: str, tables: str, keys: list[str], steps: list[int], grids: list[str], solver: str,
           max_objects: int, auc_seeds: int, seed: int = 1, done: list[dict] | None = None,
-          save=None) -> list[dict]:
-    """One row per (source, grid, steps): the figures of :func:`score` and the seconds it took to sample.
-    Rows of ``done`` (an earlier run's, same solver) are kept, not redone; ``save(rows)`` runs after each."""
+          save=None, classifier: str = "hgb") -> list[dict]:
+    """One row per (source, grid, steps): the figures of :func:`score` (AUC of ``classifier``) and the seconds
+    it took to sample. Rows of ``done`` (an earlier run's, same solver and classifier; rows without one
+    were the MLP's) are kept, not redone; ``save(rows)`` runs after each."""
     sources = all_sources()
-    rows = [r for r in (done or []) if r["solver"] == solver]
+    rows = [r for r in (done or []) if r["solver"] == solver and r.get("classifier", "mlp") == classifier]
     have = {(r["source"], r["grid"], r["steps"]) for r in rows}
     todo = [(k, g, s) for k in keys for g in grids for s in steps if (k, g, s) not in have]
     loaded: dict = {}
@@ -69,7 +70,7 @@ def curve(models: str, tables: str, keys: list[str], steps: list[int], grids: li
             loaded[key] = (load_source(models, sources[key]), held_tables(tables, key, max_objects))
         m, held = loaded[key]
         start = time.perf_counter()
-        r = score(m, held, seed, auc_seeds=auc_seeds, solver=solver, steps=n, grid=grid)
+        r = score(m, held, seed, auc_seeds=auc_seeds, solver=solver, steps=n, grid=grid, classifier=classifier)
         rows.append({"source": key, "grid": grid, "solver": solver, "steps": n, "nfe": nfe(solver, n),
                      "seconds": round(time.perf_counter() - start, 2), **r})
         if save is not None:
@@ -135,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--solver", choices=sorted(SOLVERS), default="midpoint", help="ODE solver")
     p.add_argument("--max-objects", type=int, default=40_000, help="objects per source (uniform subsample)")
     p.add_argument("--auc-seeds", type=int, default=3, help="classifier seeds per AUC")
+    p.add_argument("--classifier", choices=("hgb", "mlp"), default="hgb",
+                   help="two-sample classifier: gradient-boosted (default) or the MLP (the curve in docs/performance.md)")
     p.add_argument("--out", default="ode_steps", help="output prefix: OUT.json, OUT.png")
     args = p.parse_args(argv)
     index = cards.read_index(args.models)
@@ -146,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     js = out.with_suffix(".json")
     done = json.loads(js.read_text())["rows"] if js.exists() else []  # resume: finished settings stay
+    other = sorted({r.get("classifier", "mlp") for r in done} - {args.classifier})
+    if other:
+        raise SystemExit(f"ode_steps: {js} holds a curve of the {other[0]!r} classifier; give another --out")
 
     def save(rows: list[dict]) -> None:
         tmp = js.with_suffix(".json.tmp")
@@ -153,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp.replace(js)
 
     rows = curve(args.models, args.tables, keys, args.steps, args.grids, args.solver, args.max_objects,
-                 args.auc_seeds, done=done, save=save)
+                 args.auc_seeds, done=done, save=save, classifier=args.classifier)
     save(rows)
     print(table(rows))
     plot(rows, out.with_suffix(".png"))

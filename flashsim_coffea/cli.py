@@ -504,6 +504,9 @@ def _add_tune(sub) -> None:
     p.add_argument("--max-steps", type=positive_int, default=None,
                    help="most gradient steps of a trial (default: the training default, 30000)")
     p.add_argument("--auc-seeds", type=positive_int, default=5, help="two-sample classifier seeds (default 5)")
+    p.add_argument("--classifier", choices=("hgb", "mlp"), default="hgb",
+                   help="two-sample classifier of the fidelity objective: gradient-boosted (default) or the MLP; "
+                        "a study keeps the one it started with (studies made before this option: mlp)")
     p.add_argument("--events", type=positive_int, default=None, help="with --data: at most N events per file")
     p.add_argument("--apply", action="store_true",
                    help="write the most faithful trial on the front as the source's tuned training defaults")
@@ -540,7 +543,7 @@ def _run_tune(args) -> int:
         try:
             r = tune.tune(key, tables, study, args.trials, executor=ex, workers=args.workers, seed=args.seed,
                           max_steps=args.max_steps or MIN_STEPS, auc_seeds=args.auc_seeds,
-                          threads=1 if parallel else None)
+                          threads=1 if parallel else None, classifier=args.classifier)
         except ValueError as err:
             sys.stderr.write(f"flashsim tune: error: {err}\n")
             return 2
@@ -603,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
         Muon            -   0.1955   0.1249             -
         <BLANKLINE>
           Muon_genmuon           objects     154/39      AUC - medW1/σ 0.1151 eff flash/full 0.939/0.951
-          Muon_jetfake           objects      73/11      AUC - medW1/σ 0.3877 eff flash/full 0.049/0.030
+          Muon_jetfake           objects      73/11      AUC - medW1/σ 0.3876 eff flash/full 0.049/0.030
         <BLANKLINE>
         fields        MLP    HGB  worst field (single AUC)    not simulated
         Muon            -      -  -                           0

@@ -7,8 +7,8 @@ import awkward as ak
 import numpy as np
 import pytest
 
+from flashsim_coffea.nanoaod.angles import delta_phi
 from flashsim_coffea.sim.candidates import select
-from flashsim_coffea.sim.features import delta_phi
 from flashsim_coffea.train import matching
 from flashsim_coffea.train.extract import read
 

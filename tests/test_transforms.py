@@ -345,12 +345,21 @@ def test_errors():
 
 
 def test_every_collection_spec_builds():
+    from flashsim_coffea.nanoaod.storage_precision import PRECISION
     from flashsim_coffea.specs import COLLECTIONS, EVENT_SOURCES
 
     sources = [s for srcs in COLLECTIONS.values() for s in srcs] + list(EVENT_SOURCES)
+    grids = 0
     for src in sources:
         pipe = T.Pipeline.from_specs(src.targets)
         assert pipe.dims >= len(src.targets), src.key
+        for name, t in pipe.columns:  # a grid spreads over the cells of the field's stored precision
+            while isinstance(t, T.Spike):
+                t = t.then
+            if isinstance(t, T.Grid):
+                grids += 1
+                assert t.bits == PRECISION[src.collection][name], (src.key, name)
+    assert grids >= 2  # Muon tunepRelPt, genuine and fake
 
 
 def test_logit_without_bounds_fits_them_to_the_training_range():
@@ -386,3 +395,55 @@ def test_dequantisation_half_width_is_the_pipelines_and_survives_its_card():
     assert 0.14 < np.max(np.abs(y - x["n"])) <= 0.15 and "half_width" not in plain.to_dict()
     with pytest.raises(ValueError, match="half-width must be in"):
         T.Pipeline.from_specs({"n": {"kind": "integer"}}, half_width=0.5)
+
+
+def test_excess_keeps_a_target_above_the_one_it_exceeds():
+    """pfRelIso03_all = chg + max(0, neutral - PU): learnt as its excess over chg (spec order either way),
+    the sampled values never fall below chg, and the clip (all == chg with chg > 0) comes back exactly."""
+    rng = np.random.default_rng(20)
+    chg = np.where(rng.random(N) < 0.4, 0.0, rng.exponential(0.1, N))
+    neutral = np.maximum(rng.normal(0.02, 0.05, N), 0.0)  # clipped at 0 for ~35 % of the rows
+    cols = {"all": chg + neutral, "chg": chg}
+    iso = {"kind": "spike", "value": 0.0, "then": {"kind": "log", "offset": 1e-3}}
+    pipe = T.Pipeline.from_specs([("all", {"kind": "excess", "over": "chg", "then": iso}), ("chg", iso)])
+    pipe.fit(cols, rng=np.random.default_rng(21))
+    y = pipe.forward(cols, rng=np.random.default_rng(22))
+    back = pipe.inverse(y)
+    assert list(back) == ["all", "chg"]
+    np.testing.assert_allclose(back["all"], cols["all"], rtol=2e-6, atol=1e-7)
+    np.testing.assert_array_equal(back["all"] == back["chg"], neutral == 0)
+    # any point of flow space: all >= chg, and a quarter or more of the rows exactly on it
+    noise = T.Pipeline.from_dict(json.loads(json.dumps(pipe.to_dict()))).inverse(
+        np.random.default_rng(23).standard_normal((N, 2)).astype(np.float32))
+    assert np.all(noise["all"] >= noise["chg"])
+    assert 0.1 < np.mean(noise["all"] == noise["chg"]) < 0.9
+    with pytest.raises(ValueError, match="excess over 'nope'"):
+        T.Pipeline.from_specs([("all", {"kind": "excess", "over": "nope"})])
+    with pytest.raises(ValueError, match="gen column"):
+        T.make({"kind": "excess", "over": "chg", "then": {"kind": "ratio", "gen": "pt"}})
+
+
+def test_grid_spreads_stored_values_over_their_cells():
+    """A 6-bit stored comb (tunepRelPt-like) spread uniformly over the values CMSSW's rounding maps to each
+    stored value: rounding gives every value back, none stays on the comb, the cell of 1.0 is [1, 1 + 2^-7)
+    and that of 1 - 2^-7 is [1 - 2^-7, 1) (truncated below a power of two)."""
+    from flashsim_coffea.nanoaod.storage_precision import reduce_mantissa
+
+    rng = np.random.default_rng(30)
+    raw = np.where(rng.random(N) < 0.8, 1.0, 1.0 + rng.normal(0, 0.02, N) * np.where(rng.random(N) < 0.05, 20, 1))
+    x = reduce_mantissa(np.clip(raw, 0.2, 3.0), 6).astype(np.float64)
+    t = T.make({"kind": "grid", "bits": 6, "then": {"kind": "asinh", "offset": 1.0, "scale": 2**-7}})
+    t.fit(x, rng=np.random.default_rng(31))
+    spread = t.spread(x, np.random.default_rng(32))
+    np.testing.assert_array_equal(reduce_mantissa(spread, 6), x.astype(np.float32))
+    assert np.all(spread != x)
+    one = spread[x == 1.0]
+    assert one.min() >= 1.0 and one.max() < 1 + 2**-7 and abs(np.mean(one < 1 + 2**-8) - 0.5) < 0.02
+    below = spread[x == 1 - 2**-7]
+    assert below.min() >= 1 - 2**-7 and below.max() < 1.0
+    # through the flow space and back (the engine then rounds): the comb again, float32 round-off aside
+    back = t.inverse(t.forward(x, rng=np.random.default_rng(33)))
+    np.testing.assert_array_equal(reduce_mantissa(back, 6), x.astype(np.float32))
+    assert T.from_dict(json.loads(json.dumps(t.to_dict()))).to_dict() == t.to_dict()
+    with pytest.raises(ValueError, match="Generator"):
+        t.forward(x)

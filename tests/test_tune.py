@@ -68,11 +68,16 @@ def test_an_interrupted_study_resumes_without_repeating_trials(tables, tmp_path)
     for t in done:
         if t.number in first:  # finished trials are kept as they were
             assert t.values[0] == first[t.number]
-        assert 0.3 < t.user_attrs["auc"] < 0.8 and len(t.user_attrs["auc_seeds"]) == 2
+        assert 0.3 < t.user_attrs["auc"] <= 1.0 and len(t.user_attrs["auc_seeds"]) == 2
+        assert t.user_attrs["classifier"] == "hgb"  # the default
         assert t.user_attrs["median_w1_over_sigma"] > 0 and 0 < t.user_attrs["efficiency_logloss"] < 1
         assert t.values[0] == pytest.approx(t.user_attrs["auc"] - 0.5 + t.user_attrs["median_w1_over_sigma"])
     # asking again for 5 runs nothing
     tune.tune(KEY, tables, study, 5, seed=1, **TINY)
+    assert _states(study) == {"COMPLETE": 5, "FAIL": 1}
+    # a study keeps its classifier: the MLP cannot continue it
+    with pytest.raises(ValueError, match="scores with the 'hgb' classifier"):
+        tune.tune(KEY, tables, study, 6, seed=1, classifier="mlp", **TINY)
     assert _states(study) == {"COMPLETE": 5, "FAIL": 1}
 
 

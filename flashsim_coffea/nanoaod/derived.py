@@ -8,6 +8,7 @@ them the same way:
   0 unmatched; 22 for a prompt photon when conversions are allowed);
 * :func:`jet_index`: ``jetIdx``, the nearest jet within ΔR (final Jet ordering);
 * :func:`p4`, :func:`invariant_mass`: four-vectors from NanoAOD's (pt, eta, phi, mass) and back to a mass;
+* :func:`ip3d`: a lepton's 3D impact parameter from ``dxy``, ``dz`` and ``eta``;
 * :data:`ISO_WP`: the muon ``pfIsoId`` edges on ``pfRelIso04_all``;
 * :data:`WP_VSJET`: DeepTau 2018 v2.5 VSjet thresholds for ``idDeepTau2018v2p5VSjet``;
 * :data:`EB_MAX`, :data:`EE_MIN`: photon ``isScEtaEB``/``isScEtaEE`` edges.
@@ -66,6 +67,22 @@ def invariant_mass(p: np.ndarray) -> np.ndarray:
     """
     p = np.asarray(p, np.float64)
     return np.sqrt(np.maximum(p[3] ** 2 - p[0] ** 2 - p[1] ** 2 - p[2] ** 2, 0.0))
+
+
+def ip3d(dxy: np.ndarray, dz: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """A track's 3D impact parameter (cm) from its transverse and longitudinal ones: the distance of
+    closest approach of a straight line, ``hypot(dxy, dz sin(theta))``, ``sin(theta) = 1/cosh(eta)``.
+
+    It is a function of the other fields in real NanoAOD, not a separate measurement: on the 210 muons
+    and 310 electrons of ``nano_tt_v12.root`` (and the Run-2 ``nano_dy.root``) ``ip3d`` equals it
+    within 0.1 % from the 1st to the 99th percentile [meas], and never lies below ``|dxy|``. A flow
+    that learns it beside ``dxy`` and ``dz`` puts 9-10 % of its leptons below ``|dxy|``.
+
+    Example:
+        >>> ip3d(np.array([0.003, -0.01]), np.array([0.004, 0.0]), np.array([0.0, 2.0])).round(4).tolist()
+        [0.005, 0.01]
+    """
+    return np.hypot(dxy, np.asarray(dz, np.float64) / np.cosh(eta))
 
 
 def pf_iso_id(rel04: np.ndarray) -> np.ndarray:

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from flashsim_coffea.nanoaod.angles import wrap_phi
+
 B_TESLA = 3.8
 ECAL_R_M = 1.29
 ECAL_Z_M = 3.154
@@ -61,7 +63,7 @@ def sc_phi(phi: np.ndarray, eta_sc: np.ndarray, pt: np.ndarray, charge: np.ndarr
         array([-0.0736,  0.0736])
     """
     out = np.asarray(phi, np.float64) - np.asarray(charge, np.float64) * bend(pt, ecal_radius(eta_sc))
-    return (out + np.pi) % (2 * np.pi) - np.pi
+    return wrap_phi(out)
 
 
 def seed_crystal(eta_sc: np.ndarray, phi_sc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,8 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from flashsim_coffea.nanoaod.angles import delta_phi
+
 #: jet-SV link radius: the AK4 jet radius [design: stands in for NanoAOD's shared-constituent test].
 DR_LINK = 0.4
 #: the jet fields this module fills, in NanoAOD order.
@@ -34,7 +36,7 @@ def jet_fields(jets: ak.Array, sv: ak.Array, dr: float = DR_LINK) -> dict[str, a
     """``svIdx1``, ``svIdx2``, ``nSVs`` of each jet (jagged like ``jets``): the SVs within ``dr``, in SV order."""
     pair = ak.cartesian([jets[["eta", "phi"]], sv[["eta", "phi"]]], axis=1, nested=True)
     idx = ak.argcartesian([jets.eta, sv.eta], axis=1, nested=True)["1"]
-    dphi = (pair["0"].phi - pair["1"].phi + np.pi) % (2 * np.pi) - np.pi
+    dphi = delta_phi(pair["0"].phi, pair["1"].phi)
     near = (pair["0"].eta - pair["1"].eta) ** 2 + dphi**2 < dr**2
     linked = idx[near]
     padded = ak.fill_none(ak.pad_none(linked, 2, axis=2), -1)

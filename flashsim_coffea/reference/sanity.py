@@ -28,6 +28,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from flashsim_coffea.nanoaod.angles import delta_phi
 from flashsim_coffea.nanoaod.status_flags import BITS
 
 _PROMPT = 1 << BITS["isPrompt"]
@@ -158,7 +159,7 @@ def sv_jet_fractions(ev: ak.Array, dr: float = 0.4) -> dict[str, float]:
     jet = jet[(jet.pt > 30) & (jet.pt < 100) & (abs(jet.eta) < 2.4)]
     if "SV_eta" in ev.fields:
         pair = ak.cartesian([jet[["eta", "phi"]], _collection(ev, "SV")[["eta", "phi"]]], axis=1, nested=True)
-        dphi = (pair["0"].phi - pair["1"].phi + np.pi) % (2 * np.pi) - np.pi
+        dphi = delta_phi(pair["0"].phi, pair["1"].phi)
         has = ak.any((pair["0"].eta - pair["1"].eta) ** 2 + dphi**2 < dr**2, axis=2)
     else:
         has = jet.nSVs > 0
@@ -216,7 +217,7 @@ def fsr_recovery(ev: ak.Array) -> dict[str, float]:
     m_llg = mass([pa[i] + pb[i] + q[i] for i in range(4)])
     ev_hzz = ak.to_numpy(ak.any(has_hzz, axis=1))
     pt = ak.to_numpy(ak.flatten(ak.fill_none(ph.pt[has_hzz], np.nan)), allow_missing=False)
-    dphi = (ph.phi - mu.phi + np.pi) % (2 * np.pi) - np.pi
+    dphi = delta_phi(ph.phi, mu.phi)
     dr = ak.to_numpy(ak.flatten(ak.fill_none(np.sqrt((ph.eta - mu.eta) ** 2 + dphi**2)[has_hzz], np.nan)))
     before, after = np.abs(m_ll[ev_hzz] - M_Z), np.abs(m_llg[ev_hzz] - M_Z)
     out = {
@@ -297,7 +298,7 @@ def fatjet_matches(ev: ak.Array, dr: float = 0.8) -> dict[str, np.ndarray]:
         nj = jcount[ev_p]
         pi = np.repeat(np.arange(len(prod)), nj)
         ji = joff[ev_p][pi] + (np.arange(len(pi)) - np.repeat(np.cumsum(nj) - nj, nj))
-        dphi = (gphi[prod][pi] - jphi[ji] + np.pi) % (2 * np.pi) - np.pi
+        dphi = delta_phi(gphi[prod][pi], jphi[ji])
         inside = (geta[prod][pi] - jeta[ji]) ** 2 + dphi**2 < dr**2
         pair_key = ji * (len(pdg) + 1) + key[pi]
         u, c = np.unique(pair_key[inside], return_counts=True)

@@ -42,6 +42,7 @@ import awkward as ak
 import numpy as np
 
 from flashsim_coffea.nanoaod import jet_truth
+from flashsim_coffea.nanoaod.angles import delta_r
 from flashsim_coffea.nanoaod.derived import invariant_mass, offsets, p4
 from flashsim_coffea.nanoaod.genevents import GenInputError
 from flashsim_coffea.nanoaod.status_flags import BITS
@@ -65,10 +66,6 @@ def _need(gen: ak.Array, coll: str, what: str) -> None:
         raise GenInputError(f"missing gen branch {coll}_pt (needed for {what})")
 
 
-def _dr(a_eta, a_phi, b_eta, b_phi):
-    return np.hypot(a_eta - b_eta, (a_phi - b_phi + np.pi) % (2 * np.pi) - np.pi)
-
-
 def with_parent(gen: ak.Array, sub: ak.Array) -> ak.Array:
     """``sub`` (SubGenJetAK8 records) with ``parent_idx``: the index of the nearest GenJetAK8 within
     ΔR < :data:`R` (-1: none). NanoAOD writes the subjets jet after jet without a link; the nearest
@@ -76,7 +73,7 @@ def with_parent(gen: ak.Array, sub: ak.Array) -> ak.Array:
     _need(gen, "GenJetAK8", "SubGenJetAK8 candidates")
     fat = gen.GenJetAK8
     pairs = ak.cartesian({"s": sub[["eta", "phi"]], "f": fat[["eta", "phi"]]}, axis=1, nested=True)
-    dr = _dr(pairs.s.eta, pairs.s.phi, pairs.f.eta, pairs.f.phi)
+    dr = delta_r(pairs.s.eta, pairs.s.phi, pairs.f.eta, pairs.f.phi)
     best = ak.argmin(dr, axis=2, keepdims=True)
     near = ak.firsts(dr[best], axis=2)
     idx = ak.fill_none(ak.firsts(best, axis=2), -1)
@@ -115,7 +112,7 @@ def subjet_pairs(gen: ak.Array) -> dict[str, ak.Array]:
     out = {
         "sd_n": n.astype(np.float64),
         "sd_share": np.where(both, a["pt"] / np.maximum(a["pt"] + b["pt"], 1e-9), 1.0),
-        "sd_dr": np.where(both, _dr(a["eta"], a["phi"], b["eta"], b["phi"]), 0.0),
+        "sd_dr": np.where(both, delta_r(a["eta"], a["phi"], b["eta"], b["phi"]), 0.0),
         "sd_logm1": np.log1p(a["mass"]),
         "sd_logm2": np.log1p(b["mass"]),
         "sd_logmass": np.where(n > 0, np.log1p(msd), 0.0),
@@ -192,5 +189,5 @@ def compute(gen: ak.Array, cand: ak.Array, name: str, shared: dict, cache: dict)
         fat = gen.GenJetAK8
         has = cand.parent_idx >= 0
         p = fat[ak.where(has, cand.parent_idx, 0)]
-        return ak.where(has, _dr(cand.eta, cand.phi, p.eta, p.phi), features.NO_NEIGHBOUR_DR)
+        return ak.where(has, delta_r(cand.eta, cand.phi, p.eta, p.phi), features.NO_NEIGHBOUR_DR)
     raise KeyError(f"unknown boosted feature {name!r}")

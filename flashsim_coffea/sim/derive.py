@@ -47,6 +47,7 @@ from flashsim_coffea.nanoaod import (
 from flashsim_coffea.nanoaod import ecal_geometry as geo
 from flashsim_coffea.nanoaod import jet_truth as jt
 from flashsim_coffea.nanoaod import lepton_jet as lj
+from flashsim_coffea.nanoaod.angles import delta_r
 from flashsim_coffea.sim import random as rnd
 from flashsim_coffea.specs import sv as sv_spec
 
@@ -77,7 +78,8 @@ class Chunk:
 #: fields that models trained before a spec grew learnt and the spec derives now: the engine
 #: still loads such a model (its card names them), and the derive function keeps the learnt value
 #: where the inputs it derives the field from are missing (:func:`flashsim_coffea.sim.engine.load_source`).
-DERIVED: dict[str, tuple[str, ...]] = {"Electron": ("cutBased",), "Photon": ("cutBased",), "SV": ("dxy",),
+DERIVED: dict[str, tuple[str, ...]] = {"Electron": ("cutBased", "ip3d"), "Muon": ("ip3d",), "Photon": ("cutBased",),
+                                       "SV": ("dxy",),
                                        "Jet": jet_links.FIELDS["Muon"][2:] + jet_links.FIELDS["Electron"][2:]}
 
 
@@ -108,6 +110,8 @@ def _jet_link(cols: dict, chunk: Chunk) -> None:
 
 def _lepton(cols: dict, chunk: Chunk, pdg: int) -> None:
     _jet_link(cols, chunk)
+    if _have(cols, "dxy", "dz"):  # a model that learnt it (before the spec derived it): replaced too
+        cols["ip3d"] = derived.ip3d(cols["dxy"], cols["dz"], cols["eta"])
     link = cols.get("genPartIdx", np.full(len(chunk.flash), -1))
     cols["pdgId"] = (-pdg * np.asarray(cols["charge"])).astype(np.int64)
     cols["mass"] = np.full(len(chunk.flash), derived.MASS[pdg])
@@ -350,8 +354,7 @@ def subjet(cols: dict, chunk: Chunk) -> None:
     cand = sub_of[np.where(inside, jet, -1)]  # the (up to) two subjets of each hadron's fat jet
     # a trailing NaN: ``cand`` -1 (no subjet) reads it, also when the chunk has no subjet at all
     eta, phi = (np.append(np.asarray(cols[k], np.float64), np.nan) for k in ("eta", "phi"))
-    d = np.where(cand >= 0, np.hypot(heta[:, None] - eta[cand], (hphi[:, None] - phi[cand] + np.pi) % (2 * np.pi)
-                                     - np.pi), np.inf)
+    d = np.where(cand >= 0, delta_r(heta[:, None], hphi[:, None], eta[cand], phi[cand]), np.inf)
     best = cand[np.arange(len(cand)), np.argmin(d, axis=1)] if len(cand) else np.zeros(0, np.int64)
     ok = inside & (best >= 0)
     _flavour_fields(cols, np.bincount(best[ok & (hflav == 5)], minlength=n),

@@ -204,6 +204,28 @@ def as_trained(src: Source, targets: list[str], conditioning: list[str]) -> Sour
                    efficiency_bins=tuple(k for k in src.efficiency_bins if k in conditioning))
 
 
+def common_fields(coll: str, parts: list[dict]) -> list[str]:
+    """The fields of a collection's sources' outputs that go into the collection: the ones every source gives.
+
+    A field only some give must be one the spec derives now (:data:`derive.DERIVED`): a source
+    retrained after the spec stopped learning it sits beside others that still do, and the derive step
+    writes it for all. Any other difference is an error.
+
+    Example:
+        >>> common_fields("Muon", [{"pt": 1, "dxy": 2, "ip3d": 3}, {"pt": 1, "dxy": 2}])  # ip3d: derived now
+        ['pt', 'dxy']
+        >>> common_fields("Muon", [{"pt": 1, "dxy": 2}, {"pt": 1}])
+        Traceback (most recent call last):
+        ...
+        RuntimeError: Muon: sources give different fields: ['dxy']
+    """
+    common = set.intersection(*(set(p) for p in parts))
+    odd = set.union(*(set(p) for p in parts)) - common
+    if odd - set(derive.DERIVED.get(coll, ())):
+        raise RuntimeError(f"{coll}: sources give different fields: {sorted(odd)}")
+    return [k for k in parts[0] if k in common]
+
+
 def load_source(directory: str | os.PathLike, spec: Source) -> SourceModel:
     """Load the models of source ``spec`` from ``directory/<spec.key>/`` (cards checked, safetensors only).
 
@@ -640,10 +662,7 @@ class FlashSim:
 
     def _assemble(self, coll: str, parts: list[dict], flashes: list[np.ndarray], gen: ak.Array, done: dict,
                   n_flash: int, K: int) -> ak.Array:
-        names = list(parts[0])
-        for p in parts[1:]:
-            if set(p) != set(names):
-                raise RuntimeError(f"{coll}: sources give different fields: {sorted(set(p) ^ set(names))}")
+        names = common_fields(coll, parts)
         flash = np.concatenate(flashes)
         cols = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in names}
         order = np.lexsort((-np.asarray(cols["pt"], np.float64), flash))

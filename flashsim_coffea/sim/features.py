@@ -75,6 +75,7 @@ import awkward as ak
 import numba
 import numpy as np
 
+from flashsim_coffea.nanoaod.angles import delta_phi
 from flashsim_coffea.nanoaod.status_flags import BITS
 from flashsim_coffea.sim import boosted
 
@@ -82,16 +83,6 @@ from flashsim_coffea.sim import boosted
 NO_NEIGHBOUR_DR = 8.0
 #: floor of ``<kind>_logdr`` (a GenJet made of one muon sits on it).
 MIN_DR = 1e-3
-
-
-def delta_phi(a, b):
-    """φ(a) − φ(b) wrapped to [−π, π).
-
-    Example:
-        >>> round(float(delta_phi(3.0, -3.0)), 4)  # 6 rad the long way round, 2π - 6 the short one
-        -0.2832
-    """
-    return (a - b + np.pi) % (2 * np.pi) - np.pi
 
 
 @numba.njit(cache=True)

@@ -2,8 +2,9 @@
 
 Every field of the reference detector's ``Electron`` (53) is learnt, constant or derived:
 
-* learnt: kinematics, ``charge``, ``deltaEtaSC``, impact parameters, isolations (PF, charged
-  parts, the ``dr03*`` detector sums), shower shapes, the MVA scores (``mvaIso``, ``mvaNoIso``,
+* learnt: kinematics, ``charge``, ``deltaEtaSC``, ``dxy``, ``dz``, ``sip3d`` and the errors, isolations
+  (PF: ``pfRelIso03_all`` and ``miniPFRelIso_all`` as their excess over the charged parts; the
+  ``dr03*`` detector sums), shower shapes, the MVA scores (``mvaIso``, ``mvaNoIso``,
   ``mvaHZZIso``), ``mvaIso_WP80/90``, ``eInvMinusPInv``, ``scEtOverPt``, ``convVeto``,
   ``lostHits``, ``isPFcand``, ``seedGain``, ``tightCharge`` (three charge estimates, not written),
   ``jetNDauCharged`` and the two VID bitmaps (``vidNestedWPBitmap``: ten cut levels of 0-4,
@@ -12,8 +13,8 @@ Every field of the reference detector's ``Electron`` (53) is learnt, constant or
 * derived after sampling (:func:`flashsim_coffea.sim.derive.electron`): ``pdgId``, ``mass``,
   ``genPartFlav``, ``jetIdx``, ``cutBased`` (minimum over the bitmap), ``cutBased_HEEP``,
   ``mvaNoIso_WP80/90``, ``seediEtaOriX``/``seediPhiOriY`` (seed crystal), ``jetRelIso``,
-  ``jetPtRelv2``, ``mvaTTH``; the ``dr03*`` sums are zeroed below 35 GeV and ``jetNDauCharged``
-  without a jet, as NanoAOD writes them.
+  ``jetPtRelv2``, ``mvaTTH``, ``ip3d`` (:func:`flashsim_coffea.nanoaod.derived.ip3d`); the ``dr03*``
+  sums are zeroed below 35 GeV and ``jetNDauCharged`` without a jet, as NanoAOD writes them.
 
 Example:
     >>> [(s.key, s.candidates) for s in SOURCES]
@@ -21,7 +22,7 @@ Example:
     >>> FROM_PHOTON.mirror, FROM_PHOTON.constants  # trained on mirror images too
     (('phi', 'eta'), {'photonIdx': -1})
     >>> len(FROM_ELECTRON.targets), FROM_ELECTRON.targets["vidNestedWPBitmap"]
-    (38, {'kind': 'vid', 'cuts': 10, 'bits': 3})
+    (37, {'kind': 'vid', 'cuts': 10, 'bits': 3})
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from flashsim_coffea.specs._lepton import (
     FLAG,
     IMPACT,
     INTEGER,
+    ISO_ALL_03,
+    ISO_ALL_MINI,
     ISO_SUM,
     ISOLATION,
     JET_CONDITIONING,
@@ -50,10 +53,9 @@ _TARGETS = {
     "dxyErr": POSITIVE,
     "dz": IMPACT,
     "dzErr": POSITIVE,
-    "ip3d": POSITIVE,
     "sip3d": POSITIVE,
-    "pfRelIso03_all": ISOLATION,
-    "miniPFRelIso_all": ISOLATION,
+    "pfRelIso03_all": ISO_ALL_03,
+    "miniPFRelIso_all": ISO_ALL_MINI,
     "r9": {"kind": "logit"},  # bounds fitted: piled against its upper edge
     "sieie": POSITIVE,
     "hoe": ISOLATION,

@@ -43,6 +43,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from flashsim_coffea.nanoaod.angles import delta_phi, wrap_phi
 from flashsim_coffea.specs.source import Source
 
 #: MET-like vector -> its (pT, phi) branches; learnt as ``<vector>_upar``, ``<vector>_uperp``.
@@ -119,10 +120,6 @@ BRANCHES: tuple[str, ...] = tuple(dict.fromkeys([
 ]))
 
 
-def _wrap(phi: np.ndarray) -> np.ndarray:
-    return (np.asarray(phi, np.float64) + np.pi) % (2 * np.pi) - np.pi
-
-
 def to_targets(branches: Mapping[str, np.ndarray], gen_pt: np.ndarray, gen_phi: np.ndarray) -> dict[str, np.ndarray]:
     """The residual targets (recoils to GenMET, PUPPI shifts) of the vectors ``branches`` holds.
 
@@ -146,7 +143,8 @@ def to_targets(branches: Mapping[str, np.ndarray], gen_pt: np.ndarray, gen_phi: 
         pt_b, phi_b = f"PuppiMET_pt{s}", f"PuppiMET_phi{s}"
         if {pt_b, phi_b, "PuppiMET_pt", "PuppiMET_phi"} <= have:
             out[f"PuppiMET_dpt{s}"] = np.asarray(branches[pt_b], np.float64) - np.asarray(branches["PuppiMET_pt"])
-            out[f"PuppiMET_dphi{s}"] = _wrap(np.asarray(branches[phi_b], np.float64) - np.asarray(branches["PuppiMET_phi"]))
+            phi = np.asarray(branches["PuppiMET_phi"])
+            out[f"PuppiMET_dphi{s}"] = delta_phi(np.asarray(branches[phi_b], np.float64), phi)
     return out
 
 
@@ -159,9 +157,9 @@ def from_targets(out: dict[str, np.ndarray], gen_pt: np.ndarray, gen_phi: np.nda
         if f"{name}_upar" in out:
             par = gen_pt + np.asarray(out.pop(f"{name}_upar"), np.float64)
             perp = np.asarray(out.pop(f"{name}_uperp"), np.float64)
-            out[pt_b], out[phi_b] = np.hypot(par, perp), _wrap(gen_phi + np.arctan2(perp, par))
+            out[pt_b], out[phi_b] = np.hypot(par, perp), wrap_phi(gen_phi + np.arctan2(perp, par))
     for s in SHIFTS:
         if f"PuppiMET_dpt{s}" in out:
             out[f"PuppiMET_pt{s}"] = np.maximum(np.asarray(out["PuppiMET_pt"]) + out.pop(f"PuppiMET_dpt{s}"), 0.0)
-            out[f"PuppiMET_phi{s}"] = _wrap(np.asarray(out["PuppiMET_phi"]) + out.pop(f"PuppiMET_dphi{s}"))
+            out[f"PuppiMET_phi{s}"] = wrap_phi(np.asarray(out["PuppiMET_phi"]) + out.pop(f"PuppiMET_dphi{s}"))
     return out

@@ -56,6 +56,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from flashsim_coffea.nanoaod.angles import delta_r
 from flashsim_coffea.specs._lepton import ISOLATION, KINEMATICS
 from flashsim_coffea.specs.source import Parent, Source
 
@@ -106,8 +107,8 @@ def near_lepton(sampled: Mapping[str, np.ndarray], gen: Mapping[str, np.ndarray]
     """
     from flashsim_coffea.nanoaod.fsr_rule import PARAMS as p  # awkward and numba: not at import (the CLI's --help)
 
-    dphi = (np.asarray(sampled["phi"], np.float64) - gen["gen_phi"] + np.pi) % (2 * np.pi) - np.pi
-    dr = np.hypot(np.asarray(sampled["eta"], np.float64) - gen["gen_eta"], dphi)
+    dr = delta_r(np.asarray(sampled["eta"], np.float64), np.asarray(sampled["phi"], np.float64), gen["gen_eta"],
+                 gen["gen_phi"])
     pt = np.asarray(sampled["pt"], np.float64)
     return (dr > p["dr_min"]) & (dr < p["dr_max"]) & (dr < p["dr_over_et2_max"] * pt**2)
 

@@ -3,8 +3,8 @@ by ``statusFlags``), and fakes from jets (punch-through, decays in flight).
 
 Every field of the reference detector's ``Muon`` (58) is learnt or derived:
 
-* learnt: kinematics, ``charge``, impact parameters and their errors, the isolation flavours
-  (``pfRelIso03/04_all``, ``miniPFRelIso_all``, the charged parts ``pfRelIso03_chg``,
+* learnt: kinematics, ``charge``, ``dxy``, ``dz``, ``sip3d`` and the errors, the isolation flavours
+  (``pfRelIso03/04_all``, ``miniPFRelIso_all``: the first and last as their excess over the charged parts ``pfRelIso03_chg``,
   ``miniPFRelIso_chg``, ``tkRelIso``, ``puppiIsoId`` whose PUPPI sum is not written), the IDs
   of hidden track/station quality (``looseId``, ``mediumId``, ``tightId``, ``softId``,
   ``highPtId``, ``triggerIdLoose``, ``isStandalone``, ``highPurity``, ``inTimeMuon``, ...),
@@ -15,7 +15,8 @@ Every field of the reference detector's ``Muon`` (58) is learnt or derived:
   :mod:`flashsim_coffea.nanoaod` functions on the flash fields): ``pdgId``, ``mass``,
   ``genPartFlav``, ``jetIdx``, ``pfIsoId``, ``jetRelIso``/``jetPtRelv2`` (from the final flash
   jets), ``tightCharge``, ``mvaTTH``/``mvaLowPt``, ``softMvaId``, ``mvaMuID_WP``,
-  ``mediumPromptId``, ``tkIsoId``, ``miniIsoId``, ``multiIsoId``, ``dxybs``.
+  ``mediumPromptId``, ``tkIsoId``, ``miniIsoId``, ``multiIsoId``, ``dxybs``, ``ip3d`` (from ``dxy``,
+  ``dz``, ``eta``: :func:`flashsim_coffea.nanoaod.derived.ip3d`).
 
 No duplicate-muon source (issue 22 item 4). The CMS FlashSim talk adds a second classifier per
 genuine muon that decides whether it also yields a duplicate copy (two reco muons from one gen
@@ -30,7 +31,7 @@ Example:
     >>> [(s.key, s.candidates, s.link) for s in SOURCES]
     [('Muon_genmuon', 'GenMuon', 'genPartIdx'), ('Muon_jetfake', 'GenJetFake', None)]
     >>> list(GENUINE.targets)[:6], len(GENUINE.targets)
-    (['pt', 'eta', 'phi', 'charge', 'ptErr', 'dxy'], 40)
+    (['pt', 'eta', 'phi', 'charge', 'ptErr', 'dxy'], 39)
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from flashsim_coffea.specs._lepton import (
     GEN_CONDITIONING,
     IMPACT,
     INTEGER,
+    ISO_ALL_03,
+    ISO_ALL_MINI,
     ISOLATION,
     JET_CONDITIONING,
     KINEMATICS,
@@ -55,11 +58,10 @@ _TARGETS = {
     "dxyErr": POSITIVE,
     "dz": IMPACT,
     "dzErr": POSITIVE,
-    "ip3d": POSITIVE,
     "sip3d": POSITIVE,
-    "pfRelIso03_all": ISOLATION,
+    "pfRelIso03_all": ISO_ALL_03,
     "pfRelIso04_all": ISOLATION,
-    "miniPFRelIso_all": ISOLATION,
+    "miniPFRelIso_all": ISO_ALL_MINI,
     "tkRelIso": ISOLATION,
     "looseId": FLAG,
     "mediumId": FLAG,
@@ -79,8 +81,10 @@ _TARGETS = {
     "inTimeMuon": FLAG,
     # 0 without a muon-station segment; else in (0, 1], piled up at 1
     "segmentComp": {"kind": "spike", "value": 0.0, "then": {"kind": "logit", "lo": 0.0, "hi": 1.0}},
-    # exactly 1 (tuneP = the PF muon's fit) for 80% of the reference ttbar muons
-    "tunepRelPt": {"kind": "spike", "value": 1.0, "then": {"kind": "log", "offset": 0.0}},
+    # exactly 1 (tuneP = the PF muon's fit) for 80% of the reference ttbar muons, most others within 2 %,
+    # all on NanoAOD's 6-bit grid: the rest spread over the grid's cells (the engine rounds back), linear near 1
+    "tunepRelPt": {"kind": "spike", "value": 1.0,
+                   "then": {"kind": "grid", "bits": 6, "then": {"kind": "asinh", "offset": 1.0, "scale": 2**-7}}},
     # -1 for non-global muons (the soft MVA is not evaluated), else in (0, 0.76)
     "softMva": {"kind": "spike", "value": -1.0, "then": {"kind": "logit"}},
     # -99 for non-loose muons, else in (0, 0.93)

@@ -2,8 +2,8 @@
 
 Every field of the reference detector's ``Photon`` (26) is learnt, constant or derived:
 
-* learnt: kinematics, ``energyErr``, shower shapes, isolations (``pfRelIso03_all``, the charged
-  ``pfRelIso03_chg``, the raw sums ``pfChargedIsoPFPV`` and ``pfPhoIso03``), ``mvaID`` and its
+* learnt: kinematics, ``energyErr``, shower shapes, isolations (``pfRelIso03_all`` as its excess over
+  the charged ``pfRelIso03_chg``, the raw sums ``pfChargedIsoPFPV`` and ``pfPhoIso03``), ``mvaID`` and its
   WPs, ``electronVeto``, ``pixelSeed``, ``seedGain``, ``eCorr`` and ``vidNestedWPBitmap`` (seven
   cut levels of 0-3, transform ``vid``);
 * constant: ``electronIdx`` -1 (the reference detector writes no photon-electron link);
@@ -22,6 +22,7 @@ from __future__ import annotations
 from flashsim_coffea.specs._lepton import (
     EGAMMA_CONDITIONING,
     FLAG,
+    ISO_ALL_03,
     ISO_SUM,
     ISOLATION,
     JET_CONDITIONING,
@@ -38,7 +39,7 @@ _TARGETS = {
     "r9": {"kind": "logit"},  # bounds fitted: piled against its upper edge
     "sieie": POSITIVE,
     "hoe": ISOLATION,
-    "pfRelIso03_all": ISOLATION,
+    "pfRelIso03_all": ISO_ALL_03,
     "mvaID": MVA,
     "mvaID_WP80": FLAG,
     "mvaID_WP90": FLAG,

@@ -30,7 +30,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from flashsim_coffea.sim.features import delta_phi
+from flashsim_coffea.nanoaod.angles import delta_phi
 
 
 def _first_true(mask: ak.Array) -> ak.Array:

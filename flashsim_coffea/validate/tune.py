@@ -7,7 +7,9 @@ and scores them on a held-out split of the same tables: a fixed random fifth of 
 
 * fidelity = (mean two-sample AUC - 0.5) + median W1/σ: flow samples drawn on the held-out objects'
   conditioning (redrawn while outside the source's acceptance, as the engine does) against their
-  FullSim targets; the AUC is :func:`.report.two_sample_auc` on gen conditioning + reco targets
+  FullSim targets; the AUC is the study's ``classifier`` (:data:`CLASSIFIERS`: the gradient-boosted
+  :func:`.report.hgb_auc` by default, which tells apart what the MLP :func:`.report.two_sample_auc`
+  does not; a study keeps the one it started with) on gen conditioning + reco targets
   (:func:`.report.auc_inputs`) averaged over ``auc_seeds`` classifier seeds, W1/σ is
   :func:`.report.wasserstein_over_sigma` per target. The efficiency classifier's held-out
   log-loss and |mean efficiency - FullSim| are recorded with each trial (not an objective);
@@ -67,7 +69,7 @@ from flashsim_coffea.sim.engine import (
 from flashsim_coffea.specs import all_sources
 from flashsim_coffea.train import store
 from flashsim_coffea.train.sources import MIN_STEPS, train_source
-from flashsim_coffea.validate.report import auc_inputs, two_sample_auc, wasserstein_over_sigma
+from flashsim_coffea.validate.report import auc_inputs, hgb_auc, two_sample_auc, wasserstein_over_sigma
 
 #: processes kept for validation: never tuned on.
 VALIDATION_PROCESSES = ("zh_llbb", "vbf_hmumu")
@@ -95,6 +97,8 @@ SPACE: dict[str, list | tuple] = {
 DEFAULTS = {"gated": True, "schedule": "cosine", "alpha": 1.0, "half_width": 0.15}
 #: held-out fraction of the rows of the tables.
 HELD_OUT = 0.2
+#: the two-sample classifiers a study can score with (gradient-boosted: the stronger on these tables).
+CLASSIFIERS = {"hgb": hgb_auc, "mlp": two_sample_auc}
 
 
 class RowView:
@@ -211,20 +215,25 @@ def with_defaults(collection: str, flash: dict, fullsim: Mapping) -> dict:
 
 
 def evaluate(key: str, train: Mapping, held: Mapping, params: Mapping, out: str | os.PathLike, seed: int = 1, *,
-             auc_seeds: int = 5, solver: str = DEFAULT_SOLVER, steps: int = DEFAULT_STEPS) -> dict:
+             auc_seeds: int = 5, solver: str = DEFAULT_SOLVER, steps: int = DEFAULT_STEPS,
+             classifier: str = "hgb") -> dict:
     """Train the models of source ``key`` with ``params`` into ``out`` and score them on ``held`` (see the module doc)."""
     src = all_sources()[key]
     cfg, n_steps = config_of(params)
     train_source(src, train, out, seed, epochs=1, progress=False,  # the trial's values over any tuned defaults
                  config={**cfg, "min_steps": n_steps, "min_efficiency_steps": n_steps})
-    return score(load_source(out, src), held, seed, auc_seeds=auc_seeds, solver=solver, steps=steps)
+    return score(load_source(out, src), held, seed, auc_seeds=auc_seeds, solver=solver, steps=steps,
+                 classifier=classifier)
 
 
 def score(m, held: Mapping, seed: int = 1, *, auc_seeds: int = 5, solver: str = DEFAULT_SOLVER,
-          steps: int = DEFAULT_STEPS, grid: str = DEFAULT_GRID) -> dict:
+          steps: int = DEFAULT_STEPS, grid: str = DEFAULT_GRID, classifier: str = "hgb") -> dict:
     """The fidelity and cost figures of one source's loaded models (:class:`~flashsim_coffea.sim.engine.SourceModel`)
-    on the tables ``held`` (see the module doc): ``auc`` (mean over ``auc_seeds``), ``median_w1_over_sigma``,
-    ``fidelity``, ``flops``, and for an efficiency model its log-loss and mean-efficiency difference."""
+    on the tables ``held`` (see the module doc): ``auc`` (``classifier``'s, mean over ``auc_seeds``),
+    ``median_w1_over_sigma``, ``fidelity``, ``flops``, and for an efficiency model its log-loss and
+    mean-efficiency difference."""
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"unknown two-sample classifier {classifier!r} (known: {sorted(CLASSIFIERS)})")
     from flashsim_coffea.sim.efficiency import predict_proba
 
     key = m.source.key
@@ -239,11 +248,12 @@ def score(m, held: Mapping, seed: int = 1, *, auc_seeds: int = 5, solver: str = 
                                                        grid), pairs)
     flash_pairs = {**{f"cond_{c}": v for c, v in cond.items()}, **flash}
     _, fa, ra = auc_inputs(m.source, flash_pairs, pairs)
-    aucs = [two_sample_auc(fa, ra, s) for s in range(auc_seeds)]
+    aucs = [CLASSIFIERS[classifier](fa, ra, s) for s in range(auc_seeds)]
     w1 = {t: wasserstein_over_sigma(np.asarray(flash[t], np.float64), np.asarray(pairs[t], np.float64))
           for t in m.source.targets if t in flash and t in pairs}
     flops = FlashSim({key: m}, solver, steps, grid=grid).flops_per_object()[key]
-    r = {"auc": float(np.mean(aucs)), "auc_seeds": [float(a) for a in aucs],
+    r = {"auc": float(np.mean(aucs)), "auc_seeds": [float(a) for a in aucs], "classifier": classifier,
+         "w1_over_sigma": {t: float(v) for t, v in w1.items()},
          "median_w1_over_sigma": float(np.median(list(w1.values()))), "flops": int(flops["flow"] + flops["selection"]),
          "held_out_objects": len(held["pairs"])}
     if m.efficiency is not None:
@@ -284,7 +294,8 @@ def run_trials(study: str, name: str, tables: str, key: str, n_trials: int, sett
         params = suggest(trial, int(settings["max_steps"]))
         r = evaluate(key, train, held, params, trials_dir / f"trial_{trial.number:04d}",
                      int(settings["seed"]) + trial.number, auc_seeds=int(settings["auc_seeds"]),
-                     solver=settings["solver"], steps=int(settings["ode_steps"]))
+                     solver=settings["solver"], steps=int(settings["ode_steps"]),
+                     classifier=settings.get("classifier", "mlp"))
         for k, v in r.items():
             trial.set_user_attr(k, v)
         return r["fidelity"], float(r["flops"])
@@ -307,11 +318,14 @@ def _check_processes(tables: str | os.PathLike) -> None:
 
 def tune(key: str, tables: str | os.PathLike, study: str | os.PathLike, trials: int, *, executor: Executor | None = None,
          workers: int = 1, seed: int = 1, max_steps: int = MIN_STEPS, auc_seeds: int = 5, solver: str = DEFAULT_SOLVER,
-         ode_steps: int = DEFAULT_STEPS, threads: int | None = None) -> dict:
+         ode_steps: int = DEFAULT_STEPS, threads: int | None = None, classifier: str = "hgb") -> dict:
     """Bring the study at ``study`` (SQLite file) to ``trials`` finished trials of source ``key``; returns :func:`report`.
 
-    The trials it lacks are shared among ``workers`` tasks of ``executor`` (none: run here).
+    The trials it lacks are shared among ``workers`` tasks of ``executor`` (none: run here). A study scores
+    with one ``classifier`` throughout (recorded in it; a study made before the choice existed used the MLP).
     """
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"unknown two-sample classifier {classifier!r} (known: {sorted(CLASSIFIERS)})")
     import optuna
     from optuna.trial import TrialState
 
@@ -323,8 +337,14 @@ def tune(key: str, tables: str | os.PathLike, study: str | os.PathLike, trials: 
     s = optuna.create_study(study_name=key, storage=storage, directions=["minimize", "minimize"], load_if_exists=True)
     for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # left by an interrupted run
         storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-    todo = trials - len(s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    done = len(s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    before = s.user_attrs.get("classifier", "mlp" if done else None)
+    if before not in (None, classifier):
+        raise ValueError(f"study {study} scores with the {before!r} classifier; continue it with that one")
+    s.set_user_attr("classifier", classifier)
+    todo = trials - done
     settings = {"seed": seed, "max_steps": max_steps, "auc_seeds": auc_seeds, "solver": solver, "ode_steps": ode_steps,
+                "classifier": classifier,
                 "threads": threads, "trials_dir": os.fspath(study.with_name(study.stem + "_trials").resolve())}
     shares = [todo // workers + (i < todo % workers) for i in range(workers)] if todo > 0 else []
     args = [(os.fspath(study), key, os.fspath(tables), key, n, settings, i) for i, n in enumerate(shares) if n]
