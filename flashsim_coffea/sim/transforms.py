@@ -34,6 +34,8 @@ kind        forward                                                  inverse
 ``default`` ``then`` on x ≠ value; x == value -> another row's y     ``then`` (never value)
 ``excess``  ``then`` on ``x - r``, ``r`` the model's target ``over``       ``r + then`` (≥ ``r``)
 ``grid``    ``then`` on x spread over its stored-precision cell        ``then`` (the engine rounds)
+``regions`` the region among ``edges`` (dequantised) and the logit of    region, then position
+            the position inside it (1 column -> 2 dims)
 ==========  =======================================================  ===================
 
 ``wrap`` maps to [-π, π). Continuous kinds clip ``y`` to its training range on inverse
@@ -813,6 +815,79 @@ class Grid:
         return cls(bits=int(d["bits"]), then=d.get("then"))
 
 
+# -- a coordinate whose density steps at known edges ---------------------------------------------
+
+
+@dataclass
+class Regions:
+    """A coordinate whose density steps at known edges (detector regions), learnt as two dimensions: the
+    region it falls in (a dequantised integer: the flow learns its probabilities, not a smoothed edge) and
+    the logit of its position inside the region.
+
+    The reference detector's pileup jets are a different population in every calorimeter region: 13.4 %
+    of them lie at 2.7 < |η| < 3.0 in zh_llbb, where a flow with η plain put 8.3 % (16.3 % and 20.1 % at
+    1.3-2.5), smoothing the steps at the region edges.
+
+    Arguments:
+        edges: the inner region edges, ascending; the outer bounds are fitted (training range).
+
+    Example:
+        >>> t = make({"kind": "regions", "edges": [-2.5, 2.5]})
+        >>> x = np.array([-4.0, -1.0, 0.5, 2.6, 4.5])
+        >>> rng = np.random.default_rng(0)
+        >>> y = t.fit(x, rng=rng).forward(x, rng=rng)
+        >>> y.shape, np.rint(y[:, 0]).tolist()  # regions 0, 1, 1, 2, 2
+        ((5, 2), [0.0, 1.0, 1.0, 2.0, 2.0])
+        >>> t.inverse(y).round(6).tolist()
+        [-4.0, -1.0, 0.5, 2.6, 4.5]
+    """
+
+    kind: ClassVar[str] = "regions"
+    dims: ClassVar[int] = 2
+    discrete: ClassVar[bool] = False
+    needs_gen: ClassVar[bool] = False
+
+    edges: list[float] = field(default_factory=list)
+    range: list[float] | None = None
+
+    def __post_init__(self):
+        if not self.edges or list(self.edges) != sorted(self.edges):
+            raise ValueError(f"regions need ascending inner edges, not {self.edges}")
+
+    def _bounds(self) -> Array:
+        lo, hi = self.range
+        return np.array([lo, *self.edges, hi], np.float64)
+
+    def fit(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Regions:
+        x = _f64(x)
+        x = x[np.isfinite(x)]
+        span = float(x.max() - x.min()) if x.size else 1.0
+        pad = 1e-3 * span
+        self.range = [min(float(x.min()) - pad, self.edges[0] - pad), max(float(x.max()) + pad, self.edges[-1] + pad)]
+        return self
+
+    def forward(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Array:
+        b = self._bounds()
+        x = np.clip(_f64(x), b[0], b[-1])
+        k = np.clip(np.searchsorted(b, x, side="right") - 1, 0, len(b) - 2)
+        u = np.clip((x - b[k]) / (b[k + 1] - b[k]), 1e-6, 1 - 1e-6)
+        return np.stack([k + _noise(rng, k.shape, self.kind), np.log(u / (1 - u))], 1)
+
+    def inverse(self, y: Array, gen: Array | None = None) -> Array:
+        b = self._bounds()
+        y = _f64(y).reshape(-1, 2)
+        k = np.clip(np.floor(y[:, 0] + 0.5), 0, len(b) - 2).astype(np.int64)
+        u = 1.0 / (1.0 + np.exp(-y[:, 1]))
+        return b[k] + u * (b[k + 1] - b[k])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "edges": list(self.edges), "range": self.range}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Regions:
+        return cls(edges=list(d["edges"]), range=d.get("range"))
+
+
 # -- a target bounded below by another --------------------------------------------------------
 
 
@@ -917,12 +992,12 @@ class Standard:
         return cls(mean=d.get("mean"), std=d.get("std"))
 
 
-Transform = Plain | Integer | Bits | OneHot | Vid | Sign | Spike | Default | Grid | Excess | Standard
+Transform = Plain | Integer | Bits | OneHot | Vid | Sign | Spike | Default | Grid | Regions | Excess | Standard
 
 #: kind -> transform class.
 KINDS: dict[str, type] = {
     c.kind: c for c in (Plain, Ratio, Diff, DPhi, Log, Asinh, Logit, Integer, Flag, Bits, OneHot, Vid, Sign,
-                   Spike, Default, Grid, Excess, Standard)
+                   Spike, Default, Grid, Regions, Excess, Standard)
 }
 
 
@@ -1009,6 +1084,7 @@ class Pipeline:
         for name, t in self.columns:
             parts = t.bits if isinstance(t, Bits) else t.values if isinstance(t, OneHot) else None
             parts = [f"cut{i}" for i in range(t.cuts)] if isinstance(t, Vid) else parts
+            parts = ["region", "position"] if isinstance(t, Regions) else parts
             out += [name] if parts is None else [f"{name}:{b}" for b in parts]
         return out
 

@@ -108,7 +108,9 @@ PILEUP = Source(
     conditioning=["nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt"],
     targets={
         "pt": {"kind": "log", "offset": -14.0},
-        "eta": {"kind": "plain"},
+        # the calorimeter and tracker regions (|eta| 1.3, 2.5, 2.6, 2.7, 3.0: where the jet ID and the response
+        # change) hold different shares of pileup jets: learnt as the region and the position inside it
+        "eta": {"kind": "regions", "edges": [-3.0, -2.7, -2.6, -2.5, -1.3, 1.3, 2.5, 2.6, 2.7, 3.0]},
         "phi": {"kind": "plain"},
         "mass": {"kind": "log", "offset": 1.0},
         **_COMMON_TARGETS,
