@@ -33,9 +33,9 @@ element starting the shower at pT-hat leaves out part of it.
 
 Example:
     >>> sorted(PROCESSES)  # doctest: +NORMALIZE_WHITESPACE
-    ['dy', 'dy_mumu', 'dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_m105', 'dy_mumu_vbf', 'dy_mumu_zh', 'qcd',
-     'ttbar', 'ttbar_boosted', 'ttbar_dilep', 'ttbar_dilep_vbf', 'vbf_hmumu', 'vbf_x_mumu', 'wjets', 'zh_boosted',
-     'zh_llbb']
+    ['dy', 'dy_mumu', 'dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_m105', 'dy_mumu_vbf', 'dy_mumu_zh',
+     'hbb_boosted', 'qcd', 'ttbar', 'ttbar_boosted', 'ttbar_dilep', 'ttbar_dilep_vbf', 'vbf_hmumu', 'vbf_x_mumu',
+     'wjets', 'zh_boosted', 'zh_llbb']
     >>> sorted(FILTERS), FILTERS["dy_mumu_vbf"].__name__  # doctest: +NORMALIZE_WHITESPACE
     (['dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_vbf', 'dy_mumu_zh', 'ttbar_dilep_vbf', 'vbf_x_mumu'],
      'vbf_dijet')
@@ -124,6 +124,12 @@ PROCESSES: dict[str, tuple[str, list[str]]] = {
     "ttbar_boosted": (
         "top-quark pairs with pT-hat > 400 GeV, all decays (boosted tops: a TRAINING process)",
         [*_TTBAR, "PhaseSpace:pTHatMin = 400."],
+    ),
+    "hbb_boosted": (
+        "Higgs + jet through the top loop with pT-hat > 250 GeV, H -> bb or cc (boosted H -> bb/cc: a TRAINING "
+        "process, so that the fat-jet flows see the Higgs jets zh_boosted validates; ZH is never trained on)",
+        ["HiggsSM:gg2Hg(l:t) = on", "HiggsSM:qg2Hq(l:t) = on", "HiggsSM:qqbar2Hg(l:t) = on", "25:m0 = 125.0",
+         "25:onMode = off", "25:onIfAny = 4 5", "PhaseSpace:pTHatMin = 250."],
     ),
     "dy_mumu_vbf": (
         "Z/gamma* -> mumu with 105 < m(ll) < 200 GeV, filtered for the VBF H -> mumu selection "

@@ -36,6 +36,8 @@ kind        forward                                                  inverse
 ``grid``    ``then`` on x spread over its stored-precision cell        ``then`` (the engine rounds)
 ``regions`` the region among ``edges`` (dequantised) and the logit of    region, then position
             the position inside it (1 column -> 2 dims)
+``calibr-`` ``then`` on ``x - c(pt, |eta|)``, ``c`` the median of ``x`` in        ``c + then``
+``ation``   pT knots per abs(η) region (``pt``, ``eta``: the model's targets)
 ==========  =======================================================  ===================
 
 ``wrap`` maps to [-π, π). Continuous kinds clip ``y`` to its training range on inverse
@@ -961,6 +963,127 @@ class Excess:
 
 
 @dataclass
+class Calibration:
+    """A jet's ``rawFactor`` learnt as its residual to the calibration the training jets show: a table of
+    its median against the jet's own reco ``pt`` (knots at quantiles of log pT) in each abs(η) region.
+
+    ``rawFactor = 1 - raw/corrected`` is the jet-energy correction read back. Where the correction is a
+    function of the corrected jet alone (the reference's fat jets and subjets: an L2L3 table in pT and
+    abs(η); CMS PUPPI jets, which have no pileup offset) the residual is zero up to NanoAOD's rounding, and
+    flash gets the exact relation FullSim has, which a flow learning ``rawFactor`` beside ``pt`` only
+    approximates (a tree classifier separated flash subjets on the pair). Where the correction also
+    depends on something else (CHS jets' pileup offset ρ × area) the residual carries it.
+
+    Arguments:
+        pt, eta: the model's targets the table reads (learnt by the same flow).
+        edges: the abs(η) edges of the calibration's regions, ascending from 0.
+        knots: log-pT knots per region (quantiles of the training jets); values in between are linear
+            in log pT, constant beyond the end knots.
+        then: spec or transform of the residual (default ``plain``; no ``gen`` kinds).
+
+    Example:
+        >>> t = make({"kind": "calibration", "edges": [0.0, 1.3, 5.0]})
+        >>> rng = np.random.default_rng(0)
+        >>> pt, eta = rng.uniform(170, 900, 4000), rng.uniform(-2.4, 2.4, 4000)
+        >>> raw = np.where(np.abs(eta) < 1.3, 0.02, 0.03) + 0.01 * 170 / pt  # a function of (pT, |eta|)
+        >>> y = t.fit(raw, (pt, eta), rng).forward(raw, (pt, eta), rng)
+        >>> float(np.abs(y).max()) < 2e-4  # the residual
+        True
+        >>> bool(np.allclose(t.inverse(y, (pt, eta)), raw))
+        True
+    """
+
+    kind: ClassVar[str] = "calibration"
+    dims: ClassVar[int] = 1
+    discrete: ClassVar[bool] = False
+    needs_gen: ClassVar[bool] = False
+
+    edges: list[float] = field(default_factory=list)
+    pt: str = "pt"
+    eta: str = "eta"
+    knots: int = 32
+    then: Any = None
+    #: fitted: per region, the knots' log pT and the median ``rawFactor`` there
+    table: list[list[list[float]]] | None = None
+
+    def __post_init__(self):
+        if len(self.edges) < 2 or list(self.edges) != sorted(self.edges) or self.edges[0] != 0.0:
+            raise ValueError(f"a calibration needs ascending |eta| edges from 0, not {self.edges}")
+        if self.knots < 2:
+            raise ValueError(f"a calibration needs at least 2 knots a region, not {self.knots}")
+        if self.then is None:
+            self.then = Plain()
+        elif isinstance(self.then, Mapping):
+            self.then = make(self.then)
+        if _gen_name(self.then) is not None:
+            raise ValueError(f"the residual of a calibration cannot use a gen column ({self.then.kind!r})")
+
+    @property
+    def refs(self) -> tuple[str, str]:
+        return (self.pt, self.eta)
+
+    def _region(self, eta: Array) -> Array:
+        return np.clip(np.searchsorted(self.edges, np.abs(eta), side="right") - 1, 0, len(self.edges) - 2)
+
+    def _predict(self, ref) -> Array:
+        if ref is None or self.table is None:
+            raise ValueError("a calibration needs its fitted table and the jets' pt and eta")
+        pt, eta = (_f64(r) for r in ref)
+        x, k = np.log(np.maximum(pt, 1e-3)), self._region(eta)
+        out = np.empty(len(x))
+        for i, (lx, v) in enumerate(self.table):
+            m = k == i
+            out[m] = np.interp(x[m], lx, v)
+        return out
+
+    def fit(self, x: Array, ref=None, rng: np.random.Generator | None = None) -> Calibration:
+        if ref is None:
+            raise ValueError("a calibration needs the jets' pt and eta")
+        x, (pt, eta) = _f64(x), (_f64(r) for r in ref)
+        lx, k = np.log(np.maximum(pt, 1e-3)), self._region(eta)
+        ok = np.isfinite(x) & np.isfinite(lx)
+        every = self._knots(lx[ok], x[ok])
+        # a region without enough jets for its own table takes the one of all jets
+        self.table = [self._knots(lx[ok & (k == i)], x[ok & (k == i)]) if (ok & (k == i)).sum() >= 4 * self.knots
+                      else every for i in range(len(self.edges) - 1)]
+        self.then.fit(_f64(x) - self._predict(ref), None, rng)
+        return self
+
+    def _knots(self, lx: Array, x: Array) -> list[list[float]]:
+        if lx.size == 0:
+            return [[0.0, 1.0], [0.0, 0.0]]
+        cuts = np.quantile(lx, np.linspace(0.0, 1.0, self.knots + 1))
+        b = np.clip(np.searchsorted(cuts, lx, side="right") - 1, 0, self.knots - 1)
+        keep = [i for i in range(self.knots) if np.any(b == i)]
+        c = np.array([np.median(lx[b == i]) for i in keep])
+        v = np.array([np.median(x[b == i]) for i in keep])
+        if len(keep) < 2 or c[-1] - c[0] <= 0:
+            return [[float(c[0]), float(c[0]) + 1.0], [float(v[0])] * 2]
+        # the ends of the training range, extrapolated linearly from the two knots next to them
+        ends = [(cuts[0], v[0] + (cuts[0] - c[0]) * (v[1] - v[0]) / max(c[1] - c[0], 1e-12)),
+                (cuts[-1], v[-1] + (cuts[-1] - c[-1]) * (v[-1] - v[-2]) / max(c[-1] - c[-2], 1e-12))]
+        c = np.concatenate([[ends[0][0]], c, [ends[1][0]]])
+        v = np.concatenate([[ends[0][1]], v, [ends[1][1]]])
+        keep = np.concatenate([[True], np.diff(c) > 0])
+        return [c[keep].tolist(), v[keep].tolist()]
+
+    def forward(self, x: Array, ref=None, rng: np.random.Generator | None = None) -> Array:
+        return self.then.forward(_f64(x) - self._predict(ref), None, rng)
+
+    def inverse(self, y: Array, ref=None) -> Array:
+        return self._predict(ref) + self.then.inverse(_f64(y), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "edges": list(self.edges), "pt": self.pt, "eta": self.eta, "knots": self.knots,
+                "then": self.then.to_dict(), "table": self.table}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Calibration:
+        return cls(edges=list(d["edges"]), pt=d.get("pt", "pt"), eta=d.get("eta", "eta"), knots=int(d.get("knots", 32)),
+                   then=d.get("then"), table=d.get("table"))
+
+
+@dataclass
 class Standard:
     """Per-dimension standard scaling ``(y - mean) / std`` of a matrix (std 0 -> 1)."""
 
@@ -992,13 +1115,18 @@ class Standard:
         return cls(mean=d.get("mean"), std=d.get("std"))
 
 
-Transform = Plain | Integer | Bits | OneHot | Vid | Sign | Spike | Default | Grid | Regions | Excess | Standard
+Transform = (Plain | Integer | Bits | OneHot | Vid | Sign | Spike | Default | Grid | Regions | Excess | Calibration
+             | Standard)
 
 #: kind -> transform class.
 KINDS: dict[str, type] = {
     c.kind: c for c in (Plain, Ratio, Diff, DPhi, Log, Asinh, Logit, Integer, Flag, Bits, OneHot, Vid, Sign,
-                   Spike, Default, Grid, Regions, Excess, Standard)
+                   Spike, Default, Grid, Regions, Excess, Calibration, Standard)
 }
+
+
+#: kinds learnt relative to other targets of their model (inverted after them)
+_RELATIVE = (Excess, Calibration)
 
 
 def from_dict(d: Mapping[str, Any]) -> Transform:
@@ -1018,11 +1146,17 @@ def _gen_name(t) -> str | None:
 
 
 def _reference(t, gen: Mapping[str, Array] | None, columns: Mapping[str, Array]):
-    """The second input of ``t``: the ``over`` target for an :class:`Excess`, else its gen column."""
+    """The second input of ``t``: the ``over`` target for an :class:`Excess`, the (pt, eta) targets for a
+    :class:`Calibration`, else its gen column."""
     if isinstance(t, Excess):
         if t.over not in columns:
             raise KeyError(f"target {t.over!r} (the 'over' of an excess) not given")
         return columns[t.over]
+    if isinstance(t, Calibration):
+        missing = [r for r in t.refs if r not in columns]
+        if missing:
+            raise KeyError(f"targets {missing} (read by a calibration) not given")
+        return tuple(columns[r] for r in t.refs)
     return _gen_column(gen, columns, _gen_name(t))
 
 
@@ -1065,6 +1199,10 @@ class Pipeline:
             if isinstance(t, Excess) and (t.over not in kinds or isinstance(kinds[t.over], Excess)):
                 raise ValueError(f"{name!r} is an excess over {t.over!r}, which must be a target of the same "
                                  "model and not an excess itself")
+            for r in t.refs if isinstance(t, Calibration) else ():
+                if r not in kinds or isinstance(kinds[r], _RELATIVE):
+                    raise ValueError(f"{name!r} is a calibration read at {r!r}, which must be a target of the "
+                                     "same model and not itself learnt relative to another target")
 
     @classmethod
     def from_specs(cls, specs: Mapping[str, Mapping] | Sequence[tuple[str, Mapping]],
@@ -1117,12 +1255,13 @@ class Pipeline:
         raw = self.scale.inverse(np.asarray(y).reshape(len(y), self.dims))
         starts = np.cumsum([0] + [t.dims for _, t in self.columns])
         out = {}
-        # an excess after the target it exceeds, whatever their order in the spec
-        order = sorted(range(len(self.columns)), key=lambda j: isinstance(self.columns[j][1], Excess))
+        # an excess or a calibration after the targets it reads, whatever their order in the spec
+        order = sorted(range(len(self.columns)), key=lambda j: isinstance(self.columns[j][1], _RELATIVE))
         for j in order:
             name, t = self.columns[j]
             part = raw[:, starts[j] : starts[j + 1]]
-            ref = out[t.over] if isinstance(t, Excess) else _gen_column(gen, {}, _gen_name(t))
+            ref = (out[t.over] if isinstance(t, Excess) else tuple(out[r] for r in t.refs)
+                   if isinstance(t, Calibration) else _gen_column(gen, {}, _gen_name(t)))
             out[name] = t.inverse(part[:, 0] if t.dims == 1 else part, ref)
         return {name: out[name] for name, _ in self.columns}
 

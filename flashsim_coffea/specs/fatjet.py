@@ -22,7 +22,8 @@ Tagger scores are logits; every value NanoAOD writes where an algorithm does not
 massCorr 0 outside raw pT > 180 GeV, abs(eta) < 2.4; DDX/DeepCSV -1 beyond the tracker; msoftdrop -1,
 n2b1/n3b1 -99968 without soft drop, n3b1 -1 below raw pT 250; lsf3 -1 without a lepton inside) is a
 ``default``: not learnt, put back by rule (:mod:`flashsim_coffea.nanoaod.fatjet_defaults`).
-``btagHbb`` is the constant -1000 (v12 does not run it). Integers are dequantised.
+``btagHbb`` is the constant -1000 (v12 does not run it). Integers are dequantised. ``rawFactor`` is
+learnt as its residual to a calibration table in the jet's own pT and abs(eta) (transform ``calibration``).
 
 Derived (``sim/derive.py``): ``hadronFlavour``, ``nBHadrons``, ``nCHadrons`` (the gen b/c hadrons the
 fat jet takes in the anti-kT metric, the subjet's: the closer of its fat jet's two,
@@ -40,6 +41,7 @@ Example:
 
 from __future__ import annotations
 
+from flashsim_coffea.specs.jet import RAW_FACTOR
 from flashsim_coffea.specs.source import Parent, Source
 
 _SCORE = {"kind": "logit", "lo": 0.0, "hi": 1.0}
@@ -62,6 +64,10 @@ _LSF = _default(-1.0, {"kind": "asinh", "offset": 1.0, "scale": 0.03})
 _PNET = _default(-10.0, _SCORE)
 _TRACKER = _default(-1.0, _SCORE)
 
+#: ``rawFactor`` as its residual to the calibration the training jets show (transform ``calibration``): in
+#: the reference a function of the corrected jet (its L2L3 table in pT and abs(eta) regions; CMS's PUPPI
+#: jets, without a pileup offset, alike), which a flow learning it beside ``pt`` only approximates
+_RAW_FACTOR = RAW_FACTOR
 _KINEMATICS = {
     "pt": {"kind": "ratio", "gen": "pt"},
     "eta": {"kind": "diff", "gen": "eta"},
@@ -86,7 +92,7 @@ FATJET = Source(
         **_KINEMATICS,
         "msoftdrop": _default(-1.0, {"kind": "log", "offset": 1.0}),
         "area": {"kind": "plain"},
-        "rawFactor": {"kind": "plain"},
+        "rawFactor": _RAW_FACTOR,
         **_SUBSTRUCTURE,
         "n2b1": _default(_NO_SD, _ECF),
         "n3b1": _default(_NO_SD, _ECF),
@@ -121,7 +127,7 @@ SUBJET = Source(
     targets={
         **_KINEMATICS,
         "btagDeepB": _TRACKER,
-        "rawFactor": {"kind": "plain"},
+        "rawFactor": _RAW_FACTOR,
         **_SUBSTRUCTURE,
         "n2b1": _ECF,
         "n3b1": _ECF,

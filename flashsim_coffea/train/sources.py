@@ -59,8 +59,11 @@ EFFICIENCY_CONFIG = {"hidden": [128, 128, 128], "activation": "silu"}
 #: gradient steps every flow gets at least (small sources get more, shorter epochs).
 #: 12k left the flows still improving at the last epoch (genuine muons: validation loss
 #: 0.913 at 12k, 0.880 at 30k steps; the 1% tail of dxy of non-prompt muons went from
-#: 1.7x to 1.3x too wide).
-MIN_STEPS = 30_000
+#: 1.7x to 1.3x too wide). At 30k every large source still had its best epoch at the last one, and
+#: genuine electrons (the reference's shower variables, a 40-target joint) were far from converged:
+#: on 80k training events, zh_llbb 20k, gradient-boosted two-sample AUC 0.796 at 30k, 0.712 at 90k
+#: (validation loss 0.927 -> 0.898; a 256-wide flow at 30k: 0.689, at 3.5x the inference cost).
+MIN_STEPS = 90_000
 #: gradient steps scheduled for every efficiency classifier (early stopping on the
 #: validation loss usually ends it sooner): with a fixed number of epochs a source of 15k
 #: candidates saw only ~500 steps and its efficiency curve came out flattened towards the
