@@ -41,7 +41,6 @@ Example:
 
 from __future__ import annotations
 
-from flashsim_coffea.specs.jet import RAW_FACTOR
 from flashsim_coffea.specs.source import Parent, Source
 
 _SCORE = {"kind": "logit", "lo": 0.0, "hi": 1.0}
@@ -67,7 +66,7 @@ _TRACKER = _default(-1.0, _SCORE)
 #: ``rawFactor`` as its residual to the calibration the training jets show (transform ``calibration``): in
 #: the reference a function of the corrected jet (its L2L3 table in pT and abs(eta) regions; CMS's PUPPI
 #: jets, without a pileup offset, alike), which a flow learning it beside ``pt`` only approximates
-_RAW_FACTOR = RAW_FACTOR
+_RAW_FACTOR = {"kind": "calibration", "edges": [0.0, 1.3, 2.5, 3.0, 5.0]}
 _KINEMATICS = {
     "pt": {"kind": "ratio", "gen": "pt"},
     "eta": {"kind": "diff", "gen": "eta"},

@@ -47,13 +47,11 @@ _REG = {"kind": "default", "value": 0.0, "then": {"kind": "log", "offset": 0.0}}
 #: the HF widths: -1 outside HF (put back by rule) and for HF jets without hits above threshold (learnt)
 _HF_WIDTH = {"kind": "spike", "value": -1.0, "then": {"kind": "log", "offset": 0.0}}
 
-#: ``rawFactor`` as its residual to the calibration the training jets show in their own pT and abs(eta)
-#: (transform ``calibration``; the reference's L2L3 regions): the rest is the pileup offset ρ × area
-RAW_FACTOR = {"kind": "calibration", "edges": [0.0, 1.3, 2.5, 3.0, 5.0]}
-
 _COMMON_TARGETS = {
     "area": {"kind": "plain"},
-    "rawFactor": RAW_FACTOR,
+    # plain: as a residual to the jets' calibration (transform ``calibration``, as FatJet's) it changed
+    # nothing measurable here, where the pileup offset rho x area is most of it (docs/performance.md)
+    "rawFactor": {"kind": "plain"},
     "btagDeepFlavB": _SCORE,
     "btagDeepFlavCvL": _SCORE,
     "btagDeepFlavCvB": _SCORE,
