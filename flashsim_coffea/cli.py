@@ -382,9 +382,9 @@ def _add_validate(sub) -> None:
                    help="flash events per gen event (oversampling: less flash-side noise; default 1)")
     p.add_argument("--collections", nargs="+", default=None, metavar="C",
                    help="validate only these collections (Event: MET, PV, rho), replacing their entries in an "
-                   "existing OUT/validation.json of the same files, events, seed and replicas; the every-field "
-                   "check leaves out links to collections not simulated, but fields derived from them (Muon "
-                   "jetRelIso from Jet) are compared as flash writes them without those collections")
+                   "existing OUT/validation.json of the same files, events, seed and replicas; the collections "
+                   "their derived fields read are simulated with them (Muon: Jet for jetIdx and jetRelIso, the PV "
+                   "for dxybs) and not compared")
     p.add_argument("--step", type=positive_int, default=None,
                    help="events read and simulated at a time (default 20000; memory follows it, not the events)")
     p.add_argument("--max-objects", type=positive_int, default=None,

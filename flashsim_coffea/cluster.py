@@ -21,6 +21,9 @@ import contextlib
 from collections.abc import Iterator
 from concurrent.futures import Executor
 
+#: seconds without a heartbeat after which the local scheduler restarts a worker (:func:`client`).
+WORKER_TTL_S = 24 * 3600.0
+
 
 @contextlib.contextmanager
 def client(workers: int = 2, scheduler: str | None = None):
@@ -29,7 +32,11 @@ def client(workers: int = 2, scheduler: str | None = None):
     On the running scheduler at ``scheduler`` (``tcp://host:8786``: the address of a
     dask-jobqueue, dask-gateway or coffea-casa cluster, whose workers must have this package
     and its models installed), else on a ``LocalCluster`` of ``workers`` single-threaded
-    processes, closed at the end.
+    processes, closed at the end. The local scheduler restarts a worker that misses its heartbeats
+    only after :data:`WORKER_TTL_S` (dask's default is 5 minutes; the nanny still sees a dead worker at
+    once): a task that holds the GIL in compiled code, such as a block of Pythia events, on a core
+    shared with other jobs (or at low priority) missed them for 5 minutes, and the restart threw its
+    work away.
     """
     from distributed import Client, LocalCluster
 
@@ -37,8 +44,8 @@ def client(workers: int = 2, scheduler: str | None = None):
         with Client(scheduler) as c:
             yield c
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as c:
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      scheduler_kwargs={"worker_ttl": WORKER_TTL_S}) as cluster, Client(cluster) as c:
         yield c
 
 

@@ -192,7 +192,8 @@ def test_time_grid_comes_from_the_index_and_is_kept_by_later_training(tiny_model
 def test_collection_selection(tiny_models, tt_gen):
     sim = FlashSim.load(tiny_models, collections=("Muon",))
     out = sim.simulate(tt_gen[:20], seed=1)
-    assert "Muon" in out.fields and "Jet" not in out.fields
+    # with the jets, electrons and PV its derived fields read (derive.NEEDS), nothing else
+    assert {"Muon", "Jet", "Electron", "PV"} <= set(out.fields) and not {"Photon", "Tau", "SV"} & set(out.fields)
     assert "GenVisTau" not in sim.gen_branches()
 
 
@@ -313,10 +314,32 @@ def test_models_made_before_a_spec_grew_write_what_they_learnt(tmp_path, legacy_
     m = load_source(tmp_path, grown)
     learnt = json.loads((tmp_path / "Jet_pileup" / "flow.json").read_text())["targets"]
     assert list(m.source.targets) == learnt and set(learnt) < set(jet.PILEUP.targets) | {"nMuons", "nElectrons"}
-    assert m.source.conditioning == jet.PILEUP.conditioning
+    assert m.source.conditioning == json.loads((tmp_path / "Jet_pileup" / "flow.json").read_text())["conditioning"]
     assert m.source.constants["partonFlavour"] == 0
     shrunk = Source(**{**jet.PILEUP.__dict__, "targets": {k: v for k, v in jet.PILEUP.targets.items() if k != "puId"}})
     with pytest.raises(cards.ModelCardError, match=r"targets \['puId'\] are not in the spec of Jet_pileup"):
         load_source(tmp_path, shrunk)
     card = json.loads((tmp_path / "Jet_pileup" / "flow.json").read_text())
     assert "partonFlavour" not in card["targets"]
+
+
+def test_a_collection_loads_with_what_its_derived_fields_read(tt_gen):
+    """Muons alone bring the jets, electrons and PV their ``jetIdx``, ``jetRelIso``, ``mvaTTH`` and ``dxybs``
+    are derived from, fat jets their subjets (``derive.NEEDS``): every field equals the full run's; only the
+    links into collections left out (SV, FSR photons) are absent."""
+    from flashsim_coffea.sim import derive
+
+    gen = tt_gen[:60]
+    full = FlashSim.load(cards.DEFAULT_MODELS).simulate(gen, seed=5, replicas=2)
+    alone = FlashSim.load(cards.DEFAULT_MODELS, collections=["Muon"])
+    assert alone.collections == ["Jet", "Muon", "Electron"] and "Event_event" in alone.models
+    assert derive.needed({"Muon"}) == {"Muon", "Jet", "Electron", "Event"}
+    muons = alone.simulate(gen, seed=5, replicas=2).Muon
+    assert ak.sum(ak.num(muons)) > 20 and ak.sum(muons.jetIdx >= 0) > 10
+    assert set(full.Muon.fields) - set(muons.fields) == {"svIdx", "fsrPhotonIdx"}
+    for f in muons.fields:
+        assert ak.all(ak.flatten(muons[f]) == ak.flatten(full.Muon[f])), f
+    fat = FlashSim.load(cards.DEFAULT_MODELS, collections=["FatJet"]).simulate(gen, seed=5, replicas=2).FatJet
+    assert fat.fields == full.FatJet.fields and ak.sum(ak.num(fat)) > 0
+    for f in ("msoftdrop", "subJetIdx1", "subJetIdx2", "muonIdx3SJ"):
+        assert ak.all(ak.flatten(fat[f]) == ak.flatten(full.FatJet[f])), f

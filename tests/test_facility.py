@@ -119,3 +119,14 @@ def test_reference_generation_runs_its_blocks_on_the_scheduler(scheduler, tmp_pa
     assert ea.fields == eb.fields and len(eb) == 25
     for name in ea.fields:
         assert ak.array_equal(ea[name], eb[name], equal_nan=True), name
+
+
+def test_the_local_cluster_keeps_a_worker_that_misses_its_heartbeats():
+    """A worker busy in compiled code that holds the GIL (a Pythia block on a shared core) cannot send
+    heartbeats; the local scheduler must not restart it after dask's ``worker-ttl`` (5 minutes) and
+    throw its block away."""
+    from flashsim_coffea import cluster
+
+    with cluster.client(workers=1) as c:
+        assert c.run_on_scheduler(lambda dask_scheduler: dask_scheduler.worker_ttl) == cluster.WORKER_TTL_S == 86400
+        assert c.submit(sum, [1, 2]).result() == 3

@@ -624,6 +624,35 @@ def fsrphoton(cols: dict, chunk: Chunk) -> None:
                                                         depth_limit=2))
 
 
+#: collection -> the other collections its derived fields read (``Event``: the MET, PV, HLT and Flag records):
+#: a muon's ``jetIdx``, ``jetRelIso`` and ``mvaTTH`` need the flash jets, its ``dxybs`` the flash PV, a jet's
+#: ``muonIdx1`` the flash muons, a fat jet's ``msoftdrop`` and ``subJetIdx1/2`` its subjets; without them such
+#: fields would take their no-object values (``jetIdx`` -1).
+#: :meth:`flashsim_coffea.sim.engine.FlashSim.load` loads them with the collections asked for. Links into the
+#: other collections (``Muon.svIdx``, ``fsrPhotonIdx``) are left out of a run that does not simulate them.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "Jet": ("Muon", "Electron"), "Muon": ("Jet", "Event"), "Electron": ("Jet",), "Photon": ("Jet",),
+    "Tau": ("Jet", "Muon", "Electron"), "FatJet": ("Muon", "Electron", "SubJet"),
+    "SV": ("Jet", "Muon", "Electron", "Event"), "FsrPhoton": ("Muon", "Electron"), "Event": ("Jet", "Muon", "Electron"),
+}
+
+
+def needed(collections: set[str] | list[str]) -> set[str]:
+    """``collections`` and every collection their derived fields read, directly or not (:data:`NEEDS`).
+
+    Example:
+        >>> sorted(needed({"FsrPhoton"})), sorted(needed({"Photon"}))
+        (['Electron', 'Event', 'FsrPhoton', 'Jet', 'Muon'], ['Electron', 'Event', 'Jet', 'Muon', 'Photon'])
+    """
+    out, todo = set(collections), list(collections)
+    while todo:
+        for c in NEEDS.get(todo.pop(), ()):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
 #: collection -> its derive function.
 DERIVE: dict[str, Callable[[dict, Chunk], None]] = {
     "Jet": jet, "Muon": muon, "Electron": electron, "Photon": photon, "Tau": tau,

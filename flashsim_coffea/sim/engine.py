@@ -44,8 +44,10 @@ Example:
     >>> gen = from_branches(tree.arrays(filter_name=[*branch_names(), "run", "luminosityBlock", "event"], entry_stop=50))
     >>> sim = FlashSim.load(DEFAULT_MODELS, collections=["Jet", "Muon", "MET"])
     >>> flash = sim.simulate(gen, seed=1, replicas=4)
-    >>> len(flash), flash.fields
-    (200, ['Jet', 'Muon', 'MET', 'PuppiMET', 'RawMET', 'ChsMET', 'RawPuppiMET', 'PV', 'Rho', 'Pileup', 'Flag', 'FlashSim'])
+    >>> len(flash), flash.fields[:7]  # the electrons too: the jets' electronIdx1/2 and the HLT emulation read them
+    (200, ['Jet', 'Muon', 'Electron', 'MET', 'PuppiMET', 'RawMET', 'ChsMET'])
+    >>> flash.fields[7:]
+    ['RawPuppiMET', 'PV', 'Rho', 'Pileup', 'HLT', 'Flag', 'FlashSim']
     >>> flash.FlashSim.genEventIdx[:6].tolist(), ak.num(flash.Jet)[:6].tolist()
     ([0, 0, 0, 0, 1, 1], [15, 13, 16, 15, 11, 11])
     >>> flash.Jet.pt[0, :3], flash.Jet.genJetIdx[0, :3].tolist(), gen.GenJet.pt[0, :3]
@@ -378,7 +380,10 @@ class FlashSim:
              solver: str | None = None, steps: int | None = None, grid: str | None = None,
              precision: str | None = None) -> FlashSim:
         """Load the models listed in ``models_dir/flashsim.json`` (only ``collections`` if given;
-        the event-level models load whenever ``MET``/``PV``/``Rho`` or no selection is asked).
+        the event-level models load whenever ``MET``/``PV``/``Rho`` or no selection is asked). With
+        ``collections``, the collections their derived fields read (:data:`~flashsim_coffea.sim.derive.NEEDS`:
+        a muon's ``jetIdx`` needs the jets) load too where the folder has them, so that every field written
+        is the one a full run writes.
 
         Arguments:
             models_dir: a models folder (:data:`flashsim_coffea.sim.cards.DEFAULT_MODELS`: the shipped one).
@@ -394,8 +399,10 @@ class FlashSim:
         Example:
             >>> from flashsim_coffea.sim.cards import DEFAULT_MODELS
             >>> sim = FlashSim.load(DEFAULT_MODELS, collections=["Muon"], steps=4)
-            >>> sorted(sim.models), sim.collections, sim.solver, sim.steps
-            (['Muon_genmuon', 'Muon_jetfake'], ['Muon'], 'midpoint', 4)
+            >>> sim.collections, sim.solver, sim.steps
+            (['Jet', 'Muon', 'Electron'], 'midpoint', 4)
+            >>> sorted(k for k in sim.models if k.startswith("Muon")), "Event_event" in sim.models
+            (['Muon_genmuon', 'Muon_jetfake'], True)
         """
         models_dir = Path(models_dir)
         path = models_dir / cards.INDEX
@@ -407,13 +414,14 @@ class FlashSim:
             if more <= want:
                 break
             want |= more
+        use = None if want is None else derive.needed({"Event" if c in EVENT_RECORDS else c for c in want})
         models = {}
         for key in index["sources"]:
             if key not in known:
                 raise cards.ModelCardError(f"{path}: unknown source {key!r} (known: {sorted(known)})")
             src = known[key]
             coll = src.collection or "Event"
-            if want is not None and coll not in want and not (coll == "Event" and want & set(EVENT_RECORDS)):
+            if use is not None and coll not in use:
                 continue
             models[key] = load_source(models_dir, src)
         if want is not None:
