@@ -606,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
         Muon            -   0.1955   0.1249             -
         <BLANKLINE>
           Muon_genmuon           objects     154/39      AUC - medW1/σ 0.1151 eff flash/full 0.939/0.951
-          Muon_jetfake           objects      73/11      AUC - medW1/σ 0.3876 eff flash/full 0.049/0.030
+          Muon_jetfake           objects      73/11      AUC - medW1/σ 0.3633 eff flash/full 0.049/0.030
         <BLANKLINE>
         fields        MLP    HGB  worst field (single AUC)    not simulated
         Muon            -      -  -                           0
