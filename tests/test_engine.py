@@ -312,9 +312,10 @@ def test_models_made_before_a_spec_grew_write_what_they_learnt(tmp_path, legacy_
     grown = Source(**{**jet.PILEUP.__dict__, "targets": {**jet.PILEUP.targets, "partonFlavour": {"kind": "integer"}},
                       "conditioning": [*jet.PILEUP.conditioning, "nGenJet30"]})
     m = load_source(tmp_path, grown)
-    learnt = json.loads((tmp_path / "Jet_pileup" / "flow.json").read_text())["targets"]
+    card = json.loads((tmp_path / "Jet_pileup" / "flow.json").read_text())
+    learnt = card["targets"]
     assert list(m.source.targets) == learnt and set(learnt) < set(jet.PILEUP.targets) | {"nMuons", "nElectrons"}
-    assert m.source.conditioning == json.loads((tmp_path / "Jet_pileup" / "flow.json").read_text())["conditioning"]
+    assert m.source.conditioning == card["conditioning"]
     assert m.source.constants["partonFlavour"] == 0
     shrunk = Source(**{**jet.PILEUP.__dict__, "targets": {k: v for k, v in jet.PILEUP.targets.items() if k != "puId"}})
     with pytest.raises(cards.ModelCardError, match=r"targets \['puId'\] are not in the spec of Jet_pileup"):

@@ -376,10 +376,9 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
 
     sim = FlashSim.load(models_dir, collections=collections, solver=solver, steps=steps, grid=grid, precision=precision)
     # the collections compared: those asked for (the engine also simulates the ones their derived fields read)
-    event_asked = not collections or any(c == fields.EVENT or c in EVENT_RECORDS for c in collections)
-    checked = [c for c in sim.collections if not collections or c in collections]
-    models = {k: m for k, m in sim.models.items()
-              if (m.source.collection in checked) or (not m.source.collection and event_asked)}
+    asked = None if not collections else {fields.EVENT if c in EVENT_RECORDS else c for c in collections}
+    checked = [c for c in sim.collections if asked is None or c in asked]
+    models = {k: m for k, m in sim.models.items() if asked is None or (m.source.collection or fields.EVENT) in asked}
     chunks = store.plan(paths, step, entry_stop)
     report: dict = {"files": [Path(p).name for p in paths], "events": sum(c.stop - c.start for c in chunks),
                     "seed": seed, "replicas": replicas, "solver": sim.solver, "steps": sim.steps,
