@@ -276,6 +276,9 @@ def _add_train(sub) -> None:
         p.add_argument("--out", required=True, help="models directory")
         p.add_argument("--seed", type=positive_int, default=1, help="training seed (default 1)")
         p.add_argument("--epochs", type=positive_int, default=40, help="maximum flow epochs (default 40)")
+        p.add_argument("--min-steps", type=positive_int, default=None,
+                       help="gradient steps every flow gets at least (default 90000; a source's tuned config "
+                       "sets its own)")
         p.add_argument("--events", type=positive_int, default=None, help="with --data: at most N events per file")
         p.add_argument("--skip-sparse", action="store_true", help="skip sources with too few examples")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -318,7 +321,7 @@ def _run_train(args) -> int:
                 store.extract(args.data, tables, events=args.events, keys=keys, executor=ex,
                               progress=not args.no_progress)
         train_all(tables, args.out, args.seed, keys=keys, epochs=args.epochs, progress=not args.no_progress,
-                  skip_sparse=args.skip_sparse)
+                  skip_sparse=args.skip_sparse, **({} if args.min_steps is None else {"min_steps": args.min_steps}))
     print(f"models written to {args.out}")
     return 0
 

@@ -248,8 +248,8 @@ def test_redraws_in_one_batch_keep_each_objects_first_draw_inside(tiny_models, t
     calls = []
     batched = FlashSim._sample_inside
 
-    def spy(self, model, context, g, seed, key, replica, sid, obj):
-        result = batched(self, model, context, g, seed, key, replica, sid, obj)
+    def spy(self, model, context, g, seed, key, replica, sid, obj, apart=None):
+        result = batched(self, model, context, g, seed, key, replica, sid, obj, apart)
         if model is m:
             calls.append(((context, g, seed, key, replica, sid, obj), result))
         return result

@@ -49,7 +49,7 @@ Example:
     >>> flash.fields[7:]
     ['RawPuppiMET', 'PV', 'Rho', 'Pileup', 'HLT', 'Flag', 'FlashSim']
     >>> flash.FlashSim.genEventIdx[:6].tolist(), ak.num(flash.Jet)[:6].tolist()
-    ([0, 0, 0, 0, 1, 1], [15, 13, 16, 15, 11, 11])
+    ([0, 0, 0, 0, 1, 1], [15, 14, 15, 15, 10, 10])
     >>> flash.Jet.pt[0, :3], flash.Jet.genJetIdx[0, :3].tolist(), gen.GenJet.pt[0, :3]
     (<Array [110, 68.1, 60.8] type='3 * float32'>, [0, 2, 1], <Array [112, 76.6, 76.1] type='3 * float32'>)
     >>> print(flash.Muon.pt[8:12])  # the two gen muons of event 2 (43.6 and 3.30 GeV) in its 4 replicas
@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -80,7 +81,7 @@ from flashsim_coffea.sim.efficiency import Classifier, build_classifier, predict
 from flashsim_coffea.sim.flow import sample
 from flashsim_coffea.sim.nets import VelocityNet, build_velocity
 from flashsim_coffea.sim.transforms import Pipeline
-from flashsim_coffea.specs import COLLECTIONS, all_sources
+from flashsim_coffea.specs import COLLECTIONS, all_sources, fakes
 from flashsim_coffea.specs import event as event_spec
 from flashsim_coffea.specs.source import Source
 
@@ -261,7 +262,71 @@ def load_source(directory: str | os.PathLike, spec: Source) -> SourceModel:
     elif src.collection:
         path = cards.card_path(directory, src.key, "count")
         out.count, out.cards["count"] = _load_selection(path, src, "count", build_count)
+        if src.apart_from is not None and not out.cards["count"].get("excludes"):
+            out.source = replace(src, apart_from=None)  # trained before: its objects beside the candidates too
     return out
+
+
+def apart_from(others: ak.Array, event: np.ndarray, dr: float) -> Callable[[dict, np.ndarray], np.ndarray]:
+    """The cut of :attr:`~flashsim_coffea.specs.source.Source.apart_from`: given sampled objects (``eta``,
+    ``phi``) and their rows, which lie farther than ``dr`` from every object of ``others`` (jagged, one list
+    per gen event) in their gen event ``event[row]``.
+
+    Example:
+        >>> genjets = ak.Array([[{"eta": 0.0, "phi": 0.0, "pt": 50.0}], []])
+        >>> cut = apart_from(genjets, np.array([0, 0, 1]), 0.8)
+        >>> cut({"eta": np.array([0.5, 1.0, 0.0]), "phi": np.array([0.0, 0.0, 0.0])}, np.array([0, 1, 2])).tolist()
+        [False, True, True]
+    """
+    off = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(others, axis=1)))]).astype(np.int64)
+    o_eta, o_phi = (np.asarray(_flat(others[f]), np.float64) for f in ("eta", "phi"))
+
+    def cut(out: dict, rows: np.ndarray) -> np.ndarray:
+        ev = event[rows]
+        order = np.argsort(ev, kind="stable")
+        n = np.bincount(ev, minlength=len(off) - 1)
+        a_off = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
+        eta, phi = (np.asarray(out[f], np.float64)[order] for f in ("eta", "phi"))
+        near = features.nearest_dr(a_off, eta, phi, off, o_eta, o_phi)
+        away = np.empty(len(rows), bool)
+        away[order] = near > dr
+        return away
+
+    return cut
+
+
+def check_excludes(models: dict[str, SourceModel], where: str | os.PathLike = "models") -> None:
+    """Refuse a count source (pileup jets) beside fake sources other than those its training left out.
+
+    The pileup jets' training objects are the jets no other source of the collection takes
+    (:func:`flashsim_coffea.specs.fakes`); its count card names those sources (``excludes``; none in a card
+    from before). Beside a split-jet model it was not trained without, the split jets would come twice;
+    without the split model it was trained beside, not at all.
+
+    Example:
+        >>> from flashsim_coffea.sim.cards import DEFAULT_MODELS
+        >>> from flashsim_coffea.specs import jet
+        >>> models = {"Jet_pileup": load_source(DEFAULT_MODELS, jet.PILEUP)}
+        >>> models["Jet_pileup"].cards["count"]["excludes"] = []  # as a card from before the split jets
+        >>> check_excludes(models)
+        >>> models["Jet_split"] = replace(models["Jet_pileup"], source=jet.SPLIT, count=None)
+        >>> check_excludes(models)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        flashsim_coffea.sim.cards.ModelCardError: models: Jet_pileup was trained with the objects of ['Jet_split'] ...
+    """
+    for key, m in models.items():
+        if m.count is None:
+            continue
+        trained = list(m.cards.get("count", {}).get("excludes", []))
+        loaded = [k for k in fakes(m.source.collection) if k in models]
+        if sorted(trained) != sorted(loaded):
+            beside = sorted(set(loaded) - set(trained))
+            raise cards.ModelCardError(
+                f"{where}: {key} was trained with the objects of {beside} among its own (its count card excludes "
+                f"{trained}): load it with the models it was trained beside, or retrain it" if beside else
+                f"{where}: {key} was trained without the objects of {sorted(set(trained) - set(loaded))}, whose "
+                f"models are not loaded: load them too, or retrain it")
 
 
 def _flat(x) -> np.ndarray:
@@ -424,6 +489,7 @@ class FlashSim:
             if use is not None and coll not in use:
                 continue
             models[key] = load_source(models_dir, src)
+        check_excludes(models, path)
         if want is not None:
             have = {m.source.collection or "Event" for m in models.values()}
             missing = {c for c in want if c not in have and not (c in EVENT_RECORDS and "Event" in have)}
@@ -494,6 +560,7 @@ class FlashSim:
 
     def _sample_inside(self, m: SourceModel, context: np.ndarray, gen: dict[str, np.ndarray], seed: int,
                        key: np.ndarray, replica: np.ndarray, sid: int, obj: np.ndarray,
+                       apart: Callable[[dict, np.ndarray], np.ndarray] | None = None,
                        ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Flow samples of the objects (rows of ``context``), each drawn again with fresh normals
         while it falls outside the source's acceptance, :data:`RESAMPLE_ATTEMPTS` draws at most.
@@ -505,10 +572,20 @@ class FlashSim:
         (shipped models on ttbar: 0.7% of the genuine jets, 2-3% of the fake leptons), up to
         7x the first pass were all outside.
 
+        ``apart(samples, rows)``: a further cut, given the objects' rows (:attr:`Source.apart_from`).
+
         Returns the samples of the objects that ended inside, and which those are (a mask).
         """
+
+        def accepted(out: dict, gen: dict, rows: np.ndarray) -> np.ndarray | None:
+            inside = m.accepted(out, gen)
+            if apart is None:
+                return inside
+            away = apart(out, rows)
+            return away if inside is None else inside & away
+
         out = self._flow(m, context, self._noise(seed, key, replica, sid, obj, m.flow.dim), gen)
-        inside = m.accepted(out, gen)
+        inside = accepted(out, gen, np.arange(len(context)))
         if inside is None:
             return out, np.ones(len(context), bool)
         redo = np.flatnonzero(~inside)
@@ -521,7 +598,7 @@ class FlashSim:
                                 for a in attempts])
         gen_again = {k: v[rows] for k, v in gen.items()}
         again = self._flow(m, context[rows], noise, gen_again)
-        ok = m.accepted(again, gen_again).reshape(len(attempts), len(redo))
+        ok = accepted(again, gen_again, rows).reshape(len(attempts), len(redo))
         hit = ok.any(0)
         pick = (ok.argmax(0) * len(redo) + np.arange(len(redo)))[hit]  # first attempt inside
         for k, v in again.items():
@@ -580,7 +657,8 @@ class FlashSim:
             out[k] = np.full(len(rows), v)
         return out, flash
 
-    def _count_source(self, m: SourceModel, ctx: dict, keys: np.ndarray, seed: int, K: int) -> tuple[dict, np.ndarray]:
+    def _count_source(self, m: SourceModel, ctx: dict, gen: ak.Array, keys: np.ndarray, seed: int,
+                      K: int) -> tuple[dict, np.ndarray]:
         src = m.source
         n_ev = len(keys)
         C = matrix(ctx, src.conditioning, n_ev)
@@ -591,7 +669,9 @@ class FlashSim:
         flash = np.repeat(f, n)
         j = np.arange(len(flash), dtype=np.int64) - np.repeat(derived.offsets(n)[:-1], n)
         ev, rep = flash // K, flash % K
-        out, inside = self._sample_inside(m, C[ev], {}, seed, keys[ev], rep, sid, j)
+        apart = None if src.apart_from is None else apart_from(candidates.select(gen, src.apart_from[0]), ev,
+                                                               src.apart_from[1])
+        out, inside = self._sample_inside(m, C[ev], {}, seed, keys[ev], rep, sid, j, apart)
         flash = flash[inside]
         for k, v in src.constants.items():
             out[k] = np.full(len(flash), v)
@@ -651,7 +731,7 @@ class FlashSim:
                 if src.candidates is not None:
                     cols, flash = self._candidate_source(m, gen, keys, seed, K, cache, out)
                 else:
-                    cols, flash = self._count_source(m, ctx, keys, seed, K)
+                    cols, flash = self._count_source(m, ctx, gen, keys, seed, K)
                 parts.append(cols)
                 flashes.append(flash)
             out[coll] = self._assemble(coll, parts, flashes, gen, out, n_flash, K)

@@ -374,6 +374,22 @@ def nearest(obj: ak.Array, others: ak.Array, exclude_self: bool = False, obj_ids
     return ak.unflatten(dr, counts), ak.unflatten(pt, counts)
 
 
+def nearest_dr(a_off: np.ndarray, a_eta: np.ndarray, a_phi: np.ndarray, b_off: np.ndarray, b_eta: np.ndarray,
+               b_phi: np.ndarray) -> np.ndarray:
+    """:func:`nearest`'s ΔR on flat arrays: objects ``a`` and ``b`` grouped by event by their offsets.
+
+    Example:
+        >>> nearest_dr(np.array([0, 2]), np.array([0.0, 3.0]), np.zeros(2), np.array([0, 1]), np.array([0.5]),
+        ...            np.zeros(1)).tolist()
+        [0.5, 2.5]
+    """
+    f64 = [np.asarray(x, np.float64) for x in (a_eta, a_phi, b_eta, b_phi)]
+    dr, _ = _nearest_kernel(np.asarray(a_off, np.int64), f64[0], f64[1], np.full(len(f64[0]), -1, np.int64),
+                            np.asarray(b_off, np.int64), f64[2], f64[3], np.zeros(len(f64[2])),
+                            np.full(len(f64[2]), -1, np.int64), False, NO_NEIGHBOUR_DR)
+    return dr
+
+
 def _genjets(gen):
     j = gen.GenJet
     return j[j.pt > 10]

@@ -31,11 +31,24 @@ def all_sources() -> dict[str, Source]:
 
     Example:
         >>> list(all_sources())[:3]
-        ['Jet_genjet', 'Jet_pileup', 'Muon_genmuon']
+        ['Jet_genjet', 'Jet_pileup', 'Jet_split']
     """
     out = {s.key: s for srcs in COLLECTIONS.values() for s in srcs}
     out.update({s.key: s for s in EVENT_SOURCES})
     return out
 
 
-__all__ = ["COLLECTIONS", "EVENT_SOURCES", "Source", "all_sources"]
+def fakes(collection: str) -> list[str]:
+    """Keys of the sources of ``collection`` made from a gen candidate without a gen link (jet fakes, split
+    jets), in order: their objects are assigned first, and a count source of the collection (the pileup
+    jets) trains on the objects left.
+
+    Example:
+        >>> fakes("Jet"), fakes("Muon")
+        (['Jet_split'], ['Muon_jetfake'])
+    """
+    return [s.key for s in COLLECTIONS.get(collection, [])
+            if s.link is None and s.candidates is not None and s.parent is None]
+
+
+__all__ = ["COLLECTIONS", "EVENT_SOURCES", "Source", "all_sources", "fakes"]

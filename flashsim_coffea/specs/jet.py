@@ -1,4 +1,4 @@
-"""AK4 jets: genuine jets from GenJet, pileup/fake jets from a per-event count.
+"""AK4 jets: genuine jets from GenJet, split-off jets beside a GenJet, pileup/fake jets from a per-event count.
 
 Targets are the fields the reference detector draws for ``Jet``. Kinematics are residuals to
 the GenJet (pT ratio, Δη, Δφ); tagger scores (DeepJet, ParticleNet, RobustParT) and energy
@@ -12,6 +12,14 @@ hadrons); pileup jets learn them (FullSim gives most jets without a GenJet a qua
 that models trained before stay at (:func:`flashsim_coffea.sim.engine.as_trained`).
 ``genJetIdx`` is the candidate's index.
 
+A reco jet no GenJet claims within ΔR 0.8 of a GenJet is that GenJet's *split* jet (the closest
+one, one per GenJet; :func:`flashsim_coffea.train.extract.tables`): a piece of a jet the clustering
+split off, or a pileup jet on top of it. The jets without a GenJet that carry a b hadron are mostly
+such pieces (zh_llbb: 72 % within ΔR 0.8 of a GenJet, 81 % of those of a b GenJet), which a model
+of the event alone cannot place (docs/performance.md, "The pileup jets' b flavour"). The pileup
+source models the jets left: its count card names the split source it leaves out (``excludes``),
+and the engine refuses a pileup model beside a split model it was not trained beside.
+
 Derived (``sim/derive.py``): the defaults where an algorithm does not run
 (:mod:`flashsim_coffea.nanoaod.jet_defaults`: taggers, regression, HF shapes),
 ``muonSubtrFactor`` = 0 without a PF muon (``muEF`` = 0), and the lepton links ``muonIdx1/2``,
@@ -19,10 +27,10 @@ Derived (``sim/derive.py``): the defaults where an algorithm does not run
 (:mod:`flashsim_coffea.nanoaod.jet_links`), which older models learnt (``sim/derive.py`` ``DERIVED``).
 
 Example:
-    >>> [(s.key, s.candidates, s.link) for s in SOURCES]
-    [('Jet_genjet', 'GenJet', 'genJetIdx'), ('Jet_pileup', None, None)]
-    >>> GENUINE.targets["pt"], GENUINE.targets["puId"], len(GENUINE.targets), len(PILEUP.targets)
-    ({'kind': 'ratio', 'gen': 'pt'}, {'kind': 'bits', 'bits': [4, 2, 1]}, 35, 37)
+    >>> [(s.key, s.candidates, s.link, s.match_dr) for s in SOURCES]
+    [('Jet_genjet', 'GenJet', 'genJetIdx', 0.4), ('Jet_pileup', None, None, 0.4), ('Jet_split', 'GenJet', None, 0.8)]
+    >>> GENUINE.targets["pt"], GENUINE.targets["puId"], len(GENUINE.targets), len(PILEUP.targets), len(SPLIT.targets)
+    ({'kind': 'ratio', 'gen': 'pt'}, {'kind': 'bits', 'bits': [4, 2, 1]}, 35, 37, 37)
 """
 
 from __future__ import annotations
@@ -82,6 +90,12 @@ _COMMON_TARGETS = {
     "hfcentralEtaStripSize": {"kind": "integer"},
     "hfadjacentEtaStripsSize": {"kind": "integer"},
 }
+#: categories, not ordinals: as dequantised integers the flow smeared the 28 % of partonFlavour 0
+#: into +-1 (zh_llbb, jets without a GenJet: flash 3153 with 0 / 4906 uds where FullSim has 5339 / 2824)
+_FLAVOURS = {
+    "hadronFlavour": {"kind": "onehot", "values": [0, 4, 5]},
+    "partonFlavour": {"kind": "onehot", "values": [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 21]},
+}
 
 GENUINE = Source(
     collection="Jet",
@@ -103,6 +117,22 @@ GENUINE = Source(
     copy={"hadronFlavour": "hadronFlavour", "partonFlavour": "partonFlavour"},
 )
 
+SPLIT = Source(
+    collection="Jet",
+    name="split",
+    candidates="GenJet",
+    conditioning=GENUINE.conditioning,
+    # kinematics relative to the GenJet it sits beside; its flavour learnt (a piece of a b jet carries
+    # the b hadron or not), not copied
+    targets={**GENUINE.targets, **_FLAVOURS},
+    match_dr=0.8,
+    constants={"genJetIdx": -1},
+    # b GenJets drawn 4x as often in the flow's batches: 8 % of the training split jets sit beside one,
+    # 1.3 % carry a b hadron (zh_llbb, 20k events, jets without a GenJet with a b hadron: 405 -> 425 of
+    # FullSim's 654, split AUC 0.546 -> 0.541; one training each)
+    oversample={"is_b": 4.0},
+)
+
 PILEUP = Source(
     collection="Jet",
     name="pileup",
@@ -116,12 +146,10 @@ PILEUP = Source(
         "phi": {"kind": "plain"},
         "mass": {"kind": "log", "offset": 1.0},
         **_COMMON_TARGETS,
-        # categories, not ordinals: as dequantised integers the flow smeared the 28 % of partonFlavour 0
-        # into +-1 (zh_llbb, jets without a GenJet: flash 3153 with 0 / 4906 uds where FullSim has 5339 / 2824)
-        "hadronFlavour": {"kind": "onehot", "values": [0, 4, 5]},
-        "partonFlavour": {"kind": "onehot", "values": [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 21]},
+        **_FLAVOURS,
     },
     constants={"hadronFlavour": 0, "partonFlavour": 0, "genJetIdx": -1},
+    apart_from=("GenJet", SPLIT.match_dr),
 )
 
-SOURCES = [GENUINE, PILEUP]
+SOURCES = [GENUINE, PILEUP, SPLIT]

@@ -112,6 +112,10 @@ class Source:
             training object satisfies by construction (an FSR photon within the producer's ΔR and
             dR/ET² of its lepton); the engine draws the others again, as those outside the
             acceptance (the flow density truncated to where the data are). ``None``: no such cut.
+        apart_from: ``(candidate kind, ΔR)``: the source's objects lie farther than ΔR from every candidate of
+            that kind in their event, as every training object does by construction (the pileup jets from
+            the GenJets: the jets beside a GenJet are its split jets); the engine draws again those that do not.
+            ``None``: anywhere.
     """
 
     collection: str
@@ -132,6 +136,7 @@ class Source:
     parent: Parent | None = None
     optional: bool = False
     region: Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], np.ndarray] | None = None
+    apart_from: tuple[str, float] | None = None
 
     def __post_init__(self):
         for option, names in (("oversample", self.oversample), ("efficiency_bins", self.efficiency_bins)):

@@ -10,9 +10,10 @@ For each source of a spec, :func:`tables` returns flat numpy columns:
 Genuine sources match reco to gen by the reco link field (``genPartIdx``,
 ``genJetIdx``), falling back to ΔR. Reco objects claimed by no genuine source are
 fakes: a fake within ΔR of a GenJet (pT > 15) is a ``jetfake`` of that GenJet (one
-per GenJet, the leading one), the others are *unattributed*. For jets the
-unattributed ones are the ``pileup`` source, modelled per event (count and
-properties conditioned on the event); for leptons and photons they are counted and
+per GenJet, the leading one), the others are *unattributed*. Jets: a jet no GenJet
+claims within ΔR 0.8 of a GenJet is its ``split`` jet (the closest, one per GenJet),
+and the unattributed ones left are the ``pileup`` source, modelled per event (count
+and properties conditioned on the event); for leptons and photons they are counted and
 reported, not simulated.
 
 Example:
@@ -25,8 +26,8 @@ Example:
     (430, 0.798)
     >>> np.round(t["pairs"]["pt"][:3], 1), np.round(t["pairs"]["gen_pt"][:3], 1)  # reco jets and their GenJets
     (array([101.1,  80. ,  63.6]), array([111.6,  76.6,  76.1]))
-    >>> tables(ev, jet.PILEUP)["count"][:10]  # reco jets no GenJet claims, per event
-    array([0, 1, 1, 0, 4, 2, 1, 0, 3, 2])
+    >>> tables(ev, jet.PILEUP)["count"][:10]  # reco jets no GenJet claims nor sits beside, per event
+    array([0, 0, 1, 0, 3, 1, 1, 0, 2, 2])
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import numpy as np
 
 from flashsim_coffea.nanoaod import genevents
 from flashsim_coffea.sim import candidates, features
-from flashsim_coffea.specs import COLLECTIONS
+from flashsim_coffea.specs import COLLECTIONS, all_sources, fakes
 from flashsim_coffea.specs import event as event_spec
 from flashsim_coffea.specs.source import Source
 from flashsim_coffea.train import matching
@@ -194,8 +195,9 @@ def tables(ev: ak.Array, src: Source, shared: dict | None = None) -> dict:
         idx = claimed[src.name]
     elif src.candidates is not None:
         cand, idx = _fake_assignment(ev, src, claimed, shared)
-    else:
-        return _pileup_tables(ev, src, matching.unmatched(reco, *claimed.values()), shared)
+    else:  # the objects no genuine source claims and no fake source of the collection takes
+        taken = [_fake_assignment(ev, all_sources()[k], claimed, shared)[1] for k in fakes(src.collection)]
+        return _pileup_tables(ev, src, matching.unmatched(reco, *claimed.values(), *taken), shared)
     cond = _features(ev, src.candidates, src.conditioning, shared)
     if src.parent is not None:  # only the candidates whose parent was reconstructed
         near = has_parent(ev, cand, src)

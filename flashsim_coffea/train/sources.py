@@ -42,7 +42,7 @@ import numpy as np
 from flashsim_coffea.sim import cards
 from flashsim_coffea.sim.engine import DEFAULT_SOLVER, DEFAULT_STEPS, matrix
 from flashsim_coffea.sim.transforms import HALF_WIDTH, Pipeline
-from flashsim_coffea.specs import all_sources
+from flashsim_coffea.specs import all_sources, fakes
 from flashsim_coffea.specs.source import Source
 from flashsim_coffea.train import mirror, store
 from flashsim_coffea.train.count import train_count
@@ -262,8 +262,10 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
         counts = selection.column("count")
         C = _pair_conditioning(selection.take(np.arange(len(counts)), cond_names), src.conditioning)
         model, h = train_count(C, counts, seed=seed, progress=progress)
+        # the fake sources whose objects the extraction left out of these (the engine checks them)
         cards.save(out, "count", model.state_dict(),
-                   {"kind": "count", **common, "network": model.config, "history": _history(h)})
+                   {"kind": "count", **common, "network": model.config, "history": _history(h),
+                    "excludes": fakes(src.collection)})
         summary["mean_count"] = float(np.mean(counts))
     n = len(objects)
     if n < min_objects:

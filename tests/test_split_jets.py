@@ -1,0 +1,95 @@
+"""Split jets (``Jet_split``): the reco jets no GenJet claims that sit beside a GenJet.
+
+On a real CMS ttbar file, the extraction partitions every event's jets into genuine, split and
+pileup ones; a pileup model is refused beside a split model it was not trained without.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import awkward as ak
+import numpy as np
+import pytest
+
+from flashsim_coffea.nanoaod.angles import delta_phi
+from flashsim_coffea.sim import cards
+from flashsim_coffea.sim.engine import FlashSim, load_source
+from flashsim_coffea.specs import jet
+from flashsim_coffea.train import extract
+
+
+@pytest.fixture(scope="module")
+def events(v12_file):
+    return extract.read([v12_file], entry_stop=200)
+
+
+def test_every_jet_is_genuine_split_or_pileup_once(events):
+    shared: dict = {}
+    genuine = extract.tables(events, jet.GENUINE, shared)
+    split = extract.tables(events, jet.SPLIT, shared)
+    pileup = extract.tables(events, jet.PILEUP, shared)
+    n_jets = int(ak.sum(ak.num(events.Jet)))
+    n_genuine, n_split, n_pileup = int(genuine["label"].sum()), int(split["label"].sum()), int(pileup["count"].sum())
+    assert n_genuine + n_split + n_pileup == n_jets
+    assert n_split > 20 and n_pileup > 50  # both kinds are there to take
+    # the jets no GenJet claims (genJetIdx -1 in the file, as the genuine matching by link sees them)
+    assert n_split + n_pileup == int(ak.sum(events.Jet.genJetIdx < 0))
+
+
+def test_a_split_jet_sits_within_0p8_of_its_genjet(events):
+    t = extract.tables(events, jet.SPLIT)
+    p = t["pairs"]
+    dr = np.hypot(p["eta"] - p["gen_eta"], delta_phi(p["phi"], p["gen_phi"]))
+    assert dr.max() < jet.SPLIT.match_dr
+    assert np.median(dr) > 0.3  # beside the GenJet, not on it: the GenJet's own jet is the genuine one
+    # one per GenJet: a candidate has one label, and the rows are the labelled candidates
+    assert len(dr) == int(t["label"].sum())
+
+
+def test_a_pileup_model_and_the_split_model_load_only_as_trained_together(tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(cards.DEFAULT_MODELS, models)
+    count = models / "Jet_pileup" / "count.json"
+    card = json.loads(count.read_text())
+    assert card["excludes"] == ["Jet_split"]
+    assert "Jet_split" in FlashSim.load(models, collections=["Jet"]).models
+    # a pileup model from before the split jets (its jets beside the GenJets among its own)
+    count.write_text(json.dumps({**card, "excludes": []}))
+    with pytest.raises(cards.ModelCardError, match=r"Jet_pileup was trained with the objects of \['Jet_split'\]"):
+        FlashSim.load(models, collections=["Jet"])
+    # ... runs, without the split model
+    index = json.loads((models / cards.INDEX).read_text())
+    (models / cards.INDEX).write_text(json.dumps({**index, "sources": [k for k in index["sources"] if k != "Jet_split"]}))
+    sim = FlashSim.load(models, collections=["Jet"])
+    assert "Jet_split" not in sim.models and sim.models["Jet_pileup"].source.apart_from is None
+    # the shipped pileup model without the split model it was trained beside: its split jets would be lost
+    count.write_text(json.dumps(card))
+    with pytest.raises(cards.ModelCardError, match=r"trained without the objects of \['Jet_split'\]"):
+        FlashSim.load(models, collections=["Jet"])
+
+
+def _free_jet_dr(events: ak.Array) -> np.ndarray:
+    """ΔR from every jet without a GenJet to the nearest GenJet of its event."""
+    jets, genjets = events.Jet[events.Jet.genJetIdx < 0], events.GenJet
+    pair = ak.cartesian({"j": jets, "g": genjets}, axis=1, nested=True)
+    dr = np.hypot(pair.j.eta - pair.g.eta, delta_phi(pair.j.phi, pair.g.phi))
+    return ak.to_numpy(ak.flatten(ak.fill_none(ak.min(dr, axis=2), 9.0)))
+
+
+def test_flash_pileup_jets_keep_apart_from_the_genjets_as_their_training_jets_do(tt_sample):
+    from dataclasses import replace
+
+    gen = extract.read([tt_sample], entry_stop=300)
+    pileup = load_source(cards.DEFAULT_MODELS, jet.PILEUP)
+    assert pileup.source.apart_from == ("GenJet", jet.SPLIT.match_dr)  # its card excludes the split jets
+    apart = FlashSim({"Jet_pileup": pileup}, "midpoint", 4).simulate(gen, seed=3, replicas=2)
+    anywhere = FlashSim({"Jet_pileup": replace(pileup, source=replace(pileup.source, apart_from=None))},
+                        "midpoint", 4).simulate(gen, seed=3, replicas=2)
+    gen2 = gen[np.repeat(np.arange(len(gen)), 2)]
+    dr_apart = _free_jet_dr(ak.zip({"Jet": apart.Jet, "GenJet": gen2.GenJet}, depth_limit=1))
+    dr_anywhere = _free_jet_dr(ak.zip({"Jet": anywhere.Jet, "GenJet": gen2.GenJet}, depth_limit=1))
+    assert len(dr_apart) > 1000 and dr_apart.min() > jet.SPLIT.match_dr
+    assert (dr_anywhere < jet.SPLIT.match_dr).mean() > 0.05  # without the cut a tenth would land beside one
+    assert abs(len(dr_apart) - len(dr_anywhere)) < 0.02 * len(dr_anywhere)  # drawn again, not dropped
