@@ -147,7 +147,10 @@ def _fake_assignment(ev: ak.Array, src: Source, claimed: dict[str, ak.Array],
                      shared: dict) -> tuple[ak.Array, ak.Array]:
     """Candidates of a source without a gen link (jet fakes, the per-lepton FSR photons) and, per candidate, the
     index of its reco object (-1 if none) among those no genuine source claims; for a source whose parent
-    index is a reco field (``FsrPhoton.muonIdx``), only the reco objects linked to that kind of parent."""
+    index is a reco field (``FsrPhoton.muonIdx``), only the reco objects linked to that kind of parent. Once per
+    chunk and source: kept in ``shared``."""
+    if ("fake", src.key) in shared:
+        return shared["fake", src.key]
     reco = ev[src.collection]
     free = matching.unmatched(reco, *claimed.values())
     if src.parent is not None and src.parent.index in reco.fields:
@@ -156,7 +159,8 @@ def _fake_assignment(ev: ak.Array, src: Source, claimed: dict[str, ak.Array],
     free_idx = ak.pad_none(ak.local_index(reco, axis=1)[free], 1)
     m = matching.match(cand, reco[free], link=None, max_dr=src.match_dr)
     reco_index = ak.fill_none(free_idx[ak.where(m >= 0, m, 0)], -1)
-    return cand, ak.values_astype(ak.where(m >= 0, reco_index, -1), np.int64)
+    shared["fake", src.key] = cand, ak.values_astype(ak.where(m >= 0, reco_index, -1), np.int64)
+    return shared["fake", src.key]
 
 
 def has_parent(ev: ak.Array, cand: ak.Array, src: Source) -> ak.Array:
