@@ -283,14 +283,13 @@ def apart_from(others: ak.Array, event: np.ndarray, dr: float) -> Callable[[dict
         >>> cut({"eta": np.array([0.5, 1.0, 0.0]), "phi": np.array([0.0, 0.0, 0.0])}, np.array([0, 1, 2])).tolist()
         [False, True, True]
     """
-    off = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(others, axis=1)))]).astype(np.int64)
+    off = derived.offsets(ak.to_numpy(ak.num(others, axis=1)))
     o_eta, o_phi = (np.asarray(_flat(others[f]), np.float64) for f in ("eta", "phi"))
 
     def cut(out: dict, rows: np.ndarray) -> np.ndarray:
         ev = event[rows]
         order = np.argsort(ev, kind="stable")
-        n = np.bincount(ev, minlength=len(off) - 1)
-        a_off = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
+        a_off = derived.offsets(np.bincount(ev, minlength=len(off) - 1))
         eta, phi = (np.asarray(out[f], np.float64)[order] for f in ("eta", "phi"))
         near = features.nearest_dr(a_off, eta, phi, off, o_eta, o_phi)
         away = np.empty(len(rows), bool)
@@ -615,16 +614,22 @@ class FlashSim:
             redo = redo[~hit]
         return {k: v[inside] for k, v in out.items()}, inside
 
+    @staticmethod
+    def _select(gen: ak.Array, kind: str, cache: dict) -> tuple[ak.Array, dict[str, np.ndarray], dict]:
+        """The candidates of ``kind``, their gen columns flat, and their fields flattened so far: one selection
+        per kind and chunk, kept in ``cache``."""
+        if ("candidates", kind) not in cache:
+            cand = candidates.select(gen, kind)
+            gencols = {k: _flat(v).astype(np.float64) for k, v in candidates.gen_columns(cand).items()}
+            cache["candidates", kind] = (cand, gencols, {})
+        return cache["candidates", kind]
+
     def _candidate_source(self, m: SourceModel, gen: ak.Array, keys: np.ndarray, seed: int, K: int,
                           cache: dict, done: dict) -> tuple[dict[str, np.ndarray], np.ndarray]:
         src = m.source
         ck = (src.candidates, tuple(src.conditioning))
         if ck not in cache:
-            if ("candidates", src.candidates) not in cache:  # one selection per kind and chunk, its fields flat
-                cand = candidates.select(gen, src.candidates)
-                gencols = {k: _flat(v).astype(np.float64) for k, v in candidates.gen_columns(cand).items()}
-                cache["candidates", src.candidates] = (cand, gencols, {})
-            cand = cache["candidates", src.candidates][0]
+            cand = self._select(gen, src.candidates, cache)[0]
             flat = features.compute_flat(gen, cand, src.conditioning, shared=cache.setdefault("features", {}))
             counts = ak.to_numpy(ak.num(cand, axis=1)).astype(np.int64)
             cache[ck] = (counts, matrix(flat, src.conditioning, int(counts.sum())))
@@ -666,8 +671,8 @@ class FlashSim:
             out[k] = np.full(len(rows), v)
         return out, flash
 
-    def _count_source(self, m: SourceModel, ctx: dict, gen: ak.Array, keys: np.ndarray, seed: int,
-                      K: int) -> tuple[dict, np.ndarray]:
+    def _count_source(self, m: SourceModel, ctx: dict, gen: ak.Array, keys: np.ndarray, seed: int, K: int,
+                      cache: dict) -> tuple[dict, np.ndarray]:
         src = m.source
         n_ev = len(keys)
         C = matrix(ctx, src.conditioning, n_ev)
@@ -678,7 +683,7 @@ class FlashSim:
         flash = np.repeat(f, n)
         j = np.arange(len(flash), dtype=np.int64) - np.repeat(derived.offsets(n)[:-1], n)
         ev, rep = flash // K, flash % K
-        apart = None if src.apart_from is None else apart_from(candidates.select(gen, src.apart_from[0]), ev,
+        apart = None if src.apart_from is None else apart_from(self._select(gen, src.apart_from[0], cache)[0], ev,
                                                                src.apart_from[1])
         out, inside = self._sample_inside(m, C[ev], {}, seed, keys[ev], rep, sid, j, apart)
         flash = flash[inside]
@@ -740,7 +745,7 @@ class FlashSim:
                 if src.candidates is not None:
                     cols, flash = self._candidate_source(m, gen, keys, seed, K, cache, out)
                 else:
-                    cols, flash = self._count_source(m, ctx, gen, keys, seed, K)
+                    cols, flash = self._count_source(m, ctx, gen, keys, seed, K, cache)
                 parts.append(cols)
                 flashes.append(flash)
             out[coll] = self._assemble(coll, parts, flashes, gen, out, n_flash, K)
