@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/ode_steps.py --models flashsim_coffea/models --tables HELD_OUT_TABLES \
     [--sources KEY ...] [--steps 4 8 16 32 100] [--grids uniform late] [--solver midpoint] \
-    [--max-objects 40000] [--auc-seeds 3] [--out docs/ode_steps]
+    [--max-objects 40000] [--auc-seeds 3] [--out docs/ode_steps] [--apply]
 
 Each source's flow samples the reco targets of the FullSim objects of ``--tables`` (a
 ``flashsim extract`` folder of events the models never saw: training processes with other seeds,
@@ -15,7 +15,9 @@ so differences between settings are the integration's, not sampling noise. At mo
 
 Writes OUT.json (after every setting: a rerun skips the settings it holds) and OUT.png (median
 W1/σ and AUC − 0.5 against velocity evaluations per object, one panel pair per source, a line per
-grid) and prints a table.
+grid) and prints a table and each source's fewest steps within tolerance (:func:`choose`); ``--apply``
+writes those into the models index as ``source_steps``, the per-source step counts the engine
+integrates with (``FlashSim.steps_of``).
 
 Example (held-out tables: 10k ttbar, 10k dy_mumu, 4k ttbar_boosted with seeds not used in training):
     flashsim generate --process ttbar --events 10000 --seed 301 --out held/ttbar.root --workers 2
@@ -76,6 +78,47 @@ def curve(models: str, tables: str, keys: list[str], steps: list[int], grids: li
         if save is not None:
             save(rows)
     return rows
+
+
+def choose(rows: list[dict], grid: str = "uniform", auc_tolerance: float = 0.003,
+           w1_tolerance: float = 0.005) -> dict[str, int]:
+    """Per source, the fewest steps on ``grid`` whose two-sample AUC is within ``auc_tolerance`` (or two
+    classifier-seed spreads, if larger) and whose median W1/σ within ``w1_tolerance`` of the source's most
+    steps measured (the reference: the integration converged there; the same noise at every setting, so
+    a difference is the integration's). A source whose reference is its only row keeps it.
+
+    Example:
+        >>> rows = [{"source": "A", "grid": "uniform", "steps": n, "auc": a, "auc_seeds": [a, a],
+        ...          "median_w1_over_sigma": 0.01} for n, a in ((4, 0.531), (8, 0.529), (100, 0.530))]
+        >>> rows += [{**r, "source": "B", "auc": r["auc"] + (0.01 if r["steps"] == 4 else 0)} for r in rows]
+        >>> choose(rows)
+        {'A': 4, 'B': 8}
+    """
+    out = {}
+    for key in dict.fromkeys(r["source"] for r in rows):
+        rs = sorted((r for r in rows if r["source"] == key and r["grid"] == grid), key=lambda r: r["steps"])
+        if not rs:
+            continue
+        ref = rs[-1]
+        tol = max(auc_tolerance, 2 * float(np.std(ref["auc_seeds"])))
+        out[key] = next(r["steps"] for r in rs if r["auc"] - ref["auc"] <= tol
+                        and r["median_w1_over_sigma"] - ref["median_w1_over_sigma"] <= w1_tolerance)
+    return out
+
+
+def apply(models: str, chosen: dict[str, int], solver: str) -> dict:
+    """Write ``chosen`` into the models index as ``source_steps`` (the entries that differ from its ``steps``),
+    keeping the entries of sources not in ``chosen``. Refuses an index whose solver is not ``solver``."""
+    path = Path(models) / cards.INDEX
+    index = cards.read_index(models)
+    if index.get("solver", "midpoint") != solver:
+        raise SystemExit(f"ode_steps: {path} integrates with {index.get('solver')!r}, the curve with {solver!r}")
+    per = {**index.get("source_steps", {}), **chosen}
+    index["source_steps"] = {k: n for k, n in per.items() if n != index["steps"] and k in index["sources"]}
+    if not index["source_steps"]:
+        del index["source_steps"]
+    path.write_text(json.dumps(index, indent=1))
+    return index
 
 
 def table(rows: list[dict]) -> str:
@@ -139,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--classifier", choices=("hgb", "mlp"), default="hgb",
                    help="two-sample classifier: gradient-boosted (default) or the MLP (the curve in docs/performance.md)")
     p.add_argument("--out", default="ode_steps", help="output prefix: OUT.json, OUT.png")
+    p.add_argument("--apply", action="store_true",
+                   help="write each source's fewest steps on the uniform grid within tolerance of its most steps "
+                   "(choose()) into the models index as its source_steps")
+    p.add_argument("--auc-tolerance", type=float, default=0.003, help="with --apply: AUC tolerance (default 0.003)")
+    p.add_argument("--w1-tolerance", type=float, default=0.005,
+                   help="with --apply: median W1/sigma tolerance (default 0.005)")
     args = p.parse_args(argv)
     index = cards.read_index(args.models)
     keys = args.sources or [k for k in index["sources"] if k in all_sources()]
@@ -164,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     plot(rows, out.with_suffix(".png"))
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+    chosen = choose(rows, auc_tolerance=args.auc_tolerance, w1_tolerance=args.w1_tolerance)
+    print("fewest steps within tolerance:", chosen)
+    if args.apply:
+        index = apply(args.models, chosen, args.solver)
+        print(f"wrote source_steps into {Path(args.models) / cards.INDEX}: steps {index['steps']}, "
+              f"per source {index.get('source_steps', {})}")
     return 0
 
 

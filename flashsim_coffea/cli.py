@@ -33,6 +33,11 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(str(message).split())}\n")
 
 
+def _bench_steps(text: str) -> int | str:
+    """argparse type of ``flashsim bench --steps``: ``index`` or an integer >= 1."""
+    return text if text == "index" else positive_int(text)
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (``--events``, ``--workers``, ...)."""
     try:
@@ -430,7 +435,9 @@ def _add_bench(sub) -> None:
     p.add_argument("--data", type=_existing_file, default=None,
                    help="gen-level NanoAOD file (default: a cached 2000-event ttbar reference sample)")
     p.add_argument("--events", type=positive_int, default=2000, help="events per timing (default 2000)")
-    p.add_argument("--steps", type=positive_int, nargs="+", default=[4, 8, 20, 100], help="ODE step counts")
+    p.add_argument("--steps", type=_bench_steps, nargs="+", default=["index", 4, 8, 20, 100],
+                   help="ODE step counts of every flow, or 'index': each source's count of the models index (the "
+                   "default solver; default: index 4 8 20 100)")
     p.add_argument("--solver", choices=["euler", "midpoint", "heun", "rk4"], default=None, help="ODE solver")
     p.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
                    help="arithmetic of the flows: bfloat16 is 2-3x faster where the CPU has native bfloat16 "

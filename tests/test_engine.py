@@ -189,6 +189,38 @@ def test_time_grid_comes_from_the_index_and_is_kept_by_later_training(tiny_model
         FlashSim.load(d, grid="cosine")
 
 
+def test_steps_per_source_come_from_the_index(tiny_models, tmp_path, tt_gen):
+    """An index's ``source_steps`` integrates those sources' flows with their own count, the others with
+    ``steps``; an explicit ``steps`` overrides both; retraining a source drops its entry (not measured);
+    a bad entry is refused at load, naming it."""
+    d = _copy_models(tiny_models, tmp_path)
+    index = json.loads((d / "flashsim.json").read_text())
+    gen = tt_gen[:40]
+    every2 = FlashSim.load(d, steps=2).simulate(gen, seed=3)
+    every8 = FlashSim.load(d, steps=8).simulate(gen, seed=3)
+    (d / "flashsim.json").write_text(json.dumps({**index, "steps": 8,
+                                                 "source_steps": {"Muon_genmuon": 2, "Muon_jetfake": 2}}))
+    sim = FlashSim.load(d)
+    assert (sim.steps_of("Muon_genmuon"), sim.steps_of("Jet_genjet")) == (2, 8)
+    mixed = sim.simulate(gen, seed=3)
+    muon_pt = [ak.flatten(f.Muon.pt).to_numpy() for f in (mixed, every2, every8)]
+    jet_pt = [ak.flatten(f.Jet.pt).to_numpy() for f in (mixed, every2, every8)]
+    assert len(muon_pt[0]) > 10 and np.array_equal(muon_pt[0], muon_pt[1])
+    assert not np.allclose(muon_pt[1], muon_pt[2])  # the step count matters for these flows
+    assert np.array_equal(jet_pt[0], jet_pt[2]) and not np.array_equal(jet_pt[1], jet_pt[2])
+    flops = sim.flops_per_object()
+    assert flops["Muon_genmuon"]["flow"] * 4 == FlashSim.load(d, steps=8).flops_per_object()["Muon_genmuon"]["flow"]
+    assert FlashSim.load(d, steps=4).source_steps == {}
+    cards.write_index(d, ["Muon_jetfake"], list(all_sources()), "midpoint", 8)
+    assert json.loads((d / "flashsim.json").read_text())["source_steps"] == {"Muon_genmuon": 2}
+    for bad, match in (({"Muon_genmuon": 0}, "source_steps\\['Muon_genmuon'\\] = 0"),
+                       ({"Muon_genmuon": 2.5}, "= 2.5 is not a positive whole number"),
+                       ({"Jet_bogus": 4}, "names 'Jet_bogus', which is not one of its sources")):
+        (d / "flashsim.json").write_text(json.dumps({**index, "source_steps": bad}))
+        with pytest.raises(cards.ModelCardError, match=match):
+            FlashSim.load(d)
+
+
 def test_collection_selection(tiny_models, tt_gen):
     sim = FlashSim.load(tiny_models, collections=("Muon",))
     out = sim.simulate(tt_gen[:20], seed=1)

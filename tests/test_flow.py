@@ -196,3 +196,25 @@ def test_bfloat16_velocity_stays_close_to_float32_from_the_same_noise():
     assert 0 < diff.max() < 0.05 and diff.mean() < 0.01
     with pytest.raises(ValueError, match="unknown precision 'fp8'"):
         flow.sample(net, c, steps=2, noise=noise, precision="fp8")
+
+
+@pytest.mark.parametrize("gated,context_dim", [(True, 5), (False, 5), (True, 0)])
+def test_fixed_context_velocity_equals_the_full_forward(gated, context_dim):
+    """``VelocityNet.at``: the context products computed once give the forward's velocity at any time."""
+    torch.manual_seed(3)
+    net = nets.build_velocity({"dim": 3, "context_dim": context_dim, "hidden": [16, 24, 16], "gated": gated})
+    for p in net.parameters():  # trained-like weights, not the near-identity start
+        p.data.normal_(0.0, 0.3)
+    net.set_context_scaling(np.arange(context_dim, dtype=np.float32), np.full(context_dim, 2.0, np.float32))
+    net.eval().requires_grad_(False)
+    x, c = torch.randn(50, 3), torch.randn(50, context_dim) * 3
+    v = net.at(c)
+    for t in (0.0, 0.37, 1.0):
+        full = net(torch.full((50,), t), x, c)
+        assert full.abs().mean() > 0.3
+        assert float((v(t, x) - full).abs().max()) < 1e-6 * float(full.abs().max()) * 10
+    # and through a whole integration, which now runs on it
+    y = flow.sample(net, c.numpy(), steps=4, noise=x.numpy())
+    ref = ode.solve(lambda t, z: net(torch.full((50,), t), z, c), x, 4, "midpoint").numpy()
+    assert np.abs(y).max() > 1.0
+    assert np.abs(y - ref).max() < 1e-5 * np.abs(y).max()

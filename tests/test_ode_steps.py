@@ -55,3 +55,22 @@ def test_curve_converges_and_grids_meet_at_many_steps(tiny_models, tt_sample, tm
     with pytest.raises(SystemExit, match="holds a curve of the 'hgb' classifier"):  # one classifier a file
         ode_steps.main(["--models", str(tiny_models), "--tables", str(tables), "--sources", "Muon_genmuon",
                         "--steps", "2", "--grids", "late", "--classifier", "mlp", "--out", str(out)])
+
+
+def test_apply_writes_the_chosen_steps_into_the_index(tiny_models, tmp_path):
+    """--apply: the chosen counts land in the index as ``source_steps`` (those equal to its ``steps`` left out),
+    the engine then integrates each flow with its own; another solver's curve is refused."""
+    import shutil
+
+    from flashsim_coffea.sim.engine import FlashSim
+
+    d = tmp_path / "models"
+    shutil.copytree(tiny_models, d)
+    index = ode_steps.apply(str(d), {"Muon_genmuon": 4, "Jet_genjet": 8}, "midpoint")
+    assert index["steps"] == 8 and index["source_steps"] == {"Muon_genmuon": 4}
+    assert json.loads((d / "flashsim.json").read_text())["source_steps"] == {"Muon_genmuon": 4}
+    sim = FlashSim.load(d)
+    assert (sim.steps_of("Muon_genmuon"), sim.steps_of("Jet_genjet"), sim.steps_of("Muon_jetfake")) == (4, 8, 8)
+    assert "source_steps" not in ode_steps.apply(str(d), {"Muon_genmuon": 8}, "midpoint")
+    with pytest.raises(SystemExit, match="integrates with 'midpoint', the curve with 'rk4'"):
+        ode_steps.apply(str(d), {"Muon_genmuon": 2}, "rk4")

@@ -162,7 +162,8 @@ def is_models_dir(path: str | os.PathLike) -> bool:
 
 
 def read_index(models_dir: str | os.PathLike) -> dict:
-    """The models index of ``models_dir`` (``schema_version``, ``solver``, ``steps``, ``sources``), checked."""
+    """The models index of ``models_dir`` (``schema_version``, ``solver``, ``steps``, ``sources``; optional
+    ``grid``, ``precision`` and ``source_steps``: source -> its own step count), checked."""
     path = Path(models_dir) / INDEX
     try:
         index = json.loads(path.read_text())
@@ -173,14 +174,19 @@ def read_index(models_dir: str | os.PathLike) -> dict:
             f"{path}: models index schema version {index.get('schema_version')!r} is not supported "
             f"(this flashsim-coffea reads {INDEX_SCHEMA_VERSION})"
         )
+    for key, n in index.get("source_steps", {}).items():
+        if key not in index.get("sources", []):
+            raise ModelCardError(f"{path}: source_steps names {key!r}, which is not one of its sources")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ModelCardError(f"{path}: source_steps[{key!r}] = {n!r} is not a positive whole number of ODE steps")
     return index
 
 
 def write_index(models_dir: str | os.PathLike, keys: list[str], order: list[str], solver: str, steps: int) -> Path:
     """Add ``keys`` to the index of ``models_dir`` (created if absent), sources listed in ``order``.
 
-    An existing index keeps its solver, steps and time grid (``grid``: :func:`flashsim_coffea.sim.ode.time_grid`;
-    absent: equal steps).
+    An existing index keeps its solver, steps, per-source steps of the sources it keeps and time grid
+    (``grid``: :func:`flashsim_coffea.sim.ode.time_grid`; absent: equal steps).
     """
     path = Path(models_dir) / INDEX
     old = json.loads(path.read_text()) if path.exists() else {}
@@ -188,6 +194,9 @@ def write_index(models_dir: str | os.PathLike, keys: list[str], order: list[str]
     index = {"schema_version": INDEX_SCHEMA_VERSION, "solver": old.get("solver", solver),
              "steps": old.get("steps", steps), **({"grid": old["grid"]} if "grid" in old else {}),
              "sources": [k for k in order if k in have]}
+    kept = {k: n for k, n in old.get("source_steps", {}).items() if k not in keys}  # a retrained source: not measured
+    if kept:
+        index["source_steps"] = kept
     path.write_text(json.dumps(index, indent=1))
     return path
 

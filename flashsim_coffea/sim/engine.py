@@ -405,13 +405,16 @@ class FlashSim:
     Arguments:
         models: source key -> :class:`SourceModel`.
         solver, steps, grid: ODE integration of every flow (:func:`flashsim_coffea.sim.ode.solve`).
+        source_steps: source key -> its own step count, where it differs from ``steps`` (the models index's
+            ``source_steps``, chosen per source from the steps-vs-fidelity curve, ``benchmarks/ode_steps.py``).
         precision: of the flows' velocity networks (:mod:`flashsim_coffea.sim.precision`: ``float32``,
             ``bfloat16``, ``auto``).
         batch_size: objects integrated at once (4096 keeps the activations in cache: ~2x faster on CPU than 65536).
     """
 
     def __init__(self, models: dict[str, SourceModel], solver: str = DEFAULT_SOLVER, steps: int = DEFAULT_STEPS,
-                 batch_size: int = 4096, grid: str = DEFAULT_GRID, precision: str = DEFAULT_PRECISION):
+                 batch_size: int = 4096, grid: str = DEFAULT_GRID, precision: str = DEFAULT_PRECISION,
+                 source_steps: dict[str, int] | None = None):
         from flashsim_coffea.sim.ode import time_grid
         from flashsim_coffea.sim.precision import resolve
 
@@ -420,7 +423,12 @@ class FlashSim:
         self.models = models
         self.solver, self.steps, self.batch_size, self.grid = solver, int(steps), int(batch_size), grid
         self.precision = precision
+        self.source_steps = {k: int(v) for k, v in (source_steps or {}).items()}
         self.device = torch.device("cpu")
+
+    def steps_of(self, key: str) -> int:
+        """ODE steps of source ``key``'s flow: its own count (``source_steps``) or ``steps``."""
+        return self.source_steps.get(key, self.steps)
 
     def to(self, device: str | torch.device) -> FlashSim:
         """Move every network to ``device`` (``cuda`` for a GPU); returns ``self``."""
@@ -439,7 +447,7 @@ class FlashSim:
         out = {}
         for key, m in self.models.items():
             other = m.efficiency if m.efficiency is not None else m.count
-            out[key] = {"flow": count_flops(m.flow) * nfe(self.solver, self.steps),
+            out[key] = {"flow": count_flops(m.flow) * nfe(self.solver, self.steps_of(key)),
                         "selection": count_flops(other) if other is not None else 0}
         return out
 
@@ -458,7 +466,8 @@ class FlashSim:
             models_dir: a models folder (:data:`flashsim_coffea.sim.cards.DEFAULT_MODELS`: the shipped one).
             collections: reco collections to load (``Jet``, ``Muon``, ..., ``MET``); ``None``: all.
             solver, steps, grid: ODE integration, instead of the models index's (an index without
-                ``grid`` has equal steps).
+                ``grid`` has equal steps). ``steps`` given: every flow takes it; otherwise each source its
+                index's ``source_steps`` entry, or the index's ``steps``.
             precision: of the flows (:mod:`flashsim_coffea.sim.precision`), instead of the index's
                 (float32 if it names none).
 
@@ -501,7 +510,9 @@ class FlashSim:
                 raise cards.ModelCardError(f"{models_dir}: no models for collection(s) {sorted(missing)}")
         return cls(models, solver or index.get("solver", DEFAULT_SOLVER), steps or index.get("steps", DEFAULT_STEPS),
                    grid=grid or index.get("grid", DEFAULT_GRID),
-                   precision=precision or index.get("precision", DEFAULT_PRECISION))
+                   precision=precision or index.get("precision", DEFAULT_PRECISION),
+                   source_steps=None if steps else {k: v for k, v in index.get("source_steps", {}).items()
+                                                    if k in models})
 
     def gen_branches(self) -> dict[str, tuple[str, ...]]:
         """Gen collection -> fields read by the loaded models (an optional one, :data:`genevents.OPTIONAL`, only
@@ -553,7 +564,8 @@ class FlashSim:
     # ------------------------------------------------------------------ sampling
     def _flow(self, m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            y = sample(m.flow, context, steps=self.steps, solver=self.solver, noise=noise, batch_size=self.batch_size,
+            y = sample(m.flow, context, steps=self.steps_of(m.source.key), solver=self.solver, noise=noise,
+                       batch_size=self.batch_size,
                        device=self.device, grid=self.grid, precision=self.precision)
         return m.pipeline.inverse(y, gen=gen)
 

@@ -78,11 +78,7 @@ def sample(net: VelocityNet, context, steps: int = 20, solver: str = "midpoint",
         for i in range(0, n, batch_size):
             ci = c[i : i + batch_size].to(device)
             m = ci.shape[0]
-
-            def v(t: float, x: torch.Tensor, ci=ci, m=m) -> torch.Tensor:
-                return net(torch.full((m,), t, device=device), x, ci)
-
-            out[i : i + m] = ode.solve(velocity(v, prec, device), x0[i : i + m].to(device), steps, solver,
+            out[i : i + m] = ode.solve(velocity(net.at(ci), prec, device), x0[i : i + m].to(device), steps, solver,
                                        grid=grid).cpu().numpy()
     finally:
         net.train(was_training)

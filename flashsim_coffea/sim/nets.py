@@ -21,7 +21,7 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -151,6 +151,39 @@ class VelocityNet(nn.Module):
         for block, resize in zip(self.blocks, self.resize):
             h = resize(block(h, g))
         return h
+
+    def at(self, context: torch.Tensor) -> Callable[[float, torch.Tensor], torch.Tensor]:
+        """The velocity ``v(t, x)`` at a fixed raw ``context`` and one time ``t`` for every row, as an ODE
+        solver calls it: equal to ``forward`` up to float round-off, with every product of the context
+        alone (the input layer's and every gate's context columns) computed once here instead of at each
+        of the solver's evaluations; the time enters as ``t`` times a weight column (1/4 fewer
+        multiply-adds for the shipped networks at 8 midpoint steps). Evaluation only: no dropout.
+
+        Example:
+            >>> net = build_velocity({"dim": 2, "context_dim": 3, "hidden": [16, 16]})
+            >>> x, c = torch.randn(5, 2), torch.randn(5, 3)
+            >>> torch.allclose(net.at(c)(0.3, x), net(torch.full((5,), 0.3), x, c), atol=1e-6)
+            True
+        """
+        c = (context - self.context_mean) / self.context_std
+        n_c = self.context_dim
+
+        def split(lin: nn.Linear, start: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            w = lin.weight  # columns [start, start + n_c) read the context, the last one the time
+            fixed = torch.addmm(lin.bias, c, w[:, start : start + n_c].t()) if n_c else lin.bias.expand(len(c), -1)
+            return w[:, :start], fixed, w[:, start + n_c]
+
+        w_x, inp_fixed, inp_t = split(self.inp, self.dim)
+        gates = [split(b.gate, 0)[1:] if b.gate is not None else None for b in self.blocks]
+
+        def v(t: float, x: torch.Tensor) -> torch.Tensor:
+            h = torch.addmm(torch.add(inp_fixed, inp_t, alpha=t), x, w_x.t())
+            for block, resize, gate in zip(self.blocks, self.resize, gates):
+                r = block.lin2(block.act(block.lin1(block.act(h))))
+                h = resize(h + r if gate is None else torch.addcmul(h, r, torch.add(*gate, alpha=t).sigmoid_()))
+            return h
+
+        return v
 
 def build_velocity(config: Mapping) -> VelocityNet:
     """:class:`VelocityNet` from a plain dict (``dim``, ``context_dim``, ``hidden``, ``activation``, ``dropout``).

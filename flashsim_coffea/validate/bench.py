@@ -20,9 +20,9 @@ Example:
     >>> from flashsim_coffea.sim.cards import DEFAULT_MODELS
     >>> tree = uproot.open(SHARED / "nano_dy.root")["Events"]
     >>> gen = from_branches(tree.arrays(filter_name=[*branch_names(), "run", "luminosityBlock", "event"], entry_stop=20))
-    >>> rows = bench(DEFAULT_MODELS, gen, steps=(2, 8), repeats=1)
+    >>> rows = bench(DEFAULT_MODELS, gen, steps=("index", 2, 8), repeats=1)
     >>> [(r["solver"], r["steps"], round(r["flops_per_event"] / 1e6, 2)) for r in rows]  # network MFLOP per event
-    [('midpoint', 2, 6.41), ('midpoint', 8, 22.74)]
+    [('midpoint', 'index', 22.74), ('midpoint', 2, 6.41), ('midpoint', 8, 22.74)]
     >>> lines(rows)[0]
     'device precision solver   steps  events/s  MFLOP/ev  floor ev/s  GFLOP/s'
 """
@@ -101,11 +101,14 @@ def default_precisions(device: str | torch.device) -> tuple[str, ...]:
     return ("float32", "bfloat16") if native_bfloat16(device) else ("float32",)
 
 
-def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=(4, 8, 20, 100), solver: str | None = None,
+def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=("index", 4, 8, 20, 100), solver: str | None = None,
           device: str = "cpu", repeats: int = 3, seed: int = 1,
           progress: Callable[[str], None] | None = None, precisions: tuple[str, ...] = ("float32",),
           ready: Callable[[], object] | None = None) -> list[dict]:
     """events/s and the FLOP floor for each precision and step count on ``device``; one dict per setting.
+
+    A step count applies to every flow; ``"index"`` times the models index's own (its ``steps`` and
+    per-source ``source_steps``: the default solver).
 
     events/s is the best of ``repeats`` timings of the whole chunk (the machine's best: other
     load on a shared machine only slows a timing down). The matmul rate, in the precision of the
@@ -118,6 +121,7 @@ def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=(4, 8, 20, 100), s
 
     say = progress or (lambda line: None)
     sim = FlashSim.load(models_dir, solver=solver).to(device)
+    index_steps = (sim.steps, dict(sim.source_steps))
     say(f"{device}: warm-up on {min(len(gen), 200)} events")
     sim.simulate(gen[: min(len(gen), 200)], seed=seed)  # warm-up (numba, torch)
     if ready is not None:
@@ -128,7 +132,7 @@ def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=(4, 8, 20, 100), s
         dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
         rate, first = 0.0, len(rows)
         for s in steps:
-            sim.steps = int(s)
+            sim.steps, sim.source_steps = (index_steps[0], dict(index_steps[1])) if s == "index" else (int(s), {})
             best = np.inf
             for i in range(repeats):
                 rate = max(rate, matmul_rate(device, trials=2, dtype=dtype))
@@ -138,9 +142,9 @@ def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=(4, 8, 20, 100), s
                     torch.cuda.synchronize()
                 took = time.perf_counter() - start
                 best = min(best, took)
-                say(f"{device} {precision} {sim.solver} {int(s):>3} steps, run {i + 1}/{repeats}: {took:.2f} s, "
+                say(f"{device} {precision} {sim.solver} {s:>3} steps, run {i + 1}/{repeats}: {took:.2f} s, "
                     f"{len(gen) / took:.0f} events/s (matmul best {rate / 1e9:.1f} GFLOP/s)")
-            rows.append({"device": device, "precision": precision, "solver": sim.solver, "steps": int(s),
+            rows.append({"device": device, "precision": precision, "solver": sim.solver, "steps": s,
                          "events": len(gen), "events_per_s": len(gen) / best,
                          "flops_per_event": flops_per_event(sim, gen, flash)})
         rate = max(rate, matmul_rate(device, trials=2, dtype=dtype))
