@@ -200,3 +200,23 @@ def test_score_samples_from_the_gen_columns_and_puts_the_defaults_back(tables, t
                                       "rawFactor": np.zeros(3), "btagPNetB": np.full(3, 0.5),
                                       "btagPNetQvG": np.full(3, 0.5)}, {})
     assert jets["btagPNetB"].tolist() == [0.5, -1.0, -1.0] and jets["btagPNetQvG"].tolist() == [0.5] * 3
+
+
+def test_scored_samples_sit_on_nanoaods_stored_grid(tables, tiny_models):
+    """The samples a score compares are rounded as the engine writes them (the FullSim tables are): every
+    rounded muon field keeps its stored fraction bits, a full-precision one is left as sampled."""
+    from flashsim_coffea.nanoaod.storage_precision import PRECISION, reduce_mantissa
+    from flashsim_coffea.sim.engine import load_source
+    from flashsim_coffea.specs import all_sources
+
+    m = load_source(tiny_models, all_sources()[KEY])
+    _, held = tune.split(store.source_tables(tables, KEY), tune.HELD_OUT, 0)
+    pairs = held["pairs"].take(np.arange(len(held["pairs"])))
+    flash = tune.flash_columns(m, pairs)
+    rounded = [t for t in m.source.targets if t in PRECISION["Muon"]]
+    assert {"ptErr", "dxyErr", "softMva"} <= set(rounded)
+    for t in rounded:
+        x = np.asarray(flash[t], np.float32)
+        assert np.array_equal(x, reduce_mantissa(x, PRECISION["Muon"][t]), equal_nan=True), t
+    pt = np.asarray(flash["pt"], np.float32)  # not rounded: most samples use more than 10 fraction bits
+    assert "pt" not in PRECISION["Muon"] and np.mean(reduce_mantissa(pt, 10) != pt) > 0.9

@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flashsim_coffea.nanoaod import fatjet_defaults, jet_defaults
+from flashsim_coffea.nanoaod import fatjet_defaults, jet_defaults, storage_precision
 from flashsim_coffea.sim.engine import (
     DEFAULT_GRID,
     DEFAULT_SOLVER,
@@ -226,6 +226,21 @@ def evaluate(key: str, train: Mapping, held: Mapping, params: Mapping, out: str 
                  classifier=classifier)
 
 
+def flash_columns(m, pairs: Mapping, seed: int = 1, solver: str = DEFAULT_SOLVER, steps: int = DEFAULT_STEPS,
+                  grid: str = DEFAULT_GRID) -> dict:
+    """The source's flow samples for every row of the FullSim ``pairs`` (from its gen conditioning only), as the
+    engine writes them: NanoAOD's defaults put back (:func:`with_defaults`) and rounded to NanoAOD's stored
+    precision (:mod:`flashsim_coffea.nanoaod.storage_precision`), the grid the FullSim tables hold; unrounded
+    samples let a gradient-boosted classifier's quantile bins tell them apart by precision alone (HGB AUC 0.99
+    on held-out genuine muons, 0.69 rounded)."""
+    names = m.source.conditioning
+    context = matrix({c: pairs[f"cond_{c}"] for c in names}, names, len(next(iter(pairs.values()))))
+    gen = {k: v for k, v in pairs.items() if k.startswith("gen_")}  # never the FullSim object's own columns
+    flash = with_defaults(m.source.collection, _sample(m, context, gen, np.random.default_rng(seed), solver, steps,
+                                                       grid), pairs)
+    return storage_precision.round_columns(m.source.collection, flash)
+
+
 def score(m, held: Mapping, seed: int = 1, *, auc_seeds: int = 5, solver: str = DEFAULT_SOLVER,
           steps: int = DEFAULT_STEPS, grid: str = DEFAULT_GRID, classifier: str = "hgb") -> dict:
     """The fidelity and cost figures of one source's loaded models (:class:`~flashsim_coffea.sim.engine.SourceModel`)
@@ -242,10 +257,7 @@ def score(m, held: Mapping, seed: int = 1, *, auc_seeds: int = 5, solver: str = 
         raise ValueError(f"{key}: only {len(held['pairs'])} held-out objects; give more events")
     names = m.source.conditioning
     cond = {c: pairs[f"cond_{c}"] for c in names}
-    context = matrix(cond, names, len(held["pairs"]))
-    gen = {k: v for k, v in pairs.items() if k.startswith("gen_")}  # never the FullSim object's own columns
-    flash = with_defaults(m.source.collection, _sample(m, context, gen, np.random.default_rng(seed), solver, steps,
-                                                       grid), pairs)
+    flash = flash_columns(m, pairs, seed, solver, steps, grid)
     flash_pairs = {**{f"cond_{c}": v for c, v in cond.items()}, **flash}
     _, fa, ra = auc_inputs(m.source, flash_pairs, pairs)
     aucs = [CLASSIFIERS[classifier](fa, ra, s) for s in range(auc_seeds)]
