@@ -73,6 +73,26 @@ def test_two_sample_auc_is_one_half_for_the_same_distribution_and_phi_of_the_shi
     assert v.two_sample_auc(shifted, ref, seed=1) == pytest.approx(norm.cdf(1 / np.sqrt(2)), abs=0.02)
 
 
+def test_a_gen_objects_flash_and_fullsim_rows_stay_in_one_half():
+    """Flash drawn from the very distribution of FullSim, on the same gen conditioning (replicas included): split
+    row by row, the gradient-boosted classifier learns a training row's conditioning and calls its twin in the
+    held-out half by that row's label (AUC far below 0.5); kept together by :func:`twins`, 0.5."""
+    rng = np.random.default_rng(1)
+    c = rng.normal(size=(800, 3))
+    ref = np.c_[c, c[:, 0] + 0.1 * rng.normal(size=800)]
+    cf = np.repeat(c, 2, axis=0)  # two replicas of each gen object
+    flash = np.c_[cf, cf[:, 0] + 0.1 * rng.normal(size=1600)]
+    groups = v.twins(flash[:, :3], ref[:, :3])
+    assert groups[0].tolist()[:4] == [groups[1][0]] * 2 + [groups[1][1]] * 2 and len(set(groups[1])) == 800
+    rowwise = np.mean([v.hgb_auc(flash, ref, s) for s in range(3)])
+    grouped = np.mean([v.hgb_auc(flash, ref, s, groups) for s in range(3)])
+    assert rowwise < 0.45 and abs(grouped - 0.5) < 0.03, (rowwise, grouped)
+    x, y, tr, te = v.balanced_halves(flash, ref, 0, groups=groups)
+    assert not set(map(tuple, x[tr, :3].tolist())) & set(map(tuple, x[te, :3].tolist()))
+    assert abs(len(tr) - len(te)) < 0.15 * len(x)
+    assert v.twins(np.zeros((3, 0)), np.zeros((2, 0))) is None
+
+
 def test_validate_writes_a_report_of_every_collection(tiny_models, tt_sample, tmp_path):
     report = v.validate(tiny_models, [tt_sample], tmp_path, seed=4, plots=False, progress=False, steps=2, field_seeds=0)
     assert report["steps"] == 2 and report["events"] == 400

@@ -69,7 +69,7 @@ from flashsim_coffea.sim.engine import (
 from flashsim_coffea.specs import all_sources
 from flashsim_coffea.train import store
 from flashsim_coffea.train.sources import MIN_STEPS, train_source
-from flashsim_coffea.validate.report import auc_inputs, hgb_auc, two_sample_auc, wasserstein_over_sigma
+from flashsim_coffea.validate.report import auc_inputs, hgb_auc, twins, two_sample_auc, wasserstein_over_sigma
 
 #: processes kept for validation: never tuned on.
 VALIDATION_PROCESSES = ("zh_llbb", "vbf_hmumu")
@@ -260,7 +260,9 @@ def score(m, held: Mapping, seed: int = 1, *, auc_seeds: int = 5, solver: str = 
     flash = flash_columns(m, pairs, seed, solver, steps, grid)
     flash_pairs = {**{f"cond_{c}": v for c, v in cond.items()}, **flash}
     _, fa, ra = auc_inputs(m.source, flash_pairs, pairs)
-    aucs = [CLASSIFIERS[classifier](fa, ra, s) for s in range(auc_seeds)]
+    nc = len(names)
+    groups = twins(fa[:, :nc], ra[:, :nc])  # row i of both: the same gen object, kept in one half
+    aucs = [CLASSIFIERS[classifier](fa, ra, s, groups) for s in range(auc_seeds)]
     w1 = {t: wasserstein_over_sigma(np.asarray(flash[t], np.float64), np.asarray(pairs[t], np.float64))
           for t in m.source.targets if t in flash and t in pairs}
     flops = FlashSim({key: m}, solver, steps, grid=grid).flops_per_object()[key]
