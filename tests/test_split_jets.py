@@ -61,7 +61,9 @@ def test_a_pileup_model_and_the_split_model_load_only_as_trained_together(tmp_pa
         FlashSim.load(models, collections=["Jet"])
     # ... runs, without the split model
     index = json.loads((models / cards.INDEX).read_text())
-    (models / cards.INDEX).write_text(json.dumps({**index, "sources": [k for k in index["sources"] if k != "Jet_split"]}))
+    steps = {k: n for k, n in index.get("source_steps", {}).items() if k != "Jet_split"}
+    (models / cards.INDEX).write_text(json.dumps({**index, "sources": [k for k in index["sources"] if k != "Jet_split"],
+                                                  "source_steps": steps}))
     sim = FlashSim.load(models, collections=["Jet"])
     assert "Jet_split" not in sim.models and sim.models["Jet_pileup"].source.apart_from is None
     # the shipped pileup model without the split model it was trained beside: its split jets would be lost

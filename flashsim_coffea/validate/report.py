@@ -39,9 +39,9 @@ Example:
     >>> for line in summary_lines(report):
     ...     print(line)
     collection    AUC  medW1/σ  (floor)  max|Δeff|>20
-    Muon            -   0.1955   0.1249             -
+    Muon            -   0.1953   0.1249             -
     <BLANKLINE>
-      Muon_genmuon           objects     154/39      AUC - medW1/σ 0.1151 eff flash/full 0.939/0.951
+      Muon_genmuon           objects     154/39      AUC - medW1/σ 0.1158 eff flash/full 0.939/0.951
       Muon_jetfake           objects      73/11      AUC - medW1/σ 0.3633 eff flash/full 0.049/0.030
 """
 
@@ -179,7 +179,11 @@ def twins(flash_cond: np.ndarray, ref_cond: np.ndarray) -> tuple[np.ndarray, np.
     if flash_cond.shape[1] == 0:
         return None
     rows = np.ascontiguousarray(np.concatenate([flash_cond, ref_cond]).astype(np.float64))
-    _, ids = np.unique(rows.view(np.dtype((np.void, rows.shape[1] * 8))).ravel(), return_inverse=True)
+    _, first, ids = np.unique(rows.view(np.dtype((np.void, rows.shape[1] * 8))).ravel(), return_index=True,
+                              return_inverse=True)
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))  # numbered in order of first appearance
+    ids = rank[ids.ravel()]
     return ids[: len(flash_cond)], ids[len(flash_cond) :]
 
 
