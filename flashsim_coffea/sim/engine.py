@@ -424,6 +424,9 @@ class FlashSim:
         self.solver, self.steps, self.batch_size, self.grid = solver, int(steps), int(batch_size), grid
         self.precision = precision
         self.source_steps = {k: int(v) for k, v in (source_steps or {}).items()}
+        #: rows each source's flow integrated (redraws outside the acceptance included) since the engine was made
+        #: or this was last cleared: the network cost a run spent (``flashsim bench``'s FLOP count)
+        self.sampled: dict[str, int] = {}
         self.device = torch.device("cpu")
 
     def steps_of(self, key: str) -> int:
@@ -563,6 +566,7 @@ class FlashSim:
 
     # ------------------------------------------------------------------ sampling
     def _flow(self, m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict) -> dict[str, np.ndarray]:
+        self.sampled[m.source.key] = self.sampled.get(m.source.key, 0) + len(context)
         with torch.inference_mode():
             y = sample(m.flow, context, steps=self.steps_of(m.source.key), solver=self.solver, noise=noise,
                        batch_size=self.batch_size,

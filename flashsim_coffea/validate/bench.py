@@ -22,7 +22,7 @@ Example:
     >>> gen = from_branches(tree.arrays(filter_name=[*branch_names(), "run", "luminosityBlock", "event"], entry_stop=20))
     >>> rows = bench(DEFAULT_MODELS, gen, steps=("index", 2, 8), repeats=1)
     >>> [(r["solver"], r["steps"], round(r["flops_per_event"] / 1e6, 2)) for r in rows]  # network MFLOP per event
-    [('midpoint', 'index', 26.6), ('midpoint', 2, 6.41), ('midpoint', 8, 22.74)]
+    [('midpoint', 'index', 23.7), ('midpoint', 2, 6.96), ('midpoint', 8, 24.22)]
     >>> lines(rows)[0]
     'device precision solver   steps  events/s  MFLOP/ev  floor ev/s  GFLOP/s'
 """
@@ -67,28 +67,17 @@ def matmul_rate(device: str | torch.device = "cpu", n: int = 8192, width: int = 
     return n * width * width * repeats / best
 
 
-def objects_per_event(flash: ak.Array, sim: FlashSim, n_events: int) -> dict[str, float]:
-    """Mean simulated objects per event of each collection (event-level: 1)."""
-    out = {c: float(ak.sum(ak.num(flash[c]))) / max(n_events, 1) for c in sim.collections if c in flash.fields}
-    out["Event"] = 1.0
-    return out
-
-
-def flops_per_event(sim: FlashSim, gen: ak.Array, flash: ak.Array) -> float:
-    """Network multiply-adds per event: flows x kept objects, selection networks x candidates."""
+def flops_per_event(sim: FlashSim, gen: ak.Array, sampled: dict[str, int]) -> float:
+    """Network multiply-adds per event: each flow x the rows it integrated (``sampled``: :attr:`FlashSim.sampled`
+    of the run, redraws outside the acceptance included), selection networks x candidates."""
     from flashsim_coffea.sim import candidates
 
-    n = len(gen)
+    n = max(len(gen), 1)
     per = sim.flops_per_object()
-    objs = objects_per_event(flash, sim, n)
-    total = 0.0
+    total = sum(per[key]["flow"] * rows for key, rows in sampled.items()) / n
     for key, m in sim.models.items():
-        coll = m.source.collection or "Event"
-        n_src = sum(1 for k in sim.models if (sim.models[k].source.collection or "Event") == coll)
-        total += per[key]["flow"] * objs[coll] / n_src  # the collection's objects, shared evenly over its sources
         if m.source.candidates is not None:
-            n_cand = float(ak.sum(ak.num(candidates.select(gen, m.source.candidates)))) / max(n, 1)
-            total += per[key]["selection"] * n_cand
+            total += per[key]["selection"] * float(ak.sum(ak.num(candidates.select(gen, m.source.candidates)))) / n
         else:
             total += per[key]["selection"]
     return total
@@ -136,8 +125,9 @@ def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=("index", 4, 8, 20
             best = np.inf
             for i in range(repeats):
                 rate = max(rate, matmul_rate(device, trials=2, dtype=dtype))
+                sim.sampled.clear()
                 start = time.perf_counter()
-                flash = sim.simulate(gen, seed=seed)
+                sim.simulate(gen, seed=seed)
                 if device.startswith("cuda"):
                     torch.cuda.synchronize()
                 took = time.perf_counter() - start
@@ -146,7 +136,7 @@ def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=("index", 4, 8, 20
                     f"{len(gen) / took:.0f} events/s (matmul best {rate / 1e9:.1f} GFLOP/s)")
             rows.append({"device": device, "precision": precision, "solver": sim.solver, "steps": s,
                          "events": len(gen), "events_per_s": len(gen) / best,
-                         "flops_per_event": flops_per_event(sim, gen, flash)})
+                         "flops_per_event": flops_per_event(sim, gen, sim.sampled)})
         rate = max(rate, matmul_rate(device, trials=2, dtype=dtype))
         for r in rows[first:]:
             fpe = r["flops_per_event"]
