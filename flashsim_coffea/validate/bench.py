@@ -2,10 +2,10 @@
 
 For each number of steps the engine simulates the same gen chunk (one replica) and the
 wall time gives events/s. The FLOP floor is the network multiply-adds actually spent
-per event (objects of each source x network size x NFE, plus the efficiency/count
-networks) divided by a matmul rate measured in the same run: the time the chunk would
-take if only the networks' matrix products cost anything. The gap between the two is
-the price of everything else (feature building, awkward, transforms).
+per event (rows each source's flow integrated, redraws included, x network size x NFE,
+plus the efficiency/count networks over their candidates) divided by a matmul rate
+measured in the same run: the time the chunk would take if only the networks' matrix
+products cost anything. The gap between the two is the price of everything else (feature building, awkward, transforms).
 
 Both are the best of several measurements, taken alike: a short matmul probe before
 each engine run and after the last, so that on a shared machine the rate sees the same
