@@ -28,7 +28,8 @@ from flashsim_coffea.validate.report import auc_inputs, flash_like_fullsim, two_
 
 
 def feature_tables(models: str, source: str, files: list[str], seed: int, replicas: int) -> tuple:
-    """(column names, flash rows, FullSim rows) of ``source``: the AUC classifier's inputs."""
+    """(column names, flash rows, FullSim rows, their gen objects) of ``source``: the AUC classifier's inputs
+    (:func:`~flashsim_coffea.validate.report.auc_inputs`)."""
     sim = FlashSim.load(models, collections=[source.split("_")[0]])
     if source not in sim.models:
         raise SystemExit(f"auc_spread: no model {source!r} in {models} (have {sorted(sim.models)})")
@@ -38,16 +39,21 @@ def feature_tables(models: str, source: str, files: list[str], seed: int, replic
     return auc_inputs(src, extract.tables(flash, src)["pairs"], extract.tables(data, src)["pairs"])
 
 
-def spread(flash: np.ndarray, ref: np.ndarray, seeds: int) -> tuple[np.ndarray, np.ndarray]:
-    """AUCs flash vs FullSim and flash vs flash (disjoint subsets of len(ref) rows), per seed."""
+def spread(flash: np.ndarray, ref: np.ndarray, seeds: int,
+           groups: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """AUCs flash vs FullSim and flash vs flash (disjoint subsets of len(ref) rows), per seed; ``groups``: the
+    rows' gen objects, each kept in one half of a classifier's split
+    (:func:`~flashsim_coffea.validate.report.balanced_halves`), in the null too (a gen object's replicas fall in
+    both subsets)."""
     if len(flash) < 2 * len(ref):
         raise SystemExit(f"auc_spread: {len(flash)} flash rows, need 2 x {len(ref)} for the null")
     rng = np.random.default_rng(12345)
     auc, null = [], []
     for s in tqdm(range(seeds), desc="classifiers", unit="seed"):
-        auc.append(two_sample_auc(flash, ref, s))
+        auc.append(two_sample_auc(flash, ref, s, groups))
         p = rng.permutation(len(flash))
-        null.append(two_sample_auc(flash[p[: len(ref)]], flash[p[len(ref) : 2 * len(ref)]], s))
+        a, b = p[: len(ref)], p[len(ref) : 2 * len(ref)]
+        null.append(two_sample_auc(flash[a], flash[b], s, None if groups is None else (groups[0][a], groups[0][b])))
     return np.array(auc), np.array(null)
 
 
@@ -60,9 +66,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, default=10, help="classifier seeds 0..N-1")
     ap.add_argument("--seed", type=int, default=1, help="simulation seed (validate's default: 1)")
     a = ap.parse_args(argv)
-    cols, flash, ref = feature_tables(a.models, a.source, a.data, a.seed, a.replicas)
+    cols, flash, ref, groups = feature_tables(a.models, a.source, a.data, a.seed, a.replicas)
     print(f"{a.source}: FullSim {len(ref)} objects, flash {len(flash)} ({len(flash) / a.replicas:.1f} per replica)")
-    auc, null = spread(flash, ref, a.seeds)
+    auc, null = spread(flash, ref, a.seeds, groups)
     print(f"AUC flash vs FullSim, seeds 0-{a.seeds - 1}: {np.round(auc, 3).tolist()}")
     print(f"  mean {auc.mean():.3f} sd {auc.std():.3f}")
     print(f"AUC flash vs flash (null): mean {null.mean():.3f} sd {null.std():.3f}")

@@ -30,3 +30,23 @@ def test_null_is_near_half_and_a_shift_is_seen():
 def test_null_needs_twice_the_fullsim_rows():
     with pytest.raises(SystemExit, match="need 2 x 300"):
         auc_spread.spread(np.zeros((500, 2)), np.zeros((300, 2)), seeds=1)
+
+
+def test_gen_objects_reach_both_splits(monkeypatch):
+    """With the rows' gen objects, the flash-vs-FullSim AUC and the null both split by them: the null's groups are
+    those of the very flash rows it compares."""
+    flash = np.c_[np.arange(800.0), np.zeros(800)]  # column 0: the row's own number
+    ref = np.zeros((200, 2))
+    groups = (np.arange(800) // 4, np.arange(200))  # 4 replicas a gen object
+    seen = []
+
+    def spy(a, b, seed, g=None):
+        seen.append((a, b, g))
+        return 0.5
+
+    monkeypatch.setattr(auc_spread, "two_sample_auc", spy)
+    auc_spread.spread(flash, ref, seeds=2, groups=groups)
+    assert len(seen) == 4 and seen[0][2] is groups and seen[2][2] is groups
+    for a, b, g in (seen[1], seen[3]):  # the nulls
+        assert np.array_equal(g[0], a[:, 0].astype(int) // 4) and np.array_equal(g[1], b[:, 0].astype(int) // 4)
+        assert not set(a[:, 0]) & set(b[:, 0])

@@ -569,8 +569,7 @@ class FlashSim:
         self.sampled[m.source.key] = self.sampled.get(m.source.key, 0) + len(context)
         with torch.inference_mode():
             y = sample(m.flow, context, steps=self.steps_of(m.source.key), solver=self.solver, noise=noise,
-                       batch_size=self.batch_size,
-                       device=self.device, grid=self.grid, precision=self.precision)
+                       batch_size=self.batch_size, device=self.device, grid=self.grid, precision=self.precision)
         return m.pipeline.inverse(y, gen=gen)
 
     def _noise(self, seed: int, key: np.ndarray, replica: np.ndarray, sid: int, obj: np.ndarray, dim: int,

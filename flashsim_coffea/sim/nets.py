@@ -156,8 +156,8 @@ class VelocityNet(nn.Module):
         """The velocity ``v(t, x)`` at a fixed raw ``context`` and one time ``t`` for every row, as an ODE
         solver calls it: equal to ``forward`` up to float round-off, with every product of the context
         alone (the input layer's and every gate's context columns) computed once here instead of at each
-        of the solver's evaluations; the time enters as ``t`` times a weight column (1/4 fewer
-        multiply-adds for the shipped networks at 8 midpoint steps). Evaluation only: no dropout.
+        of the solver's evaluations; the time enters as ``t`` times a weight column (for the shipped genuine-jet
+        network, 4 blocks of 128 on 23 conditioning columns, 9 % fewer multiply-adds). Evaluation only: no dropout.
 
         Example:
             >>> net = build_velocity({"dim": 2, "context_dim": 3, "hidden": [16, 16]})

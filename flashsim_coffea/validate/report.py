@@ -255,11 +255,13 @@ def hgb_auc(flash: np.ndarray, ref: np.ndarray, seed: int = 0,
     return auc_score(clf.decision_function(x[te]), y[te])
 
 
-def auc_inputs(src, flash_pairs: dict, ref_pairs: dict) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Columns and (flash, FullSim) rows the two-sample classifier sees: gen conditioning (first) + reco targets."""
+def auc_inputs(src, flash_pairs: dict, ref_pairs: dict) -> tuple[list[str], np.ndarray, np.ndarray, tuple | None]:
+    """Columns and (flash, FullSim) rows the two-sample classifier sees, gen conditioning + reco targets, and
+    the rows' gen objects (:func:`twins` of the conditioning: the ``groups`` of its split)."""
     cols = [f"cond_{c}" for c in src.conditioning] + [t for t in src.targets if t in ref_pairs and t in flash_pairs]
     rows = lambda pairs: np.stack([np.asarray(pairs[c], np.float64) for c in cols], 1)
-    return cols, rows(flash_pairs), rows(ref_pairs)
+    fa, ra, nc = rows(flash_pairs), rows(ref_pairs), len(src.conditioning)
+    return cols, fa, ra, twins(fa[:, :nc], ra[:, :nc])
 
 
 def compare_source(src, ref: dict, flash: dict, seed: int = 0, auc_seeds: int = 1, hgb: bool = False) -> dict:
@@ -321,9 +323,7 @@ def compare_source(src, ref: dict, flash: dict, seed: int = 0, auc_seeds: int = 
     w = [v["w1_over_sigma"] for v in variables.values()]
     out["median_w1_over_sigma"] = float(np.median(w)) if w else None
     if min(out["objects"].values()) >= MIN_AUC_OBJECTS:
-        _, fa, ra = auc_inputs(src, fp, rp)
-        nc = len(src.conditioning)
-        groups = twins(fa[:, :nc], ra[:, :nc])  # a gen object's flash replicas and FullSim object: one half
+        _, fa, ra, groups = auc_inputs(src, fp, rp)  # a gen object's flash replicas and FullSim object: one half
         aucs = [two_sample_auc(fa, ra, seed + k, groups) for k in range(auc_seeds)]
         out["auc"] = float(np.mean(aucs))
         if auc_seeds > 1:

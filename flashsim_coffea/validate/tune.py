@@ -69,7 +69,7 @@ from flashsim_coffea.sim.engine import (
 from flashsim_coffea.specs import all_sources
 from flashsim_coffea.train import store
 from flashsim_coffea.train.sources import MIN_STEPS, train_source
-from flashsim_coffea.validate.report import auc_inputs, hgb_auc, twins, two_sample_auc, wasserstein_over_sigma
+from flashsim_coffea.validate.report import auc_inputs, hgb_auc, two_sample_auc, wasserstein_over_sigma
 
 #: processes kept for validation: never tuned on.
 VALIDATION_PROCESSES = ("zh_llbb", "vbf_hmumu")
@@ -259,9 +259,7 @@ def score(m, held: Mapping, seed: int = 1, *, auc_seeds: int = 5, solver: str = 
     cond = {c: pairs[f"cond_{c}"] for c in names}
     flash = flash_columns(m, pairs, seed, solver, steps, grid)
     flash_pairs = {**{f"cond_{c}": v for c, v in cond.items()}, **flash}
-    _, fa, ra = auc_inputs(m.source, flash_pairs, pairs)
-    nc = len(names)
-    groups = twins(fa[:, :nc], ra[:, :nc])  # row i of both: the same gen object, kept in one half
+    _, fa, ra, groups = auc_inputs(m.source, flash_pairs, pairs)  # row i of both: one gen object, in one half
     aucs = [CLASSIFIERS[classifier](fa, ra, s, groups) for s in range(auc_seeds)]
     w1 = {t: wasserstein_over_sigma(np.asarray(flash[t], np.float64), np.asarray(pairs[t], np.float64))
           for t in m.source.targets if t in flash and t in pairs}
