@@ -267,6 +267,20 @@ def test_hf_flight_sums_heavy_hadrons_inside_the_jet_once():
     assert features.compute(gen, far, ["hf_flight"])["hf_flight"][0][0] == pytest.approx(np.log10(floor))
 
 
+def test_bhad_sees_the_nearest_weak_b_hadron_not_its_d_or_mixed_copy():
+    """The chain event's b hadrons: B+ at phi 1 (20 GeV; its D0 there is a c hadron), B0 at phi 2 (30 GeV; its
+    mixed copy is not a first copy). GenJets at phi 1.4, 2.5 and -2.0 (the last 2π - 4 from the B0)."""
+    gen = _chain_gen()
+    jets = ak.Array([[{"pt": 40.0, "eta": 0.0, "phi": p, "mass": 5.0} for p in (1.4, 2.5, -2.0)]])
+    f = features.compute(gen, jets, ["bhad_dr", "bhad_ptrel"])
+    assert ak.to_list(f["bhad_dr"][0]) == pytest.approx([0.4, 0.5, 2 * np.pi - 4.0])
+    assert ak.to_list(f["bhad_ptrel"][0]) == pytest.approx([20 / 40, 30 / 40, 30 / 40])
+    assert ak.to_list(abs(gen.GenPart.pdgId[features._b_hadrons(gen).idx])) == [[521, 511]]
+    # heavy-hadron candidates (B+, D0, B0): the B+ sees the B0, not itself; the D0 the B+ on it; the B0 the B+
+    fb = features.compute(gen, candidates.select(gen, "GenHeavyHadron"), ["bhad_dr"])["bhad_dr"][0]
+    assert ak.to_list(fb) == pytest.approx([1.0, 0.0, 1.0])
+
+
 def test_photon_sees_its_pi0_partner_not_itself():
     """Two photons 0.1 apart (a π0 pair), 20 and 12 GeV; a 30 GeV electron 1.0 away."""
     part = ak.Array([[

@@ -1,7 +1,9 @@
-"""Split jets (``Jet_split``): the reco jets no GenJet claims that sit beside a GenJet.
+"""Split jets (``Jet_split``): the reco jets no GenJet claims that sit beside a GenJet; bhadron jets
+(``Jet_bhadron``): those left next to a b hadron outside every GenJet.
 
-On a real CMS ttbar file, the extraction partitions every event's jets into genuine, split and
-pileup ones; a pileup model is refused beside a split model it was not trained without.
+On a real CMS ttbar file and a reference ttbar sample, the extraction partitions every event's jets
+into genuine, split, bhadron and pileup ones; a pileup model is refused beside a split model it was
+not trained without.
 """
 
 from __future__ import annotations
@@ -25,17 +27,39 @@ def events(v12_file):
     return extract.read([v12_file], entry_stop=200)
 
 
-def test_every_jet_is_genuine_split_or_pileup_once(events):
+@pytest.mark.parametrize("sample", ["v12", "reference"])
+def test_every_jet_is_genuine_split_bhadron_or_pileup_once(sample, events, tt_sample):
+    events = events if sample == "v12" else extract.read([tt_sample])
     shared: dict = {}
-    genuine = extract.tables(events, jet.GENUINE, shared)
-    split = extract.tables(events, jet.SPLIT, shared)
-    pileup = extract.tables(events, jet.PILEUP, shared)
-    n_jets = int(ak.sum(ak.num(events.Jet)))
-    n_genuine, n_split, n_pileup = int(genuine["label"].sum()), int(split["label"].sum()), int(pileup["count"].sum())
-    assert n_genuine + n_split + n_pileup == n_jets
-    assert n_split > 20 and n_pileup > 50  # both kinds are there to take
+    n = {s.name: extract.tables(events, s, shared) for s in jet.SOURCES}
+    n = {k: int(t["label"].sum() if "label" in t else t["count"].sum()) for k, t in n.items()}
+    assert sum(n.values()) == int(ak.sum(ak.num(events.Jet)))
+    assert n["split"] > 20 and n["pileup"] > 50  # both kinds are there to take
+    if sample == "reference":  # 400 ttbar events: 56 b hadrons outside every GenJet, 2 of them with a jet
+        assert n["bhadron"] >= 1
     # the jets no GenJet claims (genJetIdx -1 in the file, as the genuine matching by link sees them)
-    assert n_split + n_pileup == int(ak.sum(events.Jet.genJetIdx < 0))
+    assert n["split"] + n["bhadron"] + n["pileup"] == int(ak.sum(events.Jet.genJetIdx < 0))
+
+
+def test_a_bhadron_jet_holds_its_b_hadron_outside_every_genjet(tt_sample):
+    events = extract.read([tt_sample])
+    shared: dict = {}
+    split = extract._fake_assignment(events, jet.SPLIT, extract.claims(events, "Jet", shared), shared)[1]
+    hadrons, reco = extract._fake_assignment(events, jet.BHADRON, extract.claims(events, "Jet", shared), shared)
+    took = reco >= 0
+    jets = events.Jet[ak.where(took, reco, 0)][took]
+    h = hadrons[took]
+    assert len(ak.flatten(h.pt)) >= 1
+    dr = np.hypot(ak.to_numpy(ak.flatten(jets.eta - h.eta)), delta_phi(ak.to_numpy(ak.flatten(jets.phi)),
+                                                                       ak.to_numpy(ak.flatten(h.phi))))
+    assert dr.max() < jet.BHADRON.match_dr
+    assert set(ak.flatten(jets.hadronFlavour).tolist()) == {5}
+    assert not ak.any(reco[took][:, :, None] == split[:, None, :])  # no jet taken twice: the split jets go first
+    # every candidate is a b hadron (meson 5xx, baryon 5xxx) outside every GenJet
+    gh = ak.cartesian({"h": hadrons, "g": events.GenJet}, axis=1, nested=True)
+    dr_gen = ak.fill_none(ak.min(np.hypot(gh.h.eta - gh.g.eta, delta_phi(gh.h.phi, gh.g.phi)), axis=2), 9.0)
+    a = ak.flatten(abs(hadrons.pdgId))
+    assert ak.min(dr_gen) > 0.4 and ak.all((a // 100 % 10 == 5) | (a // 1000 == 5))
 
 
 def test_a_split_jet_sits_within_0p8_of_its_genjet(events):
@@ -95,3 +119,12 @@ def test_flash_pileup_jets_keep_apart_from_the_genjets_as_their_training_jets_do
     assert len(dr_apart) > 1000 and dr_apart.min() > jet.SPLIT.match_dr
     assert (dr_anywhere < jet.SPLIT.match_dr).mean() > 0.05  # without the cut a tenth would land beside one
     assert abs(len(dr_apart) - len(dr_anywhere)) < 0.02 * len(dr_anywhere)  # drawn again, not dropped
+
+
+def test_a_fake_source_too_sparse_to_train_leaves_its_objects_to_no_model(tiny_models):
+    """400 ttbar events hold 2 bhadron jets (fewer than the fixture's 5): the source is skipped, and the
+    pileup model, trained without those 2 jets, loads without it."""
+    card = json.loads((tiny_models / "Jet_pileup" / "count.json").read_text())
+    assert not (tiny_models / "Jet_bhadron").exists()
+    assert card["excludes"] == ["Jet_split"] and card["left_out"] == ["Jet_bhadron"]
+    assert "Jet_pileup" in FlashSim.load(tiny_models, collections=["Jet"]).models

@@ -25,6 +25,8 @@ Feature names:
 * ``pho_dr``, ``pho_ptrel``: the same for the nearest other final-state gen photon (pT > 3;
   NanoAOD keeps photons above 10 GeV or prompt): π0 pairs and FSR merged into one supercluster;
 * ``nu_dr``, ``nu_ptrel``: the same for the nearest gen neutrino (semileptonic heavy-flavour decays);
+* ``bhad_dr``, ``bhad_ptrel``: the same for the nearest weakly decaying b hadron (:func:`weak_heavy`,
+  any pT): a b hadron beside a GenJet, outside its cone, gives the jet split off beside it its b flavour;
 * ``other_dr``, ``other_ptrel``: the nearest *other* object of the same collection;
 * ``<kind>_logdr``: log of ``<kind>_dr`` (floored at :data:`MIN_DR`): the scale on which isolation cones (0.1–0.4) and
   the no-neighbour value (:data:`NO_NEIGHBOUR_DR`) are both resolved once standard-scaled;
@@ -422,6 +424,13 @@ def _photons(gen):
     return _final_state(gen, 22, 3.0)
 
 
+def _b_hadrons(gen):
+    g = gen.GenPart
+    a = abs(g.pdgId)
+    g = ak.with_field(g, ak.local_index(g.pt, axis=1), "idx")
+    return g[weak_heavy(gen.GenPart) & (((a > 500) & (a < 600)) | ((a > 5000) & (a < 6000)))]
+
+
 def _neutrinos(gen):
     g = gen.GenPart
     a = abs(g.pdgId)
@@ -551,7 +560,7 @@ EVENT_FEATURES = ("nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nG
 
 
 _NEIGHBOURS: dict[str, Callable] = {"genjet": _genjets, "mu": _muons, "ele": _electrons, "pho": _photons,
-                                    "nu": _neutrinos}
+                                    "nu": _neutrinos, "bhad": _b_hadrons}
 
 
 def _genpart_ids(cand: ak.Array) -> ak.Array | None:

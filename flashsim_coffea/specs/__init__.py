@@ -45,7 +45,7 @@ def fakes(collection: str) -> list[str]:
 
     Example:
         >>> fakes("Jet"), fakes("Muon")
-        (['Jet_split'], ['Muon_jetfake'])
+        (['Jet_split', 'Jet_bhadron'], ['Muon_jetfake'])
     """
     return [s.key for s in COLLECTIONS.get(collection, [])
             if s.link is None and s.candidates is not None and s.parent is None]

@@ -16,9 +16,12 @@ A reco jet no GenJet claims within ΔR 0.8 of a GenJet is that GenJet's *split* 
 one, one per GenJet; :func:`flashsim_coffea.train.extract.tables`): a piece of a jet the clustering
 split off, or a pileup jet on top of it. The jets without a GenJet that carry a b hadron are mostly
 such pieces (zh_llbb: 72 % within ΔR 0.8 of a GenJet, 81 % of those of a b GenJet), which a model
-of the event alone cannot place (docs/performance.md, "The pileup jets' b flavour"). The pileup
-source models the jets left: its count card names the split source it leaves out (``excludes``),
-and the engine refuses a pileup model beside a split model it was not trained beside.
+of the event alone cannot place (docs/performance.md, "The pileup jets' b flavour"). Most of the
+others hold a b hadron outside every GenJet (:func:`flashsim_coffea.sim.candidates.outside_genjets`):
+a jet no GenJet claims within ΔR 0.4 of such a hadron, among those the split jets leave, is its
+*bhadron* jet (one per hadron). The pileup source models the jets left: its count card names the
+sources it leaves out (``excludes``), and the engine refuses a pileup model beside a split or bhadron
+model it was not trained beside.
 
 Derived (``sim/derive.py``): the defaults where an algorithm does not run
 (:mod:`flashsim_coffea.nanoaod.jet_defaults`: taggers, regression, HF shapes),
@@ -27,8 +30,9 @@ Derived (``sim/derive.py``): the defaults where an algorithm does not run
 (:mod:`flashsim_coffea.nanoaod.jet_links`), which older models learnt (``sim/derive.py`` ``DERIVED``).
 
 Example:
-    >>> [(s.key, s.candidates, s.link, s.match_dr) for s in SOURCES]
-    [('Jet_genjet', 'GenJet', 'genJetIdx', 0.4), ('Jet_pileup', None, None, 0.4), ('Jet_split', 'GenJet', None, 0.8)]
+    >>> [(s.key, s.candidates, s.link, s.match_dr) for s in SOURCES]  # doctest: +NORMALIZE_WHITESPACE
+    [('Jet_genjet', 'GenJet', 'genJetIdx', 0.4), ('Jet_pileup', None, None, 0.4), ('Jet_split', 'GenJet', None, 0.8),
+     ('Jet_bhadron', 'GenBHadronOutside', None, 0.4)]
     >>> GENUINE.targets["pt"], GENUINE.targets["puId"], len(GENUINE.targets), len(PILEUP.targets), len(SPLIT.targets)
     ({'kind': 'ratio', 'gen': 'pt'}, {'kind': 'bits', 'bits': [4, 2, 1]}, 35, 37, 37)
 """
@@ -121,7 +125,9 @@ SPLIT = Source(
     collection="Jet",
     name="split",
     candidates="GenJet",
-    conditioning=GENUINE.conditioning,
+    # the nearest b hadron: beside the GenJet, outside its cone, it gives the split jet its b flavour (zh_llbb,
+    # 5k events: 9 % of the split jets of light GenJets with a b hadron within 0.8 have hadronFlavour 5, none beyond 1.2)
+    conditioning=[*GENUINE.conditioning, "bhad_logdr", "bhad_ptrel"],
     # kinematics relative to the GenJet it sits beside; its flavour learnt (a piece of a b jet carries
     # the b hadron or not), not copied
     targets={**GENUINE.targets, **_FLAVOURS},
@@ -152,4 +158,17 @@ PILEUP = Source(
     apart_from=("GenJet", SPLIT.match_dr),
 )
 
-SOURCES = [GENUINE, PILEUP, SPLIT]
+BHADRON = Source(
+    collection="Jet",
+    name="bhadron",
+    candidates="GenBHadronOutside",
+    # the hadron, its flight and decay (leptons, neutrinos), its neighbours (a g -> bb partner, the nearest GenJet)
+    conditioning=["log_pt", "eta", "abs_eta", "phi", "hadron_mass", "self_flight", "dau_flight", "genjet_logdr",
+                  "genjet_ptrel", "other_logdr", "other_ptrel", "mu_logdr", "mu_ptrel", "ele_logdr", "ele_ptrel",
+                  "nu_logdr", "nu_ptrel", "nTrueInt", "nPU", "HT", "nGenJet"],
+    # kinematics relative to the hadron; the flavour learnt (the jet carries the hadron: mostly 5)
+    targets={**GENUINE.targets, **_FLAVOURS},
+    constants={"genJetIdx": -1},
+)
+
+SOURCES = [GENUINE, PILEUP, SPLIT, BHADRON]

@@ -12,6 +12,7 @@ Genuine sources match reco to gen by the reco link field (``genPartIdx``,
 fakes: a fake within ΔR of a GenJet (pT > 15) is a ``jetfake`` of that GenJet (one
 per GenJet, the leading one), the others are *unattributed*. Jets: a jet no GenJet
 claims within ΔR 0.8 of a GenJet is its ``split`` jet (the closest, one per GenJet),
+then a jet left within ΔR 0.4 of a b hadron outside every GenJet is its ``bhadron`` jet,
 and the unattributed ones left are the ``pileup`` source, modelled per event (count
 and properties conditioned on the event); for leptons and photons they are counted and
 reported, not simulated.
@@ -145,14 +146,18 @@ def _features(ev: ak.Array, kind: str, names: list[str], shared: dict) -> dict[s
 
 def _fake_assignment(ev: ak.Array, src: Source, claimed: dict[str, ak.Array],
                      shared: dict) -> tuple[ak.Array, ak.Array]:
-    """Candidates of a source without a gen link (jet fakes, the per-lepton FSR photons) and, per candidate, the
-    index of its reco object (-1 if none) among those no genuine source claims; for a source whose parent
-    index is a reco field (``FsrPhoton.muonIdx``), only the reco objects linked to that kind of parent. Once per
-    chunk and source: kept in ``shared``."""
+    """Candidates of a source without a gen link (jet fakes, split and bhadron jets, the per-lepton FSR photons)
+    and, per candidate, the index of its reco object (-1 if none) among those no genuine source claims and no
+    earlier fake source of the collection (:func:`flashsim_coffea.specs.fakes`, in order) takes; for a source
+    whose parent index is a reco field (``FsrPhoton.muonIdx``), only the reco objects linked to that kind of
+    parent. Once per chunk and source: kept in ``shared``."""
     if ("fake", src.key) in shared:
         return shared["fake", src.key]
     reco = ev[src.collection]
-    free = matching.unmatched(reco, *claimed.values())
+    order = fakes(src.collection)
+    earlier = order[:order.index(src.key)] if src.key in order else []
+    taken = [_fake_assignment(ev, all_sources()[k], claimed, shared)[1] for k in earlier]
+    free = matching.unmatched(reco, *claimed.values(), *taken)
     if src.parent is not None and src.parent.index in reco.fields:
         free = free & (reco[src.parent.index] >= 0)
     cand = _candidates(ev, src.candidates, shared)

@@ -371,4 +371,18 @@ def train_all(tables: str | os.PathLike, out: str | os.PathLike, seed: int = 1, 
         print(f"[train] {key}: {s}", flush=True)
         summaries.append(s)
         write_index(out, [key])
+    _leave_out_sparse(out, [k for k in todo if k not in {s["source"] for s in summaries}])
     return summaries
+
+
+def _leave_out_sparse(out: str | os.PathLike, skipped: list[str]) -> None:
+    """A fake source too sparse to train (fewer than ``min_objects`` objects in all the training data) leaves
+    its few objects to no model: the count cards of its collection trained in ``out`` stop naming it in
+    ``excludes`` (the engine would refuse them without its model) and name it in ``left_out``."""
+    for key in {k for k in skipped if k in fakes(k.split("_", 1)[0])}:
+        for count in Path(out).glob(f"{key.split('_', 1)[0]}_*/count.json"):
+            card = json.loads(count.read_text())
+            if key in card.get("excludes", []):
+                card["excludes"] = [k for k in card["excludes"] if k != key]
+                card["left_out"] = sorted({*card.get("left_out", []), key})
+                count.write_text(json.dumps(card, indent=1, sort_keys=True))
