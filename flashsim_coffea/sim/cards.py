@@ -44,7 +44,7 @@ SUPPORTED_SCHEMA_VERSIONS = (1,)
 INDEX = "flashsim.json"
 INDEX_SCHEMA_VERSION = 1
 #: the models a source can have, one card each.
-KINDS = ("flow", "efficiency", "count")
+KINDS = ("flow", "efficiency", "count", "categories")
 
 
 class ModelCardError(ValueError):

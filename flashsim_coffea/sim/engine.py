@@ -74,7 +74,7 @@ import numpy as np
 import torch
 
 from flashsim_coffea.nanoaod import derived, genevents, schema, storage_precision
-from flashsim_coffea.sim import candidates, cards, derive, features
+from flashsim_coffea.sim import candidates, cards, categories, derive, features
 from flashsim_coffea.sim import random as rnd
 from flashsim_coffea.sim.count import CountModel, build_count, sample_counts
 from flashsim_coffea.sim.efficiency import Classifier, build_classifier, predict_proba
@@ -142,6 +142,14 @@ class SourceModel:
     efficiency: Classifier | None = None
     count: CountModel | None = None
     cards: dict = field(default_factory=dict)
+    #: the classifier of the source's categories (:mod:`flashsim_coffea.sim.categories`) and its classes
+    categories: CountModel | None = None
+    classes: np.ndarray | None = None
+
+    @property
+    def noise_dim(self) -> int:
+        """Standard normals an object's draw takes: the flow's dimensions, and one for its categories."""
+        return self.flow.dim + (self.categories is not None)
 
     @property
     def abs_eta_max(self) -> float | None:
@@ -192,8 +200,9 @@ def _load_selection(path: Path, src: Source, kind: str, make) -> tuple:
     return net.eval(), c
 
 
-def as_trained(src: Source, targets: list[str], conditioning: list[str]) -> Source:
-    """The spec of ``src`` as its model was trained: with the card's ``targets`` and ``conditioning``.
+def as_trained(src: Source, targets: list[str], conditioning: list[str], categories: list[str] = ()) -> Source:
+    """The spec of ``src`` as its model was trained: with the card's ``targets`` and ``conditioning``, and the
+    ``categories`` its categories card draws.
 
     A model set made before a spec changed still loads and runs as it was trained: it
     sees the conditioning its card names and writes the fields its card learnt; a field
@@ -203,11 +212,16 @@ def as_trained(src: Source, targets: list[str], conditioning: list[str]) -> Sour
     Example:
         >>> from flashsim_coffea.specs import jet
         >>> old = as_trained(jet.PILEUP, ["pt", "eta", "phi"], ["nPU", "HT"])
-        >>> list(old.targets), old.conditioning, old.constants["genJetIdx"]
-        (['pt', 'eta', 'phi'], ['nPU', 'HT'], -1)
+        >>> list(old.targets), old.conditioning, old.constants["genJetIdx"], old.constants["hadronFlavour"]
+        (['pt', 'eta', 'phi'], ['nPU', 'HT'], -1, 0)
+        >>> new = as_trained(jet.PILEUP, ["pt"], ["nPU"], ["hadronFlavour", "partonFlavour"])
+        >>> list(new.targets), new.categories, sorted(new.constants)
+        (['pt', 'hadronFlavour', 'partonFlavour'], ('hadronFlavour', 'partonFlavour'), ['genJetIdx'])
     """
-    return replace(src, targets={k: src.targets[k] for k in targets}, conditioning=list(conditioning),
-                   constants={k: v for k, v in src.constants.items() if k not in targets},
+    learnt = [*targets, *categories]
+    return replace(src, targets={k: src.targets[k] for k in learnt}, conditioning=list(conditioning),
+                   categories=tuple(categories),
+                   constants={k: v for k, v in src.constants.items() if k not in learnt},
                    oversample={k: v for k, v in src.oversample.items() if k in conditioning},
                    efficiency_bins=tuple(k for k in src.efficiency_bins if k in conditioning))
 
@@ -251,7 +265,12 @@ def load_source(directory: str | os.PathLike, spec: Source) -> SourceModel:
     if now_derived:  # learnt by this model, derived by the spec now: the model writes it, derive keeps it
         learnt = dict(c["transforms"]["columns"])
         spec = replace(spec, targets={**spec.targets, **{n: learnt[n] for n in now_derived}})
-    src = as_trained(spec, names, c.get("conditioning", []))
+    cat_path = cards.card_path(directory, spec.key, "categories")
+    fields = list(c.get("categories", []))
+    if fields and not Path(cat_path).is_file():
+        raise cards.ModelCardError(f"{path}: trained with a categories model for {fields}, which {cat_path} "
+                                   "should hold: copy the source's folder whole, or retrain it")
+    src = as_trained(spec, names, c.get("conditioning", []), fields)
     _check_card(c, path, src, "flow")
     net = build_velocity(c["network"])
     try:
@@ -260,6 +279,12 @@ def load_source(directory: str | os.PathLike, spec: Source) -> SourceModel:
         raise cards.ModelCardError(f"{path}: weights do not fit the network of the card ({err})") from None
     net.eval()
     out = SourceModel(src, net, pipe, cards={"flow": c})
+    if fields:
+        out.categories, out.cards["categories"] = _load_selection(Path(cat_path), src, "categories", build_count)
+        out.classes = np.asarray(out.cards["categories"]["classes"], np.int64)
+        if list(out.cards["categories"].get("fields", [])) != fields or out.classes.shape != (
+                out.categories.n_max + 1, len(fields)):
+            raise cards.ModelCardError(f"{cat_path}: its fields and classes do not fit {path} and its weights")
     if src.candidates is not None:
         path = cards.card_path(directory, src.key, "efficiency")
         out.efficiency, out.cards["efficiency"] = _load_selection(path, src, "efficiency",
@@ -269,6 +294,20 @@ def load_source(directory: str | os.PathLike, spec: Source) -> SourceModel:
         out.count, out.cards["count"] = _load_selection(path, src, "count", build_count)
         if src.apart_from is not None and not out.cards["count"].get("excludes"):
             out.source = replace(src, apart_from=None)  # trained before: its objects beside the candidates too
+    return out
+
+
+def draw(m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict[str, np.ndarray], **solver) -> dict:
+    """The targets of one draw per row of ``context``: the flow integrated from the first ``m.flow.dim`` columns of
+    ``noise`` (``solver``: :func:`flashsim_coffea.sim.flow.sample`'s settings), mapped back by the source's
+    transforms (``gen``: the candidates' gen columns), and its categories (:mod:`flashsim_coffea.sim.categories`)
+    from the last column. ``noise``: ``m.noise_dim`` standard normals a row."""
+    with torch.inference_mode():
+        y = sample(m.flow, context, noise=noise[:, :m.flow.dim], **solver)
+    out = m.pipeline.inverse(y, gen=gen)
+    if m.categories is not None:
+        out.update(categories.draw(m.categories, m.classes, list(m.source.categories), context, y,
+                                   noise[:, m.flow.dim]))
     return out
 
 
@@ -443,14 +482,16 @@ class FlashSim:
         return self
 
     def flops_per_object(self) -> dict[str, dict[str, int]]:
-        """Multiply-adds per object of each source: flow (x NFE of the solver) and efficiency/count."""
+        """Multiply-adds per object of each source: flow (x NFE of the solver, and its categories classifier)
+        and efficiency/count."""
         from flashsim_coffea.sim.nets import count_flops
         from flashsim_coffea.sim.ode import nfe
 
         out = {}
         for key, m in self.models.items():
             other = m.efficiency if m.efficiency is not None else m.count
-            out[key] = {"flow": count_flops(m.flow) * nfe(self.solver, self.steps_of(key)),
+            cat = count_flops(m.categories) if m.categories is not None else 0
+            out[key] = {"flow": count_flops(m.flow) * nfe(self.solver, self.steps_of(key)) + cat,
                         "selection": count_flops(other) if other is not None else 0}
         return out
 
@@ -567,10 +608,8 @@ class FlashSim:
     # ------------------------------------------------------------------ sampling
     def _flow(self, m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict) -> dict[str, np.ndarray]:
         self.sampled[m.source.key] = self.sampled.get(m.source.key, 0) + len(context)
-        with torch.inference_mode():
-            y = sample(m.flow, context, steps=self.steps_of(m.source.key), solver=self.solver, noise=noise,
-                       batch_size=self.batch_size, device=self.device, grid=self.grid, precision=self.precision)
-        return m.pipeline.inverse(y, gen=gen)
+        return draw(m, context, noise, gen, steps=self.steps_of(m.source.key), solver=self.solver,
+                    batch_size=self.batch_size, device=self.device, grid=self.grid, precision=self.precision)
 
     def _noise(self, seed: int, key: np.ndarray, replica: np.ndarray, sid: int, obj: np.ndarray, dim: int,
                attempt: int = 0) -> np.ndarray:
@@ -603,7 +642,7 @@ class FlashSim:
             away = apart(out, rows)
             return away if inside is None else inside & away
 
-        out = self._flow(m, context, self._noise(seed, key, replica, sid, obj, m.flow.dim), gen)
+        out = self._flow(m, context, self._noise(seed, key, replica, sid, obj, m.noise_dim), gen)
         inside = accepted(out, gen, np.arange(len(context)))
         if inside is None:
             return out, np.ones(len(context), bool)
@@ -616,7 +655,7 @@ class FlashSim:
                 continue
             attempts = np.arange(first, stop)
             rows = np.tile(redo, len(attempts))  # attempt-major: rows [a * n, (a + 1) * n) are attempt first + a
-            noise = np.concatenate([self._noise(seed, key[redo], replica[redo], sid, obj[redo], m.flow.dim, a)
+            noise = np.concatenate([self._noise(seed, key[redo], replica[redo], sid, obj[redo], m.noise_dim, a)
                                     for a in attempts])
             gen_again = {k: v[rows] for k, v in gen.items()}
             again = self._flow(m, context[rows], noise, gen_again)
@@ -711,7 +750,7 @@ class FlashSim:
         C = matrix(ctx, m.source.conditioning, n_ev)
         f = np.arange(n_ev * K, dtype=np.int64)
         ev, rep = f // K, f % K
-        noise = self._noise(seed, keys[ev], rep, source_id(m.source), np.zeros(len(f), np.int64), m.flow.dim)
+        noise = self._noise(seed, keys[ev], rep, source_id(m.source), np.zeros(len(f), np.int64), m.noise_dim)
         out = self._flow(m, C[ev], noise, {})
         g_pt = ak.to_numpy(gen.GenMET.pt).astype(np.float64)[ev]
         g_phi = ak.to_numpy(gen.GenMET.phi).astype(np.float64)[ev]

@@ -137,6 +137,7 @@ SPLIT = Source(
     # 1.3 % carry a b hadron (zh_llbb, 20k events, jets without a GenJet with a b hadron: 405 -> 425 of
     # FullSim's 654, split AUC 0.546 -> 0.541; one training each)
     oversample={"is_b": 4.0},
+    categories=tuple(_FLAVOURS),
 )
 
 PILEUP = Source(
@@ -156,6 +157,7 @@ PILEUP = Source(
     },
     constants={"hadronFlavour": 0, "partonFlavour": 0, "genJetIdx": -1},
     apart_from=("GenJet", SPLIT.match_dr),
+    categories=tuple(_FLAVOURS),
 )
 
 BHADRON = Source(
@@ -169,6 +171,7 @@ BHADRON = Source(
     # kinematics relative to the hadron; the flavour learnt (the jet carries the hadron: mostly 5)
     targets={**GENUINE.targets, **_FLAVOURS},
     constants={"genJetIdx": -1},
+    categories=tuple(_FLAVOURS),
 )
 
 SOURCES = [GENUINE, PILEUP, SPLIT, BHADRON]

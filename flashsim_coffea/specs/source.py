@@ -112,6 +112,10 @@ class Source:
             training object satisfies by construction (an FSR photon within the producer's ΔR and
             dR/ET² of its lepton); the engine draws the others again, as those outside the
             acceptance (the flow density truncated to where the data are). ``None``: no such cut.
+        categories: one-hot targets (:mod:`flashsim_coffea.sim.transforms` ``onehot``) drawn jointly after the
+            flow by a classifier of their value combinations, given the conditioning and the flow's sample of
+            the other targets (:mod:`flashsim_coffea.sim.categories`), instead of by the flow: calibrated
+            category shares. ``()``: the flow learns them as its other targets.
         apart_from: ``(candidate kind, ΔR)``: the source's objects lie farther than ΔR from every candidate of
             that kind in their event, as every training object does by construction (the pileup jets from
             the GenJets: the jets beside a GenJet are its split jets); the engine draws again those that do not.
@@ -137,8 +141,17 @@ class Source:
     optional: bool = False
     region: Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], np.ndarray] | None = None
     apart_from: tuple[str, float] | None = None
+    categories: tuple[str, ...] = ()
+
+    @property
+    def flow_targets(self) -> dict[str, dict]:
+        """The targets the flow learns: all but the :attr:`categories`."""
+        return {k: v for k, v in self.targets.items() if k not in self.categories}
 
     def __post_init__(self):
+        wrong = [n for n in self.categories if self.targets.get(n, {}).get("kind") != "onehot"]
+        if wrong:
+            raise ValueError(f"source {self.key}: categories {wrong} are not onehot targets")
         for option, names in (("oversample", self.oversample), ("efficiency_bins", self.efficiency_bins)):
             unknown = [n for n in names if n not in self.conditioning]
             if unknown:

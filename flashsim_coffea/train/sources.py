@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flashsim_coffea.sim import cards
+from flashsim_coffea.sim import cards, categories
 from flashsim_coffea.sim.engine import DEFAULT_SOLVER, DEFAULT_STEPS, matrix
 from flashsim_coffea.sim.transforms import HALF_WIDTH, Pipeline
 from flashsim_coffea.specs import all_sources, fakes
@@ -274,7 +274,7 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
     # the transforms are fitted on the rows and their mirror images (the conditioning columns
     # ``cond_*`` reflected with the targets: symmetric constants)
     fit = sel[fit_sample(len(sel), blocks - 1, rng, buffer_rows=buffer_rows)]
-    pipe = Pipeline.from_specs(src.targets, half_width=cfg.get("half_width", HALF_WIDTH))
+    pipe = Pipeline.from_specs(src.flow_targets, half_width=cfg.get("half_width", HALF_WIDTH))
     pipe.fit(mirror.with_images(objects.take(fit), src.mirror), rng=rng)
 
     def load_pairs(i: np.ndarray) -> list[np.ndarray]:
@@ -296,8 +296,11 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
         # the collection's pT threshold (NanoAOD Jet > 15 GeV, Photon > 10 GeV, ...)
         reco_acceptance["pt_min"] = float(np.min(objects.column("pt")))
     cards.save(out, "flow", net.state_dict(),
-               {"kind": "flow", **common, "targets": list(src.targets), "transforms": pipe.to_dict(),
-                "network": net.config, "history": _history(h), "acceptance": reco_acceptance})
+               {"kind": "flow", **common, "targets": list(src.flow_targets), "transforms": pipe.to_dict(),
+                "network": net.config, "history": _history(h), "acceptance": reco_acceptance,
+                **({"categories": list(src.categories)} if src.categories else {})})
+    if src.categories:
+        summary["categories"] = _train_categories(src, objects.take(sel), pipe, rng, seed, out, common, progress)
     summary["objects"] = n if src.targets else 0
     summary["flow_val_loss"] = h["best_val_loss"]
     return summary
@@ -373,6 +376,26 @@ def train_all(tables: str | os.PathLike, out: str | os.PathLike, seed: int = 1, 
         write_index(out, [key])
     _leave_out_sparse(out, [k for k in todo if k not in {s["source"] for s in summaries}])
     return summaries
+
+
+#: network of the categories classifier (:mod:`flashsim_coffea.sim.categories`).
+CATEGORIES_CONFIG = {"hidden": [64, 64], "activation": "silu"}
+
+
+def _train_categories(src: Source, rows: dict[str, np.ndarray], pipe: Pipeline, rng: np.random.Generator, seed: int,
+                      out: Path, common: dict, progress: bool) -> int:
+    """Train and save the classifier of ``src.categories`` (:mod:`flashsim_coffea.sim.categories`) on the flow's
+    training ``rows``: inputs the conditioning and the flow's targets in its preprocessed space (dequantised as
+    the flow saw them), classes the combinations of the categories' values. Returns the number of classes."""
+    fields = list(src.categories)
+    classes, index = categories.encode(rows, fields)
+    X = categories.inputs(_pair_conditioning(rows, src.conditioning), pipe.forward(rows, rng=rng))
+    model, h = train_count(X, index, config=CATEGORIES_CONFIG, seed=seed, quantile=1.0, progress=progress)
+    cards.save(out, "categories", model.state_dict(),
+               {"kind": "categories", **common, "fields": fields, "classes": classes.tolist(),
+                "network": model.config,
+                "history": {k: v for k, v in _history(h).items() if k not in ("mean_count", "model_mean_count")}})
+    return len(classes)
 
 
 def _leave_out_sparse(out: str | os.PathLike, skipped: list[str]) -> None:

@@ -166,12 +166,12 @@ def config_of(params: Mapping) -> tuple[dict, int]:
 def _sample(m, context: np.ndarray, gen: dict, rng: np.random.Generator, solver: str, steps: int,
             grid: str = DEFAULT_GRID) -> np.ndarray:
     """Flow samples (targets) of every row, redrawn while outside the acceptance (at most RESAMPLE_ATTEMPTS draws)."""
-    from flashsim_coffea.sim.flow import sample
+    from flashsim_coffea.sim.engine import draw as draw_rows
 
     def draw(rows: np.ndarray) -> dict:
-        noise = rng.standard_normal((len(rows), m.flow.dim)).astype(np.float32)
-        y = sample(m.flow, context[rows], steps=steps, solver=solver, noise=noise, grid=grid)
-        return m.pipeline.inverse(y, gen={k: v[rows] for k, v in gen.items()})
+        noise = rng.standard_normal((len(rows), m.noise_dim)).astype(np.float32)
+        return draw_rows(m, context[rows], noise, {k: v[rows] for k, v in gen.items()}, steps=steps, solver=solver,
+                         grid=grid)
 
     out = {k: np.array(v, np.float64) for k, v in draw(np.arange(len(context))).items()}
     inside = m.accepted(out, gen)

@@ -1,0 +1,70 @@
+"""Categorical targets drawn by a classifier after the flow (``sim/categories.py``): class shares calibrated,
+the engine's flavours of a source with categories come from its classifier, a folder without it is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import awkward as ak
+import numpy as np
+import pytest
+import torch
+
+from flashsim_coffea.sim import cards, categories
+from flashsim_coffea.sim.engine import FlashSim, load_source
+from flashsim_coffea.specs import jet
+from flashsim_coffea.train.count import train_count
+
+
+def test_drawn_shares_follow_the_conditional_probabilities():
+    """Three classes whose probabilities move with x (softmax of 0, 1.5 x, -x): the shares drawn by the trained
+    classifier in three x bins match the true ones within 0.02 (20k rows a bin)."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(60_000, 1))
+    logits = np.stack([np.zeros(len(x)), 1.5 * x[:, 0], -x[:, 0]], axis=1)
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y = (rng.random(len(x))[:, None] > np.cumsum(p, axis=1)).sum(1)
+    classes, index = categories.encode({"hadronFlavour": np.array([0, 4, 5])[y]}, ["hadronFlavour"])
+    assert classes[:, 0].tolist() == [0, 4, 5] and (index == y).all()
+    model, _ = train_count(x, index, seed=1, quantile=1.0, progress=False, epochs=15)
+    drawn = categories.draw(model, classes, ["hadronFlavour"], x, np.zeros((len(x), 0)), rng.normal(size=len(x)))
+    for lo, hi in ((-9, -0.5), (-0.5, 0.5), (0.5, 9)):
+        inside = (x[:, 0] >= lo) & (x[:, 0] < hi)
+        for k, value in enumerate((0, 4, 5)):
+            assert abs((drawn["hadronFlavour"][inside] == value).mean() - p[inside, k].mean()) < 0.02
+
+
+def _fixed_class(m, k: int) -> None:
+    """Make a categories classifier certain of class ``k`` whatever its input."""
+    last = m.categories.mlp[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(-50.0)
+        last.bias[k] = 50.0
+
+
+def test_the_engine_takes_a_sources_categories_from_its_classifier(tiny_models, tt_gen):
+    m = load_source(tiny_models, jet.PILEUP)
+    assert m.source.categories == ("hadronFlavour", "partonFlavour") and m.categories is not None
+    assert "hadronFlavour" not in m.source.constants and m.noise_dim == m.flow.dim + 1
+    assert m.cards["flow"]["categories"] == ["hadronFlavour", "partonFlavour"]
+    assert "partonFlavour" not in m.cards["flow"]["targets"]  # the flow does not learn them
+    k = int(np.flatnonzero((m.classes[:, 0] == 4) & (m.classes[:, 1] == 21))[0])  # a c hadron, a gluon parton
+    _fixed_class(m, k)
+    jets = FlashSim({"Jet_pileup": m}, "midpoint", 2).simulate(tt_gen[:50], seed=2).Jet
+    assert len(ak.flatten(jets.pt)) > 50
+    assert set(ak.flatten(jets.hadronFlavour).tolist()) == {4} and set(ak.flatten(jets.partonFlavour).tolist()) == {21}
+
+
+def test_a_flow_trained_with_categories_needs_its_classifier(tiny_models, tmp_path):
+    shutil.copytree(tiny_models / "Jet_pileup", tmp_path / "Jet_pileup")
+    (tmp_path / "Jet_pileup" / "categories.json").unlink()
+    with pytest.raises(cards.ModelCardError, match=r"flow.json: trained with a categories model for "
+                                                   r"\['hadronFlavour', 'partonFlavour'\], which .*categories.json"):
+        load_source(tmp_path, jet.PILEUP)
+    card = json.loads((tiny_models / "Jet_pileup" / "categories.json").read_text())
+    (tmp_path / "Jet_pileup" / "categories.json").write_text(json.dumps({**card, "classes": card["classes"][:-1]}))
+    shutil.copy(tiny_models / "Jet_pileup" / "categories.safetensors", tmp_path / "Jet_pileup")
+    with pytest.raises(cards.ModelCardError, match="its fields and classes do not fit"):
+        load_source(tmp_path, jet.PILEUP)
