@@ -276,6 +276,9 @@ def test_bhad_sees_the_nearest_weak_b_hadron_not_its_d_or_mixed_copy():
     assert ak.to_list(f["bhad_dr"][0]) == pytest.approx([0.4, 0.5, 2 * np.pi - 4.0])
     assert ak.to_list(f["bhad_ptrel"][0]) == pytest.approx([20 / 40, 30 / 40, 30 / 40])
     assert ak.to_list(abs(gen.GenPart.pdgId[features._b_hadrons(gen).idx])) == [[521, 511]]
+    d = features.compute(gen, jets, ["bhad_deta", "bhad_dphi"])
+    assert ak.to_list(d["bhad_deta"][0]) == pytest.approx([0.0, 0.0, 0.0])
+    assert ak.to_list(d["bhad_dphi"][0]) == pytest.approx([-0.4, -0.5, 4.0 - 2 * np.pi])  # the last across ±π
     # heavy-hadron candidates (B+, D0, B0): the B+ sees the B0, not itself; the D0 the B+ on it; the B0 the B+
     fb = features.compute(gen, candidates.select(gen, "GenHeavyHadron"), ["bhad_dr"])["bhad_dr"][0]
     assert ak.to_list(fb) == pytest.approx([1.0, 0.0, 1.0])

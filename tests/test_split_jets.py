@@ -77,22 +77,24 @@ def test_a_pileup_model_and_the_split_model_load_only_as_trained_together(tmp_pa
     shutil.copytree(cards.DEFAULT_MODELS, models)
     count = models / "Jet_pileup" / "count.json"
     card = json.loads(count.read_text())
-    assert card["excludes"] == ["Jet_split"]
-    assert "Jet_split" in FlashSim.load(models, collections=["Jet"]).models
-    # a pileup model from before the split jets (its jets beside the GenJets among its own)
+    assert card["excludes"] == ["Jet_split", "Jet_bhadron"]
+    assert {"Jet_split", "Jet_bhadron"} <= set(FlashSim.load(models, collections=["Jet"]).models)
+    # a pileup model from before the split and bhadron jets (the jets beside the GenJets among its own)
     count.write_text(json.dumps({**card, "excludes": []}))
-    with pytest.raises(cards.ModelCardError, match=r"Jet_pileup was trained with the objects of \['Jet_split'\]"):
+    with pytest.raises(cards.ModelCardError,
+                       match=r"Jet_pileup was trained with the objects of \['Jet_bhadron', 'Jet_split'\]"):
         FlashSim.load(models, collections=["Jet"])
-    # ... runs, without the split model
+    # ... runs, without those models
     index = json.loads((models / cards.INDEX).read_text())
-    steps = {k: n for k, n in index.get("source_steps", {}).items() if k != "Jet_split"}
-    (models / cards.INDEX).write_text(json.dumps({**index, "sources": [k for k in index["sources"] if k != "Jet_split"],
+    drop = ("Jet_split", "Jet_bhadron")
+    steps = {k: n for k, n in index.get("source_steps", {}).items() if k not in drop}
+    (models / cards.INDEX).write_text(json.dumps({**index, "sources": [k for k in index["sources"] if k not in drop],
                                                   "source_steps": steps}))
     sim = FlashSim.load(models, collections=["Jet"])
     assert "Jet_split" not in sim.models and sim.models["Jet_pileup"].source.apart_from is None
-    # the shipped pileup model without the split model it was trained beside: its split jets would be lost
+    # the shipped pileup model without the models it was trained beside: their jets would be lost
     count.write_text(json.dumps(card))
-    with pytest.raises(cards.ModelCardError, match=r"trained without the objects of \['Jet_split'\]"):
+    with pytest.raises(cards.ModelCardError, match=r"trained without the objects of \['Jet_bhadron', 'Jet_split'\]"):
         FlashSim.load(models, collections=["Jet"])
 
 

@@ -27,6 +27,8 @@ Feature names:
 * ``nu_dr``, ``nu_ptrel``: the same for the nearest gen neutrino (semileptonic heavy-flavour decays);
 * ``bhad_dr``, ``bhad_ptrel``: the same for the nearest weakly decaying b hadron (:func:`weak_heavy`,
   any pT): a b hadron beside a GenJet, outside its cone, gives the jet split off beside it its b flavour;
+  ``bhad_deta``, ``bhad_dphi``: its direction, η and φ minus the candidate's (0 without one): the side a
+  jet split off towards it lies on;
 * ``other_dr``, ``other_ptrel``: the nearest *other* object of the same collection;
 * ``<kind>_logdr``: log of ``<kind>_dr`` (floored at :data:`MIN_DR`): the scale on which isolation cones (0.1–0.4) and
   the no-neighbour value (:data:`NO_NEIGHBOUR_DR`) are both resolved once standard-scaled;
@@ -703,6 +705,16 @@ def compute_flat(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict |
             if ("flat", "heavy_hadrons") not in shared:
                 shared["flat", "heavy_hadrons"] = _side(shared["heavy_hadrons"], None, with_pt=True)
             value = np.log10(PROMPT_FLIGHT_MM + _cone_kernel(*side(None), *shared["flat", "heavy_hadrons"], HF_CONE))
+        elif name in ("bhad_deta", "bhad_dphi"):
+            if "bhad_dir" not in cache:  # the nearest b hadron's η and φ, by the nearest-neighbour kernel
+                off, b_eta, b_phi, _, b_id = other("bhad")
+                a = side(_genpart_ids(cand))
+                _, n_eta = _nearest_kernel(*a, off, b_eta, b_phi, b_eta, b_id, False, NO_NEIGHBOUR_DR)
+                dr, n_phi = _nearest_kernel(*a, off, b_eta, b_phi, b_phi, b_id, False, NO_NEIGHBOUR_DR)
+                none = dr >= NO_NEIGHBOUR_DR
+                cache["bhad_dir"] = (np.where(none, 0.0, n_eta - col("eta")),
+                                     np.where(none, 0.0, (n_phi - col("phi") + np.pi) % (2 * np.pi) - np.pi))
+            value = cache["bhad_dir"][name == "bhad_dphi"]
         elif name.endswith(("_dr", "_logdr", "_ptrel")) and (kind := name.rsplit("_", 1)[0]) in (*_NEIGHBOURS, "other"):
             if ("near", kind) not in cache:
                 if kind == "other":
