@@ -482,16 +482,16 @@ class FlashSim:
         return self
 
     def flops_per_object(self) -> dict[str, dict[str, int]]:
-        """Multiply-adds per object of each source: flow (x NFE of the solver, and its categories classifier)
-        and efficiency/count."""
+        """Multiply-adds per object of each source: flow (x NFE of the solver), its categories classifier (per
+        drawn row, as the flow) and efficiency/count."""
         from flashsim_coffea.sim.nets import count_flops
         from flashsim_coffea.sim.ode import nfe
 
         out = {}
         for key, m in self.models.items():
             other = m.efficiency if m.efficiency is not None else m.count
-            cat = count_flops(m.categories) if m.categories is not None else 0
-            out[key] = {"flow": count_flops(m.flow) * nfe(self.solver, self.steps_of(key)) + cat,
+            out[key] = {"flow": count_flops(m.flow) * nfe(self.solver, self.steps_of(key)),
+                        "categories": count_flops(m.categories) if m.categories is not None else 0,
                         "selection": count_flops(other) if other is not None else 0}
         return out
 

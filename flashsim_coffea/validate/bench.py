@@ -22,7 +22,7 @@ Example:
     >>> gen = from_branches(tree.arrays(filter_name=[*branch_names(), "run", "luminosityBlock", "event"], entry_stop=20))
     >>> rows = bench(DEFAULT_MODELS, gen, steps=("index", 2, 8), repeats=1)
     >>> [(r["solver"], r["steps"], round(r["flops_per_event"] / 1e6, 2)) for r in rows]  # network MFLOP per event
-    [('midpoint', 'index', 23.7), ('midpoint', 2, 6.96), ('midpoint', 8, 24.22)]
+    [('midpoint', 'index', 23.56), ('midpoint', 2, 6.97), ('midpoint', 8, 23.78)]
     >>> lines(rows)[0]
     'device precision solver   steps  events/s  MFLOP/ev  floor ev/s  GFLOP/s'
 """
@@ -68,13 +68,13 @@ def matmul_rate(device: str | torch.device = "cpu", n: int = 8192, width: int = 
 
 
 def flops_per_event(sim: FlashSim, gen: ak.Array, sampled: dict[str, int]) -> float:
-    """Network multiply-adds per event: each flow x the rows it integrated (``sampled``: :attr:`FlashSim.sampled`
-    of the run, redraws outside the acceptance included), selection networks x candidates."""
+    """Network multiply-adds per event: each flow and categories classifier x the rows it drew (``sampled``:
+    :attr:`FlashSim.sampled` of the run, redraws outside the acceptance included), selection networks x candidates."""
     from flashsim_coffea.sim import candidates
 
     n = max(len(gen), 1)
     per = sim.flops_per_object()
-    total = sum(per[key]["flow"] * rows for key, rows in sampled.items()) / n
+    total = sum((per[key]["flow"] + per[key]["categories"]) * rows for key, rows in sampled.items()) / n
     for key, m in sim.models.items():
         if m.source.candidates is not None:
             total += per[key]["selection"] * float(ak.sum(ak.num(candidates.select(gen, m.source.candidates)))) / n

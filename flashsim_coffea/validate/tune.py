@@ -266,7 +266,7 @@ def score(m, held: Mapping, seed: int = 1, *, auc_seeds: int = 5, solver: str = 
     flops = FlashSim({key: m}, solver, steps, grid=grid).flops_per_object()[key]
     r = {"auc": float(np.mean(aucs)), "auc_seeds": [float(a) for a in aucs], "classifier": classifier,
          "w1_over_sigma": {t: float(v) for t, v in w1.items()},
-         "median_w1_over_sigma": float(np.median(list(w1.values()))), "flops": int(flops["flow"] + flops["selection"]),
+         "median_w1_over_sigma": float(np.median(list(w1.values()))), "flops": int(sum(flops.values())),
          "held_out_objects": len(held["pairs"])}
     if m.efficiency is not None:
         sel = held["selection"]
