@@ -140,10 +140,9 @@ def outside_genjets(gen: ak.Array, hadrons: ak.Array) -> ak.Array:
         >>> outside_genjets(gen, ak.Array([[dict(zip(g, v)) for v in zip(*g.values())]])).idx.tolist()
         [[1]]
     """
-    from flashsim_coffea.sim.features import nearest
+    from flashsim_coffea.sim.features import is_b_hadron, nearest
 
-    a = abs(hadrons.pdgId)
-    b = hadrons[((a > 500) & (a < 600)) | ((a > 5000) & (a < 6000))]
+    b = hadrons[is_b_hadron(hadrons.pdgId)]
     return b[nearest(b, gen.GenJet)[0] > OUTSIDE_DR]
 
 

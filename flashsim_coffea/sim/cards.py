@@ -96,9 +96,14 @@ def save(directory: str | os.PathLike, name: str, state: dict[str, torch.Tensor]
             "shapes": {k: list(v.shape) for k, v in sorted(tensors.items())},
         },
     }
-    path = directory / f"{name}.json"
+    return write(directory / f"{name}.json", full)
+
+
+def write(path: str | os.PathLike, card: dict) -> Path:
+    """Write a card's JSON (atomically: a temporary file, then renamed); its weights are untouched."""
+    path = Path(path)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(full, indent=1, sort_keys=True))
+    tmp.write_text(json.dumps(card, indent=1, sort_keys=True))
     os.replace(tmp, path)
     return path
 
@@ -211,4 +216,4 @@ def record_validation(models_dir: str | os.PathLike, label: str, figures: dict[s
         path = card_path(models_dir, key, "flow")
         c = json.loads(path.read_text())
         c.setdefault("validation", {})[label] = fig
-        path.write_text(json.dumps(c, indent=1, sort_keys=True))
+        write(path, c)

@@ -58,4 +58,4 @@ def draw(model: CountModel, classes: np.ndarray, fields: list[str], context: np.
     if not len(context):
         return {f: np.zeros(0, np.int64) for f in fields}
     index = sample_counts(model, inputs(context, y), ndtr(np.asarray(normal, np.float64)))
-    return decode(classes, np.minimum(index, len(classes) - 1), fields)
+    return decode(classes, index, fields)  # index <= model.n_max = len(classes) - 1 (checked at load)

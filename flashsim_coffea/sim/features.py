@@ -197,6 +197,17 @@ def ancestors(gen: ak.Array, cand: ak.Array) -> tuple[ak.Array, ak.Array]:
     return ak.unflatten(s_ctau, counts), ak.unflatten(s_flight, counts)
 
 
+def is_b_hadron(pdg_id):
+    """Whether ``|pdgId|`` is a b meson (5xx) or b baryon (5xxx); numpy or awkward.
+
+    Example:
+        >>> is_b_hadron(np.array([511, -5122, 421, 5])).tolist()
+        [True, True, False, False]
+    """
+    a = abs(pdg_id)
+    return ((a > 500) & (a < 600)) | ((a > 5000) & (a < 6000))
+
+
 def heavy_hadrons(gen: ak.Array) -> ak.Array:
     """Weakly decaying b and c hadrons of the chunk's ``GenPart`` (first copies), with their
     mean flight length βγcτ (mm) in the field ``pt`` (for :func:`cone_sum`) and ``flavour`` 5 / 4 (b / c).
@@ -214,7 +225,7 @@ def heavy_hadrons(gen: ak.Array) -> ak.Array:
     h = gen.GenPart[weak_heavy(gen.GenPart)]
     k = _flat_int(abs(h.pdgId))
     flight = ak.unflatten(ctau[k] * _flat64(h.pt) * np.cosh(_flat64(h.eta)) / mass[k], ak.num(h, axis=1))
-    flavour = ak.unflatten(np.where((k // 100 % 10 == 5) | (k // 1000 == 5), 5, 4), ak.num(h, axis=1))
+    flavour = ak.unflatten(np.where(is_b_hadron(k), 5, 4), ak.num(h, axis=1))
     return ak.zip({"eta": h.eta, "phi": h.phi, "pt": flight, "flavour": flavour})
 
 
@@ -293,7 +304,7 @@ def _hadron_feature(gen: ak.Array, cand: ak.Array, name: str) -> ak.Array:
         mass = _CTAU_TABLE[1]
         return ak.unflatten(mass[np.minimum(_flat_int(a), len(mass) - 1)], ak.num(a, axis=1))
     if name == "is_bhad":
-        return ((a > 500) & (a < 600)) | ((a > 5000) & (a < 6000))
+        return is_b_hadron(a)
     flight = flight_mm(cand)
     if name == "self_flight":
         return np.log10(PROMPT_FLIGHT_MM + flight)
@@ -428,9 +439,8 @@ def _photons(gen):
 
 def _b_hadrons(gen):
     g = gen.GenPart
-    a = abs(g.pdgId)
     g = ak.with_field(g, ak.local_index(g.pt, axis=1), "idx")
-    return g[weak_heavy(gen.GenPart) & (((a > 500) & (a < 600)) | ((a > 5000) & (a < 6000)))]
+    return g[weak_heavy(gen.GenPart) & is_b_hadron(g.pdgId)]
 
 
 def _neutrinos(gen):

@@ -42,7 +42,7 @@ import numpy as np
 from flashsim_coffea.sim import cards, categories
 from flashsim_coffea.sim.engine import DEFAULT_SOLVER, DEFAULT_STEPS, matrix
 from flashsim_coffea.sim.transforms import HALF_WIDTH, Pipeline
-from flashsim_coffea.specs import all_sources, fakes
+from flashsim_coffea.specs import COLLECTIONS, all_sources, fakes
 from flashsim_coffea.specs.source import Source
 from flashsim_coffea.train import mirror, store
 from flashsim_coffea.train.count import train_count
@@ -402,10 +402,12 @@ def _leave_out_sparse(out: str | os.PathLike, skipped: list[str]) -> None:
     """A fake source too sparse to train (fewer than ``min_objects`` objects in all the training data) leaves
     its few objects to no model: the count cards of its collection trained in ``out`` stop naming it in
     ``excludes`` (the engine would refuse them without its model) and name it in ``left_out``."""
-    for key in {k for k in skipped if k in fakes(k.split("_", 1)[0])}:
-        for count in Path(out).glob(f"{key.split('_', 1)[0]}_*/count.json"):
-            card = json.loads(count.read_text())
+    sources = all_sources()
+    for key in {k for k in skipped if k in fakes(sources[k].collection)}:
+        for src in COLLECTIONS[sources[key].collection]:
+            count = cards.card_path(out, src.key, "count")
+            card = cards.read(count) if src.candidates is None and count.is_file() else {}
             if key in card.get("excludes", []):
                 card["excludes"] = [k for k in card["excludes"] if k != key]
                 card["left_out"] = sorted({*card.get("left_out", []), key})
-                count.write_text(json.dumps(card, indent=1, sort_keys=True))
+                cards.write(count, card)
