@@ -107,18 +107,13 @@ def choose(rows: list[dict], grid: str = "uniform", auc_tolerance: float = 0.003
 
 
 def apply(models: str, chosen: dict[str, int], solver: str) -> dict:
-    """Write ``chosen`` into the models index as ``source_steps`` (the entries that differ from its ``steps``),
-    keeping the entries of sources not in ``chosen``. Refuses an index whose solver is not ``solver``."""
-    path = Path(models) / cards.INDEX
+    """Write ``chosen`` into the models index as ``source_steps`` (:func:`flashsim_coffea.sim.cards.set_source_steps`).
+    Refuses an index whose solver is not ``solver``."""
     index = cards.read_index(models)
     if index.get("solver", "midpoint") != solver:
-        raise SystemExit(f"ode_steps: {path} integrates with {index.get('solver')!r}, the curve with {solver!r}")
-    per = {**index.get("source_steps", {}), **chosen}
-    index["source_steps"] = {k: n for k, n in per.items() if n != index["steps"] and k in index["sources"]}
-    if not index["source_steps"]:
-        del index["source_steps"]
-    path.write_text(json.dumps(index, indent=1))
-    return index
+        raise SystemExit(f"ode_steps: {Path(models) / cards.INDEX} integrates with {index.get('solver')!r}, "
+                         f"the curve with {solver!r}")
+    return cards.set_source_steps(models, {k: n for k, n in chosen.items() if k in index["sources"]})
 
 
 def table(rows: list[dict]) -> str:

@@ -76,7 +76,7 @@ def records():
     """A few events of each new process (Pythia only, no detector)."""
     return {p: generate_block(p, n=3, seed=5) for p in
             ("dy_mumu_vbf", "dy_mumu_zh", "vbf_x_mumu", "ttbar_dilep", "ttbar_boosted", "zh_boosted",
-             "dy_mumu_jet_zh", "dy_mumu_jet_vbf", "ttbar_dilep_vbf", "hbb_boosted")}
+             "dy_mumu_jet_zh", "dy_mumu_jet_vbf", "ttbar_dilep_vbf", "hbb_boosted", "wh_lvbb")}
 
 
 #: the Z+jet processes: (pT-hat minimum = the bias reference, bias power) of their Pythia settings
@@ -156,6 +156,14 @@ def test_boosted_processes_pass_their_pt_hat(records):
             assert set(np.abs(_daughters(ev, last)).tolist()) <= allowed
 
 
+def test_wh_decays_to_a_lepton_and_a_b_pair(records):
+    for ev in _events(records["wh_lvbb"]):  # H -> bb, W -> e/mu/tau + neutrino
+        for pid, allowed in ((25, {5}), (24, {11, 12, 13, 14, 15, 16})):
+            i = np.flatnonzero((np.abs(ev["id"]) == pid) & (ev["daughter1"] >= 0))
+            last = [j for j in i if pid not in np.abs(_daughters(ev, j))][0]
+            assert set(np.abs(_daughters(ev, last)).tolist()) <= allowed
+
+
 def test_filter_efficiency_in_metadata_and_cross_section_and_workers(tmp_path, monkeypatch):
     monkeypatch.setattr(gen_mod, "BLOCK", 3)  # two blocks, so the efficiency sums over blocks
     a, b = tmp_path / "a.root", tmp_path / "b.root"
@@ -192,7 +200,8 @@ def test_unfiltered_process_efficiency_one_and_reference_normalisation(tmp_path)
 
 
 def test_every_new_process_is_registered_with_a_description():
-    for p in ("dy_mumu_vbf", "dy_mumu_zh", "vbf_x_mumu", "ttbar_dilep", "ttbar_boosted", "zh_boosted", "hbb_boosted"):
+    for p in ("dy_mumu_vbf", "dy_mumu_zh", "vbf_x_mumu", "ttbar_dilep", "ttbar_boosted", "zh_boosted", "hbb_boosted",
+              "wh_lvbb"):
         assert p in PROCESSES and PROCESSES[p][0]
     assert set(FILTERS) <= set(PROCESSES) and set(NORMALISATION) <= set(FILTERS)
 

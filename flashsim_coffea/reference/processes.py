@@ -35,7 +35,7 @@ Example:
     >>> sorted(PROCESSES)  # doctest: +NORMALIZE_WHITESPACE
     ['dy', 'dy_mumu', 'dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_m105', 'dy_mumu_vbf', 'dy_mumu_zh',
      'hbb_boosted', 'qcd', 'ttbar', 'ttbar_boosted', 'ttbar_dilep', 'ttbar_dilep_vbf', 'vbf_hmumu', 'vbf_x_mumu',
-     'wjets', 'zh_boosted', 'zh_llbb']
+     'wh_lvbb', 'wjets', 'zh_boosted', 'zh_llbb']
     >>> sorted(FILTERS), FILTERS["dy_mumu_vbf"].__name__  # doctest: +NORMALIZE_WHITESPACE
     (['dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_vbf', 'dy_mumu_zh', 'ttbar_dilep_vbf', 'vbf_x_mumu'],
      'vbf_dijet')
@@ -130,6 +130,12 @@ PROCESSES: dict[str, tuple[str, list[str]]] = {
         "process, so that the fat-jet flows see the Higgs jets zh_boosted validates; ZH is never trained on)",
         ["HiggsSM:gg2Hg(l:t) = on", "HiggsSM:qg2Hq(l:t) = on", "HiggsSM:qqbar2Hg(l:t) = on", "25:m0 = 125.0",
          "25:onMode = off", "25:onIfAny = 4 5", "PhaseSpace:pTHatMin = 250."],
+    ),
+    "wh_lvbb": (
+        "WH associated production, W -> e nu, mu nu, tau nu, H -> bb (H -> bb at low boost, its two b jets "
+        "apart: a TRAINING process for the jets without a GenJet beside b jets; ZH is never trained on)",
+        ["HiggsSM:ffbar2HW = on", "25:m0 = 125.0", "25:onMode = off", "25:onIfMatch = 5 -5", "24:onMode = off",
+         "24:onIfAny = 11 13 15"],
     ),
     "dy_mumu_vbf": (
         "Z/gamma* -> mumu with 105 < m(ll) < 200 GeV, filtered for the VBF H -> mumu selection "

@@ -206,6 +206,22 @@ def write_index(models_dir: str | os.PathLike, keys: list[str], order: list[str]
     return path
 
 
+def set_source_steps(models_dir: str | os.PathLike, chosen: dict[str, int]) -> dict:
+    """Write ``chosen`` (source -> ODE steps) into the index of ``models_dir`` as ``source_steps``: the entries
+    that differ from its ``steps``; those of sources not in ``chosen`` are kept. Returns the index."""
+    path = Path(models_dir) / INDEX
+    index = read_index(models_dir)
+    unknown = [k for k in chosen if k not in index["sources"]]
+    if unknown:
+        raise ModelCardError(f"{path}: no source {unknown[0]!r} to set the steps of")
+    per = {**index.get("source_steps", {}), **{k: int(n) for k, n in chosen.items()}}
+    index["source_steps"] = {k: n for k, n in per.items() if n != index["steps"]}
+    if not index["source_steps"]:
+        del index["source_steps"]
+    write(path, index)
+    return index
+
+
 def record_validation(models_dir: str | os.PathLike, label: str, figures: dict[str, dict]) -> None:
     """Write each source's validation figures into its flow card under ``label`` (e.g. the process).
 

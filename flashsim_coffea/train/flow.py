@@ -25,6 +25,7 @@ References:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 
 import torch
@@ -74,7 +75,8 @@ def train_flow(x, context=None, config: Mapping | None = None, seed: int = 0, *,
                batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0, schedule: str = "cosine",
                val_fraction: float = 0.1, patience: int = 20, sigma_min: float = 1e-4, alpha: float = 1.0,
                ema: float = EMA_DECAY, weights=None, row_weights=None, images: int = 0, progress: bool = True,
-               buffer_rows: int = BUFFER_ROWS, device: str | torch.device = "cpu") -> tuple[VelocityNet, dict]:
+               buffer_rows: int = BUFFER_ROWS, device: str | torch.device = "cpu", noise=None,
+               init: VelocityNet | None = None) -> tuple[VelocityNet, dict]:
     """Train a conditional flow on targets ``x`` ``(n, dim)`` given ``context`` ``(n, context_dim)``.
 
     Same ``seed`` -> identical network (weights, split, batches, noise all derive from it).
@@ -92,35 +94,51 @@ def train_flow(x, context=None, config: Mapping | None = None, seed: int = 0, *,
             the conditioning space more of the training (a balanced sampler).
         images: the rows are ``1 + images`` blocks, the mirror images of the first
             (:func:`flashsim_coffea.train.mirror.with_images`); see :func:`~flashsim_coffea.train.loop.split`.
+        noise: each row's own starting point ``x0`` ``(n, dim)`` (an array ``x``, no row weights): the
+            path runs from that noise to that target instead of from fresh noise each batch (reflow,
+            :mod:`flashsim_coffea.train.reflow`).
+        init: start from a copy of this network (its configuration and context scaling) instead of
+            a freshly initialised one.
         Others: see :func:`~flashsim_coffea.train.loop.train_loop`.
 
     Returns:
         ``(net, history)``; ``net`` holds the best-validation weights, in eval mode.
     """
     torch.manual_seed(seed)
+    coupled = noise is not None
+    if coupled and (isinstance(x, Rows) or row_weights is not None):
+        raise ValueError("noise (coupled rows) goes with array targets and no row weights")
     if isinstance(x, Rows):
         data = x
     else:
         x = as_tensor(x)
         c = torch.zeros(len(x), 0) if context is None else as_tensor(context).reshape(len(x), -1)
-        data = from_arrays(x, c, *([] if row_weights is None else [as_tensor(row_weights)]), images=images)
+        extra = [as_tensor(noise, x.shape[1])] if coupled else [] if row_weights is None else [as_tensor(row_weights)]
+        data = from_arrays(x, c, *extra, images=images)
     weighted = row_weights is not None and row_weights is not False
     p = prepare(data, val_fraction, seed, batch_size, weights=2 if weighted else None, buffer_rows=buffer_rows,
                 device=device)
     dim, context_dim = p.fit[0].shape[1], p.fit[1].reshape(len(p.fit[1]), -1).shape[1]
-    net = build_velocity({**VELOCITY_DEFAULTS, **(config or {}), "dim": dim, "context_dim": context_dim})
-    if context_dim:
-        net.set_context_scaling(p.fit[1].mean(0).numpy(), p.fit[1].std(0).numpy())
+    if init is not None:
+        if (init.dim, init.context_dim) != (dim, context_dim):
+            raise ValueError(f"init network has {init.dim} targets and {init.context_dim} conditioning columns, "
+                             f"the data {dim} and {context_dim}")
+        net = copy.deepcopy(init)
+    else:
+        net = build_velocity({**VELOCITY_DEFAULTS, **(config or {}), "dim": dim, "context_dim": context_dim})
+        if context_dim:
+            net.set_context_scaling(p.fit[1].mean(0).numpy(), p.fit[1].std(0).numpy())
     net.to(device)
     x_va, c_va = p.val[0], p.val[1].reshape(len(p.val[1]), -1)
     rw_va = p.val[2] if weighted else None
     w = None if weights is None else as_tensor(weights).to(device)
     g_val = torch.Generator().manual_seed(seed + 1)  # fixed validation noise: comparable across epochs
-    x0_va = torch.randn(x_va.shape, generator=g_val).to(device)
+    x0_va = p.val[2].to(device) if coupled else torch.randn(x_va.shape, generator=g_val).to(device)
     t_va = sample_t(len(x_va), g_val, alpha).to(device)
 
     def batch_loss(batch: tuple[torch.Tensor, ...], gen: torch.Generator) -> torch.Tensor:
-        return cfm_loss(net, batch[0], batch[1].reshape(len(batch[1]), -1), gen, sigma_min, alpha, w)
+        return cfm_loss(net, batch[0], batch[1].reshape(len(batch[1]), -1), gen, sigma_min, alpha, w,
+                        x0=batch[2] if coupled else None)
 
     @torch.no_grad()
     def val_loss() -> float | None:
