@@ -500,7 +500,9 @@ def _add_reflow(sub) -> None:
     p.add_argument("--tables", required=True, help="training tables of those sources (`flashsim extract`)")
     p.add_argument("--out", required=True, help="the new models folder")
     p.add_argument("--steps", required=True, type=positive_int, help="ODE steps the reflowed sources run with")
-    p.add_argument("--rows", type=positive_int, default=None, help="most conditioning rows per source (default 400000)")
+    p.add_argument("--rows", type=positive_int, default=None,
+                   help="(noise, sample) pairs per source: its training objects, cycled with fresh noise if fewer "
+                   "(default 400000)")
     p.add_argument("--teacher-steps", type=positive_int, default=None,
                    help="midpoint steps of the teacher's integration (default 32)")
     p.add_argument("--min-steps", type=positive_int, default=None, help="gradient steps at least (default 20000)")

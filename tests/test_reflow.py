@@ -50,9 +50,9 @@ def muon_models(tt_sample, train_tiny, tmp_path_factory):
 
 def test_reflow_models_writes_a_copy_with_the_source_reflowed_and_its_steps(muon_models, tmp_path, tt_gen):
     models, tables = muon_models
-    kw = {"rows": 150, "teacher_steps": 4, "min_steps": 30, "progress": False}
+    kw = {"rows": 300, "teacher_steps": 4, "min_steps": 30, "progress": False}
     done = reflow.reflow_models(models, ["Muon_genmuon"], tables, tmp_path / "a", steps=3, seed=4, **kw)
-    assert [d["source"] for d in done] == ["Muon_genmuon"] and done[0]["rows"] == 150
+    assert [d["source"] for d in done] == ["Muon_genmuon"] and done[0]["rows"] == 300  # 232 muons, cycled
     index = cards.read_index(tmp_path / "a")
     assert index["source_steps"]["Muon_genmuon"] == 3 and index["sources"] == cards.read_index(models)["sources"]
     card = cards.read(cards.card_path(tmp_path / "a", "Muon_genmuon", "flow"))

@@ -49,7 +49,7 @@ from flashsim_coffea.train.sources import _budget, _history, _pair_conditioning,
 #: teacher integration: midpoint steps (the shipped flows agree with themselves at 32 within the
 #: two-sample test's reach, docs/performance.md)
 TEACHER_STEPS = 32
-#: rows of (noise, sample) pairs a source's reflow trains on, at most
+#: (noise, sample) pairs a source's reflow trains on
 REFLOW_ROWS = 400_000
 #: gradient steps of a reflow, at least
 REFLOW_STEPS = 20_000
@@ -82,8 +82,9 @@ def reflow(teacher: VelocityNet, context: np.ndarray, seed: int = 1, *, steps: i
 def reflow_source(models: str | os.PathLike, key: str, tables: str | os.PathLike, out: str | os.PathLike,
                   seed: int = 1, *, rows: int = REFLOW_ROWS, steps: int = TEACHER_STEPS,
                   min_steps: int = REFLOW_STEPS, progress: bool = True) -> dict:
-    """Reflow the flow of source ``key`` of the ``models`` folder on the conditioning of at most ``rows``
-    reco objects (and their mirror images) of its training ``tables``; write the source to
+    """Reflow the flow of source ``key`` of the ``models`` folder on ``rows`` pairs: the conditioning of
+    reco objects (and their mirror images) of its training ``tables``, cycled through with fresh noise
+    when they are fewer; write the source to
     ``out/<key>/``: its other models copied, the student's flow card recording the teacher's
     weights (sha256), steps and the rows in ``training.reflow``. The engine's step count for the
     source is the models index's to set (``benchmarks/ode_steps.py --apply``).
@@ -93,6 +94,8 @@ def reflow_source(models: str | os.PathLike, key: str, tables: str | os.PathLike
     pick = _subset(len(objects), np.random.default_rng(seed), rows)
     table = mirror.with_images(objects.take(pick), m.source.mirror)
     context = _pair_conditioning(table, m.source.conditioning)
+    if len(context) < rows:  # fewer objects than pairs wanted: the rows again, each copy with its own noise
+        context = np.resize(context, (rows, context.shape[1]))
     student, hist = reflow(m.flow, context, seed, steps=steps, min_steps=min_steps, progress=progress)
     src_dir, dst = Path(models) / key, Path(out) / key
     dst.mkdir(parents=True, exist_ok=True)
