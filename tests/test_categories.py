@@ -1,5 +1,6 @@
-"""Categorical targets drawn by a classifier after the flow (``sim/categories.py``): class shares calibrated,
-the engine's flavours of a source with categories come from its classifier, a folder without it is refused."""
+"""Categorical targets drawn by a classifier before the flow (``sim/categories.py``): class shares calibrated,
+the engine's flavours of a source with categories come from its classifier and its flow is given them, model
+sets that drew them after the flow still run so, a folder without the classifier is refused."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from flashsim_coffea.sim import cards, categories
+from flashsim_coffea.sim.cards import DEFAULT_MODELS
 from flashsim_coffea.sim.engine import FlashSim, load_source
 from flashsim_coffea.specs import jet
 from flashsim_coffea.train.count import train_count
@@ -28,7 +30,7 @@ def test_drawn_shares_follow_the_conditional_probabilities():
     classes, index = categories.encode({"hadronFlavour": np.array([0, 4, 5])[y]}, ["hadronFlavour"])
     assert classes[:, 0].tolist() == [0, 4, 5] and (index == y).all()
     model, _ = train_count(x, index, seed=1, quantile=1.0, progress=False, epochs=15)
-    drawn = categories.draw(model, classes, ["hadronFlavour"], x, np.zeros((len(x), 0)), rng.normal(size=len(x)))
+    drawn = categories.decode(classes, categories.pick(model, x, rng.normal(size=len(x))), ["hadronFlavour"])
     for lo, hi in ((-9, -0.5), (-0.5, 0.5), (0.5, 9)):
         inside = (x[:, 0] >= lo) & (x[:, 0] < hi)
         for k, value in enumerate((0, 4, 5)):
@@ -55,6 +57,32 @@ def test_the_engine_takes_a_sources_categories_from_its_classifier(tiny_models, 
     jets = FlashSim({"Jet_pileup": m}, "midpoint", 2).simulate(tt_gen[:50], seed=2).Jet
     assert len(ak.flatten(jets.pt)) > 50
     assert set(ak.flatten(jets.hadronFlavour).tolist()) == {4} and set(ak.flatten(jets.partonFlavour).tolist()) == {21}
+
+
+def _pt_given_class(models, tt_gen, hadron: int, parton: int) -> tuple[np.ndarray, np.ndarray]:
+    m = load_source(models, jet.PILEUP)
+    _fixed_class(m, int(np.flatnonzero((m.classes[:, 0] == hadron) & (m.classes[:, 1] == parton))[0]))
+    jets = FlashSim({"Jet_pileup": m}, "midpoint", 2).simulate(tt_gen[:50], seed=2).Jet
+    return np.asarray(ak.flatten(jets.pt)), np.asarray(ak.flatten(jets.hadronFlavour))
+
+
+def test_the_flow_is_given_the_drawn_combination(tiny_models, tt_gen):
+    m = load_source(tiny_models, jet.PILEUP)
+    assert m.cards["flow"]["categories_first"] and m.cards["categories"]["first"]
+    assert m.flow.context_dim == len(m.source.conditioning) + len(m.classes)
+    (pt_c, had_c), (pt_g, had_g) = _pt_given_class(tiny_models, tt_gen, 4, 21), _pt_given_class(tiny_models, tt_gen, 0, 21)
+    assert set(had_c.tolist()) == {4} and set(had_g.tolist()) == {0}
+    # same events, seed and noise: the jets differ only through the class the flow was given
+    assert len(pt_c) == len(pt_g) and not np.allclose(pt_c, pt_g)
+
+
+def test_a_set_trained_with_the_categories_after_the_flow_still_draws_them_after(tt_gen):
+    m = load_source(DEFAULT_MODELS, jet.PILEUP)  # the seventeenth set: categories after the flow
+    assert not m.cards["flow"].get("categories_first") and m.flow.context_dim == len(m.source.conditioning)
+    (pt_c, had_c), (pt_g, had_g) = (_pt_given_class(DEFAULT_MODELS, tt_gen, 4, 21),
+                                    _pt_given_class(DEFAULT_MODELS, tt_gen, 0, 21))
+    assert set(had_c.tolist()) == {4} and set(had_g.tolist()) == {0}
+    assert np.array_equal(pt_c, pt_g)  # the flow never saw the class
 
 
 def test_a_flow_trained_with_categories_needs_its_classifier(tiny_models, tmp_path):

@@ -1,4 +1,4 @@
-"""Categorical targets drawn by a classifier after the flow: P(combination | conditioning, flow sample).
+"""Categorical targets drawn by a classifier before the flow: P(combination | conditioning), then the flow given it.
 
 A flow learns a category as one-hot dimensions (:class:`~flashsim_coffea.sim.transforms.OneHot`) and
 decodes it by the largest; the share of each category then depends on how well the flow placed the
@@ -6,11 +6,18 @@ decision boundaries, which moves between trainings: the pileup jets' gluon share
 their c share by 25 % between two training seeds of one spec (docs/performance.md, "The pileup
 jets' b flavour"). A source with :attr:`~flashsim_coffea.specs.source.Source.categories` draws those
 fields instead from a softmax classifier (:class:`~flashsim_coffea.sim.count.CountModel`, cross
-entropy) over the combinations of their values seen in training, given the source's conditioning and
-the flow's sample of its other targets (in the flow's preprocessed space): p(targets, categories |
-conditioning) = p(targets | conditioning) p(categories | targets, conditioning), the second factor a
-calibrated classifier, whose class shares come out right wherever its inputs do. One uniform per
-object picks the combination by inverse CDF (:func:`flashsim_coffea.sim.count.sample_counts`).
+entropy) over the combinations of their values seen in training, given the source's conditioning,
+and its flow samples the other targets given the conditioning and the combination (:func:`onehot`):
+p(targets, categories | conditioning) = p(categories | conditioning) p(targets | categories,
+conditioning). The class shares come from a calibrated classifier of the conditioning alone, and the
+targets that follow a category (a b jet's b-tag scores) follow the drawn one. One uniform per object
+picks the combination by inverse CDF (:func:`flashsim_coffea.sim.count.sample_counts`).
+
+Model sets trained before (flow card without ``categories_first``) drew the combination after the
+flow, given the conditioning and the flow's sample (:func:`draw`): the flow's sample then decided
+the flavour, and what it blurred of a rare flavour's b-tag scores was lost to that flavour (the split
+jets of ``zh_llbb``: 421 b-flavoured in FullSim, 390 from the classifier given their real targets,
+341 given the flow's; docs/performance.md).
 
 Example:
     Two fields, three combinations seen, the classifier's probabilities flat:
@@ -51,11 +58,29 @@ def inputs(context: np.ndarray, y: np.ndarray) -> np.ndarray:
                            np.asarray(y, np.float32).reshape(len(y), -1)], axis=1)
 
 
+def pick(model: CountModel, x: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """One class index per row of the classifier's inputs ``x``, by inverse CDF at Φ(``normal``) (a
+    standard-normal draw per row: the engine's counter-based noise, :mod:`flashsim_coffea.sim.random`);
+    at most ``model.n_max`` = ``len(classes) - 1`` (checked at load)."""
+    if not len(x):
+        return np.zeros(0, np.int64)
+    return sample_counts(model, x, ndtr(np.asarray(normal, np.float64)))
+
+
+def onehot(index: np.ndarray, n: int) -> np.ndarray:
+    """float32 ``(len(index), n)``: row i is 1 at column ``index[i]`` (the flow's conditioning on a class).
+
+    Example:
+        >>> onehot(np.array([2, 0]), 3).tolist()
+        [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
+    out = np.zeros((len(index), n), np.float32)
+    out[np.arange(len(index)), np.asarray(index, np.int64)] = 1.0
+    return out
+
+
 def draw(model: CountModel, classes: np.ndarray, fields: list[str], context: np.ndarray, y: np.ndarray,
          normal: np.ndarray) -> dict[str, np.ndarray]:
-    """One combination per row by inverse CDF at Φ(``normal``) (a standard-normal draw per row: the engine's
-    counter-based noise, :mod:`flashsim_coffea.sim.random`)."""
-    if not len(context):
-        return {f: np.zeros(0, np.int64) for f in fields}
-    index = sample_counts(model, inputs(context, y), ndtr(np.asarray(normal, np.float64)))
-    return decode(classes, index, fields)  # index <= model.n_max = len(classes) - 1 (checked at load)
+    """After the flow (models trained before the categories came first): one combination per row given the
+    conditioning and the flow's sample ``y``."""
+    return decode(classes, pick(model, inputs(context, y), normal), fields)

@@ -49,7 +49,7 @@ Example:
     >>> flash.fields[7:]
     ['RawPuppiMET', 'PV', 'Rho', 'Pileup', 'HLT', 'Flag', 'FlashSim']
     >>> flash.FlashSim.genEventIdx[:6].tolist(), ak.num(flash.Jet)[:6].tolist()
-    ([0, 0, 0, 0, 1, 1], [15, 14, 16, 15, 10, 10])
+    ([0, 0, 0, 0, 1, 1], [15, 14, 15, 15, 11, 10])
     >>> flash.Jet.pt[0, :3], flash.Jet.genJetIdx[0, :3].tolist(), gen.GenJet.pt[0, :3]
     (<Array [110, 68.1, 60.8] type='3 * float32'>, [0, 2, 1], <Array [112, 76.6, 76.1] type='3 * float32'>)
     >>> print(flash.Muon.pt[8:12])  # the two gen muons of event 2 (43.6 and 3.30 GeV) in its 4 replicas
@@ -302,10 +302,19 @@ def draw(m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict[str, 
     ``noise`` (``solver``: :func:`flashsim_coffea.sim.flow.sample`'s settings), mapped back by the source's
     transforms (``gen``: the candidates' gen columns), and its categories (:mod:`flashsim_coffea.sim.categories`)
     from the last column. ``noise``: ``m.noise_dim`` standard normals a row."""
+    first = m.categories is not None and m.cards["flow"].get("categories_first", False)
+    if first:  # the combination from the conditioning, then the flow given it
+        index = categories.pick(m.categories, context, noise[:, m.flow.dim])
+        flow_context = np.concatenate([np.asarray(context, np.float32).reshape(len(context), -1),
+                                       categories.onehot(index, len(m.classes))], axis=1)
+    else:
+        flow_context = context
     with torch.inference_mode():
-        y = sample(m.flow, context, noise=noise[:, :m.flow.dim], **solver)
+        y = sample(m.flow, flow_context, noise=noise[:, :m.flow.dim], **solver)
     out = m.pipeline.inverse(y, gen=gen)
-    if m.categories is not None:
+    if first:
+        out.update(categories.decode(m.classes, index, list(m.source.categories)))
+    elif m.categories is not None:  # a model set trained with the categories after the flow
         out.update(categories.draw(m.categories, m.classes, list(m.source.categories), context, y,
                                    noise[:, m.flow.dim]))
     return out

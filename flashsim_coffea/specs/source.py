@@ -112,9 +112,9 @@ class Source:
             training object satisfies by construction (an FSR photon within the producer's ΔR and
             dR/ET² of its lepton); the engine draws the others again, as those outside the
             acceptance (the flow density truncated to where the data are). ``None``: no such cut.
-        categories: one-hot targets (:mod:`flashsim_coffea.sim.transforms` ``onehot``) drawn jointly after the
-            flow by a classifier of their value combinations, given the conditioning and the flow's sample of
-            the other targets (:mod:`flashsim_coffea.sim.categories`), instead of by the flow: calibrated
+        categories: one-hot targets (:mod:`flashsim_coffea.sim.transforms` ``onehot``) drawn jointly before the
+            flow by a classifier of their value combinations given the conditioning, the flow then given the
+            drawn combination (:mod:`flashsim_coffea.sim.categories`), instead of by the flow: calibrated
             category shares. ``()``: the flow learns them as its other targets.
         apart_from: ``(candidate kind, ΔR)``: the source's objects lie farther than ΔR from every candidate of
             that kind in their event, as every training object does by construction (the pileup jets from

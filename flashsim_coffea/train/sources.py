@@ -277,11 +277,19 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
     pipe = Pipeline.from_specs(src.flow_targets, half_width=cfg.get("half_width", HALF_WIDTH))
     pipe.fit(mirror.with_images(objects.take(fit), src.mirror), rng=rng)
 
+    # the categories first, from the conditioning alone; the flow then sees the combination as conditioning
+    classes = index = None
+    if src.categories:
+        classes, index = _train_categories(src, objects.take(sel), rng, seed, out, common, progress)
+        summary["categories"] = len(classes)
+
     def load_pairs(i: np.ndarray) -> list[np.ndarray]:
         pairs = mirror.with_images(objects.take(sel[i]), src.mirror)
         weights = oversampling_weights(pairs, src.oversample)
-        return [pipe.forward(pairs, rng=rng), _pair_conditioning(pairs, src.conditioning),
-                *([] if weights is None else [weights])]
+        context = _pair_conditioning(pairs, src.conditioning)
+        if index is not None:  # the images share their object's combination
+            context = np.concatenate([context, np.tile(categories.onehot(index[i], len(classes)), (blocks, 1))], 1)
+        return [pipe.forward(pairs, rng=rng), context, *([] if weights is None else [weights])]
 
     batch, n_epochs = _budget(len(sel), 0.9, epochs, min_steps, blocks, cfg.get("batch_size"))
     net, h = train_flow(Rows(len(sel), load_pairs, blocks - 1), config={**FLOW_CONFIG, **cfg.get("flow", {})},
@@ -298,9 +306,7 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
     cards.save(out, "flow", net.state_dict(),
                {"kind": "flow", **common, "targets": list(src.flow_targets), "transforms": pipe.to_dict(),
                 "network": net.config, "history": _history(h), "acceptance": reco_acceptance,
-                **({"categories": list(src.categories)} if src.categories else {})})
-    if src.categories:
-        summary["categories"] = _train_categories(src, objects.take(sel), pipe, rng, seed, out, common, progress)
+                **({"categories": list(src.categories), "categories_first": True} if src.categories else {})})
     summary["objects"] = n if src.targets else 0
     summary["flow_val_loss"] = h["best_val_loss"]
     return summary
@@ -382,20 +388,20 @@ def train_all(tables: str | os.PathLike, out: str | os.PathLike, seed: int = 1, 
 CATEGORIES_CONFIG = {"hidden": [64, 64], "activation": "silu"}
 
 
-def _train_categories(src: Source, rows: dict[str, np.ndarray], pipe: Pipeline, rng: np.random.Generator, seed: int,
-                      out: Path, common: dict, progress: bool) -> int:
+def _train_categories(src: Source, rows: dict[str, np.ndarray], rng: np.random.Generator, seed: int,
+                      out: Path, common: dict, progress: bool) -> tuple[np.ndarray, np.ndarray]:
     """Train and save the classifier of ``src.categories`` (:mod:`flashsim_coffea.sim.categories`) on the flow's
-    training ``rows``: inputs the conditioning and the flow's targets in its preprocessed space (dequantised as
-    the flow saw them), classes the combinations of the categories' values. Returns the number of classes."""
+    training ``rows``: input the conditioning, classes the combinations of the categories' values. Returns the
+    classes and each row's class index (the flow's extra conditioning)."""
     fields = list(src.categories)
     classes, index = categories.encode(rows, fields)
-    X = categories.inputs(_pair_conditioning(rows, src.conditioning), pipe.forward(rows, rng=rng))
-    model, h = train_count(X, index, config=CATEGORIES_CONFIG, seed=seed, quantile=1.0, progress=progress)
+    model, h = train_count(_pair_conditioning(rows, src.conditioning), index, config=CATEGORIES_CONFIG, seed=seed,
+                           quantile=1.0, progress=progress)
     cards.save(out, "categories", model.state_dict(),
                {"kind": "categories", **common, "fields": fields, "classes": classes.tolist(),
-                "network": model.config,
+                "network": model.config, "first": True,
                 "history": {k: v for k, v in _history(h).items() if k not in ("mean_count", "model_mean_count")}})
-    return len(classes)
+    return classes, index
 
 
 def _leave_out_sparse(out: str | os.PathLike, skipped: list[str]) -> None:
