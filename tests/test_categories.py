@@ -77,7 +77,7 @@ def test_the_flow_is_given_the_drawn_combination(tiny_models, tt_gen):
 
 
 def test_a_set_trained_with_the_categories_after_the_flow_still_draws_them_after(tt_gen):
-    m = load_source(DEFAULT_MODELS, jet.PILEUP)  # the seventeenth set: categories after the flow
+    m = load_source(DEFAULT_MODELS, jet.PILEUP)  # shipped, trained with its categories after the flow
     assert not m.cards["flow"].get("categories_first") and m.flow.context_dim == len(m.source.conditioning)
     (pt_c, had_c), (pt_g, had_g) = (_pt_given_class(DEFAULT_MODELS, tt_gen, 4, 21),
                                     _pt_given_class(DEFAULT_MODELS, tt_gen, 0, 21))

@@ -76,7 +76,7 @@ def records():
     """A few events of each new process (Pythia only, no detector)."""
     return {p: generate_block(p, n=3, seed=5) for p in
             ("dy_mumu_vbf", "dy_mumu_zh", "vbf_x_mumu", "ttbar_dilep", "ttbar_boosted", "zh_boosted",
-             "dy_mumu_jet_zh", "dy_mumu_jet_vbf", "ttbar_dilep_vbf", "hbb_boosted", "wh_lvbb")}
+             "dy_mumu_jet_zh", "dy_mumu_jet_vbf", "ttbar_dilep_vbf", "hbb_boosted", "wh_lvbb", "zz_llbb")}
 
 
 #: the Z+jet processes: (pT-hat minimum = the bias reference, bias power) of their Pythia settings
@@ -164,6 +164,15 @@ def test_wh_decays_to_a_lepton_and_a_b_pair(records):
             assert set(np.abs(_daughters(ev, last)).tolist()) <= allowed
 
 
+def test_zz_decays_to_b_pairs_and_light_leptons(records):
+    for ev in _events(records["zz_llbb"]):  # two Z bosons, each -> bb, ee or mumu
+        i = np.flatnonzero((ev["id"] == 23) & (ev["daughter1"] >= 0))
+        last = [j for j in i if 23 not in _daughters(ev, j)]
+        assert len(last) == 2
+        for j in last:
+            assert sorted(np.abs(_daughters(ev, j)).tolist()) in ([5, 5], [11, 11], [13, 13])
+
+
 def test_filter_efficiency_in_metadata_and_cross_section_and_workers(tmp_path, monkeypatch):
     monkeypatch.setattr(gen_mod, "BLOCK", 3)  # two blocks, so the efficiency sums over blocks
     a, b = tmp_path / "a.root", tmp_path / "b.root"
@@ -201,7 +210,7 @@ def test_unfiltered_process_efficiency_one_and_reference_normalisation(tmp_path)
 
 def test_every_new_process_is_registered_with_a_description():
     for p in ("dy_mumu_vbf", "dy_mumu_zh", "vbf_x_mumu", "ttbar_dilep", "ttbar_boosted", "zh_boosted", "hbb_boosted",
-              "wh_lvbb"):
+              "wh_lvbb", "zz_llbb"):
         assert p in PROCESSES and PROCESSES[p][0]
     assert set(FILTERS) <= set(PROCESSES) and set(NORMALISATION) <= set(FILTERS)
 

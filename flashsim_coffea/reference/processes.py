@@ -35,7 +35,7 @@ Example:
     >>> sorted(PROCESSES)  # doctest: +NORMALIZE_WHITESPACE
     ['dy', 'dy_mumu', 'dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_m105', 'dy_mumu_vbf', 'dy_mumu_zh',
      'hbb_boosted', 'qcd', 'ttbar', 'ttbar_boosted', 'ttbar_dilep', 'ttbar_dilep_vbf', 'vbf_hmumu', 'vbf_x_mumu',
-     'wh_lvbb', 'wjets', 'zh_boosted', 'zh_llbb']
+     'wh_lvbb', 'wjets', 'zh_boosted', 'zh_llbb', 'zz_llbb']
     >>> sorted(FILTERS), FILTERS["dy_mumu_vbf"].__name__  # doctest: +NORMALIZE_WHITESPACE
     (['dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_vbf', 'dy_mumu_zh', 'ttbar_dilep_vbf', 'vbf_x_mumu'],
      'vbf_dijet')
@@ -136,6 +136,11 @@ PROCESSES: dict[str, tuple[str, list[str]]] = {
         "apart: a TRAINING process for the jets without a GenJet beside b jets; ZH is never trained on)",
         ["HiggsSM:ffbar2HW = on", "25:m0 = 125.0", "25:onMode = off", "25:onIfMatch = 5 -5", "24:onMode = off",
          "24:onIfAny = 11 13 15"],
+    ),
+    "zz_llbb": (
+        "ZZ pairs, each Z -> bb, ee or mumu (43 % ll bb, 48 % bb bb, 9 % four leptons): Z leptons inside and beside "
+        "b jets, as in ZH -> ll bb, a TRAINING process for the jets without a GenJet; ZH is never trained on",
+        ["WeakDoubleBoson:ffbar2gmZgmZ = on", "WeakZ0:gmZmode = 2", "23:onMode = off", "23:onIfAny = 5 11 13"],
     ),
     "dy_mumu_vbf": (
         "Z/gamma* -> mumu with 105 < m(ll) < 200 GeV, filtered for the VBF H -> mumu selection "
