@@ -14,7 +14,7 @@ import torch
 
 from flashsim_coffea.sim import cards, categories
 from flashsim_coffea.sim.cards import DEFAULT_MODELS
-from flashsim_coffea.sim.engine import FlashSim, load_source
+from flashsim_coffea.sim.engine import FlashSim, draw, load_source
 from flashsim_coffea.specs import jet
 from flashsim_coffea.train.count import train_count
 
@@ -96,3 +96,12 @@ def test_a_flow_trained_with_categories_needs_its_classifier(tiny_models, tmp_pa
     shutil.copy(tiny_models / "Jet_pileup" / "categories.safetensors", tmp_path / "Jet_pileup")
     with pytest.raises(cards.ModelCardError, match="its fields and classes do not fit"):
         load_source(tmp_path, jet.PILEUP)
+
+
+def test_no_rows_draw_no_combinations_before_or_after_the_flow(tiny_models):
+    for models in (tiny_models, DEFAULT_MODELS):  # categories first (tiny set), after the flow (shipped pileup)
+        m = load_source(models, jet.PILEUP)
+        width = len(m.source.conditioning)
+        out = draw(m, np.zeros((0, width), np.float32), np.zeros((0, m.noise_dim), np.float32), {}, steps=2)
+        assert set(out) >= {"hadronFlavour", "partonFlavour", "pt"}
+        assert all(len(v) == 0 for v in out.values())

@@ -83,4 +83,6 @@ def draw(model: CountModel, classes: np.ndarray, fields: list[str], context: np.
          normal: np.ndarray) -> dict[str, np.ndarray]:
     """After the flow (models trained before the categories came first): one combination per row given the
     conditioning and the flow's sample ``y``."""
+    if not len(context):
+        return decode(classes, np.zeros(0, np.int64), fields)
     return decode(classes, pick(model, inputs(context, y), normal), fields)

@@ -305,7 +305,8 @@ def draw(m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict[str, 
     first = m.categories is not None and m.cards["flow"].get("categories_first", False)
     if first:  # the combination from the conditioning, then the flow given it
         index = categories.pick(m.categories, context, noise[:, m.flow.dim])
-        flow_context = np.concatenate([np.asarray(context, np.float32).reshape(len(context), -1),
+        width = m.flow.context_dim - len(m.classes)  # kept when there are no rows
+        flow_context = np.concatenate([np.asarray(context, np.float32).reshape(len(context), width),
                                        categories.onehot(index, len(m.classes))], axis=1)
     else:
         flow_context = context
