@@ -79,6 +79,17 @@ def onehot(index: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def with_class(context: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    """The flow's conditioning of a source drawn categories first: ``context`` (2-D) and the one-hot of each row's
+    class ``index`` among ``n`` side by side.
+
+    Example:
+        >>> with_class(np.array([[0.5], [1.5]]), np.array([1, 0]), 2).tolist()
+        [[0.5, 0.0, 1.0], [1.5, 1.0, 0.0]]
+    """
+    return np.concatenate([context, onehot(index, n)], axis=1)
+
+
 def draw(model: CountModel, classes: np.ndarray, fields: list[str], context: np.ndarray, y: np.ndarray,
          normal: np.ndarray) -> dict[str, np.ndarray]:
     """After the flow (models trained before the categories came first): one combination per row given the

@@ -152,6 +152,12 @@ class SourceModel:
         return self.flow.dim + (self.categories is not None)
 
     @property
+    def categories_first(self) -> bool:
+        """Whether the categories are drawn before the flow and given to it (:mod:`flashsim_coffea.sim.categories`);
+        sets trained before draw them after it."""
+        return self.categories is not None and bool(self.cards.get("flow", {}).get("categories_first", False))
+
+    @property
     def abs_eta_max(self) -> float | None:
         """The source's reco acceptance: the largest reco |η| in its training data (flow card)."""
         return self.cards.get("flow", {}).get("acceptance", {}).get("abs_eta_max")
@@ -302,18 +308,17 @@ def draw(m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict[str, 
     ``noise`` (``solver``: :func:`flashsim_coffea.sim.flow.sample`'s settings), mapped back by the source's
     transforms (``gen``: the candidates' gen columns), and its categories (:mod:`flashsim_coffea.sim.categories`)
     from the last column. ``noise``: ``m.noise_dim`` standard normals a row."""
-    first = m.categories is not None and m.cards["flow"].get("categories_first", False)
-    if first:  # the combination from the conditioning, then the flow given it
+    if m.categories_first:  # the combination from the conditioning, then the flow given it
         index = categories.pick(m.categories, context, noise[:, m.flow.dim])
         width = m.flow.context_dim - len(m.classes)  # kept when there are no rows
-        flow_context = np.concatenate([np.asarray(context, np.float32).reshape(len(context), width),
-                                       categories.onehot(index, len(m.classes))], axis=1)
+        flow_context = categories.with_class(np.asarray(context, np.float32).reshape(len(context), width), index,
+                                             len(m.classes))
     else:
         flow_context = context
     with torch.inference_mode():
         y = sample(m.flow, flow_context, noise=noise[:, :m.flow.dim], **solver)
     out = m.pipeline.inverse(y, gen=gen)
-    if first:
+    if m.categories_first:
         out.update(categories.decode(m.classes, index, list(m.source.categories)))
     elif m.categories is not None:  # a model set trained with the categories after the flow
         out.update(categories.draw(m.categories, m.classes, list(m.source.categories), context, y,

@@ -288,7 +288,7 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
         weights = oversampling_weights(pairs, src.oversample)
         context = _pair_conditioning(pairs, src.conditioning)
         if index is not None:  # the images share their object's combination
-            context = np.concatenate([context, np.tile(categories.onehot(index[i], len(classes)), (blocks, 1))], 1)
+            context = categories.with_class(context, np.tile(index[i], blocks), len(classes))
         return [pipe.forward(pairs, rng=rng), context, *([] if weights is None else [weights])]
 
     batch, n_epochs = _budget(len(sel), 0.9, epochs, min_steps, blocks, cfg.get("batch_size"))
