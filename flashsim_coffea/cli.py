@@ -59,6 +59,19 @@ def _nonnegative_float(text: str) -> float:
     return value
 
 
+def _first_event(text: str) -> int:
+    """argparse type of ``flashsim generate --first-event``: a multiple of the block size >= 0."""
+    from flashsim_coffea.reference.generate import BLOCK
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0 or value % BLOCK:
+        raise argparse.ArgumentTypeError(f"must be a multiple of {BLOCK} (the block size) and >= 0, got {text!r}")
+    return value
+
+
 def _writable_file(text: str) -> str:
     directory = os.path.dirname(os.path.abspath(text)) or "."
     if not os.path.isdir(directory):
@@ -99,6 +112,9 @@ def _add_generate(sub) -> None:
     p.add_argument(
         "--pileup", type=_nonnegative_float, default=PILEUP_MU, help=f"mean pileup (default {PILEUP_MU:g})"
     )
+    p.add_argument("--first-event", type=_first_event, default=0, metavar="N",
+                   help="write events N .. N+EVENTS-1 of the sample (a multiple of 200): one part of a sample "
+                   "written as several files; the parts together equal the single file (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run_generate)
 
@@ -109,7 +125,7 @@ def _run_generate(args) -> int:
 
     with executor(args.workers, args.scheduler) as ex:
         meta = generate(args.process, args.events, args.seed, args.out, executor=ex, pileup_mu=args.pileup,
-                        progress=not args.no_progress)
+                        first_event=args.first_event, progress=not args.no_progress)
     _catalogue(args.out, meta, "generate")
     print(
         f"wrote {args.out}: {meta['events']} {meta['process']} events, "

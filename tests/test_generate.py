@@ -109,6 +109,24 @@ def test_same_seed_identical_other_seed_different(tmp_path, monkeypatch):
     assert not ak.array_equal(ca.MET_pt, cc.MET_pt)
 
 
+def test_parts_of_a_sample_hold_exactly_the_events_of_the_single_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(gen_mod, "BLOCK", 15)
+    whole, p0, p1 = tmp_path / "whole.root", tmp_path / "p0.root", tmp_path / "p1.root"
+    gen_mod.generate("dy", 40, 3, whole, progress=False)
+    gen_mod.generate("dy", 30, 3, p0, progress=False)
+    gen_mod.generate("dy", 10, 3, p1, first_event=30, progress=False)
+    cw = uproot.open(whole)["Events"].arrays()
+    parts = ak.concatenate([uproot.open(p)["Events"].arrays() for p in (p0, p1)])
+    assert len(parts) == 40 and parts.event.tolist() == list(range(1, 41))
+    for name in cw.fields:
+        assert ak.array_equal(cw[name], parts[name], equal_nan=True), name
+    assert gen_mod.read_metadata(p1)["first_event"] == 30
+    assert uproot.open(p1)["Runs"]["genEventCount"].array().tolist() == [10]
+    with pytest.raises(ValueError, match="multiple of 15"):
+        gen_mod.generate("dy", 10, 3, tmp_path / "bad.root", first_event=20, progress=False)
+    assert not (tmp_path / "bad.root").exists()
+
+
 def test_blocks_as_tasks_of_a_dask_cluster_give_the_same_file(tmp_path, monkeypatch):
     pytest.importorskip("distributed")
     from flashsim_coffea.cluster import executor
@@ -166,6 +184,7 @@ def test_adding_a_process_changes_no_other_process(monkeypatch):
         (["--process", "dy", "--events", "0", "--seed", "1"], "must be at least 1"),
         (["--process", "dy", "--events", "-3", "--seed", "1"], "must be at least 1"),
         (["--process", "dy", "--events", "five", "--seed", "1"], "expected an integer"),
+        (["--process", "dy", "--events", "5", "--seed", "1", "--first-event", "150"], "must be a multiple of 200"),
     ],
 )
 def test_bad_arguments_one_line_exit_2_no_file(tmp_path, capsys, args, message):

@@ -9,6 +9,11 @@ of workers, and the same arguments give a bit-identical file.
 
 Event ids: ``run = 1``, ``luminosityBlock = b + 1``, ``event = b * BLOCK + i + 1``.
 
+A large sample can be written as several files (``first_event``, a multiple of :data:`BLOCK`):
+the files of ``events=N, first_event=0``, ``events=M, first_event=N`` hold together exactly the
+events of one ``events=N + M`` file, so a production is cut into parts that finish one by one
+(and resume after an interruption) without changing a single event.
+
 Example:
     Three Drell-Yan events written to a temporary file:
 
@@ -205,13 +210,21 @@ def cross_section(process: str, sigma_pb: float, sigma_err_pb: float, sums: dict
     return out
 
 
-def _blocks(events: int) -> list[tuple[int, int]]:
-    return [(b, min(BLOCK, events - b * BLOCK)) for b in range((events + BLOCK - 1) // BLOCK)]
+def _blocks(events: int, first_event: int = 0) -> list[tuple[int, int]]:
+    """``(block, events in it)`` of events ``[first_event, first_event + events)`` of a sample.
+
+    Example:
+        >>> _blocks(450), _blocks(250, first_event=400)
+        ([(0, 200), (1, 200), (2, 50)], [(2, 200), (3, 50)])
+    """
+    stop = first_event + events
+    return [(b, min(BLOCK, stop - b * BLOCK)) for b in range(first_event // BLOCK, (stop + BLOCK - 1) // BLOCK)]
 
 
-def _run(process: str, seed: int, events: int, pileup_mu: float, executor: Executor | None) -> Iterator[dict]:
+def _run(process: str, seed: int, events: int, pileup_mu: float, executor: Executor | None,
+         first_event: int = 0) -> Iterator[dict]:
     """The blocks' results in block order (computed in this process, or as tasks of ``executor``)."""
-    jobs = _blocks(events)
+    jobs = _blocks(events, first_event)
     if executor is None:
         for b, n in jobs:
             yield simulate_block(process, seed, b, n, pileup_mu, BLOCK)
@@ -280,6 +293,7 @@ def generate(
     *,
     executor: Executor | None = None,
     pileup_mu: float = PILEUP_MU,
+    first_event: int = 0,
     progress: bool = True,
 ) -> dict:
     """Write ``events`` events of ``process`` to the ROOT file ``out``.
@@ -302,6 +316,8 @@ def generate(
             facility's cluster) or a ``ProcessPoolExecutor``; default: one after another in this
             process. The output does not depend on it.
         pileup_mu: the mean number of PU interactions.
+        first_event: the file holds events ``[first_event, first_event + events)`` of the sample
+            (a multiple of :data:`BLOCK`; one part of a sample written as several files).
         progress: show a progress bar.
 
     Returns:
@@ -316,6 +332,8 @@ def generate(
         raise ValueError(f"unknown process {process!r}; choose from {', '.join(sorted(PROCESSES))}")
     if events <= 0:
         raise ValueError(f"--events must be positive, got {events}")
+    if first_event < 0 or first_event % BLOCK:
+        raise ValueError(f"--first-event must be a non-negative multiple of {BLOCK} (the block size), got {first_event}")
     jetalgo.banner()  # FastJet's, once, before the progress bar (worker processes never print it)
     start = time.perf_counter()
     sigma, sigma_err, accepted = [], [], []
@@ -324,7 +342,7 @@ def generate(
     with atomic_root(out) as f, tqdm(total=events, unit="ev", desc=f"{process} (seed {seed})",
                                      disable=not progress) as bar:
         tree = None
-        for res in _run(process, seed, events, pileup_mu, executor):
+        for res in _run(process, seed, events, pileup_mu, executor, first_event):
             br = res["branches"]
             if tree is None:
                 tree = f.mktree("Events", branch_types(br), title="Events")
@@ -341,6 +359,7 @@ def generate(
             "description": PROCESSES[process][0],
             "events": events,
             "seed": seed,
+            "first_event": first_event,
             "pileup_mu": pileup_mu,
             **cross_section(
                 process,
