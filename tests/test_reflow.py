@@ -2,6 +2,7 @@
 
 import json
 
+import awkward as ak
 import numpy as np
 import pytest
 import torch
@@ -80,3 +81,28 @@ def test_reflow_refuses_its_teachers_folder_and_unknown_sources(muon_models, tmp
         reflow.reflow_models(models, ["Jet_genjet"], tables, tmp_path / "c", steps=3)
     assert not (tmp_path / "c").exists()
     assert json.loads((models / cards.INDEX).read_text()).get("source_steps", {}).get("Muon_genmuon") is None
+
+
+def test_reflow_of_a_categories_first_source_gives_the_student_the_drawn_class(tiny_models, tt_sample, tt_gen,
+                                                                               tmp_path, monkeypatch):
+    """A source whose classes are drawn before the flow (tiny set's Jet_pileup): the teacher's pairs are made
+    at the conditioning plus the one-hot of a class drawn by its classifier, the student takes both."""
+    from flashsim_coffea.sim.engine import load_source
+    from flashsim_coffea.specs import jet
+
+    tables = tmp_path / "tables"
+    store.extract([tt_sample], tables, keys=["Jet_pileup"], progress=False)
+    seen, teacher_reflow = {}, reflow.reflow
+    monkeypatch.setattr(reflow, "reflow", lambda net, context, *a, **k: (seen.setdefault("context", context),
+                                                                           teacher_reflow(net, context, *a, **k))[1])
+    reflow.reflow_models(tiny_models, ["Jet_pileup"], tables, tmp_path / "r", steps=2, seed=4, rows=400,
+                         teacher_steps=4, min_steps=30, progress=False)
+    m = load_source(tmp_path / "r", jet.PILEUP)
+    n_cond, n_class = len(m.source.conditioning), len(m.classes)
+    assert m.categories_first and m.flow.context_dim == n_cond + n_class
+    onehot = seen["context"][:, n_cond:]
+    assert seen["context"].shape == (400, n_cond + n_class)
+    assert np.array_equal(onehot.sum(1), np.ones(400)) and set(np.unique(onehot)) == {0.0, 1.0}
+    assert len(np.unique(onehot.argmax(1))) >= 2  # drawn per row, not one class for all
+    jets = FlashSim.load(tmp_path / "r", collections=["Jet"]).simulate(tt_gen[:50], seed=1).Jet
+    assert len(jets) == 50 and set(np.unique(np.asarray(ak.flatten(jets.hadronFlavour)))) <= {0, 4, 5}
