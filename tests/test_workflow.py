@@ -46,6 +46,12 @@ def test_production_plan(tmp_path):
     assert "--replicas 6 10" in res.stdout
 
 
+def test_parts_must_be_whole_generator_blocks(tmp_path):
+    res = snakemake("production.yaml", tmp_path, "-n", "--cores", "2", "--config", "part_events=150")
+    assert res.returncode != 0
+    assert "part_events must be a positive multiple of 200, got 150" in res.stdout + res.stderr
+
+
 def test_existing_samples_replace_generation(tmp_path):
     """``existing``: the evaluation signal from files made elsewhere (two of them, one by a glob): not
     generated, one dataset in the fileset."""
