@@ -44,14 +44,17 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
-def combine(*parts) -> np.ndarray:
-    """Hash a sequence of integer arrays (broadcast together) into one uint64 key array.
+def combine(*parts, key=np.uint64(0x243F6A8885A308D3)) -> np.ndarray:
+    """Hash a sequence of integer arrays (broadcast together) into one uint64 key array;
+    ``key``: the hash of the parts before these (``combine(a, b) == combine(b, key=combine(a))``).
 
     Example:
         >>> combine(np.array([1, 2]), 3)  # keys (1, 3) and (2, 3)
         array([13711361237203262809,  4523351985862246698], dtype=uint64)
+        >>> combine(3, key=combine(np.array([1, 2])))
+        array([13711361237203262809,  4523351985862246698], dtype=uint64)
     """
-    key = np.uint64(0x243F6A8885A308D3)
+    key = np.asarray(key, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for p in parts:
             key = splitmix64(np.bitwise_xor(np.asarray(p).astype(np.uint64), key * np.uint64(31)))
@@ -63,14 +66,18 @@ def event_keys(run: np.ndarray, lumi: np.ndarray, event: np.ndarray) -> np.ndarr
     return combine(run, lumi, event)
 
 
-def uniform(seed: int, *parts) -> np.ndarray:
-    """Uniform numbers in [0, 1) for keys ``(seed, *parts)`` (broadcast); 53 random bits each."""
-    bits = combine(np.uint64(seed), *parts)
+def _unit(bits: np.ndarray) -> np.ndarray:
     return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
+def uniform(seed: int, *parts) -> np.ndarray:
+    """Uniform numbers in [0, 1) for keys ``(seed, *parts)`` (broadcast); 53 random bits each."""
+    return _unit(combine(np.uint64(seed), *parts))
+
+
 def normal(seed: int, *parts) -> np.ndarray:
-    """Standard normal numbers for keys ``(seed, *parts)`` (Box-Muller on two hashed uniforms)."""
-    u1 = uniform(seed, *parts, 0x51)
-    u2 = uniform(seed, *parts, 0x52)
+    """Standard normal numbers for keys ``(seed, *parts)`` (Box-Muller on two hashed uniforms, the
+    keys ``(seed, *parts, 0x51)`` and ``(seed, *parts, 0x52)``, whose common prefix is hashed once)."""
+    key = combine(np.uint64(seed), *parts)
+    u1, u2 = (_unit(combine(part, key=key)) for part in (0x51, 0x52))
     return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
