@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from flashsim_coffea.sim.nets import add_scaling, as_tensor, mlp
+from flashsim_coffea.sim.nets import BATCH_ROWS, add_scaling, as_tensor, mlp
 
 DEFAULT_CONFIG = {"hidden": [32, 32], "activation": "silu"}
 
@@ -81,7 +81,8 @@ def probabilities(model: CountModel, context) -> np.ndarray:
     x = as_tensor(context, model.input_dim).to(model.input_mean.device)
     if x.shape[0] == 0:
         return np.zeros((0, model.n_max + 1))
-    return torch.softmax(model(x).double(), dim=1).cpu().numpy()
+    return torch.cat([torch.softmax(model(x[i : i + BATCH_ROWS]).double(), dim=1)
+                      for i in range(0, len(x), BATCH_ROWS)]).cpu().numpy()
 
 
 def sample_counts(model: CountModel, context, uniform: np.ndarray) -> np.ndarray:

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from flashsim_coffea.sim.nets import add_scaling, as_tensor, mlp, set_scaling
+from flashsim_coffea.sim.nets import BATCH_ROWS, add_scaling, as_tensor, mlp, set_scaling
 
 #: classifier defaults (``input_dim`` comes from the data).
 DEFAULT_CONFIG = {"hidden": [64, 64], "activation": "silu", "dropout": 0.0}
@@ -163,7 +163,7 @@ def build_classifier(config: Mapping) -> Classifier:
 @torch.no_grad()
 
 
-def logits(model: Classifier, context, batch_size: int = 100_000) -> np.ndarray:
+def logits(model: Classifier, context, batch_size: int = BATCH_ROWS) -> np.ndarray:
     """Uncalibrated logits (float64) for every row of ``context``."""
     was_training = model.training
     model.eval()
@@ -176,7 +176,7 @@ def logits(model: Classifier, context, batch_size: int = 100_000) -> np.ndarray:
     return out
 
 
-def predict_proba(model: Classifier, context, batch_size: int = 100_000) -> np.ndarray:
+def predict_proba(model: Classifier, context, batch_size: int = BATCH_ROWS) -> np.ndarray:
     """Calibrated P(reconstructed) (float64) for every row of ``context``."""
     return model.calibration(logits(model, context, batch_size))
 

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from flashsim_coffea.sim import ode
-from flashsim_coffea.sim.nets import VelocityNet, as_tensor
+from flashsim_coffea.sim.nets import BATCH_ROWS, VelocityNet, as_tensor
 from flashsim_coffea.sim.precision import resolve, velocity
 
 
@@ -45,7 +45,7 @@ from flashsim_coffea.sim.precision import resolve, velocity
 
 
 def sample(net: VelocityNet, context, steps: int = 20, solver: str = "midpoint",
-           generator: torch.Generator | None = None, noise=None, batch_size: int = 100_000,
+           generator: torch.Generator | None = None, noise=None, batch_size: int = BATCH_ROWS,
            device: str | torch.device | None = None, grid: str = "uniform", precision: str = "float32") -> np.ndarray:
     """Sample targets (in the preprocessed space) for every row of ``context``.
 

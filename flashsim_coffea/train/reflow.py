@@ -60,7 +60,7 @@ def pairs(net: VelocityNet, context: np.ndarray, seed: int, steps: int = TEACHER
     """Standard-normal noise ``z`` (from ``seed``) for every row of ``context``, and ``net``'s sample
     from it integrated with ``steps`` fixed ``solver`` steps (preprocessed space)."""
     z = torch.randn((len(context), net.dim), generator=torch.Generator().manual_seed(seed)).numpy()
-    return z, sample(net, context, steps=steps, solver=solver, noise=z, batch_size=4096)
+    return z, sample(net, context, steps=steps, solver=solver, noise=z)
 
 
 def reflow(teacher: VelocityNet, context: np.ndarray, seed: int = 1, *, steps: int = TEACHER_STEPS,
