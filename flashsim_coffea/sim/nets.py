@@ -31,11 +31,11 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU, "tanh": nn.Tanh,
 }
 
-#: velocity-network defaults (``dim`` and ``context_dim`` come from the data).
 #: rows per network call: a 4096-row batch keeps a 128-wide network's activations in the CPU's caches; one
 #: thread, shipped networks: flows 1.5x (bfloat16) to 1.9x (float32) and classifiers 2.7x faster than
 #: 100k rows a call, outputs bit-identical (docs/performance.md).
 BATCH_ROWS = 4096
+#: velocity-network defaults (``dim`` and ``context_dim`` come from the data).
 VELOCITY_DEFAULTS = {"hidden": [64, 64, 64], "activation": "gelu", "dropout": 0.0, "gated": True}
 
 
