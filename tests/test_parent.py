@@ -40,3 +40,19 @@ def test_has_parent_matches_a_loop():
     got = has_parent(ak.Array({"Muon": parents}), cand, src).tolist()
     assert got == [[v >= 0 and v in links[e] for v in ev] for e, ev in enumerate(cand_idx)]
     assert src.parent.column == PARENT_COLUMN
+
+
+def test_has_parent_counts_only_eligible_parents():
+    """``Parent.eligible``: a candidate counts only where its parent object passes the rule (here parents of
+    odd gen index), against brute force; both outcomes occur."""
+    rng = np.random.default_rng(7)
+    parents, links = _random_parents(rng, 200)
+    cand_idx = [rng.choice([-1, 0, 1, 2, 3, 5, 9], rng.integers(0, 4)).tolist() for _ in range(200)]
+    cand = ak.Array([[{"parent_idx": v, "idx": i} for i, v in enumerate(ev)] for ev in cand_idx])
+    src = Source("FsrPhoton", "muon", candidates="GenPhoton", conditioning=[], targets={},
+                 parent=Parent("Muon", "genPartIdx", eligible=lambda mu: mu.genPartIdx % 2 == 1))
+    got = has_parent(ak.Array({"Muon": parents}), cand, src).tolist()
+    want = [[v >= 0 and v % 2 == 1 and v in links[e] for v in ev] for e, ev in enumerate(cand_idx)]
+    assert got == want
+    flat = [x for ev in want for x in ev]
+    assert sum(flat) > 50 and sum(not x for x in flat) > 50

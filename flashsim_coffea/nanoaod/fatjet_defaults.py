@@ -66,7 +66,7 @@ def apply(cols: dict[str, np.ndarray], has_lepton: np.ndarray | None = None) -> 
     for name in TRACKER:
         if name in cols:
             cols[name] = np.where(tracker, cols[name], -1.0)
-    sd = raw > PARAMS["sd_raw_ptmin"]
+    sd = has_soft_drop(pt, cols.get("rawFactor", np.zeros(len(pt))))
     if "msoftdrop" in cols:
         cols["msoftdrop"] = np.where(sd, cols["msoftdrop"], -1.0)
         if "n3b1" in cols:
@@ -76,3 +76,14 @@ def apply(cols: dict[str, np.ndarray], has_lepton: np.ndarray | None = None) -> 
                 cols[name] = np.where(sd, cols[name], PARAMS["no_sd"])
     if has_lepton is not None and "lsf3" in cols:
         cols["lsf3"] = np.where(has_lepton, cols["lsf3"], -1.0)
+
+
+def has_soft_drop(pt, raw_factor):
+    """Whether a fat jet of corrected ``pt`` and ``raw_factor`` has a soft-drop jet (and subjets): raw pT above
+    ``PARAMS["sd_raw_ptmin"]``. numpy or awkward arrays alike.
+
+    Example:
+        >>> has_soft_drop(np.array([175.0, 180.0]), np.array([0.05, 0.02])).tolist()
+        [False, True]
+    """
+    return pt * (1.0 - raw_factor) > PARAMS["sd_raw_ptmin"]

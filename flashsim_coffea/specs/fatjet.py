@@ -41,6 +41,9 @@ Example:
 
 from __future__ import annotations
 
+import awkward as ak
+
+from flashsim_coffea.nanoaod import fatjet_defaults
 from flashsim_coffea.specs.source import Parent, Source
 
 _SCORE = {"kind": "logit", "lo": 0.0, "hi": 1.0}
@@ -114,6 +117,15 @@ FATJET = Source(
 #: FatJet fields derived (sim/derive.py ``fatjet``, ``subjet``), besides the link ``genJetAK8Idx``
 DERIVED_FATJET = ("hadronFlavour", "nBHadrons", "nCHadrons", "muonIdx3SJ", "electronIdx3SJ", "subJetIdx1", "subJetIdx2")
 
+
+
+def groomed(fat: ak.Array) -> ak.Array:
+    """The fat jets with a soft-drop jet, the only ones with subjets (raw pT above 170 GeV:
+    :func:`flashsim_coffea.nanoaod.fatjet_defaults.has_soft_drop`); the subjets' efficiency is trained
+    on their subjets alone, and ``sim/derive.py`` drops the subjets of the other flash fat jets."""
+    return fatjet_defaults.has_soft_drop(fat.pt, fat.rawFactor)
+
+
 SUBJET = Source(
     collection="SubJet",
     name="subgenjetak8",
@@ -132,7 +144,7 @@ SUBJET = Source(
         "n3b1": _ECF,
     },
     match_dr=0.3,
-    parent=Parent(collection="FatJet", link="genJetAK8Idx", shared_draw=True),
+    parent=Parent(collection="FatJet", link="genJetAK8Idx", shared_draw=True, eligible=groomed),
 )
 
 SOURCES_FATJET = [FATJET]

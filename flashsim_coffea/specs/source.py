@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import awkward as ak
 import numpy as np
 
 
@@ -48,6 +49,11 @@ class Parent:
             probabilities allow: with p1 <= p2 both with probability p1, one alone with p2 - p1 (the
             comonotone coupling; each candidate's own probability unchanged). A groomed fat jet has two
             subjets or none; independent draws gave 10 % of the flash fat jets one subjet, FullSim none.
+        eligible: per parent reco object (an awkward record array of the parent collection), whether it can
+            have children at all (a fat jet with soft drop); ``None``: every parent. Training counts only the
+            candidates of eligible parents, so the efficiency model is P(reconstructed | eligible parent), and
+            the collection's derive function drops the children of ineligible flash parents by the same rule:
+            counting them in training as well lost them twice.
     """
 
     collection: str
@@ -55,6 +61,7 @@ class Parent:
     field: str = "parent_idx"
     index: str | None = None
     shared_draw: bool = False
+    eligible: Callable[[ak.Array], ak.Array] | None = None
 
     @property
     def column(self) -> str:

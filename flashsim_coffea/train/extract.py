@@ -170,7 +170,8 @@ def _fake_assignment(ev: ak.Array, src: Source, claimed: dict[str, ak.Array],
 
 def has_parent(ev: ak.Array, cand: ak.Array, src: Source) -> ak.Array:
     """Per candidate of ``src``: its parent gen object (:class:`~flashsim_coffea.specs.source.Parent`)
-    has a reco object in the parent collection (all True for a source without a parent).
+    has a reco object in the parent collection, one its ``eligible`` rule accepts where it has one (all True
+    for a source without a parent).
 
     Example:
         >>> from flashsim_coffea.specs.source import Parent
@@ -180,11 +181,23 @@ def has_parent(ev: ak.Array, cand: ak.Array, src: Source) -> ak.Array:
         ...              parent=Parent("Muon", "genPartIdx"))
         >>> has_parent(ev, cand, src).tolist()
         [[True, False], [False]]
+
+        Only soft muons may have children here:
+
+        >>> ev = ak.Array({"Muon": [[{"genPartIdx": 4, "pt": 30.0}, {"genPartIdx": 9, "pt": 8.0}]]})
+        >>> cand = ak.Array([[{"parent_idx": 4}, {"parent_idx": 9}]])
+        >>> src = Source("FsrPhoton", "muon", candidates="GenPhoton", conditioning=[], targets={},
+        ...              parent=Parent("Muon", "genPartIdx", eligible=lambda mu: mu.pt < 10))
+        >>> has_parent(ev, cand, src).tolist()
+        [[False, True]]
     """
     if src.parent is None:
         return ak.ones_like(cand.idx if "idx" in cand.fields else cand[cand.fields[0]], dtype=bool)
     want = cand[src.parent.field]
-    links = ev[src.parent.collection][src.parent.link]
+    parents = ev[src.parent.collection]
+    links = parents[src.parent.link]
+    if src.parent.eligible is not None:
+        links = links[src.parent.eligible(parents)]
     return ak.any(want[:, :, None] == links[:, None, :], axis=2) & (want >= 0)
 
 
