@@ -41,10 +41,13 @@ Example:
 
 from __future__ import annotations
 
-import awkward as ak
+from typing import TYPE_CHECKING
 
 from flashsim_coffea.nanoaod import fatjet_defaults
 from flashsim_coffea.specs.source import Parent, Source
+
+if TYPE_CHECKING:
+    import awkward as ak
 
 _SCORE = {"kind": "logit", "lo": 0.0, "hi": 1.0}
 

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import awkward as ak
 import numpy as np
+
+if TYPE_CHECKING:
+    import awkward as ak
 
 
 @dataclass(frozen=True)
