@@ -121,7 +121,6 @@ FATJET = Source(
 DERIVED_FATJET = ("hadronFlavour", "nBHadrons", "nCHadrons", "muonIdx3SJ", "electronIdx3SJ", "subJetIdx1", "subJetIdx2")
 
 
-
 def groomed(fat: ak.Array) -> ak.Array:
     """The fat jets with a soft-drop jet, the only ones with subjets (raw pT above 170 GeV:
     :func:`flashsim_coffea.nanoaod.fatjet_defaults.has_soft_drop`); the subjets' efficiency is trained
