@@ -66,7 +66,7 @@ def apply(cols: dict[str, np.ndarray], has_lepton: np.ndarray | None = None) -> 
     for name in TRACKER:
         if name in cols:
             cols[name] = np.where(tracker, cols[name], -1.0)
-    sd = has_soft_drop(pt, cols.get("rawFactor", np.zeros(len(pt))))
+    sd = has_soft_drop(raw)
     if "msoftdrop" in cols:
         cols["msoftdrop"] = np.where(sd, cols["msoftdrop"], -1.0)
         if "n3b1" in cols:
@@ -78,12 +78,12 @@ def apply(cols: dict[str, np.ndarray], has_lepton: np.ndarray | None = None) -> 
         cols["lsf3"] = np.where(has_lepton, cols["lsf3"], -1.0)
 
 
-def has_soft_drop(pt, raw_factor):
-    """Whether a fat jet of corrected ``pt`` and ``raw_factor`` has a soft-drop jet (and subjets): raw pT above
+def has_soft_drop(raw_pt):
+    """Whether a fat jet of raw pT ``raw_pt`` (pT (1 - rawFactor)) has a soft-drop jet (and subjets): above
     ``PARAMS["sd_raw_ptmin"]``. numpy or awkward arrays alike.
 
     Example:
-        >>> has_soft_drop(np.array([175.0, 180.0]), np.array([0.05, 0.02])).tolist()
+        >>> has_soft_drop(np.array([175.0, 180.0]) * (1.0 - np.array([0.05, 0.02]))).tolist()
         [False, True]
     """
-    return pt * (1.0 - raw_factor) > PARAMS["sd_raw_ptmin"]
+    return raw_pt > PARAMS["sd_raw_ptmin"]

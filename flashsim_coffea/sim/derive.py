@@ -334,14 +334,12 @@ def subjet(cols: dict, chunk: Chunk) -> None:
     fat = chunk.done["FatJet"]
     foff, fcol = _per_flash(fat, n_flash)
     n_fat, n = int(foff[-1]), len(chunk.flash)
-    raw_factor = _f32(ak.to_numpy(ak.flatten(fat.rawFactor)))
-    raw = fcol["pt"] * (1.0 - raw_factor)
-    groomed = fatjet_defaults.has_soft_drop(fcol["pt"], raw_factor)
+    raw = fcol["pt"] * (1.0 - _f32(ak.to_numpy(ak.flatten(fat.rawFactor))))
     gp = foff[chunk.flash] + parent  # flat index of the parent fat jet
     order = np.argsort(gp, kind="stable")  # pT order kept within a fat jet
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n) - derived.offsets(np.bincount(gp, minlength=n_fat))[gp[order]]
-    keep = (rank < 2) & groomed[gp] if n else np.zeros(0, bool)
+    keep = (rank < 2) & fatjet_defaults.has_soft_drop(raw[gp]) if n else np.zeros(0, bool)
     kept = np.flatnonzero(keep)
     # stored as NanoAOD stores them: fat jet after fat jet (in the fat jets' order), the harder one first
     take = kept[np.lexsort((rank[kept], gp[kept]))]

@@ -125,7 +125,7 @@ def groomed(fat: ak.Array) -> ak.Array:
     """The fat jets with a soft-drop jet, the only ones with subjets (raw pT above 170 GeV:
     :func:`flashsim_coffea.nanoaod.fatjet_defaults.has_soft_drop`); the subjets' efficiency is trained
     on their subjets alone, and ``sim/derive.py`` drops the subjets of the other flash fat jets."""
-    return fatjet_defaults.has_soft_drop(fat.pt, fat.rawFactor)
+    return fatjet_defaults.has_soft_drop(fat.pt * (1.0 - fat.rawFactor))
 
 
 SUBJET = Source(
