@@ -76,7 +76,8 @@ def records():
     """A few events of each new process (Pythia only, no detector)."""
     return {p: generate_block(p, n=3, seed=5) for p in
             ("dy_mumu_vbf", "dy_mumu_zh", "vbf_x_mumu", "ttbar_dilep", "ttbar_boosted", "zh_boosted",
-             "dy_mumu_jet_zh", "dy_mumu_jet_vbf", "ttbar_dilep_vbf", "hbb_boosted", "wh_lvbb", "zz_llbb")}
+             "dy_mumu_jet_zh", "dy_mumu_jet_vbf", "ttbar_dilep_vbf", "ttbar_dilep_zh", "hbb_boosted", "wh_lvbb",
+             "zz_llbb")}
 
 
 #: the Z+jet processes: (pT-hat minimum = the bias reference, bias power) of their Pythia settings
@@ -97,7 +98,7 @@ def _keep_probability(process: str, ev: dict, weight: float) -> float:
 
 
 @pytest.mark.parametrize("process", ["dy_mumu_vbf", "vbf_x_mumu", "dy_mumu_zh", "dy_mumu_jet_zh", "dy_mumu_jet_vbf",
-                                     "ttbar_dilep_vbf"])
+                                     "ttbar_dilep_vbf", "ttbar_dilep_zh"])
 def test_filter_holds_on_the_gen_record_of_kept_events(records, process):
     rec = records[process]
     assert len(rec["counts"]) == 3 and rec["n_tried"] > 3  # the filter rejected some events
@@ -116,8 +117,9 @@ def test_filter_holds_on_the_gen_record_of_kept_events(records, process):
         elif q > CUTS["bias_keep"] * 1.5:
             m, _ = _jet_pairs(genjets[k], mu, CUTS["zh_jet_pt"], CUTS["zh_jet_eta"])
             assert np.any((m > CUTS["zh_mjj_min"]) & (m < CUTS["zh_mjj_max"])), m
-        if process == "ttbar_dilep_vbf":  # the window is the filter's, on the two leading muons
-            assert CUTS["vbf_mll"][0] <= _mass(_leading_muon_p4(ev)) < CUTS["vbf_mll"][1]
+        if process in ("ttbar_dilep_vbf", "ttbar_dilep_zh"):  # the window is the filter's, on the two leading muons
+            lo, hi = CUTS["vbf_mll" if vbf else "zh_mll"]
+            assert lo <= _mass(_leading_muon_p4(ev)) < hi
             continue
         # the Z/gamma* or X of the hard process decays to mumu in the generated mass range
         boson = np.flatnonzero((ev["status"] == -22) & np.isin(ev["id"], (23, 25)))[0]
@@ -125,15 +127,16 @@ def test_filter_holds_on_the_gen_record_of_kept_events(records, process):
         assert lo <= ev["m"][boson] <= hi
 
 
-def test_ttbar_dilep_both_w_leptonic(records):
-    for ev in _events(records["ttbar_dilep"]):
+@pytest.mark.parametrize("process, leptons", [("ttbar_dilep", (11, 13, 15)), ("ttbar_dilep_zh", (13, 15))])
+def test_ttbar_dilep_both_w_leptonic(records, process, leptons):
+    for ev in _events(records[process]):
         # the last copy of each W (the one that decays) has lepton + neutrino daughters
         ws = np.flatnonzero((np.abs(ev["id"]) == 24) & (ev["daughter1"] >= 0))
         last = [i for i in ws if not np.any(np.abs(_daughters(ev, i)) == 24)]
         assert len(last) == 2
         for i in last:
             d = np.sort(np.abs(_daughters(ev, i)))
-            assert d[0] in (11, 13, 15) and d[1] == d[0] + 1, d
+            assert d[0] in leptons and d[1] == d[0] + 1, d
 
 
 def test_boosted_processes_pass_their_pt_hat(records):

@@ -34,10 +34,11 @@ element starting the shower at pT-hat leaves out part of it.
 Example:
     >>> sorted(PROCESSES)  # doctest: +NORMALIZE_WHITESPACE
     ['dy', 'dy_mumu', 'dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_m105', 'dy_mumu_vbf', 'dy_mumu_zh',
-     'hbb_boosted', 'qcd', 'ttbar', 'ttbar_boosted', 'ttbar_dilep', 'ttbar_dilep_vbf', 'vbf_hmumu', 'vbf_x_mumu',
-     'wh_lvbb', 'wjets', 'zh_boosted', 'zh_llbb', 'zz_llbb']
+     'hbb_boosted', 'qcd', 'ttbar', 'ttbar_boosted', 'ttbar_dilep', 'ttbar_dilep_vbf', 'ttbar_dilep_zh',
+     'vbf_hmumu', 'vbf_x_mumu', 'wh_lvbb', 'wjets', 'zh_boosted', 'zh_llbb', 'zz_llbb']
     >>> sorted(FILTERS), FILTERS["dy_mumu_vbf"].__name__  # doctest: +NORMALIZE_WHITESPACE
-    (['dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_vbf', 'dy_mumu_zh', 'ttbar_dilep_vbf', 'vbf_x_mumu'],
+    (['dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_vbf', 'dy_mumu_zh', 'ttbar_dilep_vbf', 'ttbar_dilep_zh',
+      'vbf_x_mumu'],
      'vbf_dijet')
     >>> PROCESSES["dy"][1]  # Pythia settings on top of COMMON
     ['WeakSingleBoson:ffbar2gmZ = on', 'PhaseSpace:mHatMin = 50.', '23:onMode = off', '23:onIfAny = 11 13 15']
@@ -119,6 +120,11 @@ PROCESSES: dict[str, tuple[str, list[str]]] = {
         "top-quark pairs, both W -> mu nu or tau nu, filtered for the VBF H -> mumu selection with "
         "105 < m(mumu) < 200 GeV (filters.vbf_dijet_mll): the top background where the VBF signal region is",
         # W -> e nu left out: an electron never makes the muon pair (2.25x the dimuon events per event made)
+        [*_TTBAR, "24:onMode = off", "24:onIfAny = 13 15"],
+    ),
+    "ttbar_dilep_zh": (
+        "top-quark pairs, both W -> mu nu or tau nu, filtered for the ZH -> mumu bb selection with "
+        "50 < m(mumu) < 130 GeV (filters.zh_dijet_mll): the top background where the ZH signal region is",
         [*_TTBAR, "24:onMode = off", "24:onIfAny = 13 15"],
     ),
     "ttbar_boosted": (
@@ -250,6 +256,7 @@ FILTERS: dict[str, Callable[..., float]] = {
     "dy_mumu_jet_zh": filters.zh_dijet,
     "vbf_x_mumu": filters.vbf_dijet,
     "ttbar_dilep_vbf": filters.vbf_dijet_mll,
+    "ttbar_dilep_zh": filters.zh_dijet_mll,
 }
 
 #: CMS EW Zjj, Z -> ll (one lepton flavour), m_ll > 50, m_jj > 120, pT_j > 25 GeV, abs(eta_j) < 5, 13 TeV:
