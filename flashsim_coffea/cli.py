@@ -394,7 +394,7 @@ def _add_validate(sub) -> None:
     p.add_argument("--events", type=positive_int, default=None, help="use at most N events per file")
     p.add_argument("--no-plots", action="store_true", help="JSON and table only")
     p.add_argument("--update-cards", action="store_true", help="record the figures in the models' cards")
-    p.add_argument("--solver", choices=("euler", "midpoint", "heun", "rk4"), default=None,
+    p.add_argument("--solver", choices=("euler", "midpoint", "heun", "rk4", "ab2"), default=None,
                    help="ODE solver (default: the models index's)")
     p.add_argument("--steps", type=positive_int, default=None, help="ODE steps (default: the models index's)")
     p.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
@@ -454,7 +454,7 @@ def _add_bench(sub) -> None:
     p.add_argument("--steps", type=_bench_steps, nargs="+", default=["index", 4, 8, 20, 100],
                    help="ODE step counts of every flow, or 'index': each source's count of the models index (the "
                    "default solver; default: index 4 8 20 100)")
-    p.add_argument("--solver", choices=["euler", "midpoint", "heun", "rk4"], default=None, help="ODE solver")
+    p.add_argument("--solver", choices=["euler", "midpoint", "heun", "rk4", "ab2"], default=None, help="ODE solver")
     p.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
                    help="arithmetic of the flows: bfloat16 is 2-3x faster where the CPU has native bfloat16 "
                    "(auto: there only; default: float32 and, where native, bfloat16)")
