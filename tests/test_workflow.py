@@ -89,3 +89,51 @@ def test_tiny_workflow_end_to_end(tmp_path):
     assert rep["dnn"] == "dnn/zh_llbb_dnn" and rep["events_per_dataset"]["zh_llbb"] == 100
     assert set(rep["oversampling"]) == {"K2"} and rep["oversampling"]["K2"]["gen_events"]["zh_llbb"] == 50
     assert (tmp_path / "reports" / "zh_llbb" / "report.md").read_text().startswith("# zh_llbb")
+
+
+def models_snakemake(config: str, workdir: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = ["snakemake", "-s", str(ROOT / "workflow" / "models.smk"), "--configfile",
+           str(ROOT / "workflow" / "config" / config), "--directory", str(workdir), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+
+
+def test_models_plan_trains_every_shipped_source(tmp_path):
+    """Dry run of the next model set: 31 samples as 35 part files, one tables folder, one training per
+    source of the shipped index, the set assembled."""
+    res = models_snakemake("models.yaml", tmp_path, "-n", "-p", "--cores", "2")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    counts = dict(re.findall(r"^(generate|extract|train|assemble)\s+(\d+)$", res.stdout, re.M))
+    assert counts == {"generate": "35", "extract": "1", "train": "24", "assemble": "1"}
+    shipped = json.loads((ROOT / "flashsim_coffea" / "models" / "flashsim.json").read_text())["sources"]
+    trained = set(re.findall(r"--out trained/(\w+) ", res.stdout))
+    assert trained == set(shipped)
+    assert "--process ttbar --events 20000 --seed 120 --first-event 20000 --out samples/ttbar_e/part001.root" in res.stdout
+    assert "--process zh_llbb" not in res.stdout and "--process vbf_hmumu" not in res.stdout
+
+
+def test_models_tiny_end_to_end(tmp_path):
+    """generate -> extract (two groups) -> train (two sources) -> the set: the trained flows replace the base
+    set's, the kept efficiency and every other source are the base's bytes, the set loads."""
+    from flashsim_coffea.sim.engine import FlashSim
+
+    res = models_snakemake("models_tiny.yaml", tmp_path, "--cores", "2")
+    logs = "".join(p.read_text()[-1500:] for p in sorted(tmp_path.glob("logs/*.log")))
+    assert res.returncode == 0, res.stderr[-3000:] + logs
+    base, models = ROOT / "flashsim_coffea" / "models", tmp_path / "models"
+
+    def same(key: str, name: str, other: Path) -> bool:
+        return (models / key / name).read_bytes() == (other / name).read_bytes()
+
+    assert same("Muon_genmuon", "flow.safetensors", tmp_path / "trained" / "Muon_genmuon" / "Muon_genmuon")
+    assert not same("Muon_genmuon", "flow.safetensors", base / "Muon_genmuon")
+    assert same("Muon_genmuon", "efficiency.safetensors", base / "Muon_genmuon")  # keep: efficiency
+    assert same("Muon_genmuon", "efficiency.json", base / "Muon_genmuon")
+    for name in ("flow.safetensors", "count.safetensors"):
+        assert same("Jet_pileup", name, tmp_path / "trained" / "Jet_pileup" / "Jet_pileup")
+    assert same("Jet_genjet", "flow.safetensors", base / "Jet_genjet")
+    muon = json.loads((models / "Muon_genmuon" / "flow.json").read_text())["training"]
+    assert muon["files"] == ["dy_mumu/part000.root", "dy_mumu/part001.root"] and muon["events"] == 400
+    pileup = json.loads((models / "Jet_pileup" / "flow.json").read_text())["training"]
+    assert pileup["processes"] == ["dy_mumu", "ttbar"] and pileup["events"] == 600
+    sim = FlashSim.load(models)
+    assert "Muon_genmuon" in sim.models and "Jet_pileup" in sim.models

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -315,7 +316,8 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
 def provenance(paths: list[str | os.PathLike], n_events: int) -> dict:
     """Training provenance for the cards: files, processes, events and code versions.
 
-    The process is the one a reference sample records in its metadata, else the file name.
+    The process is the one a reference sample records in its metadata, else the file name. Files are named by
+    their name, part files (``partNNN.root``) by their folder and name.
 
     Example:
         >>> provenance([SHARED / "nano_tt_v12.root"], 50)  # doctest: +NORMALIZE_WHITESPACE
@@ -335,7 +337,10 @@ def provenance(paths: list[str | os.PathLike], n_events: int) -> dict:
             versions.append(md["code_version"])
     from flashsim_coffea import __version__
 
-    return {"files": [Path(p).name for p in paths], "processes": sorted(set(procs)), "events": int(n_events),
+    # part files (samples/<name>/partNNN.root: workflow/models.smk) by their sample's folder too
+    names = [f"{Path(p).parent.name}/{Path(p).name}" if re.fullmatch(r"part\d+\.root", Path(p).name) else Path(p).name
+             for p in paths]
+    return {"files": names, "processes": sorted(set(procs)), "events": int(n_events),
             "reference_code_versions": sorted(set(versions)), "flashsim_coffea_version": __version__}
 
 
