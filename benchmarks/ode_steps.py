@@ -1,13 +1,13 @@
 """Fidelity against ODE steps, per source and time grid: the curve the default solver is chosen from.
 
 Usage: python benchmarks/ode_steps.py --models flashsim_coffea/models --tables HELD_OUT_TABLES \
-    [--sources KEY ...] [--steps 4 8 16 32 100] [--grids uniform late] [--solver midpoint] \
+    [--sources KEY ...] [--steps 4 8 16 32 100] [--grids uniform late] [--solver midpoint ab2] \
     [--max-objects 40000] [--auc-seeds 3] [--out docs/ode_steps] [--apply]
 
 Each source's flow samples the reco targets of the FullSim objects of ``--tables`` (a
 ``flashsim extract`` folder of events the models never saw: training processes with other seeds,
 never the validation processes) from their gen conditioning, redrawn outside the acceptance as
-the engine does, for every (grid, steps); figures from :func:`flashsim_coffea.validate.tune.score`:
+the engine does, for every (solver, grid, steps); figures from :func:`flashsim_coffea.validate.tune.score`:
 two-sample AUC (mean and spread over ``--auc-seeds`` classifier seeds), median W1/σ over the
 targets, and the multiply-adds per object. Every setting starts from the same noise (same seed),
 so differences between settings are the integration's, not sampling noise. At most
@@ -15,9 +15,9 @@ so differences between settings are the integration's, not sampling noise. At mo
 
 Writes OUT.json (after every setting: a rerun skips the settings it holds) and OUT.png (median
 W1/σ and AUC − 0.5 against velocity evaluations per object, one panel pair per source, a line per
-grid) and prints a table and each source's fewest steps within tolerance (:func:`choose`); ``--apply``
-writes those into the models index as ``source_steps``, the per-source step counts the engine
-integrates with (``FlashSim.steps_of``).
+solver and grid) and prints a table and each source's cheapest (solver, steps) within tolerance (:func:`choose`);
+``--apply`` writes those into the models index as ``source_steps`` and ``source_solvers``, what the engine
+integrates each flow with (``FlashSim.steps_of``, ``FlashSim.solver_of``).
 
 Example (held-out tables: 10k ttbar, 10k dy_mumu, 4k ttbar_boosted with seeds not used in training):
     flashsim generate --process ttbar --events 10000 --seed 301 --out held/ttbar.root --workers 2
@@ -81,45 +81,50 @@ def curve(models: str, tables: str, keys: list[str], steps: list[int], grids: li
 
 
 def choose(rows: list[dict], grid: str = "uniform", auc_tolerance: float = 0.003,
-           w1_tolerance: float = 0.005) -> dict[str, int]:
-    """Per source, the fewest steps on ``grid`` whose two-sample AUC is within ``auc_tolerance`` (or two
-    classifier-seed spreads, if larger) and whose median W1/σ within ``w1_tolerance`` of the source's most
-    steps measured (the reference: the integration converged there; the same noise at every setting, so
-    a difference is the integration's). A source whose reference is its only row keeps it.
+           w1_tolerance: float = 0.005) -> dict[str, tuple[str, int]]:
+    """Per source, the (solver, steps) on ``grid`` of fewest velocity evaluations whose two-sample AUC is within
+    ``auc_tolerance`` (or two classifier-seed spreads, if larger) and whose median W1/σ within ``w1_tolerance``
+    of the source's reference: its setting of most evaluations (the integration converged there; the same
+    noise at every setting, so a difference is the integration's). A source whose reference is its only row
+    keeps it.
 
     Example:
-        >>> rows = [{"source": "A", "grid": "uniform", "steps": n, "auc": a, "auc_seeds": [a, a],
-        ...          "median_w1_over_sigma": 0.01} for n, a in ((4, 0.531), (8, 0.529), (100, 0.530))]
+        >>> rows = [{"source": "A", "grid": "uniform", "solver": "midpoint", "steps": n, "nfe": 2 * n, "auc": a,
+        ...          "auc_seeds": [a, a], "median_w1_over_sigma": 0.01}
+        ...         for n, a in ((4, 0.531), (8, 0.529), (100, 0.530))]
         >>> rows += [{**r, "source": "B", "auc": r["auc"] + (0.01 if r["steps"] == 4 else 0)} for r in rows]
         >>> choose(rows)
-        {'A': 4, 'B': 8}
+        {'A': ('midpoint', 4), 'B': ('midpoint', 8)}
+        >>> ab2 = [{**r, "solver": "ab2", "steps": 6, "nfe": 7, "auc": 0.531} for r in rows if r["steps"] == 4]
+        >>> choose(rows + ab2)  # 7 evaluations within tolerance: fewer than midpoint's 8 (A) and 16 (B)
+        {'A': ('ab2', 6), 'B': ('ab2', 6)}
     """
     out = {}
     for key in dict.fromkeys(r["source"] for r in rows):
-        rs = sorted((r for r in rows if r["source"] == key and r["grid"] == grid), key=lambda r: r["steps"])
+        rs = sorted((r for r in rows if r["source"] == key and r["grid"] == grid), key=lambda r: (r["nfe"], r["steps"]))
         if not rs:
             continue
         ref = rs[-1]
         tol = max(auc_tolerance, 2 * float(np.std(ref["auc_seeds"])))
-        out[key] = next(r["steps"] for r in rs if r["auc"] - ref["auc"] <= tol
-                        and r["median_w1_over_sigma"] - ref["median_w1_over_sigma"] <= w1_tolerance)
+        best = next(r for r in rs if r["auc"] - ref["auc"] <= tol
+                    and r["median_w1_over_sigma"] - ref["median_w1_over_sigma"] <= w1_tolerance)
+        out[key] = (best["solver"], best["steps"])
     return out
 
 
-def apply(models: str, chosen: dict[str, int], solver: str) -> dict:
-    """Write ``chosen`` into the models index as ``source_steps`` (:func:`flashsim_coffea.sim.cards.set_source_steps`).
-    Refuses an index whose solver is not ``solver``."""
+def apply(models: str, chosen: dict[str, tuple[str, int]]) -> dict:
+    """Write ``chosen`` (source -> (solver, steps)) into the models index as ``source_steps`` and
+    ``source_solvers`` (:func:`flashsim_coffea.sim.cards.set_source_steps`); sources the index lacks are left out."""
     index = cards.read_index(models)
-    if index.get("solver", "midpoint") != solver:
-        raise SystemExit(f"ode_steps: {Path(models) / cards.INDEX} integrates with {index.get('solver')!r}, "
-                         f"the curve with {solver!r}")
-    return cards.set_source_steps(models, {k: n for k, n in chosen.items() if k in index["sources"]})
+    mine = {k: v for k, v in chosen.items() if k in index["sources"]}
+    return cards.set_source_steps(models, {k: n for k, (_, n) in mine.items()}, {k: s for k, (s, _) in mine.items()})
 
 
 def table(rows: list[dict]) -> str:
-    out = [f"{'source':<22} {'grid':<8} {'steps':>5} {'NFE':>4} {'AUC':>6} {'±':>5} {'medW1/σ':>8} {'objects':>8}"]
+    out = [f"{'source':<22} {'solver':<8} {'grid':<8} {'steps':>5} {'NFE':>4} {'AUC':>6} {'±':>5} {'medW1/σ':>8} "
+           f"{'objects':>8}"]
     for r in rows:
-        out.append(f"{r['source']:<22} {r['grid']:<8} {r['steps']:>5} {r['nfe']:>4} {r['auc']:>6.3f} "
+        out.append(f"{r['source']:<22} {r['solver']:<8} {r['grid']:<8} {r['steps']:>5} {r['nfe']:>4} {r['auc']:>6.3f} "
                    f"{np.std(r['auc_seeds']):>5.3f} {r['median_w1_over_sigma']:>8.4f} {r['held_out_objects']:>8}")
     return "\n".join(out)
 
@@ -143,12 +148,13 @@ def plot(rows: list[dict], path: Path) -> None:
         top, bottom = axes[2 * (j // ncols), j % ncols], axes[2 * (j // ncols) + 1, j % ncols]
         top.set_visible(True)
         bottom.set_visible(True)
-        for grid in dict.fromkeys(r["grid"] for r in rows):
-            rs = sorted((r for r in rows if r["source"] == key and r["grid"] == grid), key=lambda r: r["nfe"])
+        for solver, grid in dict.fromkeys((r["solver"], r["grid"]) for r in rows):
+            rs = sorted((r for r in rows if r["source"] == key and r["grid"] == grid and r["solver"] == solver),
+                        key=lambda r: r["nfe"])
             x = [r["nfe"] for r in rs]
-            top.plot(x, [r["median_w1_over_sigma"] for r in rs], "o-", label=grid)
+            top.plot(x, [r["median_w1_over_sigma"] for r in rs], "o-", label=f"{solver}, {grid}")
             bottom.errorbar(x, [r["auc"] - 0.5 for r in rs], yerr=[np.std(r["auc_seeds"]) for r in rs],
-                            fmt="o-", label=grid)
+                            fmt="o-", label=f"{solver}, {grid}")
         top.set_title(key, fontsize=14)
         bottom.set_xscale("log")
         bottom.set_xticks(nfes, [str(n) for n in nfes], fontsize=12)
@@ -171,15 +177,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sources", nargs="+", default=None, help="source keys (default: every one of the models index)")
     p.add_argument("--steps", nargs="+", type=int, default=[4, 8, 16, 32, 100], help="ODE step counts")
     p.add_argument("--grids", nargs="+", choices=GRIDS, default=list(GRIDS), help="time grids")
-    p.add_argument("--solver", choices=sorted(SOLVERS), default="midpoint", help="ODE solver")
+    p.add_argument("--solver", nargs="+", choices=sorted(SOLVERS), default=["midpoint"],
+                   help="ODE solvers (a curve each; --apply chooses among them)")
     p.add_argument("--max-objects", type=int, default=40_000, help="objects per source (uniform subsample)")
     p.add_argument("--auc-seeds", type=int, default=3, help="classifier seeds per AUC")
     p.add_argument("--classifier", choices=("hgb", "mlp"), default="hgb",
                    help="two-sample classifier: gradient-boosted (default) or the MLP (the curve in docs/performance.md)")
     p.add_argument("--out", default="ode_steps", help="output prefix: OUT.json, OUT.png")
     p.add_argument("--apply", action="store_true",
-                   help="write each source's fewest steps on the uniform grid within tolerance of its most steps "
-                   "(choose()) into the models index as its source_steps")
+                   help="write each source's cheapest (solver, steps) on the uniform grid within tolerance of its "
+                   "most evaluations (choose()) into the models index as its source_steps and source_solvers")
     p.add_argument("--auc-tolerance", type=float, default=0.003, help="with --apply: AUC tolerance (default 0.003)")
     p.add_argument("--w1-tolerance", type=float, default=0.005,
                    help="with --apply: median W1/sigma tolerance (default 0.005)")
@@ -202,18 +209,23 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps({"models": str(args.models), "tables": str(args.tables), "rows": rows}, indent=1))
         tmp.replace(js)
 
-    rows = curve(args.models, args.tables, keys, args.steps, args.grids, args.solver, args.max_objects,
-                 args.auc_seeds, done=done, save=save, classifier=args.classifier)
+    rows = done
+    for solver in args.solver:
+        others = [r for r in rows if r["solver"] != solver]
+        mine = curve(args.models, args.tables, keys, args.steps, args.grids, solver, args.max_objects,
+                     args.auc_seeds, done=rows, save=lambda rs, others=others: save(others + rs),
+                     classifier=args.classifier)
+        rows = others + mine
     save(rows)
     print(table(rows))
     plot(rows, out.with_suffix(".png"))
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
     chosen = choose(rows, auc_tolerance=args.auc_tolerance, w1_tolerance=args.w1_tolerance)
-    print("fewest steps within tolerance:", chosen)
+    print("cheapest (solver, steps) within tolerance:", chosen)
     if args.apply:
-        index = apply(args.models, chosen, args.solver)
-        print(f"wrote source_steps into {Path(args.models) / cards.INDEX}: steps {index['steps']}, "
-              f"per source {index.get('source_steps', {})}")
+        index = apply(args.models, chosen)
+        print(f"wrote source_steps and source_solvers into {Path(args.models) / cards.INDEX}: {index['solver']} "
+              f"{index['steps']} steps, per source {index.get('source_steps', {})}, {index.get('source_solvers', {})}")
     return 0
 
 

@@ -58,19 +58,33 @@ def test_curve_converges_and_grids_meet_at_many_steps(tiny_models, tt_sample, tm
 
 
 def test_apply_writes_the_chosen_steps_into_the_index(tiny_models, tmp_path):
-    """--apply: the chosen counts land in the index as ``source_steps`` (those equal to its ``steps`` left out),
-    the engine then integrates each flow with its own; another solver's curve is refused."""
+    """--apply: the chosen counts and solvers land in the index as ``source_steps`` and ``source_solvers`` (those
+    equal to its ``steps`` and ``solver`` left out), the engine then integrates each flow with its own; flows
+    loaded with a solver or steps given all take those."""
     import shutil
 
     from flashsim_coffea.sim.engine import FlashSim
 
     d = tmp_path / "models"
     shutil.copytree(tiny_models, d)
-    index = ode_steps.apply(str(d), {"Muon_genmuon": 4, "Jet_genjet": 8}, "midpoint")
+    index = ode_steps.apply(str(d), {"Muon_genmuon": ("midpoint", 4), "Jet_genjet": ("ab2", 8)})
     assert index["steps"] == 8 and index["source_steps"] == {"Muon_genmuon": 4}
-    assert json.loads((d / "flashsim.json").read_text())["source_steps"] == {"Muon_genmuon": 4}
+    assert index["source_solvers"] == {"Jet_genjet": "ab2"}
+    on_disk = json.loads((d / "flashsim.json").read_text())
+    assert on_disk["source_steps"] == {"Muon_genmuon": 4} and on_disk["source_solvers"] == {"Jet_genjet": "ab2"}
     sim = FlashSim.load(d)
     assert (sim.steps_of("Muon_genmuon"), sim.steps_of("Jet_genjet"), sim.steps_of("Muon_jetfake")) == (4, 8, 8)
-    assert "source_steps" not in ode_steps.apply(str(d), {"Muon_genmuon": 8}, "midpoint")
-    with pytest.raises(SystemExit, match="integrates with 'midpoint', the curve with 'rk4'"):
-        ode_steps.apply(str(d), {"Muon_genmuon": 2}, "rk4")
+    assert (sim.solver_of("Muon_genmuon"), sim.solver_of("Jet_genjet")) == ("midpoint", "ab2")
+    flops = sim.flops_per_object()  # ab2: 9 evaluations at 8 steps, midpoint 8 at 4
+    per_eval = FlashSim.load(d, steps=1).flops_per_object()
+    assert flops["Jet_genjet"]["flow"] == 9 * per_eval["Jet_genjet"]["flow"] // 2
+    assert flops["Muon_genmuon"]["flow"] == 8 * per_eval["Muon_genmuon"]["flow"] // 2
+    given = FlashSim.load(d, solver="heun")
+    assert given.solver_of("Jet_genjet") == "heun" and given.steps_of("Muon_genmuon") == 4
+    index = ode_steps.apply(str(d), {"Muon_genmuon": ("midpoint", 8), "Jet_genjet": ("midpoint", 8)})
+    assert "source_steps" not in index and "source_solvers" not in index
+    index = json.loads((d / "flashsim.json").read_text())
+    index["source_solvers"] = {"Jet_genjet": "dopri5"}
+    (d / "flashsim.json").write_text(json.dumps(index))
+    with pytest.raises(ValueError, match="unknown ODE solver 'dopri5'"):
+        FlashSim.load(d)

@@ -168,7 +168,8 @@ def is_models_dir(path: str | os.PathLike) -> bool:
 
 def read_index(models_dir: str | os.PathLike) -> dict:
     """The models index of ``models_dir`` (``schema_version``, ``solver``, ``steps``, ``sources``; optional
-    ``grid``, ``precision`` and ``source_steps``: source -> its own step count), checked."""
+    ``grid``, ``precision``, ``source_steps``: source -> its own step count, and ``source_solvers``: source ->
+    its own solver), checked."""
     path = Path(models_dir) / INDEX
     try:
         index = json.loads(path.read_text())
@@ -184,14 +185,19 @@ def read_index(models_dir: str | os.PathLike) -> dict:
             raise ModelCardError(f"{path}: source_steps names {key!r}, which is not one of its sources")
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ModelCardError(f"{path}: source_steps[{key!r}] = {n!r} is not a positive whole number of ODE steps")
+    for key, name in index.get("source_solvers", {}).items():
+        if key not in index.get("sources", []):
+            raise ModelCardError(f"{path}: source_solvers names {key!r}, which is not one of its sources")
+        if not isinstance(name, str):
+            raise ModelCardError(f"{path}: source_solvers[{key!r}] = {name!r} is not the name of an ODE solver")
     return index
 
 
 def write_index(models_dir: str | os.PathLike, keys: list[str], order: list[str], solver: str, steps: int) -> Path:
     """Add ``keys`` to the index of ``models_dir`` (created if absent), sources listed in ``order``.
 
-    An existing index keeps its solver, steps, per-source steps of the sources it keeps and time grid
-    (``grid``: :func:`flashsim_coffea.sim.ode.time_grid`; absent: equal steps).
+    An existing index keeps its solver, steps, per-source steps and solvers of the sources it keeps and time
+    grid (``grid``: :func:`flashsim_coffea.sim.ode.time_grid`; absent: equal steps).
     """
     path = Path(models_dir) / INDEX
     old = json.loads(path.read_text()) if path.exists() else {}
@@ -199,16 +205,19 @@ def write_index(models_dir: str | os.PathLike, keys: list[str], order: list[str]
     index = {"schema_version": INDEX_SCHEMA_VERSION, "solver": old.get("solver", solver),
              "steps": old.get("steps", steps), **({"grid": old["grid"]} if "grid" in old else {}),
              "sources": [k for k in order if k in have]}
-    kept = {k: n for k, n in old.get("source_steps", {}).items() if k not in keys}  # a retrained source: not measured
-    if kept:
-        index["source_steps"] = kept
+    for per in ("source_steps", "source_solvers"):  # a retrained source: not measured
+        kept = {k: n for k, n in old.get(per, {}).items() if k not in keys}
+        if kept:
+            index[per] = kept
     path.write_text(json.dumps(index, indent=1))
     return path
 
 
-def set_source_steps(models_dir: str | os.PathLike, chosen: dict[str, int]) -> dict:
+def set_source_steps(models_dir: str | os.PathLike, chosen: dict[str, int], solvers: dict[str, str] | None = None) -> dict:
     """Write ``chosen`` (source -> ODE steps) into the index of ``models_dir`` as ``source_steps``: the entries
-    that differ from its ``steps``; those of sources not in ``chosen`` are kept. Returns the index."""
+    that differ from its ``steps``; those of sources not in ``chosen`` are kept. ``solvers`` (source -> solver,
+    for sources of ``chosen``): likewise as ``source_solvers``, against its ``solver``; a source of ``chosen``
+    without one takes the index's solver. Returns the index."""
     path = Path(models_dir) / INDEX
     index = read_index(models_dir)
     unknown = [k for k in chosen if k not in index["sources"]]
@@ -216,8 +225,13 @@ def set_source_steps(models_dir: str | os.PathLike, chosen: dict[str, int]) -> d
         raise ModelCardError(f"{path}: no source {unknown[0]!r} to set the steps of")
     per = {**index.get("source_steps", {}), **{k: int(n) for k, n in chosen.items()}}
     index["source_steps"] = {k: n for k, n in per.items() if n != index["steps"]}
-    if not index["source_steps"]:
-        del index["source_steps"]
+    solvers = solvers or {}
+    per = {**{k: s for k, s in index.get("source_solvers", {}).items() if k not in chosen},
+           **{k: solvers.get(k, index["solver"]) for k in chosen}}
+    index["source_solvers"] = {k: s for k, s in per.items() if s != index["solver"]}
+    for name in ("source_steps", "source_solvers"):
+        if not index[name]:
+            del index[name]
     write(path, index)
     return index
 

@@ -461,6 +461,8 @@ class FlashSim:
         solver, steps, grid: ODE integration of every flow (:func:`flashsim_coffea.sim.ode.solve`).
         source_steps: source key -> its own step count, where it differs from ``steps`` (the models index's
             ``source_steps``, chosen per source from the steps-vs-fidelity curve, ``benchmarks/ode_steps.py``).
+        source_solvers: source key -> its own solver, where it differs from ``solver`` (the index's
+            ``source_solvers``, chosen with its steps from the curves of several solvers).
         precision: of the flows' velocity networks (:mod:`flashsim_coffea.sim.precision`: ``float32``,
             ``bfloat16``, ``auto``).
         batch_size: objects integrated at once (:data:`~flashsim_coffea.sim.nets.BATCH_ROWS` keeps the activations in
@@ -469,8 +471,8 @@ class FlashSim:
 
     def __init__(self, models: dict[str, SourceModel], solver: str = DEFAULT_SOLVER, steps: int = DEFAULT_STEPS,
                  batch_size: int = BATCH_ROWS, grid: str = DEFAULT_GRID, precision: str = DEFAULT_PRECISION,
-                 source_steps: dict[str, int] | None = None):
-        from flashsim_coffea.sim.ode import time_grid
+                 source_steps: dict[str, int] | None = None, source_solvers: dict[str, str] | None = None):
+        from flashsim_coffea.sim.ode import SOLVERS, time_grid
         from flashsim_coffea.sim.precision import resolve
 
         time_grid(1, grid)  # an unknown grid or precision fails here, not at the first chunk
@@ -479,6 +481,10 @@ class FlashSim:
         self.solver, self.steps, self.batch_size, self.grid = solver, int(steps), int(batch_size), grid
         self.precision = precision
         self.source_steps = {k: int(v) for k, v in (source_steps or {}).items()}
+        self.source_solvers = dict(source_solvers or {})
+        for name in {solver, *self.source_solvers.values()}:  # an unknown solver fails here too
+            if name not in SOLVERS:
+                raise ValueError(f"unknown ODE solver {name!r} (known: {sorted(SOLVERS)})")
         #: rows each source's flow integrated (redraws outside the acceptance included) since the engine was made
         #: or this was last cleared: the network cost a run spent (``flashsim bench``'s FLOP count)
         self.sampled: dict[str, int] = {}
@@ -487,6 +493,10 @@ class FlashSim:
     def steps_of(self, key: str) -> int:
         """ODE steps of source ``key``'s flow: its own count (``source_steps``) or ``steps``."""
         return self.source_steps.get(key, self.steps)
+
+    def solver_of(self, key: str) -> str:
+        """ODE solver of source ``key``'s flow: its own (``source_solvers``) or ``solver``."""
+        return self.source_solvers.get(key, self.solver)
 
     def to(self, device: str | torch.device) -> FlashSim:
         """Move every network to ``device`` (``cuda`` for a GPU); returns ``self``."""
@@ -506,7 +516,7 @@ class FlashSim:
         out = {}
         for key, m in self.models.items():
             other = m.efficiency if m.efficiency is not None else m.count
-            out[key] = {"flow": count_flops(m.flow) * nfe(self.solver, self.steps_of(key)),
+            out[key] = {"flow": count_flops(m.flow) * nfe(self.solver_of(key), self.steps_of(key)),
                         "categories": count_flops(m.categories) if m.categories is not None else 0,
                         "selection": count_flops(other) if other is not None else 0}
         return out
@@ -527,7 +537,9 @@ class FlashSim:
             collections: reco collections to load (``Jet``, ``Muon``, ..., ``MET``); ``None``: all.
             solver, steps, grid: ODE integration, instead of the models index's (an index without
                 ``grid`` has equal steps). ``steps`` given: every flow takes it; otherwise each source its
-                index's ``source_steps`` entry, or the index's ``steps``.
+                index's ``source_steps`` entry, or the index's ``steps``. ``solver`` or ``steps`` given: every
+                flow takes the solver (``solver``, else the index's); otherwise each source its index's
+                ``source_solvers`` entry, or the index's ``solver`` (a source's steps and solver were chosen together).
             precision: of the flows (:mod:`flashsim_coffea.sim.precision`), instead of the index's
                 (float32 if it names none).
 
@@ -572,7 +584,9 @@ class FlashSim:
                    grid=grid or index.get("grid", DEFAULT_GRID),
                    precision=precision or index.get("precision", DEFAULT_PRECISION),
                    source_steps=None if steps else {k: v for k, v in index.get("source_steps", {}).items()
-                                                    if k in models})
+                                                    if k in models},
+                   source_solvers=None if (solver or steps) else {k: v for k, v in index.get("source_solvers", {}).items()
+                                                                  if k in models})
 
     def gen_branches(self) -> dict[str, tuple[str, ...]]:
         """Gen collection -> fields read by the loaded models (an optional one, :data:`genevents.OPTIONAL`, only
@@ -624,7 +638,7 @@ class FlashSim:
     # ------------------------------------------------------------------ sampling
     def _flow(self, m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict) -> dict[str, np.ndarray]:
         self.sampled[m.source.key] = self.sampled.get(m.source.key, 0) + len(context)
-        return draw(m, context, noise, gen, steps=self.steps_of(m.source.key), solver=self.solver,
+        return draw(m, context, noise, gen, steps=self.steps_of(m.source.key), solver=self.solver_of(m.source.key),
                     batch_size=self.batch_size, device=self.device, grid=self.grid, precision=self.precision)
 
     def _noise(self, seed: int, key: np.ndarray, replica: np.ndarray, sid: int, obj: np.ndarray, dim: int,

@@ -97,7 +97,7 @@ def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=("index", 4, 8, 20
     """events/s and the FLOP floor for each precision and step count on ``device``; one dict per setting.
 
     A step count applies to every flow; ``"index"`` times the models index's own (its ``steps`` and
-    per-source ``source_steps``: the default solver).
+    per-source ``source_steps`` and ``source_solvers``: the default solver).
 
     events/s is the best of ``repeats`` timings of the whole chunk (the machine's best: other
     load on a shared machine only slows a timing down). The matmul rate, in the precision of the
@@ -110,7 +110,7 @@ def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=("index", 4, 8, 20
 
     say = progress or (lambda line: None)
     sim = FlashSim.load(models_dir, solver=solver).to(device)
-    index_steps = (sim.steps, dict(sim.source_steps))
+    index_steps = (sim.steps, dict(sim.source_steps), dict(sim.source_solvers))
     say(f"{device}: warm-up on {min(len(gen), 200)} events")
     sim.simulate(gen[: min(len(gen), 200)], seed=seed)  # warm-up (numba, torch)
     if ready is not None:
@@ -121,7 +121,8 @@ def bench(models_dir: str | os.PathLike, gen: ak.Array, steps=("index", 4, 8, 20
         dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
         rate, first = 0.0, len(rows)
         for s in steps:
-            sim.steps, sim.source_steps = (index_steps[0], dict(index_steps[1])) if s == "index" else (int(s), {})
+            sim.steps, sim.source_steps, sim.source_solvers = ((index_steps[0], dict(index_steps[1]), dict(index_steps[2]))
+                                                               if s == "index" else (int(s), {}, {}))
             best = np.inf
             for i in range(repeats):
                 rate = max(rate, matmul_rate(device, trials=2, dtype=dtype))

@@ -424,7 +424,7 @@ def validate(models_dir: str | os.PathLike, paths: list[str | os.PathLike], out:
     chunks = store.plan(paths, step, entry_stop)
     report: dict = {"files": [Path(p).name for p in paths], "events": sum(c.stop - c.start for c in chunks),
                     "seed": seed, "replicas": replicas, "solver": sim.solver, "steps": sim.steps,
-                    "source_steps": dict(sim.source_steps),
+                    "source_steps": dict(sim.source_steps), "source_solvers": dict(sim.source_solvers),
                     "grid": sim.grid, "precision": resolve(sim.precision, "cpu"), "subsample_cap": cap,
                     "auc_seeds": auc_seeds,
                     "sources": {}, "collections": {}, "fields": {}, "triggers": {}}
@@ -543,10 +543,11 @@ def record_in_cards(report: dict, models_dir: str | os.PathLike, paths: list[str
 
 
 #: run settings two reports must share to be merged
-MERGE_KEYS = ("files", "events", "seed", "replicas", "solver", "steps", "source_steps", "grid", "precision",
-              "auc_seeds")
+MERGE_KEYS = ("files", "events", "seed", "replicas", "solver", "steps", "source_steps", "source_solvers", "grid",
+              "precision", "auc_seeds")
 #: the value of a run setting a report made before it existed had
-_BEFORE = {"grid": DEFAULT_GRID, "precision": DEFAULT_PRECISION, "auc_seeds": 1, "source_steps": {}}
+_BEFORE = {"grid": DEFAULT_GRID, "precision": DEFAULT_PRECISION, "auc_seeds": 1, "source_steps": {},
+           "source_solvers": {}}
 
 
 def merge_reports(old: dict, new: dict, path: str | os.PathLike = "validation.json") -> dict:
