@@ -39,9 +39,9 @@ Example:
     >>> for line in summary_lines(report):
     ...     print(line)
     collection    AUC  medW1/σ  (floor)  max|Δeff|>20
-    Muon            -   0.1953   0.1249             -
+    Muon            -   0.1952   0.1249             -
     <BLANKLINE>
-      Muon_genmuon           objects     154/39      AUC - medW1/σ 0.1158 eff flash/full 0.939/0.951
+      Muon_genmuon           objects     154/39      AUC - medW1/σ 0.1149 eff flash/full 0.939/0.951
       Muon_jetfake           objects      73/11      AUC - medW1/σ 0.3633 eff flash/full 0.049/0.030
 """
 
