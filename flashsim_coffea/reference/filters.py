@@ -152,13 +152,20 @@ def vbf_dijet_mll(event) -> float:
     return _vbf_keep(event, CUTS["vbf_mll"])
 
 
+def _muon_pair(event, m_ll: tuple[float, float] | None) -> np.ndarray | None:
+    """The two leading muons in acceptance (rows ``(px, py, pz, e)``), with their mass in ``m_ll`` if given;
+    ``None`` without such a pair (the event is rejected)."""
+    mu = muons(event)[:2]
+    if len(mu) < 2 or (m_ll is not None and not m_ll[0] <= pairs(mu, 2)[0][0] < m_ll[1]):
+        return None
+    return mu
+
+
 def _vbf_keep(event, m_ll: tuple[float, float] | None) -> float:
-    mu = muons(event)
-    if len(mu) < 2:
+    mu = _muon_pair(event, m_ll)
+    if mu is None:
         return 0.0
-    if m_ll is not None and not m_ll[0] <= pairs(mu, 2)[0][0] < m_ll[1]:
-        return 0.0
-    j = jets(event, CUTS["vbf_jet_pt"], CUTS["vbf_jet_eta"], mu[:2])
+    j = jets(event, CUTS["vbf_jet_pt"], CUTS["vbf_jet_eta"], mu)
     m, deta = pairs(j)
     return 1.0 if np.any((m > CUTS["vbf_mjj"]) & (deta > CUTS["vbf_deta"])) else CUTS["bias_keep"]
 
@@ -177,12 +184,10 @@ def zh_dijet_mll(event) -> float:
 
 
 def _zh_keep(event, m_ll: tuple[float, float] | None) -> float:
-    mu = muons(event)
-    if len(mu) < 2:
+    mu = _muon_pair(event, m_ll)
+    if mu is None:
         return 0.0
-    if m_ll is not None and not m_ll[0] <= pairs(mu, 2)[0][0] < m_ll[1]:
-        return 0.0
-    j = jets(event, CUTS["zh_jet_pt"], CUTS["zh_jet_eta"], mu[:2])
+    j = jets(event, CUTS["zh_jet_pt"], CUTS["zh_jet_eta"], mu)
     m, _ = pairs(j)
     return 1.0 if np.any((m > CUTS["zh_mjj_min"]) & (m < CUTS["zh_mjj_max"])) else CUTS["bias_keep"]
 
