@@ -109,6 +109,9 @@ def test_models_plan_trains_every_shipped_source(tmp_path):
     assert trained == set(shipped)
     assert "--process ttbar --events 20000 --seed 120 --first-event 20000 --out samples/ttbar_e/part001.root" in res.stdout
     assert "--process zh_llbb" not in res.stdout and "--process vbf_hmumu" not in res.stdout
+    bogus = models_snakemake("models.yaml", tmp_path / "bogus", "-n", "--cores", "2", "--config", "sources=[Jet_bogus]")
+    assert bogus.returncode != 0  # refused before any job runs
+    assert "sources ['Jet_bogus'] are not in the base set's index" in bogus.stdout + bogus.stderr
 
 
 def test_models_tiny_end_to_end(tmp_path):

@@ -16,10 +16,12 @@ import json
 import shutil
 from pathlib import Path
 
+
+include: "common.smk"
+
+
 FLASHSIM = config.get("flashsim", "flashsim")
-PART_EVENTS = int(config.get("part_events", 20000))
-if PART_EVENTS <= 0 or PART_EVENTS % 200:
-    raise ValueError(f"part_events must be a positive multiple of 200, got {PART_EVENTS}")
+PART_EVENTS = check_part_events(config.get("part_events", 20000))
 #: name -> (process, events, seed) of each training sample
 SAMPLES = {name: (str(p), int(n), int(s)) for name, (p, n, s) in config["samples"].items()}
 #: the set the trained sources replace theirs in (default: the shipped set of the installed package)
@@ -48,6 +50,10 @@ if len(_rest) > 1:
 GROUP_OF = {k: _claimed.get(k, _rest[0] if _rest else None) for k in SOURCES}
 if None in GROUP_OF.values():
     raise ValueError(f"sources in no tables group: {[k for k, g in GROUP_OF.items() if g is None]}")
+_listed = json.loads((Path(BASE) / "flashsim.json").read_text())["sources"]
+if any(k not in _listed for k in SOURCES):
+    raise ValueError(f"sources {[k for k in SOURCES if k not in _listed]} are not in the base set's index "
+                     f"{BASE}/flashsim.json")
 for _key in KEEP:
     if _key not in SOURCES:
         raise ValueError(f"keep: {_key!r} is not among the sources trained")
@@ -55,8 +61,7 @@ for _key in KEEP:
 
 def parts(name):
     """``(first event, events)`` of each part file of a sample."""
-    _, n, _ = SAMPLES[name]
-    return [(first, min(PART_EVENTS, n - first)) for first in range(0, n, PART_EVENTS)]
+    return part_ranges(SAMPLES[name][1], PART_EVENTS)
 
 
 def part_files(group):
@@ -138,14 +143,8 @@ rule assemble:
         shutil.rmtree(out, ignore_errors=True)
         shutil.copytree(BASE, out)
         for key in SOURCES:
-            kept = {f: (out / key / f).read_bytes() for stem in KEEP.get(key, [])
-                    for f in (f"{stem}.json", f"{stem}.safetensors")}
-            shutil.rmtree(out / key, ignore_errors=True)
+            shutil.rmtree(out / key)
             shutil.copytree(Path("trained") / key / key, out / key)
-            for f, data in kept.items():
-                (out / key / f).write_bytes(data)
-        index = out / "flashsim.json"
-        listed = json.loads(index.read_text())["sources"]
-        missing = [k for k in SOURCES if k not in listed]
-        if missing:
-            raise ValueError(f"trained sources {missing} are not in the base set's index {BASE}/flashsim.json")
+            for stem in KEEP.get(key, []):
+                for f in (f"{stem}.json", f"{stem}.safetensors"):
+                    shutil.copyfile(Path(BASE) / key / f, out / key / f)
