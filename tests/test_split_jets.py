@@ -60,6 +60,11 @@ def test_a_bhadron_jet_holds_its_b_hadron_outside_every_genjet(tt_sample):
     dr_gen = ak.fill_none(ak.min(np.hypot(gh.h.eta - gh.g.eta, delta_phi(gh.h.phi, gh.g.phi)), axis=2), 9.0)
     a = ak.flatten(abs(hadrons.pdgId))
     assert ak.min(dr_gen) > 0.4 and ak.all((a // 100 % 10 == 5) | (a // 1000 == 5))
+    # the flash bhadron jet's partonFlavour (copied from the candidate): its b quark's, +5 in a B- or a Lambda_b
+    pdg, pf = ak.to_numpy(ak.flatten(hadrons.pdgId)), ak.to_numpy(ak.flatten(hadrons.partonFlavour))
+    assert np.array_equal(pf, np.where((pdg == -521) | (pdg == -511) | (pdg == -531) | (pdg == 5122), 5,
+                                       np.where(np.isin(pdg, [521, 511, 531, -5122]), -5, pf)))
+    assert set(pf.tolist()) <= {-5, 5} and jet.BHADRON.copy == {"partonFlavour": "partonFlavour"}
 
 
 def test_a_split_jet_sits_within_0p8_of_its_genjet(events):

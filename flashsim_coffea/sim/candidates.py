@@ -140,10 +140,11 @@ def outside_genjets(gen: ak.Array, hadrons: ak.Array) -> ak.Array:
         >>> outside_genjets(gen, ak.Array([[dict(zip(g, v)) for v in zip(*g.values())]])).idx.tolist()
         [[1]]
     """
-    from flashsim_coffea.sim.features import is_b_hadron, nearest
+    from flashsim_coffea.sim.features import b_quark_flavour, is_b_hadron, nearest
 
     b = hadrons[is_b_hadron(hadrons.pdgId)]
-    return b[nearest(b, gen.GenJet)[0] > OUTSIDE_DR]
+    b = b[nearest(b, gen.GenJet)[0] > OUTSIDE_DR]
+    return ak.with_field(b, b_quark_flavour(b.pdgId), "partonFlavour")
 
 
 def fsr_photons(gen: ak.Array, lepton: int) -> ak.Array:

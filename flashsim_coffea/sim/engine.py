@@ -213,7 +213,8 @@ def as_trained(src: Source, targets: list[str], conditioning: list[str], categor
     A model set made before a spec changed still loads and runs as it was trained: it
     sees the conditioning its card names and writes the fields its card learnt; a field
     the spec now learns but also gives a constant for (the value models without it wrote)
-    keeps that constant. Retraining brings the spec's new fields.
+    keeps that constant, and one the spec now copies from the candidate but the card learnt stays learnt.
+    Retraining brings the spec's new fields.
 
     Example:
         >>> from flashsim_coffea.specs import jet
@@ -223,11 +224,16 @@ def as_trained(src: Source, targets: list[str], conditioning: list[str], categor
         >>> new = as_trained(jet.PILEUP, ["pt"], ["nPU"], ["hadronFlavour", "partonFlavour"])
         >>> list(new.targets), new.categories, sorted(new.constants)
         (['pt', 'hadronFlavour', 'partonFlavour'], ('hadronFlavour', 'partonFlavour'), ['genJetIdx'])
+        >>> before = replace(jet.BHADRON, targets={**jet.BHADRON.targets, **jet._FLAVOURS})  # as load_source adds
+        >>> bh = as_trained(before, ["pt", "hadronFlavour", "partonFlavour"], ["log_pt"])  # them from the card
+        >>> bh.copy, sorted(bh.constants), sorted(as_trained(jet.BHADRON, ["pt"], ["log_pt"]).copy)
+        ({}, ['genJetIdx'], ['partonFlavour'])
     """
     learnt = [*targets, *categories]
     return replace(src, targets={k: src.targets[k] for k in learnt}, conditioning=list(conditioning),
                    categories=tuple(categories),
                    constants={k: v for k, v in src.constants.items() if k not in learnt},
+                   copy={k: v for k, v in src.copy.items() if k not in learnt},
                    oversample={k: v for k, v in src.oversample.items() if k in conditioning},
                    efficiency_bins=tuple(k for k in src.efficiency_bins if k in conditioning))
 
@@ -264,13 +270,15 @@ def load_source(directory: str | os.PathLike, spec: Source) -> SourceModel:
     pipe = Pipeline.from_dict(c["transforms"])
     names = [n for n, _ in pipe.columns]
     unknown = [n for n in names if n not in spec.targets]
-    now_derived = [n for n in unknown if n in derive.DERIVED.get(spec.collection, ())]
-    unknown = [n for n in unknown if n not in now_derived]
+    # learnt by this model, derived / copied / constant by the spec now: the model writes it (derive keeps it)
+    now_ruled = [n for n in unknown if n in derive.DERIVED.get(spec.collection, ()) or n in spec.copy
+                 or n in spec.constants]
+    unknown = [n for n in unknown if n not in now_ruled]
     if unknown:
         raise cards.ModelCardError(f"{path}: targets {unknown} are not in the spec of {spec.key}")
-    if now_derived:  # learnt by this model, derived by the spec now: the model writes it, derive keeps it
+    if now_ruled:
         learnt = dict(c["transforms"]["columns"])
-        spec = replace(spec, targets={**spec.targets, **{n: learnt[n] for n in now_derived}})
+        spec = replace(spec, targets={**spec.targets, **{n: learnt[n] for n in now_ruled}})
     cat_path = cards.card_path(directory, spec.key, "categories")
     fields = list(c.get("categories", []))
     if fields and not Path(cat_path).is_file():

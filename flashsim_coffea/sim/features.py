@@ -208,6 +208,20 @@ def is_b_hadron(pdg_id):
     return ((a > 500) & (a < 600)) | ((a > 5000) & (a < 6000))
 
 
+def b_quark_flavour(pdg_id):
+    """The flavour of the b (anti)quark a b hadron holds, as NanoAOD's ``partonFlavour``: 5 for a b, -5 for a
+    b-bar (the PDG numbering: a b meson with a b-bar, B+ = u b-bar, is positive; a b baryon with a b, Lambda_b =
+    u d b, is positive too); numpy or awkward.
+
+    Example:
+        >>> b_quark_flavour(np.array([521, -521, -511, 531, 5122, -5122])).tolist()
+        [-5, 5, 5, -5, 5, -5]
+    """
+    a = abs(pdg_id)
+    sign = np.sign(pdg_id) * np.where(a > 5000, 1, -1)
+    return (5 * sign).astype(np.int32) if isinstance(sign, np.ndarray) else ak.values_astype(5 * sign, np.int32)
+
+
 def heavy_hadrons(gen: ak.Array) -> ak.Array:
     """Weakly decaying b and c hadrons of the chunk's ``GenPart`` (first copies), with their
     mean flight length βγcτ (mm) in the field ``pt`` (for :func:`cone_sum`) and ``flavour`` 5 / 4 (b / c).
