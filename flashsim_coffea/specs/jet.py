@@ -19,10 +19,10 @@ such pieces (zh_llbb: 72 % within ΔR 0.8 of a GenJet, 81 % of those of a b GenJ
 of the event alone cannot place (docs/performance.md, "The pileup jets' b flavour"). Most of the
 others hold a b hadron outside every GenJet (:func:`flashsim_coffea.sim.candidates.outside_genjets`):
 a jet no GenJet claims within ΔR 0.4 of such a hadron, among those the split jets leave, is its
-*bhadron* jet (one per hadron), ``hadronFlavour`` 5 and ``partonFlavour`` its b quark's (by rule: the candidate's
-field, :func:`flashsim_coffea.sim.features.b_quark_flavour`). The pileup source models the jets left: its count card names the
-sources it leaves out (``excludes``), and the engine refuses a pileup model beside a split or bhadron
-model it was not trained beside.
+*bhadron* jet (one per hadron), ``hadronFlavour`` 5 and ``partonFlavour`` its b quark's (by rule: the
+candidate's field, :func:`flashsim_coffea.sim.features.b_quark_flavour`). The pileup source models the
+jets left: its count card names the sources it leaves out (``excludes``), and the engine refuses a pileup
+model beside a split or bhadron model it was not trained beside.
 
 Derived (``sim/derive.py``): the defaults where an algorithm does not run
 (:mod:`flashsim_coffea.nanoaod.jet_defaults`: taggers, regression, HF shapes),
