@@ -96,7 +96,7 @@ def test_a_pileup_model_and_the_split_model_load_only_as_trained_together(tmp_pa
     (models / cards.INDEX).write_text(json.dumps({**index, "sources": [k for k in index["sources"] if k not in drop],
                                                   "source_steps": steps}))
     sim = FlashSim.load(models, collections=["Jet"])
-    assert "Jet_split" not in sim.models and sim.models["Jet_pileup"].source.apart_from is None
+    assert "Jet_split" not in sim.models and sim.models["Jet_pileup"].source.apart_from == ()
     # the shipped pileup model without the models it was trained beside: their jets would be lost
     count.write_text(json.dumps(card))
     with pytest.raises(cards.ModelCardError, match=r"trained without the objects of \['Jet_bhadron', 'Jet_split'\]"):
@@ -116,9 +116,10 @@ def test_flash_pileup_jets_keep_apart_from_the_genjets_as_their_training_jets_do
 
     gen = extract.read([tt_sample], entry_stop=300)
     pileup = load_source(cards.DEFAULT_MODELS, jet.PILEUP)
-    assert pileup.source.apart_from == ("GenJet", jet.SPLIT.match_dr)  # its card excludes the split jets
+    # its card excludes the split and bhadron jets
+    assert pileup.source.apart_from == (("GenJet", jet.SPLIT.match_dr), ("GenBHadronOutside", 0.4))
     apart = FlashSim({"Jet_pileup": pileup}, "midpoint", 4).simulate(gen, seed=3, replicas=2)
-    anywhere = FlashSim({"Jet_pileup": replace(pileup, source=replace(pileup.source, apart_from=None))},
+    anywhere = FlashSim({"Jet_pileup": replace(pileup, source=replace(pileup.source, apart_from=()))},
                         "midpoint", 4).simulate(gen, seed=3, replicas=2)
     gen2 = gen[np.repeat(np.arange(len(gen)), 2)]
     dr_apart = _free_jet_dr(ak.zip({"Jet": apart.Jet, "GenJet": gen2.GenJet}, depth_limit=1))

@@ -306,8 +306,10 @@ def load_source(directory: str | os.PathLike, spec: Source) -> SourceModel:
     elif src.collection:
         path = cards.card_path(directory, src.key, "count")
         out.count, out.cards["count"] = _load_selection(path, src, "count", build_count)
-        if src.apart_from is not None and not out.cards["count"].get("excludes"):
-            out.source = replace(src, apart_from=None)  # trained before: its objects beside the candidates too
+        if src.apart_from:  # only from the candidates of the sources its training left out (its count card)
+            excludes = out.cards["count"].get("excludes") or []
+            taker = {s.candidates: s.key for s in COLLECTIONS.get(src.collection, [])}
+            out.source = replace(src, apart_from=tuple(p for p in src.apart_from if taker.get(p[0]) in excludes))
     return out
 
 
@@ -775,8 +777,9 @@ class FlashSim:
         flash = np.repeat(f, n)
         j = np.arange(len(flash), dtype=np.int64) - np.repeat(derived.offsets(n)[:-1], n)
         ev, rep = flash // K, flash % K
-        apart = None if src.apart_from is None else apart_from(self._select(gen, src.apart_from[0], cache)[0], ev,
-                                                               src.apart_from[1])
+        cuts = [apart_from(self._select(gen, kind, cache)[0], ev, dr) for kind, dr in src.apart_from]
+        apart = None if not cuts else cuts[0] if len(cuts) == 1 else (
+            lambda out, rows: np.logical_and.reduce([c(out, rows) for c in cuts]))
         out, inside = self._sample_inside(m, C[ev], {}, seed, keys[ev], rep, sid, j, apart)
         flash = flash[inside]
         for k, v in src.constants.items():

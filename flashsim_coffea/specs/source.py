@@ -28,6 +28,21 @@ if TYPE_CHECKING:
     import awkward as ak
 
 
+def near_candidate(sampled: Mapping[str, np.ndarray], gen: Mapping[str, np.ndarray], dr_max: float) -> np.ndarray:
+    """A :attr:`Source.region`: the sampled objects within ``dr_max`` of their candidate, as every training
+    object of a source matched within that ΔR is (``functools.partial(near_candidate, dr_max=0.4)``).
+
+    Example:
+        >>> gen = {"gen_eta": np.zeros(3), "gen_phi": np.array([0.0, 0.0, 3.1])}
+        >>> near_candidate({"eta": np.array([0.1, 0.5, 0.0]), "phi": np.array([0.0, 0.0, -3.1])}, gen, 0.4).tolist()
+        [True, False, True]
+    """
+    from flashsim_coffea.nanoaod.angles import delta_r
+
+    return delta_r(np.asarray(sampled["eta"], np.float64), np.asarray(sampled["phi"], np.float64),
+                   np.asarray(gen["gen_eta"], np.float64), np.asarray(gen["gen_phi"], np.float64)) < dr_max
+
+
 @dataclass(frozen=True)
 class Parent:
     """The object of an earlier reco collection a source's objects need in the same event.
@@ -126,10 +141,10 @@ class Source:
             flow by a classifier of their value combinations given the conditioning, the flow then given the
             drawn combination (:mod:`flashsim_coffea.sim.categories`), instead of by the flow: calibrated
             category shares. ``()``: the flow learns them as its other targets.
-        apart_from: ``(candidate kind, ΔR)``: the source's objects lie farther than ΔR from every candidate of
-            that kind in their event, as every training object does by construction (the pileup jets from
-            the GenJets: the jets beside a GenJet are its split jets); the engine draws again those that do not.
-            ``None``: anywhere.
+        apart_from: ``((candidate kind, ΔR), ...)``: the source's objects lie farther than ΔR from every
+            candidate of each kind in their event, as every training object does by construction (the pileup
+            jets from the GenJets and from the b hadrons outside them: the jets there are split and bhadron
+            jets); the engine draws again those that do not. ``()``: anywhere.
     """
 
     collection: str
@@ -150,7 +165,7 @@ class Source:
     parent: Parent | None = None
     optional: bool = False
     region: Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], np.ndarray] | None = None
-    apart_from: tuple[str, float] | None = None
+    apart_from: tuple[tuple[str, float], ...] = ()
     categories: tuple[str, ...] = ()
 
     @property
