@@ -68,7 +68,9 @@ def test_sv_position_is_consistent_with_the_flash_pv(flash):
     assert np.allclose(np.hypot(d[:, 0], d[:, 1]), f["dxy"], rtol=2e-3, atol=5e-4)
     p = np.stack([np.cos(f["phi"]) / np.cosh(f["eta"]), np.sin(f["phi"]) / np.cosh(f["eta"]), np.tanh(f["eta"])], 1)
     angle = np.arccos(np.clip(-np.einsum("ij,ij->i", p, d) / np.linalg.norm(d, axis=1), -1, 1))
-    assert np.allclose(angle, f["pAngle"], atol=2e-3)
+    # the angle to the stored precision: 2e-3 plus the stored positions' ~1e-4 cm (the PV's x, y at 10 bits)
+    # over the flight length (a 0.35 mm flight turns it by 3e-3)
+    assert (np.abs(angle - f["pAngle"]) < 2e-3 + 1e-4 / np.linalg.norm(d, axis=1)).all()
     assert (f["dlenSig"] > 3).all() and (f["dxySig"] >= 2.5).all() and (f["ntracks"] >= 2).all()
     assert (f["dxy"] <= f["dlen"] * (1 + 1e-5)).all()
     # the flight lies on both sides of the momentum (uniform azimuth around it), about half each
