@@ -778,8 +778,7 @@ class FlashSim:
         j = np.arange(len(flash), dtype=np.int64) - np.repeat(derived.offsets(n)[:-1], n)
         ev, rep = flash // K, flash % K
         cuts = [apart_from(self._select(gen, kind, cache)[0], ev, dr) for kind, dr in src.apart_from]
-        apart = None if not cuts else cuts[0] if len(cuts) == 1 else (
-            lambda out, rows: np.logical_and.reduce([c(out, rows) for c in cuts]))
+        apart = (lambda out, rows: np.logical_and.reduce([c(out, rows) for c in cuts])) if cuts else None
         out, inside = self._sample_inside(m, C[ev], {}, seed, keys[ev], rep, sid, j, apart)
         flash = flash[inside]
         for k, v in src.constants.items():
