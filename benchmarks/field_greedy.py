@@ -1,10 +1,11 @@
 """Which fields let a gradient-boosted classifier tell flash objects from FullSim ones: greedy forward selection.
 
-Usage: python benchmarks/field_greedy.py --collection Electron --data zh_llbb_a.root zh_llbb_b.root \
+Usage: python benchmarks/field_greedy.py --collection Electron|...|Event --data zh_llbb_a.root zh_llbb_b.root \
     [--models flashsim_coffea/models] [--fields all|learnt] [--genuine] [--steps 6] [--seed 1]
 
 Simulates the gen content of the FullSim files once (K = 1, as ``flashsim validate``), takes the
-collection's objects above its threshold (:func:`flashsim_coffea.validate.fields.objects`), then adds
+collection's objects above its threshold (:func:`flashsim_coffea.validate.fields.objects`; ``Event``: one row
+per event, its event-level fields without the trigger bits), then adds
 fields one at a time, each time the one that raises the held-out AUC of
 :func:`flashsim_coffea.validate.report.hgb_auc` most, and prints the path: where a high every-field
 AUC comes from when no single field shows it (a relation between fields that the flows break).
@@ -57,7 +58,7 @@ def greedy(flash: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray], steps
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--collection", required=True, help="reco collection (Muon, Electron, Jet, ...)")
+    ap.add_argument("--collection", required=True, help="reco collection (Muon, Electron, Jet, ...), or Event")
     ap.add_argument("--data", nargs="+", required=True, help="FullSim NanoAOD files")
     ap.add_argument("--models", default=None, help="models directory (default: the shipped models)")
     ap.add_argument("--fields", choices=("all", "learnt"), default="all", help="every field, or the flow targets only")
@@ -73,14 +74,21 @@ def main(argv: list[str] | None = None) -> None:
     from flashsim_coffea.validate.report import flash_like_fullsim
 
     sim = FlashSim.load(args.models or DEFAULT_MODELS)
-    models = [m for m in sim.models.values() if m.source.collection == args.collection]
+    event = args.collection == fields.EVENT
+    models = [m for m in sim.models.values() if (m.source.collection or fields.EVENT) == args.collection]
     if not models:
         raise SystemExit(f"field_greedy: no source of collection {args.collection!r} (have {sim.collections})")
     data = extract.read(args.data)
     flash = flash_like_fullsim(data, sim, args.seed)
     side = {}
     for name, ev in (("fullsim", data), ("flash", flash)):
-        cols = fields.encode(fields.objects(ev, args.collection, **fields.threshold(models), simulated=sim.collections))
+        if event:  # the event-level fields (triggers and filters aside: flavours of the objects' fields)
+            per_file = [fields.event_branches(p) for p in args.data] if name == "fullsim" else [fields.event_columns(ev)]
+            cols = {k: np.concatenate([c[k] for c in per_file]) for k in per_file[0]
+                    if not k.startswith(fields.TRIGGER_PREFIXES)}
+        else:
+            cols = fields.objects(ev, args.collection, **fields.threshold(models), simulated=sim.collections)
+        cols = fields.encode(cols)
         if args.genuine:
             link = next((k for k in cols if k.startswith("gen") and k.endswith("Idx")), None)
             if link is None:

@@ -40,3 +40,17 @@ def test_help_and_unknown_collection(capsys, tt_sample):
     assert e.value.code == 0 and "--fields" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no source of collection 'Nope'"):
         field_greedy.main(["--collection", "Nope", "--data", str(tt_sample)])
+
+
+def test_event_level_fields_are_compared_per_event(capsys, tt_sample):
+    """``--collection Event``: one row per event on both sides, the event-level reco fields (MET flavours, PV,
+    Rho), not the trigger bits."""
+    import uproot
+
+    n = uproot.open(tt_sample)["Events"].num_entries
+    field_greedy.main(["--collection", "Event", "--data", str(tt_sample), "--steps", "1"])
+    out = capsys.readouterr().out
+    head = out.splitlines()[0]
+    assert head.startswith(f"Event: {n} FullSim and {n} flash objects")
+    assert int(head.split(", ")[1].split()[0]) >= 40 and "1. + " in out
+    assert "HLT_" not in out and "Flag_" not in out
