@@ -225,3 +225,23 @@ def test_bad_pf_muon_filters_from_muons():
     assert f["Flag_BadPFMuonDzFilter"].tolist() == [True, True, False]
     assert f["Flag_BadChargedCandidateFilter"].tolist() == [True, False, True]
     assert f["Flag_METFilters"].tolist() == [True, True, False]
+
+
+def test_met_flavours_come_back_from_the_event_targets(tt_sample):
+    """Every MET flavour of a reference sample through the Event source's targets and back: Type-1 PF and PUPPI
+    MET as recoils to GenMET, raw PF, CHS and raw PUPPI MET as differences from the flavour each comes from
+    (``specs.event.RELATIVE``, chained: CHS from raw from Type-1), the way the engine reads a flow sample."""
+    from flashsim_coffea.specs import event as spec
+
+    ev = uproot.open(tt_sample)["Events"].arrays(library="np")
+    gpt, gphi = ev["GenMET_pt"].astype(np.float64), ev["GenMET_phi"].astype(np.float64)
+    targets = spec.to_targets(ev, gpt, gphi)
+    learnt = {k: targets[k] for k in spec.EVENT.targets if k in spec.RESIDUALS}
+    assert {"RawMET_dpar", "ChsMET_dperp", "RawPuppiMET_dpar"} <= set(learnt) and "RawMET_upar" not in learnt
+    # the raw PUPPI MET differs from the PUPPI MET by its jets' corrections: far less than from GenMET
+    d = np.hypot(learnt["RawPuppiMET_dpar"], learnt["RawPuppiMET_dperp"])
+    assert np.median(d) < 0.5 * np.median(np.hypot(targets["RawPuppiMET_upar"], targets["RawPuppiMET_uperp"]))
+    back = spec.from_targets(dict(learnt), gpt, gphi)
+    for name, (pt, phi) in spec.RECOIL.items():
+        np.testing.assert_allclose(back[pt], ev[pt], rtol=1e-5, atol=1e-3, err_msg=name)
+        np.testing.assert_allclose(np.cos(back[phi] - ev[phi]), 1.0, atol=1e-6, err_msg=name)

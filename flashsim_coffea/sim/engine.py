@@ -270,9 +270,10 @@ def load_source(directory: str | os.PathLike, spec: Source) -> SourceModel:
     pipe = Pipeline.from_dict(c["transforms"])
     names = [n for n, _ in pipe.columns]
     unknown = [n for n in names if n not in spec.targets]
-    # learnt by this model, derived / copied / constant by the spec now: the model writes it (derive keeps it)
+    # learnt by this model, derived / copied / constant by the spec now: the model writes it (derive keeps it);
+    # an event residual the spec now learns in another form (raw MET as a recoil): read back as learnt
     now_ruled = [n for n in unknown if n in derive.DERIVED.get(spec.collection, ()) or n in spec.copy
-                 or n in spec.constants]
+                 or n in spec.constants or (spec.key == event_spec.EVENT.key and n in event_spec.RESIDUALS)]
     unknown = [n for n in unknown if n not in now_ruled]
     if unknown:
         raise cards.ModelCardError(f"{path}: targets {unknown} are not in the spec of {spec.key}")
