@@ -38,12 +38,14 @@ def _continuous(kind, rng, gen):
         return {"kind": "asinh", "scale": 0.002}, rng.standard_cauchy(N) * 0.003
     if kind == "logit":
         return {"kind": "logit", "lo": 0.0, "hi": 1.0}, rng.beta(0.5, 2.0, N).clip(1e-5, 1 - 1e-5)
+    if kind == "quantile":  # a pile beside long tails (tunepRelPt-like after its grid spreads it)
+        return {"kind": "quantile"}, np.where(rng.random(N) < 0.8, rng.uniform(0.996, 1.008, N), rng.lognormal(0, 0.5, N))
     if kind == "logit_pm1":
         return {"kind": "logit", "lo": -1.0, "hi": 1.0}, rng.uniform(-0.999, 0.999, N)
     raise AssertionError(kind)
 
 
-CONTINUOUS = ["plain", "ratio", "diff", "dphi", "log", "asinh", "logit", "logit_pm1"]
+CONTINUOUS = ["plain", "ratio", "diff", "dphi", "log", "asinh", "quantile", "logit", "logit_pm1"]
 
 
 @pytest.mark.parametrize("kind", CONTINUOUS)
