@@ -77,7 +77,7 @@ def records():
     return {p: generate_block(p, n=3, seed=5) for p in
             ("dy_mumu_vbf", "dy_mumu_zh", "vbf_x_mumu", "ttbar_dilep", "ttbar_boosted", "zh_boosted",
              "dy_mumu_jet_zh", "dy_mumu_jet_vbf", "ttbar_dilep_vbf", "ttbar_dilep_zh", "hbb_boosted", "wh_lvbb",
-             "zz_llbb")}
+             "zz_llbb", "zll_boosted")}
 
 
 #: the Z+jet processes: (pT-hat minimum = the bias reference, bias power) of their Pythia settings
@@ -152,6 +152,13 @@ def test_boosted_processes_pass_their_pt_hat(records):
         i = np.flatnonzero((ev["id"] == 25) & (ev["daughter1"] >= 0))
         last = [j for j in i if 25 not in _daughters(ev, j)][0]
         assert sorted(np.abs(_daughters(ev, last)).tolist()) in ([4, 4], [5, 5])
+    for ev in _events(records["zll_boosted"]):  # Z + one parton, pT-hat > 250 GeV, Z -> ee / mumu
+        hard = (ev["status"] == -22) & (ev["id"] == 23)
+        pt, _ = _pt_eta(ev, hard)
+        assert len(pt) == 1 and pt[0] > 250.0, pt
+        i = np.flatnonzero((ev["id"] == 23) & (ev["daughter1"] >= 0))
+        last = [j for j in i if 23 not in _daughters(ev, j)][0]
+        assert sorted(np.abs(_daughters(ev, last)).tolist()) in ([11, 11], [13, 13])
     for ev in _events(records["zh_boosted"]):  # H -> bb, Z -> nunu / ee / mumu
         for pid, allowed in ((25, {5}), (23, {11, 12, 13, 14, 16})):
             i = np.flatnonzero((ev["id"] == pid) & (ev["daughter1"] >= 0))
@@ -213,7 +220,7 @@ def test_unfiltered_process_efficiency_one_and_reference_normalisation(tmp_path)
 
 def test_every_new_process_is_registered_with_a_description():
     for p in ("dy_mumu_vbf", "dy_mumu_zh", "vbf_x_mumu", "ttbar_dilep", "ttbar_boosted", "zh_boosted", "hbb_boosted",
-              "wh_lvbb", "zz_llbb"):
+              "wh_lvbb", "zz_llbb", "zll_boosted"):
         assert p in PROCESSES and PROCESSES[p][0]
     assert set(FILTERS) <= set(PROCESSES) and set(NORMALISATION) <= set(FILTERS)
 

@@ -98,16 +98,17 @@ def models_snakemake(config: str, workdir: Path, *extra: str) -> subprocess.Comp
 
 
 def test_models_plan_trains_every_shipped_source(tmp_path):
-    """Dry run of the next model set: 31 samples as 35 part files, one tables folder, one training per
+    """Dry run of the next model set: 33 samples as 37 part files, one tables folder, one training per
     source of the shipped index, the set assembled."""
     res = models_snakemake("models.yaml", tmp_path, "-n", "-p", "--cores", "2")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     counts = dict(re.findall(r"^(generate|extract|train|assemble)\s+(\d+)$", res.stdout, re.M))
-    assert counts == {"generate": "35", "extract": "1", "train": "24", "assemble": "1"}
+    assert counts == {"generate": "37", "extract": "1", "train": "24", "assemble": "1"}
     shipped = json.loads((ROOT / "flashsim_coffea" / "models" / "flashsim.json").read_text())["sources"]
     trained = set(re.findall(r"--out trained/(\w+) ", res.stdout))
     assert trained == set(shipped)
     assert "--process ttbar --events 20000 --seed 120 --first-event 20000 --out samples/ttbar_e/part001.root" in res.stdout
+    assert "--process zll_boosted --events 20000 --seed 292 --first-event 0 --out samples/zll_boosted_2/part000.root" in res.stdout
     assert "--process zh_llbb" not in res.stdout and "--process vbf_hmumu" not in res.stdout
     bogus = models_snakemake("models.yaml", tmp_path / "bogus", "-n", "--cores", "2", "--config", "sources=[Jet_bogus]")
     assert bogus.returncode != 0  # refused before any job runs

@@ -137,6 +137,13 @@ PROCESSES: dict[str, tuple[str, list[str]]] = {
         ["HiggsSM:gg2Hg(l:t) = on", "HiggsSM:qg2Hq(l:t) = on", "HiggsSM:qqbar2Hg(l:t) = on", "25:m0 = 125.0",
          "25:onMode = off", "25:onIfAny = 4 5", "PhaseSpace:pTHatMin = 250."],
     ),
+    "zll_boosted": (
+        "Z + one parton with pT-hat > 250 GeV, Z -> ee or mumu, 70 < m(ll) < 120 GeV (a boosted Z -> ll, its "
+        "leptons inside one AK8 jet: a TRAINING process, so that the fat-jet flows see the jets made of a Z's "
+        "leptons that zh_boosted validates; ZH is never trained on)",
+        ["WeakBosonAndParton:qqbar2gmZg = on", "WeakBosonAndParton:qg2gmZq = on", "23:onMode = off", "23:onIfAny = 11 13",
+         "23:mMin = 70.", "23:mMax = 120.", "PhaseSpace:pTHatMin = 250."],
+    ),
     "wh_lvbb": (
         "WH associated production, W -> e nu, mu nu, tau nu, H -> bb (H -> bb at low boost, its two b jets "
         "apart: a TRAINING process for the jets without a GenJet beside b jets; ZH is never trained on)",
