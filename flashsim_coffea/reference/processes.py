@@ -35,7 +35,7 @@ Example:
     >>> sorted(PROCESSES)  # doctest: +NORMALIZE_WHITESPACE
     ['dy', 'dy_mumu', 'dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_m105', 'dy_mumu_vbf', 'dy_mumu_zh',
      'hbb_boosted', 'qcd', 'ttbar', 'ttbar_boosted', 'ttbar_dilep', 'ttbar_dilep_vbf', 'ttbar_dilep_zh',
-     'vbf_hmumu', 'vbf_x_mumu', 'wh_lvbb', 'wjets', 'zh_boosted', 'zh_llbb', 'zz_llbb']
+     'vbf_hmumu', 'vbf_x_mumu', 'wh_lvbb', 'wjets', 'zh_boosted', 'zh_llbb', 'zll_boosted', 'zz_llbb']
     >>> sorted(FILTERS), FILTERS["dy_mumu_vbf"].__name__  # doctest: +NORMALIZE_WHITESPACE
     (['dy_mumu_jet_vbf', 'dy_mumu_jet_zh', 'dy_mumu_vbf', 'dy_mumu_zh', 'ttbar_dilep_vbf', 'ttbar_dilep_zh',
       'vbf_x_mumu'],
