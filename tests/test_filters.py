@@ -41,6 +41,12 @@ def _daughters(ev: dict, i: int) -> np.ndarray:
     return ev["id"][d1: d2 + 1] if d2 >= d1 else ev["id"][[d1]]
 
 
+def _decays(ev: dict, pid: int) -> list[list[int]]:
+    """The sorted |pdgId| of the decay products of each last copy of the particle |``pid``|, one list per copy."""
+    i = np.flatnonzero((np.abs(ev["id"]) == pid) & (ev["daughter1"] >= 0))
+    return [sorted(np.abs(_daughters(ev, j)).tolist()) for j in i if pid not in np.abs(_daughters(ev, j))]
+
+
 def _leading_muons(ev: dict) -> np.ndarray:
     """rows (eta, phi) of the two leading final-state muons in the filter's acceptance"""
     sel = (ev["status"] > 0) & (np.abs(ev["id"]) == 13)
@@ -145,42 +151,29 @@ def test_boosted_processes_pass_their_pt_hat(records):
             hard = (ev["status"] == -22) & np.isin(np.abs(ev["id"]), ids)
             pt, _ = _pt_eta(ev, hard)
             assert len(pt) == 2 and np.all(pt > pt_min), (process, pt)
-    for ev in _events(records["hbb_boosted"]):  # H + one parton, pT-hat > 250 GeV, H -> bb or cc
-        hard = (ev["status"] == -22) & (ev["id"] == 25)
-        pt, _ = _pt_eta(ev, hard)
-        assert len(pt) == 1 and pt[0] > 250.0, pt
-        i = np.flatnonzero((ev["id"] == 25) & (ev["daughter1"] >= 0))
-        last = [j for j in i if 25 not in _daughters(ev, j)][0]
-        assert sorted(np.abs(_daughters(ev, last)).tolist()) in ([4, 4], [5, 5])
-    for ev in _events(records["zll_boosted"]):  # Z + one parton, pT-hat > 250 GeV, Z -> ee / mumu
-        hard = (ev["status"] == -22) & (ev["id"] == 23)
-        pt, _ = _pt_eta(ev, hard)
-        assert len(pt) == 1 and pt[0] > 250.0, pt
-        i = np.flatnonzero((ev["id"] == 23) & (ev["daughter1"] >= 0))
-        last = [j for j in i if 23 not in _daughters(ev, j)][0]
-        assert sorted(np.abs(_daughters(ev, last)).tolist()) in ([11, 11], [13, 13])
+    # a boson + one parton, pT-hat > 250 GeV: H -> bb or cc, Z -> ee or mumu
+    for process, pid, decays in (("hbb_boosted", 25, ([4, 4], [5, 5])), ("zll_boosted", 23, ([11, 11], [13, 13]))):
+        for ev in _events(records[process]):
+            pt, _ = _pt_eta(ev, (ev["status"] == -22) & (ev["id"] == pid))
+            assert len(pt) == 1 and pt[0] > 250.0, (process, pt)
+            assert _decays(ev, pid)[0] in decays, process
     for ev in _events(records["zh_boosted"]):  # H -> bb, Z -> nunu / ee / mumu
         for pid, allowed in ((25, {5}), (23, {11, 12, 13, 14, 16})):
-            i = np.flatnonzero((ev["id"] == pid) & (ev["daughter1"] >= 0))
-            last = [j for j in i if pid not in _daughters(ev, j)][0]
-            assert set(np.abs(_daughters(ev, last)).tolist()) <= allowed
+            assert set(_decays(ev, pid)[0]) <= allowed
 
 
 def test_wh_decays_to_a_lepton_and_a_b_pair(records):
     for ev in _events(records["wh_lvbb"]):  # H -> bb, W -> e/mu/tau + neutrino
         for pid, allowed in ((25, {5}), (24, {11, 12, 13, 14, 15, 16})):
-            i = np.flatnonzero((np.abs(ev["id"]) == pid) & (ev["daughter1"] >= 0))
-            last = [j for j in i if pid not in np.abs(_daughters(ev, j))][0]
-            assert set(np.abs(_daughters(ev, last)).tolist()) <= allowed
+            assert set(_decays(ev, pid)[0]) <= allowed
 
 
 def test_zz_decays_to_b_pairs_and_light_leptons(records):
     for ev in _events(records["zz_llbb"]):  # two Z bosons, each -> bb, ee or mumu
-        i = np.flatnonzero((ev["id"] == 23) & (ev["daughter1"] >= 0))
-        last = [j for j in i if 23 not in _daughters(ev, j)]
-        assert len(last) == 2
-        for j in last:
-            assert sorted(np.abs(_daughters(ev, j)).tolist()) in ([5, 5], [11, 11], [13, 13])
+        decays = _decays(ev, 23)
+        assert len(decays) == 2
+        for d in decays:
+            assert d in ([5, 5], [11, 11], [13, 13])
 
 
 def test_filter_efficiency_in_metadata_and_cross_section_and_workers(tmp_path, monkeypatch):
