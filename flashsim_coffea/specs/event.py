@@ -184,18 +184,18 @@ def from_targets(out: dict[str, np.ndarray], gen_pt: np.ndarray, gen_phi: np.nda
     by the vectors' pT and phi; returns ``out``. Example in the module docstring.
     """
     gen_pt, gen_phi = np.asarray(gen_pt, np.float64), np.asarray(gen_phi, np.float64)
-    for name, (pt_b, phi_b) in RECOIL.items():
+    frame = {}  # each vector's (along, across) GenMET, for the ones relative to it
+    for name in RECOIL:
         if f"{name}_upar" in out:
-            par = gen_pt + np.asarray(out.pop(f"{name}_upar"), np.float64)
-            perp = np.asarray(out.pop(f"{name}_uperp"), np.float64)
-            out[pt_b], out[phi_b] = np.hypot(par, perp), wrap_phi(gen_phi + np.arctan2(perp, par))
+            frame[name] = (gen_pt + np.asarray(out.pop(f"{name}_upar"), np.float64),
+                           np.asarray(out.pop(f"{name}_uperp"), np.float64))
     for name, base in RELATIVE.items():
         if f"{name}_dpar" in out:
-            (pt_b, phi_b), (base_pt, base_phi) = RECOIL[name], RECOIL[base]
-            b_pt, b_dphi = np.asarray(out[base_pt], np.float64), np.asarray(out[base_phi], np.float64) - gen_phi
-            par = b_pt * np.cos(b_dphi) + np.asarray(out.pop(f"{name}_dpar"), np.float64)
-            perp = b_pt * np.sin(b_dphi) + np.asarray(out.pop(f"{name}_dperp"), np.float64)
-            out[pt_b], out[phi_b] = np.hypot(par, perp), wrap_phi(gen_phi + np.arctan2(perp, par))
+            frame[name] = (frame[base][0] + np.asarray(out.pop(f"{name}_dpar"), np.float64),
+                           frame[base][1] + np.asarray(out.pop(f"{name}_dperp"), np.float64))
+    for name, (par, perp) in frame.items():
+        pt_b, phi_b = RECOIL[name]
+        out[pt_b], out[phi_b] = np.hypot(par, perp), wrap_phi(gen_phi + np.arctan2(perp, par))
     for s in SHIFTS:
         if f"PuppiMET_dpt{s}" in out:
             out[f"PuppiMET_pt{s}"] = np.maximum(np.asarray(out["PuppiMET_pt"]) + out.pop(f"PuppiMET_dpt{s}"), 0.0)
