@@ -59,9 +59,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from flashsim_coffea.nanoaod.angles import delta_r
 from flashsim_coffea.specs._lepton import ISOLATION, KINEMATICS
-from flashsim_coffea.specs.source import Parent, Source
+from flashsim_coffea.specs.source import Parent, Source, candidate_dr
 
 CONDITIONING = [
     "log_pt", "eta", "abs_eta", "phi",
@@ -110,8 +109,7 @@ def near_lepton(sampled: Mapping[str, np.ndarray], gen: Mapping[str, np.ndarray]
     """
     from flashsim_coffea.nanoaod.fsr_rule import PARAMS as p  # awkward and numba: not at import (the CLI's --help)
 
-    dr = delta_r(np.asarray(sampled["eta"], np.float64), np.asarray(sampled["phi"], np.float64), gen["gen_eta"],
-                 gen["gen_phi"])
+    dr = candidate_dr(sampled, gen)
     pt = np.asarray(sampled["pt"], np.float64)
     return (dr > p["dr_min"]) & (dr < p["dr_max"]) & (dr < p["dr_over_et2_max"] * pt**2)
 

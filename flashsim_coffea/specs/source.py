@@ -28,6 +28,21 @@ if TYPE_CHECKING:
     import awkward as ak
 
 
+def candidate_dr(sampled: Mapping[str, np.ndarray], gen: Mapping[str, np.ndarray]) -> np.ndarray:
+    """ΔR of each sampled object (``eta``, ``phi``) to its candidate (``gen_eta``, ``gen_phi``): what a
+    :attr:`Source.region` reads.
+
+    Example:
+        >>> candidate_dr({"eta": np.array([0.3]), "phi": np.array([3.0])}, {"gen_eta": np.zeros(1),
+        ...              "gen_phi": np.array([-3.0])}).round(3).tolist()
+        [0.413]
+    """
+    from flashsim_coffea.nanoaod.angles import delta_r
+
+    return delta_r(np.asarray(sampled["eta"], np.float64), np.asarray(sampled["phi"], np.float64),
+                   np.asarray(gen["gen_eta"], np.float64), np.asarray(gen["gen_phi"], np.float64))
+
+
 def near_candidate(sampled: Mapping[str, np.ndarray], gen: Mapping[str, np.ndarray], dr_max: float) -> np.ndarray:
     """A :attr:`Source.region`: the sampled objects within ``dr_max`` of their candidate, as every training
     object of a source matched within that ΔR is (``functools.partial(near_candidate, dr_max=0.4)``).
@@ -37,10 +52,7 @@ def near_candidate(sampled: Mapping[str, np.ndarray], gen: Mapping[str, np.ndarr
         >>> near_candidate({"eta": np.array([0.1, 0.5, 0.0]), "phi": np.array([0.0, 0.0, -3.1])}, gen, 0.4).tolist()
         [True, False, True]
     """
-    from flashsim_coffea.nanoaod.angles import delta_r
-
-    return delta_r(np.asarray(sampled["eta"], np.float64), np.asarray(sampled["phi"], np.float64),
-                   np.asarray(gen["gen_eta"], np.float64), np.asarray(gen["gen_phi"], np.float64)) < dr_max
+    return candidate_dr(sampled, gen) < dr_max
 
 
 @dataclass(frozen=True)
