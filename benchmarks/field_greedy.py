@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     flash = flash_like_fullsim(data, sim, args.seed)
     side = {}
     for name, ev in (("fullsim", data), ("flash", flash)):
-        if event:  # the event-level fields (triggers and filters aside: flavours of the objects' fields)
+        if event:  # the event-level fields; the trigger and filter bits aside (derived from the objects)
             per_file = [fields.event_branches(p) for p in args.data] if name == "fullsim" else [fields.event_columns(ev)]
             cols = {k: np.concatenate([c[k] for c in per_file]) for k in per_file[0]
                     if not k.startswith(fields.TRIGGER_PREFIXES)}
