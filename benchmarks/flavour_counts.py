@@ -7,8 +7,9 @@ FullSim gives most reconstructed jets without a matched GenJet (pileup and split
 parton or hadron flavour from the ghost-associated partons and hadrons; flash must give them
 the same distribution. For the jets with ``genJetIdx < 0`` above ``--pt-min`` the script counts
 them per ``|partonFlavour|`` class (0, light quark 1-3, c 4, b 5, gluon 21) and per
-``hadronFlavour`` (0, 4, 5), per FullSim event and, for flash, per gen event averaged over its
-``--replicas`` replicas. Errors: Poisson on FullSim; on flash the spread of the per-gen-event
+``hadronFlavour`` (0, 4, 5), and per |η| region (the barrel, the tracker's endcap, the endcap beyond
+the tracker and the forward calorimeter: where pileup jets sit), per FullSim event and, for flash,
+per gen event averaged over its ``--replicas`` replicas. Errors: Poisson on FullSim; on flash the spread of the per-gen-event
 counts (the replicas of one gen event summed before squaring, as ``fill_oversampled`` does).
 Prints a table with the pull of each class and writes the JSON.
 
@@ -37,16 +38,21 @@ CLASSES = {
     "hadron 0": ("hadronFlavour", (0,)), "hadron c": ("hadronFlavour", (4,)), "hadron b": ("hadronFlavour", (5,)),
 }
 
+#: region name -> the |eta| range it holds
+REGIONS = {"|eta| 0-1.3": (0.0, 1.3), "|eta| 1.3-2.5": (1.3, 2.5), "|eta| 2.5-3": (2.5, 3.0), "|eta| 3-5": (3.0, 5.0)}
+
 
 def per_event_counts(jets: ak.Array, pt_min: float) -> dict[str, np.ndarray]:
-    """Per event, the jets without a GenJet above ``pt_min`` in each class of :data:`CLASSES`.
+    """Per event, the jets without a GenJet above ``pt_min`` in each class of :data:`CLASSES` and region of
+    :data:`REGIONS`.
 
     Example:
-        >>> jets = ak.Array([[{"pt": 30.0, "genJetIdx": -1, "partonFlavour": -21, "hadronFlavour": 0},
-        ...                   {"pt": 40.0, "genJetIdx": 0, "partonFlavour": 5, "hadronFlavour": 5}],
-        ...                  [{"pt": 20.0, "genJetIdx": -1, "partonFlavour": 4, "hadronFlavour": 4}]])
+        >>> jets = ak.Array([[{"pt": 30.0, "eta": 0.5, "genJetIdx": -1, "partonFlavour": -21, "hadronFlavour": 0},
+        ...                   {"pt": 40.0, "eta": 0.1, "genJetIdx": 0, "partonFlavour": 5, "hadronFlavour": 5}],
+        ...                  [{"pt": 20.0, "eta": -3.5, "genJetIdx": -1, "partonFlavour": 4, "hadronFlavour": 4}]])
         >>> {k: v.tolist() for k, v in per_event_counts(jets, 15.0).items() if v.any()}
-        {'parton c': [0, 1], 'parton g': [1, 0], 'hadron 0': [1, 0], 'hadron c': [0, 1]}
+        {'parton c': [0, 1], 'parton g': [1, 0], 'hadron 0': [1, 0], 'hadron c': [0, 1], '|eta| 0-1.3': [1, 0], \
+'|eta| 3-5': [0, 1]}
     """
     free = jets[(jets.genJetIdx < 0) & (jets.pt > pt_min)]
     out = {}
@@ -56,6 +62,9 @@ def per_event_counts(jets: ak.Array, pt_min: float) -> dict[str, np.ndarray]:
         for v in values[1:]:
             hit = hit | (a == v)
         out[name] = ak.to_numpy(ak.sum(hit, axis=1)).astype(np.int64)
+    for name, (lo, hi) in REGIONS.items():
+        a = abs(free.eta)
+        out[name] = ak.to_numpy(ak.sum((a >= lo) & (a < hi), axis=1)).astype(np.int64)
     return out
 
 
@@ -63,7 +72,7 @@ def compare(full: dict[str, np.ndarray], flash: dict[str, np.ndarray], replicas:
     """Rows per class: FullSim count ± Poisson, flash count (per gen event, summed) ± the spread of the
     per-gen-event sums, and the pull. ``flash`` counts are per gen event summed over its replicas."""
     rows = []
-    for name in CLASSES:
+    for name in full:
         n_full = float(full[name].sum())
         n_flash = float(flash[name].sum()) / replicas
         e_full = np.sqrt(n_full)
@@ -87,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="flavour_counts.json", help="output JSON")
     args = p.parse_args(argv)
     sim = FlashSim.load(args.models, collections=["Jet"])
-    fields = ["Jet_pt", "Jet_genJetIdx", "Jet_partonFlavour", "Jet_hadronFlavour"]
+    fields = ["Jet_pt", "Jet_eta", "Jet_genJetIdx", "Jet_partonFlavour", "Jet_hadronFlavour"]
     names = [*genevents.branch_names(optional=True), "run", "luminosityBlock", "event"]
-    full = {k: [] for k in CLASSES}
-    flash = {k: [] for k in CLASSES}
+    full = {k: [] for k in [*CLASSES, *REGIONS]}
+    flash = {k: [] for k in [*CLASSES, *REGIONS]}
     for path in args.data:
         tree = uproot.open(path)["Events"]
         stop = min(tree.num_entries, args.events or tree.num_entries)
@@ -109,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
                    args.replicas)
     n_events = int(sum(len(v) for v in full["parton 0"]))
     print(f"jets without a GenJet, pT > {args.pt_min:g} GeV, {n_events} events, flash K = {args.replicas}")
-    print(f"{'class':<11} {'FullSim':>14} {'flash':>16} {'pull':>6}")
+    print(f"{'class':<13} {'FullSim':>14} {'flash':>16} {'pull':>6}")
     for r in rows:
-        print(f"{r['class']:<11} {r['fullsim']:>8.0f} ± {r['fullsim_err']:<4.0f} {r['flash']:>9.1f} ± "
+        print(f"{r['class']:<13} {r['fullsim']:>8.0f} ± {r['fullsim_err']:<4.0f} {r['flash']:>9.1f} ± "
               f"{r['flash_err']:<4.0f} {r['pull']:>6.2f}")
     Path(args.out).write_text(json.dumps({"files": [Path(x).name for x in args.data], "events": n_events,
                                           "replicas": args.replicas, "pt_min": args.pt_min, "rows": rows}, indent=1))

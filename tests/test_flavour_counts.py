@@ -17,13 +17,16 @@ spec.loader.exec_module(fc)
 
 
 def test_classes_count_only_unmatched_jets_above_threshold():
-    jets = ak.Array([[{"pt": 30.0, "genJetIdx": -1, "partonFlavour": -2, "hadronFlavour": 0},
-                      {"pt": 10.0, "genJetIdx": -1, "partonFlavour": 21, "hadronFlavour": 0},
-                      {"pt": 50.0, "genJetIdx": 1, "partonFlavour": 5, "hadronFlavour": 5}],
-                     [{"pt": 25.0, "genJetIdx": -1, "partonFlavour": 5, "hadronFlavour": 5}]])
+    jets = ak.Array([[{"pt": 30.0, "eta": -2.7, "genJetIdx": -1, "partonFlavour": -2, "hadronFlavour": 0},
+                      {"pt": 10.0, "eta": 0.2, "genJetIdx": -1, "partonFlavour": 21, "hadronFlavour": 0},
+                      {"pt": 50.0, "eta": 1.0, "genJetIdx": 1, "partonFlavour": 5, "hadronFlavour": 5}],
+                     [{"pt": 25.0, "eta": 1.3, "genJetIdx": -1, "partonFlavour": 5, "hadronFlavour": 5}]])
     c = fc.per_event_counts(jets, 15.0)
     assert c["parton uds"].tolist() == [1, 0] and c["parton b"].tolist() == [0, 1] and c["parton g"].tolist() == [0, 0]
     assert c["hadron 0"].tolist() == [1, 0] and c["hadron b"].tolist() == [0, 1]
+    # regions by |eta|, the lower edge inside
+    assert c["|eta| 2.5-3"].tolist() == [1, 0] and c["|eta| 1.3-2.5"].tolist() == [0, 1]
+    assert c["|eta| 0-1.3"].tolist() == [0, 0] and c["|eta| 3-5"].tolist() == [0, 0]
 
 
 def test_flash_errors_sum_the_replicas_of_a_gen_event_before_squaring():

@@ -156,7 +156,10 @@ class Source:
         apart_from: ``((candidate kind, ΔR), ...)``: the source's objects lie farther than ΔR from every
             candidate of each kind in their event, as every training object does by construction (the pileup
             jets from the GenJets and from the b hadrons outside them: the jets there are split and bhadron
-            jets); the engine draws again those that do not. ``()``: anywhere.
+            jets); the engine draws again those that do not. The training weights each object by the inverse
+            of the azimuth fraction at its η apart from its event's candidates (:mod:`flashsim_coffea.train.apart`),
+            so that the flow learns the density before the exclusion and the redraw applies it once.
+            ``()``: anywhere.
     """
 
     collection: str

@@ -39,12 +39,16 @@ from collections.abc import Iterable
 import awkward as ak
 import numpy as np
 
-from flashsim_coffea.nanoaod import genevents
+from flashsim_coffea.nanoaod import derived, genevents
 from flashsim_coffea.sim import candidates, features
 from flashsim_coffea.specs import COLLECTIONS, all_sources, fakes
 from flashsim_coffea.specs import event as event_spec
 from flashsim_coffea.specs.source import Source
-from flashsim_coffea.train import matching
+from flashsim_coffea.train import apart, matching
+
+#: the pairs column of the training weights of a source's objects that lie apart from candidates
+#: (:attr:`~flashsim_coffea.specs.source.Source.apart_from`, :mod:`flashsim_coffea.train.apart`).
+APART_WEIGHT = "weight_apart"
 
 #: event-level reco branches read for the event source.
 EVENT_BRANCHES = event_spec.BRANCHES
@@ -255,6 +259,11 @@ def _pileup_tables(ev: ak.Array, src: Source, free: ak.Array, shared: dict) -> d
     for t in src.targets:
         if t in objs.fields:
             pairs[t] = _flat(objs[t])
+    if src.apart_from:  # the density before the exclusion, which the engine applies per event (train/apart.py)
+        off = derived.offsets(counts)
+        kinds = [(_candidates(ev, kind, shared), dr) for kind, dr in src.apart_from]
+        pairs[APART_WEIGHT] = apart.apart_weights(off, _flat(objs.eta), [
+            (derived.offsets(ak.to_numpy(ak.num(c, axis=1))), _flat(c.eta), _flat(c.phi), dr) for c, dr in kinds])
     return {"cond": cond, "count": counts.astype(np.int64), "pairs": pairs, "n_events": len(ev)}
 
 

@@ -48,6 +48,7 @@ from flashsim_coffea.specs.source import Source
 from flashsim_coffea.train import mirror, store
 from flashsim_coffea.train.count import train_count
 from flashsim_coffea.train.efficiency import train_efficiency
+from flashsim_coffea.train.extract import APART_WEIGHT
 from flashsim_coffea.train.flow import train_flow
 from flashsim_coffea.train.rows import BUFFER_ROWS, Rows, fit_sample
 
@@ -284,9 +285,15 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
         classes, index = _train_categories(src, objects.take(sel), rng, seed, out, common, progress)
         summary["categories"] = len(classes)
 
+    weighted_apart = APART_WEIGHT in objects.columns
+    if weighted_apart:
+        common["training"]["weighted_apart"] = True
+
     def load_pairs(i: np.ndarray) -> list[np.ndarray]:
         pairs = mirror.with_images(objects.take(sel[i]), src.mirror)
         weights = oversampling_weights(pairs, src.oversample)
+        if weighted_apart:  # the density before the exclusion the engine applies (train/apart.py)
+            weights = pairs[APART_WEIGHT] * (1.0 if weights is None else weights)
         context = _pair_conditioning(pairs, src.conditioning)
         if index is not None:  # the images share their object's combination
             context = categories.with_class(context, np.tile(index[i], blocks), len(classes))
@@ -297,7 +304,7 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
                         seed=seed, epochs=n_epochs, batch_size=batch, lr=cfg.get("lr", 1e-3),
                         schedule=cfg.get("schedule", "cosine"), alpha=cfg.get("alpha", 1.0),
                         patience=n_epochs if src.full_schedule else max(8, n_epochs // 8),
-                        row_weights=bool(src.oversample), buffer_rows=buffer_rows, progress=progress)
+                        row_weights=bool(src.oversample) or weighted_apart, buffer_rows=buffer_rows, progress=progress)
     reco_acceptance = {}
     if "eta" in objects.columns and n:
         reco_acceptance["abs_eta_max"] = float(np.max(np.abs(objects.column("eta"))))
