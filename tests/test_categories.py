@@ -37,6 +37,19 @@ def test_drawn_shares_follow_the_conditional_probabilities():
             assert abs((drawn["hadronFlavour"][inside] == value).mean() - p[inside, k].mean()) < 0.02
 
 
+def test_draw_weights_move_the_shares_to_the_weighted_ones():
+    """Class 1 in 30 % of the rows, weighted 3x (the pileup jets' inverse-probability weights, train/apart.py):
+    the classifier's share of it is the weighted one, 0.9 / 1.6 = 0.5625, not 0.3."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(20_000, 1))
+    y = (rng.random(len(x)) < 0.3).astype(np.int64)
+    share = {}
+    for name, w in (("plain", None), ("weighted", np.where(y == 1, 3.0, 1.0))):
+        model, _ = train_count(x, y, seed=1, quantile=1.0, progress=False, epochs=10, weights=w)
+        share[name] = float(np.mean(categories.pick(model, x, rng.normal(size=len(x))) == 1))
+    assert abs(share["plain"] - 0.3) < 0.02 and abs(share["weighted"] - 0.5625) < 0.02
+
+
 def _fixed_class(m, k: int) -> None:
     """Make a categories classifier certain of class ``k`` whatever its input."""
     last = m.categories.mlp[-1]

@@ -24,8 +24,12 @@ from flashsim_coffea.train.rows import from_arrays, prepare
 
 def train_count(context, counts, config: Mapping | None = None, seed: int = 0, *, epochs: int = 40,
                 batch_size: int = 1024, lr: float = 2e-3, val_fraction: float = 0.2, patience: int = 8,
-                quantile: float = 0.9995, progress: bool = True) -> tuple[CountModel, dict]:
+                quantile: float = 0.9995, progress: bool = True,
+                weights: np.ndarray | None = None) -> tuple[CountModel, dict]:
     """Train a count model (cross entropy) on per-event ``context`` ``(n, d)`` and ``counts``.
+
+    ``weights``: per-row draw weights (training batches draw the rows in proportion to them; the
+    objects of a source trained for the density before an exclusion, :mod:`flashsim_coffea.train.apart`).
 
     Returns ``(model, history)``; history adds the mean count of the validation split
     (``mean_count``) and of the model there (``model_mean_count``).
@@ -37,10 +41,11 @@ def train_count(context, counts, config: Mapping | None = None, seed: int = 0, *
     n_max = max(1, int(np.quantile(counts, quantile)) if len(counts) else 1)
     y = torch.as_tensor(np.minimum(counts, n_max))
     model = build_count({**DEFAULT_CONFIG, **(config or {}), "input_dim": x.shape[1], "n_max": n_max})
-    p = prepare(from_arrays(x, y), val_fraction, seed, batch_size)
+    data = from_arrays(x, y) if weights is None else from_arrays(x, y, as_tensor(weights))
+    p = prepare(data, val_fraction, seed, batch_size, weights=None if weights is None else 2)
     set_scaling(model, "input", p.fit[0].mean(0), p.fit[0].std(0))
     ce = nn.functional.cross_entropy
-    x_va, y_va = p.val
+    x_va, y_va = p.val[:2]
 
     def batch_loss(batch: tuple[torch.Tensor, ...], gen: torch.Generator) -> torch.Tensor:
         return ce(model(batch[0]), batch[1])

@@ -403,12 +403,13 @@ CATEGORIES_CONFIG = {"hidden": [64, 64], "activation": "silu"}
 def _train_categories(src: Source, rows: dict[str, np.ndarray], rng: np.random.Generator, seed: int,
                       out: Path, common: dict, progress: bool) -> tuple[np.ndarray, np.ndarray]:
     """Train and save the classifier of ``src.categories`` (:mod:`flashsim_coffea.sim.categories`) on the flow's
-    training ``rows``: input the conditioning, classes the combinations of the categories' values. Returns the
-    classes and each row's class index (the flow's extra conditioning)."""
+    training ``rows``: input the conditioning, classes the combinations of the categories' values, drawn with the
+    rows' weights where they have them (:mod:`flashsim_coffea.train.apart`). Returns the classes and each row's
+    class index (the flow's extra conditioning)."""
     fields = list(src.categories)
     classes, index = categories.encode(rows, fields)
     model, h = train_count(_pair_conditioning(rows, src.conditioning), index, config=CATEGORIES_CONFIG, seed=seed,
-                           quantile=1.0, progress=progress)
+                           quantile=1.0, progress=progress, weights=rows.get(APART_WEIGHT))
     cards.save(out, "categories", model.state_dict(),
                {"kind": "categories", **common, "fields": fields, "classes": classes.tolist(),
                 "network": model.config, "first": True,
