@@ -328,3 +328,28 @@ def test_flat_features_equal_the_public_pair_functions(tt_gen):
         assert np.allclose(flat["lepiso03"], f(iso) / pt) and (flat["lepiso03"] > 0).any()
         assert np.allclose(flat["hf_flight"], np.log10(features.PROMPT_FLIGHT_MM + f(hf)))
         assert (f(o_dr) < features.NO_NEIGHBOUR_DR).any() and len(pt) > 50
+
+
+def test_a_visible_tau_carries_its_tau_leptons_prompt_flag(nanoaod_dir):
+    """Real CMS 2015 ttbar (200 events, 38 GenVisTau): ``flag:isPrompt`` of a GenVisTau is its tau lepton's
+    statusFlags bit, 0 exactly for the taus whose first ancestor other than a tau copy is a hadron (a D_s and
+    a B+ here), 1 for the W's."""
+    import uproot
+
+    from flashsim_coffea.nanoaod.genevents import branch_names, from_branches
+
+    tree = uproot.open(nanoaod_dir / "nanoAOD_2015_CMS_Open_Data_ttbar.root")["Events"]
+    gen = from_branches(tree.arrays(filter_name=branch_names(optional=True)))
+    taus = candidates.select(gen, "GenVisTau")
+    flag = features.compute_flat(gen, taus, ["flag:isPrompt"])["flag:isPrompt"]
+    mother = ak.to_list(gen.GenPart.genPartIdxMother)
+    pdg = ak.to_list(gen.GenPart.pdgId)
+    first = []
+    for i, idx in enumerate(ak.to_list(taus.genPartIdxMother)):
+        for k in idx:
+            while abs(pdg[i][k]) == 15:
+                k = mother[i][k]
+            first.append(abs(pdg[i][k]))
+    first = np.array(first)
+    assert len(flag) == 38 and sorted(first[flag == 0].tolist()) == [431, 521]
+    assert set(first[flag == 1].tolist()) == {24}

@@ -11,7 +11,9 @@ Feature names:
 * ``log_pt``: log of the candidate pT; ``abs_eta``: its |η| (detector acceptances are
   steps in |η|, which an efficiency MLP learns far more sharply as one edge than as two);
 * ``charge``: -sign(pdgId) for leptons (1 for positive), or the ``charge`` field;
-* ``flag:<bit name>``: a ``statusFlags`` bit (see :data:`flashsim_coffea.nanoaod.status_flags.BITS`);
+* ``flag:<bit name>``: a ``statusFlags`` bit (see :data:`flashsim_coffea.nanoaod.status_flags.BITS`); of a
+  GenVisTau, its τ lepton's (``flag:isPrompt`` 0 for a τ from a b or c hadron: every GenVisTau of ``zh_llbb``,
+  22 % of ``ttbar``'s, whose SVs are reconstructed 0.21 of the time against 0.13 for the prompt ones);
 * ``is_b``, ``is_c``: hadronFlavour one-hot; ``parton_b``, ``parton_c``, ``parton_g``: |partonFlavour| one-hot,
   ``parton_none``: no
   parton clustered (partonFlavour 0: jets from pileup or the underlying event); ``parton_charge``:
@@ -706,7 +708,8 @@ def compute_flat(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict |
         elif name == "charge":
             value = col("charge") if "charge" in cand.fields else -np.sign(col("pdgId"))
         elif name.startswith("flag:"):
-            value = (_flat_int(cand.statusFlags) >> BITS[name[5:]]) & 1
+            flags = cand.statusFlags if "statusFlags" in cand.fields else gen.GenPart.statusFlags[cand.genPartIdxMother]
+            value = (_flat_int(flags) >> BITS[name[5:]]) & 1
         elif name in _ONE_HOT:
             field, values = _ONE_HOT[name]
             value = np.abs(col(field)) == values[0]

@@ -59,8 +59,10 @@ _FAKE_MASS = {**_TARGETS["mass"],
 
 GENUINE = Source(
     collection="Tau", name="genvistau", candidates="GenVisTau", link="genPartIdx",
+    # flag:isPrompt, the tau lepton's: a tau from a b or c hadron decay sits in its jet (reconstructed 0.09 of the
+    # time against 0.43 for the prompt ones, ttbar; every GenVisTau of zh_llbb is one)
     conditioning=["log_pt", "eta", "abs_eta", "phi", "mass", "charge", "status", "anc_ctau", "anc_flight",
-                  "genjet_logdr", "genjet_ptrel", "nTrueInt", "nPU", "HT"],
+                  "genjet_logdr", "genjet_ptrel", "flag:isPrompt", "nTrueInt", "nPU", "HT"],
     targets={**KINEMATICS, "charge": {"kind": "sign", "gen": "charge"}, **_TARGETS}, match_dr=0.3,
     mirror=MIRROR,
 )
