@@ -180,8 +180,12 @@ def round_branches(branches: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, value in branches.items():
         if isinstance(value, ak.Array) and value.fields and name in PRECISION:
-            fields = round_columns(name, {f: value[f] for f in value.fields})
-            out[name] = ak.to_packed(ak.zip(fields)) if value.ndim > 1 else ak.zip(fields)
+            if value.ndim > 1:  # one flatten and one unflatten per collection, not per field
+                flat = ak.flatten(value, axis=1)
+                fields = round_columns(name, {f: flat[f] for f in flat.fields})
+                out[name] = ak.unflatten(ak.zip(fields, depth_limit=1), ak.num(value, axis=1))
+            else:
+                out[name] = ak.zip(round_columns(name, {f: value[f] for f in value.fields}))
         else:
             out[name] = round_columns("", {name: value})[name]
     return out
