@@ -37,6 +37,10 @@ def test_curve_converges_and_grids_meet_at_many_steps(tiny_models, tt_sample, tm
     pt = {k: r["w1_over_sigma"]["pt"] for k, r in fig.items()}
     assert abs(pt["uniform", 1] - pt["uniform", 64]) > abs(pt["uniform", 64] - pt["late", 64])
     assert {r["classifier"] for r in rows} == {"hgb"}
+    # the samples' distance from the midpoint 100-step ones (150 objects: steps of 1/150): 64 uniform steps
+    # within one object of them, 1 step farther
+    ks = {k: r["max_ks_to_reference"] for k, r in fig.items()}
+    assert ks["uniform", 64] <= 1 / 150 + 1e-9 and ks["uniform", 1] > ks["uniform", 64]
     extra = fig["uniform", 64]["flops"] - fig["uniform", 1]["flops"]  # 126 more velocity evaluations
     assert extra > 0 and extra % 126 == 0 and fig["late", 64]["flops"] == fig["uniform", 64]["flops"]
     out = tmp_path / "curve"

@@ -69,7 +69,7 @@ from flashsim_coffea.sim.engine import (
 from flashsim_coffea.specs import all_sources
 from flashsim_coffea.train import store
 from flashsim_coffea.train.sources import MIN_STEPS, train_source
-from flashsim_coffea.validate.report import auc_inputs, hgb_auc, two_sample_auc, wasserstein_over_sigma
+from flashsim_coffea.validate.report import auc_inputs, hgb_auc, ks, two_sample_auc, wasserstein_over_sigma
 
 #: processes kept for validation: never tuned on.
 VALIDATION_PROCESSES = ("zh_llbb", "vbf_hmumu")
@@ -242,11 +242,14 @@ def flash_columns(m, pairs: Mapping, seed: int = 1, solver: str = DEFAULT_SOLVER
 
 
 def score(m, held: Mapping, seed: int = 1, *, auc_seeds: int = 5, solver: str = DEFAULT_SOLVER,
-          steps: int = DEFAULT_STEPS, grid: str = DEFAULT_GRID, classifier: str = "hgb") -> dict:
+          steps: int = DEFAULT_STEPS, grid: str = DEFAULT_GRID, classifier: str = "hgb",
+          reference: Mapping | None = None) -> dict:
     """The fidelity and cost figures of one source's loaded models (:class:`~flashsim_coffea.sim.engine.SourceModel`)
     on the tables ``held`` (see the module doc): ``auc`` (``classifier``'s, mean over ``auc_seeds``),
     ``median_w1_over_sigma``, ``fidelity``, ``flops``, and for an efficiency model its log-loss and
-    mean-efficiency difference."""
+    mean-efficiency difference. With ``reference`` (:func:`flash_columns` of the same rows and ``seed`` at a
+    converged integration), ``max_ks_to_reference``: the largest Kolmogorov-Smirnov distance over the targets
+    between this integration's samples and those, the integration's own error (the same noise in both)."""
     if classifier not in CLASSIFIERS:
         raise ValueError(f"unknown two-sample classifier {classifier!r} (known: {sorted(CLASSIFIERS)})")
     from flashsim_coffea.sim.efficiency import predict_proba
@@ -268,6 +271,9 @@ def score(m, held: Mapping, seed: int = 1, *, auc_seeds: int = 5, solver: str = 
          "w1_over_sigma": {t: float(v) for t, v in w1.items()},
          "median_w1_over_sigma": float(np.median(list(w1.values()))), "flops": int(sum(flops.values())),
          "held_out_objects": len(held["pairs"])}
+    if reference is not None:
+        r["max_ks_to_reference"] = max((ks(np.asarray(flash[t], np.float64), np.asarray(reference[t], np.float64))
+                                        for t in m.source.targets if t in flash and t in reference), default=0.0)
     if m.efficiency is not None:
         sel = held["selection"]
         X = matrix({c: sel.column(f"cond_{c}") for c in names}, names, len(sel))
