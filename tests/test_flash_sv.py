@@ -133,3 +133,12 @@ def test_input_without_genvistau_gives_svs_without_the_tau_source(sim, gen):
     with_tau = sim.simulate(gen[:150], seed=4, replicas=2)
     n_without, n_with = int(ak.sum(ak.num(out.SV))), int(ak.sum(ak.num(with_tau.SV)))
     assert 0 < n_without <= n_with
+
+
+def test_ndof_stays_just_under_twice_the_tracks_less_three(flash, tt_sample):
+    """ndof = 2 sum(w) - 3 over the tracks' fit weights: every reference SV lies 0-1 under 2 ntracks - 3, and
+    so does every flash SV (learnt as that shortfall, it never rises above it)."""
+    ref = uproot.open(tt_sample)["Events"].arrays(["SV_ndof", "SV_ntracks"])
+    for ndof, ntracks in ((ref.SV_ndof, ref.SV_ntracks), (flash.SV.ndof, flash.SV.ntracks)):
+        gap = 2.0 * ak.to_numpy(ak.flatten(ntracks)) - 3.0 - ak.to_numpy(ak.flatten(ndof))
+        assert len(gap) > 100 and gap.min() >= 0.0 and gap.max() < 1.5
