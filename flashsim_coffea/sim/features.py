@@ -377,6 +377,26 @@ def _flat_int(x) -> np.ndarray:
     return np.asarray(ak.to_numpy(ak.flatten(x, axis=None)), np.int64)
 
 
+def _mother_flags(gen: ak.Array, cand: ak.Array) -> np.ndarray:
+    """``statusFlags`` of each candidate's ``genPartIdxMother`` (a GenVisTau's τ lepton), flat; a mother the
+    file's GenPart does not hold (an index beyond it, as in some Run-2 files, or -1) reads as prompt
+    (``isPrompt`` alone set: most visible taus are).
+
+    Example:
+        >>> gen = ak.Array({"GenPart": [[{"statusFlags": 8193}, {"statusFlags": 0}]]})
+        >>> _mother_flags(gen, ak.Array([[{"genPartIdxMother": 0}, {"genPartIdxMother": 1},
+        ...                                {"genPartIdxMother": 7}]])).tolist()
+        [8193, 0, 1]
+    """
+    g_off = _offsets(gen.GenPart.statusFlags)
+    counts = ak.to_numpy(ak.num(cand.genPartIdxMother, axis=1))
+    event = np.repeat(np.arange(len(counts)), counts)
+    idx = _flat_int(cand.genPartIdxMother)
+    known = (idx >= 0) & (idx < np.diff(g_off)[event])
+    flags = _flat_int(gen.GenPart.statusFlags)
+    return np.where(known, flags[np.where(known, g_off[event] + idx, 0)] if len(flags) else 0, 1 << BITS["isPrompt"])
+
+
 def _ids(x, ids) -> np.ndarray:
     if ids is None:
         return np.full(int(ak.sum(ak.num(x.pt, axis=1))), -1, np.int64)
@@ -708,8 +728,8 @@ def compute_flat(gen: ak.Array, cand: ak.Array, names: list[str], shared: dict |
         elif name == "charge":
             value = col("charge") if "charge" in cand.fields else -np.sign(col("pdgId"))
         elif name.startswith("flag:"):
-            flags = cand.statusFlags if "statusFlags" in cand.fields else gen.GenPart.statusFlags[cand.genPartIdxMother]
-            value = (_flat_int(flags) >> BITS[name[5:]]) & 1
+            flags = _flat_int(cand.statusFlags) if "statusFlags" in cand.fields else _mother_flags(gen, cand)
+            value = (flags >> BITS[name[5:]]) & 1
         elif name in _ONE_HOT:
             field, values = _ONE_HOT[name]
             value = np.abs(col(field)) == values[0]
