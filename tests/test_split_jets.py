@@ -136,3 +136,19 @@ def test_a_fake_source_too_sparse_to_train_leaves_its_objects_to_no_model(tiny_m
     assert not (tiny_models / "Jet_bhadron").exists()
     assert card["excludes"] == ["Jet_split"] and card["left_out"] == ["Jet_bhadron"]
     assert "Jet_pileup" in FlashSim.load(tiny_models, collections=["Jet"]).models
+
+
+def test_shipped_pileup_jets_have_no_point_mass_at_plus_minus_pi(tt_gen):
+    """The shipped pileup flow's phi beyond +-pi is wrapped (transform ``angle``), not clipped: clipped, 3.5 % of
+    its zh_llbb jets sat at exactly +-pi. No flash jet of 400 ttbar events x 3 replicas lies within 1e-4 of it,
+    where a flat density puts 0.003 % of them."""
+    import awkward as ak
+    import numpy as np
+
+    from flashsim_coffea.sim.cards import DEFAULT_MODELS
+    from flashsim_coffea.sim.engine import FlashSim
+
+    jets = FlashSim.load(DEFAULT_MODELS, collections=["Jet"]).simulate(tt_gen, seed=2, replicas=3).Jet
+    phi = ak.to_numpy(ak.flatten(jets.phi)).astype(np.float64)
+    assert len(phi) > 5000 and np.all(np.abs(phi) <= np.pi)
+    assert np.sum(np.abs(phi) > np.pi - 1e-4) <= 1
