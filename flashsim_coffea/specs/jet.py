@@ -156,7 +156,9 @@ PILEUP = Source(
     candidates=None,
     conditioning=["nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt"],
     targets={
-        "pt": {"kind": "log", "offset": -14.0},
+        # not clipped to the training range: a draw below the 15 GeV threshold is drawn again (the acceptance), where
+        # the clip had put 2 % of the pileup jets at exactly 15 GeV
+        "pt": {"kind": "log", "offset": -14.0, "clip": False},
         # the calorimeter and tracker regions (|eta| 1.3, 2.5, 2.6, 2.7, 3.0: where the jet ID and the response
         # change) hold different shares of pileup jets: learnt as the region and the position inside it
         "eta": {"kind": "regions", "edges": [-3.0, -2.7, -2.6, -2.5, -1.3, 1.3, 2.5, 2.6, 2.7, 3.0]},
