@@ -270,6 +270,9 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
                     "excludes": fakes(src.collection)})
         summary["mean_count"] = float(np.mean(counts))
     n = len(objects)
+    weighted_apart = APART_WEIGHT in objects.columns  # the pileup jets' weights (train/apart.py): flow and categories
+    if weighted_apart:
+        common["training"]["weighted_apart"] = True
     if n < min_objects:
         raise SparseDataError(f"{src.key}: only {n} reco objects in the training data")
     sel = _subset(n, rng, src.max_objects)
@@ -284,10 +287,6 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
     if src.categories:
         classes, index = _train_categories(src, objects.take(sel), rng, seed, out, common, progress)
         summary["categories"] = len(classes)
-
-    weighted_apart = APART_WEIGHT in objects.columns
-    if weighted_apart:
-        common["training"]["weighted_apart"] = True
 
     def load_pairs(i: np.ndarray) -> list[np.ndarray]:
         pairs = mirror.with_images(objects.take(sel[i]), src.mirror)
