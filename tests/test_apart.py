@@ -54,3 +54,14 @@ def test_pileup_tables_carry_the_weights_of_their_jets(v12_file):
                                                    ak.to_numpy(ak.flatten(genjets.phi)), 0.8)])
     # the b hadrons outside the GenJets exclude more of the circle, never less
     assert np.all(w >= 1 / np.maximum(only_genjets, apart.MIN_FRACTION) - 1e-12) and np.median(w[~lone]) > 1.1
+
+
+def test_a_pileup_training_records_its_weights_in_both_cards(tiny_models):
+    """The pileup source's flow and its flavour classifier were drawn with the weights: both cards say so; a
+    source without an exclusion (the genuine jets) does not."""
+    import json
+
+    cards = {kind: json.loads((tiny_models / "Jet_pileup" / f"{kind}.json").read_text()) for kind in ("flow", "categories")}
+    assert all(c["training"].get("weighted_apart") is True for c in cards.values())
+    genjet = json.loads((tiny_models / "Jet_genjet" / "flow.json").read_text())
+    assert "weighted_apart" not in genjet["training"]
