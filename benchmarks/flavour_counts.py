@@ -62,8 +62,8 @@ def per_event_counts(jets: ak.Array, pt_min: float) -> dict[str, np.ndarray]:
         for v in values[1:]:
             hit = hit | (a == v)
         out[name] = ak.to_numpy(ak.sum(hit, axis=1)).astype(np.int64)
+    a = abs(free.eta)
     for name, (lo, hi) in REGIONS.items():
-        a = abs(free.eta)
         out[name] = ak.to_numpy(ak.sum((a >= lo) & (a < hi), axis=1)).astype(np.int64)
     return out
 

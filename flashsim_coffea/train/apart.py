@@ -28,6 +28,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from flashsim_coffea.train.matching import pair_indices
+
 #: azimuth points per object at which :func:`away_fraction` tests the exclusion (5 degrees apart).
 GRID = 72
 
@@ -47,18 +49,12 @@ def away_fraction(off: np.ndarray, eta: np.ndarray,
         ...               np.array([1.0]), 0.4)]).round(3).tolist()  # exactly 1 - 0.8 / 2π = 0.873; 2 away in η
         [0.875, 1.0]
     """
-    off = np.asarray(off, np.int64)
     eta = np.asarray(eta, np.float64)
     phi_grid = -np.pi + (np.arange(grid) + 0.5) * (2 * np.pi / grid)
     blocked = np.zeros((len(eta), grid), bool)
-    n_a = np.diff(off)
+    n_a = np.diff(np.asarray(off, np.int64))
     for c_off, c_eta, c_phi, dr in candidates:
-        c_off = np.asarray(c_off, np.int64)
-        n_b = np.diff(c_off)
-        n_pair = n_a * n_b
-        ev = np.repeat(np.arange(len(n_a)), n_pair)
-        k = np.arange(int(n_pair.sum())) - np.repeat(np.cumsum(n_pair) - n_pair, n_pair)
-        ia, ib = off[ev] + k // n_b[ev], c_off[ev] + k % n_b[ev]
+        ia, ib = pair_indices(n_a, np.diff(np.asarray(c_off, np.int64)))
         d_eta = np.abs(eta[ia] - np.asarray(c_eta, np.float64)[ib])
         keep = d_eta < dr
         ia, ib, half = ia[keep], ib[keep], np.sqrt(dr**2 - d_eta[keep] ** 2)

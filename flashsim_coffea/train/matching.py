@@ -102,12 +102,25 @@ def _delta_r_pairs(cand: ak.Array, reco: ak.Array) -> tuple[np.ndarray, np.ndarr
     pairs = ak.cartesian({"c": cand[["eta", "phi"]], "r": reco[["eta", "phi"]]}, axis=1, nested=True)
     dr = ak.to_numpy(ak.flatten(np.hypot(pairs.c.eta - pairs.r.eta, delta_phi(pairs.c.phi, pairs.r.phi)),
                                 axis=None)).astype(np.float64)
-    per_event = nc * nr
-    event = np.repeat(np.arange(len(nc)), per_event)
-    k = np.arange(len(dr)) - np.repeat(np.cumsum(per_event) - per_event, per_event)  # pair within its event
-    c = np.repeat(np.cumsum(nc) - nc, per_event) + k // np.maximum(nr[event], 1)
-    r = np.repeat(np.cumsum(nr) - nr, per_event) + k % np.maximum(nr[event], 1)
+    c, r = pair_indices(nc, nr)
     return dr, c, r
+
+
+def pair_indices(n_a: np.ndarray, n_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices of every (a, b) pair of each event, a-major (``ak.cartesian(..., nested=True)``'s order),
+    given the per-event counts of the flat arrays ``a`` and ``b``.
+
+    Example:
+        >>> [i.tolist() for i in pair_indices(np.array([2, 0, 1]), np.array([2, 3, 1]))]
+        [[0, 0, 1, 1, 2], [0, 1, 0, 1, 5]]
+    """
+    n_a, n_b = np.asarray(n_a, np.int64), np.asarray(n_b, np.int64)
+    per_event = n_a * n_b
+    event = np.repeat(np.arange(len(n_a)), per_event)
+    k = np.arange(int(per_event.sum())) - np.repeat(np.cumsum(per_event) - per_event, per_event)  # within its event
+    a = np.repeat(np.cumsum(n_a) - n_a, per_event) + k // np.maximum(n_b[event], 1)
+    b = np.repeat(np.cumsum(n_b) - n_b, per_event) + k % np.maximum(n_b[event], 1)
+    return a, b
 
 
 def greedy(dr: np.ndarray, c: np.ndarray, r: np.ndarray, n_cand: int) -> np.ndarray:
