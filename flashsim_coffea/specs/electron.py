@@ -43,6 +43,7 @@ from flashsim_coffea.specs._lepton import (
     MIRROR,
     MVA,
     POSITIVE,
+    R9,
     SEED_GAIN,
 )
 from flashsim_coffea.specs.source import Source
@@ -56,7 +57,7 @@ _TARGETS = {
     "sip3d": POSITIVE,
     "pfRelIso03_all": ISO_ALL_03,
     "miniPFRelIso_all": ISO_ALL_MINI,
-    "r9": {"kind": "logit"},  # bounds fitted: piled against its upper edge
+    "r9": R9,
     "sieie": POSITIVE,
     "hoe": ISOLATION,
     "energyErr": POSITIVE,

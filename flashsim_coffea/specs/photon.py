@@ -29,13 +29,14 @@ from flashsim_coffea.specs._lepton import (
     MIRROR,
     MVA,
     POSITIVE,
+    R9,
     SEED_GAIN,
 )
 from flashsim_coffea.specs.source import Source
 
 _TARGETS = {
     "energyErr": POSITIVE,
-    "r9": {"kind": "logit"},  # bounds fitted: piled against its upper edge
+    "r9": R9,
     "sieie": POSITIVE,
     "hoe": ISOLATION,
     "pfRelIso03_all": ISO_ALL_03,
