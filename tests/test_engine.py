@@ -277,7 +277,8 @@ def test_objects_sampled_outside_the_acceptance_are_drawn_again(tiny_models, tt_
     sim.models["Jet_genjet"].cards["flow"]["acceptance"].update(abs_eta_max=1.0, pt_min=25.0)
     after = _genuine(sim.simulate(tt_gen, seed=5, replicas=1))
     assert ak.all(abs(after.eta) <= 1.0) and ak.all(after.pt >= 25.0)
-    inside = before[(abs(before.eta) <= 1.0) & (before.pt >= 25.0)]
+    # (the acceptance compares the draws before NanoAOD's rounding: a draw at 24.995 is stored as 25.0)
+    inside = before[(abs(before.eta) < 0.99) & (before.pt > 25.1)]
     # first draws that landed inside are unchanged ...
     assert set(ak.flatten(inside.pt).tolist()) <= set(ak.flatten(after.pt).tolist())
     # ... and the others were drawn again: many of them land inside on a later draw
@@ -291,7 +292,9 @@ def test_objects_sampled_outside_the_acceptance_are_drawn_again(tiny_models, tt_
     acc.update(pt_min=25.0)
     dropped = _genuine(sim.simulate(tt_gen, seed=5, replicas=1))
     assert int(ak.sum(ak.num(dropped))) < n_after
-    assert ak.all(ak.sort(dropped.pt) == ak.sort(first[(abs(first.eta) <= 1.0) & (first.pt >= 25.0)].pt))
+    kept = set(ak.flatten(dropped.pt).tolist())  # the first draws inside, the rounding's edge aside
+    assert kept <= set(ak.flatten(first[(abs(first.eta) <= 1.0) & (first.pt >= 25.0)].pt).tolist())
+    assert set(ak.flatten(first[(abs(first.eta) < 0.99) & (first.pt > 25.1)].pt).tolist()) <= kept
 
 
 def test_redraws_in_one_batch_keep_each_objects_first_draw_inside(tiny_models, tt_gen, monkeypatch):

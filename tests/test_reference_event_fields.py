@@ -245,3 +245,12 @@ def test_met_flavours_come_back_from_the_event_targets(tt_sample):
     for name, (pt, phi) in spec.RECOIL.items():
         np.testing.assert_allclose(back[pt], ev[pt], rtol=1e-5, atol=1e-3, err_msg=name)
         np.testing.assert_allclose(np.cos(back[phi] - ev[phi]), 1.0, atol=1e-6, err_msg=name)
+    # the PUPPI MET variations: vector differences from the PUPPI MET, no pT shift to clip at 0
+    assert {f"PuppiMET_dpar{s}" for s in spec.SHIFTS} <= set(learnt) and "PuppiMET_dptJERUp" not in learnt
+    for s in spec.SHIFTS:
+        np.testing.assert_allclose(back[f"PuppiMET_pt{s}"], ev[f"PuppiMET_pt{s}"], rtol=1e-5, atol=1e-3, err_msg=s)
+        np.testing.assert_allclose(np.cos(back[f"PuppiMET_phi{s}"] - ev[f"PuppiMET_phi{s}"]), 1.0, atol=1e-6, err_msg=s)
+    shifted = {**learnt, "PuppiMET_dparJERUp": learnt["PuppiMET_dparJERUp"] - 1e3}  # far past the PUPPI MET
+    far = np.hypot(gpt + targets["PuppiMET_upar"] + shifted["PuppiMET_dparJERUp"],
+                   targets["PuppiMET_uperp"] + learnt["PuppiMET_dperpJERUp"])
+    np.testing.assert_allclose(spec.from_targets(shifted, gpt, gphi)["PuppiMET_ptJERUp"], far)  # a length, no clip

@@ -6,8 +6,10 @@ PUPPI, raw PF, CHS, raw PUPPI, and the fiducial GenMET NanoAOD writes beside ``M
 the recoil-like residual to GenMET in the GenMET frame (``<vector>_upar`` along GenMET minus
 abs(GenMET), ``<vector>_uperp`` across it), raw PF, CHS and raw PUPPI MET as differences from the
 flavour they come from (:data:`RELATIVE`: ``<vector>_dpar``, ``_dperp``); the PUPPI MET variations (:data:`SHIFTS`: JES, JER,
-unclustered energy up and down) as shifts of the PUPPI MET (``PuppiMET_dpt<v>`` in pT,
-``PuppiMET_dphi<v>`` wrapped in phi). :func:`to_targets` computes those from the NanoAOD branches
+unclustered energy up and down) likewise as their differences from the PUPPI MET (``PuppiMET_dpar<v>``,
+``PuppiMET_dperp<v>``; model sets before the twentieth learnt ``PuppiMET_dpt<v>`` and ``PuppiMET_dphi<v>``, a
+pT shift that needed a clip at 0: 0.5 % of the flash zh events had ``PuppiMET_ptJERUp`` exactly 0, FullSim
+none; both read back). :func:`to_targets` computes those from the NanoAOD branches
 (training), :func:`from_targets` turns flow samples back into the branches (engine).
 
 The conditioning adds the GenJets' share of the MET covariance at a nominal jet resolution (lab
@@ -56,7 +58,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from flashsim_coffea.nanoaod.angles import delta_phi, wrap_phi
+from flashsim_coffea.nanoaod.angles import wrap_phi
 from flashsim_coffea.specs.source import Source
 
 #: MET-like vector -> its (pT, phi) branches; learnt as ``<vector>_upar``, ``<vector>_uperp`` (but :data:`RELATIVE`).
@@ -74,8 +76,10 @@ RECOIL: dict[str, tuple[str, str]] = {
 #: flow lost those relations (zh 20k, gradient-boosted: RawPuppiMET_pt with PuppiMET_pt told flash apart at
 #: +0.02 AUC over the two alone). Model sets trained before learnt them as recoils (both still read back).
 RELATIVE: dict[str, str] = {"RawMET": "MET", "ChsMET": "RawMET", "RawPuppiMET": "PuppiMET"}
-#: PUPPI MET variations, learnt as ``PuppiMET_dpt<v>`` / ``PuppiMET_dphi<v>`` relative to ``PuppiMET``.
+#: PUPPI MET variations, learnt as ``PuppiMET_dpar<v>`` / ``PuppiMET_dperp<v>``: the varied vector less ``PuppiMET``
+#: in the GenMET frame (``PuppiMET_dpt<v>`` / ``PuppiMET_dphi<v>`` in earlier model sets, :data:`LEGACY_SHIFTS`).
 SHIFTS: tuple[str, ...] = tuple(f"{s}{d}" for s in ("JER", "JES", "Unclustered") for d in ("Up", "Down"))
+LEGACY_SHIFTS: tuple[str, ...] = tuple(f"PuppiMET_d{v}{s}" for s in SHIFTS for v in ("pt", "phi"))
 
 _PLAIN = {"kind": "plain"}
 _LOG = {"kind": "log", "offset": 0.0}
@@ -120,7 +124,7 @@ EVENT = Source(
         **_recoil("MET_fiducialGen"),
         **_recoil("PuppiMET"),
         "PuppiMET_sumEt": _LOG,
-        **{f"PuppiMET_d{v}{s}": _PLAIN for s in SHIFTS for v in ("pt", "phi")},
+        **{f"PuppiMET_d{v}{s}": _PLAIN for s in SHIFTS for v in ("par", "perp")},
         **{k: v for m in RELATIVE for k, v in {**_relative(m), f"{m}_sumEt": _LOG}.items()},
         "PV_x": _PLAIN,
         "PV_y": _PLAIN,
@@ -139,7 +143,7 @@ SOURCES = [EVENT]
 #: the targets that are residuals (:func:`to_targets`), not NanoAOD branches.
 RESIDUALS: tuple[str, ...] = (*(f"{n}_{c}" for n in RECOIL for c in ("upar", "uperp")),
                               *(f"{n}_{c}" for n in RELATIVE for c in ("dpar", "dperp")),
-                              *(f"PuppiMET_d{v}{s}" for s in SHIFTS for v in ("pt", "phi")))
+                              *(f"PuppiMET_d{v}{s}" for s in SHIFTS for v in ("par", "perp")), *LEGACY_SHIFTS)
 #: the NanoAOD branches the targets come from (read for training).
 BRANCHES: tuple[str, ...] = tuple(dict.fromkeys([
     *(t for t in EVENT.targets if t not in RESIDUALS), *(b for pair in RECOIL.values() for b in pair),
@@ -172,10 +176,10 @@ def to_targets(branches: Mapping[str, np.ndarray], gen_pt: np.ndarray, gen_phi: 
             out[f"{name}_dperp"] = out[f"{name}_uperp"] - out[f"{base}_uperp"]
     for s in SHIFTS:
         pt_b, phi_b = f"PuppiMET_pt{s}", f"PuppiMET_phi{s}"
-        if {pt_b, phi_b, "PuppiMET_pt", "PuppiMET_phi"} <= have:
-            out[f"PuppiMET_dpt{s}"] = np.asarray(branches[pt_b], np.float64) - np.asarray(branches["PuppiMET_pt"])
-            phi = np.asarray(branches["PuppiMET_phi"])
-            out[f"PuppiMET_dphi{s}"] = delta_phi(np.asarray(branches[phi_b], np.float64), phi)
+        if {pt_b, phi_b} <= have and "PuppiMET_upar" in out:
+            pt, phi = np.asarray(branches[pt_b], np.float64), np.asarray(branches[phi_b], np.float64)
+            out[f"PuppiMET_dpar{s}"] = pt * np.cos(phi - gen_phi) - gen_pt - out["PuppiMET_upar"]
+            out[f"PuppiMET_dperp{s}"] = pt * np.sin(phi - gen_phi) - out["PuppiMET_uperp"]
     return out
 
 
@@ -193,10 +197,14 @@ def from_targets(out: dict[str, np.ndarray], gen_pt: np.ndarray, gen_phi: np.nda
         if f"{name}_dpar" in out:
             frame[name] = (frame[base][0] + np.asarray(out.pop(f"{name}_dpar"), np.float64),
                            frame[base][1] + np.asarray(out.pop(f"{name}_dperp"), np.float64))
+    for s in SHIFTS:  # the PUPPI variations: (pT, phi) branches of their own
+        if f"PuppiMET_dpar{s}" in out:
+            frame[s] = (frame["PuppiMET"][0] + np.asarray(out.pop(f"PuppiMET_dpar{s}"), np.float64),
+                        frame["PuppiMET"][1] + np.asarray(out.pop(f"PuppiMET_dperp{s}"), np.float64))
     for name, (par, perp) in frame.items():
-        pt_b, phi_b = RECOIL[name]
+        pt_b, phi_b = RECOIL[name] if name in RECOIL else (f"PuppiMET_pt{name}", f"PuppiMET_phi{name}")
         out[pt_b], out[phi_b] = np.hypot(par, perp), wrap_phi(gen_phi + np.arctan2(perp, par))
-    for s in SHIFTS:
+    for s in SHIFTS:  # model sets before the twentieth: pT and phi shifts
         if f"PuppiMET_dpt{s}" in out:
             out[f"PuppiMET_pt{s}"] = np.maximum(np.asarray(out["PuppiMET_pt"]) + out.pop(f"PuppiMET_dpt{s}"), 0.0)
             out[f"PuppiMET_phi{s}"] = wrap_phi(np.asarray(out["PuppiMET_phi"]) + out.pop(f"PuppiMET_dphi{s}"))
