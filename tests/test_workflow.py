@@ -103,28 +103,38 @@ def test_models_plan_trains_every_shipped_source(tmp_path):
     res = models_snakemake("models.yaml", tmp_path, "-n", "-p", "--cores", "2")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     counts = dict(re.findall(r"^(generate|extract|train|assemble)\s+(\d+)$", res.stdout, re.M))
-    assert counts == {"generate": "37", "extract": "1", "train": "24", "assemble": "1"}
+    assert counts == {"generate": "37", "extract": "1", "train": "25", "assemble": "1"}
     shipped = json.loads((ROOT / "flashsim_coffea" / "models" / "flashsim.json").read_text())["sources"]
     trained = set(re.findall(r"--out trained/(\w+) ", res.stdout))
-    assert trained == set(shipped)
+    assert trained == set(shipped) | {"Muon_uefake"}  # every shipped source, and the new one
     assert "--process ttbar --events 20000 --seed 120 --first-event 20000 --out samples/ttbar_e/part001.root" in res.stdout
     zll = "--process zll_boosted --events 20000 --seed 292 --first-event 0 --out samples/zll_boosted_2/part000.root"
     assert zll in res.stdout
     assert "--process zh_llbb" not in res.stdout and "--process vbf_hmumu" not in res.stdout
     bogus = models_snakemake("models.yaml", tmp_path / "bogus", "-n", "--cores", "2", "--config", "sources=[Jet_bogus]")
     assert bogus.returncode != 0  # refused before any job runs
-    assert "sources ['Jet_bogus'] are not in the base set's index" in bogus.stdout + bogus.stderr
+    assert "sources ['Jet_bogus'] are not sources of flashsim_coffea.specs" in bogus.stdout + bogus.stderr
 
 
 def test_models_tiny_end_to_end(tmp_path):
     """generate -> extract (two groups) -> train (two sources) -> the set: the trained flows replace the base
-    set's, the kept efficiency and every other source are the base's bytes, the set loads."""
+    set's, the kept efficiency and every other source are the base's bytes, a source the base set lacks (as a
+    new source of the specs) joins its index in the specs' order, the set loads."""
+    import shutil
+
     from flashsim_coffea.sim.engine import FlashSim
 
-    res = models_snakemake("models_tiny.yaml", tmp_path, "--cores", "2")
+    base = tmp_path / "base"  # the shipped set without its pileup jets
+    shutil.copytree(ROOT / "flashsim_coffea" / "models", base)
+    shutil.rmtree(base / "Jet_pileup")
+    index = json.loads((base / "flashsim.json").read_text())
+    index["sources"].remove("Jet_pileup")
+    (base / "flashsim.json").write_text(json.dumps(index))
+    res = models_snakemake("models_tiny.yaml", tmp_path, "--cores", "2", "--config", f"base={base}")
     logs = "".join(p.read_text()[-1500:] for p in sorted(tmp_path.glob("logs/*.log")))
     assert res.returncode == 0, res.stderr[-3000:] + logs
-    base, models = ROOT / "flashsim_coffea" / "models", tmp_path / "models"
+    models = tmp_path / "models"
+    assert json.loads((models / "flashsim.json").read_text())["sources"][:3] == ["Jet_genjet", "Jet_pileup", "Jet_split"]
 
     def same(key: str, name: str, other: Path) -> bool:
         return (models / key / name).read_bytes() == (other / name).read_bytes()

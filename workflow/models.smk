@@ -16,6 +16,8 @@ import json
 import shutil
 from pathlib import Path
 
+from flashsim_coffea.specs import all_sources
+
 
 include: "common.smk"
 
@@ -51,12 +53,17 @@ GROUP_OF = {k: _claimed.get(k, _rest[0] if _rest else None) for k in SOURCES}
 if None in GROUP_OF.values():
     raise ValueError(f"sources in no tables group: {[k for k, g in GROUP_OF.items() if g is None]}")
 _listed = json.loads((Path(BASE) / "flashsim.json").read_text())["sources"]
-if any(k not in _listed for k in SOURCES):
-    raise ValueError(f"sources {[k for k in SOURCES if k not in _listed]} are not in the base set's index "
-                     f"{BASE}/flashsim.json")
+#: every source of the package's specs, in the index's order
+ORDER = list(all_sources())
+if any(k not in ORDER for k in SOURCES):
+    raise ValueError(f"sources {[k for k in SOURCES if k not in ORDER]} are not sources of flashsim_coffea.specs")
+#: sources the base set has no model of (a new source): added to the set's index
+NEW = [k for k in SOURCES if k not in _listed]
 for _key in KEEP:
     if _key not in SOURCES:
         raise ValueError(f"keep: {_key!r} is not among the sources trained")
+    if _key in NEW:
+        raise ValueError(f"keep: {_key!r} has no model in the base set {BASE} to keep files of")
 
 
 def parts(name):
@@ -143,8 +150,12 @@ rule assemble:
         shutil.rmtree(out, ignore_errors=True)
         shutil.copytree(BASE, out)
         for key in SOURCES:
-            shutil.rmtree(out / key)
+            shutil.rmtree(out / key, ignore_errors=True)  # absent for a new source
             shutil.copytree(Path("trained") / key / key, out / key)
             for stem in KEEP.get(key, []):
                 for f in (f"{stem}.json", f"{stem}.safetensors"):
                     shutil.copyfile(Path(BASE) / key / f, out / key / f)
+        if NEW:
+            index = json.loads((out / "flashsim.json").read_text())
+            index["sources"] = [k for k in ORDER if k in {*index["sources"], *NEW}]
+            (out / "flashsim.json").write_text(json.dumps(index, indent=1))
