@@ -51,19 +51,12 @@ _FRACTION = {"kind": "spike", "value": 0.0, "then": {
 _SCORE = {"kind": "logit", "lo": 0.0, "hi": 1.0}
 
 
-#: a score piled at an end of its range: the reference detector clips DeepJet to [0.0016, 0.9995] (B: 2.4 % of
-#: the zh jets at 0.0016, CvB 0.8 %) and the Run-3 b scores to 0.9995 (PNet 2.9 %, RobustParT 3.4 % at the top
-#: stored value 0.99902); a plain logit made half of each pile (and 0.6 % above it, a stored step FullSim never has)
-#: (real v12 ttbar: DeepJet B 2.9 % and RobustParT B 11 % at the top stored value 0.99951: DeepJet B piles both ends)
-_TOPPED = {"kind": "spike", "value": "max", "side": "high", "then": _SCORE}
-_FLOORED = {"kind": "spike", "value": "min", "then": _SCORE}
-_BOTH_ENDS = {"kind": "spike", "value": "min", "then": _TOPPED}
-
-
-def _run3(default: float, then: dict = _SCORE) -> dict:
-    """A Run-3 tagger score, a logit (``then``); NanoAOD's ``default`` where the tagger does not run is put back by
-    rule (``sim/derive.py``), the flow never learns it (transform ``default``)."""
-    return {"kind": "default", "value": default, "then": then}
+def _run3(default: float) -> dict:
+    """A Run-3 tagger score, a logit; NanoAOD's ``default`` where the tagger does not run is put back by
+    rule (``sim/derive.py``), the flow never learns it (transform ``default``). The scores piled at the top
+    (the reference clips at 0.9995: 2.9 % of the PNet b scores at the stored 0.99902) stay plain logits: a spike
+    at the top made no better pile and a worse score (docs/performance.md, "Point masses at the ends")."""
+    return {"kind": "default", "value": default, "then": _SCORE}
 
 
 #: the regression: 0 where it does not run (put back by rule), a log elsewhere
@@ -76,16 +69,16 @@ _COMMON_TARGETS = {
     # plain: as a residual to the jets' calibration (transform ``calibration``, as FatJet's) it changed
     # nothing measurable here, where the pileup offset rho x area is most of it (docs/performance.md)
     "rawFactor": {"kind": "plain"},
-    "btagDeepFlavB": _BOTH_ENDS,
+    "btagDeepFlavB": _SCORE,
     "btagDeepFlavCvL": _SCORE,
-    "btagDeepFlavCvB": _FLOORED,
+    "btagDeepFlavCvB": _SCORE,
     "btagDeepFlavQG": _SCORE,
-    "btagPNetB": _run3(-1.0, _TOPPED),
+    "btagPNetB": _run3(-1.0),
     "btagPNetCvL": _run3(-1.0),
     "btagPNetCvB": _run3(-1.0),
     "btagPNetQvG": _run3(-10.0),
     "btagPNetTauVJet": _run3(-1.0),
-    "btagRobustParTAK4B": _run3(-3.0, _TOPPED),
+    "btagRobustParTAK4B": _run3(-3.0),
     "btagRobustParTAK4CvL": _run3(-1.0),
     "btagRobustParTAK4CvB": _run3(-1.0),
     "btagRobustParTAK4QG": _run3(-1.0),
