@@ -65,3 +65,25 @@ def test_a_pileup_training_records_its_weights_in_both_cards(tiny_models):
     assert all(c["training"].get("weighted_apart") is True for c in cards.values())
     genjet = json.loads((tiny_models / "Jet_genjet" / "flow.json").read_text())
     assert "weighted_apart" not in genjet["training"]
+
+
+def test_fakes_apart_from_the_jets_are_the_count_sources_objects(tt_sample):
+    """``Muon_uefake`` and ``Electron_uefake`` train on the reco objects without a gen link lying farther than 0.4
+    from every GenJet above 15 GeV (the jet-fake sources' candidates), each with its apart weight."""
+    from flashsim_coffea.nanoaod.angles import delta_phi
+    from flashsim_coffea.specs import electron, muon
+
+    ev = read([tt_sample])
+    genjets = candidates.select(ev, "GenJetFake")
+    found = 0
+    for src in (muon.UEFAKE, electron.UEFAKE):
+        reco = ev[src.collection]
+        pairs = ak.cartesian([reco, genjets], nested=True)
+        dr = np.hypot(pairs["0"].eta - pairs["1"].eta, delta_phi(pairs["0"].phi, pairs["1"].phi))
+        lone = (reco.genPartIdx < 0) & (ak.fill_none(ak.min(dr, axis=2), 9.0) > 0.4)
+        t = tables(ev, src)
+        np.testing.assert_array_equal(t["count"], ak.to_numpy(ak.sum(lone, axis=1)))
+        np.testing.assert_allclose(t["pairs"]["pt"], ak.to_numpy(ak.flatten(reco.pt[lone])))
+        assert np.all(t["pairs"][APART_WEIGHT] >= 1.0) and len(t["pairs"][APART_WEIGHT]) == t["count"].sum()
+        found += int(t["count"].sum())
+    assert found > 5

@@ -103,10 +103,10 @@ def test_models_plan_trains_every_shipped_source(tmp_path):
     res = models_snakemake("models.yaml", tmp_path, "-n", "-p", "--cores", "2")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     counts = dict(re.findall(r"^(generate|extract|train|assemble)\s+(\d+)$", res.stdout, re.M))
-    assert counts == {"generate": "37", "extract": "1", "train": "25", "assemble": "1"}
+    assert counts == {"generate": "37", "extract": "1", "train": "27", "assemble": "1"}
     shipped = json.loads((ROOT / "flashsim_coffea" / "models" / "flashsim.json").read_text())["sources"]
     trained = set(re.findall(r"--out trained/(\w+) ", res.stdout))
-    assert trained == set(shipped) | {"Muon_uefake"}  # every shipped source, and the new one
+    assert trained == set(shipped) | {"Muon_uefake", "Electron_jetfake2", "Electron_uefake"}  # and the new ones
     assert "--process ttbar --events 20000 --seed 120 --first-event 20000 --out samples/ttbar_e/part001.root" in res.stdout
     zll = "--process zll_boosted --events 20000 --seed 292 --first-event 0 --out samples/zll_boosted_2/part000.root"
     assert zll in res.stdout
