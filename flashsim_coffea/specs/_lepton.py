@@ -40,6 +40,15 @@ SCORE = {"kind": "logit"}
 #: tail in flow space and nothing maps above it; the 1 % pad had the flow spill 1.9 % of the flash electrons of zh
 #: over 0.97, clipped onto it (FullSim 0.07 %). The floor at 0.2 is a spike (absent from real NanoAOD: then empty).
 R9 = {"kind": "spike", "value": 0.2, "atol": 1e-4, "then": {"kind": "logit", "pad": 0.0005}}
+
+
+def apart_kinematics(pt_offset: float) -> dict:
+    """Absolute kinematics and charge of a lepton count source (no gen object): pT as log(pT + ``pt_offset``), eta
+    not clipped (a draw outside the training acceptance is drawn again), phi wrapped."""
+    return {"pt": {"kind": "log", "offset": pt_offset, "clip": False}, "eta": {"kind": "plain", "clip": False},
+            "phi": {"kind": "angle"}, "charge": {"kind": "sign", "gen": None}}
+
+
 #: a working-point code or a small count (0, 1, 2, ...)
 CODE = INTEGER
 #: ``seedGain``: the MGPA gain of the seed crystal, a category (12 for all but the hardest showers)

@@ -49,8 +49,9 @@ from flashsim_coffea.specs._lepton import (
     POSITIVE,
     R9,
     SEED_GAIN,
+    apart_kinematics,
 )
-from flashsim_coffea.specs.source import Source
+from flashsim_coffea.specs.source import COUNT_CONDITIONING, Source
 
 _TARGETS = {
     "deltaEtaSC": {"kind": "plain"},
@@ -116,15 +117,7 @@ JETFAKE2 = replace(JETFAKE, name="jetfake2")
 #: fakes apart from every GenJet above 15 GeV: 162 of zh's 6367 (a count source, as ``Muon_uefake``)
 UEFAKE = Source(
     collection="Electron", name="uefake", candidates=None,
-    conditioning=["nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt"],
-    targets={
-        # not clipped: a draw outside the training acceptance is drawn again
-        "pt": {"kind": "log", "offset": -4.5, "clip": False},
-        "eta": {"kind": "plain", "clip": False},
-        "phi": {"kind": "angle"},
-        "charge": {"kind": "sign", "gen": None},
-        **_TARGETS,
-    },
+    conditioning=COUNT_CONDITIONING, targets={**apart_kinematics(-4.5), **_TARGETS},
     constants={**_CONST, "genPartIdx": -1}, mirror=MIRROR,
     apart_from=(("GenJetFake", JETFAKE.match_dr),),
 )

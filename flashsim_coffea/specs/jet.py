@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from flashsim_coffea.specs.source import Source, near_candidate
+from flashsim_coffea.specs.source import COUNT_CONDITIONING, Source, near_candidate
 
 #: energy fractions: point masses at exactly 0 and exactly 1 (neHEF = 1 for 24% of the
 #: reference ttbar jets: forward jets made of neutral hadrons only), logit between
@@ -156,7 +156,7 @@ PILEUP = Source(
     collection="Jet",
     name="pileup",
     candidates=None,
-    conditioning=["nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt"],
+    conditioning=COUNT_CONDITIONING,
     targets={
         # not clipped to the training range: a draw below the 15 GeV threshold is drawn again (the acceptance), where
         # the clip had put 2 % of the pileup jets at exactly 15 GeV

@@ -50,8 +50,9 @@ from flashsim_coffea.specs._lepton import (
     KINEMATICS,
     LEPTON_ISO_TARGETS,
     POSITIVE,
+    apart_kinematics,
 )
-from flashsim_coffea.specs.source import Source
+from flashsim_coffea.specs.source import COUNT_CONDITIONING, Source
 
 _TARGETS = {
     "ptErr": POSITIVE,
@@ -130,13 +131,9 @@ UEFAKE = Source(
     collection="Muon",
     name="uefake",
     candidates=None,
-    conditioning=["nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt"],
+    conditioning=COUNT_CONDITIONING,
     targets={
-        # not clipped: a draw outside the training acceptance (pT 2.8, |eta| 2.4) is drawn again
-        "pt": {"kind": "log", "offset": -2.5, "clip": False},
-        "eta": {"kind": "plain", "clip": False},
-        "phi": {"kind": "angle"},
-        "charge": {"kind": "sign", "gen": None},
+        **apart_kinematics(-2.5),  # training acceptance pT 2.8, |eta| 2.4
         **_TARGETS,
         "bsConstrainedPt": POSITIVE,
     },

@@ -100,6 +100,9 @@ class Parent:
 
 
 #: private column of the parent's position when :attr:`Parent.index` is ``None`` (not a NanoAOD field).
+#: conditioning of a count source (no gen object: the pileup jets, the fakes apart from every jet): the event's
+#: pileup and activity
+COUNT_CONDITIONING = ["nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt"]
 PARENT_COLUMN = "_parentIdx"
 
 
