@@ -13,6 +13,8 @@ import uproot
 from flashsim_coffea.nanoaod import derived, egamma_id, schema, storage_precision, tau_id, tau_links
 from flashsim_coffea.nanoaod import ecal_geometry as geo
 from flashsim_coffea.nanoaod import lepton_jet as lj
+from flashsim_coffea.reference import taus
+from flashsim_coffea.sim import derive
 from flashsim_coffea.sim.engine import FlashSim
 
 COLLECTIONS = ("Muon", "Electron", "Photon", "Tau")
@@ -154,6 +156,19 @@ def test_photon_and_tau_derived_fields_are_the_nanoaod_functions_of_the_flash_fi
     assert np.array_equal(t["idDecayModeOldDMs"], tau_id.decay_mode_finding_old(t["decayMode"]))
     assert np.array_equal(t["genPartFlav"], np.where(t["genPartIdx"] >= 0, 5, 0))
     assert len(np.unique(t["rawDeepTau2018v2p5VSe"])) > 20
+    # decay mode 0 has the pion mass, exactly as the reference's (at the stored precision); the others
+    # their learnt mass
+    dm0, m_pi = t["decayMode"] == 0, stored("Tau", "mass", [derive.PION_MASS])[0]
+    assert 0 < dm0.sum() < len(dm0) and np.all(t["mass"][dm0] == m_pi) and len(np.unique(t["mass"][~dm0])) > 20
+
+
+def test_the_pion_mass_of_decay_mode_0_is_the_references(tt_sample):
+    """The reference writes the pion mass for every decay-mode-0 tau and for no other one."""
+    a = uproot.open(tt_sample)["Events"].arrays(["Tau_mass", "Tau_decayMode"])
+    m, dm = ak.to_numpy(ak.flatten(a.Tau_mass)), ak.to_numpy(ak.flatten(a.Tau_decayMode))
+    assert derive.PION_MASS == taus.PARAMS["m_pi"]
+    m_pi = stored("Tau", "mass", [derive.PION_MASS])[0]
+    assert 0 < np.sum(dm == 0) < len(dm) and np.array_equal(m == m_pi, dm == 0)
 
 
 def test_links_are_consistent_after_sorting(flash):

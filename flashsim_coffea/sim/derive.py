@@ -51,6 +51,9 @@ from flashsim_coffea.nanoaod.angles import delta_r
 from flashsim_coffea.sim import random as rnd
 from flashsim_coffea.specs import sv as sv_spec
 
+#: GeV, the charged pion [PDG]: ``Tau_mass`` of decay mode 0 (``reference.taus.PARAMS["m_pi"]``)
+PION_MASS = 0.13957
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -224,10 +227,14 @@ def photon(cols: dict, chunk: Chunk) -> None:
 
 
 def tau(cols: dict, chunk: Chunk) -> None:
-    """Tau: ``jetIdx``, the DeepTau working points (VSjet, VSe, VSmu) from the raw scores, ``rawIso``
-    from the written sums, ``idDecayModeOldDMs``, ``genPartFlav`` and, from the final flash muons and
-    electrons (made before the taus), ``muIdx``, ``eleIdx``, ``idAntiMu``."""
+    """Tau: ``mass`` of decay mode 0, ``jetIdx``, the DeepTau working points (VSjet, VSe, VSmu) from the
+    raw scores, ``rawIso`` from the written sums, ``idDecayModeOldDMs``, ``genPartFlav`` and, from the final
+    flash muons and electrons (made before the taus), ``muIdx``, ``eleIdx``, ``idAntiMu``."""
     _written(cols, "Tau")
+    # HPS gives a one-prong tau without pi0 the charged pion's mass, exactly; the flow's point mass
+    # there is only nearly as exact, and other decay modes keep the learnt mass
+    if "mass" in cols:
+        cols["mass"] = np.where(cols["decayMode"] == 0, PION_MASS, cols["mass"])
     _jet_link(cols, chunk)
     link = cols.get("genPartIdx", np.full(len(chunk.flash), -1))
     for versus in ("jet", "e", "mu"):
