@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -12,6 +13,7 @@ import uproot
 
 from flashsim_coffea.nanoaod import genevents, schema
 from flashsim_coffea.sim import cards
+from flashsim_coffea.sim import random as rnd
 from flashsim_coffea.sim.engine import FlashSim, tile
 from flashsim_coffea.specs import all_sources
 
@@ -25,6 +27,25 @@ def test_tile_orders_replicas_of_each_event_together():
     rows, flash = tile(np.array([2, 0, 1]), 2)
     assert rows.tolist() == [0, 1, 0, 1, 2, 2]
     assert flash.tolist() == [0, 0, 1, 1, 4, 5]
+
+
+def test_a_source_drawn_with_anothers_uniforms_fires_beside_it(tiny_sim, tt_gen, monkeypatch):
+    """``Electron_jetfake2`` reuses ``Electron_jetfake``'s efficiency uniforms (``Source.draw_with``): given the
+    first source's networks (the same probabilities), it fires on exactly the candidates that one fired on, in
+    every replica; with uniforms of its own, on others. The flow draws are left out (every object inside)."""
+    first = tiny_sim.models["Electron_jetfake"]
+    second = dataclasses.replace(first, source=dataclasses.replace(first.source, name="jetfake2", draw_with="jetfake"))
+    apart = dataclasses.replace(second, source=dataclasses.replace(second.source, draw_with=None))
+    monkeypatch.setattr(tiny_sim, "_sample_inside", lambda m, ctx, *a: ({"row": np.arange(len(ctx))},
+                                                                      np.ones(len(ctx), bool)))
+    gen = tt_gen[:200]
+    keys = rnd.event_keys(*(ak.to_numpy(gen[f]) for f in ("run", "luminosityBlock", "event")))
+    fired = [tiny_sim._candidate_source(m, gen, keys, 4, 3, {"features": {}}, {})[1] for m in (first, second, apart)]
+    assert 30 < len(fired[0]) < 0.5 * 3 * ak.sum(ak.num(gen.GenJet))
+    assert np.array_equal(fired[0], fired[1])
+    # apart: 165 of the 294 flash events with a first fake get a second (seed 4)
+    assert len(np.intersect1d(fired[0], fired[2])) < 0.75 * len(np.unique(fired[0]))
+    assert all_sources()["Electron_jetfake2"].draw_with == "jetfake"
 
 
 def test_replicas_and_flashsim_record(flash, tt_gen):

@@ -737,6 +737,8 @@ class FlashSim:
             return flat_fields[name]
 
         sid = source_id(src)
+        # a source drawn with another's uniforms fires, where its probability is lower, only where that one fired
+        eff_id = sid if src.draw_with is None else zlib.crc32(f"{src.collection}_{src.draw_with}".encode())
         p = predict_proba(m.efficiency, X) if len(X) else np.zeros(0)
         if m.candidate_abs_eta_max is not None:
             p = np.where(np.abs(cand_field("eta")) <= m.candidate_abs_eta_max, p, 0.0)
@@ -744,7 +746,7 @@ class FlashSim:
         ev, rep = flash // K, flash % K
         gidx = cand_field("idx")[rows].astype(np.int64)
         shared = src.parent is not None and src.parent.shared_draw  # one uniform per parent (both subjets or none)
-        u = rnd.uniform(seed, keys[ev], rep, sid, _EFF, cand_field(src.parent.field)[rows].astype(np.int64)
+        u = rnd.uniform(seed, keys[ev], rep, eff_id, _EFF, cand_field(src.parent.field)[rows].astype(np.int64)
                         if shared else gidx)
         keep = u < p[rows]
         rows, flash, ev, rep, gidx = rows[keep], flash[keep], ev[keep], rep[keep], gidx[keep]

@@ -37,6 +37,8 @@ kind        forward                                                  inverse
 ``grid``    ``then`` on x spread over its stored-precision cell        ``then`` (the engine rounds)
 ``regions`` the region among ``edges`` (dequantised) and the logit of    region, then position
             the position inside it (1 column -> 2 dims)
+``circle``  ``r (cos x, sin x)``, ``r`` Rayleigh noise (1 column -> 2     ``atan2``
+            dims: a flat angle is a standard normal in the plane)
 ``calibr-`` ``then`` on ``x - c(pt, |eta|)``, ``c`` the median of ``x`` in        ``c + then``
 ``ation``   pT knots per abs(η) region (``pt``, ``eta``: the model's targets)
 ==========  =======================================================  ===================
@@ -982,6 +984,62 @@ class Regions:
         return cls(edges=list(d["edges"]), range=d.get("range"))
 
 
+# -- an angle as a point in the plane ---------------------------------------------------------------
+
+
+@dataclass
+class Circle:
+    """An azimuth learnt as a point in the plane, ``r (cos φ, sin φ)`` with a Rayleigh-distributed radius
+    drawn afresh (the Box-Muller transform): a φ flat and independent of the rest is then exactly a standard
+    normal in two dimensions, the flow's own base density, and ``atan2`` reads it back without an edge.
+
+    The pileup jets' φ is flat, but a flow learning it on [-π, π) smooths the two edges: under-dispersed
+    (standard deviation 1.715 for 1.814 at 8k steps, 1.798 at 30k), short of jets near ±π; wrapping
+    (:class:`Angle`) only moves what crossed an edge. Dequantisation of a periodic coordinate, as RNADE's
+    of an integer: noise that the inverse removes.
+
+    Example:
+        >>> t = make({"kind": "circle"})
+        >>> x = np.array([-3.0, 0.0, 1.0, 3.1])
+        >>> y = t.fit(x).forward(x, rng=np.random.default_rng(0))
+        >>> y.shape, t.inverse(y).round(6).tolist()
+        ((4, 2), [-3.0, 0.0, 1.0, 3.1])
+        >>> u = np.random.default_rng(1).uniform(-np.pi, np.pi, 100_000)  # flat: unit normal coordinates
+        >>> z = t.forward(u, rng=np.random.default_rng(2))
+        >>> np.abs(z.mean(0)).max() < 0.01, z.std(0).round(2).tolist()
+        (np.True_, [1.0, 1.0])
+
+    Reference:
+        Box, Muller, Ann. Math. Statist. 29 (1958) 610.
+    """
+
+    kind: ClassVar[str] = "circle"
+    dims: ClassVar[int] = 2
+    discrete: ClassVar[bool] = False
+    needs_gen: ClassVar[bool] = False
+
+    def fit(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Circle:
+        return self
+
+    def forward(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Array:
+        if rng is None:
+            raise ValueError("circle needs an explicit numpy Generator (rng=...) for its radius")
+        x = _f64(x)
+        r = np.sqrt(-2.0 * np.log1p(-rng.uniform(0.0, 1.0, x.shape)))
+        return np.stack([r * np.cos(x), r * np.sin(x)], 1)
+
+    def inverse(self, y: Array, gen: Array | None = None) -> Array:
+        y = _f64(y).reshape(-1, 2)
+        return wrap(np.arctan2(y[:, 1], y[:, 0]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Circle:
+        return cls()
+
+
 # -- a target bounded below by another --------------------------------------------------------
 
 
@@ -1236,7 +1294,7 @@ Transform = (Plain | Integer | Bits | OneHot | Vid | Sign | Spike | Default | Gr
 #: kind -> transform class.
 KINDS: dict[str, type] = {
     c.kind: c for c in (Plain, Angle, Ratio, Diff, DPhi, Log, Asinh, Quantile, Logit, Integer, Flag, Bits, OneHot, Vid,
-                   Sign, Spike, Default, Grid, Regions, Excess, Calibration, Standard)
+                   Sign, Spike, Default, Grid, Regions, Circle, Excess, Calibration, Standard)
 }
 
 
@@ -1337,7 +1395,7 @@ class Pipeline:
         for name, t in self.columns:
             parts = t.bits if isinstance(t, Bits) else t.values if isinstance(t, OneHot) else None
             parts = [f"cut{i}" for i in range(t.cuts)] if isinstance(t, Vid) else parts
-            parts = ["region", "position"] if isinstance(t, Regions) else parts
+            parts = ["region", "position"] if isinstance(t, Regions) else ["x", "y"] if isinstance(t, Circle) else parts
             out += [name] if parts is None else [f"{name}:{b}" for b in parts]
         return out
 

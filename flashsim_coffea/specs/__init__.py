@@ -25,6 +25,13 @@ COLLECTIONS: dict[str, list[Source]] = {
 
 EVENT_SOURCES: list[Source] = event.SOURCES
 
+for _srcs in COLLECTIONS.values():  # a coupled efficiency draw needs the source it follows, earlier, on its candidates
+    for _i, _s in enumerate(_srcs):
+        if _s.draw_with is not None and not any(o.name == _s.draw_with and o.candidates == _s.candidates
+                                                for o in _srcs[:_i]):
+            raise ValueError(f"source {_s.key}: draw_with {_s.draw_with!r} is no earlier {_s.collection} source of "
+                             f"candidates {_s.candidates}")
+
 
 def all_sources() -> dict[str, Source]:
     """Every declared source by key, in simulation order.
