@@ -44,9 +44,10 @@ R9 = {"kind": "spike", "value": 0.2, "atol": 1e-4, "then": {"kind": "logit", "pa
 
 def apart_kinematics(pt_offset: float) -> dict:
     """Absolute kinematics and charge of a lepton count source (no gen object): pT as log(pT + ``pt_offset``), eta
-    not clipped (a draw outside the training acceptance is drawn again), phi wrapped."""
+    not clipped (a draw outside the training acceptance is drawn again), phi a point in the plane (flat, as the
+    pileup jets')."""
     return {"pt": {"kind": "log", "offset": pt_offset, "clip": False}, "eta": {"kind": "plain", "clip": False},
-            "phi": {"kind": "angle"}, "charge": {"kind": "sign", "gen": None}}
+            "phi": {"kind": "circle"}, "charge": {"kind": "sign", "gen": None}}
 
 
 #: a working-point code or a small count (0, 1, 2, ...)
