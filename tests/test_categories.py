@@ -61,15 +61,33 @@ def _fixed_class(m, k: int) -> None:
 
 def test_the_engine_takes_a_sources_categories_from_its_classifier(tiny_models, tt_gen):
     m = load_source(tiny_models, jet.PILEUP)
-    assert m.source.categories == ("hadronFlavour", "partonFlavour") and m.categories is not None
+    assert m.source.categories == ("hadronFlavour", "partonFlavour", "eta:region") and m.categories is not None
     assert "hadronFlavour" not in m.source.constants and m.noise_dim == m.flow.dim + 1
-    assert m.cards["flow"]["categories"] == ["hadronFlavour", "partonFlavour"]
+    assert m.cards["flow"]["categories"] == ["hadronFlavour", "partonFlavour", "eta:region"]
     assert "partonFlavour" not in m.cards["flow"]["targets"]  # the flow does not learn them
     k = int(np.flatnonzero((m.classes[:, 0] == 4) & (m.classes[:, 1] == 21))[0])  # a c hadron, a gluon parton
     _fixed_class(m, k)
     jets = FlashSim({"Jet_pileup": m}, "midpoint", 2).simulate(tt_gen[:50], seed=2).Jet
     assert len(ak.flatten(jets.pt)) > 50
     assert set(ak.flatten(jets.hadronFlavour).tolist()) == {4} and set(ak.flatten(jets.partonFlavour).tolist()) == {21}
+
+
+def test_a_drawn_region_holds_every_jet_of_its_class(tiny_models, tt_gen):
+    """The pileup jets' calorimeter region of eta is a category: given one class (flavour and region), every
+    flash jet lies in that region of |eta| (both sides), its position inside still the flow's; the region is
+    no field of the output."""
+    m = load_source(tiny_models, jet.PILEUP)
+    edges = np.asarray(jet.PILEUP.targets["eta"]["edges"])
+    regions = m.classes[:, 2]
+    assert set(regions.tolist()) == set(range(len(edges) + 1))  # every region seen in the 400 ttbar events
+    for r in (5, 8):  # |eta| < 1.3, 2.6 < eta < 2.7
+        k = int(np.flatnonzero((m.classes[:, 0] == 0) & (m.classes[:, 1] == 0) & (regions == r))[0])
+        _fixed_class(m, k)
+        jets = FlashSim({"Jet_pileup": m}, "midpoint", 2).simulate(tt_gen[:50], seed=2).Jet
+        eta = np.asarray(ak.flatten(jets.eta), np.float64)
+        assert len(eta) > 30 and "eta:region" not in jets.fields
+        assert np.all((eta >= edges[r - 1] - 1e-3) & (eta < edges[r] + 1e-3)), r  # stored precision
+        assert np.ptp(eta) > 0.5 * (edges[r] - edges[r - 1])  # spread inside the region
 
 
 def _pt_given_class(models, tt_gen, hadron: int, parton: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,8 +119,8 @@ def test_a_set_trained_with_the_categories_after_the_flow_still_draws_them_after
 def test_a_flow_trained_with_categories_needs_its_classifier(tiny_models, tmp_path):
     shutil.copytree(tiny_models / "Jet_pileup", tmp_path / "Jet_pileup")
     (tmp_path / "Jet_pileup" / "categories.json").unlink()
-    with pytest.raises(cards.ModelCardError, match=r"flow.json: trained with a categories model for "
-                                                   r"\['hadronFlavour', 'partonFlavour'\], which .*categories.json"):
+    with pytest.raises(cards.ModelCardError, match=r"flow.json: trained with a categories model for \['hadronFlavour', "
+                                                   r"'partonFlavour', 'eta:region'\], which .*categories.json"):
         load_source(tmp_path, jet.PILEUP)
     card = json.loads((tiny_models / "Jet_pileup" / "categories.json").read_text())
     (tmp_path / "Jet_pileup" / "categories.json").write_text(json.dumps({**card, "classes": card["classes"][:-1]}))

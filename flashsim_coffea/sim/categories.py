@@ -13,6 +13,12 @@ conditioning). The class shares come from a calibrated classifier of the conditi
 targets that follow a category (a b jet's b-tag scores) follow the drawn one. One uniform per object
 picks the combination by inverse CDF (:func:`flashsim_coffea.sim.count.sample_counts`).
 
+A category may also be the region of a ``regions`` target (``"eta:region"``, :data:`REGION`): the pileup
+jets' calorimeter region of η, whose shares a flow learning the region as a dequantised integer got wrong
+by up to half (the thin 2.5-2.7 bands). :func:`with_regions` adds each row's region as a column for
+:func:`encode`; after the flow, :func:`place_regions` moves the target into the drawn region at the
+relative position the flow gave it (the flow, given the drawn class, put nearly all there already).
+
 Model sets trained before (flow card without ``categories_first``) drew the combination after the
 flow, given the conditioning and the flow's sample (:func:`draw`): the flow's sample then decided
 the flavour, and what it blurred of a rare flavour's b-tag scores was lost to that flavour (the split
@@ -36,6 +42,8 @@ import numpy as np
 from scipy.special import ndtr
 
 from flashsim_coffea.sim.count import CountModel, sample_counts
+from flashsim_coffea.sim.transforms import Pipeline, make
+from flashsim_coffea.specs.source import REGION
 
 
 def encode(columns: dict[str, np.ndarray], fields: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -97,3 +105,30 @@ def draw(model: CountModel, classes: np.ndarray, fields: list[str], context: np.
     if not len(context):
         return decode(classes, np.zeros(0, np.int64), fields)
     return decode(classes, pick(model, inputs(context, y), normal), fields)
+
+
+def with_regions(columns: dict[str, np.ndarray], fields: list[str], targets: dict[str, dict]) -> dict[str, np.ndarray]:
+    """``columns`` and, for each ``"<target>:region"`` among ``fields``, the region of that target's values
+    (``targets``: the source's target specs, the target a ``regions`` one).
+
+    Example:
+        >>> cols = with_regions({"eta": np.array([-3.2, 0.4, 2.55])}, ["eta:region"],
+        ...                     {"eta": {"kind": "regions", "edges": [-2.5, 2.5, 2.6]}})
+        >>> cols["eta:region"].tolist()
+        [0, 1, 2]
+    """
+    out = dict(columns)
+    for f in fields:
+        if f.endswith(REGION):
+            out[f] = make(targets[f[:-len(REGION)]]).region(columns[f[:-len(REGION)]])
+    return out
+
+
+def place_regions(pipeline: Pipeline, out: dict[str, np.ndarray], drawn: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Move each target whose region was drawn (``drawn["<target>:region"]``) into that region of ``pipeline``'s
+    fitted transform (in place in ``out``); returns ``drawn`` without the region entries."""
+    kinds = dict(pipeline.columns)
+    for f in [f for f in drawn if f.endswith(REGION)]:
+        name = f[:-len(REGION)]
+        out[name] = kinds[name].move(out[name], drawn.pop(f))
+    return drawn

@@ -83,7 +83,7 @@ from flashsim_coffea.sim.nets import BATCH_ROWS, VelocityNet, build_velocity
 from flashsim_coffea.sim.transforms import Pipeline
 from flashsim_coffea.specs import COLLECTIONS, all_sources, fakes
 from flashsim_coffea.specs import event as event_spec
-from flashsim_coffea.specs.source import Source
+from flashsim_coffea.specs.source import REGION, Source
 
 #: default integration, from the fidelity/speed study (README): on 20k zh_llbb events
 #: midpoint 8 improves on midpoint 4 (MET median W1/σ 0.039 -> 0.029) and runs at
@@ -229,7 +229,7 @@ def as_trained(src: Source, targets: list[str], conditioning: list[str], categor
         >>> bh.copy, sorted(bh.constants), sorted(as_trained(jet.BHADRON, ["pt"], ["log_pt"]).copy)
         ({}, ['genJetIdx'], ['partonFlavour'])
     """
-    learnt = [*targets, *categories]
+    learnt = [*targets, *(c for c in categories if not c.endswith(REGION))]
     return replace(src, targets={k: src.targets[k] for k in learnt}, conditioning=list(conditioning),
                    categories=tuple(categories),
                    constants={k: v for k, v in src.constants.items() if k not in learnt},
@@ -329,8 +329,9 @@ def draw(m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict[str, 
     with torch.inference_mode():
         y = sample(m.flow, flow_context, noise=noise[:, :m.flow.dim], **solver)
     out = m.pipeline.inverse(y, gen=gen)
-    if m.categories_first:
-        out.update(categories.decode(m.classes, index, list(m.source.categories)))
+    if m.categories_first:  # a drawn region moves its target there
+        out.update(categories.place_regions(m.pipeline, out, categories.decode(m.classes, index,
+                                                                               list(m.source.categories))))
     elif m.categories is not None:  # a model set trained with the categories after the flow
         out.update(categories.draw(m.categories, m.classes, list(m.source.categories), context, y,
                                    noise[:, m.flow.dim]))

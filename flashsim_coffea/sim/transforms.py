@@ -976,6 +976,31 @@ class Regions:
         u = 1.0 / (1.0 + np.exp(-y[:, 1]))
         return b[k] + u * (b[k + 1] - b[k])
 
+    def region(self, x: Array) -> Array:
+        """The region of each value (0 below the first inner edge; needs no fit).
+
+        Example:
+            >>> Regions(edges=[-2.5, 2.5]).region(np.array([-3.0, 0.0, 2.5])).tolist()
+            [0, 1, 2]
+        """
+        return np.searchsorted(np.asarray(self.edges, np.float64), _f64(x), side="right").astype(np.int64)
+
+    def move(self, x: Array, region: Array) -> Array:
+        """Values moved into ``region`` at the same relative position they had inside their own region (a
+        region drawn apart from the position, :mod:`flashsim_coffea.sim.categories`).
+
+        Example:
+            >>> t = make({"kind": "regions", "edges": [-2.5, 2.5]}).fit(np.array([-5.0, 5.0]))  # to +-5.01
+            >>> t.move(np.array([0.0, 3.755]), np.array([2, 1])).round(4).tolist()  # midway, into (2.5, 5.01), ...
+            [3.755, 0.0]
+        """
+        b = self._bounds()
+        x = np.clip(_f64(x), b[0], b[-1])
+        k = np.clip(self.region(x), 0, len(b) - 2)
+        u = (x - b[k]) / (b[k + 1] - b[k])
+        r = np.clip(np.asarray(region, np.int64), 0, len(b) - 2)
+        return b[r] + u * (b[r + 1] - b[r])
+
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "edges": list(self.edges), "range": self.range}
 

@@ -104,6 +104,8 @@ class Parent:
 #: pileup and activity
 COUNT_CONDITIONING = ["nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt"]
 PARENT_COLUMN = "_parentIdx"
+#: suffix of a category that is the region of a ``regions`` target (``"eta:region"``), not a field of its own
+REGION = ":region"
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,9 @@ class Source:
         categories: one-hot targets (:mod:`flashsim_coffea.sim.transforms` ``onehot``) drawn jointly before the
             flow by a classifier of their value combinations given the conditioning, the flow then given the
             drawn combination (:mod:`flashsim_coffea.sim.categories`), instead of by the flow: calibrated
-            category shares. ``()``: the flow learns them as its other targets.
+            category shares; ``"<target>:region"`` (:data:`REGION`) for the region of a ``regions`` target (the
+            pileup jets' calorimeter region of η), its position inside the region still the flow's. ``()``: the
+            flow learns them as its other targets.
         apart_from: ``((candidate kind, ΔR), ...)``: the source's objects lie farther than ΔR from every
             candidate of each kind in their event, as every training object does by construction (the pileup
             jets from the GenJets and from the b hadrons outside them: the jets there are split and bhadron
@@ -199,9 +203,12 @@ class Source:
         return {k: v for k, v in self.targets.items() if k not in self.categories}
 
     def __post_init__(self):
-        wrong = [n for n in self.categories if self.targets.get(n, {}).get("kind") != "onehot"]
+        wrong = [n for n in self.categories if self.targets.get(n, {}).get("kind") != "onehot" and not (
+            n.endswith(REGION) and self.targets.get(n[:-len(REGION)], {}).get("kind") == "regions"
+            and n[:-len(REGION)] not in self.mirror)]
         if wrong:
-            raise ValueError(f"source {self.key}: categories {wrong} are not onehot targets")
+            raise ValueError(f"source {self.key}: categories {wrong} are neither onehot targets nor the region of a "
+                             "regions target (not mirrored: an image lies in another region)")
         for option, names in (("oversample", self.oversample), ("efficiency_bins", self.efficiency_bins)):
             unknown = [n for n in names if n not in self.conditioning]
             if unknown:

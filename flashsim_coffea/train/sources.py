@@ -406,7 +406,7 @@ def _train_categories(src: Source, rows: dict[str, np.ndarray], rng: np.random.G
     rows' weights where they have them (:mod:`flashsim_coffea.train.apart`). Returns the classes and each row's
     class index (the flow's extra conditioning)."""
     fields = list(src.categories)
-    classes, index = categories.encode(rows, fields)
+    classes, index = categories.encode(categories.with_regions(rows, fields, src.targets), fields)
     model, h = train_count(_pair_conditioning(rows, src.conditioning), index, config=CATEGORIES_CONFIG, seed=seed,
                            quantile=1.0, progress=progress, weights=rows.get(APART_WEIGHT))
     cards.save(out, "categories", model.state_dict(),
