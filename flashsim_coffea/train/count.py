@@ -46,13 +46,19 @@ def train_count(context, counts, config: Mapping | None = None, seed: int = 0, *
     set_scaling(model, "input", p.fit[0].mean(0), p.fit[0].std(0))
     ce = nn.functional.cross_entropy
     x_va, y_va = p.val[:2]
+    # the validation loss of the distribution the batches draw: weighted as they are (unweighted, it rose as soon
+    # as the weighted fit moved the shares, and stopped the pileup jets' categories at their second epoch)
+    w_va = p.val[2] / p.val[2].sum() if weights is not None and len(x_va) else None
 
     def batch_loss(batch: tuple[torch.Tensor, ...], gen: torch.Generator) -> torch.Tensor:
         return ce(model(batch[0]), batch[1])
 
     @torch.no_grad()
     def val_loss() -> float | None:
-        return float(ce(model(x_va), y_va)) if len(x_va) else None
+        if not len(x_va):
+            return None
+        return float(ce(model(x_va), y_va)) if w_va is None else float((ce(model(x_va), y_va, reduction="none")
+                                                                          * w_va).sum())
 
     hist = train_loop(model, batch_loss, p.batches, val_loss, seed=seed, epochs=epochs,
                       steps_per_epoch=p.steps_per_epoch, lr=lr, patience=patience, progress=progress, desc="count")
