@@ -177,7 +177,7 @@ PILEUP = Source(
     apart_from=(("GenJet", SPLIT.match_dr), ("GenBHadronOutside", 0.4)),
     # the calorimeter region of eta drawn with the flavours by the calibrated classifier, not by the flow: learnt as
     # a dequantised integer, the thin 2.5-2.6 and 2.6-2.7 bands came out 1.47 and 1.37 times their share and the
-    # central region 1.12 (8k steps), as a category 1.05, 0.95 and 0.91 (docs/performance.md)
+    # central region 1.12 (8k steps), as a category 1.06, 1.00 and 0.99 (docs/performance.md)
     categories=(*_FLAVOURS, "eta:region"),
 )
 
