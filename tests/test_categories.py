@@ -63,6 +63,36 @@ def _fixed_class(m, k: int) -> None:
         last.bias[k] = 50.0
 
 
+def test_a_sparse_sources_region_classifier_gets_its_steps_and_its_shares(tmp_path):
+    """600 objects (the apart fake electrons of 100k events: 930) in three eta regions, 60 / 30 / 10 % with the
+    second region's share rising with x: the categories classifier gets a budget of MIN_CATEGORY_STEPS steps
+    (40 epochs of one batch gave 40; early stopping ends it before) and draws the regions at their shares, in
+    each half of x."""
+    from flashsim_coffea.sim.count import build_count
+    from flashsim_coffea.specs.source import Source
+    from flashsim_coffea.train.sources import MIN_CATEGORY_STEPS, _train_categories
+
+    rng = np.random.default_rng(8)
+    n = 600
+    x = rng.normal(size=n)
+    p1 = 0.3 + 0.2 * np.tanh(x)
+    u = rng.random(n)
+    region = np.where(u < 0.1, 2, np.where(u < 0.1 + p1, 1, 0))
+    eta = np.array([-0.5, 1.5, 2.5])[region] + rng.uniform(-0.4, 0.4, n)
+    src = Source("Electron", "toy", candidates=None, conditioning=["x"],
+                 targets={"eta": {"kind": "regions", "edges": [1.0, 2.0]}}, categories=("eta:region",))
+    classes, index = _train_categories(src, {"cond_x": x, "eta": eta}, rng, 3, tmp_path, {"source": src.key}, False)
+    assert classes[:, 0].tolist() == [0, 1, 2] and np.array_equal(index, region)
+    card, state = cards.load(tmp_path / "categories.json")
+    assert 200 < card["history"]["steps"] <= MIN_CATEGORY_STEPS + 4
+    net = build_count(card["network"])
+    net.load_state_dict(state)
+    for half in (x < 0, x >= 0):
+        drawn = categories.pick(net, x[half, None], rng.normal(size=half.sum()))
+        want = [np.mean(1 - p1[half] - 0.1), np.mean(p1[half]), 0.1]
+        np.testing.assert_allclose(np.bincount(drawn, minlength=3) / half.sum(), want, atol=0.06)
+
+
 def test_the_engine_takes_a_sources_categories_from_its_classifier(tiny_models, tt_gen):
     m = load_source(tiny_models, jet.PILEUP)
     assert m.source.categories == ("hadronFlavour", "partonFlavour", "eta:region") and m.categories is not None

@@ -512,6 +512,24 @@ def test_regions_keep_the_steps_of_a_density_at_its_edges():
         T.make({"kind": "regions", "edges": [1.0, 0.0]})
 
 
+def test_regions_probit_position_makes_a_flat_position_the_flows_base_normal():
+    """A position flat inside its region is a standard normal with ``"position": "probit"`` (the logit's is logistic,
+    standard deviation pi/sqrt(3)); both round-trip, the option survives the card, old cards read as logit."""
+    rng = np.random.default_rng(60)
+    x = rng.uniform(-2.4, 2.4, N)
+    for position, sd in (("probit", 1.0), ("logit", np.pi / np.sqrt(3))):
+        spec = {"kind": "regions", "edges": [-1.5, 1.5], **({"position": position} if position == "probit" else {})}
+        t = T.make(spec).fit(x)
+        y = t.forward(x, rng=np.random.default_rng(61))
+        np.testing.assert_allclose(t.inverse(y), x, atol=1e-6)
+        assert abs(y[:, 1].std() - sd) < 0.03 and abs(y[:, 1].mean()) < 0.03, position
+        back = T.from_dict(json.loads(json.dumps(t.to_dict())))
+        assert back.position == position and np.allclose(back.inverse(y), x, atol=1e-6)
+    assert "position" not in T.make({"kind": "regions", "edges": [0.0]}).to_dict()  # the cards before it
+    with pytest.raises(ValueError, match="probit"):
+        T.make({"kind": "regions", "edges": [0.0], "position": "tanh"})
+
+
 def test_circle_makes_a_flat_angle_the_flows_base_density():
     """A flat azimuth (pileup jets') in flow space is a standard normal in the plane, after the pipeline's scaling
     too; the inverse wraps any point back, and an isotropic Gaussian draw, a flow that learnt nothing, gives a

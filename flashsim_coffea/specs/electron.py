@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flashsim_coffea.specs._lepton import (
+    APART_CATEGORIES,
     CHARGE,
     EGAMMA_CONDITIONING,
     FLAG,
@@ -118,9 +119,11 @@ JETFAKE2 = replace(JETFAKE, name="jetfake2", draw_with="jetfake")
 #: fakes apart from every GenJet above 15 GeV: 162 of zh's 6367 (a count source, as ``Muon_uefake``)
 UEFAKE = Source(
     collection="Electron", name="uefake", candidates=None,
-    conditioning=COUNT_CONDITIONING, targets={**apart_kinematics(-4.5), **_TARGETS},
-    constants={**_CONST, "genPartIdx": -1}, mirror=MIRROR,
-    apart_from=(("GenJetFake", JETFAKE.match_dr),),
+    # regions: ECAL barrel, the barrel-endcap gap, the endcap inside and beyond the tracker's full coverage (2.0)
+    conditioning=COUNT_CONDITIONING, targets={**apart_kinematics(-4.5, [-2.0, -1.566, -1.444, 1.444, 1.566, 2.0]),
+                                              **_TARGETS},
+    constants={**_CONST, "genPartIdx": -1}, mirror=("phi",),  # not in eta: its region is a category
+    apart_from=(("GenJetFake", JETFAKE.match_dr),), categories=APART_CATEGORIES,
 )
 
 SOURCES = [FROM_ELECTRON, FROM_PHOTON, JETFAKE, JETFAKE2, UEFAKE]

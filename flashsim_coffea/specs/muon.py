@@ -38,6 +38,7 @@ Example:
 from __future__ import annotations
 
 from flashsim_coffea.specs._lepton import (
+    APART_CATEGORIES,
     CHARGE,
     FLAG,
     GEN_CONDITIONING,
@@ -133,12 +134,15 @@ UEFAKE = Source(
     candidates=None,
     conditioning=COUNT_CONDITIONING,
     targets={
-        **apart_kinematics(-2.5),  # training acceptance pT 2.8, |eta| 2.4
+        # training acceptance pT 2.8, |eta| 2.4; regions: the DT barrel, the DT-CSC overlap, the CSC endcap, the
+        # single-muon trigger's and the tracker's last layers beyond 2.1
+        **apart_kinematics(-2.5, [-2.1, -1.2, -0.9, 0.9, 1.2, 2.1]),
         **_TARGETS,
         "bsConstrainedPt": POSITIVE,
     },
     constants={"genPartIdx": -1},
     apart_from=(("GenJetFake", JETFAKE.match_dr),),
+    categories=APART_CATEGORIES,
 )
 
 SOURCES = [GENUINE, JETFAKE, UEFAKE]

@@ -206,9 +206,9 @@ class Source:
         wrong = [n for n in self.categories if self.targets.get(n, {}).get("kind") != "onehot" and not (
             n.endswith(REGION) and self.targets.get(n[:-len(REGION)], {}).get("kind") == "regions"
             and n[:-len(REGION)] not in self.mirror)]
-        if wrong:
-            raise ValueError(f"source {self.key}: categories {wrong} are neither onehot targets nor the region of a "
-                             "regions target (not mirrored: an image lies in another region)")
+        if wrong or len(set(self.categories)) < len(self.categories):
+            raise ValueError(f"source {self.key}: categories {list(self.categories)}: each once, a onehot target or "
+                             "the region of a regions target (not mirrored: an image lies in another region)")
         for option, names in (("oversample", self.oversample), ("efficiency_bins", self.efficiency_bins)):
             unknown = [n for n in names if n not in self.conditioning]
             if unknown:
