@@ -163,7 +163,7 @@ PILEUP = Source(
         "pt": {"kind": "log", "offset": -14.0, "clip": False},
         # the calorimeter and tracker regions (|eta| 1.3, 2.5, 2.6, 2.7, 3.0: where the jet ID and the response
         # change) hold different shares of pileup jets: learnt as the region (a category, below) and the position
-        # inside it, as its normal quantile (40 abs(eta) bins against the weighted training jets: spread 0.14 with the
+        # inside it, as its normal quantile (25 abs(eta) bins against the weighted training jets: spread 0.14 with the
         # logit, 0.086 with it; docs/performance.md)
         "eta": {"kind": "regions", "edges": [-3.0, -2.7, -2.6, -2.5, -1.3, 1.3, 2.5, 2.6, 2.7, 3.0], "position": "probit"},
         # flat: a point in the plane (learnt on [-pi, pi) and wrapped, a short training's jets came out under-dispersed,
