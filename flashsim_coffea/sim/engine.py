@@ -739,7 +739,7 @@ class FlashSim:
 
         sid = source_id(src)
         # a source drawn with another's uniforms fires, where its probability is lower, only where that one fired
-        eff_id = sid if src.draw_with is None else zlib.crc32(f"{src.collection}_{src.draw_with}".encode())
+        eff_id = zlib.crc32(src.efficiency_key.encode())
         p = predict_proba(m.efficiency, X) if len(X) else np.zeros(0)
         if m.candidate_abs_eta_max is not None:
             p = np.where(np.abs(cand_field("eta")) <= m.candidate_abs_eta_max, p, 0.0)

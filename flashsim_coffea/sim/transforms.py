@@ -968,11 +968,16 @@ class Regions:
         self.range = [min(float(x.min()) - pad, self.edges[0] - pad), max(float(x.max()) + pad, self.edges[-1] + pad)]
         return self
 
-    def forward(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Array:
+    def _locate(self, x: Array) -> tuple[Array, Array]:
+        """The region of each value within the fitted bounds and its fraction of the way through it."""
         b = self._bounds()
         x = np.clip(_f64(x), b[0], b[-1])
-        k = np.clip(np.searchsorted(b, x, side="right") - 1, 0, len(b) - 2)
-        u = np.clip((x - b[k]) / (b[k + 1] - b[k]), 1e-6, 1 - 1e-6)
+        k = np.clip(self.region(x), 0, len(b) - 2)
+        return k, (x - b[k]) / (b[k + 1] - b[k])
+
+    def forward(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Array:
+        k, u = self._locate(x)
+        u = np.clip(u, 1e-6, 1 - 1e-6)
         pos = ndtri(u) if self.position == "probit" else np.log(u / (1 - u))
         return np.stack([k + _noise(rng, k.shape, self.kind), pos], 1)
 
@@ -1002,9 +1007,7 @@ class Regions:
             [3.755, 0.0]
         """
         b = self._bounds()
-        x = np.clip(_f64(x), b[0], b[-1])
-        k = np.clip(self.region(x), 0, len(b) - 2)
-        u = (x - b[k]) / (b[k + 1] - b[k])
+        _, u = self._locate(x)
         r = np.clip(np.asarray(region, np.int64), 0, len(b) - 2)
         return b[r] + u * (b[r + 1] - b[r])
 

@@ -100,10 +100,10 @@ class Parent:
 
 
 #: private column of the parent's position when :attr:`Parent.index` is ``None`` (not a NanoAOD field).
+PARENT_COLUMN = "_parentIdx"
 #: conditioning of a count source (no gen object: the pileup jets, the fakes apart from every jet): the event's
 #: pileup and activity
 COUNT_CONDITIONING = ["nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt"]
-PARENT_COLUMN = "_parentIdx"
 #: suffix of a category that is the region of a ``regions`` target (``"eta:region"``), not a field of its own
 REGION = ":region"
 
@@ -221,3 +221,8 @@ class Source:
     def key(self) -> str:
         """``<collection>_<name>``: the model directory name."""
         return f"{self.collection or 'Event'}_{self.name}"
+
+    @property
+    def efficiency_key(self) -> str:
+        """The key whose efficiency uniforms the source draws: its own, or that of :attr:`draw_with`."""
+        return f"{self.collection or 'Event'}_{self.draw_with or self.name}"
