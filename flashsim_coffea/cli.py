@@ -302,6 +302,9 @@ def _add_train(sub) -> None:
                        "sets its own)")
         p.add_argument("--events", type=positive_int, default=None, help="with --data: at most N events per file")
         p.add_argument("--skip-sparse", action="store_true", help="skip sources with too few examples")
+        p.add_argument("--checkpoint", default=None, metavar="DIR",
+                       help="keep each model's training state in DIR (every 5 minutes): a run killed part way and "
+                       "started again with the same arguments resumes there and writes the same models")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.set_defaults(func=_run_train, one=one)
 
@@ -342,7 +345,8 @@ def _run_train(args) -> int:
                 store.extract(args.data, tables, events=args.events, keys=keys, executor=ex,
                               progress=not args.no_progress)
         train_all(tables, args.out, args.seed, keys=keys, epochs=args.epochs, progress=not args.no_progress,
-                  skip_sparse=args.skip_sparse, **({} if args.min_steps is None else {"min_steps": args.min_steps}))
+                  skip_sparse=args.skip_sparse, checkpoint=args.checkpoint,
+                  **({} if args.min_steps is None else {"min_steps": args.min_steps}))
     print(f"models written to {args.out}")
     return 0
 

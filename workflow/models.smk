@@ -137,7 +137,8 @@ rule train:
     threads: 1
     shell:
         "OMP_NUM_THREADS=1 {FLASHSIM} train --collection {params.collection} --source {params.source} --tables {input} "
-        "--out {output} --seed {params.seed} --min-steps {params.min_steps} --no-progress > {log} 2>&1"
+        "--out {output} --seed {params.seed} --min-steps {params.min_steps} --checkpoint checkpoints "
+        "--no-progress > {log} 2>&1"
 
 
 rule assemble:

@@ -18,6 +18,7 @@ from torch import nn
 
 from flashsim_coffea.sim.count import DEFAULT_CONFIG, CountModel, build_count, probabilities
 from flashsim_coffea.sim.nets import as_tensor, set_scaling
+from flashsim_coffea.train.checkpoint import Checkpoint
 from flashsim_coffea.train.loop import train_loop
 from flashsim_coffea.train.rows import from_arrays, prepare
 
@@ -25,11 +26,12 @@ from flashsim_coffea.train.rows import from_arrays, prepare
 def train_count(context, counts, config: Mapping | None = None, seed: int = 0, *, epochs: int = 40,
                 batch_size: int = 1024, lr: float = 2e-3, val_fraction: float = 0.2, patience: int = 8,
                 quantile: float = 0.9995, progress: bool = True,
-                weights: np.ndarray | None = None) -> tuple[CountModel, dict]:
+                weights: np.ndarray | None = None, checkpoint: Checkpoint | None = None) -> tuple[CountModel, dict]:
     """Train a count model (cross entropy) on per-event ``context`` ``(n, d)`` and ``counts``.
 
     ``weights``: per-row draw weights (training batches draw the rows in proportion to them; the
     objects of a source trained for the density before an exclusion, :mod:`flashsim_coffea.train.apart`).
+    ``checkpoint``: resumable training (:func:`flashsim_coffea.train.loop.train_loop`).
 
     Returns ``(model, history)``; history adds the mean count of the validation split
     (``mean_count``) and of the model there (``model_mean_count``).
@@ -61,7 +63,8 @@ def train_count(context, counts, config: Mapping | None = None, seed: int = 0, *
                                                                           * w_va).sum())
 
     hist = train_loop(model, batch_loss, p.batches, val_loss, seed=seed, epochs=epochs,
-                      steps_per_epoch=p.steps_per_epoch, lr=lr, patience=patience, progress=progress, desc="count")
+                      steps_per_epoch=p.steps_per_epoch, lr=lr, patience=patience, progress=progress, desc="count",
+                      checkpoint=checkpoint)
     if len(x_va):
         prob = probabilities(model, x_va)
         hist["mean_count"] = float(y_va.double().mean())

@@ -27,6 +27,7 @@ from torch import nn
 
 from flashsim_coffea.sim.efficiency import DEFAULT_CONFIG, Calibration, Classifier, build_classifier, logits
 from flashsim_coffea.sim.nets import as_tensor
+from flashsim_coffea.train.checkpoint import Checkpoint
 from flashsim_coffea.train.loop import EMA_DECAY, train_loop
 from flashsim_coffea.train.rows import BUFFER_ROWS, Rows, from_arrays, prepare
 
@@ -101,7 +102,7 @@ def train_efficiency(context, label=None, config: Mapping | None = None, seed: i
                      schedule: str = "cosine", val_fraction: float = 0.2, patience: int = 10,
                      calibration: str = "platt", weight=None, ema: float = EMA_DECAY, images: int = 0,
                      progress: bool = True, buffer_rows: int = BUFFER_ROWS,
-                     device: str | torch.device = "cpu") -> tuple[Classifier, dict]:
+                     device: str | torch.device = "cpu", checkpoint: Checkpoint | None = None) -> tuple[Classifier, dict]:
     """Train and calibrate an efficiency classifier on ``context`` ``(n, d)`` and 0/1 ``label``.
 
     Same ``seed`` -> identical model.
@@ -154,7 +155,7 @@ def train_efficiency(context, label=None, config: Mapping | None = None, seed: i
 
     hist = train_loop(model, batch_loss, p.batches, val_loss, seed=seed, epochs=epochs,
                       steps_per_epoch=p.steps_per_epoch, lr=lr, weight_decay=weight_decay, schedule=schedule,
-                      patience=patience, ema=ema, progress=progress, desc="efficiency")
+                      patience=patience, ema=ema, progress=progress, desc="efficiency", checkpoint=checkpoint)
     if len(x_va):
         calibrate(model, x_va.cpu(), y_va.cpu().numpy(), calibration, w_va.cpu().numpy())
         hist["efficiency"] = float((w_va * y_va).sum() / w_va.sum())

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 import torch
 
 from flashsim_coffea.sim.nets import VELOCITY_DEFAULTS, VelocityNet, as_tensor, build_velocity
+from flashsim_coffea.train.checkpoint import Checkpoint
 from flashsim_coffea.train.loop import EMA_DECAY, train_loop
 from flashsim_coffea.train.rows import BUFFER_ROWS, Rows, from_arrays, prepare
 
@@ -76,7 +77,7 @@ def train_flow(x, context=None, config: Mapping | None = None, seed: int = 0, *,
                val_fraction: float = 0.1, patience: int = 20, sigma_min: float = 1e-4, alpha: float = 1.0,
                ema: float = EMA_DECAY, weights=None, row_weights=None, images: int = 0, progress: bool = True,
                buffer_rows: int = BUFFER_ROWS, device: str | torch.device = "cpu", noise=None,
-               init: VelocityNet | None = None) -> tuple[VelocityNet, dict]:
+               init: VelocityNet | None = None, checkpoint: Checkpoint | None = None) -> tuple[VelocityNet, dict]:
     """Train a conditional flow on targets ``x`` ``(n, dim)`` given ``context`` ``(n, context_dim)``.
 
     Same ``seed`` -> identical network (weights, split, batches, noise all derive from it).
@@ -155,6 +156,6 @@ def train_flow(x, context=None, config: Mapping | None = None, seed: int = 0, *,
 
     hist = train_loop(net, batch_loss, p.batches, val_loss, seed=seed, epochs=epochs, steps_per_epoch=p.steps_per_epoch,
                       lr=lr, weight_decay=weight_decay, schedule=schedule, patience=patience, ema=ema,
-                      progress=progress, desc="flow")
+                      progress=progress, desc="flow", checkpoint=checkpoint)
     hist["n_train"], hist["n_val"] = p.n_train, len(x_va)
     return net, hist

@@ -38,6 +38,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from flashsim_coffea.train.checkpoint import Checkpoint
+
 
 def split(n: int, val_fraction: float, seed: int, blocks: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Random (train, validation) index split, from ``seed``.
@@ -85,7 +87,7 @@ def train_loop(net: nn.Module, batch_loss: Callable[[tuple, torch.Generator], to
                batches: Callable[[torch.Generator], Iterable[tuple]], val_loss: Callable[[], float | None], *,
                seed: int, epochs: int, steps_per_epoch: int, lr: float, weight_decay: float = 0.0,
                schedule: str = "cosine", patience: int = 20, plateau_patience: int = 5, ema: float = 0.0,
-               progress: bool = True, desc: str = "train") -> dict:
+               progress: bool = True, desc: str = "train", checkpoint: Checkpoint | None = None) -> dict:
     """Adam over shuffled mini-batches, LR schedule, validation each epoch, early stopping.
 
     ``batches(generator)`` gives one epoch's training batches (tuples of tensors, shuffled:
@@ -100,6 +102,9 @@ def train_loop(net: nn.Module, batch_loss: Callable[[tuple, torch.Generator], to
     as diffusion and flow-matching models are sampled (Song et al., arXiv:2011.13456; Karras
     et al., arXiv:2312.02696): the average over the last ~1/(1 - ema) steps removes the
     step-to-step noise of small-batch Adam that a single snapshot carries into the samples.
+    ``checkpoint`` (:class:`~flashsim_coffea.train.checkpoint.Checkpoint`): the state is saved there at
+    epoch boundaries and at the end, and a run with the same fingerprint resumes from it, ending with
+    the network an uninterrupted run ends with (a finished one returns at once).
 
     Returns:
         history: ``train_loss``, ``val_loss``, ``lr`` per epoch, ``best_epoch``, ``best_val_loss``,
@@ -117,10 +122,45 @@ def train_loop(net: nn.Module, batch_loss: Callable[[tuple, torch.Generator], to
         raise ValueError(f"unknown schedule {schedule!r} (cosine, plateau, constant)")
     hist: dict = {"train_loss": [], "val_loss": [], "lr": [], "best_epoch": -1, "best_val_loss": math.inf,
                   "steps": 0}
-    best_state, bad, start = copy.deepcopy(net.state_dict()), 0, time.perf_counter()
+    best_state, bad, start, first, before = copy.deepcopy(net.state_dict()), 0, time.perf_counter(), 0, 0.0
     params = [p for p in net.parameters() if p.requires_grad]
     averaged = [p.detach().clone() for p in params] if ema > 0 else None
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+    fingerprint = {"desc": desc, "seed": seed, "epochs": epochs, "steps_per_epoch": steps_per_epoch, "lr": lr,
+                   "weight_decay": weight_decay, "schedule": schedule, "patience": patience, "ema": ema,
+                   "shapes": {k: list(v.shape) for k, v in net.state_dict().items()}}
+
+    def save(epoch: int, finished: bool) -> None:
+        tensors = {**{f"net/{k}": v for k, v in net.state_dict().items()},
+                   **{f"best/{k}": v for k, v in best_state.items()}, "gen": gen.get_state()}
+        tensors.update({f"avg/{i}": a for i, a in enumerate(averaged or [])})
+        o = opt.state_dict()
+        tensors.update({f"opt/{i}/{k}": v for i, s in o["state"].items() for k, v in s.items()})
+        checkpoint.save(tensors, {"epoch": epoch, "finished": finished, "bad": bad, "hist": hist,
+                                  "seconds": before + time.perf_counter() - start, "opt_groups": o["param_groups"],
+                                  "sched": None if sched is None else sched.state_dict()}, fingerprint)
+
+    if checkpoint is not None and (saved := checkpoint.load(fingerprint)) is not None:
+        tensors, state = saved
+        part = {p: {k[len(p):]: v for k, v in tensors.items() if k.startswith(p)} for p in ("net/", "best/")}
+        net.load_state_dict(part["net/"])
+        best_state = part["best/"]
+        for i, a in enumerate(averaged or []):
+            a.copy_(tensors[f"avg/{i}"])
+        moments: dict = {}
+        for k, v in tensors.items():
+            if k.startswith("opt/"):
+                _, i, name = k.split("/", 2)
+                moments.setdefault(int(i), {})[name] = v
+        opt.load_state_dict({"state": moments, "param_groups": state["opt_groups"]})
+        if sched is not None:
+            sched.load_state_dict(state["sched"])
+        gen.set_state(tensors["gen"])
+        hist, bad, first, before = state["hist"], state["bad"], state["epoch"], state["seconds"]
+        if state["finished"]:
+            net.load_state_dict(best_state)
+            net.eval()
+            return hist
+    bar = tqdm(range(first, epochs), desc=desc, disable=not progress, leave=False, initial=first, total=epochs)
     for epoch in bar:
         net.train()
         total, rows = 0.0, 0
@@ -164,7 +204,11 @@ def train_loop(net: nn.Module, batch_loss: Callable[[tuple, torch.Generator], to
         bar.set_postfix(loss=f"{total / max(rows, 1):.4g}", val=f"{val:.4g}")
         if bad >= patience:
             break
+        if checkpoint is not None and checkpoint.due():
+            save(epoch + 1, False)
     net.load_state_dict(best_state)
     net.eval()
-    hist["seconds"] = time.perf_counter() - start
+    hist["seconds"] = before + time.perf_counter() - start
+    if checkpoint is not None:
+        save(epochs, True)
     return hist

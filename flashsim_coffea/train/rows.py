@@ -96,7 +96,7 @@ def fit_sample(n: int, images: int, rng: np.random.Generator, *, buffer_rows: in
     """
     if fits(n, images, buffer_rows):
         return np.arange(n)
-    return np.sort(rng.choice(n, max(1, fit_rows // (1 + images)), replace=False))
+    return np.sort(rng.choice(n, min(n, max(1, fit_rows // (1 + images))), replace=False))
 
 
 @dataclass

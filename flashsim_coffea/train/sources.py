@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -47,6 +48,7 @@ from flashsim_coffea.sim.transforms import HALF_WIDTH, Pipeline
 from flashsim_coffea.specs import COLLECTIONS, all_sources, fakes
 from flashsim_coffea.specs.source import Source
 from flashsim_coffea.train import mirror, store
+from flashsim_coffea.train.checkpoint import Checkpoint
 from flashsim_coffea.train.count import train_count
 from flashsim_coffea.train.efficiency import train_efficiency
 from flashsim_coffea.train.extract import APART_WEIGHT
@@ -177,7 +179,7 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
                  provenance: dict | None = None, epochs: int = 40, progress: bool = True,
                  min_objects: int = MIN_OBJECTS, min_steps: int = MIN_STEPS,
                  min_efficiency_steps: int = MIN_EFFICIENCY_STEPS, buffer_rows: int = BUFFER_ROWS,
-                 config: Mapping | None = None) -> dict:
+                 config: Mapping | None = None, checkpoint: str | os.PathLike | None = None) -> dict:
     """Train and write the models of ``src`` from its extracted tables (:func:`.store.source_tables`).
 
     ``config`` overrides the defaults (a hyper-parameter search, :mod:`flashsim_coffea.validate.tune`):
@@ -192,6 +194,10 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
     at most ``buffer_rows`` at a time (mirror images included; :mod:`flashsim_coffea.train.rows`),
     plus one column at a time for the labels and the acceptance: memory does not grow with
     the size of the tables.
+    ``checkpoint``: a folder where each model's training state is kept (every 5 minutes; deleted once
+    the source's cards are written): a run killed part way and started again with the same
+    arguments resumes there and writes the models an uninterrupted run writes
+    (:mod:`flashsim_coffea.train.checkpoint`).
     Raises :class:`SparseDataError` with fewer than ``min_objects`` reco objects, and
     ``ValueError`` naming a target branch the data lacks.
 
@@ -227,6 +233,15 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
                            **({"config": cfg} if cfg else {}), **(provenance or {})}}
     blocks = 1 + len(mirror.reflections(src.mirror))
     summary: dict = {"source": src.key}
+    kept: list[Checkpoint] = []
+
+    def resumable(model: str) -> Checkpoint | None:
+        if checkpoint is None:
+            return None
+        tag = {"spec": hashlib.sha256(repr(src).encode()).hexdigest()[:16], "config": cfg, "objects": len(objects),
+               "candidates": 0 if selection is None else len(selection)}
+        kept.append(Checkpoint(Path(checkpoint) / f"{src.key}_{model}", rngs=(rng,), tag=tag))
+        return kept[-1]
     if src.candidates is not None:
         y = selection.column("label")
         if y.sum() < min_objects:
@@ -257,14 +272,14 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
         model, h = train_efficiency(Rows(len(sel), load_candidates, blocks - 1),
                                     config={**EFFICIENCY_CONFIG, **cfg.get("efficiency", {}), "bins": bins},
                                     seed=seed, epochs=n_epochs, batch_size=batch, patience=max(10, n_epochs // 8),
-                                    buffer_rows=buffer_rows, progress=progress)
+                                    buffer_rows=buffer_rows, progress=progress, checkpoint=resumable("efficiency"))
         cards.save(out, "efficiency", model.state_dict(),
                    {"kind": "efficiency", **common, "network": model.config, "history": _history(h),
                     "acceptance": acceptance})
     elif src.collection:
         counts = selection.column("count")
         C = _pair_conditioning(selection.take(np.arange(len(counts)), cond_names), src.conditioning)
-        model, h = train_count(C, counts, seed=seed, progress=progress)
+        model, h = train_count(C, counts, seed=seed, progress=progress, checkpoint=resumable("count"))
         # the fake sources whose objects the extraction left out of these (the engine checks them)
         cards.save(out, "count", model.state_dict(),
                    {"kind": "count", **common, "network": model.config, "history": _history(h),
@@ -286,7 +301,8 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
     # the categories first, from the conditioning alone; the flow then sees the combination as conditioning
     classes = index = None
     if src.categories:
-        classes, index = _train_categories(src, objects.take(sel), rng, seed, out, common, progress)
+        classes, index = _train_categories(src, objects.take(sel), rng, seed, out, common, progress,
+                                           resumable("categories"))
         summary["categories"] = len(classes)
 
     def load_pairs(i: np.ndarray) -> list[np.ndarray]:
@@ -304,7 +320,8 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
                         seed=seed, epochs=n_epochs, batch_size=batch, lr=cfg.get("lr", 1e-3),
                         schedule=cfg.get("schedule", "cosine"), alpha=cfg.get("alpha", 1.0),
                         patience=n_epochs if src.full_schedule else max(8, n_epochs // 8),
-                        row_weights=bool(src.oversample) or weighted_apart, buffer_rows=buffer_rows, progress=progress)
+                        row_weights=bool(src.oversample) or weighted_apart, buffer_rows=buffer_rows, progress=progress,
+                        checkpoint=resumable("flow"))
     reco_acceptance = {}
     if "eta" in objects.columns and n:
         reco_acceptance["abs_eta_max"] = float(np.max(np.abs(objects.column("eta"))))
@@ -317,6 +334,8 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
                 **({"categories": list(src.categories), "categories_first": True} if src.categories else {})})
     summary["objects"] = n if src.targets else 0
     summary["flow_val_loss"] = h["best_val_loss"]
+    for c in kept:
+        c.remove()
     return summary
 
 
@@ -359,8 +378,9 @@ def write_index(out: str | os.PathLike, keys: list[str], solver: str = DEFAULT_S
 def train_all(tables: str | os.PathLike, out: str | os.PathLike, seed: int = 1, *, keys: list[str] | None = None,
               epochs: int = 40, progress: bool = True, skip_sparse: bool = False, min_objects: int = MIN_OBJECTS,
               min_steps: int = MIN_STEPS, min_efficiency_steps: int = MIN_EFFICIENCY_STEPS,
-              buffer_rows: int = BUFFER_ROWS) -> list[dict]:
+              buffer_rows: int = BUFFER_ROWS, checkpoint: str | os.PathLike | None = None) -> list[dict]:
     """Train every declared source (or ``keys``) from a tables folder (:func:`.store.extract`); writes the index.
+    ``checkpoint``: resumable trainings (:func:`train_source`).
 
     With ``skip_sparse``, sources with too few examples (or a collection the files lack)
     are reported and left out of the index instead of stopping the run.
@@ -382,7 +402,8 @@ def train_all(tables: str | os.PathLike, out: str | os.PathLike, seed: int = 1, 
                 raise SparseDataError(f"{key}: {err}") from None
             s = train_source(sources[key], found, out, seed, provenance=prov, epochs=epochs, progress=progress,
                              min_objects=min_objects, min_steps=min_steps,
-                             min_efficiency_steps=min_efficiency_steps, buffer_rows=buffer_rows)
+                             min_efficiency_steps=min_efficiency_steps, buffer_rows=buffer_rows,
+                             checkpoint=checkpoint)
         except SparseDataError as err:
             if not skip_sparse:
                 raise
@@ -403,7 +424,8 @@ MIN_CATEGORY_STEPS = 2000
 
 
 def _train_categories(src: Source, rows: dict[str, np.ndarray], rng: np.random.Generator, seed: int,
-                      out: Path, common: dict, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+                      out: Path, common: dict, progress: bool,
+                      checkpoint: Checkpoint | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Train and save the classifier of ``src.categories`` (:mod:`flashsim_coffea.sim.categories`) on the flow's
     training ``rows``: input the conditioning, classes the combinations of the categories' values, drawn with the
     rows' weights where they have them (:mod:`flashsim_coffea.train.apart`). Returns the classes and each row's
@@ -416,7 +438,7 @@ def _train_categories(src: Source, rows: dict[str, np.ndarray], rng: np.random.G
     epochs = max(40, math.ceil(MIN_CATEGORY_STEPS * batch / max(1.0, 0.8 * len(index))))
     model, h = train_count(_pair_conditioning(rows, src.conditioning), index, config=CATEGORIES_CONFIG, seed=seed,
                            quantile=1.0, progress=progress, weights=rows.get(APART_WEIGHT), epochs=epochs,
-                           batch_size=batch, patience=max(8, epochs // 8))
+                           batch_size=batch, patience=max(8, epochs // 8), checkpoint=checkpoint)
     cards.save(out, "categories", model.state_dict(),
                {"kind": "categories", **common, "fields": fields, "classes": classes.tolist(),
                 "network": model.config, "first": True,
