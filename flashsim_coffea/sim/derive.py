@@ -55,6 +55,32 @@ from flashsim_coffea.specs import sv as sv_spec
 PION_MASS = 0.13957
 
 
+def sip3d(dxy: np.ndarray, dxy_err: np.ndarray, dz: np.ndarray, dz_err: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """A lepton's 3D impact-parameter significance from its written fields, as the reference detector computes it
+    (:func:`flashsim_coffea.reference.leptons.impact_parameters`): ``ip3d`` over its error propagated from
+    ``dxyErr`` and ``dzErr sin(theta)`` (no correlation), at least the smaller of the two.
+
+    On reference samples the written ``sip3d`` equals this within the fields' stored precision (0.992-1.008,
+    ``dy``); in real CMS NanoAOD (full track covariance) within 7 % for 80 % of the leptons (``nano_tt_v12.root``:
+    muons 0.93-1.03, electrons 0.95-1.03 from the 10th to the 90th percentile). Learnt beside ``dxy``, ``dz`` and
+    the errors, the flow broke the relation: a gradient-boosted classifier on the five fields told 17k held-out
+    ``zh_llbb`` electrons from flash ones at AUC 0.78; with this, 0.61 (docs/performance.md).
+
+    Example:
+        Transverse only (dz 0): dxy over dxyErr; a track at 45 degrees with dz alone: dz sin / (dzErr sin):
+
+        >>> sip3d(np.array([0.01, 0.0]), np.array([0.002, 0.002]), np.array([0.0, 0.02]), np.array([0.004, 0.004]),
+        ...       np.array([0.0, 0.8814])).round(3).tolist()
+        [5.0, 5.0]
+    """
+    sin_t = 1.0 / np.cosh(np.asarray(eta, np.float64))
+    dxy, dxy_err = np.asarray(dxy, np.float64), np.asarray(dxy_err, np.float64)
+    dz_t, dz_err_t = np.asarray(dz, np.float64) * sin_t, np.asarray(dz_err, np.float64) * sin_t
+    ip = np.hypot(dxy, dz_t)
+    err = np.hypot(dxy * dxy_err, dz_t * dz_err_t) / np.maximum(ip, 1e-12)
+    return ip / np.maximum(err, np.minimum(dxy_err, dz_err_t))
+
+
 @dataclass(frozen=True)
 class Chunk:
     """What a derive function may read besides the collection's own columns.
@@ -81,7 +107,8 @@ class Chunk:
 #: fields that models trained before a spec grew learnt and the spec derives now: the engine
 #: still loads such a model (its card names them), and the derive function keeps the learnt value
 #: where the inputs it derives the field from are missing (:func:`flashsim_coffea.sim.engine.load_source`).
-DERIVED: dict[str, tuple[str, ...]] = {"Electron": ("cutBased", "ip3d"), "Muon": ("ip3d",), "Photon": ("cutBased",),
+DERIVED: dict[str, tuple[str, ...]] = {"Electron": ("cutBased", "ip3d", "sip3d"), "Muon": ("ip3d", "sip3d"),
+                                       "Photon": ("cutBased",),
                                        "SV": ("dxy",),
                                        "Jet": jet_links.FIELDS["Muon"][2:] + jet_links.FIELDS["Electron"][2:]}
 
@@ -115,6 +142,8 @@ def _lepton(cols: dict, chunk: Chunk, pdg: int) -> None:
     _jet_link(cols, chunk)
     if _have(cols, "dxy", "dz"):  # a model that learnt it (before the spec derived it): replaced too
         cols["ip3d"] = derived.ip3d(cols["dxy"], cols["dz"], cols["eta"])
+    if _have(cols, "dxy", "dxyErr", "dz", "dzErr"):  # likewise (learnt by the model sets before the twentieth)
+        cols["sip3d"] = sip3d(cols["dxy"], cols["dxyErr"], cols["dz"], cols["dzErr"], cols["eta"])
     link = cols.get("genPartIdx", np.full(len(chunk.flash), -1))
     cols["pdgId"] = (-pdg * np.asarray(cols["charge"])).astype(np.int64)
     cols["mass"] = np.full(len(chunk.flash), derived.MASS[pdg])

@@ -19,6 +19,8 @@ ISO_ALL_03 = {"kind": "excess", "over": "pfRelIso03_chg", "then": ISOLATION}
 ISO_ALL_MINI = {"kind": "excess", "over": "miniPFRelIso_chg", "then": ISOLATION}
 #: impact parameters (cm): signed, heavy tails
 IMPACT = {"kind": "asinh", "scale": 0.002}
+#: a target Gaussianised by its quantiles (:mod:`flashsim_coffea.sim.transforms`)
+QUANTILE = {"kind": "quantile"}
 POSITIVE = {"kind": "log", "offset": 1e-6}
 #: an MVA score in [-1, 1]: a point mass at exactly -1 where it saturates (clear fakes:
 #: 78% of the reference ttbar electrons, 2% of its photons), logit between

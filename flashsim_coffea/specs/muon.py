@@ -4,7 +4,7 @@ event apart from the jets (:data:`UEFAKE`).
 
 Every field of the reference detector's ``Muon`` (58) is learnt or derived:
 
-* learnt: kinematics, ``charge``, ``dxy``, ``dz``, ``sip3d`` and the errors, the isolation flavours
+* learnt: kinematics, ``charge``, ``dxy``, ``dz`` and their errors, the isolation flavours
   (``pfRelIso03/04_all``, ``miniPFRelIso_all``: the first and last as their excess over the charged parts ``pfRelIso03_chg``,
   ``miniPFRelIso_chg``, ``tkRelIso``, ``puppiIsoId`` whose PUPPI sum is not written), the IDs
   of hidden track/station quality (``looseId``, ``mediumId``, ``tightId``, ``softId``,
@@ -17,7 +17,8 @@ Every field of the reference detector's ``Muon`` (58) is learnt or derived:
   ``genPartFlav``, ``jetIdx``, ``pfIsoId``, ``jetRelIso``/``jetPtRelv2`` (from the final flash
   jets), ``tightCharge``, ``mvaTTH``/``mvaLowPt``, ``softMvaId``, ``mvaMuID_WP``,
   ``mediumPromptId``, ``tkIsoId``, ``miniIsoId``, ``multiIsoId``, ``dxybs``, ``ip3d`` (from ``dxy``,
-  ``dz``, ``eta``: :func:`flashsim_coffea.nanoaod.derived.ip3d`).
+  ``dz``, ``eta``: :func:`flashsim_coffea.nanoaod.derived.ip3d`) and ``sip3d`` (with the errors:
+  :func:`flashsim_coffea.sim.derive.sip3d`).
 
 No duplicate-muon source (issue 22 item 4). The CMS FlashSim talk adds a second classifier per
 genuine muon that decides whether it also yields a duplicate copy (two reco muons from one gen
@@ -32,7 +33,7 @@ Example:
     >>> [(s.key, s.candidates, s.link) for s in SOURCES]
     [('Muon_genmuon', 'GenMuon', 'genPartIdx'), ('Muon_jetfake', 'GenJetFake', None), ('Muon_uefake', None, None)]
     >>> list(GENUINE.targets)[:6], len(GENUINE.targets)
-    (['pt', 'eta', 'phi', 'charge', 'ptErr', 'dxy'], 39)
+    (['pt', 'eta', 'phi', 'charge', 'ptErr', 'dxy'], 38)
 """
 
 from __future__ import annotations
@@ -61,7 +62,6 @@ _TARGETS = {
     "dxyErr": POSITIVE,
     "dz": IMPACT,
     "dzErr": POSITIVE,
-    "sip3d": POSITIVE,
     "pfRelIso03_all": ISO_ALL_03,
     "pfRelIso04_all": ISOLATION,
     "miniPFRelIso_all": ISO_ALL_MINI,

@@ -185,7 +185,9 @@ def objects(ev: ak.Array, coll: str, pt_min: float | None = None, abs_eta_max: f
 def kinds(sources: Iterable) -> dict[str, str]:
     """How flash makes each field of a collection, from its sources as the models were trained:
     ``learnt`` (a flow target), ``copied`` (from the gen candidate, its index included), ``constant``;
-    several when the sources differ (``constant/copied``). Fields not named here are derived.
+    several when the sources differ (``constant/copied``). Fields not named here are derived, and so are the
+    targets of older models that the collection's derive step now replaces (:data:`flashsim_coffea.sim.derive.DERIVED`:
+    ``Muon_sip3d`` learnt before the twentieth set, derived from the flash ``dxy``, ``dz`` and errors since).
 
     Example:
         >>> from flashsim_coffea.specs.source import Source
@@ -195,15 +197,23 @@ def kinds(sources: Iterable) -> dict[str, str]:
         >>> k = kinds([genjet, pileup])
         >>> k["pt"], k["partonFlavour"], k["genJetIdx"]
         ('learnt', 'constant/copied', 'constant/copied')
+        >>> "sip3d" in kinds([Source("Muon", "genmuon", "GenMuon", [], {"pt": {}, "sip3d": {}})])  # derived now
+        False
     """
     found: dict[str, list[str]] = {}
-    for src in sources:
+    sources_seen = list(sources)
+    for src in sources_seen:
         named = [(t, "learnt") for t in src.targets] + [(t, "copied") for t in src.copy]
         named += [(src.link, "copied")] if src.link else []
         named += [(t, "constant") for t in src.constants]
         for field, kind in named:
             if kind not in found.setdefault(field, []):
                 found[field].append(kind)
+    from flashsim_coffea.sim.derive import DERIVED
+
+    for src in sources_seen:
+        for field in DERIVED.get(src.collection, ()):
+            found.pop(field, None)
     return {f: "/".join(sorted(k)) for f, k in found.items()}
 
 
