@@ -617,3 +617,28 @@ def test_spike_value_min_or_max_is_fitted_and_kept_on_the_card():
         T.make({"kind": "spike", "value": "top"})
     with pytest.raises(ValueError, match="no finite training values"):
         T.make({"kind": "spike", "value": "max"}).fit(np.array([np.nan]))
+
+
+def test_quantile_knots_resolve_the_tails_and_spread_point_masses():
+    """Knots even in flow space: a flow sample in the tail maps to the data's tail, not across the last
+    1/256 of the values (as knots even in probability, the fit before the twentieth set, did); a value many
+    quantiles share is spread over its probabilities in training and comes back exactly."""
+    rng = np.random.default_rng(3)
+    x = np.where(rng.random(50_000) < 0.3, -1.0, rng.lognormal(0.0, 1.5, 50_000))  # a point mass, a long tail
+    new = T.make({"kind": "quantile"}).fit(x)
+    old = T.make({"kind": "quantile", "knots": 256, "xs": np.quantile(x, np.linspace(0, 1, 257)).tolist()})
+    assert old.zmax is None and new.zmax > 4
+    qs = [0.99, 0.995, 0.999]
+    q_data = np.quantile(x, qs)
+    # a unit-Gaussian flow gives the data's tail back
+    assert np.allclose(np.quantile(new.inverse(rng.normal(0.0, 1.0, 200_000)), qs), q_data, rtol=0.05)
+    # a flow a little wider (z 2.8 at its 99 %) lands in the data's tail there (its 99.7 %: 56 here); with knots even
+    # in probability the last 1/256 of the values is one linear interval, up to the maximum (400 here)
+    wide = rng.normal(0.0, 1.2, 200_000)
+    q_new, q_old = np.quantile(new.inverse(wide), qs), np.quantile(old.inverse(wide), qs)
+    assert np.all(q_new < 3 * q_data) and q_old[0] > 3 * q_new[0]
+    y = new.forward(x, rng=rng)
+    at = x == -1
+    assert abs(float(np.mean(y[at] < 0)) - 1.0) < 1e-9 and np.std(y[at]) > 0.3  # spread over the lower 30 %
+    assert abs(float(np.std(y)) - 1.0) < 0.02
+    assert np.all(new.inverse(y[at]).astype(np.float32) == -1.0)
