@@ -152,3 +152,6 @@ def test_models_tiny_end_to_end(tmp_path):
     assert pileup["processes"] == ["dy_mumu", "ttbar"] and pileup["events"] == 600
     sim = FlashSim.load(models)
     assert "Muon_genmuon" in sim.models and "Jet_pileup" in sim.models
+    # another number of workers changes no file: nothing is remade (as a param it deleted and regenerated samples)
+    again = models_snakemake("models_tiny.yaml", tmp_path, "-n", "--cores", "2", "--config", f"base={base}", "workers=2")
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout[-2000:]

@@ -97,11 +97,12 @@ rule generate:
         seed=lambda w: SAMPLES[w.name][2],
         first=lambda w: parts(w.name)[int(w.part)][0],
         events=lambda w: parts(w.name)[int(w.part)][1],
-        workers=config.get("workers", 1),
+    # the workers are threads, not params: a file does not depend on them, and a changed param makes snakemake
+    # remake the outputs (a run with --config workers=2 after workers=1 deleted and regenerated a finished sample)
     threads: config.get("workers", 1)
     shell:
         "{FLASHSIM} generate --process {params.process} --events {params.events} --seed {params.seed} "
-        "--first-event {params.first} --out {output} --workers {params.workers} --no-progress > {log} 2>&1"
+        "--first-event {params.first} --out {output} --workers {threads} --no-progress > {log} 2>&1"
 
 
 rule extract:
@@ -113,10 +114,9 @@ rule extract:
         "logs/extract_{group}.log",
     params:
         sources=lambda w: " ".join(group_sources(w.group)),
-        workers=config.get("workers", 1),
     threads: config.get("workers", 1)
     shell:
-        "{FLASHSIM} extract --data {input} --out {output} --sources {params.sources} --workers {params.workers} "
+        "{FLASHSIM} extract --data {input} --out {output} --sources {params.sources} --workers {threads} "
         "--no-progress > {log} 2>&1"
 
 
