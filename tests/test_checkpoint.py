@@ -99,3 +99,16 @@ def test_a_killed_source_training_writes_the_models_of_an_uninterrupted_one(tt_s
         a = load_file(tmp_path / "ref" / src.key / f"{model}.safetensors")
         b = load_file(tmp_path / "resumed" / src.key / f"{model}.safetensors")
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_corrupt_checkpoint_is_not_resumed_from(tmp_path):
+    """A truncated weights file (a kill during the write of an older version, a full disk): a warning naming it,
+    and the training starts over to the uninterrupted result instead of failing."""
+    ref, _, _ = _fit("cosine")
+    with pytest.raises(Killed):
+        _fit("cosine", Checkpoint(tmp_path / "m", every=0.0), kill_at=32)
+    data = (tmp_path / "m.safetensors").read_bytes()
+    (tmp_path / "m.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.warns(UserWarning, match="m.safetensors: unreadable checkpoint"):
+        net, _, calls = _fit("cosine", Checkpoint(tmp_path / "m", every=0.0))
+    assert calls == 60 and all(torch.equal(a, b) for a, b in zip(ref.state_dict().values(), net.state_dict().values()))

@@ -31,12 +31,14 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 
@@ -90,15 +92,11 @@ class Checkpoint:
             return None
         try:
             doc = json.loads(jfile.read_text())
-            from safetensors import safe_open
-
             with safe_open(str(tfile), framework="pt") as f:
                 stamp = (f.metadata() or {}).get("stamp")
             tensors = load_file(str(tfile))
-        except (OSError, ValueError) as err:  # a truncated or foreign file: start over
-            import warnings
-
-            warnings.warn(f"{tfile}: unreadable checkpoint ({err}); training starts over", stacklevel=2)
+        except Exception as err:  # a truncated or foreign file (SafetensorError, JSON, OS): start over
+            warnings.warn(f"{tfile}: unreadable checkpoint ({err}); the training starts over", stacklevel=2)
             return None
         if stamp != doc.get("stamp") or doc.get("fingerprint") != json.loads(json.dumps({**fingerprint,
                                                                                           "tag": dict(self.tag)})):
