@@ -22,6 +22,8 @@ kind        forward                                                  inverse
 ``asinh``   ``y = asinh((x - offset) / scale)``                      ``offset + scale sinh(y)``
 ``logit``   ``u = (x-lo)/(hi-lo)`` clipped to [eps, 1-eps], logit u  ``lo + (hi-lo) σ(y)``
             (``lo``/``hi`` left out: fitted, the training range + 1%)
+``quan-``   ``y = Φ⁻¹(F(x))``, ``F`` between quantiles at knots even   ``F⁻¹(Φ(y))``, a point
+``tile``    in ``y``; a point mass spread over its probabilities     mass's band onto it
 ``integer`` rank in the seen values (or the value) + U(-h, h)        round, snap to seen
 ``flag``    ``integer`` on {0, 1}                                    y ≥ 0.5
 ``bits``    one dequantised flag per bit (1 column -> k dims)        nearest seen pattern
