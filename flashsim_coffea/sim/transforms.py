@@ -284,6 +284,11 @@ class Asinh(Plain):
         return self.offset + self.scale * np.sinh(y)
 
 
+def _span(q) -> float:
+    """The range of sorted values ``q`` (1 where they are all equal)."""
+    return float(q[-1] - q[0]) or 1.0
+
+
 @dataclass
 class Quantile(Plain):
     """Gaussianised by the training values' quantiles: ``y = Phi^-1(F(x))``, ``F`` piecewise linear between
@@ -338,18 +343,24 @@ class Quantile(Plain):
         if v.size < 2:
             raise ValueError("quantile: fewer than two finite training values")
         self.zmax = float(ndtri(1.0 - 0.5 / v.size))
-        self.xs = [0.0] * (self.knots + 1)
-        q = np.quantile(v, np.clip((self._p() - 0.5 / v.size) / (1.0 - 1.0 / v.size), 0.0, 1.0))
-        width = float(q[-1] - q[0]) or 1.0
-        q = np.maximum.accumulate(q) + np.arange(q.size) * 1e-12 * width  # strictly increasing for the inverse
+        q = np.quantile(v, np.clip((self._p(self.knots + 1) - 0.5 / v.size) / (1.0 - 1.0 / v.size), 0.0, 1.0))
+        # strictly increasing for the inverse: a run of equal quantiles (a point mass) climbs by TIE_STEP
+        q = np.maximum.accumulate(q) + np.arange(q.size) * self.TIE_STEP * _span(q)
         self.xs = q.tolist()
         return super().fit(x, gen, rng)
 
-    def _p(self) -> np.ndarray:
+    #: the climb ``fit`` gives a run of equal quantiles, and the distance within which values count as tied,
+    #: both relative to the span of the quantiles
+    TIE_STEP: ClassVar[float] = 1e-12
+    TIE_TOL: ClassVar[float] = 4e-12
+
+    def _p(self, count: int | None = None) -> np.ndarray:
+        """The knots' probabilities (``count`` of them; default: as many as the fitted quantiles)."""
+        count = len(self.xs) if count is None else count
         if self.zmax is None:  # as fitted before the twentieth set: even in probability
-            eps = 0.25 / (len(self.xs) - 1)  # the ends: Phi^-1 finite (about +-3.4 at 256 knots)
-            return np.linspace(eps, 1.0 - eps, len(self.xs))
-        return ndtr(np.linspace(-self.zmax, self.zmax, len(self.xs)))
+            eps = 0.25 / (count - 1)  # the ends: Phi^-1 finite (about +-3.4 at 256 knots)
+            return np.linspace(eps, 1.0 - eps, count)
+        return ndtr(np.linspace(-self.zmax, self.zmax, count))
 
     def _f(self, x, g):
         return ndtri(np.interp(x, self.xs, self._p()))
@@ -357,14 +368,14 @@ class Quantile(Plain):
     def _q0(self) -> np.ndarray:
         """The quantiles before ``fit`` made them strictly increasing: a run of equal ones is a point mass."""
         xs = np.asarray(self.xs)
-        return xs - np.arange(xs.size) * 1e-12 * (float(xs[-1] - xs[0]) or 1.0)
+        return xs - np.arange(xs.size) * self.TIE_STEP * _span(xs)
 
     def forward(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Array:
         v = _f64(x)
         xs, p, q0 = np.asarray(self.xs), self._p(), self._q0()
-        width = float(xs[-1] - xs[0]) or 1.0
-        lo = np.searchsorted(q0, v - 4e-12 * width, "left")
-        hi = np.searchsorted(q0, v + 4e-12 * width, "right")
+        tol = self.TIE_TOL * _span(xs)
+        lo = np.searchsorted(q0, v - tol, "left")
+        hi = np.searchsorted(q0, v + tol, "right")
         tied = hi - lo >= 2
         u = np.interp(v, xs, p)
         if tied.any():
@@ -377,7 +388,7 @@ class Quantile(Plain):
         u, p, xs, q0 = ndtr(y), self._p(), np.asarray(self.xs), self._q0()
         out = np.interp(u, p, xs)
         i = np.clip(np.searchsorted(p, u) - 1, 0, len(p) - 2)
-        tied = np.abs(q0[i + 1] - q0[i]) <= 4e-12 * (float(xs[-1] - xs[0]) or 1.0)  # inside a point mass's band
+        tied = np.abs(q0[i + 1] - q0[i]) <= self.TIE_TOL * _span(xs)  # inside a point mass's band
         out[tied] = q0[i[tied]]
         return out
 
