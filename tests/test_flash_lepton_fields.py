@@ -13,7 +13,7 @@ import uproot
 from flashsim_coffea.nanoaod import derived, egamma_id, schema, storage_precision, tau_id, tau_links
 from flashsim_coffea.nanoaod import ecal_geometry as geo
 from flashsim_coffea.nanoaod import lepton_jet as lj
-from flashsim_coffea.reference import taus
+from flashsim_coffea.reference import electrons, taus
 from flashsim_coffea.sim import derive
 from flashsim_coffea.sim.engine import FlashSim
 
@@ -122,8 +122,10 @@ def test_electron_derived_fields_are_the_nanoaod_functions_of_the_flash_fields(f
     levels = egamma_id.unpack_vid(bitmap, len(egamma_id.ELECTRON_CUTS), 3)
     assert levels.max() <= 4 and np.array_equal(egamma_id.pack_vid(levels, 3), bitmap)  # valid nested levels
     eta_sc = f32(e["eta"]) + f32(e["deltaEtaSC"])
-    for wp, table in egamma_id.MVA_NOISO_WP.items():
-        assert np.array_equal(e[f"mvaNoIso_{wp}"], egamma_id.mva_wp(e["mvaNoIso"], e["pt"], eta_sc, table)), wp
+    for score, tables in (("mvaIso", derive.MVA_ISO_WP), ("mvaNoIso", egamma_id.MVA_NOISO_WP)):
+        for wp, table in tables.items():
+            assert np.array_equal(e[f"{score}_{wp}"], egamma_id.mva_wp(e[score], e["pt"], eta_sc, table)), (score, wp)
+    assert 0 < e["mvaIso_WP80"].sum() < e["mvaIso_WP90"].sum() < len(e["pt"])
     ix, iy = geo.seed_indices(e["eta"], e["deltaEtaSC"], e["phi"], e["pt"], e["charge"])
     assert np.array_equal(e["seediEtaOriX"], ix) and np.array_equal(e["seediPhiOriY"], iy)
     for k in ("dr03TkSumPt", "dr03TkSumPtHEEP", "dr03EcalRecHitSumEt", "dr03HcalDepth1TowerSumEt"):
@@ -234,3 +236,20 @@ def test_the_reference_sip3d_is_the_function_flash_derives_it_with(tt_sample, co
     ratio = c["sip3d"] / derive.sip3d(c["dxy"], c["dxyErr"], c["dz"], c["dzErr"], c["eta"])
     assert np.all(np.abs(ratio - 1) < 2**-6)
     assert np.mean(np.abs(c["sip3d"] / (np.abs(c["dxy"]) / c["dxyErr"]) - 1) < 2**-6) < 0.5
+
+
+def test_the_reference_mva_iso_wps_are_the_cuts_flash_derives_them_with(tt_sample):
+    """The reference detector's ``mvaIso_WP80/90`` are its cuts on the written score, the ones
+    :data:`derive.MVA_ISO_WP` holds (the flags the flash side derives rather than learns)."""
+    assert derive.MVA_ISO_WP == {"WP80": ((electrons.PARAMS["mva_wp80"], 0.0, 1.0),) * 3,
+                                 "WP90": ((electrons.PARAMS["mva_wp90"], 0.0, 1.0),) * 3}
+    t = uproot.open(tt_sample)["Events"]
+    c = {f: np.concatenate(t[f"Electron_{f}"].array(library="np"))
+         for f in ("mvaIso", "mvaIso_WP80", "mvaIso_WP90", "pt", "eta", "deltaEtaSC")}
+    eta_sc = c["eta"] + c["deltaEtaSC"]
+    assert len(c["pt"]) > 100 and 0 < c["mvaIso_WP80"].mean() < c["mvaIso_WP90"].mean() < 1
+    for wp, table in derive.MVA_ISO_WP.items():
+        derived_wp = egamma_id.mva_wp(c["mvaIso"], c["pt"], eta_sc, table)
+        # the reference cuts its float64 score: only a score within float32 rounding of the cut may differ
+        near = np.abs(c["mvaIso"].astype(np.float64) - table[0][0]) < 1e-6
+        assert np.array_equal(derived_wp[~near], c[f"mvaIso_{wp}"][~near]), wp

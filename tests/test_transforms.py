@@ -461,6 +461,77 @@ def test_calibration_learns_the_reference_jet_correction_as_a_residual():
         T.make({"kind": "calibration", "edges": [1.3, 5.0]})
 
 
+def _scores(rng, n=N):
+    """Electron-like scores with the reference detector's relation between them (float32, a third of the isolated
+    score saturated at -1) and an isolation above its charged part."""
+    chg = np.where(rng.random(n) < 0.4, 0.0, rng.exponential(0.2, n))
+    iso = chg + np.maximum(rng.normal(0.05, 0.2, n), 0.0)
+    noiso = np.tanh(rng.normal(0.5, 4.0, n)).astype(np.float32)
+    mva = np.tanh(np.arctanh(np.clip(noiso.astype(np.float64), -T._ATANH_EDGE, T._ATANH_EDGE))
+                  - 7.2 * np.minimum(iso, 2.0)).astype(np.float32)
+    return {"mvaIso": mva, "mvaNoIso": noiso, "iso": iso, "chg": chg}
+
+
+REL = {"kind": "relation", "link": "atanh", "then": {"kind": "quantile"},
+       "terms": [{"of": "mvaNoIso", "link": "atanh"}, {"of": "iso", "max": 2.0}]}
+
+
+def test_relation_learns_a_score_as_its_residual_to_the_others(tt_sample):
+    """mvaIso = tanh(atanh(mvaNoIso) - 7.2 min(iso, 2)) on every reference electron: learnt as a relation (read
+    before the targets it reads in the spec, one of them an excess), the fit finds the coefficients, the round trip
+    is exact, and any flow-space point decodes onto the relation, saturation at -1 included."""
+    import uproot
+
+    rng = np.random.default_rng(40)
+    cols = _scores(rng)
+    specs = [("mvaIso", REL), ("iso", {"kind": "excess", "over": "chg", "then": {"kind": "log", "offset": 1e-3}}),
+             ("mvaNoIso", {"kind": "quantile"}), ("chg", {"kind": "log", "offset": 1e-3})]
+    pipe = T.Pipeline.from_specs(specs).fit(cols, rng=np.random.default_rng(41))
+    rel = pipe.columns[0][1]
+    np.testing.assert_allclose(rel.coef, [1.0, -7.2, 0.0], atol=1e-4)
+    back = pipe.inverse(pipe.forward(cols, rng=np.random.default_rng(42)))
+    np.testing.assert_allclose(back["mvaIso"], cols["mvaIso"], rtol=0, atol=3e-6)  # through float32 flow space
+    same = T.Pipeline.from_dict(json.loads(json.dumps(pipe.to_dict())))
+    noise = same.inverse(np.random.default_rng(43).standard_normal((N, 4)).astype(np.float32))
+    expect = np.tanh(np.arctanh(np.clip(noise["mvaNoIso"], -T._ATANH_EDGE, T._ATANH_EDGE))
+                     - 7.2 * np.minimum(noise["iso"], 2.0)).astype(np.float32)
+    got = noise["mvaIso"].astype(np.float32)
+    assert np.all(noise["iso"] >= noise["chg"])
+    assert np.mean(np.abs(got - expect) < 1e-4) > 0.99
+    assert 0.03 < np.mean(got == -1) < 0.6 and np.array_equal(got == -1, expect == -1)
+    # learnt apart, the same flow-space points miss the relation: the scores' quantiles are independent there
+    apart = T.Pipeline.from_specs([("mvaIso", {"kind": "quantile"}), *specs[1:]]).fit(cols, rng=np.random.default_rng(41))
+    loose = apart.inverse(np.random.default_rng(43).standard_normal((N, 4)).astype(np.float32))
+    assert np.mean(np.abs(loose["mvaIso"] - expect) < 1e-4) < 0.5
+    # the reference detector's electrons: the same relation, fitted from a few hundred
+    t = uproot.open(tt_sample)["Events"]
+    ref = {f: np.concatenate(t[f"Electron_{f}"].array(library="np")) for f in ("mvaIso", "mvaNoIso", "pfRelIso03_all")}
+    assert len(ref["mvaIso"]) > 100
+    t = T.make({**REL, "terms": [REL["terms"][0], {"of": "pfRelIso03_all", "max": 2.0}]})
+    y = t.fit(ref["mvaIso"], (ref["mvaNoIso"], ref["pfRelIso03_all"]), rng).forward(
+        ref["mvaIso"], (ref["mvaNoIso"], ref["pfRelIso03_all"]), rng)
+    np.testing.assert_allclose(t.coef, [1.0, -7.2, 0.0], atol=1e-3)
+    predicted = np.tanh(t._predicted((ref["mvaNoIso"], ref["pfRelIso03_all"])))
+    # to the float32 rounding of the written mvaNoIso (the reference relates the unrounded ones)
+    assert np.mean(np.abs(predicted - ref["mvaIso"]) < 1e-5) > 0.99
+    assert np.array_equal(t.inverse(y, (ref["mvaNoIso"], ref["pfRelIso03_all"])).astype(np.float32), ref["mvaIso"])
+
+
+def test_relation_errors_name_the_problem():
+    with pytest.raises(ValueError, match="relation reading 'mvaNoIso', which must be a target"):
+        T.Pipeline.from_specs([("mvaIso", REL), ("iso", {"kind": "plain"})])
+    with pytest.raises(ValueError, match="not a relation itself"):
+        T.Pipeline.from_specs([("mvaIso", REL), ("mvaNoIso", {**REL, "terms": [{"of": "iso"}]}), ("iso", {"kind": "plain"})])
+    with pytest.raises(ValueError, match="unknown link 'logit'"):
+        T.make({**REL, "link": "logit"})
+    with pytest.raises(ValueError, match="needs the target it reads"):
+        T.make({**REL, "terms": [{"link": "atanh"}]})
+    with pytest.raises(KeyError, match="read by a relation"):
+        pipe = T.Pipeline.from_specs([("mvaIso", REL), ("mvaNoIso", {"kind": "plain"}), ("iso", {"kind": "plain"})])
+        pipe.fit({"mvaIso": np.zeros(10), "mvaNoIso": np.zeros(10)})
+    with pytest.raises(ValueError, match="gen column"):
+        T.make({**REL, "then": {"kind": "ratio", "gen": "pt"}})
+
 def test_grid_spreads_stored_values_over_their_cells():
     """A 6-bit stored comb (tunepRelPt-like) spread uniformly over the values CMSSW's rounding maps to each
     stored value: rounding gives every value back, none stays on the comb, the cell of 1.0 is [1, 1 + 2^-7)

@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flashsim_coffea.nanoaod import fatjet_defaults, jet_defaults, storage_precision
+from flashsim_coffea.nanoaod import fatjet_defaults, jet_defaults, schema, storage_precision
 from flashsim_coffea.sim.engine import (
     DEFAULT_GRID,
     DEFAULT_SOLVER,
@@ -229,15 +229,19 @@ def evaluate(key: str, train: Mapping, held: Mapping, params: Mapping, out: str 
 def flash_columns(m, pairs: Mapping, seed: int = 1, solver: str = DEFAULT_SOLVER, steps: int = DEFAULT_STEPS,
                   grid: str = DEFAULT_GRID) -> dict:
     """The source's flow samples for every row of the FullSim ``pairs`` (from its gen conditioning only), as the
-    engine writes them: NanoAOD's defaults put back (:func:`with_defaults`) and rounded to NanoAOD's stored
-    precision (:mod:`flashsim_coffea.nanoaod.storage_precision`), the grid the FullSim tables hold; unrounded
-    samples let a gradient-boosted classifier's quantile bins tell them apart by precision alone (HGB AUC 0.99
-    on held-out genuine muons, 0.69 rounded)."""
+    engine writes them: NanoAOD's defaults put back (:func:`with_defaults`), float32 where NanoAOD writes float32
+    and rounded to NanoAOD's stored precision (:mod:`flashsim_coffea.nanoaod.storage_precision`), the grid the
+    FullSim tables hold; unrounded samples let a gradient-boosted classifier's quantile bins tell them apart by
+    precision alone (HGB AUC 0.99 on held-out genuine muons, 0.69 rounded; a score a relation decodes to
+    -0.99999999 is -1 once written: in float64 the saturation at -1 was missing, AUC 0.63 for 0.53 written)."""
     names = m.source.conditioning
     context = matrix({c: pairs[f"cond_{c}"] for c in names}, names, len(next(iter(pairs.values()))))
     gen = {k: v for k, v in pairs.items() if k.startswith("gen_")}  # never the FullSim object's own columns
     flash = with_defaults(m.source.collection, _sample(m, context, gen, np.random.default_rng(seed), solver, steps,
                                                        grid), pairs)
+    dtypes = schema.SCHEMA.get(m.source.collection, {})
+    flash = {k: np.asarray(v, np.float32).astype(np.float64) if dtypes.get(k) == "float32" else v
+             for k, v in flash.items()}
     return storage_precision.round_columns(m.source.collection, flash)
 
 
