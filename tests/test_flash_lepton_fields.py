@@ -13,7 +13,7 @@ import uproot
 from flashsim_coffea.nanoaod import derived, egamma_id, schema, storage_precision, tau_id, tau_links
 from flashsim_coffea.nanoaod import ecal_geometry as geo
 from flashsim_coffea.nanoaod import lepton_jet as lj
-from flashsim_coffea.reference import electrons, taus
+from flashsim_coffea.reference import electrons, photons, taus
 from flashsim_coffea.sim import derive
 from flashsim_coffea.sim.engine import FlashSim
 
@@ -151,6 +151,9 @@ def test_photon_and_tau_derived_fields_are_the_nanoaod_functions_of_the_flash_fi
     eb, ee = derived.photon_sc_flags(p["eta"])
     assert np.array_equal(p["isScEtaEB"], eb) and np.array_equal(p["isScEtaEE"], ee)
     assert np.all(p["electronIdx"] == -1)
+    for wp, table in derive.MVA_ID_WP.items():
+        assert np.array_equal(p[f"mvaID_{wp}"], egamma_id.mva_wp(p["mvaID"], p["pt"], p["eta"], table)), wp
+    assert 0 < p["mvaID_WP80"].sum() < p["mvaID_WP90"].sum() < len(p["pt"])
     t = flat(flash.Tau)
     for versus in ("jet", "e", "mu"):
         raw = t[f"rawDeepTau2018v2p5VS{versus}"]
@@ -238,18 +241,18 @@ def test_the_reference_sip3d_is_the_function_flash_derives_it_with(tt_sample, co
     assert np.mean(np.abs(c["sip3d"] / (np.abs(c["dxy"]) / c["dxyErr"]) - 1) < 2**-6) < 0.5
 
 
-def test_the_reference_mva_iso_wps_are_the_cuts_flash_derives_them_with(tt_sample):
-    """The reference detector's ``mvaIso_WP80/90`` are its cuts on the written score, the ones
-    :data:`derive.MVA_ISO_WP` holds (the flags the flash side derives rather than learns)."""
-    assert derive.MVA_ISO_WP == {"WP80": ((electrons.PARAMS["mva_wp80"], 0.0, 1.0),) * 3,
-                                 "WP90": ((electrons.PARAMS["mva_wp90"], 0.0, 1.0),) * 3}
+@pytest.mark.parametrize("coll, score, tables, params", [("Electron", "mvaIso", derive.MVA_ISO_WP, electrons.PARAMS),
+                                                         ("Photon", "mvaID", derive.MVA_ID_WP, photons.PARAMS)])
+def test_the_reference_mva_wps_are_the_cuts_flash_derives_them_with(tt_sample, coll, score, tables, params):
+    """The reference detector's ``mvaIso_WP80/90`` and the photons' ``mvaID_WP80/90`` are its cuts on the written
+    scores, the ones :data:`derive.MVA_ISO_WP` and :data:`derive.MVA_ID_WP` hold (flags flash derives, not learns)."""
+    assert tables == {"WP80": ((params["mva_wp80"], 0.0, 1.0),) * 3, "WP90": ((params["mva_wp90"], 0.0, 1.0),) * 3}
     t = uproot.open(tt_sample)["Events"]
-    c = {f: np.concatenate(t[f"Electron_{f}"].array(library="np"))
-         for f in ("mvaIso", "mvaIso_WP80", "mvaIso_WP90", "pt", "eta", "deltaEtaSC")}
-    eta_sc = c["eta"] + c["deltaEtaSC"]
-    assert len(c["pt"]) > 100 and 0 < c["mvaIso_WP80"].mean() < c["mvaIso_WP90"].mean() < 1
-    for wp, table in derive.MVA_ISO_WP.items():
-        derived_wp = egamma_id.mva_wp(c["mvaIso"], c["pt"], eta_sc, table)
+    c = {f: np.concatenate(t[f"{coll}_{f}"].array(library="np"))
+         for f in (score, f"{score}_WP80", f"{score}_WP90", "pt", "eta")}
+    assert len(c["pt"]) > 100 and 0 < c[f"{score}_WP80"].mean() < c[f"{score}_WP90"].mean() < 1
+    for wp, table in tables.items():
+        derived_wp = egamma_id.mva_wp(c[score], c["pt"], c["eta"], table)
         # the reference cuts its float64 score: only a score within float32 rounding of the cut may differ
-        near = np.abs(c["mvaIso"].astype(np.float64) - table[0][0]) < 1e-6
-        assert np.array_equal(derived_wp[~near], c[f"mvaIso_{wp}"][~near]), wp
+        near = np.abs(c[score].astype(np.float64) - table[0][0]) < 1e-6
+        assert np.array_equal(derived_wp[~near], c[f"{score}_{wp}"][~near]), wp

@@ -109,7 +109,7 @@ class Chunk:
 #: where the inputs it derives the field from are missing (:func:`flashsim_coffea.sim.engine.load_source`).
 DERIVED: dict[str, tuple[str, ...]] = {"Electron": ("cutBased", "ip3d", "sip3d", "mvaIso_WP80", "mvaIso_WP90"),
                                        "Muon": ("ip3d", "sip3d"),
-                                       "Photon": ("cutBased",),
+                                       "Photon": ("cutBased", "mvaID_WP80", "mvaID_WP90"),
                                        "SV": ("dxy",),
                                        "Jet": jet_links.FIELDS["Muon"][2:] + jet_links.FIELDS["Electron"][2:]}
 
@@ -122,6 +122,8 @@ DERIVED: dict[str, tuple[str, ...]] = {"Electron": ("cutBased", "ip3d", "sip3d",
 #: score in pT and eta bins too). To join MVA_NOISO_WP in nanoaod.egamma_id once no reference sample is being made
 #: (an edit there changes the samples' code version).
 MVA_ISO_WP: dict[str, egamma_id.WPTable] = {"WP80": ((0.81, 0.0, 1.0),) * 3, "WP90": ((0.29, 0.0, 1.0),) * 3}
+#: the photons' ``mvaID_WP80/WP90`` in the same way (reference/photons.py ``PARAMS["mva_wp80"]``, ``["mva_wp90"]``)
+MVA_ID_WP: dict[str, egamma_id.WPTable] = {"WP80": ((0.66, 0.0, 1.0),) * 3, "WP90": ((0.27, 0.0, 1.0),) * 3}
 
 
 def _have(cols: dict, *names: str) -> bool:
@@ -257,7 +259,7 @@ def electron(cols: dict, chunk: Chunk) -> None:
 
 def photon(cols: dict, chunk: Chunk) -> None:
     """Photon: ``jetIdx``, the supercluster η flags, ``genPartFlav``, ``cutBased`` from the VID bitmap
-    (the learnt one for a model without the bitmap)."""
+    (the learnt one for a model without the bitmap), ``mvaID_WP80/90`` from the score."""
     _written(cols, "Photon")
     _jet_link(cols, chunk)
     link = cols.get("genPartIdx", np.full(len(chunk.flash), -1))
@@ -265,6 +267,9 @@ def photon(cols: dict, chunk: Chunk) -> None:
     cols["genPartFlav"] = derived.photon_gen_flav(chunk.gen.GenPart, chunk.ev, link)
     if "vidNestedWPBitmap" in cols:
         cols["cutBased"] = egamma_id.cut_based(cols["vidNestedWPBitmap"], len(egamma_id.PHOTON_CUTS), 2)
+    if "mvaID" in cols:
+        for wp, table in MVA_ID_WP.items():
+            cols[f"mvaID_{wp}"] = egamma_id.mva_wp(cols["mvaID"], cols["pt"], cols["eta"], table)
 
 
 def tau(cols: dict, chunk: Chunk) -> None:

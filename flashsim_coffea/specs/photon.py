@@ -3,18 +3,18 @@
 Every field of the reference detector's ``Photon`` (26) is learnt, constant or derived:
 
 * learnt: kinematics, ``energyErr``, shower shapes, isolations (``pfRelIso03_all`` as its excess over
-  the charged ``pfRelIso03_chg``, the raw sums ``pfChargedIsoPFPV`` and ``pfPhoIso03``), ``mvaID`` and its
-  WPs, ``electronVeto``, ``pixelSeed``, ``seedGain``, ``eCorr`` and ``vidNestedWPBitmap`` (seven
+  the charged ``pfRelIso03_chg``, the raw sums ``pfChargedIsoPFPV`` and ``pfPhoIso03``), ``mvaID``,
+  ``electronVeto``, ``pixelSeed``, ``seedGain``, ``eCorr`` and ``vidNestedWPBitmap`` (seven
   cut levels of 0-3, transform ``vid``);
 * constant: ``electronIdx`` -1 (the reference detector writes no photon-electron link);
 * derived after sampling (:func:`flashsim_coffea.sim.derive.photon`): ``cutBased`` (minimum
-  over the bitmap), ``isScEtaEB``/``isScEtaEE``, ``genPartFlav``, ``jetIdx``.
+  over the bitmap), ``mvaID_WP80/90`` (cuts on the score), ``isScEtaEB``/``isScEtaEE``, ``genPartFlav``, ``jetIdx``.
 
 Example:
     >>> [(s.key, s.candidates) for s in SOURCES]
     [('Photon_genphoton', 'GenPhoton'), ('Photon_genelectron', 'GenElectron'), ('Photon_jetfake', 'GenJetFake')]
     >>> len(FROM_PHOTON.targets), FROM_PHOTON.targets["vidNestedWPBitmap"]
-    (19, {'kind': 'vid', 'cuts': 7, 'bits': 2})
+    (17, {'kind': 'vid', 'cuts': 7, 'bits': 2})
 """
 
 from __future__ import annotations
@@ -41,8 +41,6 @@ _TARGETS = {
     "hoe": ISOLATION,
     "pfRelIso03_all": ISO_ALL_03,
     "mvaID": MVA,
-    "mvaID_WP80": FLAG,
-    "mvaID_WP90": FLAG,
     "electronVeto": FLAG,
     "pixelSeed": FLAG,
     "pfRelIso03_chg": ISOLATION,
