@@ -25,11 +25,11 @@ MODULES = (
     "fsr",  # issue 23: FsrPhoton
     "filters",  # issue 24: generator-level filters of the processes (its dict is CUTS)
     # emulations the flash events share (they live in nanoaod/ so that the engine can call them)
-    "nanoaod/triggers", "nanoaod/met_filters", "nanoaod/jet_defaults",
+    "nanoaod/triggers", "nanoaod/met_filters", "nanoaod/jet_defaults", "nanoaod/egamma_id",
 )
 ROOT = Path(__file__).resolve().parents[1] / "flashsim_coffea" / "reference"
-#: the module-level dicts listed (``CUTS``: reference/filters.py)
-TABLES = ("PARAMS", "CUTS")
+#: the module-level dicts listed (``CUTS``: reference/filters.py; ``*_CUT_WPS``: nanoaod/egamma_id.py)
+TABLES = ("PARAMS", "CUTS", "ELECTRON_CUT_WPS", "PHOTON_CUT_WPS")
 
 
 def rows(module: str) -> list[tuple[str, str, str]]:

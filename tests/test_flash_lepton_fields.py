@@ -122,6 +122,12 @@ def test_electron_derived_fields_are_the_nanoaod_functions_of_the_flash_fields(f
     levels = egamma_id.unpack_vid(bitmap, len(egamma_id.ELECTRON_CUTS), 3)
     assert levels.max() <= 4 and np.array_equal(egamma_id.pack_vid(levels, 3), bitmap)  # valid nested levels
     eta_sc = f32(e["eta"]) + f32(e["deltaEtaSC"])
+    # the cuts on written fields pass as those fields do (sieie, 1/E - 1/p, isolation, ...); the others learnt
+    written = egamma_id.electron_cut_levels(eta_sc, **{k: e[f] for k, f in derive.ELECTRON_CUT_FIELDS.items()})
+    assert sorted(written) == [0, 1, 4, 6, 7, 8, 9]
+    for cut, lv in written.items():
+        assert np.array_equal(levels[:, cut], lv), egamma_id.ELECTRON_CUTS[cut]
+    assert len(np.unique(levels[:, 2])) > 1 and len(np.unique(levels[:, 7])) > 1
     for score, tables in (("mvaIso", derive.MVA_ISO_WP), ("mvaNoIso", egamma_id.MVA_NOISO_WP)):
         for wp, table in tables.items():
             assert np.array_equal(e[f"{score}_{wp}"], egamma_id.mva_wp(e[score], e["pt"], eta_sc, table)), (score, wp)
@@ -151,6 +157,12 @@ def test_photon_and_tau_derived_fields_are_the_nanoaod_functions_of_the_flash_fi
     eb, ee = derived.photon_sc_flags(p["eta"])
     assert np.array_equal(p["isScEtaEB"], eb) and np.array_equal(p["isScEtaEE"], ee)
     assert np.all(p["electronIdx"] == -1)
+    levels = egamma_id.unpack_vid(p["vidNestedWPBitmap"], len(egamma_id.PHOTON_CUTS), 2)
+    written = egamma_id.photon_cut_levels(np.abs(p["eta"]), in_sc=eb | ee,
+                                          **{k: p[f] for k, f in derive.PHOTON_CUT_FIELDS.items()})
+    assert sorted(written) == [0, 1, 2, 3]
+    for cut, lv in written.items():
+        assert np.array_equal(levels[:, cut], lv), egamma_id.PHOTON_CUTS[cut]
     for wp, table in derive.MVA_ID_WP.items():
         assert np.array_equal(p[f"mvaID_{wp}"], egamma_id.mva_wp(p["mvaID"], p["pt"], p["eta"], table)), wp
     assert 0 < p["mvaID_WP80"].sum() < p["mvaID_WP90"].sum() < len(p["pt"])

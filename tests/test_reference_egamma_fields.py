@@ -16,10 +16,11 @@ from scipy.stats import spearmanr
 
 from flashsim_coffea.nanoaod import ecal_geometry, egamma_id
 from flashsim_coffea.nanoaod import lepton_jet as lj
-from flashsim_coffea.nanoaod.derived import MASS
+from flashsim_coffea.nanoaod.derived import MASS, photon_sc_flags
 from flashsim_coffea.nanoaod.schema import SCHEMA
 from flashsim_coffea.nanoaod.storage_precision import reduce_mantissa
 from flashsim_coffea.reference import electrons, leptons, photons
+from flashsim_coffea.sim import derive
 
 NEW_ELECTRON = (
     "vidNestedWPBitmap", "vidNestedWPBitmapHEEP", "cutBased_HEEP", "mvaNoIso", "mvaNoIso_WP80", "mvaNoIso_WP90",
@@ -90,24 +91,10 @@ def real(v12_file) -> dict[str, np.ndarray]:
 
 
 def _levels_from_fields(e: dict) -> dict[int, np.ndarray]:
-    """The cut-flow levels computable from written fields: cut index -> (n,) level (float32 inputs)."""
-    p = electrons.PARAMS
+    """The cut-flow levels computable from written fields, as the flash side derives them: cut index -> (n,)
+    level (float32 inputs; :func:`egamma_id.electron_cut_levels`)."""
     eta_sc = e["eta"].astype(np.float32) + e["deltaEtaSC"].astype(np.float32)
-    ec = (np.abs(eta_sc) > 1.479).astype(np.int64)
-
-    def count(x, key, le=False):
-        t = np.asarray(p[key], np.float64)[ec]
-        return ((x[:, None] <= t) if le else (x[:, None] < t)).sum(axis=1)
-
-    iso_cut = np.asarray(p["cb_iso_c"])[ec] + np.asarray(p["cb_iso_pt"])[ec][:, None] / e["pt"][:, None].astype(np.float64)
-    return {
-        1: np.where(np.abs(eta_sc) < p["cb_sc_eta_max"], 4, 0),
-        4: count(e["sieie"], "cb_sieie"),
-        6: count(np.abs(e["eInvMinusPInv"]), "cb_eip"),
-        7: (e["pfRelIso03_all"][:, None] < iso_cut).sum(axis=1),
-        8: np.where(e["convVeto"], 4, 0),
-        9: count(e["lostHits"].astype(np.float64), "cb_lost", le=True),
-    }
+    return egamma_id.electron_cut_levels(eta_sc, **{k: e[f] for k, f in derive.ELECTRON_CUT_FIELDS.items()})
 
 
 def test_schema_counts_and_dtypes(samples, real):
@@ -132,11 +119,8 @@ def test_real_v12_bitmaps_and_cut_values(real):
     # H/E: the veto/loose cut on the SC energy E_SC = (1 + scEtOverPt) pT cosh(eta_SC)
     eta_sc = real["eta"] + real["deltaEtaSC"]
     e_sc = (1 + real["scEtOverPt"].astype(np.float64)) * real["pt"] * np.cosh(eta_sc)
-    ec = (np.abs(eta_sc) > 1.479).astype(np.int64)
-    p = electrons.PARAMS
-    c0, ce, cr = np.asarray(p["cb_hoe_c"])[ec, 1], np.asarray(p["cb_hoe_e"])[ec, 1], np.asarray(p["cb_hoe_rho"])[ec]
-    cut = c0 + ce / e_sc + cr * real["rho"] / e_sc
-    assert np.array_equal(real["hoe"] < cut, levels[:, 5] >= 2)
+    hoe = egamma_id.electron_cut_levels(eta_sc, hoe=real["hoe"], e_sc=e_sc, rho=real["rho"])[5]
+    assert np.array_equal(hoe >= 2, levels[:, 5] >= 2)
 
 
 def test_bitmap_is_the_cuts_on_its_inputs(samples):
@@ -253,6 +237,12 @@ def test_photon_fields(samples):
         aeta = np.abs(ph["eta"])
         gap = (aeta > photons.PARAMS["eb_max"]) & (aeta < photons.PARAMS["ee_min"])
         assert np.all(levels[gap, 1] == 0) and np.all(levels[~gap, 1] == 3) and np.all(ph["cutBased"][gap] == 0)
+        # the cuts on written fields (pT, SC eta ranges, H/E, sieie), as the flash side derives them
+        eb, ee = photon_sc_flags(ph["eta"])
+        written = egamma_id.photon_cut_levels(aeta, in_sc=eb | ee, **{k: ph[f] for k, f in derive.PHOTON_CUT_FIELDS.items()})
+        assert sorted(written) == [0, 1, 2, 3] and len(np.unique(written[3])) > 2
+        for cut, lv in written.items():
+            assert np.mean(lv == levels[:, cut]) > 0.99, egamma_id.PHOTON_CUTS[cut]
         assert np.all(ph["pfRelIso03_chg"] <= ph["pfRelIso03_all"] + 1e-6)
         assert np.all(ph["pfChargedIsoPFPV"] + 1e-4 >= ph["pfRelIso03_chg"] * ph["pt"])
         assert np.all(ph["pfPhoIso03"] >= 0)

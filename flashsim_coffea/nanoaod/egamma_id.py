@@ -14,6 +14,10 @@ them the same way:
 * :func:`all_pass`: ``cutBased_HEEP`` = every 1-bit cut of ``vidNestedWPBitmapHEEP`` set
   (310/310 on nano_tt_v12);
 * :func:`dr03_written`: the ``dr03*`` detector isolations are written above 35 GeV only;
+* :func:`electron_cut_levels` / :func:`photon_cut_levels`: the levels of the cut-based IDs' cuts from
+  their inputs (:data:`ELECTRON_CUT_WPS`, RunIIIWinter22 V1; :data:`PHOTON_CUT_WPS`, Fall17 V2), for every
+  cut whose inputs are given: the reference detector computes all of them, the flash side the ones whose
+  inputs are NanoAOD fields;
 * :func:`mva_wp`: an MVA working point with a pT- and abs(eta_SC)-dependent cut
   ``C - A exp(-pT / B)`` per abs(eta_SC) region, the form of the EGM Run-3 electron MVA
   WPs; :data:`MVA_NOISO_WP` holds the reference detector's ``mvaNoIso_WP80/WP90`` cuts.
@@ -67,6 +71,152 @@ MVA_NOISO_WP: dict[str, WPTable] = {
     "WP90": ((0.62, 0.3, 12.0), (0.70, 0.8, 12.0), (0.69, 0.3, 12.0)),
 }
 
+
+#: The electron cut-based ID's thresholds per cut: the WPs veto, loose, medium, tight in the barrel and the endcap
+#: (abs(eta_SC) above 1.479). Cuts pass on ``x < threshold`` (``lost``: ``<=``); H/E < ``hoe_c`` + ``hoe_e`` / E_SC +
+#: ``hoe_rho`` rho / E_SC; relIso < ``iso_c`` + ``iso_pt`` / pT (:func:`electron_cut_levels`).
+ELECTRON_CUT_WPS: dict = {
+    # RunIIIWinter22 V1 cut-based ID (veto, loose, medium, tight; barrel, endcap by abs(eta_SC) 1.479), the v12
+    # `cutBased` [mem] (cutBasedElectronID-RunIIIWinter22-V1); sieie, 1/E-1/p, isolation, missing hits and the
+    # veto/loose (and endcap medium) H/E cuts reproduce nano_tt_v12's bitmap exactly [meas] (310/310 electrons); the
+    # other H/E cuts are values inside the region that reproduces it [meas]; dEtaInSeed/dPhiIn [mem]
+    "sieie": ((0.0117, 0.0107, 0.0103, 0.0101), (0.0298, 0.0275, 0.0272, 0.0270)),
+    "deta": ((0.0071, 0.00691, 0.00481, 0.00411), (0.0173, 0.0121, 0.00951, 0.00938)),  # [mem] Winter22 V1
+    "dphi": ((0.208, 0.175, 0.127, 0.116), (0.234, 0.228, 0.221, 0.164)),  # [mem] Winter22 V1
+    "hoe_c": ((0.05, 0.05, 0.02, 0.02), (0.05, 0.05, 0.05, 0.02)),  # H/E < c + e/E_SC + rho r/E_SC
+    "hoe_e": ((1.28, 1.28, 1.28, 1.16), (2.3, 2.3, 2.3, 0.6)),  # [meas] fit to the bitmap
+    "hoe_rho": (0.0422, 0.262),  # [meas] fit to the bitmap
+    "eip": ((0.178, 0.138, 0.0966, 0.023), (0.137, 0.127, 0.111, 0.018)),  # abs(1/E - 1/p) (1/GeV)
+    "iso_c": ((0.406, 0.194, 0.0837, 0.0388), (0.342, 0.184, 0.0741, 0.0544)),  # relIso < c + pt_term/pT
+    "iso_pt": (0.535, 0.519),  # [meas] exact on the bitmap
+    "lost": ((2, 1, 1, 1), (3, 1, 1, 1)),  # [meas] exact on the bitmap
+    "pt_min": 5.0,  # [mem] MinPtCut
+    "sc_eta_max": 2.5,  # [mem] SC eta range
+}
+#: the inputs of each cut of :data:`ELECTRON_CUTS` (every cut also reads ``eta_sc`` for its region)
+ELECTRON_CUT_INPUTS: tuple[tuple[str, ...], ...] = (
+    ("pt",), (), ("deta_in",), ("dphi_in",), ("sieie",), ("hoe", "e_sc", "rho"), ("eip",), ("rel_iso", "pt"),
+    ("conv_veto",), ("lost",),
+)
+
+
+def electron_cut_levels(eta_sc: np.ndarray, **inputs: np.ndarray) -> dict[int, np.ndarray]:
+    """Per cut of :data:`ELECTRON_CUTS` whose inputs (:data:`ELECTRON_CUT_INPUTS`) are all given, the number of
+    the four RunIIIWinter22 V1 WPs (:data:`ELECTRON_CUT_WPS`) the electron passes (0..4).
+
+    Inputs: ``pt``, ``deta_in`` (dEtaInSeed), ``dphi_in``, ``sieie``, ``hoe``, ``e_sc`` (supercluster energy),
+    ``rho``, ``eip`` (1/E - 1/p), ``rel_iso`` (``pfRelIso03_all``), ``conv_veto``, ``lost`` (missing hits).
+
+    Example:
+        A barrel electron passing the sieie cut at loose, the isolation at tight:
+
+        >>> lv = electron_cut_levels(np.array([0.3]), sieie=np.array([0.0105]), rel_iso=np.array([0.01]),
+        ...                          pt=np.array([40.0]))
+        >>> {ELECTRON_CUTS[c]: int(v[0]) for c, v in lv.items()}  # doctest: +NORMALIZE_WHITESPACE
+        {'MinPtCut': 4, 'GsfEleSCEtaMultiRangeCut': 4, 'GsfEleFull5x5SigmaIEtaIEtaCut': 2,
+         'GsfEleRelPFIsoScaledCut': 4}
+    """
+    unknown = set(inputs) - {k for cut in ELECTRON_CUT_INPUTS for k in cut}
+    if unknown:
+        raise TypeError(f"electron_cut_levels: unknown inputs {sorted(unknown)}")
+    w = ELECTRON_CUT_WPS
+    eta_sc = np.asarray(eta_sc, np.float64)
+    ec = (np.abs(eta_sc) > 1.479).astype(np.int64)
+    four = np.full(len(eta_sc), 4)
+    x = {k: np.asarray(v, np.float64) for k, v in inputs.items()}
+
+    def wp(key: str) -> np.ndarray:  # (n, 4) thresholds of the electron's region
+        return np.asarray(w[key], np.float64)[ec]
+
+    def passed(value: np.ndarray, cut: np.ndarray) -> np.ndarray:
+        return (value[:, None] < cut).sum(axis=1)
+
+    def level(i: int) -> np.ndarray:
+        if i == 0:
+            return np.where(x["pt"] > w["pt_min"], four, 0)
+        if i == 1:
+            return np.where(np.abs(eta_sc) < w["sc_eta_max"], four, 0)
+        if i == 2:
+            return passed(np.abs(x["deta_in"]), wp("deta"))
+        if i == 3:
+            return passed(np.abs(x["dphi_in"]), wp("dphi"))
+        if i == 4:
+            return passed(x["sieie"], wp("sieie"))
+        if i == 5:
+            e = np.maximum(x["e_sc"], 1e-3)[:, None]
+            rho = np.asarray(w["hoe_rho"])[ec][:, None] * x["rho"][:, None]
+            return passed(x["hoe"], wp("hoe_c") + wp("hoe_e") / e + rho / e)
+        if i == 6:
+            return passed(np.abs(x["eip"]), wp("eip"))
+        if i == 7:
+            return passed(x["rel_iso"], wp("iso_c") + np.asarray(w["iso_pt"])[ec][:, None] / x["pt"][:, None])
+        if i == 8:
+            return np.where(x["conv_veto"] > 0, four, 0)
+        return (x["lost"][:, None] <= wp("lost")).sum(axis=1)
+
+    return {i: level(i) for i, need in enumerate(ELECTRON_CUT_INPUTS) if all(k in x for k in need)}
+
+
+#: The photon cut-based ID's thresholds per cut: the WPs loose, medium, tight in the barrel and the endcap (abs(eta)
+#: above 1.479); isolations in GeV after the rho x EA correction; cuts pass on ``x < threshold``
+#: (:func:`photon_cut_levels`).
+PHOTON_CUT_WPS: dict = {
+    # Fall17 V2 photon cut-based ID (loose, medium, tight) [mem]: barrel, endcap
+    "hoe": ((0.04596, 0.02197, 0.02148), (0.0590, 0.0326, 0.0321)),
+    "sieie": ((0.0106, 0.01015, 0.00996), (0.0272, 0.0272, 0.0271)),
+    "ch": ((1.694, 1.141, 0.65), (2.089, 1.051, 0.517)),  # GeV
+    "nh": ((24.03, 1.189, 0.317), (19.72, 2.718, 2.716)),  # + a pT + b pT^2 below
+    "nh_a": (0.01512, 0.0117),
+    "nh_b": (2.259e-5, 2.3e-5),
+    "ph": ((2.876, 2.08, 2.044), (4.162, 3.867, 3.032)),  # + c pT
+    "ph_c": (0.004017, 0.0037),
+    "pt_min": 5.0,  # Fall17 V2 MinPtCut [mem]
+}
+#: the inputs of each cut of :data:`PHOTON_CUTS` (every cut also reads ``abs_eta`` for its region)
+PHOTON_CUT_INPUTS: tuple[tuple[str, ...], ...] = (
+    ("pt",), ("in_sc",), ("hoe",), ("sieie",), ("ch",), ("nh", "pt"), ("ph", "pt"),
+)
+
+
+def photon_cut_levels(abs_eta: np.ndarray, **inputs: np.ndarray) -> dict[int, np.ndarray]:
+    """Per cut of :data:`PHOTON_CUTS` whose inputs (:data:`PHOTON_CUT_INPUTS`) are all given, the number of the
+    three Fall17 V2 WPs (:data:`PHOTON_CUT_WPS`) the photon passes (0..3).
+
+    Inputs: ``pt``, ``in_sc`` (inside the supercluster eta ranges), ``hoe``, ``sieie``, and the rho-corrected
+    isolations ``ch``, ``nh``, ``ph`` (GeV).
+
+    Example:
+        A barrel photon with a medium H/E and a loose sieie:
+
+        >>> lv = photon_cut_levels(np.array([0.5]), hoe=np.array([0.03]), sieie=np.array([0.0103]))
+        >>> {PHOTON_CUTS[c]: int(v[0]) for c, v in lv.items()}
+        {'PhoSingleTowerHadOverEmCut': 1, 'PhoFull5x5SigmaIEtaIEtaCut': 1}
+    """
+    unknown = set(inputs) - {k for cut in PHOTON_CUT_INPUTS for k in cut}
+    if unknown:
+        raise TypeError(f"photon_cut_levels: unknown inputs {sorted(unknown)}")
+    w = PHOTON_CUT_WPS
+    ec = (np.asarray(abs_eta) > 1.479).astype(np.int64)
+    x = {k: np.asarray(v, np.float64) for k, v in inputs.items()}
+    three = np.full(len(ec), 3)
+
+    def wp(key: str) -> np.ndarray:  # (n, 3) thresholds of the photon's region
+        return np.asarray(w[key], np.float64)[ec]
+
+    def level(i: int) -> np.ndarray:
+        if i == 0:
+            return np.where(x["pt"] > w["pt_min"], three, 0)
+        if i == 1:
+            return np.where(x["in_sc"] > 0, three, 0)
+        if i in (5, 6):
+            p = x["pt"][:, None]
+            cut = (wp("nh") + np.asarray(w["nh_a"])[ec][:, None] * p + np.asarray(w["nh_b"])[ec][:, None] * p**2
+                   if i == 5 else wp("ph") + np.asarray(w["ph_c"])[ec][:, None] * p)
+            return (x["nh" if i == 5 else "ph"][:, None] < cut).sum(axis=1)
+        key = {2: "hoe", 3: "sieie", 4: "ch"}[i]
+        return (x[key][:, None] < wp(key)).sum(axis=1)
+
+    return {i: level(i) for i, need in enumerate(PHOTON_CUT_INPUTS) if all(k in x for k in need)}
 
 def pack_vid(levels: np.ndarray, bits: int) -> np.ndarray:
     """The VID nested bitmap (int32) from per-cut levels ``(n, n_cuts)`` (0 .. 2**bits - 1).

@@ -79,6 +79,7 @@ from flashsim_coffea.nanoaod.egamma_id import (
     all_pass,
     cut_based,
     dr03_written,
+    electron_cut_levels,
     mva_wp,
     pack_vid,
 )
@@ -126,22 +127,6 @@ PARAMS: dict = {
     "sieie_spread": 0.08,
     "match_shift": {"prompt": 0.0, "nonprompt": 0.5, "conversion": 1.0, "fake": 2.5},
     "lost_hits_prompt": 0.06,  # P(lostHits >= 1) [meas] prompt 6%
-    # RunIIIWinter22 V1 cut-based ID (veto, loose, medium, tight; barrel, endcap by abs(eta_SC) 1.479), the
-    # v12 `cutBased` [mem] (cutBasedElectronID-RunIIIWinter22-V1); sieie, 1/E-1/p, isolation, missing hits and the
-    # veto/loose (and endcap medium) H/E cuts reproduce nano_tt_v12's bitmap exactly [meas] (310/310 electrons); the
-    # other H/E cuts are values inside the region that reproduces it [meas]; dEtaInSeed/dPhiIn [mem]
-    "cb_sieie": ((0.0117, 0.0107, 0.0103, 0.0101), (0.0298, 0.0275, 0.0272, 0.0270)),
-    "cb_deta": ((0.0071, 0.00691, 0.00481, 0.00411), (0.0173, 0.0121, 0.00951, 0.00938)),  # [mem] Winter22 V1
-    "cb_dphi": ((0.208, 0.175, 0.127, 0.116), (0.234, 0.228, 0.221, 0.164)),  # [mem] Winter22 V1
-    "cb_hoe_c": ((0.05, 0.05, 0.02, 0.02), (0.05, 0.05, 0.05, 0.02)),  # H/E < c + e/E_SC + rho r/E_SC
-    "cb_hoe_e": ((1.28, 1.28, 1.28, 1.16), (2.3, 2.3, 2.3, 0.6)),  # [meas] fit to the bitmap
-    "cb_hoe_rho": (0.0422, 0.262),  # [meas] fit to the bitmap
-    "cb_eip": ((0.178, 0.138, 0.0966, 0.023), (0.137, 0.127, 0.111, 0.018)),  # abs(1/E - 1/p) (1/GeV)
-    "cb_iso_c": ((0.406, 0.194, 0.0837, 0.0388), (0.342, 0.184, 0.0741, 0.0544)),  # relIso < c + pt_term/pT
-    "cb_iso_pt": (0.535, 0.519),  # [meas] exact on the bitmap
-    "cb_lost": ((2, 1, 1, 1), (3, 1, 1, 1)),  # [meas] exact on the bitmap
-    "cb_pt_min": 5.0,  # [mem] MinPtCut
-    "cb_sc_eta_max": 2.5,  # [mem] SC eta range
     # track-cluster match: the latent mismatch m (resolution units, drawn per kind above) splits into
     # dEtaInSeed = m cos(a) s_eta and dPhiIn = m sin(a) s_phi(pT), a ~ U(0, pi/2); s_phi = a (+) b/pT;
     # widths tuned to the [meas] nano_tt_v12 per-cut levels (prompt: 96% pass tight dEta and dPhi;
@@ -878,30 +863,12 @@ def detector_isolation(t, pu, evt, eta, phi, eta_sc, phi_sc, self_idx, rng) -> n
 
 def cut_levels(hidden, deta_in, dphi_in, eip, rel_iso, pt, e_sc, rho, lost, conv_veto, eta_sc) -> np.ndarray:
     """Per cut of :data:`~flashsim_coffea.nanoaod.egamma_id.ELECTRON_CUTS`, the number of the four
-    RunIIIWinter22-V1 WPs (``cb_*``) the electron passes: (n, 10) levels 0..4."""
-    ec = (np.abs(eta_sc) > 1.479).astype(np.int64)
-    n = len(pt)
-
-    def wp(key: str) -> np.ndarray:  # (n, 4) thresholds of the electron's region
-        return np.asarray(PARAMS[key], np.float64)[ec]
-
-    e = np.maximum(e_sc, 1e-3)[:, None]
-    hoe_cut = wp("cb_hoe_c") + wp("cb_hoe_e") / e + np.asarray(PARAMS["cb_hoe_rho"])[ec][:, None] * rho[:, None] / e
-    iso_cut = wp("cb_iso_c") + np.asarray(PARAMS["cb_iso_pt"])[ec][:, None] / pt[:, None]
-    four = np.full(n, 4)
-    levels = [
-        np.where(pt > PARAMS["cb_pt_min"], four, 0),
-        np.where(np.abs(eta_sc) < PARAMS["cb_sc_eta_max"], four, 0),
-        (np.abs(deta_in)[:, None] < wp("cb_deta")).sum(axis=1),
-        (np.abs(dphi_in)[:, None] < wp("cb_dphi")).sum(axis=1),
-        (hidden["sieie"][:, None] < wp("cb_sieie")).sum(axis=1),
-        (hidden["hoe"][:, None] < hoe_cut).sum(axis=1),
-        (np.abs(eip)[:, None] < wp("cb_eip")).sum(axis=1),
-        (rel_iso[:, None] < iso_cut).sum(axis=1),
-        np.where(conv_veto, four, 0),
-        (lost[:, None] <= wp("cb_lost")).sum(axis=1),
-    ]
-    return np.stack(levels, axis=1)
+    RunIIIWinter22-V1 WPs the electron passes (:func:`~flashsim_coffea.nanoaod.egamma_id.electron_cut_levels`,
+    every input given): (n, 10) levels 0..4."""
+    levels = electron_cut_levels(eta_sc, pt=pt, deta_in=deta_in, dphi_in=dphi_in, sieie=hidden["sieie"],
+                                 hoe=hidden["hoe"], e_sc=e_sc, rho=rho, eip=eip, rel_iso=rel_iso,
+                                 conv_veto=conv_veto, lost=lost)
+    return np.stack([levels[i] for i in range(len(levels))], axis=1)
 
 
 def heep_bits(hidden, deta_in, dphi_in, e_sc, eta_sc, pt, dets, rho, dxy, lost, ecal_driven) -> np.ndarray:

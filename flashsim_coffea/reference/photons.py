@@ -46,7 +46,7 @@ import awkward as ak
 import numpy as np
 
 from flashsim_coffea.nanoaod.derived import jet_index
-from flashsim_coffea.nanoaod.egamma_id import PHOTON_CUTS, cut_based, pack_vid
+from flashsim_coffea.nanoaod.egamma_id import PHOTON_CUTS, cut_based, pack_vid, photon_cut_levels
 from flashsim_coffea.nanoaod.status_flags import BITS
 from flashsim_coffea.reference import isolation as iso
 from flashsim_coffea.reference.electrons import ecal_sigma, seed_gain, shower_shapes, superclusters
@@ -72,16 +72,6 @@ PARAMS: dict = {
     # pixel seed / electron veto probabilities [meas] 2015 OD ttbar + DY (small stats)
     "pixel_seed": {"electron": 0.85, "photon": 0.03, "converted": 0.25, "jet": 0.3},
     "electron_veto_true": {"electron": 0.2, "photon": 0.98, "jet": 0.65},
-    # Fall17 V2 photon cut-based ID (loose, medium, tight) [mem]: barrel, endcap
-    "cb_hoe": ((0.04596, 0.02197, 0.02148), (0.0590, 0.0326, 0.0321)),
-    "cb_sieie": ((0.0106, 0.01015, 0.00996), (0.0272, 0.0272, 0.0271)),
-    "cb_ch": ((1.694, 1.141, 0.65), (2.089, 1.051, 0.517)),  # GeV
-    "cb_nh": ((24.03, 1.189, 0.317), (19.72, 2.718, 2.716)),  # + a pT + b pT^2 below
-    "cb_nh_a": (0.01512, 0.0117),
-    "cb_nh_b": (2.259e-5, 2.3e-5),
-    "cb_ph": ((2.876, 2.08, 2.044), (4.162, 3.867, 3.032)),  # + c pT
-    "cb_ph_c": (0.004017, 0.0037),
-    "cb_pt_min": 5.0,  # Fall17 V2 MinPtCut [mem]
     "ea_ch": 0.0112,  # per-component EAs, Fall17 V2 barrel [mem]
     "ea_nh": 0.0668,
     "ea_ph": 0.1113,
@@ -214,23 +204,8 @@ def reconstruct_photons(
 
 def cut_levels(hid: dict, ch, nh, ph, pt, aeta, ec) -> np.ndarray:
     """Per cut of :data:`~flashsim_coffea.nanoaod.egamma_id.PHOTON_CUTS`, the number of the three Fall17-V2
-    WPs (loose, medium, tight; ``cb_*``) the photon passes: (n, 7) levels 0..3; isolations in GeV."""
-
-    def wp(key: str) -> np.ndarray:  # (n, 3) thresholds of the photon's region
-        return np.asarray(PARAMS[key], np.float64)[ec]
-
-    p = pt[:, None]
-    nh_cut = wp("cb_nh") + np.asarray(PARAMS["cb_nh_a"])[ec][:, None] * p + np.asarray(PARAMS["cb_nh_b"])[ec][:, None] * p**2
-    ph_cut = wp("cb_ph") + np.asarray(PARAMS["cb_ph_c"])[ec][:, None] * p
-    three = np.full(len(pt), 3)
+    WPs the photon passes (:func:`~flashsim_coffea.nanoaod.egamma_id.photon_cut_levels`, every input given):
+    (n, 7) levels 0..3; isolations in GeV."""
     in_sc = (aeta < PARAMS["eb_max"]) | ((aeta > PARAMS["ee_min"]) & (aeta < PARAMS["eta_max"]))
-    levels = [
-        np.where(pt > PARAMS["cb_pt_min"], three, 0),
-        np.where(in_sc, three, 0),
-        (hid["hoe"][:, None] < wp("cb_hoe")).sum(axis=1),
-        (hid["sieie"][:, None] < wp("cb_sieie")).sum(axis=1),
-        (ch[:, None] < wp("cb_ch")).sum(axis=1),
-        (nh[:, None] < nh_cut).sum(axis=1),
-        (ph[:, None] < ph_cut).sum(axis=1),
-    ]
-    return np.stack(levels, axis=1)
+    levels = photon_cut_levels(aeta, pt=pt, in_sc=in_sc, hoe=hid["hoe"], sieie=hid["sieie"], ch=ch, nh=nh, ph=ph)
+    return np.stack([levels[i] for i in range(len(levels))], axis=1)
