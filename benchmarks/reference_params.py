@@ -29,7 +29,7 @@ MODULES = (
 )
 ROOT = Path(__file__).resolve().parents[1] / "flashsim_coffea" / "reference"
 #: the module-level dicts listed (``CUTS``: reference/filters.py; ``*_CUT_WPS``: nanoaod/egamma_id.py)
-TABLES = ("PARAMS", "CUTS", "ELECTRON_CUT_WPS", "PHOTON_CUT_WPS")
+TABLES = ("PARAMS", "CUTS", "ELECTRON_CUT_WPS", "HEEP_CUT_WPS", "PHOTON_CUT_WPS")
 
 
 def rows(module: str) -> list[tuple[str, str, str]]:

@@ -128,6 +128,11 @@ def test_electron_derived_fields_are_the_nanoaod_functions_of_the_flash_fields(f
     for cut, lv in written.items():
         assert np.array_equal(levels[:, cut], lv), egamma_id.ELECTRON_CUTS[cut]
     assert len(np.unique(levels[:, 2])) > 1 and len(np.unique(levels[:, 7])) > 1
+    heep = egamma_id.unpack_vid(heep, len(egamma_id.HEEP_CUTS), 1)
+    bits = egamma_id.heep_cut_bits(eta_sc, **{k: e[f] for k, f in derive.HEEP_CUT_FIELDS.items()})
+    for cut, passed in bits.items():
+        rows = e["pt"] > egamma_id.DR03_PT_MIN if cut == 7 else slice(None)
+        assert np.array_equal(passed[rows], heep[rows, cut] == 1), egamma_id.HEEP_CUTS[cut]
     for score, tables in (("mvaIso", derive.MVA_ISO_WP), ("mvaNoIso", egamma_id.MVA_NOISO_WP)):
         for wp, table in tables.items():
             assert np.array_equal(e[f"{score}_{wp}"], egamma_id.mva_wp(e[score], e["pt"], eta_sc, table)), (score, wp)

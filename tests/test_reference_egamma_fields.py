@@ -137,6 +137,13 @@ def test_bitmap_is_the_cuts_on_its_inputs(samples):
         heep = egamma_id.unpack_vid(e["vidNestedWPBitmapHEEP"], len(egamma_id.HEEP_CUTS), 1)
         assert np.array_equal(heep[:, 0] == 1, e["pt"] > 35)
         assert np.array_equal(heep[:, 10] == 1, e["lostHits"] <= 1)
+        # the HEEP cuts on written fields, as the flash side derives them (the track isolation where it is written)
+        eta_sc = e["eta"].astype(np.float32) + e["deltaEtaSC"].astype(np.float32)
+        bits = egamma_id.heep_cut_bits(eta_sc, **{k: e[f] for k, f in derive.HEEP_CUT_FIELDS.items()})
+        assert sorted(bits) == [0, 1, 4, 7, 9, 10]
+        for cut, passed in bits.items():
+            rows = e["pt"] > egamma_id.DR03_PT_MIN if cut == 7 else slice(None)
+            assert np.mean(passed[rows] == (heep[rows, cut] == 1)) > 0.995, egamma_id.HEEP_CUTS[cut]
     tt = samples["tt"]
     fl, cb = tt["genPartFlav"], tt["cutBased"]
     assert np.mean(cb[fl == 1] >= 4) > 0.4 and np.mean(cb[fl == 1] >= 1) > 0.85  # [meas] 58% / 85%

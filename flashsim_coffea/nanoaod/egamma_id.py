@@ -14,8 +14,9 @@ them the same way:
 * :func:`all_pass`: ``cutBased_HEEP`` = every 1-bit cut of ``vidNestedWPBitmapHEEP`` set
   (310/310 on nano_tt_v12);
 * :func:`dr03_written`: the ``dr03*`` detector isolations are written above 35 GeV only;
-* :func:`electron_cut_levels` / :func:`photon_cut_levels`: the levels of the cut-based IDs' cuts from
-  their inputs (:data:`ELECTRON_CUT_WPS`, RunIIIWinter22 V1; :data:`PHOTON_CUT_WPS`, Fall17 V2), for every
+* :func:`electron_cut_levels` / :func:`heep_cut_bits` / :func:`photon_cut_levels`: the levels of the
+  cut-based IDs' cuts from their inputs (:data:`ELECTRON_CUT_WPS`, RunIIIWinter22 V1; :data:`HEEP_CUT_WPS`,
+  HEEP V7.0; :data:`PHOTON_CUT_WPS`, Fall17 V2), for every
   cut whose inputs are given: the reference detector computes all of them, the flash side the ones whose
   inputs are NanoAOD fields;
 * :func:`mva_wp`: an MVA working point with a pT- and abs(eta_SC)-dependent cut
@@ -156,6 +157,84 @@ def electron_cut_levels(eta_sc: np.ndarray, **inputs: np.ndarray) -> dict[int, n
 
     return {i: level(i) for i, need in enumerate(ELECTRON_CUT_INPUTS) if all(k in x for k in need)}
 
+
+#: HEEP V7.0's thresholds (barrel, endcap by abs(eta_SC) 1.479 where a pair) (:func:`heep_cut_bits`).
+HEEP_CUT_WPS: dict = {
+    # HEEP V7.0 [mem] (heepElectronID-HEEPV70): pT > 35; dEtaInSeed < 0.004 / 0.006; dPhiIn < 0.06; EE sieie
+    # < 0.03; EB E2x5/E5x5 > 0.94 or E1x5/E5x5 > 0.83; H/E < c/E_SC + 0.05 (c 1 / 5 GeV); HEEP track iso < 5 GeV;
+    # ECAL + HCAL-depth-1 iso < 2 + 0.03 E_T + 0.28 rho (EB), 2.5 + 0.03 max(E_T - 50, 0) + 0.28 rho (EE);
+    # abs(dxy) < 0.02 / 0.05 cm; missing hits <= 1; ECAL-driven
+    "pt": 35.0,
+    "deta": (0.004, 0.006),  # [mem] HEEP V7.0
+    "dphi": (0.06, 0.06),  # [mem] HEEP V7.0
+    "sieie_ee": 0.03,  # [mem] HEEP V7.0
+    "e2x5": 0.94,  # [mem] HEEP V7.0
+    "e1x5": 0.83,  # [mem] HEEP V7.0
+    "hoe_c": (1.0, 5.0),  # [mem] HEEP V7.0
+    "hoe_slope": 0.05,  # [mem] HEEP V7.0
+    "trk_iso": 5.0,  # [mem] HEEP V7.0
+    "emhad": ((2.0, 0.03, 0.0), (2.5, 0.03, 50.0)),  # c, slope, E_T start
+    "emhad_rho": 0.28,  # [mem] HEEP V7.0
+    "dxy": (0.02, 0.05),  # [mem] HEEP V7.0
+    "lost": 1,  # [mem] HEEP V7.0
+}
+#: the inputs of each cut of :data:`HEEP_CUTS` (every cut also reads ``eta_sc``)
+HEEP_CUT_INPUTS: tuple[tuple[str, ...], ...] = (
+    ("pt",), (), ("deta_in",), ("dphi_in",), ("sieie",), ("e2x5", "e1x5"), ("hoe", "e_sc"), ("trk_iso",),
+    ("emhad_iso", "e_sc", "rho"), ("dxy",), ("lost",), ("ecal_driven",),
+)
+
+
+def heep_cut_bits(eta_sc: np.ndarray, **inputs: np.ndarray) -> dict[int, np.ndarray]:
+    """Per cut of :data:`HEEP_CUTS` whose inputs (:data:`HEEP_CUT_INPUTS`) are all given, whether the electron
+    passes it (HEEP V7.0, :data:`HEEP_CUT_WPS`).
+
+    Inputs: ``pt``, ``deta_in``, ``dphi_in``, ``sieie``, ``e2x5`` and ``e1x5`` (over E5x5), ``hoe``, ``e_sc``,
+    ``trk_iso`` (the HEEP track isolation, GeV), ``emhad_iso`` (ECAL + HCAL depth 1), ``rho``, ``dxy``, ``lost``,
+    ``ecal_driven``.
+
+    Example:
+        >>> bits = heep_cut_bits(np.array([0.3, 2.0]), pt=np.array([50.0, 20.0]), sieie=np.array([0.01, 0.04]))
+        >>> {HEEP_CUTS[c]: b.tolist() for c, b in bits.items()}  # doctest: +NORMALIZE_WHITESPACE
+        {'MinPtCut': [True, False], 'GsfEleSCEtaMultiRangeCut': [True, True],
+         'GsfEleFull5x5SigmaIEtaIEtaWithSatCut': [True, False]}
+    """
+    unknown = set(inputs) - {k for cut in HEEP_CUT_INPUTS for k in cut}
+    if unknown:
+        raise TypeError(f"heep_cut_bits: unknown inputs {sorted(unknown)}")
+    w = HEEP_CUT_WPS
+    aeta = np.abs(np.asarray(eta_sc, np.float64))
+    ee = (aeta > 1.479).astype(np.int64)
+    x = {k: np.asarray(v) for k, v in inputs.items()}
+
+    def bit(i: int) -> np.ndarray:
+        if i == 0:
+            return x["pt"] > w["pt"]
+        if i == 1:
+            return (aeta < 1.4442) | ((aeta > 1.566) & (aeta < 2.5))
+        if i == 2:
+            return np.abs(x["deta_in"]) < np.asarray(w["deta"])[ee]
+        if i == 3:
+            return np.abs(x["dphi_in"]) < np.asarray(w["dphi"])[ee]
+        if i == 4:
+            return (ee == 0) | (x["sieie"] < w["sieie_ee"])
+        if i == 5:
+            return (ee == 1) | (x["e2x5"] > w["e2x5"]) | (x["e1x5"] > w["e1x5"])
+        if i == 6:
+            return x["hoe"] < np.asarray(w["hoe_c"])[ee] / np.maximum(x["e_sc"], 1e-3) + w["hoe_slope"]
+        if i == 7:
+            return x["trk_iso"] < w["trk_iso"]
+        if i == 8:
+            c, slope, start = (np.asarray([w["emhad"][0][j], w["emhad"][1][j]])[ee] for j in range(3))
+            et = x["e_sc"] / np.cosh(eta_sc)
+            return x["emhad_iso"] < c + slope * np.maximum(et - start, 0.0) + w["emhad_rho"] * x["rho"]
+        if i == 9:
+            return np.abs(x["dxy"]) < np.asarray(w["dxy"])[ee]
+        if i == 10:
+            return x["lost"] <= w["lost"]
+        return x["ecal_driven"].astype(bool)
+
+    return {i: bit(i) for i, need in enumerate(HEEP_CUT_INPUTS) if all(k in x for k in need)}
 
 #: The photon cut-based ID's thresholds per cut: the WPs loose, medium, tight in the barrel and the endcap (abs(eta)
 #: above 1.479); isolations in GeV after the rho x EA correction; cuts pass on ``x < threshold``

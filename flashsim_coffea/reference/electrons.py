@@ -80,6 +80,7 @@ from flashsim_coffea.nanoaod.egamma_id import (
     cut_based,
     dr03_written,
     electron_cut_levels,
+    heep_cut_bits,
     mva_wp,
     pack_vid,
 )
@@ -189,23 +190,6 @@ PARAMS: dict = {
     # the crystals of the cone (Gaussian with the analytic mean and variance)
     "ecal_thr": (0.095, 0.110),
     "ecal_noise": (0.040, 0.150),  # [mem] arXiv:1306.2016
-    # HEEP V7.0 [mem] (heepElectronID-HEEPV70): pT > 35; dEtaInSeed < 0.004 / 0.006; dPhiIn < 0.06; EE sieie
-    # < 0.03; EB E2x5/E5x5 > 0.94 or E1x5/E5x5 > 0.83; H/E < c/E_SC + 0.05 (c 1 / 5 GeV); HEEP track iso < 5 GeV;
-    # ECAL + HCAL-depth-1 iso < 2 + 0.03 E_T + 0.28 rho (EB), 2.5 + 0.03 max(E_T - 50, 0) + 0.28 rho (EE);
-    # abs(dxy) < 0.02 / 0.05 cm; missing hits <= 1; ECAL-driven
-    "heep_pt": 35.0,
-    "heep_deta": (0.004, 0.006),  # [mem] HEEP V7.0
-    "heep_dphi": (0.06, 0.06),  # [mem] HEEP V7.0
-    "heep_sieie_ee": 0.03,  # [mem] HEEP V7.0
-    "heep_e2x5": 0.94,  # [mem] HEEP V7.0
-    "heep_e1x5": 0.83,  # [mem] HEEP V7.0
-    "heep_hoe_c": (1.0, 5.0),  # [mem] HEEP V7.0
-    "heep_hoe_slope": 0.05,  # [mem] HEEP V7.0
-    "heep_trk_iso": 5.0,  # [mem] HEEP V7.0
-    "heep_emhad": ((2.0, 0.03, 0.0), (2.5, 0.03, 50.0)),  # c, slope, E_T start
-    "heep_emhad_rho": 0.28,  # [mem] HEEP V7.0
-    "heep_dxy": (0.02, 0.05),  # [mem] HEEP V7.0
-    "heep_lost": 1,  # [mem] HEEP V7.0
     # E2x5/E5x5 = 1 - 0.25 (1 - r9), E1x5/E5x5 = 1 - 1.5 (1 - r9): the strip fractions of the 5x5 energy fall with
     # the spread that lowers r9 [design]
     "e2x5_slope": 0.25,
@@ -872,29 +856,14 @@ def cut_levels(hidden, deta_in, dphi_in, eip, rel_iso, pt, e_sc, rho, lost, conv
 
 
 def heep_bits(hidden, deta_in, dphi_in, e_sc, eta_sc, pt, dets, rho, dxy, lost, ecal_driven) -> np.ndarray:
-    """(n, 12) HEEP V7.0 cut decisions (0/1) in the order of :data:`~flashsim_coffea.nanoaod.egamma_id.HEEP_CUTS`."""
-    aeta = np.abs(eta_sc)
-    ee = (aeta > 1.479).astype(np.int64)
-    et = e_sc / np.cosh(eta_sc)
+    """(n, 12) HEEP V7.0 cut decisions (0/1) in the order of :data:`~flashsim_coffea.nanoaod.egamma_id.HEEP_CUTS`
+    (:func:`~flashsim_coffea.nanoaod.egamma_id.heep_cut_bits`, every input given)."""
     spread = 1.0 - np.clip(hidden["r9"], 0.0, 1.0)
-    e2x5, e1x5 = 1.0 - PARAMS["e2x5_slope"] * spread, 1.0 - PARAMS["e1x5_slope"] * spread
-    shape = (e2x5 > PARAMS["heep_e2x5"]) | (e1x5 > PARAMS["heep_e1x5"])
-    c, slope, start = (np.asarray([PARAMS["heep_emhad"][0][i], PARAMS["heep_emhad"][1][i]])[ee] for i in range(3))
-    bits = [
-        pt > PARAMS["heep_pt"],
-        (aeta < 1.4442) | ((aeta > 1.566) & (aeta < 2.5)),
-        np.abs(deta_in) < np.asarray(PARAMS["heep_deta"])[ee],
-        np.abs(dphi_in) < np.asarray(PARAMS["heep_dphi"])[ee],
-        (ee == 0) | (hidden["sieie"] < PARAMS["heep_sieie_ee"]),
-        (ee == 1) | shape,
-        hidden["hoe"] < np.asarray(PARAMS["heep_hoe_c"])[ee] / np.maximum(e_sc, 1e-3) + PARAMS["heep_hoe_slope"],
-        dets[:, 1] < PARAMS["heep_trk_iso"],
-        dets[:, 2] + dets[:, 3] < c + slope * np.maximum(et - start, 0.0) + PARAMS["heep_emhad_rho"] * rho,
-        np.abs(dxy) < np.asarray(PARAMS["heep_dxy"])[ee],
-        lost <= PARAMS["heep_lost"],
-        ecal_driven,
-    ]
-    return np.stack(bits, axis=1).astype(np.int64)
+    bits = heep_cut_bits(eta_sc, pt=pt, deta_in=deta_in, dphi_in=dphi_in, sieie=hidden["sieie"],
+                         e2x5=1.0 - PARAMS["e2x5_slope"] * spread, e1x5=1.0 - PARAMS["e1x5_slope"] * spread,
+                         hoe=hidden["hoe"], e_sc=e_sc, trk_iso=dets[:, 1], emhad_iso=dets[:, 2] + dets[:, 3], rho=rho,
+                         dxy=dxy, lost=lost, ecal_driven=ecal_driven)
+    return np.stack([bits[i] for i in range(len(bits))], axis=1).astype(np.int64)
 
 
 def badness(hidden, rel_iso, lost, conv_veto, match, ec) -> np.ndarray:
