@@ -60,6 +60,7 @@ import numba
 import numpy as np
 
 from flashsim_coffea.nanoaod import jet_defaults, jet_links, schema
+from flashsim_coffea.nanoaod.jet_id import jet_id as nanoaod_jet_id
 from flashsim_coffea.nanoaod.jet_truth import absorb
 from flashsim_coffea.reference import btag, jetalgo, pflow
 
@@ -260,21 +261,9 @@ def _kin(px, py, pz, e):
 
 
 def jet_id(aeta, chf, nhf, cemf, nemf, muf, n_const, n_charged, n_neutral) -> np.ndarray:
-    """UL (2017/18) PF jet ID: 2 = tight, 6 = tight + tightLepVeto, 0 = fail [mem, notes section 7]."""
-    c1 = aeta <= 2.6
-    c2 = (aeta > 2.6) & (aeta <= 2.7)
-    c3 = (aeta > 2.7) & (aeta <= 3.0)
-    tight = np.select(
-        [c1, c2, c3],
-        [
-            (nhf < 0.90) & (nemf < 0.90) & (n_const > 1) & (chf > 0) & (n_charged > 0),
-            (nhf < 0.90) & (nemf < 0.99),
-            (nemf > 0.01) & (nemf < 0.99) & (n_neutral > 1),
-        ],
-        (nemf < 0.90) & (nhf > 0.2) & (n_neutral > PARAMS["jetid_hf_min_neutral"]),
-    )
-    lepveto = tight & np.where(aeta <= 2.7, (muf < 0.8) & (cemf < 0.8), True)
-    return (2 * tight + 4 * lepveto).astype(np.uint8)
+    """UL (2017/18) PF jet ID: 2 = tight, 6 = tight + tightLepVeto, 0 = fail [mem, notes section 7]
+    (:func:`flashsim_coffea.nanoaod.jet_id.jet_id`)."""
+    return nanoaod_jet_id(aeta, chf, nhf, cemf, nemf, muf, n_const, n_charged, n_neutral, PARAMS["jetid_hf_min_neutral"])
 
 
 def reconstruct_jets(

@@ -36,6 +36,7 @@ from flashsim_coffea.nanoaod import (
     egamma_id,
     fatjet_defaults,
     jet_defaults,
+    jet_id,
     jet_links,
     met_filters,
     schema,
@@ -181,13 +182,21 @@ def _lepton_jet(cols: dict, chunk: Chunk, iso_no_jet: str, ident: str, mva: dict
         cols[field] = scores[weights]
 
 
+#: the written fields the jet ID reads, in :func:`flashsim_coffea.nanoaod.jet_id.jet_id_written`'s order
+_JET_ID_FIELDS = ("chHEF", "neHEF", "chEmEF", "neEmEF", "muEF", "nConstituents")
+
+
 def jet(cols: dict, chunk: Chunk) -> None:
     """Jet: NanoAOD's values where the Run-3 taggers, the PNet regression or the HF shower shapes do
     not run (:func:`flashsim_coffea.nanoaod.jet_defaults.apply`, from the jet's pT, raw pT and eta), and
-    ``muonSubtrFactor`` 0 in a jet without a PF muon (``muEF`` 0: the same muons make both). The lepton
-    links need the final leptons: :func:`event` adds them."""
+    ``muonSubtrFactor`` 0 in a jet without a PF muon (``muEF`` 0: the same muons make both), ``jetId`` from
+    the energy fractions where they decide it (:func:`flashsim_coffea.nanoaod.jet_id.jet_id_written`: learnt
+    beside them, 4.8 % of the shipped set's central genuine jets had an ID their fractions contradicted). The
+    lepton links need the final leptons: :func:`event` adds them."""
     _written(cols, "Jet")
     jet_defaults.apply(cols)
+    if _have(cols, "jetId", *_JET_ID_FIELDS):
+        cols["jetId"] = jet_id.jet_id_written(cols["eta"], *(cols[f] for f in _JET_ID_FIELDS), learnt=cols["jetId"])
     if _have(cols, "muonSubtrFactor", "muEF"):
         cols["muonSubtrFactor"] = np.where(cols["muEF"] > 0, cols["muonSubtrFactor"], 0.0)
 
