@@ -127,6 +127,11 @@ MVA_ISO_WP: dict[str, egamma_id.WPTable] = {"WP80": ((0.81, 0.0, 1.0),) * 3, "WP
 MVA_ID_WP: dict[str, egamma_id.WPTable] = {"WP80": ((0.66, 0.0, 1.0),) * 3, "WP90": ((0.27, 0.0, 1.0),) * 3}
 
 
+def _eta_sc(cols: dict) -> np.ndarray:
+    """The supercluster eta of electrons, ``eta + deltaEtaSC`` from the written float32 values, as the reference."""
+    return np.asarray(cols["eta"], np.float32) + np.asarray(cols["deltaEtaSC"], np.float32)
+
+
 def _have(cols: dict, *names: str) -> bool:
     return all(n in cols for n in names)
 
@@ -260,7 +265,7 @@ def electron(cols: dict, chunk: Chunk) -> None:
         if k in cols:
             cols[k] = egamma_id.dr03_written(cols["pt"], cols[k])
     if "deltaEtaSC" in cols:
-        eta_sc = np.asarray(cols["eta"], np.float32) + np.asarray(cols["deltaEtaSC"], np.float32)  # as the reference
+        eta_sc = _eta_sc(cols)
         for score, tables in (("mvaIso", MVA_ISO_WP), ("mvaNoIso", egamma_id.MVA_NOISO_WP)):
             if score in cols:
                 for wp, table in tables.items():
@@ -292,7 +297,7 @@ def electron_bitmap(cols: dict) -> np.ndarray:
         >>> egamma_id.unpack_vid(electron_bitmap(cols), 10, 3).tolist()
         [[4, 4, 4, 4, 4, 4, 4, 2, 4, 4]]
     """
-    eta_sc = np.asarray(cols["eta"], np.float32) + np.asarray(cols["deltaEtaSC"], np.float32)  # as the reference
+    eta_sc = _eta_sc(cols)
     levels = egamma_id.unpack_vid(cols["vidNestedWPBitmap"], len(egamma_id.ELECTRON_CUTS), 3)
     inputs = {k: np.asarray(cols[f]) for k, f in ELECTRON_CUT_FIELDS.items() if f in cols}
     for cut, lv in egamma_id.electron_cut_levels(eta_sc, **inputs).items():
@@ -319,7 +324,7 @@ def heep_bitmap(cols: dict) -> np.ndarray:
         >>> egamma_id.unpack_vid(heep_bitmap(cols), 12, 1).tolist()
         [[1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1]]
     """
-    eta_sc = np.asarray(cols["eta"], np.float32) + np.asarray(cols["deltaEtaSC"], np.float32)  # as the reference
+    eta_sc = _eta_sc(cols)
     bits = egamma_id.unpack_vid(cols["vidNestedWPBitmapHEEP"], len(egamma_id.HEEP_CUTS), 1)
     inputs = {k: np.asarray(cols[f]) for k, f in HEEP_CUT_FIELDS.items() if f in cols}
     written = np.asarray(cols["pt"]) > egamma_id.DR03_PT_MIN  # where dr03TkSumPtHEEP is the sum, not 0

@@ -286,6 +286,15 @@ class Asinh(Plain):
         return self.offset + self.scale * np.sinh(y)
 
 
+def _inner(then, no_gen: str | None = None):
+    """The transform a wrapping kind applies to what it passes on: ``then`` as a spec or a transform (default
+    ``plain``); with ``no_gen`` (what the inner value is, for the error) it may not read a gen column."""
+    t = Plain() if then is None else make(then) if isinstance(then, Mapping) else then
+    if no_gen is not None and _gen_name(t) is not None:
+        raise ValueError(f"{no_gen} cannot use a gen column ({t.kind!r})")
+    return t
+
+
 def _span(q) -> float:
     """The range of sorted values ``q`` (1 where they are all equal)."""
     return float(q[-1] - q[0]) or 1.0
@@ -770,10 +779,7 @@ class Spike:
             raise ValueError(f"spike side must be 'low' or 'high', not {self.side!r}")
         if isinstance(self.value, str) and self.value not in ("min", "max"):
             raise ValueError(f"spike value must be a number, 'min' or 'max', not {self.value!r}")
-        if self.then is None:
-            self.then = Plain()
-        elif isinstance(self.then, Mapping):
-            self.then = make(self.then)
+        self.then = _inner(self.then)
 
     @property
     def needs_gen(self) -> bool:
@@ -924,10 +930,7 @@ class Grid:
     def __post_init__(self):
         if not 1 <= self.bits < 23:
             raise ValueError(f"a grid needs 1-22 stored fraction bits, not {self.bits}")
-        if self.then is None:
-            self.then = Plain()
-        elif isinstance(self.then, Mapping):
-            self.then = make(self.then)
+        self.then = _inner(self.then)
 
     @property
     def needs_gen(self) -> bool:
@@ -1196,12 +1199,7 @@ class Excess:
     def __post_init__(self):
         if not self.over:
             raise ValueError("an 'excess' transform needs the target it exceeds ('over')")
-        if self.then is None:
-            self.then = Plain()
-        elif isinstance(self.then, Mapping):
-            self.then = make(self.then)
-        if _gen_name(self.then) is not None:
-            raise ValueError(f"the excess over {self.over!r} cannot use a gen column ({self.then.kind!r})")
+        self.then = _inner(self.then, no_gen=f"the excess over {self.over!r}")
 
     def _bound(self, ref) -> Array:
         if ref is None:
@@ -1283,12 +1281,7 @@ class Calibration:
             raise ValueError(f"a calibration needs ascending |eta| edges from 0, not {self.edges}")
         if self.knots < 2:
             raise ValueError(f"a calibration needs at least 2 knots a region, not {self.knots}")
-        if self.then is None:
-            self.then = Plain()
-        elif isinstance(self.then, Mapping):
-            self.then = make(self.then)
-        if _gen_name(self.then) is not None:
-            raise ValueError(f"the residual of a calibration cannot use a gen column ({self.then.kind!r})")
+        self.then = _inner(self.then, no_gen="the residual of a calibration")
 
     @property
     def refs(self) -> tuple[str, str]:
@@ -1424,12 +1417,7 @@ class Relation:
         for name in [self.link] + [term["link"] for term in self.terms]:
             if name not in _LINKS:
                 raise ValueError(f"unknown link {name!r} (known: {sorted(_LINKS)})")
-        if self.then is None:
-            self.then = Plain()
-        elif isinstance(self.then, Mapping):
-            self.then = make(self.then)
-        if _gen_name(self.then) is not None:
-            raise ValueError(f"the residual of a relation cannot use a gen column ({self.then.kind!r})")
+        self.then = _inner(self.then, no_gen="the residual of a relation")
 
     @property
     def refs(self) -> tuple[str, ...]:
