@@ -13,7 +13,7 @@ import uproot
 from flashsim_coffea.nanoaod import derived, egamma_id, schema, storage_precision, tau_id, tau_links
 from flashsim_coffea.nanoaod import ecal_geometry as geo
 from flashsim_coffea.nanoaod import lepton_jet as lj
-from flashsim_coffea.reference import electrons, photons, taus
+from flashsim_coffea.reference import taus
 from flashsim_coffea.sim import derive
 from flashsim_coffea.sim.engine import FlashSim
 
@@ -133,7 +133,7 @@ def test_electron_derived_fields_are_the_nanoaod_functions_of_the_flash_fields(f
     for cut, passed in bits.items():
         rows = e["pt"] > egamma_id.DR03_PT_MIN if cut == 7 else slice(None)
         assert np.array_equal(passed[rows], heep[rows, cut] == 1), egamma_id.HEEP_CUTS[cut]
-    for score, tables in (("mvaIso", derive.MVA_ISO_WP), ("mvaNoIso", egamma_id.MVA_NOISO_WP)):
+    for score, tables in (("mvaIso", egamma_id.MVA_ISO_WP), ("mvaNoIso", egamma_id.MVA_NOISO_WP)):
         for wp, table in tables.items():
             assert np.array_equal(e[f"{score}_{wp}"], egamma_id.mva_wp(e[score], e["pt"], eta_sc, table)), (score, wp)
     assert 0 < e["mvaIso_WP80"].sum() < e["mvaIso_WP90"].sum() < len(e["pt"])
@@ -168,7 +168,7 @@ def test_photon_and_tau_derived_fields_are_the_nanoaod_functions_of_the_flash_fi
     assert sorted(written) == [0, 1, 2, 3]
     for cut, lv in written.items():
         assert np.array_equal(levels[:, cut], lv), egamma_id.PHOTON_CUTS[cut]
-    for wp, table in derive.MVA_ID_WP.items():
+    for wp, table in egamma_id.MVA_ID_WP.items():
         assert np.array_equal(p[f"mvaID_{wp}"], egamma_id.mva_wp(p["mvaID"], p["pt"], p["eta"], table)), wp
     assert 0 < p["mvaID_WP80"].sum() < p["mvaID_WP90"].sum() < len(p["pt"])
     t = flat(flash.Tau)
@@ -258,12 +258,12 @@ def test_the_reference_sip3d_is_the_function_flash_derives_it_with(tt_sample, co
     assert np.mean(np.abs(c["sip3d"] / (np.abs(c["dxy"]) / c["dxyErr"]) - 1) < 2**-6) < 0.5
 
 
-@pytest.mark.parametrize("coll, score, tables, params", [("Electron", "mvaIso", derive.MVA_ISO_WP, electrons.PARAMS),
-                                                         ("Photon", "mvaID", derive.MVA_ID_WP, photons.PARAMS)])
-def test_the_reference_mva_wps_are_the_cuts_flash_derives_them_with(tt_sample, coll, score, tables, params):
-    """The reference detector's ``mvaIso_WP80/90`` and the photons' ``mvaID_WP80/90`` are its cuts on the written
-    scores, the ones :data:`derive.MVA_ISO_WP` and :data:`derive.MVA_ID_WP` hold (flags flash derives, not learns)."""
-    assert tables == {"WP80": ((params["mva_wp80"], 0.0, 1.0),) * 3, "WP90": ((params["mva_wp90"], 0.0, 1.0),) * 3}
+@pytest.mark.parametrize("coll, score, tables", [("Electron", "mvaIso", egamma_id.MVA_ISO_WP),
+                                                 ("Photon", "mvaID", egamma_id.MVA_ID_WP)])
+def test_the_reference_mva_wps_are_the_cuts_flash_derives_them_with(tt_sample, coll, score, tables):
+    """The reference detector's ``mvaIso_WP80/90`` and the photons' ``mvaID_WP80/90`` are the cuts of
+    :data:`egamma_id.MVA_ISO_WP` and :data:`egamma_id.MVA_ID_WP` on the written scores (flags flash derives, not
+    learns)."""
     t = uproot.open(tt_sample)["Events"]
     c = {f: np.concatenate(t[f"{coll}_{f}"].array(library="np"))
          for f in (score, f"{score}_WP80", f"{score}_WP90", "pt", "eta")}

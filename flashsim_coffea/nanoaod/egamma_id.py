@@ -21,7 +21,8 @@ them the same way:
   inputs are NanoAOD fields;
 * :func:`mva_wp`: an MVA working point with a pT- and abs(eta_SC)-dependent cut
   ``C - A exp(-pT / B)`` per abs(eta_SC) region, the form of the EGM Run-3 electron MVA
-  WPs; :data:`MVA_NOISO_WP` holds the reference detector's ``mvaNoIso_WP80/WP90`` cuts.
+  WPs; :data:`MVA_NOISO_WP`, :data:`MVA_ISO_WP` and :data:`MVA_ID_WP` hold the reference detector's
+  ``mvaNoIso_WP80/WP90``, ``mvaIso_WP80/WP90`` and the photons' ``mvaID_WP80/WP90`` cuts.
 
 Example:
     An electron passing all 10 cuts at tight (4) except the isolation (cut 7) at loose (2):
@@ -71,6 +72,14 @@ MVA_NOISO_WP: dict[str, WPTable] = {
     "WP80": ((0.89, 0.2, 12.0), (0.92, 0.4, 12.0), (0.90, 0.3, 12.0)),
     "WP90": ((0.62, 0.3, 12.0), (0.70, 0.8, 12.0), (0.69, 0.3, 12.0)),
 }
+#: ``mvaIso_WP80/WP90`` of the reference detector's score: one cut in every region, the score's 80 % / 90 % points
+#: for prompt electrons [derived] (reference/electrons.py). Flash derives the flags from its score (learnt as flags
+#: beside it, the sets before the twentieth had 6.7 % / 4.3 % of their electrons disagree with their own score: 17k
+#: held-out zh electrons); in CMS's nano_tt_v12 the flags are cuts on the score in pT and eta bins too.
+MVA_ISO_WP: dict[str, WPTable] = {"WP80": ((0.81, 0.0, 1.0),) * 3, "WP90": ((0.29, 0.0, 1.0),) * 3}
+#: the photons' ``mvaID_WP80/WP90`` (abs(eta) regions): the 20 % / 10 % quantiles of the score of isolated e/gamma
+#: superclusters (Drell-Yan prompt-electron photons) [derived] (reference/photons.py), one cut in every region.
+MVA_ID_WP: dict[str, WPTable] = {"WP80": ((0.66, 0.0, 1.0),) * 3, "WP90": ((0.27, 0.0, 1.0),) * 3}
 
 
 #: The electron cut-based ID's thresholds per cut: the WPs veto, loose, medium, tight in the barrel and the endcap

@@ -75,6 +75,7 @@ from flashsim_coffea.nanoaod.derived import jet_index
 from flashsim_coffea.nanoaod.egamma_id import (
     ELECTRON_CUTS,
     HEEP_CUTS,
+    MVA_ISO_WP,
     MVA_NOISO_WP,
     all_pass,
     cut_based,
@@ -202,8 +203,7 @@ PARAMS: dict = {
     # mvaIso = tanh(k (c - badness)); WP thresholds on the score calibrated to 90/80% [derived]
     "mva_k": 1.2,
     "mva_c": 3.0,
-    "mva_wp90": 0.29,
-    "mva_wp80": 0.81,
+    "mva_iso_wp": MVA_ISO_WP,  # nanoaod.egamma_id.MVA_ISO_WP: one cut per WP in every region
     # mvaNoIso: the same badness without its isolation term; WPs pT/eta-dependent (nanoaod.egamma_id.MVA_NOISO_WP)
     "mva_noiso_wp": MVA_NOISO_WP,
     # mvaHZZIso: the HZZ training (low-pT electrons, PF isolation and 1/E-1/p among its inputs) weighs the same
@@ -501,7 +501,8 @@ def reconstruct_electrons(
         "r9": hidden["r9"], "sieie": hidden["sieie"], "hoe": hidden["hoe"],
         "energyErr": energy_err,
         "cutBased": cut_based(bitmap, len(ELECTRON_CUTS), 3),
-        "mvaIso": mva, "mvaIso_WP80": mva > PARAMS["mva_wp80"], "mvaIso_WP90": mva > PARAMS["mva_wp90"],
+        "mvaIso": mva, "mvaIso_WP80": mva_wp(mva, pt32, eta_sc32, MVA_ISO_WP["WP80"]),
+        "mvaIso_WP90": mva_wp(mva, pt32, eta_sc32, MVA_ISO_WP["WP90"]),
         "convVeto": conv_veto, "lostHits": np.minimum(lost, 255),
         "genPartIdx": np.where(flav > 0, flav_gen, -1), "genPartFlav": flav,
         "jetIdx": jet_idx,

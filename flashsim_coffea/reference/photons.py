@@ -46,7 +46,7 @@ import awkward as ak
 import numpy as np
 
 from flashsim_coffea.nanoaod.derived import jet_index
-from flashsim_coffea.nanoaod.egamma_id import PHOTON_CUTS, cut_based, pack_vid, photon_cut_levels
+from flashsim_coffea.nanoaod.egamma_id import MVA_ID_WP, PHOTON_CUTS, cut_based, mva_wp, pack_vid, photon_cut_levels
 from flashsim_coffea.nanoaod.status_flags import BITS
 from flashsim_coffea.reference import isolation as iso
 from flashsim_coffea.reference.electrons import ecal_sigma, seed_gain, shower_shapes, superclusters
@@ -78,8 +78,7 @@ PARAMS: dict = {
     # mvaID = tanh(k (c - badness)); WPs = 10/20% quantiles of isolated e/gamma SCs (DY prompt-electron photons) [derived]
     "mva_k": 0.8,
     "mva_c": 2.5,
-    "mva_wp90": 0.27,
-    "mva_wp80": 0.66,
+    "mva_wp": MVA_ID_WP,  # nanoaod.egamma_id.MVA_ID_WP: one cut per WP in every region
     # eCorr = 1 + s N(0, 1): the EGM smearing of simulated photons (Run 2, eta/r9 categories [mem] EGM
     # scale-and-smearing: ~1% in the central barrel to ~3% in the endcaps): s by abs(eta) < 1 / 1.479 / 2 / 2.5
     # for r9 > 0.94, x `smear_low_r9` below; scaled to the [meas] nano_dy photon quartiles 0.980 / 1.014 [derived]
@@ -185,7 +184,8 @@ def reconstruct_photons(
         "energyErr": energy_err[k],
         "r9": hid["r9"][k], "sieie": hid["sieie"][k], "hoe": hid["hoe"][k],
         "pfRelIso03_all": rel03[k],
-        "mvaID": mva[k], "mvaID_WP80": (mva > PARAMS["mva_wp80"])[k], "mvaID_WP90": (mva > PARAMS["mva_wp90"])[k],
+        "mvaID": mva[k], "mvaID_WP80": mva_wp(mva, pt, eta, MVA_ID_WP["WP80"])[k],
+        "mvaID_WP90": mva_wp(mva, pt, eta, MVA_ID_WP["WP90"])[k],
         "cutBased": cut[k],
         "electronVeto": (u[0] < p_veto)[k], "pixelSeed": (u[1] < p_pix)[k],
         "isScEtaEB": (aeta < PARAMS["eb_max"])[k], "isScEtaEE": ((aeta > PARAMS["ee_min"]) & (aeta < 2.5))[k],

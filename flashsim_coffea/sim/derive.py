@@ -115,16 +115,6 @@ DERIVED: dict[str, tuple[str, ...]] = {"Electron": ("cutBased", "ip3d", "sip3d",
                                        "Jet": jet_links.FIELDS["Muon"][2:] + jet_links.FIELDS["Electron"][2:]}
 
 
-#: ``mvaIso_WP80/WP90`` of the reference detector: one cut on the score in every region (reference/electrons.py,
-#: ``PARAMS["mva_wp80"]``, ``PARAMS["mva_wp90"]``; tests/test_flash_lepton_fields.py checks they agree), as
-#: :data:`flashsim_coffea.nanoaod.egamma_id.MVA_NOISO_WP` tables: (C, A, B) per region, pass if score > C - A exp(-pT/B).
-#: Learnt as flags beside the score (the sets before the twentieth), 6.7 % / 4.3 % of the flash electrons disagreed
-#: with their own score (17k held-out zh electrons; FullSim 0, and in CMS's nano_tt_v12 the flags are cuts on the
-#: score in pT and eta bins too). To join MVA_NOISO_WP in nanoaod.egamma_id once no reference sample is being made
-#: (an edit there changes the samples' code version).
-MVA_ISO_WP: dict[str, egamma_id.WPTable] = {"WP80": ((0.81, 0.0, 1.0),) * 3, "WP90": ((0.29, 0.0, 1.0),) * 3}
-#: the photons' ``mvaID_WP80/WP90`` in the same way (reference/photons.py ``PARAMS["mva_wp80"]``, ``["mva_wp90"]``)
-MVA_ID_WP: dict[str, egamma_id.WPTable] = {"WP80": ((0.66, 0.0, 1.0),) * 3, "WP90": ((0.27, 0.0, 1.0),) * 3}
 
 
 def _eta_sc(cols: dict) -> np.ndarray:
@@ -266,7 +256,7 @@ def electron(cols: dict, chunk: Chunk) -> None:
             cols[k] = egamma_id.dr03_written(cols["pt"], cols[k])
     if "deltaEtaSC" in cols:
         eta_sc = _eta_sc(cols)
-        for score, tables in (("mvaIso", MVA_ISO_WP), ("mvaNoIso", egamma_id.MVA_NOISO_WP)):
+        for score, tables in (("mvaIso", egamma_id.MVA_ISO_WP), ("mvaNoIso", egamma_id.MVA_NOISO_WP)):
             if score in cols:
                 for wp, table in tables.items():
                     cols[f"{score}_{wp}"] = egamma_id.mva_wp(cols[score], cols["pt"], eta_sc, table)
@@ -371,7 +361,7 @@ def photon(cols: dict, chunk: Chunk) -> None:
         cols["vidNestedWPBitmap"] = photon_bitmap(cols)
         cols["cutBased"] = egamma_id.cut_based(cols["vidNestedWPBitmap"], len(egamma_id.PHOTON_CUTS), 2)
     if "mvaID" in cols:
-        for wp, table in MVA_ID_WP.items():
+        for wp, table in egamma_id.MVA_ID_WP.items():
             cols[f"mvaID_{wp}"] = egamma_id.mva_wp(cols["mvaID"], cols["pt"], cols["eta"], table)
 
 
