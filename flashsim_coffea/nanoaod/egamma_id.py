@@ -110,6 +110,20 @@ ELECTRON_CUT_INPUTS: tuple[tuple[str, ...], ...] = (
 )
 
 
+def _cuts_given(name: str, cut_inputs: tuple[tuple[str, ...], ...], inputs: dict) -> list[int]:
+    """The cuts of a cut flow whose inputs (``cut_inputs``, per cut) are all among ``inputs``; a ``TypeError``
+    names any input no cut reads.
+
+    Example:
+        >>> _cuts_given("f", (("pt",), (), ("hoe", "e_sc")), {"pt": 1.0, "hoe": 0.1})
+        [0, 1]
+    """
+    unknown = set(inputs) - {k for cut in cut_inputs for k in cut}
+    if unknown:
+        raise TypeError(f"{name}: unknown inputs {sorted(unknown)}")
+    return [i for i, need in enumerate(cut_inputs) if all(k in inputs for k in need)]
+
+
 def electron_cut_levels(eta_sc: np.ndarray, **inputs: np.ndarray) -> dict[int, np.ndarray]:
     """Per cut of :data:`ELECTRON_CUTS` whose inputs (:data:`ELECTRON_CUT_INPUTS`) are all given, the number of
     the four RunIIIWinter22 V1 WPs (:data:`ELECTRON_CUT_WPS`) the electron passes (0..4).
@@ -126,9 +140,7 @@ def electron_cut_levels(eta_sc: np.ndarray, **inputs: np.ndarray) -> dict[int, n
         {'MinPtCut': 4, 'GsfEleSCEtaMultiRangeCut': 4, 'GsfEleFull5x5SigmaIEtaIEtaCut': 2,
          'GsfEleRelPFIsoScaledCut': 4}
     """
-    unknown = set(inputs) - {k for cut in ELECTRON_CUT_INPUTS for k in cut}
-    if unknown:
-        raise TypeError(f"electron_cut_levels: unknown inputs {sorted(unknown)}")
+    given = _cuts_given("electron_cut_levels", ELECTRON_CUT_INPUTS, inputs)
     w = ELECTRON_CUT_WPS
     eta_sc = np.asarray(eta_sc, np.float64)
     ec = (np.abs(eta_sc) > 1.479).astype(np.int64)
@@ -164,7 +176,7 @@ def electron_cut_levels(eta_sc: np.ndarray, **inputs: np.ndarray) -> dict[int, n
             return np.where(x["conv_veto"] > 0, four, 0)
         return (x["lost"][:, None] <= wp("lost")).sum(axis=1)
 
-    return {i: level(i) for i, need in enumerate(ELECTRON_CUT_INPUTS) if all(k in x for k in need)}
+    return {i: level(i) for i in given}
 
 
 #: HEEP V7.0's thresholds (barrel, endcap by abs(eta_SC) 1.479 where a pair) (:func:`heep_cut_bits`).
@@ -208,9 +220,7 @@ def heep_cut_bits(eta_sc: np.ndarray, **inputs: np.ndarray) -> dict[int, np.ndar
         {'MinPtCut': [True, False], 'GsfEleSCEtaMultiRangeCut': [True, True],
          'GsfEleFull5x5SigmaIEtaIEtaWithSatCut': [True, False]}
     """
-    unknown = set(inputs) - {k for cut in HEEP_CUT_INPUTS for k in cut}
-    if unknown:
-        raise TypeError(f"heep_cut_bits: unknown inputs {sorted(unknown)}")
+    given = _cuts_given("heep_cut_bits", HEEP_CUT_INPUTS, inputs)
     w = HEEP_CUT_WPS
     aeta = np.abs(np.asarray(eta_sc, np.float64))
     ee = (aeta > 1.479).astype(np.int64)
@@ -243,7 +253,8 @@ def heep_cut_bits(eta_sc: np.ndarray, **inputs: np.ndarray) -> dict[int, np.ndar
             return x["lost"] <= w["lost"]
         return x["ecal_driven"].astype(bool)
 
-    return {i: bit(i) for i, need in enumerate(HEEP_CUT_INPUTS) if all(k in x for k in need)}
+    return {i: bit(i) for i in given}
+
 
 #: The photon cut-based ID's thresholds per cut: the WPs loose, medium, tight in the barrel and the endcap (abs(eta)
 #: above 1.479); isolations in GeV after the rho x EA correction; cuts pass on ``x < threshold``
@@ -280,9 +291,7 @@ def photon_cut_levels(abs_eta: np.ndarray, **inputs: np.ndarray) -> dict[int, np
         >>> {PHOTON_CUTS[c]: int(v[0]) for c, v in lv.items()}
         {'PhoSingleTowerHadOverEmCut': 1, 'PhoFull5x5SigmaIEtaIEtaCut': 1}
     """
-    unknown = set(inputs) - {k for cut in PHOTON_CUT_INPUTS for k in cut}
-    if unknown:
-        raise TypeError(f"photon_cut_levels: unknown inputs {sorted(unknown)}")
+    given = _cuts_given("photon_cut_levels", PHOTON_CUT_INPUTS, inputs)
     w = PHOTON_CUT_WPS
     ec = (np.asarray(abs_eta) > 1.479).astype(np.int64)
     x = {k: np.asarray(v, np.float64) for k, v in inputs.items()}
@@ -304,7 +313,8 @@ def photon_cut_levels(abs_eta: np.ndarray, **inputs: np.ndarray) -> dict[int, np
         key = {2: "hoe", 3: "sieie", 4: "ch"}[i]
         return (x[key][:, None] < wp(key)).sum(axis=1)
 
-    return {i: level(i) for i, need in enumerate(PHOTON_CUT_INPUTS) if all(k in x for k in need)}
+    return {i: level(i) for i in given}
+
 
 def pack_vid(levels: np.ndarray, bits: int) -> np.ndarray:
     """The VID nested bitmap (int32) from per-cut levels ``(n, n_cuts)`` (0 .. 2**bits - 1).
