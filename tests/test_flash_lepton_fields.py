@@ -168,6 +168,17 @@ def test_photon_and_tau_derived_fields_are_the_nanoaod_functions_of_the_flash_fi
     assert sorted(written) == [0, 1, 2, 3]
     for cut, lv in written.items():
         assert np.array_equal(levels[:, cut], lv), egamma_id.PHOTON_CUTS[cut]
+    # the charged isolation from pfChargedIsoPFPV and the event's rho, as the reference writes it; its cut and the
+    # photon isolation's from the written sums (pfPhoIso03 and pfChargedIsoPFPV are stored at 10 bits after the
+    # derivation: equal within that precision)
+    rho = ak.to_numpy(flash.Rho.fixedGridRhoFastjetAll).astype(np.float64)[p["evt"]]
+    chg = egamma_id.photon_charged_rel_iso(p["pfChargedIsoPFPV"], p["pt"], rho)
+    assert np.all(np.abs(chg - p["pfRelIso03_chg"]) * p["pt"] <= 2**-9 * p["pfChargedIsoPFPV"] + 1e-6)
+    assert np.mean(p["pfRelIso03_chg"] == 0) > 0.05 and np.mean(p["pfRelIso03_chg"] > 0) > 0.2
+    iso = egamma_id.photon_cut_levels(np.abs(p["eta"]), ch=p["pfRelIso03_chg"] * p["pt"], pt=p["pt"],
+                                      ph=np.maximum(p["pfPhoIso03"] - egamma_id.PHOTON_CUT_WPS["ea_ph"] * rho, 0))
+    assert np.array_equal(levels[:, 4], iso[4])
+    assert np.mean(levels[:, 6] == iso[6]) > 0.995 and len(np.unique(iso[6])) > 1
     for wp, table in egamma_id.MVA_ID_WP.items():
         assert np.array_equal(p[f"mvaID_{wp}"], egamma_id.mva_wp(p["mvaID"], p["pt"], p["eta"], table)), wp
     assert 0 < p["mvaID_WP80"].sum() < p["mvaID_WP90"].sum() < len(p["pt"])
@@ -273,3 +284,17 @@ def test_the_reference_mva_wps_are_the_cuts_flash_derives_them_with(tt_sample, c
         # the reference cuts its float64 score: only a score within float32 rounding of the cut may differ
         near = np.abs(c[score].astype(np.float64) - table[0][0]) < 1e-6
         assert np.array_equal(derived_wp[~near], c[f"{score}_{wp}"][~near]), wp
+
+
+def test_the_reference_photon_charged_isolation_is_the_function_flash_derives_it_with(tt_sample):
+    """The reference's ``Photon_pfRelIso03_chg`` is :func:`egamma_id.photon_charged_rel_iso` of its written
+    ``pfChargedIsoPFPV`` (10 bits), pT and ``Rho_fixedGridRhoFastjetAll``, within the stored precision."""
+    t = uproot.open(tt_sample)["Events"]
+    c = {f: np.concatenate(t[f"Photon_{f}"].array(library="np")).astype(np.float64)
+         for f in ("pt", "pfRelIso03_chg", "pfChargedIsoPFPV")}
+    rho = np.repeat(t["Rho_fixedGridRhoFastjetAll"].array(library="np"), t["nPhoton"].array(library="np"))
+    assert len(c["pt"]) > 50 and np.mean(c["pfRelIso03_chg"] == 0) > 0.05
+    chg = egamma_id.photon_charged_rel_iso(c["pfChargedIsoPFPV"], c["pt"], rho)
+    assert np.all(np.abs(chg - c["pfRelIso03_chg"]) * c["pt"] <= 2**-9 * c["pfChargedIsoPFPV"] + 1e-6)
+    # not the raw sum over pT: the rho x EA correction is there
+    assert np.mean(np.abs(c["pfChargedIsoPFPV"] / c["pt"] - c["pfRelIso03_chg"]) > 1e-3) > 0.5

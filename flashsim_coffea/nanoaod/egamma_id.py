@@ -270,6 +270,10 @@ PHOTON_CUT_WPS: dict = {
     "ph": ((2.876, 2.08, 2.044), (4.162, 3.867, 3.032)),  # + c pT
     "ph_c": (0.004017, 0.0037),
     "pt_min": 5.0,  # Fall17 V2 MinPtCut [mem]
+    # the rho x EA corrections of the three isolations: per-component EAs, Fall17 V2 barrel [mem]
+    "ea_ch": 0.0112,
+    "ea_nh": 0.0668,
+    "ea_ph": 0.1113,
 }
 #: the inputs of each cut of :data:`PHOTON_CUTS` (every cut also reads ``abs_eta`` for its region)
 PHOTON_CUT_INPUTS: tuple[tuple[str, ...], ...] = (
@@ -314,6 +318,18 @@ def photon_cut_levels(abs_eta: np.ndarray, **inputs: np.ndarray) -> dict[int, np
         return (x[key][:, None] < wp(key)).sum(axis=1)
 
     return {i: level(i) for i in given}
+
+
+def photon_charged_rel_iso(charged: np.ndarray, pt: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    """The photon's ``pfRelIso03_chg``: its charged-hadron isolation ``pfChargedIsoPFPV`` less the rho x EA
+    correction of the ID (:data:`PHOTON_CUT_WPS` ``ea_ch``), floored at 0, over pT; times pT it is the ID's
+    charged isolation (cut ``PhoAnyPFIsoWithEACut``, the first).
+
+    Example:
+        >>> photon_charged_rel_iso(np.array([2.0, 0.1]), np.array([40.0, 40.0]), np.array([25.0, 25.0])).tolist()
+        [0.043, 0.0]
+    """
+    return np.maximum(np.asarray(charged, np.float64) - PHOTON_CUT_WPS["ea_ch"] * np.asarray(rho), 0.0) / np.asarray(pt)
 
 
 def pack_vid(levels: np.ndarray, bits: int) -> np.ndarray:

@@ -46,7 +46,15 @@ import awkward as ak
 import numpy as np
 
 from flashsim_coffea.nanoaod.derived import jet_index
-from flashsim_coffea.nanoaod.egamma_id import MVA_ID_WP, PHOTON_CUTS, cut_based, mva_wp, pack_vid, photon_cut_levels
+from flashsim_coffea.nanoaod.egamma_id import (
+    MVA_ID_WP,
+    PHOTON_CUT_WPS,
+    PHOTON_CUTS,
+    cut_based,
+    mva_wp,
+    pack_vid,
+    photon_cut_levels,
+)
 from flashsim_coffea.nanoaod.status_flags import BITS
 from flashsim_coffea.reference import isolation as iso
 from flashsim_coffea.reference.electrons import ecal_sigma, seed_gain, shower_shapes, superclusters
@@ -72,9 +80,6 @@ PARAMS: dict = {
     # pixel seed / electron veto probabilities [meas] 2015 OD ttbar + DY (small stats)
     "pixel_seed": {"electron": 0.85, "photon": 0.03, "converted": 0.25, "jet": 0.3},
     "electron_veto_true": {"electron": 0.2, "photon": 0.98, "jet": 0.65},
-    "ea_ch": 0.0112,  # per-component EAs, Fall17 V2 barrel [mem]
-    "ea_nh": 0.0668,
-    "ea_ph": 0.1113,
     # mvaID = tanh(k (c - badness)); WPs = 10/20% quantiles of isolated e/gamma SCs (DY prompt-electron photons) [derived]
     "mva_k": 0.8,
     "mva_c": 2.5,
@@ -145,9 +150,9 @@ def reconstruct_photons(
     ec = (aeta > 1.479).astype(np.int64)
     kind = np.where(conv | is_e, 1, 0)
     hid = shower_shapes(rng, kind, aeta, e_reco, e_true, loss, np.ones(n), s15, t["energy"][s], e_true, ec)
-    ch = np.maximum(s3[:, iso.CH] - r * PARAMS["ea_ch"], 0.0)
-    nh = np.maximum(s3[:, iso.NH] - r * PARAMS["ea_nh"], 0.0)
-    ph = np.maximum(s3[:, iso.PH] - r * PARAMS["ea_ph"], 0.0)
+    ch = np.maximum(s3[:, iso.CH] - r * PHOTON_CUT_WPS["ea_ch"], 0.0)  # the VID cuts' rho x EA corrections
+    nh = np.maximum(s3[:, iso.NH] - r * PHOTON_CUT_WPS["ea_nh"], 0.0)
+    ph = np.maximum(s3[:, iso.PH] - r * PHOTON_CUT_WPS["ea_ph"], 0.0)
     bitmap = pack_vid(cut_levels(hid, ch, nh, ph, pt, aeta, ec), 2)
     cut = cut_based(bitmap, len(PHOTON_CUTS), 2)
     bad = (

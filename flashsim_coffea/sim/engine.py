@@ -830,10 +830,10 @@ class FlashSim:
         n_flash = n_ev * K
         ev_of_flash = np.arange(n_flash, dtype=np.int64) // K
         event_cols: dict[str, np.ndarray] = {}
-        for m in self.models.values():  # event level first: the collections' derive functions may read the PV
+        for m in self.models.values():  # event level first: the collections' derive functions may read the PV, rho
             if m.source.collection == "":
                 event_cols.update(self._event_source(m, ctx, gen, keys, seed, K))
-        out: dict[str, ak.Array] = {k: v for k, v in event_records(event_cols).items() if k == "PV"}
+        out: dict[str, ak.Array] = {k: v for k, v in event_records(event_cols).items() if k in ("PV", "Rho")}
         for coll in self.simulable(gen, source):
             parts, flashes = [], []
             for src in COLLECTIONS[coll]:
