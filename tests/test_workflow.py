@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEFILE = ROOT / "workflow" / "Snakefile"
@@ -155,3 +156,20 @@ def test_models_tiny_end_to_end(tmp_path):
     # another number of workers changes no file: nothing is remade (as a param it deleted and regenerated samples)
     again = models_snakemake("models_tiny.yaml", tmp_path, "-n", "--cores", "2", "--config", f"base={base}", "workers=2")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout[-2000:]
+
+
+@pytest.mark.parametrize("stage", sorted(p.name for p in (ROOT / "workflow" / "config").glob("models_*.yaml")
+                                         if p.name != "models_tiny.yaml"))
+def test_model_set_stages_make_the_full_plans_files(stage, tmp_path):
+    """A session-sized stage of the next set (``models_<stage>.yaml``) names the full plan's samples with the same
+    process, events and seed, so its part files are the full set's, and trains sources of the plan; its dry run
+    makes exactly its own samples and sources."""
+    full = yaml.safe_load((ROOT / "workflow" / "config" / "models.yaml").read_text())
+    part = yaml.safe_load((ROOT / "workflow" / "config" / stage).read_text())
+    assert part["samples"] and all(full["samples"].get(k) == v for k, v in part["samples"].items()), stage
+    assert set(part["sources"]) <= set(full["sources"]) and part["part_events"] == full["part_events"]
+    res = models_snakemake(stage, tmp_path, "-n", "-p", "--cores", "2")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    counts = dict(re.findall(r"^(generate|train)\s+(\d+)$", res.stdout, re.M))
+    parts = sum(-(-n // part["part_events"]) for _, n, _ in part["samples"].values())
+    assert counts == {"generate": str(parts), "train": str(len(part["sources"]))}
