@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import uproot
 
-from flashsim_coffea.nanoaod import btag_ratios, jet_defaults, schema, triggers
+from flashsim_coffea.nanoaod import jet_defaults, schema, triggers
 from flashsim_coffea.sim import cards, derive
 from flashsim_coffea.sim import random as rnd
 from flashsim_coffea.sim.engine import EVENT_RECORDS, FlashSim
@@ -94,26 +94,6 @@ def test_jet_defaults_follow_the_jet(flash):
     assert (j["muonSubtrFactor"][j["muEF"] == 0] == 0).all()
     pileup = j["genJetIdx"] < 0
     assert (j["partonFlavour"][pileup] != 0).any()  # learnt for jets without a GenJet (FullSim: mostly q/g)
-
-
-def test_each_taggers_cvb_is_the_ratio_of_its_b_and_cvl(flash, tree):
-    """Inside the tracker, where the tagger runs, CvB = (1 - B) CvL / ((1 - B) CvL + B) on the written values,
-    as in the reference and in CMS's v12 (10-bit stored precision: 1 - B coarse for B near 1); forward, DeepJet's
-    CvB stays the flow's, as the reference draws it there."""
-    j = {f: ak.to_numpy(ak.flatten(flash.Jet[f])).astype(np.float64) for f in flash.Jet.fields}
-    ref = {f: np.concatenate(tree[f"Jet_{f}"].array(library="np")).astype(np.float64)
-           for f in ("eta", *btag_ratios.TAGGERS["DeepFlav"])}
-    for tagger, (b, cvl, cvb) in btag_ratios.TAGGERS.items():
-        runs = (np.abs(j["eta"]) < 2.5) & (j[b] >= 0) & (j[b] < 0.998)
-        assert runs.sum() > 100, tagger
-        off = np.abs(np.log(j[cvb][runs] / btag_ratios.c_vs_b(j[b][runs], j[cvl][runs])))
-        assert np.all(off < 0.01), tagger
-    b, cvl, cvb = btag_ratios.TAGGERS["DeepFlav"]
-    for cols, off_share in ((j, 0.3), (ref, 0.3)):  # forward: drawn apart, the relation does not hold
-        fwd = np.abs(cols["eta"]) > 2.6
-        assert fwd.sum() > 20
-        off = np.abs(np.log(cols[cvb][fwd] / btag_ratios.c_vs_b(cols[b][fwd], cols[cvl][fwd])))
-        assert np.mean(off > 0.05) > off_share
 
 
 def test_pileup_summary_is_copied_from_the_gen_input(flash, gen):

@@ -45,7 +45,6 @@ from __future__ import annotations
 import numpy as np
 
 from flashsim_coffea.nanoaod import jet_defaults
-from flashsim_coffea.nanoaod.btag_ratios import c_vs_b
 
 PARAMS: dict = {
     # latent b score per hadron flavour: mean, width [derived, tuned to notes section 8]
@@ -155,7 +154,8 @@ def tag_scores(jets: dict, rng: np.random.Generator, extras: dict, latent: dict 
     pb = _sig(yb)
     cvl = _sig(ycvl)
     # probabilities: b, c = (1-b) cvl, light = (1-b)(1-cvl)
-    cvb = c_vs_b(pb, cvl)
+    pc = (1 - pb) * cvl
+    cvb = pc / np.maximum(pc + pb, 1e-12)
     qg = _sig(yqg)
     # beyond the tracker: flavour-blind low values
     fwd = aeta >= 2.5
@@ -240,7 +240,8 @@ def run3_scores(jets: dict, extras: dict, latent: dict, rng: np.random.Generator
         yqg = _shared(latent["qg_det"], p["sigma_qg"], zd[2], z[k + 2], qg_shift(p[tag + "_qg"]["shift"]),
                       p[tag + "_qg"]["rho"])
         pb, cvl = _sig(yb), _sig(ycvl)
-        return pb, cvl, c_vs_b(pb, cvl), _sig(yqg), (1 - pb) * cvl
+        pc = (1 - pb) * cvl
+        return pb, cvl, pc / np.maximum(pc + pb, 1e-12), _sig(yqg), pc
 
     out = {}
     def put(name, value, mask):  # NanoAOD's value where the tagger does not run (nanoaod/jet_defaults.py)

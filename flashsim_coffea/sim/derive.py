@@ -32,7 +32,6 @@ import awkward as ak
 import numpy as np
 
 from flashsim_coffea.nanoaod import (
-    btag_ratios,
     derived,
     egamma_id,
     fatjet_defaults,
@@ -113,8 +112,7 @@ DERIVED: dict[str, tuple[str, ...]] = {"Electron": ("cutBased", "ip3d", "sip3d",
                                        "Muon": ("ip3d", "sip3d"),
                                        "Photon": ("cutBased", "mvaID_WP80", "mvaID_WP90", "pfRelIso03_chg"),
                                        "SV": ("dxy",),
-                                       "Jet": (*jet_links.FIELDS["Muon"][2:], *jet_links.FIELDS["Electron"][2:],
-                                               *(cvb for _, _, cvb in btag_ratios.TAGGERS.values()))}
+                                       "Jet": jet_links.FIELDS["Muon"][2:] + jet_links.FIELDS["Electron"][2:]}
 
 
 
@@ -194,18 +192,13 @@ _JET_ID_FIELDS = ("chHEF", "neHEF", "chEmEF", "neEmEF", "muEF", "nConstituents")
 
 def jet(cols: dict, chunk: Chunk) -> None:
     """Jet: NanoAOD's values where the Run-3 taggers, the PNet regression or the HF shower shapes do
-    not run (:func:`flashsim_coffea.nanoaod.jet_defaults.apply`, from the jet's pT, raw pT and eta), each tagger's
-    ``CvB`` from its ``B`` and ``CvL`` inside the tracker (:func:`flashsim_coffea.nanoaod.btag_ratios.c_vs_b`), and
+    not run (:func:`flashsim_coffea.nanoaod.jet_defaults.apply`, from the jet's pT, raw pT and eta), and
     ``muonSubtrFactor`` 0 in a jet without a PF muon (``muEF`` 0: the same muons make both), ``jetId`` from
     the energy fractions where they decide it (:func:`flashsim_coffea.nanoaod.jet_id.jet_id_written`: learnt
     beside them, 4.8 % of the shipped set's central genuine jets had an ID their fractions contradicted). The
     lepton links need the final leptons: :func:`event` adds them."""
     _written(cols, "Jet")
     jet_defaults.apply(cols)
-    for b, cvl, cvb in btag_ratios.TAGGERS.values():  # where the tagger runs, inside the tracker
-        if _have(cols, b, cvl, cvb):
-            runs = (np.abs(cols["eta"]) < jet_defaults.PARAMS["tagger_eta_max"]) & (cols[b] >= 0) & (cols[cvl] >= 0)
-            cols[cvb] = np.where(runs, btag_ratios.c_vs_b(cols[b], cols[cvl]), cols[cvb])
     if _have(cols, "jetId", *_JET_ID_FIELDS):
         cols["jetId"] = jet_id.jet_id_written(cols["eta"], *(cols[f] for f in _JET_ID_FIELDS), learnt=cols["jetId"])
     if _have(cols, "muonSubtrFactor", "muEF"):
