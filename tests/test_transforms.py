@@ -713,3 +713,22 @@ def test_quantile_knots_resolve_the_tails_and_spread_point_masses():
     assert abs(float(np.mean(y[at] < 0)) - 1.0) < 1e-9 and np.std(y[at]) > 0.3  # spread over the lower 30 %
     assert abs(float(np.std(y)) - 1.0) < 0.02
     assert np.all(new.inverse(y[at]).astype(np.float32) == -1.0)
+
+
+def test_quantile_knots_survive_one_extreme_value():
+    """One value twelve orders above the rest (the reference's fat-jet lsf3 of 3e11 among values up to 28) leaves
+    the knots on the quantiles: the tie climb follows the middle 98 % of the values, not the extreme one."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate([np.full(8000, -1.0), rng.lognormal(-0.05, 0.3, 32000), [3.0e11]])
+    t = T.make({"kind": "quantile"}).fit(x)
+    xs = np.asarray(t.xs)
+    assert abs(xs[len(xs) // 2] - np.median(x)) < 0.01 and xs[-1] == 3.0e11 and np.all(np.diff(xs) > 0)
+    assert t.step < 1e-10
+    y = t.forward(x[:-1], rng=rng)
+    assert abs(np.std(y) - 1.0) < 0.05
+    back = t.inverse(y)
+    assert np.all(back[x[:-1] == -1.0] == -1.0)
+    assert np.allclose(back[x[:-1] > 0], x[:-1][x[:-1] > 0], rtol=0.02)
+    # a card fitted before the step was kept reads as before
+    old = T.from_dict({k: v for k, v in t.to_dict().items() if k != "step"})
+    assert old.step is None and old._step() == T.Quantile.TIE_STEP * (xs[-1] - xs[0])
