@@ -777,7 +777,9 @@ def reconstruct_fatjets(
     dk = np.hypot(k3eta - leta[:, None], np.mod(k3phi - lphi[:, None] + np.pi, 2 * np.pi) - np.pi)
     dk = np.where(k3pt > 0, dk, np.inf)
     near = np.argmin(dk, axis=1) if n_o else np.zeros(0, np.int64)
-    has_lep = use_mu | use_el
+    # a jet none of whose kT-3 subjets has pT (too few constituents) has no lsf3 (-1), as without a lepton: the
+    # ratio to the 1e-9 floor had written 3e11 for 1 of 41k zll_boosted fat jets
+    has_lep = (use_mu | use_el) & (np.isfinite(dk).any(axis=1) if n_o else np.zeros(0, bool))
     lsf3 = np.where(has_lep, lpt / np.maximum(k3pt[np.arange(n_o), near], 1e-9), -1.0)
 
     # ---- SubJet collection: the two subjets of each written jet (harder first), jet after jet
