@@ -115,8 +115,6 @@ DERIVED: dict[str, tuple[str, ...]] = {"Electron": ("cutBased", "ip3d", "sip3d",
                                        "Jet": jet_links.FIELDS["Muon"][2:] + jet_links.FIELDS["Electron"][2:]}
 
 
-
-
 def _eta_sc(cols: dict) -> np.ndarray:
     """The supercluster eta of electrons, ``eta + deltaEtaSC`` from the written float32 values, as the reference."""
     return np.asarray(cols["eta"], np.float32) + np.asarray(cols["deltaEtaSC"], np.float32)
