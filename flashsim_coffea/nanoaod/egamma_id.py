@@ -320,16 +320,27 @@ def photon_cut_levels(abs_eta: np.ndarray, **inputs: np.ndarray) -> dict[int, np
     return {i: level(i) for i in given}
 
 
+def photon_iso_corrected(raw: np.ndarray, rho: np.ndarray, component: str) -> np.ndarray:
+    """A photon isolation sum as the ID cuts read it: the raw cone sum (GeV) less rho x the EA of its
+    ``component`` (``ch``, ``nh``, ``ph``: :data:`PHOTON_CUT_WPS` ``ea_<component>``), floored at 0.
+
+    Example:
+        >>> photon_iso_corrected(np.array([2.0, 0.1]), np.array([25.0, 25.0]), "ch").tolist()
+        [1.72, 0.0]
+    """
+    return np.maximum(np.asarray(raw, np.float64) - PHOTON_CUT_WPS[f"ea_{component}"] * np.asarray(rho), 0.0)
+
+
 def photon_charged_rel_iso(charged: np.ndarray, pt: np.ndarray, rho: np.ndarray) -> np.ndarray:
-    """The photon's ``pfRelIso03_chg``: its charged-hadron isolation ``pfChargedIsoPFPV`` less the rho x EA
-    correction of the ID (:data:`PHOTON_CUT_WPS` ``ea_ch``), floored at 0, over pT; times pT it is the ID's
-    charged isolation (cut ``PhoAnyPFIsoWithEACut``, the first).
+    """The photon's ``pfRelIso03_chg``: its charged-hadron isolation ``pfChargedIsoPFPV`` corrected as the ID
+    reads it (:func:`photon_iso_corrected`), over pT; times pT it is the ID's charged isolation (cut
+    ``PhoAnyPFIsoWithEACut``, the first).
 
     Example:
         >>> photon_charged_rel_iso(np.array([2.0, 0.1]), np.array([40.0, 40.0]), np.array([25.0, 25.0])).tolist()
         [0.043, 0.0]
     """
-    return np.maximum(np.asarray(charged, np.float64) - PHOTON_CUT_WPS["ea_ch"] * np.asarray(rho), 0.0) / np.asarray(pt)
+    return photon_iso_corrected(charged, rho, "ch") / np.asarray(pt)
 
 
 def pack_vid(levels: np.ndarray, bits: int) -> np.ndarray:

@@ -48,12 +48,12 @@ import numpy as np
 from flashsim_coffea.nanoaod.derived import jet_index
 from flashsim_coffea.nanoaod.egamma_id import (
     MVA_ID_WP,
-    PHOTON_CUT_WPS,
     PHOTON_CUTS,
     cut_based,
     mva_wp,
     pack_vid,
     photon_cut_levels,
+    photon_iso_corrected,
 )
 from flashsim_coffea.nanoaod.status_flags import BITS
 from flashsim_coffea.reference import isolation as iso
@@ -150,9 +150,8 @@ def reconstruct_photons(
     ec = (aeta > 1.479).astype(np.int64)
     kind = np.where(conv | is_e, 1, 0)
     hid = shower_shapes(rng, kind, aeta, e_reco, e_true, loss, np.ones(n), s15, t["energy"][s], e_true, ec)
-    ch = np.maximum(s3[:, iso.CH] - r * PHOTON_CUT_WPS["ea_ch"], 0.0)  # the VID cuts' rho x EA corrections
-    nh = np.maximum(s3[:, iso.NH] - r * PHOTON_CUT_WPS["ea_nh"], 0.0)
-    ph = np.maximum(s3[:, iso.PH] - r * PHOTON_CUT_WPS["ea_ph"], 0.0)
+    # the sums as the VID cuts read them (rho x EA corrected)
+    ch, nh, ph = (photon_iso_corrected(s3[:, i], r, c) for i, c in ((iso.CH, "ch"), (iso.NH, "nh"), (iso.PH, "ph")))
     bitmap = pack_vid(cut_levels(hid, ch, nh, ph, pt, aeta, ec), 2)
     cut = cut_based(bitmap, len(PHOTON_CUTS), 2)
     bad = (

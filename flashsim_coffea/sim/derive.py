@@ -356,7 +356,7 @@ def photon_bitmap(cols: dict, rho: np.ndarray | None = None) -> np.ndarray:
     if "pfRelIso03_chg" in cols:
         inputs["ch"] = np.asarray(cols["pfRelIso03_chg"]) * np.asarray(cols["pt"])
     if rho is not None and "pfPhoIso03" in cols:
-        inputs["ph"] = np.maximum(np.asarray(cols["pfPhoIso03"]) - egamma_id.PHOTON_CUT_WPS["ea_ph"] * rho, 0.0)
+        inputs["ph"] = egamma_id.photon_iso_corrected(cols["pfPhoIso03"], rho, "ph")
     for cut, lv in egamma_id.photon_cut_levels(np.abs(np.asarray(cols["eta"])), in_sc=eb | ee, **inputs).items():
         levels[:, cut] = lv
     return egamma_id.pack_vid(levels, 2)

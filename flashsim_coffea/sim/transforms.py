@@ -375,6 +375,10 @@ class Quantile(Plain):
         """The climb per knot (cards fitted before :attr:`step`: relative to the span of the quantiles)."""
         return self.step if self.step is not None else self.TIE_STEP * _span(np.asarray(self.xs))
 
+    def _tol(self) -> float:
+        """The distance within which values count as tied: :data:`TIE_TOL` in the units of :meth:`_step`."""
+        return self.TIE_TOL / self.TIE_STEP * self._step()
+
     def _p(self, count: int | None = None) -> np.ndarray:
         """The knots' probabilities (``count`` of them; default: as many as the fitted quantiles)."""
         count = len(self.xs) if count is None else count
@@ -394,7 +398,7 @@ class Quantile(Plain):
     def forward(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Array:
         v = _f64(x)
         xs, p, q0 = np.asarray(self.xs), self._p(), self._q0()
-        tol = self.TIE_TOL / self.TIE_STEP * self._step()
+        tol = self._tol()
         lo = np.searchsorted(q0, v - tol, "left")
         hi = np.searchsorted(q0, v + tol, "right")
         tied = hi - lo >= 2
@@ -409,7 +413,7 @@ class Quantile(Plain):
         u, p, xs, q0 = ndtr(y), self._p(), np.asarray(self.xs), self._q0()
         out = np.interp(u, p, xs)
         i = np.clip(np.searchsorted(p, u) - 1, 0, len(p) - 2)
-        tied = np.abs(q0[i + 1] - q0[i]) <= self.TIE_TOL / self.TIE_STEP * self._step()  # a point mass's band
+        tied = np.abs(q0[i + 1] - q0[i]) <= self._tol()  # inside a point mass's band
         out[tied] = q0[i[tied]]
         return out
 
