@@ -425,6 +425,35 @@ def test_excess_keeps_a_target_above_the_one_it_exceeds():
         T.make({"kind": "excess", "over": "chg", "then": {"kind": "ratio", "gen": "pt"}})
 
 
+def test_excess_per_bounds_the_photon_isolation_by_its_charged_sum_over_pt(tt_sample):
+    """A reference photon's pfRelIso03_all = (pfChargedIsoPFPV + max(0, neutral - rho EA)) / pt: learnt as its
+    excess over pfChargedIsoPFPV / pt (``per``), the photons come back to NanoAOD's precision, and any point of
+    flow space decodes at or above the charged bound, a share of them exactly on it (the neutral clip)."""
+    import awkward as ak
+    import uproot
+
+    names = ["pt", "pfRelIso03_all", "pfChargedIsoPFPV"]
+    arrays = uproot.open(tt_sample)["Events"].arrays([f"Photon_{n}" for n in names])
+    cols = {n: ak.to_numpy(ak.flatten(arrays[f"Photon_{n}"])).astype(np.float64) for n in names}
+    bound = cols["pfChargedIsoPFPV"] / cols["pt"]
+    on = np.abs(cols["pfRelIso03_all"] - bound) <= 1e-3 * np.maximum(bound, 1e-3)
+    assert len(bound) > 50 and 0.1 < np.mean(on) < 0.9 and np.all(cols["pfRelIso03_all"] > bound - 1e-3 * bound - 1e-6)
+    iso = {"kind": "spike", "value": 0.0, "then": {"kind": "log", "offset": 1e-3}}
+    spec = {"pfRelIso03_all": {"kind": "excess", "over": "pfChargedIsoPFPV", "per": "pt", "then": iso},
+            "pfChargedIsoPFPV": iso, "pt": {"kind": "log", "offset": 0.0}}
+    pipe = T.Pipeline.from_specs(spec).fit(cols, rng=np.random.default_rng(24))
+    back = pipe.inverse(pipe.forward(cols, rng=np.random.default_rng(25)))
+    np.testing.assert_allclose(back["pfRelIso03_all"], np.maximum(cols["pfRelIso03_all"], bound), rtol=1e-5, atol=1e-7)
+    noise = T.Pipeline.from_dict(json.loads(json.dumps(pipe.to_dict()))).inverse(
+        np.random.default_rng(26).standard_normal((N, 3)).astype(np.float32))
+    low = noise["pfChargedIsoPFPV"] / noise["pt"]
+    assert np.all(noise["pfRelIso03_all"] >= low) and 0.05 < np.mean(noise["pfRelIso03_all"] == low) < 0.9
+    with pytest.raises(ValueError, match="excess per 'pt'"):
+        T.Pipeline.from_specs({"a": spec["pfRelIso03_all"], "pfChargedIsoPFPV": iso})
+    with pytest.raises(KeyError, match=r"\['pt'\]"):
+        pipe.fit({k: v for k, v in cols.items() if k != "pt"})
+
+
 def test_calibration_learns_the_reference_jet_correction_as_a_residual():
     """Fat jets calibrated by the reference's L2L3 table (rawFactor = 1 - R(pT_raw, abs(eta)), a function
     of the corrected jet alone): the fitted table gives 99 % of unseen jets' rawFactor to 5e-3 of its value

@@ -1175,11 +1175,16 @@ class Excess:
     ``w <= 1`` never exceeds ``2 ntracks - 3`` and sits just under it (FullSim's values pile below 1, 3,
     5, ...), which a flow learning ``ndof`` beside ``ntracks`` blurred (single-field AUC 0.61, zh_llbb).
 
+    The bound may also be relative, ``scale * over / per + offset``: a photon's ``pfRelIso03_all`` is its raw
+    charged sum ``pfChargedIsoPFPV`` plus the rho-corrected neutral sums, clipped at 0, over its pT, so it never
+    falls below ``pfChargedIsoPFPV / pt`` (``per = "pt"``), both targets of the same flow.
+
     Arguments:
         over: the model's target ``x`` never falls below (learnt by the same flow).
         then: spec or transform of the excess (default ``plain``; no ``gen`` kinds).
         scale, offset: the bound ``scale * over + offset`` (default the ``over`` target itself).
         below: the target never rises above the bound instead.
+        per: a target of the same model dividing ``over`` in the bound (default none).
 
     Example:
         >>> t = make({"kind": "excess", "over": "chg", "then": {"kind": "spike", "value": 0.0,
@@ -1197,6 +1202,11 @@ class Excess:
         >>> y = sv.fit(ndof, ntracks, rng=rng).forward(ndof, ntracks, rng=rng)
         >>> sv.inverse(y, ntracks).round(9).tolist(), float(sv.inverse(np.array([9.0]), np.array([2.0]))[0]) <= 1
         ([0.93, 2.88, 2.5], True)
+        >>> ph = make({"kind": "excess", "over": "pfChargedIsoPFPV", "per": "pt", "then": {"kind": "log", "offset": 1e-3}})
+        >>> ch, pt, rel = np.array([0.0, 2.0]), np.array([20.0, 40.0]), np.array([0.1, 0.05])
+        >>> y = ph.fit(rel, (ch, pt), rng=rng).forward(rel, (ch, pt), rng=rng)
+        >>> ph.inverse(y, (ch, pt)).round(9).tolist(), ph.refs
+        ([0.1, 0.05], ('pfChargedIsoPFPV', 'pt'))
     """
 
     kind: ClassVar[str] = "excess"
@@ -1209,16 +1219,23 @@ class Excess:
     scale: float = 1.0
     offset: float = 0.0
     below: bool = False
+    per: str = ""
 
     def __post_init__(self):
         if not self.over:
             raise ValueError("an 'excess' transform needs the target it exceeds ('over')")
         self.then = _inner(self.then, no_gen=f"the excess over {self.over!r}")
 
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """The targets the bound reads: ``over``, then ``per`` where given."""
+        return (self.over, self.per) if self.per else (self.over,)
+
     def _bound(self, ref) -> Array:
-        if ref is None:
-            raise ValueError("an 'excess' transform needs the values of the target it exceeds")
-        return self.scale * _f64(ref) + self.offset
+        if ref is None or (self.per and not isinstance(ref, tuple)):
+            raise ValueError(f"an 'excess' transform needs the values of {list(self.refs)}")
+        over = _f64(ref[0]) / _f64(ref[1]) if self.per else _f64(ref)
+        return self.scale * over + self.offset
 
     def _gap(self, x: Array, ref) -> Array:
         gap = self._bound(ref) - _f64(x) if self.below else _f64(x) - self._bound(ref)
@@ -1238,12 +1255,13 @@ class Excess:
     def to_dict(self) -> dict[str, Any]:
         line = {"scale": self.scale, "offset": self.offset, "below": self.below} if (
             self.scale != 1.0 or self.offset != 0.0 or self.below) else {}
-        return {"kind": self.kind, "over": self.over, **line, "then": self.then.to_dict()}
+        per = {"per": self.per} if self.per else {}
+        return {"kind": self.kind, "over": self.over, **per, **line, "then": self.then.to_dict()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Excess:
         return cls(over=d["over"], then=d.get("then"), scale=float(d.get("scale", 1.0)),
-                   offset=float(d.get("offset", 0.0)), below=bool(d.get("below", False)))
+                   offset=float(d.get("offset", 0.0)), below=bool(d.get("below", False)), per=d.get("per", ""))
 
 
 @dataclass
@@ -1560,9 +1578,10 @@ def _reference(t, gen: Mapping[str, Array] | None, columns: Mapping[str, Array])
     """The second input of ``t``: the ``over`` target for an :class:`Excess`, the (pt, eta) targets for a
     :class:`Calibration`, else its gen column."""
     if isinstance(t, Excess):
-        if t.over not in columns:
-            raise KeyError(f"target {t.over!r} (the 'over' of an excess) not given")
-        return columns[t.over]
+        missing = [r for r in t.refs if r not in columns]
+        if missing:
+            raise KeyError(f"targets {missing} (the bound of an excess) not given")
+        return tuple(columns[r] for r in t.refs) if t.per else columns[t.over]
     if isinstance(t, (Calibration, Relation)):
         missing = [r for r in t.refs if r not in columns]
         if missing:
@@ -1607,9 +1626,10 @@ class Pipeline:
             raise ValueError(f"dequantisation half-width must be in (0, 0.5), got {self.half_width}")
         kinds = {name: t for name, t in self.columns}
         for name, t in self.columns:
-            if isinstance(t, Excess) and (t.over not in kinds or isinstance(kinds[t.over], Excess)):
-                raise ValueError(f"{name!r} is an excess over {t.over!r}, which must be a target of the same "
-                                 "model and not an excess itself")
+            for r in t.refs if isinstance(t, Excess) else ():
+                if r not in kinds or isinstance(kinds[r], _RELATIVE):
+                    raise ValueError(f"{name!r} is an excess {'over' if r == t.over else 'per'} {r!r}, which must "
+                                     "be a target of the same model and not itself learnt relative to another target")
             for r in t.refs if isinstance(t, Calibration) else ():
                 if r not in kinds or isinstance(kinds[r], _RELATIVE):
                     raise ValueError(f"{name!r} is a calibration read at {r!r}, which must be a target of the "
@@ -1677,8 +1697,9 @@ class Pipeline:
         for j in order:
             name, t = self.columns[j]
             part = raw[:, starts[j] : starts[j + 1]]
-            ref = (out[t.over] if isinstance(t, Excess) else tuple(out[r] for r in t.refs)
-                   if isinstance(t, (Calibration, Relation)) else _gen_column(gen, {}, _gen_name(t)))
+            ref = ((tuple(out[r] for r in t.refs) if t.per else out[t.over]) if isinstance(t, Excess)
+                   else tuple(out[r] for r in t.refs) if isinstance(t, (Calibration, Relation))
+                   else _gen_column(gen, {}, _gen_name(t)))
             out[name] = t.inverse(part[:, 0] if t.dims == 1 else part, ref)
         return {name: out[name] for name, _ in self.columns}
 

@@ -2,19 +2,20 @@
 
 Every field of the reference detector's ``Photon`` (26) is learnt, constant or derived:
 
-* learnt: kinematics, ``energyErr``, shower shapes, isolations (``pfRelIso03_all`` as its excess over
-  the charged ``pfRelIso03_chg``, the raw sums ``pfChargedIsoPFPV`` and ``pfPhoIso03``), ``mvaID``,
+* learnt: kinematics, ``energyErr``, shower shapes, isolations (the raw sums ``pfChargedIsoPFPV`` and
+  ``pfPhoIso03``, ``pfRelIso03_all`` as its excess over ``pfChargedIsoPFPV / pt``), ``mvaID``,
   ``electronVeto``, ``pixelSeed``, ``seedGain``, ``eCorr`` and ``vidNestedWPBitmap`` (seven
   cut levels of 0-3, transform ``vid``);
 * constant: ``electronIdx`` -1 (the reference detector writes no photon-electron link);
-* derived after sampling (:func:`flashsim_coffea.sim.derive.photon`): ``cutBased`` (minimum
-  over the bitmap), ``mvaID_WP80/90`` (cuts on the score), ``isScEtaEB``/``isScEtaEE``, ``genPartFlav``, ``jetIdx``.
+* derived after sampling (:func:`flashsim_coffea.sim.derive.photon`): ``pfRelIso03_chg`` (``pfChargedIsoPFPV``
+  less rho x EA, over pT), ``cutBased`` (minimum over the bitmap), ``mvaID_WP80/90`` (cuts on the score),
+  ``isScEtaEB``/``isScEtaEE``, ``genPartFlav``, ``jetIdx``.
 
 Example:
     >>> [(s.key, s.candidates) for s in SOURCES]
     [('Photon_genphoton', 'GenPhoton'), ('Photon_genelectron', 'GenElectron'), ('Photon_jetfake', 'GenJetFake')]
     >>> len(FROM_PHOTON.targets), FROM_PHOTON.targets["vidNestedWPBitmap"]
-    (17, {'kind': 'vid', 'cuts': 7, 'bits': 2})
+    (16, {'kind': 'vid', 'cuts': 7, 'bits': 2})
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 from flashsim_coffea.specs._lepton import (
     EGAMMA_CONDITIONING,
     FLAG,
-    ISO_ALL_03,
     ISOLATION,
     JET_CONDITIONING,
     KINEMATICS,
@@ -39,11 +39,12 @@ _TARGETS = {
     "r9": R9,
     "sieie": POSITIVE,
     "hoe": ISOLATION,
-    "pfRelIso03_all": ISO_ALL_03,
+    # (charged + max(0, neutral - rho EA)) / pt, never below the raw charged sum over pt: learnt as the excess (the
+    # rho-corrected pfRelIso03_chg is derived from the raw sum; learnt beside it, the pair was not bound)
+    "pfRelIso03_all": {"kind": "excess", "over": "pfChargedIsoPFPV", "per": "pt", "then": ISOLATION},
     "mvaID": MVA,
     "electronVeto": FLAG,
     "pixelSeed": FLAG,
-    "pfRelIso03_chg": ISOLATION,
     # raw sums of PF candidates above their thresholds (charged hadrons 0.5 GeV, photons 1 GeV): 0 or at least
     # the threshold, a density that starts with a step there; logged from just under it (through ISO_SUM's
     # log(x + 0.01) the flow smoothed the step: 1.0-1.2 GeV held 7.4 % of FullSim's photons, 3.4 % of flash's)
