@@ -30,7 +30,7 @@ Example:
     >>> X = matrix({k: ak.to_numpy(ak.flatten(v)) for k, v in feats.items()}, muon.GENUINE.conditioning)
     >>> p = predict_proba(model, X)
     >>> np.round(p[:4], 3), ak.flatten(mu.pt)[:4].tolist()  # a 2.8 GeV muon rarely makes it
-    (array([0.98 , 0.948, 0.984, 0.001]), [43.625, 3.3046875, 26.75, 2.828125])
+    (array([0.986, 0.915, 0.986, 0.036]), [43.625, 3.3046875, 26.75, 2.828125])
     >>> keep_mask(p[:4], np.full(4, 0.5))
     array([ True,  True,  True, False])
 

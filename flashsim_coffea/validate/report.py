@@ -39,9 +39,9 @@ Example:
     >>> for line in summary_lines(report):
     ...     print(line)
     collection    AUC  medW1/σ  (floor)  max|Δeff|>20
-    Muon            -   0.1952   0.1249             -
+    Muon            -   0.2010   0.1680             -
     <BLANKLINE>
-      Muon_genmuon           objects     154/39      AUC - medW1/σ 0.1149 eff flash/full 0.939/0.951
+      Muon_genmuon           objects     154/39      AUC - medW1/σ 0.1147 eff flash/full 0.939/0.951
       Muon_jetfake           objects      73/11      AUC - medW1/σ 0.3633 eff flash/full 0.049/0.030
 """
 
@@ -285,7 +285,7 @@ def compare_source(src, ref: dict, flash: dict, seed: int = 0, auc_seeds: int = 
         >>> r["efficiency"], r["objects"]
         ({'fullsim': 0.9512195121951219, 'flash': 0.9390243902439024}, {'fullsim': 39, 'flash': 154})
         >>> {k: round(v, 3) for k, v in r["variables"]["pt"].items()}, r["auc"]  # AUC: under MIN_AUC_OBJECTS
-        ({'w1_over_sigma': 0.026, 'ks': 0.044}, None)
+        ({'w1_over_sigma': 0.029, 'ks': 0.05}, None)
     """
     out: dict = {"source": src.key}
     if ref["eff"] is not None:
