@@ -1231,6 +1231,10 @@ class Excess:
         """The targets the bound reads: ``over``, then ``per`` where given."""
         return (self.over, self.per) if self.per else (self.over,)
 
+    def read(self, values: Mapping[str, Array]):
+        """The second input of this transform from the model's targets ``values``: ``over``, or (``over``, ``per``)."""
+        return tuple(values[r] for r in self.refs) if self.per else values[self.over]
+
     def _bound(self, ref) -> Array:
         if ref is None or (self.per and not isinstance(ref, tuple)):
             raise ValueError(f"an 'excess' transform needs the values of {list(self.refs)}")
@@ -1581,7 +1585,7 @@ def _reference(t, gen: Mapping[str, Array] | None, columns: Mapping[str, Array])
         missing = [r for r in t.refs if r not in columns]
         if missing:
             raise KeyError(f"targets {missing} (the bound of an excess) not given")
-        return tuple(columns[r] for r in t.refs) if t.per else columns[t.over]
+        return t.read(columns)
     if isinstance(t, (Calibration, Relation)):
         missing = [r for r in t.refs if r not in columns]
         if missing:
@@ -1697,9 +1701,8 @@ class Pipeline:
         for j in order:
             name, t = self.columns[j]
             part = raw[:, starts[j] : starts[j + 1]]
-            ref = ((tuple(out[r] for r in t.refs) if t.per else out[t.over]) if isinstance(t, Excess)
-                   else tuple(out[r] for r in t.refs) if isinstance(t, (Calibration, Relation))
-                   else _gen_column(gen, {}, _gen_name(t)))
+            ref = (t.read(out) if isinstance(t, Excess) else tuple(out[r] for r in t.refs)
+                   if isinstance(t, (Calibration, Relation)) else _gen_column(gen, {}, _gen_name(t)))
             out[name] = t.inverse(part[:, 0] if t.dims == 1 else part, ref)
         return {name: out[name] for name, _ in self.columns}
 
