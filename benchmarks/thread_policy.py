@@ -5,7 +5,9 @@ events in a fresh Python process with its environment set before torch starts: `
 threads (``OMP_NUM_THREADS`` and ``torch.set_num_threads``), OpenMP's wait policy (``ACTIVE``: the
 default, idle threads spin; ``PASSIVE``: they sleep), ``processes`` such processes side by side
 (the Futures/Dask executors' layout; events/s summed), and optionally one CPU-bound neighbour
-process (a spinning Python loop: what another user's job does to an analysis-facility node).
+process (a spinning Python loop: what another user's job does to an analysis-facility node); and one
+thread in a dask worker's environment (``MALLOC_TRIM_THRESHOLD_=65536``, which a dask nanny sets), without and
+with :func:`flashsim_coffea.sim.allocator.fit_for_flows` (what the processor's workers call).
 Configurations are interleaved round by round, so that the machine's drift falls on all of them;
 each figure is the best of ``--repeat`` rounds.
 
@@ -42,6 +44,9 @@ arrays = uproot.open(sys.argv[1])["Events"].arrays(
     filter_name=[*genevents.branch_names(optional=True), "run", "luminosityBlock", "event"], entry_stop=int(sys.argv[2]))
 gen = genevents.from_branches(arrays, source=sys.argv[1])
 sim = FlashSim.load(sys.argv[3] or DEFAULT_MODELS, precision=sys.argv[5])
+if sys.argv[6] == "fit":
+    from flashsim_coffea.sim.allocator import fit_for_flows
+    fit_for_flows()
 sim.simulate(gen[:200], seed=1)
 sys.stdout.write("ready\\n"); sys.stdout.flush(); sys.stdin.readline()
 t = time.perf_counter(); sim.simulate(gen, seed=2); dt = time.perf_counter() - t
@@ -59,19 +64,26 @@ def configurations(cores: int) -> list[dict]:
         {"name": f"{cores} threads PASSIVE", "threads": cores, "policy": "PASSIVE", "processes": 1},
         {"name": f"{cores} processes x 1 thread", "threads": 1, "policy": None, "processes": cores},
     ]
-    return base + [{**c, "name": c["name"] + " + neighbour", "neighbour": True} for c in base]
+    dask = [{"name": "1 thread, dask worker env", "threads": 1, "policy": None, "processes": 1, "dask_env": True},
+            {"name": "1 thread, dask worker env, fitted", "threads": 1, "policy": None, "processes": 1, "dask_env": True,
+             "fit": True}]
+    return base + [{**c, "name": c["name"] + " + neighbour", "neighbour": True} for c in base] + dask
 
 
 def run_one(cfg: dict, data: str, events: int, models: str, precision: str) -> float:
     """events/s of one configuration (summed over its processes, started together once all are loaded)."""
     env = {**os.environ, "OMP_NUM_THREADS": str(cfg["threads"]), "MKL_NUM_THREADS": str(cfg["threads"])}
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    if cfg.get("dask_env"):
+        env["MALLOC_TRIM_THRESHOLD_"] = "65536"
     if cfg["policy"]:
         env["OMP_WAIT_POLICY"] = cfg["policy"]
     else:
         env.pop("OMP_WAIT_POLICY", None)
     neighbour = subprocess.Popen([sys.executable, "-c", _SPIN]) if cfg.get("neighbour") else None
     try:
-        kids = [subprocess.Popen([sys.executable, "-c", _CHILD, data, str(events), models, str(cfg["threads"]), precision],
+        kids = [subprocess.Popen([sys.executable, "-c", _CHILD, data, str(events), models, str(cfg["threads"]), precision,
+                                  "fit" if cfg.get("fit") else ""],
                                  env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                 for _ in range(cfg["processes"])]
         for k in kids:

@@ -155,14 +155,18 @@ def worker_engine(models_dir: str, collections: tuple[str, ...] | None = None, p
     the coffea processor. A worker process (futures, dask) runs one torch thread unless
     ``OMP_NUM_THREADS`` says otherwise: N workers x 1 thread beat 1 worker x N threads alone and
     beside another job, where N threads spin and collapse (``benchmarks/thread_policy.py``,
-    docs/performance.md "Thread policy").
+    docs/performance.md "Thread policy"). In a dask worker, glibc's mmap threshold that the nanny's
+    ``MALLOC_TRIM_THRESHOLD_`` fixed at 128 KiB is raised (:func:`flashsim_coffea.sim.allocator.fit_for_flows`:
+    the flows ran at half speed there).
     """
     import torch
 
+    from flashsim_coffea.sim.allocator import fit_for_flows
     from flashsim_coffea.sim.engine import FlashSim
 
     if multiprocessing.parent_process() is not None and "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)
+    fit_for_flows()
     return FlashSim.load(models_dir, collections=collections, precision=precision)
 
 
