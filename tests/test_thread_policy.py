@@ -36,4 +36,8 @@ def test_two_processes_beside_a_neighbour_run_and_leave_nothing_behind(tiny_mode
     assert rate > 0
     assert _children() <= before
     names = [c["name"] for c in thread_policy.configurations(cores=4)]
-    assert len(names) == 8 and "4 threads PASSIVE + neighbour" in names
+    assert len(names) == 10 and "4 threads PASSIVE + neighbour" in names
+    # the dask worker's environment with the allocator fitted: the child runs fit_for_flows and measures
+    fitted = next(c for c in thread_policy.configurations(cores=4) if c["name"] == "1 thread, dask worker env, fitted")
+    assert fitted["dask_env"] and fitted["fit"]
+    assert thread_policy.run_one(fitted, str(tt_sample), 120, str(tiny_models), "float32") > 0
