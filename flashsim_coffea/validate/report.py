@@ -39,10 +39,11 @@ Example:
     >>> for line in summary_lines(report):
     ...     print(line)
     collection    AUC  medW1/σ  (floor)  max|Δeff|>20
-    Muon            -   0.2010   0.1680             -
+    Muon            -   0.1539   0.1522             -
     <BLANKLINE>
       Muon_genmuon           objects     154/39      AUC - medW1/σ 0.1147 eff flash/full 0.939/0.951
-      Muon_jetfake           objects      73/11      AUC - medW1/σ 0.3633 eff flash/full 0.049/0.030
+      Muon_jetfake           objects      67/11      AUC - medW1/σ 0.4042 eff flash/full 0.045/0.030
+      Muon_uefake            objects       7/3       AUC - medW1/σ 0.7387 count flash/full 0.04/0.06
 """
 
 from __future__ import annotations
