@@ -5,10 +5,10 @@ A dask nanny starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536`` (dask's
 any of glibc's ``MALLOC_*`` thresholds turns off its *dynamic* mmap threshold, which otherwise rises
 to the size of the blocks a program frees: the threshold stays at 128 KiB, and every array above it
 (each torch activation of a flow batch: 4000 events make blocks of megabytes) is a fresh ``mmap``,
-zero-filled page by page, and unmapped when freed. Measured on this 2-core machine (4000 ``zh_llbb``
-events, the processor's flash pass, one thread, best of a run each): 835 events/s in a plain process,
-372 in a dask worker, 396 in a plain process started with ``MALLOC_TRIM_THRESHOLD_=65536``;
-:func:`fit_for_flows` in that process gives 848 (and 859 without the variable).
+zero-filled page by page, and unmapped when freed. Measured on this 2-core machine, the three side by
+side in one run (``benchmarks/thread_policy.py --only "1 thread" "1 thread, dask worker env" "1 thread, dask
+worker env, fitted"``, 4000 ``zh_llbb`` events, one thread, best of 2): 880 events/s in a plain process,
+391 with ``MALLOC_TRIM_THRESHOLD_=65536``, 893 with that variable and :func:`fit_for_flows`.
 
 :func:`fit_for_flows` raises the mmap threshold to glibc's largest (32 MiB) and the trim threshold to
 128 MiB with ``mallopt`` when the environment set a threshold and left the mmap one to glibc, as in
