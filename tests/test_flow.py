@@ -80,6 +80,28 @@ def test_rebuild_from_config_and_flops(trained):
     # linear layers of [64, 64, 64], dim 2, context 1: input (2+1+1)x64; per block 2x64x64 + 2x64; out 64x2
     assert nets.count_flops(net) == 4 * 64 + 3 * (2 * 64 * 64 + 2 * 64) + 64 * 2
     assert nets.count_flops(net) * ode.nfe("rk4", 20) == 80 * nets.count_flops(net)
+    # the context columns (input layer and three gates, one context column each) are what a wider context adds
+    assert nets.context_flops(net) == 4 * 64
+    wide = nets.build_velocity({**cfg, "context_dim": 279})
+    assert nets.count_flops(wide) - nets.count_flops(net) == nets.context_flops(wide) - nets.context_flops(net)
+    assert nets.context_flops(nets.mlp(5, [8], 2)) == 0
+
+
+def test_context_products_once_per_object():
+    """``at`` applies the context columns once: a 279-wide context (a one-hot of 278 categories) leaves the
+    per-evaluation product of the state unchanged, the velocity equal to ``forward``."""
+    torch.manual_seed(0)
+    net = nets.build_velocity({"dim": 3, "context_dim": 279, "hidden": [32, 32]})
+    c = torch.zeros(7, 279)
+    c[torch.arange(7), torch.arange(7) * 30] = 1.0
+    x = torch.randn(7, 3)
+    v = net.at(c)
+    torch.testing.assert_close(v(0.4, x), net(torch.full((7,), 0.4), x, c), atol=1e-5, rtol=1e-5)
+    calls = []
+    hook = net.inp.register_forward_hook(lambda *a: calls.append(1))
+    v(0.7, x)
+    hook.remove()
+    assert calls == []  # the solver's evaluations never run the input layer over the context
 
 
 def _small(seed, n=2000):

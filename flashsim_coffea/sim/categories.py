@@ -19,11 +19,10 @@ by up to half (the thin 2.5-2.7 bands). :func:`with_regions` adds each row's reg
 :func:`encode`; after the flow, :func:`place_regions` moves the target into the drawn region at the
 relative position the flow gave it (the flow, given the drawn class, put nearly all there already).
 
-Model sets trained before (flow card without ``categories_first``) drew the combination after the
-flow, given the conditioning and the flow's sample (:func:`draw`): the flow's sample then decided
-the flavour, and what it blurred of a rare flavour's b-tag scores was lost to that flavour (the split
-jets of ``zh_llbb``: 421 b-flavoured in FullSim, 390 from the classifier given their real targets,
-341 given the flow's; docs/performance.md).
+Model sets before the twentieth drew the combination after the flow, given the conditioning and the flow's
+sample: the flow's sample then decided the flavour, and what it blurred of a rare flavour's b-tag scores was lost
+to that flavour (the split jets of ``zh_llbb``: 421 b-flavoured in FullSim, 390 from the classifier given their
+real targets, 341 given the flow's; docs/performance.md). The engine refuses such cards (retrain the source).
 
 Example:
     Two fields, three combinations seen, the classifier's probabilities flat:
@@ -60,12 +59,6 @@ def decode(classes: np.ndarray, index: np.ndarray, fields: list[str]) -> dict[st
     return {f: picked[:, i] for i, f in enumerate(fields)}
 
 
-def inputs(context: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The classifier's input rows: the conditioning and the flow's sample (preprocessed space) side by side."""
-    return np.concatenate([np.asarray(context, np.float32).reshape(len(context), -1),
-                           np.asarray(y, np.float32).reshape(len(y), -1)], axis=1)
-
-
 def pick(model: CountModel, x: np.ndarray, normal: np.ndarray) -> np.ndarray:
     """One class index per row of the classifier's inputs ``x``, by inverse CDF at Φ(``normal``) (a
     standard-normal draw per row: the engine's counter-based noise, :mod:`flashsim_coffea.sim.random`);
@@ -96,15 +89,6 @@ def with_class(context: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
         [[0.5, 0.0, 1.0], [1.5, 1.0, 0.0]]
     """
     return np.concatenate([context, onehot(index, n)], axis=1)
-
-
-def draw(model: CountModel, classes: np.ndarray, fields: list[str], context: np.ndarray, y: np.ndarray,
-         normal: np.ndarray) -> dict[str, np.ndarray]:
-    """After the flow (models trained before the categories came first): one combination per row given the
-    conditioning and the flow's sample ``y``."""
-    if not len(context):
-        return decode(classes, np.zeros(0, np.int64), fields)
-    return decode(classes, pick(model, inputs(context, y), normal), fields)
 
 
 def with_regions(columns: dict[str, np.ndarray], fields: list[str], targets: dict[str, dict]) -> dict[str, np.ndarray]:

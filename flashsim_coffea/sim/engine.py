@@ -153,9 +153,8 @@ class SourceModel:
 
     @property
     def categories_first(self) -> bool:
-        """Whether the categories are drawn before the flow and given to it (:mod:`flashsim_coffea.sim.categories`);
-        sets trained before draw them after it."""
-        return self.categories is not None and bool(self.cards.get("flow", {}).get("categories_first", False))
+        """Whether the source draws categories, before the flow and given to it (:mod:`flashsim_coffea.sim.categories`)."""
+        return self.categories is not None
 
     @property
     def abs_eta_max(self) -> float | None:
@@ -285,6 +284,9 @@ def load_source(directory: str | os.PathLike, spec: Source) -> SourceModel:
     if fields and not Path(cat_path).is_file():
         raise cards.ModelCardError(f"{path}: trained with a categories model for {fields}, which {cat_path} "
                                    "should hold: copy the source's folder whole, or retrain it")
+    if fields and not c.get("categories_first"):
+        raise cards.ModelCardError(f"{path}: trained with its categories {fields} drawn after the flow (model sets "
+                                   "before the twentieth), which this version no longer samples: retrain the source")
     src = as_trained(spec, names, c.get("conditioning", []), fields)
     _check_card(c, path, src, "flow")
     net = build_velocity(c["network"])
@@ -332,9 +334,6 @@ def draw(m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict[str, 
     if m.categories_first:  # a drawn region moves its target there
         out.update(categories.place_regions(m.pipeline, out, categories.decode(m.classes, index,
                                                                                list(m.source.categories))))
-    elif m.categories is not None:  # a model set trained with the categories after the flow
-        out.update(categories.draw(m.categories, m.classes, list(m.source.categories), context, y,
-                                   noise[:, m.flow.dim]))
     return out
 
 
@@ -520,15 +519,18 @@ class FlashSim:
         return self
 
     def flops_per_object(self) -> dict[str, dict[str, int]]:
-        """Multiply-adds per object of each source: flow (x NFE of the solver), its categories classifier (per
-        drawn row, as the flow) and efficiency/count."""
-        from flashsim_coffea.sim.nets import count_flops
+        """Multiply-adds per object of each source: flow (its products of the state and time, x NFE of the
+        solver), the flow's context products (``context``: once per drawn row, :func:`~.nets.context_flops`), its
+        categories classifier (per drawn row, as the flow) and efficiency/count."""
+        from flashsim_coffea.sim.nets import context_flops, count_flops
         from flashsim_coffea.sim.ode import nfe
 
         out = {}
         for key, m in self.models.items():
             other = m.efficiency if m.efficiency is not None else m.count
-            out[key] = {"flow": count_flops(m.flow) * nfe(self.solver_of(key), self.steps_of(key)),
+            once = context_flops(m.flow)
+            out[key] = {"flow": (count_flops(m.flow) - once) * nfe(self.solver_of(key), self.steps_of(key)),
+                        "context": once,
                         "categories": count_flops(m.categories) if m.categories is not None else 0,
                         "selection": count_flops(other) if other is not None else 0}
         return out

@@ -208,6 +208,23 @@ def count_flops(net: nn.Module) -> int:
     """
     return sum(m.in_features * m.out_features for m in net.modules() if isinstance(m, nn.Linear))
 
+
+def context_flops(net: nn.Module) -> int:
+    """Multiply-adds of a :class:`VelocityNet`'s context columns (the input layer's and every gate's) for one
+    object: :meth:`VelocityNet.at` computes them once per object, not at each of the solver's evaluations, so
+    sampling one object costs ``(count_flops(net) - context_flops(net)) * nfe + context_flops(net)``; 0 for any
+    other network.
+
+    Example:
+        >>> net = build_velocity({"dim": 2, "context_dim": 3, "hidden": [16, 16]})
+        >>> context_flops(net), count_flops(net)  # 3 x (16 + 16 + 16): the input layer and two gates
+        (144, 1280)
+    """
+    if not isinstance(net, VelocityNet):
+        return 0
+    gates = [b.gate.out_features for b in net.blocks if b.gate is not None]
+    return net.context_dim * (net.inp.out_features + sum(gates))
+
 def as_tensor(a, cols: int | None = None) -> torch.Tensor:
     """float32 tensor from numpy or torch; a 1-D input becomes ``(n, cols)`` when ``cols`` is given."""
     t = a.float() if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a, np.float32))

@@ -22,7 +22,7 @@ Example:
     >>> gen = from_branches(tree.arrays(filter_name=[*branch_names(), "run", "luminosityBlock", "event"], entry_stop=20))
     >>> rows = bench(DEFAULT_MODELS, gen, steps=("index", 2, 8), repeats=1)
     >>> [(r["solver"], r["steps"], round(r["flops_per_event"] / 1e6, 2)) for r in rows]  # network MFLOP per event
-    [('midpoint', 'index', 19.51), ('midpoint', 2, 6.96), ('midpoint', 8, 24.08)]
+    [('midpoint', 'index', 18.66), ('midpoint', 2, 7.12), ('midpoint', 8, 22.86)]
     >>> lines(rows)[0]
     'device precision solver   steps  events/s  MFLOP/ev  floor ev/s  GFLOP/s'
 """
@@ -74,7 +74,8 @@ def flops_per_event(sim: FlashSim, gen: ak.Array, sampled: dict[str, int]) -> fl
 
     n = max(len(gen), 1)
     per = sim.flops_per_object()
-    total = sum((per[key]["flow"] + per[key]["categories"]) * rows for key, rows in sampled.items()) / n
+    total = sum((per[key]["flow"] + per[key]["context"] + per[key]["categories"]) * rows
+                for key, rows in sampled.items()) / n
     for key, m in sim.models.items():
         if m.source.candidates is not None:
             total += per[key]["selection"] * float(ak.sum(ak.num(candidates.select(gen, m.source.candidates)))) / n
