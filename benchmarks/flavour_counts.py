@@ -42,9 +42,10 @@ CLASSES = {
 REGIONS = {"|eta| 0-1.3": (0.0, 1.3), "|eta| 1.3-2.5": (1.3, 2.5), "|eta| 2.5-3": (2.5, 3.0), "|eta| 3-5": (3.0, 5.0)}
 
 
-def per_event_counts(jets: ak.Array, pt_min: float) -> dict[str, np.ndarray]:
+def per_event_counts(jets: ak.Array, pt_min: float, by_region: bool = False) -> dict[str, np.ndarray]:
     """Per event, the jets without a GenJet above ``pt_min`` in each class of :data:`CLASSES` and region of
-    :data:`REGIONS`.
+    :data:`REGIONS` (``by_region``: and each class inside each region, ``"parton g, |eta| 3-5"``: whether the
+    flavour shares are right where the jets are, apart from how many each region has).
 
     Example:
         >>> jets = ak.Array([[{"pt": 30.0, "eta": 0.5, "genJetIdx": -1, "partonFlavour": -21, "hadronFlavour": 0},
@@ -55,16 +56,21 @@ def per_event_counts(jets: ak.Array, pt_min: float) -> dict[str, np.ndarray]:
 '|eta| 3-5': [0, 1]}
     """
     free = jets[(jets.genJetIdx < 0) & (jets.pt > pt_min)]
-    out = {}
+    out, hits = {}, {}
     for name, (field, values) in CLASSES.items():
         a = abs(free[field])
         hit = a == values[0]
         for v in values[1:]:
             hit = hit | (a == v)
+        hits[name] = hit
         out[name] = ak.to_numpy(ak.sum(hit, axis=1)).astype(np.int64)
     a = abs(free.eta)
     for name, (lo, hi) in REGIONS.items():
-        out[name] = ak.to_numpy(ak.sum((a >= lo) & (a < hi), axis=1)).astype(np.int64)
+        inside = (a >= lo) & (a < hi)
+        out[name] = ak.to_numpy(ak.sum(inside, axis=1)).astype(np.int64)
+        if by_region:
+            for c, hit in hits.items():
+                out[f"{c}, {name}"] = ak.to_numpy(ak.sum(hit & inside, axis=1)).astype(np.int64)
     return out
 
 
@@ -93,34 +99,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1, help="simulation seed")
     p.add_argument("--pt-min", type=float, default=15.0, help="jet pT threshold (GeV)")
     p.add_argument("--step", type=int, default=10000, help="events simulated at a time")
+    p.add_argument("--by-region", action="store_true", help="also each class inside each |eta| region")
     p.add_argument("--out", default="flavour_counts.json", help="output JSON")
     args = p.parse_args(argv)
     sim = FlashSim.load(args.models, collections=["Jet"])
     fields = ["Jet_pt", "Jet_eta", "Jet_genJetIdx", "Jet_partonFlavour", "Jet_hadronFlavour"]
     names = [*genevents.branch_names(optional=True), "run", "luminosityBlock", "event"]
-    full = {k: [] for k in [*CLASSES, *REGIONS]}
-    flash = {k: [] for k in [*CLASSES, *REGIONS]}
+    full, flash = {}, {}
     for path in args.data:
         tree = uproot.open(path)["Events"]
         stop = min(tree.num_entries, args.events or tree.num_entries)
         for start in range(0, stop, args.step):
             arrays = tree.arrays(filter_name=[*names, *fields], entry_start=start, entry_stop=min(stop, start + args.step))
             reco = ak.zip({f[4:]: arrays[f] for f in fields})
-            for k, v in per_event_counts(reco, args.pt_min).items():
-                full[k].append(v)
+            for k, v in per_event_counts(reco, args.pt_min, args.by_region).items():
+                full.setdefault(k, []).append(v)
             gen = genevents.from_branches(arrays[[n for n in arrays.fields if n not in fields]], source=path)
             out = sim.simulate(gen, seed=args.seed, replicas=args.replicas)
-            counts = per_event_counts(out.Jet, args.pt_min)
+            counts = per_event_counts(out.Jet, args.pt_min, args.by_region)
             gen_event = ak.to_numpy(out.FlashSim.genEventIdx)
             for k, v in counts.items():  # the replicas of one gen event summed
-                flash[k].append(np.bincount(gen_event, weights=v, minlength=len(gen)))
+                flash.setdefault(k, []).append(np.bincount(gen_event, weights=v, minlength=len(gen)))
     rows = compare({k: np.concatenate(v) for k, v in full.items()}, {k: np.concatenate(v) for k, v in flash.items()},
                    args.replicas)
     n_events = int(sum(len(v) for v in full["parton 0"]))
     print(f"jets without a GenJet, pT > {args.pt_min:g} GeV, {n_events} events, flash K = {args.replicas}")
-    print(f"{'class':<13} {'FullSim':>14} {'flash':>16} {'pull':>6}")
+    print(f"{'class':<28} {'FullSim':>14} {'flash':>16} {'pull':>6}")
     for r in rows:
-        print(f"{r['class']:<13} {r['fullsim']:>8.0f} ± {r['fullsim_err']:<4.0f} {r['flash']:>9.1f} ± "
+        print(f"{r['class']:<28} {r['fullsim']:>8.0f} ± {r['fullsim_err']:<4.0f} {r['flash']:>9.1f} ± "
               f"{r['flash_err']:<4.0f} {r['pull']:>6.2f}")
     Path(args.out).write_text(json.dumps({"files": [Path(x).name for x in args.data], "events": n_events,
                                           "replicas": args.replicas, "pt_min": args.pt_min, "rows": rows}, indent=1))

@@ -27,6 +27,12 @@ def test_classes_count_only_unmatched_jets_above_threshold():
     # regions by |eta|, the lower edge inside
     assert c["|eta| 2.5-3"].tolist() == [1, 0] and c["|eta| 1.3-2.5"].tolist() == [0, 1]
     assert c["|eta| 0-1.3"].tolist() == [0, 0] and c["|eta| 3-5"].tolist() == [0, 0]
+    assert "parton b, |eta| 1.3-2.5" not in c
+    by = fc.per_event_counts(jets, 15.0, by_region=True)
+    assert by["parton b, |eta| 1.3-2.5"].tolist() == [0, 1] and by["parton uds, |eta| 2.5-3"].tolist() == [1, 0]
+    assert by["parton b, |eta| 0-1.3"].tolist() == [0, 0]  # the matched b jet at 1.0 is not counted
+    for name in fc.REGIONS:  # the classes of a field split each region's jets
+        assert sum(by[f"{k}, {name}"] for k in fc.CLASSES if k.startswith("parton")).tolist() == by[name].tolist()
 
 
 def test_flash_errors_sum_the_replicas_of_a_gen_event_before_squaring():
