@@ -1,11 +1,12 @@
 """Categorical targets drawn by a classifier before the flow (``sim/categories.py``): class shares calibrated,
 the engine's flavours of a source with categories come from its classifier and its flow is given them, model
-sets that drew them after the flow still run so, a folder without the classifier is refused."""
+sets that drew them after the flow are refused, as a folder without the classifier."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import awkward as ak
 import numpy as np
@@ -139,6 +140,38 @@ def test_the_flow_is_given_the_drawn_combination(tiny_models, tt_gen):
     assert set(had_c.tolist()) == {4} and set(had_g.tolist()) == {0}
     # same events, seed and noise: the jets differ only through the class the flow was given
     assert len(pt_c) == len(pt_g) and not np.allclose(pt_c, pt_g)
+
+
+def test_the_pileup_classifier_reads_only_the_pileup(tiny_models, tt_gen):
+    m = load_source(tiny_models, jet.PILEUP)
+    assert m.cards["categories"]["inputs"] == ["nTrueInt", "nPU"] and m.categories.config["input_dim"] == 2
+    assert [m.source.conditioning[i] for i in m.category_columns] == ["nTrueInt", "nPU"]
+    x = np.arange(2 * len(m.source.conditioning), dtype=np.float32).reshape(2, -1)
+    assert m.category_inputs(x).tolist() == [[0.0, 1.0], [7.0, 8.0]]
+    # the draw reads those columns alone: other conditioning moves the flow, not the combination drawn
+    noise = np.random.default_rng(0).standard_normal((200, m.noise_dim)).astype(np.float32)
+    base = np.tile(np.array([[40.0, 40.0, 5, 2, 300.0, 8, 40.0]], np.float32), (200, 1))
+    busy = base.copy()
+    busy[:, 2:] *= 3
+    a, b = (draw(m, c, noise, {}, steps=2) for c in (base, busy))
+    assert np.array_equal(a["partonFlavour"], b["partonFlavour"]) and not np.allclose(a["pt"], b["pt"])
+
+
+def test_a_categories_card_with_inputs_outside_the_conditioning_is_refused(tiny_models, tmp_path):
+    d = tmp_path / "models"
+    shutil.copytree(tiny_models, d)
+    card = d / "Jet_pileup" / "categories.json"
+    c = json.loads(card.read_text())
+    card.write_text(json.dumps({**c, "inputs": ["nTrueInt", "rho"]}))
+    with pytest.raises(cards.ModelCardError, match=r"categories\.json: inputs \['nTrueInt', 'rho'\] are not 2 of"):
+        load_source(d, jet.PILEUP)
+
+
+def test_categories_conditioning_names_conditioning_features():
+    with pytest.raises(ValueError, match="categories_conditioning names \\['rho'\\]"):
+        replace(jet.PILEUP, categories_conditioning=("nPU", "rho"))
+    with pytest.raises(ValueError, match="categories_conditioning without categories"):
+        replace(jet.PILEUP, categories=(), categories_conditioning=("nPU",))
 
 
 def test_a_card_with_the_categories_after_the_flow_is_refused(tiny_models, tmp_path):

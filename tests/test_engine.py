@@ -392,7 +392,8 @@ def test_models_made_before_a_spec_grew_write_what_they_learnt(tmp_path, legacy_
 
     shutil.copytree(legacy_models / "Jet_pileup", tmp_path / "Jet_pileup")
     grown = Source(**{**jet.PILEUP.__dict__, "targets": {**jet.PILEUP.targets, "partonFlavour": {"kind": "integer"}},
-                      "conditioning": [*jet.PILEUP.conditioning, "nGenJet30"], "categories": ()})
+                      "conditioning": [*jet.PILEUP.conditioning, "nGenJet30"], "categories": (),
+                      "categories_conditioning": ()})
     m = load_source(tmp_path, grown)
     card = json.loads((tmp_path / "Jet_pileup" / "flow.json").read_text())
     learnt = card["targets"]

@@ -145,6 +145,13 @@ class SourceModel:
     #: the classifier of the source's categories (:mod:`flashsim_coffea.sim.categories`) and its classes
     categories: CountModel | None = None
     classes: np.ndarray | None = None
+    #: the conditioning columns the categories classifier reads (its card's ``inputs``; all when absent)
+    category_columns: np.ndarray | None = None
+
+    def category_inputs(self, context: np.ndarray) -> np.ndarray:
+        """The categories classifier's input rows: the columns of the conditioning ``context`` it was trained on."""
+        context = np.asarray(context, np.float32).reshape(len(context), len(self.source.conditioning))
+        return context if self.category_columns is None else context[:, self.category_columns]
 
     @property
     def noise_dim(self) -> int:
@@ -231,6 +238,7 @@ def as_trained(src: Source, targets: list[str], conditioning: list[str], categor
     learnt = [*targets, *(c for c in categories if not c.endswith(REGION))]
     return replace(src, targets={k: src.targets[k] for k in learnt}, conditioning=list(conditioning),
                    categories=tuple(categories),
+                   categories_conditioning=src.categories_conditioning if categories else (),
                    constants={k: v for k, v in src.constants.items() if k not in learnt},
                    copy={k: v for k, v in src.copy.items() if k not in learnt},
                    oversample={k: v for k, v in src.oversample.items() if k in conditioning},
@@ -299,6 +307,13 @@ def load_source(directory: str | os.PathLike, spec: Source) -> SourceModel:
     if fields:
         out.categories, out.cards["categories"] = _load_selection(Path(cat_path), src, "categories", build_count)
         out.classes = np.asarray(out.cards["categories"]["classes"], np.int64)
+        inputs = out.cards["categories"].get("inputs")
+        if inputs is not None:
+            unknown = [n for n in inputs if n not in src.conditioning]
+            if unknown or len(inputs) != out.categories.config["input_dim"]:
+                raise cards.ModelCardError(f"{cat_path}: inputs {inputs} are not {out.categories.config['input_dim']} "
+                                           f"of the conditioning {src.conditioning}")
+            out.category_columns = np.array([src.conditioning.index(n) for n in inputs], np.int64)
         if list(out.cards["categories"].get("fields", [])) != fields or out.classes.shape != (
                 out.categories.n_max + 1, len(fields)):
             raise cards.ModelCardError(f"{cat_path}: its fields and classes do not fit {path} and its weights")
@@ -322,7 +337,7 @@ def draw(m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict[str, 
     transforms (``gen``: the candidates' gen columns), and its categories (:mod:`flashsim_coffea.sim.categories`)
     from the last column. ``noise``: ``m.noise_dim`` standard normals a row."""
     if m.categories_first:  # the combination from the conditioning, then the flow given it
-        index = categories.pick(m.categories, context, noise[:, m.flow.dim])
+        index = categories.pick(m.categories, m.category_inputs(context), noise[:, m.flow.dim])
         width = m.flow.context_dim - len(m.classes)  # kept when there are no rows
         flow_context = categories.with_class(np.asarray(context, np.float32).reshape(len(context), width), index,
                                              len(m.classes))

@@ -160,6 +160,11 @@ class Source:
             category shares; ``"<target>:region"`` (:data:`REGION`) for the region of a ``regions`` target (the
             pileup jets' calorimeter region of η), its position inside the region still the flow's. ``()``: the
             flow learns them as its other targets.
+        categories_conditioning: the conditioning features the categories classifier sees (a subset of
+            :attr:`conditioning`; the flow still sees all of it). ``()``: all of it. The pileup jets' flavour
+            shares hardly differ between processes (parton flavour 0 for 0.29-0.31 of them, weighted, in each
+            training process), but a classifier given the event's jet counts, HT and MET read 0.25 for ttbar and
+            0.35 for W+jets; given the pileup alone, within 0.016 of every process (docs/performance.md).
         apart_from: ``((candidate kind, ΔR), ...)``: the source's objects lie farther than ΔR from every
             candidate of each kind in their event, as every training object does by construction (the pileup
             jets from the GenJets and from the b hadrons outside them: the jets there are split and bhadron
@@ -195,6 +200,7 @@ class Source:
     region: Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], np.ndarray] | None = None
     apart_from: tuple[tuple[str, float], ...] = ()
     categories: tuple[str, ...] = ()
+    categories_conditioning: tuple[str, ...] = ()
     draw_with: str | None = None
 
     @property
@@ -209,7 +215,10 @@ class Source:
         if wrong or len(set(self.categories)) < len(self.categories):
             raise ValueError(f"source {self.key}: categories {list(self.categories)}: each once, a onehot target or "
                              "the region of a regions target (not mirrored: an image lies in another region)")
-        for option, names in (("oversample", self.oversample), ("efficiency_bins", self.efficiency_bins)):
+        if self.categories_conditioning and not self.categories:
+            raise ValueError(f"source {self.key}: categories_conditioning without categories")
+        for option, names in (("oversample", self.oversample), ("efficiency_bins", self.efficiency_bins),
+                              ("categories_conditioning", self.categories_conditioning)):
             unknown = [n for n in names if n not in self.conditioning]
             if unknown:
                 raise ValueError(f"source {self.key}: {option} names {unknown}, which are not in its conditioning "

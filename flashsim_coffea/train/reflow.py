@@ -97,7 +97,8 @@ def reflow_source(models: str | os.PathLike, key: str, tables: str | os.PathLike
     if len(context) < rows:  # fewer objects than pairs wanted: the rows again, each copy with its own noise
         context = np.resize(context, (rows, context.shape[1]))
     if m.categories_first:  # the flow's context: + the class
-        index = categories.pick(m.categories, context, np.random.default_rng([seed, 1]).standard_normal(len(context)))
+        index = categories.pick(m.categories, m.category_inputs(context),
+                                np.random.default_rng([seed, 1]).standard_normal(len(context)))
         context = categories.with_class(context, index, len(m.classes))
     student, hist = reflow(m.flow, context, seed, steps=steps, min_steps=min_steps, progress=progress)
     src_dir, dst = Path(models) / key, Path(out) / key

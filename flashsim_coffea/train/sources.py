@@ -436,11 +436,12 @@ def _train_categories(src: Source, rows: dict[str, np.ndarray], rng: np.random.G
     # 1024 rows, the 930 apart fake electrons had 40 steps: region shares of a barely trained classifier)
     batch = int(min(1024, max(128, len(index) // 16)))
     epochs = max(40, math.ceil(MIN_CATEGORY_STEPS * batch / max(1.0, 0.8 * len(index))))
-    model, h = train_count(_pair_conditioning(rows, src.conditioning), index, config=CATEGORIES_CONFIG, seed=seed,
+    inputs = list(src.categories_conditioning or src.conditioning)
+    model, h = train_count(_pair_conditioning(rows, inputs), index, config=CATEGORIES_CONFIG, seed=seed,
                            quantile=1.0, progress=progress, weights=rows.get(APART_WEIGHT), epochs=epochs,
                            batch_size=batch, patience=max(8, epochs // 8), checkpoint=checkpoint)
     cards.save(out, "categories", model.state_dict(),
-               {"kind": "categories", **common, "fields": fields, "classes": classes.tolist(),
+               {"kind": "categories", **common, "inputs": inputs, "fields": fields, "classes": classes.tolist(),
                 "network": model.config, "first": True,
                 "history": {k: v for k, v in _history(h).items() if k not in ("mean_count", "model_mean_count")}})
     return classes, index
