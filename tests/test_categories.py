@@ -185,6 +185,7 @@ def test_a_card_with_the_categories_after_the_flow_is_refused(tiny_models, tmp_p
         load_source(d, jet.PILEUP)
     assert load_source(tiny_models, jet.PILEUP).categories_first
 
+
 def test_a_flow_trained_with_categories_needs_its_classifier(tiny_models, tmp_path):
     shutil.copytree(tiny_models / "Jet_pileup", tmp_path / "Jet_pileup")
     (tmp_path / "Jet_pileup" / "categories.json").unlink()

@@ -238,7 +238,8 @@ def as_trained(src: Source, targets: list[str], conditioning: list[str], categor
     learnt = [*targets, *(c for c in categories if not c.endswith(REGION))]
     return replace(src, targets={k: src.targets[k] for k in learnt}, conditioning=list(conditioning),
                    categories=tuple(categories),
-                   categories_conditioning=tuple(k for k in src.categories_conditioning if k in conditioning and categories),
+                   categories_conditioning=tuple(k for k in src.categories_conditioning if k in conditioning)
+                   if categories else (),
                    constants={k: v for k, v in src.constants.items() if k not in learnt},
                    copy={k: v for k, v in src.copy.items() if k not in learnt},
                    oversample={k: v for k, v in src.oversample.items() if k in conditioning},
