@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+from flashsim_coffea.sim.precision import resolve
+
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -105,12 +107,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", required=True, help="a NanoAOD file with gen collections")
     ap.add_argument("--events", type=int, default=2000)
     ap.add_argument("--models", default="", help="models folder (default: the shipped set)")
-    ap.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--precision", default="auto", choices=["float32", "bfloat16", "auto"],
+                    help="of the flows (default: auto, the engine's: bfloat16 where the CPU has it natively)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--only", nargs="*", help="configuration names to run (default: all)")
     ap.add_argument("--out", help="JSON file for the figures")
     args = ap.parse_args(argv)
+    args.precision = resolve(args.precision, "cpu")
     cfgs = [c for c in configurations(args.cores) if not args.only or c["name"] in args.only]
     best: dict[str, float] = {}
     for r in range(args.repeat):

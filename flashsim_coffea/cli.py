@@ -159,7 +159,7 @@ def _add_simulate(sub) -> None:
     p.add_argument("--seed", type=positive_int, default=1, help="simulation seed (default 1)")
     p.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
                    help="arithmetic of the flows: bfloat16 is 2-3x faster where the CPU has native bfloat16 "
-                   "(auto: there only; default: the models index's, float32)")
+                   "(auto: there only; default: the models index's, else auto)")
     p.add_argument("--chunksize", type=positive_int, default=None, help="gen events per chunk (default 10000)")
     p.add_argument("--workers", type=positive_int, default=1, help="chunks run on a local dask cluster of N processes")
     p.add_argument("--scheduler", default=None, metavar="ADDR", help="run the chunks on this dask scheduler")
@@ -403,7 +403,7 @@ def _add_validate(sub) -> None:
     p.add_argument("--steps", type=positive_int, default=None, help="ODE steps (default: the models index's)")
     p.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
                    help="arithmetic of the flows: bfloat16 is 2-3x faster where the CPU has native bfloat16 "
-                   "(auto: there only; default: the models index's, float32)")
+                   "(auto: there only; default: the models index's, else auto)")
     p.add_argument("--grid", choices=("uniform", "late"), default=None,
                    help="ODE time grid: equal steps or steps shrinking toward the data end (default: the models index's)")
     p.add_argument("--replicas", type=positive_int, default=1,
@@ -669,12 +669,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``flashsim`` console script; returns the exit code.
 
     Example:
-        ``flashsim validate`` of the shipped muon models on 50 events of a real CMS ttbar file:
+        ``flashsim validate`` of the shipped muon models on 50 events of a real CMS ttbar file (float32: the same
+        figures on every CPU):
 
         >>> import shutil, tempfile
         >>> out = tempfile.mkdtemp()
         >>> main(["validate", "--data", str(SHARED / "nano_tt_v12.root"), "--events", "50", "--collections", "Muon",
-        ...       "--replicas", "4", "--no-plots", "--out", out])
+        ...       "--replicas", "4", "--precision", "float32", "--no-plots", "--out", out])
         collection    AUC  medW1/σ  (floor)  max|Δeff|>20
         Muon            -   0.1539   0.1522             -
         <BLANKLINE>

@@ -349,6 +349,8 @@ def simulate(
     from flashsim_coffea.reference.code_version import code_version
     from flashsim_coffea.reference.generate import atomic_root, branch_types, package_version, write_runs
     from flashsim_coffea.sim.cards import DEFAULT_MODELS, read_index
+    from flashsim_coffea.sim.engine import DEFAULT_PRECISION
+    from flashsim_coffea.sim.precision import resolve
 
     if replicas < 1:
         raise ValueError(f"replicas must be >= 1, got {replicas}")
@@ -382,7 +384,7 @@ def simulate(
             "events": events,
             "flash_events": events * replicas,
             "replicas": replicas,
-            "precision": precision or read_index(models_dir).get("precision", "float32"),
+            "precision": resolve(precision or read_index(models_dir).get("precision", DEFAULT_PRECISION), "cpu"),
             "seed": seed,
             "models": models_dir,
             "models_hash": models_hash(models_dir),

@@ -202,7 +202,7 @@ class FlashSimProcessor(processor.ProcessorABC):
         seed: the global seed (the same seed gives identical results).
         collections: simulate only these reco collections (default: all models).
         precision: of the flows, ``float32``, ``bfloat16`` or ``auto`` (bfloat16 where the worker's CPU has
-            it natively: :mod:`flashsim_coffea.sim.precision`); default: the models index's (float32).
+            it natively: :mod:`flashsim_coffea.sim.precision`); default: the models index's, else ``auto``.
     """
 
     def __init__(self, analysis: processor.ProcessorABC, models_dir: str | os.PathLike | None = None, replicas: int = 1,

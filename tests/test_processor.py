@@ -238,7 +238,7 @@ def test_precision_option_reaches_the_flows_and_is_checked(tt_sample, tiny_model
     stay float32) with jet pT moved by round-off, not more; an unknown precision fails at construction."""
     events = NanoEventsFactory.from_root({str(tt_sample): "Events"}, schemaclass=NanoAODSchema, mode="virtual",
                                          entry_stop=60).events()
-    f32 = flash_events(events, str(tiny_models), 3, 2, ("Jet",))
+    f32 = flash_events(events, str(tiny_models), 3, 2, ("Jet",), "float32")
     bf16 = flash_events(events, str(tiny_models), 3, 2, ("Jet",), "bfloat16")
     assert len(f32) == len(bf16) == 120
     pt32, pt16 = (np.sort(ak.to_numpy(ak.flatten(f.Jet.pt))) for f in (f32, bf16))

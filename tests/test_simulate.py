@@ -20,6 +20,7 @@ from flashsim_coffea import simulate as sim
 from flashsim_coffea.cli import main
 from flashsim_coffea.nanoaod.schema import COUNTER_DTYPE, SCHEMA
 from flashsim_coffea.reference.generate import branch_types
+from flashsim_coffea.sim.precision import native_bfloat16
 
 SHARED = Path(os.environ.get("FLASHSIM_SHARED_NANOAOD", Path(__file__).resolve().parents[2] / "shared" / "data" /
                              "nanoaod"))
@@ -125,16 +126,20 @@ def test_file_has_nanoaod_dtypes_and_oversampled_runs(flash_file):
     gen_sumw = float(uproot.open(TT)["Events"]["genWeight"].array(library="np").astype(np.float64).sum())
     assert runs["genEventSumw"][0] == pytest.approx(K * gen_sumw) and runs["FlashSim_replicas"].tolist() == [K]
     assert meta["replicas"] == K and meta["seed"] == SEED and meta["events"] == 200 and len(meta["models_hash"]) == 12
-    assert meta["precision"] == "float32"  # the models index names none
+    # the models index names none: the engine's default, auto, as it resolved on this machine
+    assert meta["precision"] == ("bfloat16" if native_bfloat16("cpu") else "float32")
 
 
-def test_chunking_and_executor_do_not_change_the_file(tmp_path):
-    """20 events in chunks of 7 on a thread pool equal one chunk of 20 in this process (same objects; floats
-    to float32 rounding: torch's matrix products round differently for another batch size)."""
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_chunking_and_executor_do_not_change_the_file(tmp_path, precision):
+    """20 events in chunks of 7 on a thread pool equal one chunk of 20 in this process, in both precisions (the
+    same objects; floats to a few float32 ulps: before every network call had ``nets.MIN_ROWS`` rows, the
+    bfloat16 file differed by 8e-4 in a fat jet's tau1)."""
     one, pooled = tmp_path / "one.root", tmp_path / "pooled.root"
-    sim.simulate([TT], one, replicas=K, seed=SEED, step=20, progress=False, entry_stop=20)
+    sim.simulate([TT], one, replicas=K, seed=SEED, step=20, progress=False, entry_stop=20, precision=precision)
     with ThreadPoolExecutor(2) as ex:
-        sim.simulate([TT], pooled, replicas=K, seed=SEED, step=7, executor=ex, ahead=2, progress=False, entry_stop=20)
+        sim.simulate([TT], pooled, replicas=K, seed=SEED, step=7, executor=ex, ahead=2, progress=False, entry_stop=20,
+                     precision=precision)
     a = uproot.open(one)["Events"].arrays()
     b = uproot.open(pooled)["Events"].arrays()
     assert a.fields == b.fields and len(a) == 20 * K

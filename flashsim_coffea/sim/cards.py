@@ -196,14 +196,14 @@ def read_index(models_dir: str | os.PathLike) -> dict:
 def write_index(models_dir: str | os.PathLike, keys: list[str], order: list[str], solver: str, steps: int) -> Path:
     """Add ``keys`` to the index of ``models_dir`` (created if absent), sources listed in ``order``.
 
-    An existing index keeps its solver, steps, per-source steps and solvers of the sources it keeps and time
-    grid (``grid``: :func:`flashsim_coffea.sim.ode.time_grid`; absent: equal steps).
+    An existing index keeps its solver, steps, per-source steps and solvers of the sources it keeps, time
+    grid (``grid``: :func:`flashsim_coffea.sim.ode.time_grid`; absent: equal steps) and precision.
     """
     path = Path(models_dir) / INDEX
     old = json.loads(path.read_text()) if path.exists() else {}
     have = set(old.get("sources", [])) | set(keys)
     index = {"schema_version": INDEX_SCHEMA_VERSION, "solver": old.get("solver", solver),
-             "steps": old.get("steps", steps), **({"grid": old["grid"]} if "grid" in old else {}),
+             "steps": old.get("steps", steps), **{k: old[k] for k in ("grid", "precision") if k in old},
              "sources": [k for k in order if k in have]}
     for per in ("source_steps", "source_solvers"):  # a retrained source: not measured
         kept = {k: n for k, n in old.get(per, {}).items() if k not in keys}

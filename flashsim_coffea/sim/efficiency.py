@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from flashsim_coffea.sim.nets import BATCH_ROWS, add_scaling, as_tensor, mlp, set_scaling
+from flashsim_coffea.sim.nets import BATCH_ROWS, add_scaling, as_tensor, mlp, pad_rows, set_scaling
 
 #: classifier defaults (``input_dim`` comes from the data).
 DEFAULT_CONFIG = {"hidden": [64, 64], "activation": "silu", "dropout": 0.0}
@@ -171,7 +171,8 @@ def logits(model: Classifier, context, batch_size: int = BATCH_ROWS) -> np.ndarr
     x = as_tensor(context, model.input_dim)
     out = np.empty(x.shape[0], np.float64)
     for i in range(0, x.shape[0], batch_size):
-        out[i : i + batch_size] = model(x[i : i + batch_size].to(device)).double().cpu().numpy()
+        xi = x[i : i + batch_size]
+        out[i : i + len(xi)] = model(pad_rows(xi).to(device))[: len(xi)].double().cpu().numpy()
     model.train(was_training)
     return out
 

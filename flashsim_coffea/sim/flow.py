@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from flashsim_coffea.sim import ode
-from flashsim_coffea.sim.nets import BATCH_ROWS, VelocityNet, as_tensor
+from flashsim_coffea.sim.nets import BATCH_ROWS, VelocityNet, as_tensor, pad_rows
 from flashsim_coffea.sim.precision import resolve, velocity
 
 
@@ -76,10 +76,10 @@ def sample(net: VelocityNet, context, steps: int = 20, solver: str = "midpoint",
     out = np.empty((n, net.dim), np.float32)
     try:
         for i in range(0, n, batch_size):
-            ci = c[i : i + batch_size].to(device)
-            m = ci.shape[0]
-            out[i : i + m] = ode.solve(velocity(net.at(ci), prec, device), x0[i : i + m].to(device), steps, solver,
-                                       grid=grid).cpu().numpy()
+            ci = pad_rows(c[i : i + batch_size]).to(device)
+            m = min(batch_size, n - i)
+            xi = pad_rows(x0[i : i + m]).to(device)
+            out[i : i + m] = ode.solve(velocity(net.at(ci), prec, device), xi, steps, solver, grid=grid)[:m].cpu().numpy()
     finally:
         net.train(was_training)
     return out

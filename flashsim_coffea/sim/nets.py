@@ -35,6 +35,11 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 #: thread, shipped networks: flows 1.5x (bfloat16) to 1.9x (float32) and classifiers 2.7x faster than
 #: 100k rows a call, outputs bit-identical (docs/performance.md).
 BATCH_ROWS = 4096
+#: fewest rows per network call: below 4 rows torch's CPU float32 matrix product takes another kernel that
+#: rounds differently (3.6e-7 on a 128-wide layer), and in bfloat16 a flipped rounding of the next layer's
+#: input grows to ~1e-3 in the sample; padded to 4, an object's output does not depend on how many others
+#: share its batch, so chunking leaves the flash file unchanged (tests/test_simulate.py).
+MIN_ROWS = 4
 #: velocity-network defaults (``dim`` and ``context_dim`` come from the data).
 VELOCITY_DEFAULTS = {"hidden": [64, 64, 64], "activation": "gelu", "dropout": 0.0, "gated": True}
 
@@ -224,6 +229,19 @@ def context_flops(net: nn.Module) -> int:
         return 0
     gates = [b.gate.out_features for b in net.blocks if b.gate is not None]
     return net.context_dim * (net.inp.out_features + sum(gates))
+
+def pad_rows(t: torch.Tensor, rows: int = MIN_ROWS) -> torch.Tensor:
+    """``t`` with its last row repeated up to ``rows`` rows (unchanged if it has as many; empty stays empty);
+    slice a network's output back to ``len(t)``.
+
+    Example:
+        >>> pad_rows(torch.tensor([[1.0, 2.0]])).tolist()
+        [[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]
+    """
+    if len(t) == 0 or len(t) >= rows:
+        return t
+    return torch.cat([t, t[-1:].expand(rows - len(t), *t.shape[1:])])
+
 
 def as_tensor(a, cols: int | None = None) -> torch.Tensor:
     """float32 tensor from numpy or torch; a 1-D input becomes ``(n, cols)`` when ``cols`` is given."""
