@@ -34,17 +34,17 @@ def test_production_plan(tmp_path):
     res = snakemake("production.yaml", tmp_path, "-n", "-p", "--cores", "8")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     counts = dict(re.findall(r"^(generate|fileset|train_dnn|report)\s+(\d+)$", res.stdout, re.M))
-    # eval 10 + 10 + 3 + 2 + 1 + 1 + 1 parts, train 5 + 5 + 2 + 1 + 1 + 1 + 1
-    assert counts == {"generate": "44", "fileset": "4", "train_dnn": "2", "report": "2"}
+    # eval 12 + 12 + 3 + 2 + 1 + 1 + 1 parts, train 5 + 5 + 2 + 1 + 1 + 1 + 1
+    assert counts == {"generate": "48", "fileset": "4", "train_dnn": "2", "report": "2"}
     zh = r"--process zh_llbb --events 20000 --seed 31 --first-event (\d+)"
     firsts = sorted(int(f) for f in re.findall(zh, res.stdout))
-    assert firsts == list(range(0, 200000, 20000))
+    assert firsts == list(range(0, 240000, 20000))
     assert "--process ttbar_dilep_vbf --events 8000 --seed 25 --first-event 0 " in res.stdout
     assert "--process ttbar_dilep_zh --events 12000 --seed 27 --first-event 0 " in res.stdout
     assert "--process ttbar_dilep " not in res.stdout
     assert "--process dy_mumu_jet_zh --events 20000 --seed 22 --first-event 40000 " in res.stdout
     assert "--process dy_mumu_jet_zh --events 10000 --seed 1022 --first-event 20000 " in res.stdout
-    assert "samples/eval/zh_llbb/part009.root" in res.stdout and "part010" not in res.stdout
+    assert "samples/eval/zh_llbb/part011.root" in res.stdout and "part012" not in res.stdout
     assert "--analysis vbf_hmumu --fileset filesets/vbf_hmumu_eval.json --dnn dnn/vbf_hmumu_dnn" in res.stdout
     assert "--replicas 6 10" in res.stdout
 
