@@ -92,6 +92,11 @@ _KINEMATICS = {
     "mass": {"kind": "log", "offset": 1.0},
 }
 _SUBSTRUCTURE = {f"tau{i}": _TAU for i in range(1, 5)}
+#: the fat jet's pT, written above 170 GeV only: learnt as its distance above the cut over the gen pT (transform
+#: ``ratio`` with ``above``), spread over its 10-bit stored cell first (170.0 is the cell of the values from 169.94;
+#: ``above`` one cell under it); as a plain ratio the flow blurred the edge: zh_llbb's fat jets 45 % short at
+#: 170-172 GeV, too few without soft drop (raw pT < 170: 5.1 % for FullSim's 6.9 %)
+_FATJET_PT = {"kind": "grid", "bits": 10, "then": {"kind": "ratio", "gen": "pt", "above": 169.875}}
 
 FATJET = Source(
     collection="FatJet",
@@ -107,6 +112,7 @@ FATJET = Source(
     ],
     targets={
         **_KINEMATICS,
+        "pt": _FATJET_PT,
         "msoftdrop": _default(-1.0, {"kind": "log", "offset": 1.0}),
         "area": {"kind": "plain"},
         "rawFactor": _RAW_FACTOR,
