@@ -30,8 +30,6 @@ import sys
 import time
 from pathlib import Path
 
-from flashsim_coffea.sim.precision import resolve
-
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -114,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--only", nargs="*", help="configuration names to run (default: all)")
     ap.add_argument("--out", help="JSON file for the figures")
     args = ap.parse_args(argv)
+    from flashsim_coffea.sim.precision import resolve  # after the path set-up above, as the children's imports
+
     args.precision = resolve(args.precision, "cpu")
     cfgs = [c for c in configurations(args.cores) if not args.only or c["name"] in args.only]
     best: dict[str, float] = {}

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from flashsim_coffea.sim.nets import BATCH_ROWS, add_scaling, as_tensor, mlp, pad_rows
+from flashsim_coffea.sim.nets import add_scaling, as_tensor, in_batches, mlp
 
 DEFAULT_CONFIG = {"hidden": [32, 32], "activation": "silu"}
 
@@ -81,11 +81,7 @@ def probabilities(model: CountModel, context) -> np.ndarray:
     x = as_tensor(context, model.input_dim).to(model.input_mean.device)
     if x.shape[0] == 0:
         return np.zeros((0, model.n_max + 1))
-    out = []
-    for i in range(0, len(x), BATCH_ROWS):
-        xi = x[i : i + BATCH_ROWS]
-        out.append(torch.softmax(model(pad_rows(xi))[: len(xi)].double(), dim=1))
-    return torch.cat(out).cpu().numpy()
+    return torch.softmax(in_batches(model, x).double(), dim=1).cpu().numpy()
 
 
 def sample_counts(model: CountModel, context, uniform: np.ndarray) -> np.ndarray:

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from flashsim_coffea.sim.nets import BATCH_ROWS, add_scaling, as_tensor, mlp, pad_rows, set_scaling
+from flashsim_coffea.sim.nets import BATCH_ROWS, add_scaling, as_tensor, in_batches, mlp, set_scaling
 
 #: classifier defaults (``input_dim`` comes from the data).
 DEFAULT_CONFIG = {"hidden": [64, 64], "activation": "silu", "dropout": 0.0}
@@ -169,10 +169,7 @@ def logits(model: Classifier, context, batch_size: int = BATCH_ROWS) -> np.ndarr
     model.eval()
     device = next(model.parameters()).device
     x = as_tensor(context, model.input_dim)
-    out = np.empty(x.shape[0], np.float64)
-    for i in range(0, x.shape[0], batch_size):
-        xi = x[i : i + batch_size]
-        out[i : i + len(xi)] = model(pad_rows(xi).to(device))[: len(xi)].double().cpu().numpy()
+    out = in_batches(model, x.to(device), batch_size).double().cpu().numpy()
     model.train(was_training)
     return out
 

@@ -76,9 +76,8 @@ def sample(net: VelocityNet, context, steps: int = 20, solver: str = "midpoint",
     out = np.empty((n, net.dim), np.float32)
     try:
         for i in range(0, n, batch_size):
-            ci = pad_rows(c[i : i + batch_size]).to(device)
+            ci, xi = pad_rows(c[i : i + batch_size]).to(device), pad_rows(x0[i : i + batch_size]).to(device)
             m = min(batch_size, n - i)
-            xi = pad_rows(x0[i : i + m]).to(device)
             out[i : i + m] = ode.solve(velocity(net.at(ci), prec, device), xi, steps, solver, grid=grid)[:m].cpu().numpy()
     finally:
         net.train(was_training)

@@ -243,6 +243,19 @@ def pad_rows(t: torch.Tensor, rows: int = MIN_ROWS) -> torch.Tensor:
     return torch.cat([t, t[-1:].expand(rows - len(t), *t.shape[1:])])
 
 
+def in_batches(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+               batch_size: int = BATCH_ROWS) -> torch.Tensor:
+    """``model`` over every row of ``x``, ``batch_size`` rows a call (each call padded by :func:`pad_rows`),
+    the outputs concatenated: what a classifier's inference loop is.
+
+    Example:
+        >>> in_batches(lambda t: 2 * t, torch.arange(5.0).reshape(5, 1), batch_size=3).flatten().tolist()
+        [0.0, 2.0, 4.0, 6.0, 8.0]
+    """
+    starts = range(0, len(x), batch_size) if len(x) else [0]  # no rows: one empty call, the output's shape
+    return torch.cat([model(pad_rows(x[i : i + batch_size]))[: len(x[i : i + batch_size])] for i in starts])
+
+
 def as_tensor(a, cols: int | None = None) -> torch.Tensor:
     """float32 tensor from numpy or torch; a 1-D input becomes ``(n, cols)`` when ``cols`` is given."""
     t = a.float() if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a, np.float32))
