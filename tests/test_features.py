@@ -94,8 +94,9 @@ def test_unknown_feature_is_named():
 def test_event_context_jet_covariance():
     """One 20 GeV jet along x (|η| 0), one 40 GeV jet at 45° (|η| 1.5), a 10 GeV jet below
     the covariance threshold; GenMET along y."""
-    jets = ak.Array([[{"pt": 20.0, "eta": 0.0, "phi": 0.0}, {"pt": 40.0, "eta": 1.5, "phi": np.pi / 4},
-                      {"pt": 10.0, "eta": 0.0, "phi": 1.0}]])
+    jets = ak.Array([[{"pt": 20.0, "eta": 0.0, "phi": 0.0, "partonFlavour": 21, "hadronFlavour": 0},
+                      {"pt": 40.0, "eta": 1.5, "phi": np.pi / 4, "partonFlavour": -5, "hadronFlavour": 5},
+                      {"pt": 10.0, "eta": 0.0, "phi": 1.0, "partonFlavour": 2, "hadronFlavour": 0}]])
     part = ak.Array([[{"pt": 25.0, "eta": 2.6, "phi": np.pi / 2 + 0.5, "pdgId": 13, "status": 1, "statusFlags": 1},
                       {"pt": 50.0, "eta": 2.3, "phi": 0.0, "pdgId": -13, "status": 1, "statusFlags": 1},
                       {"pt": 10.0, "eta": -3.0, "phi": 0.0, "pdgId": 11, "status": 1, "statusFlags": 1}]])
@@ -122,6 +123,8 @@ def test_event_context_jet_covariance():
     # PV-score terms: the 50 GeV muon in the tracker (the other two beyond |η| 2.5); the three GenJets
     assert ctx["log_lep_sumpt2"][0] == pytest.approx(np.log1p(50.0**2))
     assert ctx["log_jet_sumpt2"][0] == pytest.approx(np.log1p(20.0**2 + 40.0**2 + 10.0**2))
+    # central GenJets above 10 GeV by flavour: the 20 GeV gluon and the 40 GeV b jet (the 10 GeV quark is not)
+    assert [ctx[f"logpt_{k}"][0] for k in features.TRACK_FLAVOURS] == pytest.approx([np.log(8.0), np.log(4.0), 0, 0])
 
 
 def test_event_context_pv_score_terms():
@@ -139,6 +142,7 @@ def test_event_context_pv_score_terms():
     ], []])
     jets = ak.Array([[{"pt": 50.0, "eta": 0.0, "phi": 0.0}, {"pt": 30.0, "eta": 1.0, "phi": 2.0},
                       {"pt": 100.0, "eta": 3.0, "phi": -1.0}], []])
+    jets = ak.with_field(ak.with_field(jets, 0, "partonFlavour"), 0, "hadronFlavour")
     gen = ak.zip({"GenJet": jets, "GenPart": part, "GenMET": ak.zip({"pt": [30.0, 5.0], "phi": [0.0, 0.0]}),
                   "Pileup": ak.zip({"nTrueInt": [35.0, 20.0], "nPU": [31, 19]})}, depth_limit=1)
     ctx = features.event_context(gen)
@@ -151,6 +155,7 @@ def test_hadronic_jet_covariance_leaves_out_electron_and_photon_genjets():
     ``hadjet_c*``; a GenJet with a 10 GeV photon inside (33%) is in both."""
     def ctx(extra_jet, extra_part):
         jets = ak.Array([[{"pt": 20.0, "eta": 0.0, "phi": 0.0}, *extra_jet]])
+        jets = ak.with_field(ak.with_field(jets, 0, "partonFlavour"), 0, "hadronFlavour")
         part = ak.Array([[{"pt": 5.0, "eta": -1.0, "phi": 3.0, "pdgId": 211, "status": 1, "statusFlags": 0},
                           *extra_part]])
         gen = ak.zip({"GenJet": jets, "GenPart": part, "GenMET": ak.zip({"pt": [30.0], "phi": [np.pi / 2]}),

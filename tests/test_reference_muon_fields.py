@@ -124,6 +124,12 @@ def test_isolation_flavours(samples):
         assert np.all(f["pfRelIso03_chg"] <= f["pfRelIso03_all"] + 1e-6)  # all = chg + max(0, neutral - PU)
         assert np.all(f["miniPFRelIso_chg"] <= f["miniPFRelIso_all"] + 1e-6)
         assert np.all(f["pfRelIso03_chg"] >= 0) and np.all(f["miniPFRelIso_chg"] >= 0)
+        # the tracker sum is the PF charged sum plus the PU tracks near the muon, over the tuneP pT (what the spec's
+        # signed difference of tkRelIso from pfRelIso03_chg / tunepRelPt relies on): equal unless a PU track is there
+        chg = f["pfRelIso03_chg"].astype(np.float64)
+        d = f["tkRelIso"].astype(np.float64) * f["tunepRelPt"] - chg
+        tol = 2**-7 * chg + 1e-4  # NanoAOD keeps 10 bits of tunepRelPt (6) and of the isolations (8-10)
+        assert np.all(d > -tol) and 0.75 < np.mean(np.abs(d) < tol) < 0.99
     f = samples["tt"]["f"]
     fl = f["genPartFlav"]
     assert np.median(f["pfRelIso03_chg"][fl == 5]) > 10 * max(np.median(f["pfRelIso03_chg"][fl == 1]), 0.01)

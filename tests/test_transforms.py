@@ -425,6 +425,29 @@ def test_excess_keeps_a_target_above_the_one_it_exceeds():
         T.make({"kind": "excess", "over": "chg", "then": {"kind": "ratio", "gen": "pt"}})
 
 
+def test_signed_excess_keeps_the_tie_and_both_sides():
+    """Muon tkRelIso from pfRelIso03_chg / tunepRelPt (spec order either way): the signed difference through quantiles
+    gives back the rows on the bound exactly, above and below it in their shares, from any point of flow space."""
+    rng = np.random.default_rng(30)
+    chg = np.where(rng.random(N) < 0.5, 0.0, rng.exponential(0.1, N))
+    tunep = np.where(rng.random(N) < 0.8, 1.0, rng.normal(1.0, 0.02, N))
+    shift = np.where(rng.random(N) < 0.1, rng.exponential(0.05, N), 0.0) - np.where(rng.random(N) < 0.03, 0.01, 0.0)
+    cols = {"tk": chg / tunep + shift, "chg": chg, "tunep": tunep}
+    pipe = T.Pipeline.from_specs([
+        ("tk", {"kind": "excess", "over": "chg", "per": "tunep", "signed": True, "then": {"kind": "quantile"}}),
+        ("chg", {"kind": "quantile"}), ("tunep", {"kind": "quantile"})])
+    pipe.fit(cols, rng=np.random.default_rng(31))
+    back = pipe.inverse(pipe.forward(cols, rng=np.random.default_rng(32)))
+    np.testing.assert_allclose(back["tk"], cols["tk"], rtol=1e-5, atol=1e-7)
+    noise = T.Pipeline.from_dict(json.loads(json.dumps(pipe.to_dict()))).inverse(
+        np.random.default_rng(33).standard_normal((N, 3)).astype(np.float32))
+    d = noise["tk"] - noise["chg"] / noise["tunep"]
+    for got, want in ((d == 0, shift == 0), (d < 0, shift < 0), (d > 0, shift > 0)):
+        assert abs(np.mean(got) - np.mean(want)) < 0.02
+    with pytest.raises(ValueError, match="either 'signed' or 'below'"):
+        T.make({"kind": "excess", "over": "chg", "signed": True, "below": True})
+
+
 def test_excess_per_bounds_the_photon_isolation_by_its_charged_sum_over_pt(tt_sample):
     """A reference photon's pfRelIso03_all = (pfChargedIsoPFPV + max(0, neutral - rho EA)) / pt: learnt as its
     excess over pfChargedIsoPFPV / pt (``per``), the photons come back to NanoAOD's precision, and any point of

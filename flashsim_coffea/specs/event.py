@@ -19,7 +19,9 @@ drive rho (grid median of the pileup and underlying-event pT density), the verte
 the unclustered share of the covariance and the PUPPI/CHS sums; and the two terms of ``PV_score``
 (Σ pT² of the prompt leptons and of the GenJets in the tracker, ``log_lep_sumpt2``,
 ``log_jet_sumpt2``): without them the flow's ``PV_score`` came out at half of FullSim's median in
-VBF H → μμ, whose two hard muons the other features do not see.
+VBF H → μμ, whose two hard muons the other features do not see; and the central GenJets' Σ log pT per
+flavour (``logpt_b``, ``logpt_gluon``, ``logpt_quark``, ``logpt_unflavoured``), the hard event's tracks in the
+vertex fit (``PV_ndof``: gluon jets carry more of them than quark jets of the same pT).
 
 Not learnt here: ``Pileup_*`` (the generator's pileup summary: copied from the gen input, as far as
 it carries them), ``HLT_*`` and ``Flag_*`` (derived from the flash objects, ``sim/derive.py``).
@@ -101,6 +103,7 @@ EVENT = Source(
         "nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt",
         "jet_cxx", "jet_cxy", "jet_cyy", "jet_cpar", "jet_cperp", "hadjet_cxx", "hadjet_cxy", "hadjet_cyy",
         "fwdmu_par", "fwdmu_perp", "log_lep_sumpt2", "log_jet_sumpt2",
+        "logpt_b", "logpt_gluon", "logpt_quark", "logpt_unflavoured",
     ],
     targets={
         **_recoil("MET"),
