@@ -1246,7 +1246,8 @@ class Excess:
         >>> back = d.inverse(d.fit(heep, tk, rng=rng).forward(heep, tk, rng=rng), tk)
         >>> bool(np.allclose(back, heep)), int(np.sum(back < tk - 1e-9)) == int(np.sum(heep < tk))
         (True, True)
-        >>> float(make({"kind": "excess", "over": "tk", "signed": True, "floor": 0.0}).inverse(np.array([-2.0]), np.ones(1))[0])
+        >>> floored = make({"kind": "excess", "over": "tk", "signed": True, "floor": 0.0})
+        >>> float(floored.inverse(np.array([-2.0]), np.ones(1))[0])
         0.0
     """
 
