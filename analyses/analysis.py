@@ -22,7 +22,7 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
-from analyses import dnn
+from analyses import dnn, objects
 from analyses.histograms import HIST_REGIONS, HISTS, make_cutflow, make_hist
 from analyses.selection import (
     DEFAULT_LUMI_FB,
@@ -95,7 +95,8 @@ class Analysis(processor.ProcessorABC):
     def table(self, events: ak.Array) -> dict:
         """Per-event inputs of the fills: ``gen`` (gen-event id), ``w`` (weight / K, the weight an
         oversampled entry carries), ``var`` (event variables, DNN score), ``cuts`` (cumulative
-        cutflow masks, one per region) and ``hist_regions`` (``presel`` and ``sr`` masks)."""
+        cutflow masks, one per region), ``hist_regions`` (``presel`` and ``sr`` masks) and ``objects``
+        (per-event object counts of the per-object check, :func:`analyses.objects.object_counts`)."""
         gen, k = oversampling(events)
         w = event_weight(events, self.lumi_fb) / k
         var = self.objects(events)
@@ -110,6 +111,7 @@ class Analysis(processor.ProcessorABC):
             cuts[region] = mask
         return {"gen": gen, "k": k, "w": w, "var": var, "cuts": cuts,
                 "hist_regions": {"presel": self.presel(var), "sr": mask}, "events": len(events),
+                "objects": objects.object_counts(events, self.jet_pt, self.jet_eta),
                 "gen_events": len(np.unique(gen))}
 
     def fill(self, parts: list[tuple[dict, float]], naive: bool = False) -> dict:
@@ -118,7 +120,8 @@ class Analysis(processor.ProcessorABC):
         one gen-event id are summed (signs included) before squaring. ``[(flash, 1), (fullsim, -1)]``
         of the same gen events gives flash - FullSim with the paired variance sum_e D_eb^2.
         ``naive``: every entry its own group (per-entry errors, sum of (w/K)^2).
-        Returns ``{"hists", "cutflow", "cutflow_raw"}``."""
+        Returns ``{"hists", "cutflow", "cutflow_raw", "objects"}`` (``objects``: the raw object counts of
+        :data:`analyses.objects.STAGES`, where the tables carry them)."""
         def entries(kind: str, region: str, values: str | None = None):
             gen, w, raw, val, offset = [], [], [], [], 0
             for t, sign in parts:
@@ -147,7 +150,14 @@ class Analysis(processor.ProcessorABC):
                     gen, w, _, val = entries("hist_regions", region, name)
                     fill_oversampled(h, gen_event=gen, replicas=1, weight=w, region=region, **{name: val})
             hists[name] = h
-        return {"hists": hists, "cutflow": cutflow, "cutflow_raw": raw}
+        out = {"hists": hists, "cutflow": cutflow, "cutflow_raw": raw}
+        if not naive and all("objects" in t for t, _ in parts):
+            out["objects"] = make_cutflow(list(objects.STAGES))
+            for stage in objects.STAGES:
+                gen = np.concatenate([t["gen"] for t, _ in parts]).astype(np.int64)
+                w = np.concatenate([sign / t["k"] * t["objects"][stage] for t, sign in parts])
+                fill_oversampled(out["objects"], gen_event=gen, replicas=1, weight=w, region=stage)
+        return out
 
     def process(self, events: ak.Array) -> dict:
         dataset = metadata(events).get("dataset", "unknown")

@@ -38,7 +38,7 @@ from coffea import processor
 if __package__ in (None, ""):  # run as a script: make ``analyses`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analyses import statistics
+from analyses import objects, statistics
 from analyses.analysis import Analysis
 from analyses.histograms import HIST_REGIONS, LOG_SCALE
 from analyses.outputs import compare, group_hist, plot_comparison, yields_table
@@ -237,6 +237,14 @@ def cutflow_rows(passes: dict, groups: dict[str, list[str]]) -> list[dict]:
     return list(rows.values())
 
 
+def object_check(passes: dict) -> dict[str, list[dict]]:
+    """The per-object check of the K = 1 pass per dataset (:func:`analyses.objects.rows`): which object
+    cut makes flash and FullSim differ."""
+    return {ds: objects.rows(passes["fullsim"][ds]["objects"], passes["flash"][ds]["objects"],
+                             passes["diff"][ds]["objects"])
+            for ds in passes["diff"] if "objects" in passes["diff"][ds]}
+
+
 def write_report(name: str, k1: dict, oversampled: dict[int, dict], groups: dict[str, list[str]], out: str | os.PathLike,
                  lumi_fb: float = DEFAULT_LUMI_FB, info: dict | None = None) -> dict:
     """``report.json``, ``report.md`` and the PNGs of the passes' outputs (``k1``: the K = 1 pass,
@@ -260,7 +268,7 @@ def write_report(name: str, k1: dict, oversampled: dict[int, dict], groups: dict
                       "fill_oversampled, variance per bin sum_e (H_flash_eb/K - H_full_eb)^2"),
         "ks": "max |F_flash - F_full| of the normalised binned cumulative distributions",
         "min_entries": statistics.MIN_ENTRIES,
-        "comparison": comp["histograms"], "cutflow": cutflow_rows(k1, groups),
+        "comparison": comp["histograms"], "cutflow": cutflow_rows(k1, groups), "objects": object_check(k1),
         "yields": yields_table({"fullsim": k1["fullsim"], "flash": k1["flash"]}, groups),
         "oversampling": tests,
         "throughput": {"K1": throughput(k1["resources"], k1["timing"]),
@@ -298,6 +306,12 @@ def markdown(r: dict) -> str:
         ratio = fl["yield"] / full["yield"] if full["yield"] else None
         cells = [f"{x['yield']:.4g} ± {x['error']:.2g} ({x['entries']:.0f})" for x in (full, fl)]
         md.append(f"| {row['sample']} | {row['region']} | {cells[0]} | {cells[1]} | {_f(ratio, '.3f')} |")
+    md += ["", "### Per-object check (raw objects, cuts cumulative within a class; ratio error from the paired "
+           "difference)", "", "| sample | stage | FullSim | flash | flash/FullSim | pull |", "|---|---|---:|---:|---:|---:|"]
+    for ds, rows in r.get("objects", {}).items():
+        for row in rows:
+            md.append(f"| {ds} | {row['stage']} | {row['fullsim']:.0f} | {row['flash']:.0f} | "
+                      f"{row['ratio']:.4f} ± {row['ratio_err']:.4f} | {_f(row['pull'], '.1f')} |")
     md += ["", "## (b) oversampling test: flash from N/K gen events, K replicas, vs FullSim on N", "",
            "| K | bins | pull mean (fill_oversampled) | width | naive mean | naive width | independent width |",
            "|---:|---:|---:|---:|---:|---:|---:|"]
