@@ -93,6 +93,7 @@ def plot(rows: list[dict], path: Path, key: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
     for ax, (axis, label, x) in zip(axes, (("params", "flow parameters", "parameters"),
@@ -105,6 +106,7 @@ def plot(rows: list[dict], path: Path, key: str) -> None:
                 ax.annotate(f"{r['train_seconds'] / 60:.0f} min", (r[x], r["fidelity"]), fontsize=7,
                             textcoords="offset points", xytext=(0, 6), ha="center")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # the minor labels of a log axis overlap
         ax.set_xlabel(label)
     axes[0].set_ylabel("fidelity = (AUC − 0.5) + median W1/σ")
     fig.suptitle(f"{key}: scaling (held-out fifth of the training tables)")
