@@ -312,23 +312,26 @@ def markdown(r: dict) -> str:
         for row in rows:
             md.append(f"| {ds} | {row['stage']} | {row['fullsim']:.0f} | {row['flash']:.0f} | "
                       f"{row['ratio']:.4f} ± {row['ratio_err']:.4f} | {_f(row['pull'], '.1f')} |")
-    md += ["", "## (b) oversampling test: flash from N/K gen events, K replicas, vs FullSim on N", "",
-           "| K | bins | pull mean (fill_oversampled) | width | naive mean | naive width | independent width |",
-           "|---:|---:|---:|---:|---:|---:|---:|"]
+    md += ["", "## (b) oversampling test: flash from N/K gen events, K replicas, vs FullSim on N", ""]
+    if not r["oversampling"]:
+        md.append("No oversampling pass in this run (`--replicas K ...`).")
+    else:
+        md += ["| K | bins | pull mean (fill_oversampled) | width | naive mean | naive width | independent width |",
+               "|---:|---:|---:|---:|---:|---:|---:|"]
     for t in r["oversampling"].values():
         g, n, i = t["pulls_oversampled"], t["pulls_naive"], t["pulls_independent"]
         md.append(f"| {t['K']} | {g['bins']} | {_f(g['mean'], '.3f')} ± {_f(g['mean_err'], '.2f')} | "
                   f"{_f(g['width'], '.3f')} ± {_f(g['width_err'], '.2f')} | {_f(n['mean'], '.3f')} | "
                   f"{_f(n['width'], '.3f')} | {_f(i['width'], '.3f')} |")
-    md += ["", "Effective statistics (presel, all datasets): equivalent independent events per gen event (Kish).",
-           "",
-           "| histogram | " + " | ".join(f"K={t['K']} flash | gain" for t in r["oversampling"].values()) + " | FullSim |",
-           "|---|" + "---:|---:|" * len(r["oversampling"]) + "---:|"]
-    first = next(iter(r["oversampling"].values()), None)
-    for h in (first or {}).get("effective_statistics", {}):
-        cells = [f"{_f(t['effective_statistics'][h]['flash_per_gen_event'])} | {_f(t['effective_statistics'][h]['gain'])}"
-                 for t in r["oversampling"].values()]
-        md.append(f"| {h} | " + " | ".join(cells) + f" | {_f(first['effective_statistics'][h]['fullsim_per_gen_event'])} |")
+    tests = list(r["oversampling"].values())
+    if tests:
+        md += ["", "Effective statistics (presel, all datasets): equivalent independent events per gen event (Kish).",
+               "", "| histogram | " + " | ".join(f"K={t['K']} flash | gain" for t in tests) + " | FullSim |",
+               "|---|" + "---:|---:|" * len(tests) + "---:|"]
+        for h, first in tests[0]["effective_statistics"].items():
+            cells = [f"{_f(t['effective_statistics'][h]['flash_per_gen_event'])} | "
+                     f"{_f(t['effective_statistics'][h]['gain'])}" for t in tests]
+            md.append(f"| {h} | " + " | ".join(cells) + f" | {_f(first['fullsim_per_gen_event'])} |")
     md += ["", "## (c) throughput", "",
            "events/s: the wall clock of the pass, all workers; per worker-second: summed chunk times.",
            "", "| pass | workers | wall s | FullSim events | FullSim ev / worker-s | flash events | flash ev / worker-s | "

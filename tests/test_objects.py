@@ -97,3 +97,4 @@ def test_report_table(events, tmp_path):
     assert "objects" not in ana.fill([(t, 1.0)], naive=True)
     md = (tmp_path / "report.md").read_text()
     assert "### Per-object check" in md and "| tt | Jet b: + DeepFlavB M |" in md
+    assert "No oversampling pass in this run" in md and "Effective statistics" not in md  # no empty tables
