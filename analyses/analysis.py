@@ -153,8 +153,8 @@ class Analysis(processor.ProcessorABC):
         out = {"hists": hists, "cutflow": cutflow, "cutflow_raw": raw}
         if not naive and all("objects" in t for t, _ in parts):
             out["objects"] = make_cutflow(list(objects.STAGES))
+            gen = np.concatenate([t["gen"] for t, _ in parts]).astype(np.int64)
             for stage in objects.STAGES:
-                gen = np.concatenate([t["gen"] for t, _ in parts]).astype(np.int64)
                 w = np.concatenate([sign / t["k"] * t["objects"][stage] for t, sign in parts])
                 fill_oversampled(out["objects"], gen_event=gen, replicas=1, weight=w, region=stage)
         return out

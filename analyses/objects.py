@@ -3,7 +3,8 @@
 A yield that differs between flash and FullSim is the product of per-object efficiencies; this
 module says which one. Each *stage* counts, per event, the objects that pass the analysis' object
 cuts up to that step (muons: kinematics, ``mediumId``, ``pfRelIso04_all``; jets: kinematics,
-``jetId``, ``puId``, the muon ΔR, DeepFlavB above :data:`BTAG_MEDIUM`), split by truth (muons with
+``jetId``, ``puId``, the muon ΔR: :func:`analyses.selection.muon_cuts`, :func:`~analyses.selection.jet_cuts`;
+DeepFlavB above :data:`~analyses.selection.BTAG_MEDIUM`), split by truth (muons with
 and without ``genPartIdx``, jets by ``hadronFlavour``: the fields are in every MC NanoAOD, flash and
 FullSim). :meth:`analyses.analysis.Analysis.fill` fills the counts per gen event with
 :func:`~flashsim_coffea.oversampling.fill_oversampled`, so flash - FullSim on the same gen events
@@ -32,10 +33,8 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from analyses.selection import select_muons
+from analyses.selection import BTAG_MEDIUM, jet_cuts, muon_cuts
 
-#: the DeepJet medium working point the analyses cut on (UL18: 0.2783, rounded as the seed analysis does).
-BTAG_MEDIUM = 0.27
 #: muon truth classes: a muon with a generator match, and the rest (fakes, hadron decays).
 MUON_CLASSES = ("prompt", "other")
 #: jet truth classes by ``hadronFlavour``.
@@ -55,13 +54,11 @@ def object_counts(events: ak.Array, jet_pt: float, jet_eta: float) -> dict[str, 
     """Per event, the number of objects at each of :data:`STAGES` (cumulative cuts within a class).
 
     A class whose truth field is missing (``Muon_genPartIdx``, ``Jet_hadronFlavour``: data) counts
-    nothing; a file without ``Jet_puId`` passes that step, as :func:`analyses.selection.select_jets` does.
+    nothing; a file without ``Jet_puId`` passes that step (:func:`analyses.selection.jet_cuts`).
     """
     out: dict[str, np.ndarray] = {}
     mu = events.Muon
-    steps = [(mu.pt > 20) & (abs(mu.eta) < 2.4)]
-    steps.append(steps[-1] & mu.mediumId)
-    steps.append(steps[-1] & (mu.pfRelIso04_all < 0.25))
+    steps = muon_cuts(mu)
     truth = mu.genPartIdx >= 0 if "genPartIdx" in mu.fields else None
     for cls in MUON_CLASSES:
         for name, step in zip(MUON_STEPS, steps):
@@ -71,13 +68,7 @@ def object_counts(events: ak.Array, jet_pt: float, jet_eta: float) -> dict[str, 
             else:
                 out[key] = _count(step & (truth if cls == "prompt" else ~truth))
     jet = events.Jet
-    muons = select_muons(events)
-    pairs = ak.cartesian([jet, muons], nested=True)
-    clean = ~ak.any(pairs["0"].delta_r(pairs["1"]) < 0.4, axis=2)
-    steps = [(jet.pt > jet_pt) & (abs(jet.eta) < jet_eta)]
-    steps.append(steps[-1] & (jet.jetId > 0))
-    steps.append(steps[-1] & (jet.puId > 0) if "puId" in jet.fields else steps[-1])
-    steps.append(steps[-1] & clean)
+    steps = jet_cuts(events, mu[steps[-1]], jet_pt, jet_eta)
     steps.append(steps[-1] & (jet.btagDeepFlavB > BTAG_MEDIUM))
     flav = jet.hadronFlavour if "hadronFlavour" in jet.fields else None
     for cls, value in JET_CLASSES.items():

@@ -72,21 +72,38 @@ def event_weight(events: ak.Array, lumi_fb: float) -> np.ndarray:
     return gw * float(md["xsec_pb"]) * 1000.0 * float(lumi_fb) / float(md["sumw"])
 
 
+#: the DeepJet medium working point the analyses cut on (UL18: 0.2783, rounded as the seed analysis does).
+BTAG_MEDIUM = 0.27
+
+
+def muon_cuts(mu: ak.Array) -> list[ak.Array]:
+    """The muon selection as cumulative masks: pT > 20 GeV and |eta| < 2.4, + mediumId, + pfRelIso04_all < 0.25."""
+    kin = (mu.pt > 20) & (abs(mu.eta) < 2.4)
+    medium = kin & mu.mediumId
+    return [kin, medium, medium & (mu.pfRelIso04_all < 0.25)]
+
+
 def select_muons(events: ak.Array) -> ak.Array:
-    """pT > 20 GeV, |eta| < 2.4, pfRelIso04_all < 0.25, mediumId."""
+    """The muons passing every step of :func:`muon_cuts`."""
     mu = events.Muon
-    return mu[(mu.pt > 20) & (abs(mu.eta) < 2.4) & (mu.pfRelIso04_all < 0.25) & mu.mediumId]
+    return mu[muon_cuts(mu)[-1]]
+
+
+def jet_cuts(events: ak.Array, muons: ak.Array, pt_min: float, eta_max: float) -> list[ak.Array]:
+    """The jet selection as cumulative masks: pT > pt_min and |eta| < eta_max, + jetId > 0, + puId > 0 (if the
+    file has it), + dR > 0.4 from every selected muon."""
+    jet = events.Jet
+    steps = [(jet.pt > pt_min) & (abs(jet.eta) < eta_max)]
+    steps.append(steps[-1] & (jet.jetId > 0))
+    steps.append(steps[-1] & (jet.puId > 0) if "puId" in jet.fields else steps[-1])
+    pairs = ak.cartesian([jet, muons], nested=True)
+    steps.append(steps[-1] & ~ak.any(pairs["0"].delta_r(pairs["1"]) < 0.4, axis=2))
+    return steps
 
 
 def select_jets(events: ak.Array, muons: ak.Array, pt_min: float, eta_max: float) -> ak.Array:
-    """pT > pt_min, |eta| < eta_max, puId > 0 (if the file has it), jetId > 0, dR > 0.4 from every selected muon."""
-    jet = events.Jet
-    keep = (jet.pt > pt_min) & (abs(jet.eta) < eta_max) & (jet.jetId > 0)
-    if "puId" in jet.fields:
-        keep = keep & (jet.puId > 0)
-    pairs = ak.cartesian([jet, muons], nested=True)
-    near = ak.any(pairs["0"].delta_r(pairs["1"]) < 0.4, axis=2)
-    return jet[keep & ~near]
+    """The jets passing every step of :func:`jet_cuts`."""
+    return events.Jet[jet_cuts(events, muons, pt_min, eta_max)[-1]]
 
 
 def _pad2(coll: ak.Array) -> tuple[ak.Array, ak.Array]:

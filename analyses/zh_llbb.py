@@ -20,8 +20,7 @@ if __package__ in (None, ""):  # run as a script: make ``analyses`` importable
 
 from analyses.analysis import Analysis
 from analyses.cli import main
-
-BTAG_MEDIUM = 0.27
+from analyses.selection import BTAG_MEDIUM
 
 
 class ZHllbb(Analysis):
