@@ -66,7 +66,8 @@ def run_point(key: str, tables: str, point: dict, base: dict, auc_seeds: int, se
     from flashsim_coffea.validate import tune
 
     train, held = tune.split(store.source_tables(tables, key))
-    params = {"flow_width": base["width"], "flow_depth": base["depth"], "steps": base["steps"]}
+    params = {"flow_width": base["width"], "flow_depth": base["depth"], "steps": base["steps"],
+              "precision": base.get("precision", "float32")}
     fraction = base["events"]
     if point["axis"] == "params":
         params["flow_width"] = int(point["value"])
@@ -128,11 +129,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--events", type=float, nargs="*", default=MULTIPLIERS)
     ap.add_argument("--auc-seeds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default="float32",
+                    help="the flows' training arithmetic at every point (default float32)")
     ap.add_argument("--out", required=True, help="output prefix: OUT.json, OUT.png")
     args = ap.parse_args(argv)
     out = Path(args.out + ".json")
     rows = json.loads(out.read_text())["points"] if out.exists() else []
-    base = {"width": args.base_width, "depth": args.depth, "steps": args.base_steps, "events": args.base_events}
+    base = {"width": args.base_width, "depth": args.depth, "steps": args.base_steps, "events": args.base_events,
+            "precision": args.precision}
     for p in points(args.widths, args.steps, args.events):
         if any(r["axis"] == p["axis"] and r["value"] == p["value"] for r in rows):
             continue

@@ -305,6 +305,9 @@ def _add_train(sub) -> None:
         p.add_argument("--checkpoint", default=None, metavar="DIR",
                        help="keep each model's training state in DIR (every 5 minutes): a run killed part way and "
                        "started again with the same arguments resumes there and writes the same models")
+        p.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
+                       help="the flows' training arithmetic: bfloat16 autocast (mixed precision) or float32 "
+                       "(default float32; auto: bfloat16 where the CPU or GPU has it natively)")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         p.set_defaults(func=_run_train, one=one)
 
@@ -346,7 +349,8 @@ def _run_train(args) -> int:
                               progress=not args.no_progress)
         train_all(tables, args.out, args.seed, keys=keys, epochs=args.epochs, progress=not args.no_progress,
                   skip_sparse=args.skip_sparse, checkpoint=args.checkpoint,
-                  **({} if args.min_steps is None else {"min_steps": args.min_steps}))
+                  **({} if args.min_steps is None else {"min_steps": args.min_steps}),
+                  **({} if args.precision is None else {"precision": args.precision}))
     print(f"models written to {args.out}")
     return 0
 

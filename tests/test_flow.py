@@ -42,10 +42,7 @@ def trained():
     return net, hist, pipe
 
 
-@pytest.mark.parametrize("solver", ["rk4", "midpoint"])
-def test_recovers_conditional_gaussian(trained, solver):
-    net, hist, pipe = trained
-    assert hist["val_loss"][hist["best_epoch"]] == min(hist["val_loss"])
+def _check_conditional_gaussian(net, pipe, solver):
     for cv in (-0.8, -0.3, 0.2, 0.7):
         z = flow.sample(net, np.full((20_000, 1), cv), steps=20, solver=solver,
                         generator=torch.Generator().manual_seed(5))
@@ -56,6 +53,33 @@ def test_recovers_conditional_gaussian(trained, solver):
         np.testing.assert_array_less(np.abs(s.mean(0) - mean), 0.05 * np.maximum(np.abs(mean), std))
         np.testing.assert_array_less(np.abs(s.std(0) / std - 1), 0.05)
         assert abs(np.corrcoef(s.T)[0, 1] - RHO) < 0.05
+
+
+@pytest.mark.parametrize("solver", ["rk4", "midpoint"])
+def test_recovers_conditional_gaussian(trained, solver):
+    net, hist, pipe = trained
+    assert hist["val_loss"][hist["best_epoch"]] == min(hist["val_loss"])
+    assert hist["precision"] == "float32"
+    _check_conditional_gaussian(net, pipe, solver)
+
+
+def test_bfloat16_training_recovers_the_same_gaussian(trained):
+    """Mixed-precision training (bfloat16 autocast, float32 weights) passes the float32 flow's check, from other
+    weights than float32's (it did run in bfloat16), and the same seed gives the same network again."""
+    net32, hist32, pipe = trained
+    x, c = _data(200_000, 0)
+    z = pipe.forward({"x1": x[:, 0], "x2": x[:, 1]})
+    kw = dict(seed=1, epochs=6, batch_size=512, lr=2e-3, progress=False, precision="bfloat16")
+    net, hist = train_flow_mod.train_flow(z, c, {"hidden": [64, 64, 64]}, **kw)
+    assert hist["precision"] == "bfloat16"
+    assert all(p.dtype == torch.float32 for p in net.parameters())
+    assert not torch.equal(net.inp.weight, net32.inp.weight)
+    assert abs(hist["best_val_loss"] / hist32["best_val_loss"] - 1) < 0.02
+    _check_conditional_gaussian(net, pipe, "midpoint")
+    again, _ = train_flow_mod.train_flow(z[:20_000], c[:20_000], {"hidden": [16]}, **{**kw, "epochs": 1})
+    same, _ = train_flow_mod.train_flow(z[:20_000], c[:20_000], {"hidden": [16]}, **{**kw, "epochs": 1})
+    for k, v in again.state_dict().items():
+        torch.testing.assert_close(v, same.state_dict()[k], rtol=0, atol=0)
 
 
 def test_coarse_euler_fails_the_same_check(trained):

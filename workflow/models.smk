@@ -134,11 +134,12 @@ rule train:
         source=lambda w: w.key.split("_", 1)[1],
         seed=config.get("seed", 1),
         min_steps=config.get("min_steps", 90000),
+        precision=config.get("precision", "float32"),
     threads: 1
     shell:
         "OMP_NUM_THREADS=1 {FLASHSIM} train --collection {params.collection} --source {params.source} --tables {input} "
-        "--out {output} --seed {params.seed} --min-steps {params.min_steps} --checkpoint checkpoints "
-        "--no-progress > {log} 2>&1"
+        "--out {output} --seed {params.seed} --min-steps {params.min_steps} --precision {params.precision} "
+        "--checkpoint checkpoints --no-progress > {log} 2>&1"
 
 
 rule assemble:

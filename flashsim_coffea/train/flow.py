@@ -31,6 +31,7 @@ from collections.abc import Mapping
 import torch
 
 from flashsim_coffea.sim.nets import VELOCITY_DEFAULTS, VelocityNet, as_tensor, build_velocity
+from flashsim_coffea.sim.precision import resolve
 from flashsim_coffea.train.checkpoint import Checkpoint
 from flashsim_coffea.train.loop import EMA_DECAY, train_loop
 from flashsim_coffea.train.rows import BUFFER_ROWS, Rows, from_arrays, prepare
@@ -77,7 +78,8 @@ def train_flow(x, context=None, config: Mapping | None = None, seed: int = 0, *,
                val_fraction: float = 0.1, patience: int = 20, sigma_min: float = 1e-4, alpha: float = 1.0,
                ema: float = EMA_DECAY, weights=None, row_weights=None, images: int = 0, progress: bool = True,
                buffer_rows: int = BUFFER_ROWS, device: str | torch.device = "cpu", noise=None,
-               init: VelocityNet | None = None, checkpoint: Checkpoint | None = None) -> tuple[VelocityNet, dict]:
+               init: VelocityNet | None = None, checkpoint: Checkpoint | None = None,
+               precision: str = "float32") -> tuple[VelocityNet, dict]:
     """Train a conditional flow on targets ``x`` ``(n, dim)`` given ``context`` ``(n, context_dim)``.
 
     Same ``seed`` -> identical network (weights, split, batches, noise all derive from it).
@@ -100,6 +102,10 @@ def train_flow(x, context=None, config: Mapping | None = None, seed: int = 0, *,
             :mod:`flashsim_coffea.train.reflow`).
         init: start from a copy of this network (its configuration and context scaling) instead of
             a freshly initialised one.
+        precision: ``float32``, ``bfloat16`` or ``auto`` (:func:`~flashsim_coffea.sim.precision.resolve`): the
+            training batches' forward and backward passes under :func:`torch.autocast` in bfloat16 (mixed
+            precision: the weights, the optimiser state and the validation loss stay float32); 1.7-2.1x faster
+            steps on a CPU with native bfloat16 (docs/performance.md, "Training in bfloat16").
         Others: see :func:`~flashsim_coffea.train.loop.train_loop`.
 
     Returns:
@@ -137,9 +143,12 @@ def train_flow(x, context=None, config: Mapping | None = None, seed: int = 0, *,
     x0_va = p.val[2].to(device) if coupled else torch.randn(x_va.shape, generator=g_val).to(device)
     t_va = sample_t(len(x_va), g_val, alpha).to(device)
 
+    low = resolve(precision, device) == "bfloat16"
+
     def batch_loss(batch: tuple[torch.Tensor, ...], gen: torch.Generator) -> torch.Tensor:
-        return cfm_loss(net, batch[0], batch[1].reshape(len(batch[1]), -1), gen, sigma_min, alpha, w,
-                        x0=batch[2] if coupled else None)
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=low):
+            return cfm_loss(net, batch[0], batch[1].reshape(len(batch[1]), -1), gen, sigma_min, alpha, w,
+                            x0=batch[2] if coupled else None).float()
 
     @torch.no_grad()
     def val_loss() -> float | None:
@@ -158,4 +167,5 @@ def train_flow(x, context=None, config: Mapping | None = None, seed: int = 0, *,
                       lr=lr, weight_decay=weight_decay, schedule=schedule, patience=patience, ema=ema,
                       progress=progress, desc="flow", checkpoint=checkpoint)
     hist["n_train"], hist["n_val"] = p.n_train, len(x_va)
+    hist["precision"] = "bfloat16" if low else "float32"
     return net, hist

@@ -74,6 +74,8 @@ MIN_STEPS = 90_000
 #: candidates saw only ~500 steps and its efficiency curve came out flattened towards the
 #: mean (Platt slope 1.5 on the validation split).
 MIN_EFFICIENCY_STEPS = 30_000
+#: the flows' training arithmetic (:func:`flashsim_coffea.train.flow.train_flow`)
+TRAIN_PRECISION = "float32"
 #: fewest reconstructed objects a source needs to be trained.
 MIN_OBJECTS = 20
 #: per source, the training config a hyper-parameter search chose (``flashsim tune --apply``):
@@ -128,7 +130,7 @@ def _pair_conditioning(pairs: dict, names: list[str]) -> np.ndarray:
 
 def _history(h: dict) -> dict:
     keep = ("best_epoch", "best_val_loss", "n_train", "n_val", "seconds", "steps", "efficiency", "calibration",
-            "mean_count", "model_mean_count", "n_max")
+            "mean_count", "model_mean_count", "n_max", "precision")
     return {k: h[k] for k in keep if k in h} | {"epochs": len(h.get("train_loss", []))}
 
 
@@ -179,7 +181,8 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
                  provenance: dict | None = None, epochs: int = 40, progress: bool = True,
                  min_objects: int = MIN_OBJECTS, min_steps: int = MIN_STEPS,
                  min_efficiency_steps: int = MIN_EFFICIENCY_STEPS, buffer_rows: int = BUFFER_ROWS,
-                 config: Mapping | None = None, checkpoint: str | os.PathLike | None = None) -> dict:
+                 config: Mapping | None = None, checkpoint: str | os.PathLike | None = None,
+                 precision: str = TRAIN_PRECISION) -> dict:
     """Train and write the models of ``src`` from its extracted tables (:func:`.store.source_tables`).
 
     ``config`` overrides the defaults (a hyper-parameter search, :mod:`flashsim_coffea.validate.tune`):
@@ -198,6 +201,8 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
     the source's cards are written): a run killed part way and started again with the same
     arguments resumes there and writes the models an uninterrupted run writes
     (:mod:`flashsim_coffea.train.checkpoint`).
+    ``precision``: the flow's training arithmetic (:func:`~flashsim_coffea.train.flow.train_flow`; the flow
+    card's ``history.precision`` records the resolved one); the other models train in float32.
     Raises :class:`SparseDataError` with fewer than ``min_objects`` reco objects, and
     ``ValueError`` naming a target branch the data lacks.
 
@@ -239,7 +244,7 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
         if checkpoint is None:
             return None
         tag = {"spec": hashlib.sha256(repr(src).encode()).hexdigest()[:16], "config": cfg, "objects": len(objects),
-               "candidates": 0 if selection is None else len(selection)}
+               "candidates": 0 if selection is None else len(selection), "precision": precision}
         kept.append(Checkpoint(Path(checkpoint) / f"{src.key}_{model}", rngs=(rng,), tag=tag))
         return kept[-1]
     if src.candidates is not None:
@@ -321,7 +326,7 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
                         schedule=cfg.get("schedule", "cosine"), alpha=cfg.get("alpha", 1.0),
                         patience=n_epochs if src.full_schedule else max(8, n_epochs // 8),
                         row_weights=bool(src.oversample) or weighted_apart, buffer_rows=buffer_rows, progress=progress,
-                        checkpoint=resumable("flow"))
+                        checkpoint=resumable("flow"), precision=precision)
     reco_acceptance = {}
     if "eta" in objects.columns and n:
         reco_acceptance["abs_eta_max"] = float(np.max(np.abs(objects.column("eta"))))
@@ -378,9 +383,10 @@ def write_index(out: str | os.PathLike, keys: list[str], solver: str = DEFAULT_S
 def train_all(tables: str | os.PathLike, out: str | os.PathLike, seed: int = 1, *, keys: list[str] | None = None,
               epochs: int = 40, progress: bool = True, skip_sparse: bool = False, min_objects: int = MIN_OBJECTS,
               min_steps: int = MIN_STEPS, min_efficiency_steps: int = MIN_EFFICIENCY_STEPS,
-              buffer_rows: int = BUFFER_ROWS, checkpoint: str | os.PathLike | None = None) -> list[dict]:
+              buffer_rows: int = BUFFER_ROWS, checkpoint: str | os.PathLike | None = None,
+              precision: str = TRAIN_PRECISION) -> list[dict]:
     """Train every declared source (or ``keys``) from a tables folder (:func:`.store.extract`); writes the index.
-    ``checkpoint``: resumable trainings (:func:`train_source`).
+    ``checkpoint``: resumable trainings, ``precision``: the flows' arithmetic (:func:`train_source`).
 
     With ``skip_sparse``, sources with too few examples (or a collection the files lack)
     are reported and left out of the index instead of stopping the run.
@@ -403,7 +409,7 @@ def train_all(tables: str | os.PathLike, out: str | os.PathLike, seed: int = 1, 
             s = train_source(sources[key], found, out, seed, provenance=prov, epochs=epochs, progress=progress,
                              min_objects=min_objects, min_steps=min_steps,
                              min_efficiency_steps=min_efficiency_steps, buffer_rows=buffer_rows,
-                             checkpoint=checkpoint)
+                             checkpoint=checkpoint, precision=precision)
         except SparseDataError as err:
             if not skip_sparse:
                 raise

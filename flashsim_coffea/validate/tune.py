@@ -217,11 +217,14 @@ def with_defaults(collection: str, flash: dict, fullsim: Mapping) -> dict:
 def evaluate(key: str, train: Mapping, held: Mapping, params: Mapping, out: str | os.PathLike, seed: int = 1, *,
              auc_seeds: int = 5, solver: str = DEFAULT_SOLVER, steps: int = DEFAULT_STEPS,
              classifier: str = "hgb") -> dict:
-    """Train the models of source ``key`` with ``params`` into ``out`` and score them on ``held`` (see the module doc)."""
+    """Train the models of source ``key`` with ``params`` into ``out`` and score them on ``held`` (see the module doc).
+    ``params["precision"]``, when given, is the flow's training arithmetic
+    (:func:`~flashsim_coffea.train.flow.train_flow`)."""
     src = all_sources()[key]
     cfg, n_steps = config_of(params)
     train_source(src, train, out, seed, epochs=1, progress=False,  # the trial's values over any tuned defaults
-                 config={**cfg, "min_steps": n_steps, "min_efficiency_steps": n_steps})
+                 config={**cfg, "min_steps": n_steps, "min_efficiency_steps": n_steps},
+                 **({"precision": params["precision"]} if "precision" in params else {}))
     return score(load_source(out, src), held, seed, auc_seeds=auc_seeds, solver=solver, steps=steps,
                  classifier=classifier)
 
