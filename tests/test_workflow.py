@@ -29,22 +29,24 @@ def snakemake(config: str, workdir: Path, *extra: str, timeout: float = 1800) ->
 
 def test_production_plan(tmp_path):
     """Dry run of the production configuration: every sample once (7 processes, evaluation and DNN training), each
-    as files of 20k events that cover it exactly, both analyses; the top backgrounds are the filtered
-    ttbar_dilep_vbf and ttbar_dilep_zh."""
+    as files that cover it exactly (20k events; the filtered backgrounds in their own shorter parts), both
+    analyses; the top backgrounds are the filtered ttbar_dilep_vbf and ttbar_dilep_zh."""
     res = snakemake("production.yaml", tmp_path, "-n", "-p", "--cores", "8")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     counts = dict(re.findall(r"^(generate|fileset|train_dnn|report)\s+(\d+)$", res.stdout, re.M))
-    # eval 12 + 12 + 3 + 2 + 1 + 1 + 1 parts, train 5 + 5 + 2 + 1 + 1 + 1 + 1
-    assert counts == {"generate": "48", "fileset": "4", "train_dnn": "2", "report": "2"}
+    # eval 12 + 12 + 15 + 10 + 1 + 6 + 4 parts, train 5 + 5 + 8 + 5 + 1 + 3 + 2
+    assert counts == {"generate": "89", "fileset": "4", "train_dnn": "2", "report": "2"}
     zh = r"--process zh_llbb --events 20000 --seed 31 --first-event (\d+)"
     firsts = sorted(int(f) for f in re.findall(zh, res.stdout))
     assert firsts == list(range(0, 240000, 20000))
-    assert "--process ttbar_dilep_vbf --events 8000 --seed 25 --first-event 0 " in res.stdout
-    assert "--process ttbar_dilep_zh --events 12000 --seed 27 --first-event 0 " in res.stdout
+    tt = r"--process ttbar_dilep_zh --events (\d+) --seed 27 --first-event (\d+) "
+    assert sorted((int(f), int(n)) for n, f in re.findall(tt, res.stdout)) == [(f, 2000) for f in range(0, 12000, 2000)]
+    assert "--process ttbar_dilep_vbf --events 2000 --seed 25 --first-event 6000 " in res.stdout
     assert "--process ttbar_dilep " not in res.stdout
-    assert "--process dy_mumu_jet_zh --events 20000 --seed 22 --first-event 40000 " in res.stdout
-    assert "--process dy_mumu_jet_zh --events 10000 --seed 1022 --first-event 20000 " in res.stdout
-    assert "samples/eval/zh_llbb/part011.root" in res.stdout and "part012" not in res.stdout
+    assert "--process dy_mumu_jet_zh --events 4000 --seed 22 --first-event 56000 " in res.stdout
+    assert "--process dy_mumu_jet_zh --events 2000 --seed 1022 --first-event 28000 " in res.stdout
+    assert "--process vbf_x_mumu --events 20000 --seed 23 --first-event 0 " in res.stdout
+    assert "samples/eval/zh_llbb/part011.root" in res.stdout and "zh_llbb/part012" not in res.stdout
     assert "--analysis vbf_hmumu --fileset filesets/vbf_hmumu_eval.json --dnn dnn/vbf_hmumu_dnn" in res.stdout
     assert "--replicas 6 10" in res.stdout
 
@@ -66,7 +68,7 @@ def test_existing_samples_replace_generation(tmp_path):
     res = snakemake("production.yaml", tmp_path / "wf", "-n", "-p", "--cores", "8", "--config", existing)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     counts = dict(re.findall(r"^(generate|fileset|train_dnn|report)\s+(\d+)$", res.stdout, re.M))
-    assert counts == {"generate": "24", "fileset": "4", "train_dnn": "2", "report": "2"}
+    assert counts == {"generate": "65", "fileset": "4", "train_dnn": "2", "report": "2"}
     assert "--seed 31 " not in res.stdout
     assert "--process zh_llbb --events 20000 --seed 1031 --first-event 80000" in res.stdout
     assert f"zh_llbb={made}/zh_llbb_a.root zh_llbb={made}/zh_llbb_b.root dy_mumu_jet_zh=samples/eval" in res.stdout
