@@ -16,6 +16,7 @@ import torch
 from flashsim_coffea.sim import cards, categories
 from flashsim_coffea.sim.cards import DEFAULT_MODELS
 from flashsim_coffea.sim.engine import FlashSim, draw, load_source
+from flashsim_coffea.sim.transforms import Pipeline
 from flashsim_coffea.specs import jet
 from flashsim_coffea.train.count import train_count
 
@@ -82,7 +83,8 @@ def test_a_sparse_sources_region_classifier_gets_its_steps_and_its_shares(tmp_pa
     eta = np.array([-0.5, 1.5, 2.5])[region] + rng.uniform(-0.4, 0.4, n)
     src = Source("Electron", "toy", candidates=None, conditioning=["x"],
                  targets={"eta": {"kind": "regions", "edges": [1.0, 2.0]}}, categories=("eta:region",))
-    classes, index = _train_categories(src, {"cond_x": x, "eta": eta}, rng, 3, tmp_path, {"source": src.key}, False)
+    pipe = Pipeline.from_specs(src.flow_targets).fit({"eta": eta}, rng=np.random.default_rng(0))
+    classes, index = _train_categories(src, {"cond_x": x, "eta": eta}, pipe, 3, tmp_path, {"source": src.key}, False)
     assert classes[:, 0].tolist() == [0, 1, 2] and np.array_equal(index, region)
     card, state = cards.load(tmp_path / "categories.json")
     assert 200 < card["history"]["steps"] <= MIN_CATEGORY_STEPS + 4
@@ -92,6 +94,58 @@ def test_a_sparse_sources_region_classifier_gets_its_steps_and_its_shares(tmp_pa
         drawn = categories.pick(net, x[half, None], rng.normal(size=half.sum()))
         want = [np.mean(1 - p1[half] - 0.1), np.mean(p1[half]), 0.1]
         np.testing.assert_allclose(np.bincount(drawn, minlength=3) / half.sum(), want, atol=0.06)
+
+
+def test_a_point_mass_drawn_first_has_its_share_and_its_value(tmp_path):
+    """A jet-like ``chHEF``: a point mass at 0 (share 0.2 + 0.15 tanh x, the jets without charged hadrons) and one at
+    1 (5 %) beside a continuous part. As the category ``chHEF:point`` its membership is a class of the categories
+    classifier, drawn at its share in each half of x; placed after the flow, the drawn points sit exactly on their
+    value and the rows drawn off every point leave it even where the flow decoded one (to the continuous part's end
+    next to it)."""
+    from flashsim_coffea.sim.count import build_count
+    from flashsim_coffea.specs.source import Source
+    from flashsim_coffea.train.sources import _train_categories
+
+    rng = np.random.default_rng(9)
+    n = 20_000
+    x = rng.normal(size=n)
+    p0 = 0.2 + 0.15 * np.tanh(x)
+    u = rng.random(n)
+    point = np.where(u < p0, 1, np.where(u < p0 + 0.05, 2, 0))
+    chhef = np.where(point == 1, 0.0, np.where(point == 2, 1.0, rng.uniform(0.05, 0.95, n)))
+    spec = {"kind": "spike", "value": 0.0, "then": {"kind": "spike", "value": 1.0, "side": "high",
+                                                     "then": {"kind": "logit"}}}
+    src = Source("Jet", "toy", candidates=None, conditioning=["x"], targets={"chHEF": spec},
+                 categories=("chHEF:point",))
+    assert list(src.flow_targets) == ["chHEF"]  # the flow still learns the value off the points
+    pipe = Pipeline.from_specs(src.flow_targets).fit({"chHEF": chhef}, rng=rng)
+    classes, index = _train_categories(src, {"cond_x": x, "chHEF": chhef}, pipe, 3, tmp_path, {"source": src.key},
+                                       False)
+    assert classes[:, 0].tolist() == [0, 1, 2] and np.array_equal(index, point)
+    card, state = cards.load(tmp_path / "categories.json")
+    net = build_count(card["network"])
+    net.load_state_dict(state)
+    for half in (x < 0, x >= 0):
+        drawn = categories.pick(net, x[half, None], rng.normal(size=half.sum()))
+        want = [np.mean(0.95 - p0[half]), np.mean(p0[half]), 0.05]
+        np.testing.assert_allclose(np.bincount(drawn, minlength=3) / half.sum(), want, atol=0.02)
+    flow = np.array([0.0, 0.0, 0.5, 1.0, 0.3, 1.0])  # what a flow decoded, and the classes drawn:
+    k = np.array([1, 0, 1, 0, 2, 2])
+    out = {"chHEF": flow.copy()}
+    rest = categories.place_points(pipe, out, {"chHEF:point": k, "other": k})
+    assert list(rest) == ["other"]
+    placed = out["chHEF"]
+    assert placed[[0, 2]].tolist() == [0.0, 0.0] and placed[[4, 5]].tolist() == [1.0, 1.0]
+    assert 0.04 < placed[1] < 0.06 and 0.94 < placed[3] < 0.96  # off the points: the continuous part's ends
+
+
+def test_a_point_category_needs_a_spike_without_gen_columns():
+    from flashsim_coffea.specs.source import Source
+
+    for spec in ({"kind": "logit"}, {"kind": "spike", "value": 0.0, "then": {"kind": "ratio", "gen": "pt"}},
+                 {"kind": "spike", "value": "max"}):
+        with pytest.raises(ValueError, match="point mass of a spike target"):
+            Source("Jet", "toy", candidates=None, conditioning=["x"], targets={"f": spec}, categories=("f:point",))
 
 
 def test_the_engine_takes_a_sources_categories_from_its_classifier(tiny_models, tt_gen):

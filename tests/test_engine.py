@@ -340,14 +340,14 @@ def test_redraws_in_one_batch_keep_each_objects_first_draw_inside(tiny_models, t
     sim.simulate(tt_gen, seed=5, replicas=1)
     (context, g, seed, key, replica, sid, obj), (out, inside) = calls[0]
     # one attempt after the other, each with its own normals
-    first = sim._flow(m, context, sim._noise(seed, key, replica, sid, obj, m.flow.dim), g)
+    first = sim._flow(m, context, sim._noise(seed, key, replica, sid, obj, m.noise_dim), g)
     ref = {k: np.array(v) for k, v in first.items()}
     ok = m.accepted(first)
     redrawn = int((~ok).sum())
     for attempt in range(1, engine.RESAMPLE_ATTEMPTS):
         redo = np.flatnonzero(~ok)
         again = sim._flow(m, context[redo], sim._noise(seed, key[redo], replica[redo], sid, obj[redo],
-                                                       m.flow.dim, attempt), {k: v[redo] for k, v in g.items()})
+                                                       m.noise_dim, attempt), {k: v[redo] for k, v in g.items()})
         for k, v in again.items():
             ref[k][redo] = v
         ok[redo] = m.accepted(again)

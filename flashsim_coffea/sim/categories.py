@@ -41,8 +41,8 @@ import numpy as np
 from scipy.special import ndtr
 
 from flashsim_coffea.sim.count import CountModel, sample_counts
-from flashsim_coffea.sim.transforms import Pipeline, make
-from flashsim_coffea.specs.source import REGION
+from flashsim_coffea.sim.transforms import Pipeline, make, place_point, point_of
+from flashsim_coffea.specs.source import POINT, REGION
 
 
 def encode(columns: dict[str, np.ndarray], fields: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -115,4 +115,34 @@ def place_regions(pipeline: Pipeline, out: dict[str, np.ndarray], drawn: dict[st
     for f in [f for f in drawn if f.endswith(REGION)]:
         name = f[:-len(REGION)]
         out[name] = kinds[name].move(out[name], drawn.pop(f))
+    return drawn
+
+
+def with_points(columns: dict[str, np.ndarray], fields: list[str], pipeline: Pipeline) -> dict[str, np.ndarray]:
+    """``columns`` and, for each ``"<target>:point"`` among ``fields``, the point mass of that target's ``spike``
+    chain each value sits on (``pipeline``: the source's fitted transforms; 0 none, k the k-th point).
+
+    Example:
+        >>> pipe = Pipeline.from_specs({"chHEF": {"kind": "spike", "value": 0.0, "then": {"kind": "logit"}}})
+        >>> x = np.r_[np.zeros(5), np.linspace(0.1, 0.9, 5)]
+        >>> _ = pipe.fit({"chHEF": x}, rng=np.random.default_rng(0))
+        >>> with_points({"chHEF": x}, ["chHEF:point"], pipe)["chHEF:point"].tolist()
+        [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
+    """
+    out = dict(columns)
+    kinds = dict(pipeline.columns)
+    for f in fields:
+        if f.endswith(POINT):
+            out[f] = point_of(kinds[f[:-len(POINT)]], columns[f[:-len(POINT)]])
+    return out
+
+
+def place_points(pipeline: Pipeline, out: dict[str, np.ndarray], drawn: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Put each target whose point mass was drawn (``drawn["<target>:point"]``) on it, or off every point where none
+    was (:func:`~flashsim_coffea.sim.transforms.place_point`; in place in ``out``); returns ``drawn`` without the
+    point entries."""
+    kinds = dict(pipeline.columns)
+    for f in [f for f in drawn if f.endswith(POINT)]:
+        name = f[:-len(POINT)]
+        out[name] = place_point(kinds[name], out[name], drawn.pop(f))
     return drawn

@@ -83,7 +83,7 @@ from flashsim_coffea.sim.nets import BATCH_ROWS, VelocityNet, build_velocity
 from flashsim_coffea.sim.transforms import Pipeline
 from flashsim_coffea.specs import COLLECTIONS, all_sources, fakes
 from flashsim_coffea.specs import event as event_spec
-from flashsim_coffea.specs.source import REGION, Source
+from flashsim_coffea.specs.source import POINT, REGION, Source
 
 #: default integration, from the fidelity/speed study (README): on 20k zh_llbb events
 #: midpoint 8 improves on midpoint 4 (MET median W1/σ 0.039 -> 0.029); the flows in bfloat16 where the CPU
@@ -235,7 +235,7 @@ def as_trained(src: Source, targets: list[str], conditioning: list[str], categor
         >>> bh.copy, sorted(bh.constants), sorted(as_trained(jet.BHADRON, ["pt"], ["log_pt"]).copy)
         ({}, ['genJetIdx'], ['partonFlavour'])
     """
-    learnt = [*targets, *(c for c in categories if not c.endswith(REGION))]
+    learnt = [*targets, *(c for c in categories if not c.endswith((REGION, POINT)))]
     return replace(src, targets={k: src.targets[k] for k in learnt}, conditioning=list(conditioning),
                    categories=tuple(categories),
                    categories_conditioning=tuple(k for k in src.categories_conditioning if k in conditioning)
@@ -347,9 +347,9 @@ def draw(m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict[str, 
     with torch.inference_mode():
         y = sample(m.flow, flow_context, noise=noise[:, :m.flow.dim], **solver)
     out = m.pipeline.inverse(y, gen=gen)
-    if m.categories_first:  # a drawn region moves its target there
-        out.update(categories.place_regions(m.pipeline, out, categories.decode(m.classes, index,
-                                                                               list(m.source.categories))))
+    if m.categories_first:  # a drawn region moves its target there, a drawn point mass puts it on it
+        drawn = categories.decode(m.classes, index, list(m.source.categories))
+        out.update(categories.place_points(m.pipeline, out, categories.place_regions(m.pipeline, out, drawn)))
     return out
 
 

@@ -882,6 +882,73 @@ class Spike:
         return cls(**{k: v for k, v in d.items() if k != "kind"})
 
 
+def point_values(t: Any) -> list[float]:
+    """The point masses of a ``spike`` chain, outer first: the ``value`` of each nested ``spike`` (a ``default``'s
+    value is no point the flow draws, :class:`Default`).
+
+    Example:
+        >>> t = make({"kind": "spike", "value": 0.0, "then": {"kind": "spike", "value": 1.0, "side": "high",
+        ...                                                   "then": {"kind": "logit"}}})
+        >>> point_values(t)
+        [0.0, 1.0]
+    """
+    out = []
+    while isinstance(t, Spike):
+        if t.kind == Spike.kind:
+            out.append(t.value)
+        t = t.then
+    return out
+
+
+def point_of(t: Any, x: Array) -> np.ndarray:
+    """Which point mass of the chain ``t`` (fitted, :func:`point_values`) each value of ``x`` sits on: ``k`` for the
+    k-th (1-based), 0 for none (a categories-first source draws it, :mod:`flashsim_coffea.sim.categories`).
+
+    Example:
+        >>> t = make({"kind": "spike", "value": 0.0, "then": {"kind": "spike", "value": 1.0, "side": "high",
+        ...                                                   "then": {"kind": "logit"}}})
+        >>> point_of(t, np.array([0.0, 0.3, 1.0, 0.0])).tolist()
+        [1, 0, 2, 1]
+    """
+    x = _f64(x)
+    out = np.zeros(len(x), np.int64)
+    rest = np.ones(len(x), bool)
+    k = 0
+    while isinstance(t, Spike):
+        m = rest & t._mask(x)
+        if t.kind == Spike.kind:
+            k += 1
+            out[m] = k
+        rest &= ~m
+        t = t.then
+    return out
+
+
+def place_point(t: Any, x: Array, k: Array) -> np.ndarray:
+    """``x`` (the inverse of a fitted ``spike`` chain ``t``) on the drawn point masses ``k`` (:func:`point_of`): the
+    k-th point's value where ``k`` > 0; where ``k`` is 0 and the flow still decoded a point, the continuous part's
+    end next to that point (its inner transforms' inverse at the spike's threshold).
+
+    Example:
+        >>> t = make({"kind": "spike", "value": 0.0, "then": {"kind": "logit"}})
+        >>> t = t.fit(np.r_[np.zeros(50), np.linspace(0.1, 0.9, 50)], rng=np.random.default_rng(0))
+        >>> place_point(t, np.array([0.0, 0.5, 0.0]), np.array([1, 1, 0])).round(3).tolist()  # the third: off 0
+        [0.0, 0.0, 0.1]
+    """
+    x = _f64(x).copy()
+    k = np.asarray(k, np.int64)
+    j = 0
+    while isinstance(t, Spike):
+        if t.kind == Spike.kind:
+            j += 1
+            x[k == j] = t.value
+            off = (k == 0) & t._mask(x)
+            if off.any():
+                x[off] = t.then.inverse(np.full(int(off.sum()), t.threshold), None)
+        t = t.then
+    return x
+
+
 @dataclass
 class Default(Spike):
     """A value NanoAOD writes where an algorithm does not run and a derive rule puts back (the Run-3

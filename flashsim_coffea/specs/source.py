@@ -106,6 +106,33 @@ PARENT_COLUMN = "_parentIdx"
 COUNT_CONDITIONING = ["nTrueInt", "nPU", "nGenJet10", "nGenJet10_central", "HT", "nGenJet", "GenMET_pt"]
 #: suffix of a category that is the region of a ``regions`` target (``"eta:region"``), not a field of its own
 REGION = ":region"
+#: suffix of a category that is the point mass a ``spike`` target sits on (``"chHEF:point"``: 0 none, k the k-th
+#: nested spike's value), not a field of its own
+POINT = ":point"
+
+
+def spike_points(spec: Mapping) -> list:
+    """The point masses of a target spec's ``spike`` chain, outer first (empty: no spike), where a categories-first
+    source may draw them: numeric values, and no transform of the chain reading a gen column.
+
+    Example:
+        >>> spike_points({"kind": "spike", "value": 0.0, "then": {"kind": "spike", "value": 1.0, "then": {"kind": "logit"}}})
+        [0.0, 1.0]
+        >>> spike_points({"kind": "ratio", "gen": "pt"})
+        []
+    """
+    out, t = [], spec
+    while isinstance(t, Mapping) and t.get("kind") in ("spike", "default"):
+        if t["kind"] == "spike":
+            out.append(t.get("value", 0.0))
+        t = t.get("then")
+    chain, t = [], spec
+    while isinstance(t, Mapping):
+        chain.append(t)
+        t = t.get("then")
+    if any(isinstance(v, str) for v in out) or any("gen" in d for d in chain):
+        return []
+    return out
 
 
 @dataclass(frozen=True)
@@ -158,8 +185,10 @@ class Source:
             flow by a classifier of their value combinations given the conditioning, the flow then given the
             drawn combination (:mod:`flashsim_coffea.sim.categories`), instead of by the flow: calibrated
             category shares; ``"<target>:region"`` (:data:`REGION`) for the region of a ``regions`` target (the
-            pileup jets' calorimeter region of η), its position inside the region still the flow's. ``()``: the
-            flow learns them as its other targets.
+            pileup jets' calorimeter region of η), its position inside the region still the flow's;
+            ``"<target>:point"`` (:data:`POINT`) for which point mass of a ``spike`` target it sits on (a jet's
+            ``chHEF`` = 0: flows under-produce narrow point masses, docs/performance.md), its value off the points
+            still the flow's. ``()``: the flow learns them as its other targets.
         categories_conditioning: the conditioning features the categories classifier sees (a subset of
             :attr:`conditioning`; the flow still sees all of it). ``()``: all of it. The pileup jets' flavour
             shares hardly differ between processes (parton flavour 0 for 0.29-0.31 of them, weighted, in each
@@ -211,10 +240,13 @@ class Source:
     def __post_init__(self):
         wrong = [n for n in self.categories if self.targets.get(n, {}).get("kind") != "onehot" and not (
             n.endswith(REGION) and self.targets.get(n[:-len(REGION)], {}).get("kind") == "regions"
-            and n[:-len(REGION)] not in self.mirror)]
+            and n[:-len(REGION)] not in self.mirror) and not (
+            n.endswith(POINT) and spike_points(self.targets.get(n[:-len(POINT)], {}))
+            and n[:-len(POINT)] not in self.mirror)]
         if wrong or len(set(self.categories)) < len(self.categories):
-            raise ValueError(f"source {self.key}: categories {list(self.categories)}: each once, a onehot target or "
-                             "the region of a regions target (not mirrored: an image lies in another region)")
+            raise ValueError(f"source {self.key}: categories {list(self.categories)}: each once, a onehot target, "
+                             "the region of a regions target or the point mass of a spike target (numeric values, "
+                             "no gen column in its chain; not mirrored: an image lies in another region)")
         if self.categories_conditioning and not self.categories:
             raise ValueError(f"source {self.key}: categories_conditioning without categories")
         for option, names in (("oversample", self.oversample), ("efficiency_bins", self.efficiency_bins),

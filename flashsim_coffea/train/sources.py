@@ -306,7 +306,7 @@ def train_source(src: Source, tables: dict[str, store.Table], out: str | os.Path
     # the categories first, from the conditioning alone; the flow then sees the combination as conditioning
     classes = index = None
     if src.categories:
-        classes, index = _train_categories(src, objects.take(sel), rng, seed, out, common, progress,
+        classes, index = _train_categories(src, objects.take(sel), pipe, seed, out, common, progress,
                                            resumable("categories"))
         summary["categories"] = len(classes)
 
@@ -429,15 +429,17 @@ CATEGORIES_CONFIG = {"hidden": [64, 64], "activation": "silu"}
 MIN_CATEGORY_STEPS = 2000
 
 
-def _train_categories(src: Source, rows: dict[str, np.ndarray], rng: np.random.Generator, seed: int,
+def _train_categories(src: Source, rows: dict[str, np.ndarray], pipe: Pipeline, seed: int,
                       out: Path, common: dict, progress: bool,
                       checkpoint: Checkpoint | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Train and save the classifier of ``src.categories`` (:mod:`flashsim_coffea.sim.categories`) on the flow's
-    training ``rows``: input the conditioning, classes the combinations of the categories' values, drawn with the
-    rows' weights where they have them (:mod:`flashsim_coffea.train.apart`). Returns the classes and each row's
-    class index (the flow's extra conditioning)."""
+    training ``rows``: input the conditioning, classes the combinations of the categories' values (regions and
+    point masses from the fitted transforms ``pipe``), drawn with the rows' weights where they have them
+    (:mod:`flashsim_coffea.train.apart`). Returns the classes and each row's class index (the flow's extra
+    conditioning)."""
     fields = list(src.categories)
-    classes, index = categories.encode(categories.with_regions(rows, fields, src.targets), fields)
+    classes, index = categories.encode(
+        categories.with_points(categories.with_regions(rows, fields, src.targets), fields, pipe), fields)
     # a sparse source gets smaller batches and more epochs, a budget of MIN_CATEGORY_STEPS steps (at 40 epochs of
     # 1024 rows, the 930 apart fake electrons had 40 steps: region shares of a barely trained classifier)
     batch = int(min(1024, max(128, len(index) // 16)))
