@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     base = all_sources()[args.source]
     drawn = [] if args.points == ["none"] else args.points
-    spikes = {t: spike_points(s) for t, s in base.flow_targets.items() if spike_points(s)}
+    spikes = {t: points for t, s in base.flow_targets.items() if (points := spike_points(s))}
     src = replace(base, categories=(*[c for c in base.categories if not c.endswith(POINT)],
                                     *(f"{t}{POINT}" for t in drawn)))
     train, held = tune.split(store.source_tables(args.tables, args.source))

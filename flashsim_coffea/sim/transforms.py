@@ -882,27 +882,10 @@ class Spike:
         return cls(**{k: v for k, v in d.items() if k != "kind"})
 
 
-def point_values(t: Any) -> list[float]:
-    """The point masses of a ``spike`` chain, outer first: the ``value`` of each nested ``spike`` (a ``default``'s
-    value is no point the flow draws, :class:`Default`).
-
-    Example:
-        >>> t = make({"kind": "spike", "value": 0.0, "then": {"kind": "spike", "value": 1.0, "side": "high",
-        ...                                                   "then": {"kind": "logit"}}})
-        >>> point_values(t)
-        [0.0, 1.0]
-    """
-    out = []
-    while isinstance(t, Spike):
-        if t.kind == Spike.kind:
-            out.append(t.value)
-        t = t.then
-    return out
-
-
 def point_of(t: Any, x: Array) -> np.ndarray:
-    """Which point mass of the chain ``t`` (fitted, :func:`point_values`) each value of ``x`` sits on: ``k`` for the
-    k-th (1-based), 0 for none (a categories-first source draws it, :mod:`flashsim_coffea.sim.categories`).
+    """Which point mass of the ``spike`` chain ``t`` (fitted; a ``default``'s value is none) each value of ``x`` sits
+    on: ``k`` for the k-th nested ``spike`` (1-based, :func:`flashsim_coffea.specs.source.spike_points`), 0 for
+    none (a categories-first source draws it, :mod:`flashsim_coffea.sim.categories`).
 
     Example:
         >>> t = make({"kind": "spike", "value": 0.0, "then": {"kind": "spike", "value": 1.0, "side": "high",

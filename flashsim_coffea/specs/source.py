@@ -121,18 +121,17 @@ def spike_points(spec: Mapping) -> list:
         >>> spike_points({"kind": "ratio", "gen": "pt"})
         []
     """
-    out, t = [], spec
-    while isinstance(t, Mapping) and t.get("kind") in ("spike", "default"):
-        if t["kind"] == "spike":
-            out.append(t.get("value", 0.0))
-        t = t.get("then")
     chain, t = [], spec
     while isinstance(t, Mapping):
         chain.append(t)
         t = t.get("then")
-    if any(isinstance(v, str) for v in out) or any("gen" in d for d in chain):
-        return []
-    return out
+    out = []
+    for d in chain:
+        if d.get("kind") not in ("spike", "default"):
+            break
+        if d["kind"] == "spike":
+            out.append(d.get("value", 0.0))
+    return [] if any(isinstance(v, str) for v in out) or any("gen" in d for d in chain) else out
 
 
 @dataclass(frozen=True)
