@@ -14,8 +14,16 @@ Usage::
         --points chHEF neHEF chEmEF neEmEF muEF
 
 Example (docs/performance.md, "Point masses drawn first"):
-    >>> shares({"chHEF": np.array([0.0, 0.5, 1.0, 0.0])}, {"chHEF": np.array([0.0, 0.4, 0.6, 0.7])}, {"chHEF": [0.0, 1.0]})
-    {'chHEF=0': (0.5, 0.25), 'chHEF=1': (0.25, 0.0)}
+    >>> from flashsim_coffea.sim.transforms import Pipeline
+    >>> specs = {"chHEF": {"kind": "spike", "value": 0.0, "then": {"kind": "spike", "value": 1.0, "side": "high",
+    ...                                                          "then": {"kind": "logit"}}},
+    ...          "iso": {"kind": "excess", "over": "chHEF",
+    ...                  "then": {"kind": "spike", "value": 0.0, "then": {"kind": "log"}}}}
+    >>> full = {"chHEF": np.array([0.0, 0.5, 1.0, 0.0]), "iso": np.array([0.0, 0.5, 1.2, 0.1])}
+    >>> pipe = Pipeline.from_specs(specs).fit(full, rng=np.random.default_rng(0))
+    >>> shares(full, {"chHEF": np.array([0.0, 0.4, 0.6, 0.7]), "iso": np.array([0.0, 0.5, 0.7, 0.8])},
+    ...        {"chHEF": [0.0, 1.0], "iso": [0.0]}, pipe)
+    {'chHEF=0': (0.5, 0.25), 'chHEF=1': (0.25, 0.0), 'iso=tie+0': (0.5, 0.25)}
 """
 
 from __future__ import annotations
@@ -34,10 +42,19 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def shares(full: dict, flash: dict, points: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
-    """``{"<target>=<value>": (FullSim share, flash share)}`` of each point mass."""
-    return {f"{t}={v:g}": (float(np.mean(np.asarray(full[t]) == v)), float(np.mean(np.asarray(flash[t]) == v)))
-            for t, values in points.items() for v in values}
+def shares(full: dict, flash: dict, points: dict[str, list[float]], pipeline) -> dict[str, tuple[float, float]]:
+    """``{"<target>=<value>": (FullSim share, flash share)}`` of each point mass (an excess target's: ``=tie+<value>``,
+    its gap to the bound), each object's point read by the fitted ``pipeline``
+    (:func:`flashsim_coffea.sim.categories.labels`)."""
+    from flashsim_coffea.sim.categories import labels
+    from flashsim_coffea.specs.source import POINT
+
+    fields = [f"{t}{POINT}" for t in points]
+    a, b = labels(full, fields, pipeline), labels(flash, fields, pipeline)
+    kinds = dict(pipeline.columns)
+    tie = {t: "tie+" if kinds[t].kind == "excess" else "" for t in points}
+    return {f"{t}={tie[t]}{v:g}": (float(np.mean(a[f"{t}{POINT}"] == k)), float(np.mean(b[f"{t}{POINT}"] == k)))
+            for t, values in points.items() for k, v in enumerate(values, 1)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,7 +95,9 @@ def main(argv: list[str] | None = None) -> None:
         pairs = held["pairs"].take(np.arange(len(held["pairs"])))
         flash = tune.flash_columns(m, pairs, args.seed)
     keep = np.abs(pairs["cond_eta"]) < 2.4 if args.central else np.ones(len(pairs["cond_eta"]), bool)
-    table = shares({t: pairs[t][keep] for t in spikes}, {t: np.asarray(flash[t])[keep] for t in spikes}, spikes)
+    names = list(base.flow_targets)
+    table = shares({t: np.asarray(pairs[t])[keep] for t in names}, {t: np.asarray(flash[t])[keep] for t in names},
+                   spikes, m.pipeline)
     for k, (a, b) in table.items():
         print(f"{k:24s} FullSim {a:.4f} flash {b:.4f} ratio {b / a if a else float('nan'):.3f}")
     print(f"AUC {score['auc']:.3f} (seeds {', '.join(f'{a:.3f}' for a in score['auc_seeds'])}) median W1/σ "

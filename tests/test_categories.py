@@ -131,12 +131,38 @@ def test_a_point_mass_drawn_first_has_its_share_and_its_value(tmp_path):
         np.testing.assert_allclose(np.bincount(drawn, minlength=3) / half.sum(), want, atol=0.02)
     flow = np.array([0.0, 0.0, 0.5, 1.0, 0.3, 1.0])  # what a flow decoded, and the classes drawn:
     k = np.array([1, 0, 1, 0, 2, 2])
-    out = {"chHEF": flow.copy()}
-    rest = categories.place_points(pipe, out, {"chHEF:point": k, "other": k})
-    assert list(rest) == ["other"]
-    placed = out["chHEF"]
+    regions, points, rest = categories.split({"chHEF:point": k, "other": k})
+    assert (regions, list(points), list(rest)) == ({}, ["chHEF"], ["other"])
+    placed = pipe.inverse(pipe.forward({"chHEF": flow}, rng=rng), points=points)["chHEF"]
+    np.testing.assert_allclose(pipe.inverse(pipe.forward({"chHEF": flow}, rng=rng))["chHEF"], flow, atol=1e-6)
     assert placed[[0, 2]].tolist() == [0.0, 0.0] and placed[[4, 5]].tolist() == [1.0, 1.0]
     assert 0.04 < placed[1] < 0.06 and 0.94 < placed[3] < 0.96  # off the points: the continuous part's ends
+
+
+def test_a_tie_drawn_first_holds_an_excess_on_its_placed_bound():
+    """A muon-like tracker isolation equal to its charged PF isolation for 80 % (an ``excess`` with a spike at 0, the
+    tie) whose bound is itself a spike target at 0: both point masses drawn as categories. The labels are the tie and
+    the zero; the pipeline's inverse given them puts every drawn tie exactly on the bound after the bound's own zero
+    was placed (the bound read after placing), every row drawn off the tie above it, and none below."""
+    rng = np.random.default_rng(4)
+    n = 4000
+    chg = np.where(rng.random(n) < 0.5, 0.0, rng.exponential(0.05, n))
+    tie = rng.random(n) < 0.8
+    iso = chg + np.where(tie, 0.0, rng.exponential(0.02, n))
+    targets = {"chg": {"kind": "spike", "value": 0.0, "then": {"kind": "log", "offset": 1e-3}},
+               "iso": {"kind": "excess", "over": "chg", "then": {"kind": "spike", "value": 0.0,
+                                                                   "then": {"kind": "log", "offset": 1e-3}}}}
+    pipe = Pipeline.from_specs(targets).fit({"chg": chg, "iso": iso}, rng=rng)
+    cols = categories.labels({"chg": chg, "iso": iso}, ["chg:point", "iso:point"], pipe)
+    assert np.array_equal(cols["chg:point"], (chg == 0).astype(int)) and np.array_equal(cols["iso:point"], tie)
+    y = pipe.forward({"chg": chg, "iso": iso}, rng=rng) + rng.normal(0, 0.3, (n, 2)).astype(np.float32)  # a blurred flow
+    plain = pipe.inverse(y)
+    assert np.sum((plain["iso"] == plain["chg"]) != tie) > 100 and np.sum((plain["chg"] == 0) != (chg == 0)) > 100
+    _, points, _ = categories.split(cols)
+    out = pipe.inverse(y, points={k: points[k] for k in ("chg", "iso")})
+    assert np.array_equal(out["chg"] == 0, chg == 0)  # the zero where drawn, off it elsewhere
+    assert np.array_equal(out["iso"] == out["chg"], tie)  # the tie where drawn, on the placed bound
+    assert np.all(out["iso"] >= out["chg"])
 
 
 def test_a_point_category_needs_a_spike_without_gen_columns():

@@ -62,7 +62,8 @@ def test_a_killed_loop_resumes_to_the_uninterrupted_weights(schedule, tmp_path):
 
 
 def test_a_killed_source_training_writes_the_models_of_an_uninterrupted_one(tt_sample, tmp_path, monkeypatch):
-    """Genuine muons (efficiency classifier, then the flow, with mirror images and dequantised integers)
+    """Genuine muons (efficiency classifier, the isolations' point-mass classifier, then the flow, with mirror images
+    and dequantised integers)
     read group by group, so that the dequantisation noise is drawn during the epochs: killed in the
     flow's fourth epoch and started again, the cards' weights are those of a run never killed."""
     src = muon.GENUINE
@@ -89,13 +90,13 @@ def test_a_killed_source_training_writes_the_models_of_an_uninterrupted_one(tt_s
     with pytest.raises(Killed):
         sources.train_source(src, tables, tmp_path / "resumed", checkpoint=ck, **kw)
     assert json.loads((ck / f"{src.key}_flow.json").read_text())["state"]["epoch"] == 3
-    assert sorted(p.name for p in ck.iterdir()) == [f"{src.key}_{m}.{e}" for m in ("efficiency", "flow")
+    assert sorted(p.name for p in ck.iterdir()) == [f"{src.key}_{m}.{e}" for m in ("categories", "efficiency", "flow")
                                                     for e in ("json", "safetensors")]
     kill_at[0], steps[:] = None, []
     sources.train_source(src, tables, tmp_path / "resumed", checkpoint=ck, **kw)
     assert len(steps) == kill_at_half  # the last three epochs only
     assert not list(ck.iterdir())  # removed once the cards are written
-    for model in ("efficiency", "flow"):
+    for model in ("categories", "efficiency", "flow"):
         a = load_file(tmp_path / "ref" / src.key / f"{model}.safetensors")
         b = load_file(tmp_path / "resumed" / src.key / f"{model}.safetensors")
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -15,9 +15,11 @@ picks the combination by inverse CDF (:func:`flashsim_coffea.sim.count.sample_co
 
 A category may also be the region of a ``regions`` target (``"eta:region"``, :data:`REGION`): the pileup
 jets' calorimeter region of η, whose shares a flow learning the region as a dequantised integer got wrong
-by up to half (the thin 2.5-2.7 bands). :func:`with_regions` adds each row's region as a column for
-:func:`encode`; after the flow, :func:`place_regions` moves the target into the drawn region at the
-relative position the flow gave it (the flow, given the drawn class, put nearly all there already).
+by up to half (the thin 2.5-2.7 bands). :func:`labels` adds each row's region as a column for
+:func:`encode`; after the flow, the pipeline's inverse moves the target into the drawn region at the
+relative position the flow gave it (the flow, given the drawn class, put nearly all there already;
+:func:`split`). A point mass of a ``spike`` target (``"<target>:point"``, :data:`POINT`) likewise: drawn
+points are exact, rows drawn off every point leave one the flow decoded.
 
 Model sets before the twentieth drew the combination after the flow, given the conditioning and the flow's
 sample: the flow's sample then decided the flavour, and what it blurred of a rare flavour's b-tag scores was lost
@@ -41,7 +43,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from flashsim_coffea.sim.count import CountModel, sample_counts
-from flashsim_coffea.sim.transforms import Pipeline, make, place_point, point_of
+from flashsim_coffea.sim.transforms import Excess, Pipeline, point_of
 from flashsim_coffea.specs.source import POINT, REGION
 
 
@@ -91,58 +93,40 @@ def with_class(context: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([context, onehot(index, n)], axis=1)
 
 
-def with_regions(columns: dict[str, np.ndarray], fields: list[str], targets: dict[str, dict]) -> dict[str, np.ndarray]:
-    """``columns`` and, for each ``"<target>:region"`` among ``fields``, the region of that target's values
-    (``targets``: the source's target specs, the target a ``regions`` one).
+def labels(columns: dict[str, np.ndarray], fields: list[str], pipeline: Pipeline) -> dict[str, np.ndarray]:
+    """``columns`` and, for each ``"<target>:region"`` / ``"<target>:point"`` among ``fields``, that target's region
+    (a ``regions`` transform) / the point mass of its ``spike`` chain each value sits on (0 none, k the k-th point;
+    :func:`~flashsim_coffea.sim.transforms.point_of`), from ``pipeline`` (the source's fitted transforms).
 
     Example:
-        >>> cols = with_regions({"eta": np.array([-3.2, 0.4, 2.55])}, ["eta:region"],
-        ...                     {"eta": {"kind": "regions", "edges": [-2.5, 2.5, 2.6]}})
-        >>> cols["eta:region"].tolist()
-        [0, 1, 2]
+        >>> pipe = Pipeline.from_specs({"chHEF": {"kind": "spike", "value": 0.0, "then": {"kind": "logit"}},
+        ...                             "eta": {"kind": "regions", "edges": [-2.5, 2.5, 2.6]}})
+        >>> x, eta = np.r_[np.zeros(3), np.linspace(0.1, 0.9, 3)], np.array([-3.2, 0.4, 2.55, 0.0, 0.1, 0.2])
+        >>> _ = pipe.fit({"chHEF": x, "eta": eta}, rng=np.random.default_rng(0))
+        >>> cols = labels({"chHEF": x, "eta": eta}, ["chHEF:point", "eta:region"], pipe)
+        >>> cols["chHEF:point"].tolist(), cols["eta:region"].tolist()
+        ([1, 1, 1, 0, 0, 0], [0, 1, 2, 1, 1, 1])
     """
     out = dict(columns)
+    kinds = dict(pipeline.columns)
     for f in fields:
         if f.endswith(REGION):
-            out[f] = make(targets[f[:-len(REGION)]]).region(columns[f[:-len(REGION)]])
+            out[f] = kinds[f[:-len(REGION)]].region(columns[f[:-len(REGION)]])
+        elif f.endswith(POINT):
+            t = kinds[f[:-len(POINT)]]
+            out[f] = point_of(t, columns[f[:-len(POINT)]], t.read(columns) if isinstance(t, Excess) else None)
     return out
 
 
-def place_regions(pipeline: Pipeline, out: dict[str, np.ndarray], drawn: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Move each target whose region was drawn (``drawn["<target>:region"]``) into that region of ``pipeline``'s
-    fitted transform (in place in ``out``); returns ``drawn`` without the region entries."""
-    kinds = dict(pipeline.columns)
-    for f in [f for f in drawn if f.endswith(REGION)]:
-        name = f[:-len(REGION)]
-        out[name] = kinds[name].move(out[name], drawn.pop(f))
-    return drawn
-
-
-def with_points(columns: dict[str, np.ndarray], fields: list[str], pipeline: Pipeline) -> dict[str, np.ndarray]:
-    """``columns`` and, for each ``"<target>:point"`` among ``fields``, the point mass of that target's ``spike``
-    chain each value sits on (``pipeline``: the source's fitted transforms; 0 none, k the k-th point).
+def split(drawn: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The drawn combination's regions and point masses by target (for
+    :meth:`~flashsim_coffea.sim.transforms.Pipeline.inverse`, which moves and places the flow's values there) and
+    the other fields.
 
     Example:
-        >>> pipe = Pipeline.from_specs({"chHEF": {"kind": "spike", "value": 0.0, "then": {"kind": "logit"}}})
-        >>> x = np.r_[np.zeros(5), np.linspace(0.1, 0.9, 5)]
-        >>> _ = pipe.fit({"chHEF": x}, rng=np.random.default_rng(0))
-        >>> with_points({"chHEF": x}, ["chHEF:point"], pipe)["chHEF:point"].tolist()
-        [1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
+        >>> split({"eta:region": 1, "chHEF:point": 2, "hadronFlavour": 5})
+        ({'eta': 1}, {'chHEF': 2}, {'hadronFlavour': 5})
     """
-    out = dict(columns)
-    kinds = dict(pipeline.columns)
-    for f in fields:
-        if f.endswith(POINT):
-            out[f] = point_of(kinds[f[:-len(POINT)]], columns[f[:-len(POINT)]])
-    return out
-
-
-def place_points(pipeline: Pipeline, out: dict[str, np.ndarray], drawn: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Put each target whose point mass was drawn (``drawn["<target>:point"]``) on it, or off every point where none
-    was (:func:`~flashsim_coffea.sim.transforms.place_point`; in place in ``out``); returns ``drawn`` without the
-    point entries."""
-    kinds = dict(pipeline.columns)
-    for f in [f for f in drawn if f.endswith(POINT)]:
-        name = f[:-len(POINT)]
-        out[name] = place_point(kinds[name], out[name], drawn.pop(f))
-    return drawn
+    regions = {f[:-len(REGION)]: v for f, v in drawn.items() if f.endswith(REGION)}
+    points = {f[:-len(POINT)]: v for f, v in drawn.items() if f.endswith(POINT)}
+    return regions, points, {f: v for f, v in drawn.items() if not f.endswith((REGION, POINT))}

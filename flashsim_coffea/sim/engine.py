@@ -346,11 +346,11 @@ def draw(m: SourceModel, context: np.ndarray, noise: np.ndarray, gen: dict[str, 
         flow_context = context
     with torch.inference_mode():
         y = sample(m.flow, flow_context, noise=noise[:, :m.flow.dim], **solver)
-    out = m.pipeline.inverse(y, gen=gen)
-    if m.categories_first:  # a drawn region moves its target there, a drawn point mass puts it on it
-        drawn = categories.decode(m.classes, index, list(m.source.categories))
-        out.update(categories.place_points(m.pipeline, out, categories.place_regions(m.pipeline, out, drawn)))
-    return out
+    if not m.categories_first:
+        return m.pipeline.inverse(y, gen=gen)
+    # a drawn region moves its target there, a drawn point mass puts it on it
+    regions, points, rest = categories.split(categories.decode(m.classes, index, list(m.source.categories)))
+    return {**m.pipeline.inverse(y, gen=gen, regions=regions, points=points), **rest}
 
 
 def apart_from(others: ak.Array, event: np.ndarray, dr: float) -> Callable[[dict, np.ndarray], np.ndarray]:

@@ -882,18 +882,24 @@ class Spike:
         return cls(**{k: v for k, v in d.items() if k != "kind"})
 
 
-def point_of(t: Any, x: Array) -> np.ndarray:
+def point_of(t: Any, x: Array, ref: Any = None) -> np.ndarray:
     """Which point mass of the ``spike`` chain ``t`` (fitted; a ``default``'s value is none) each value of ``x`` sits
     on: ``k`` for the k-th nested ``spike`` (1-based, :func:`flashsim_coffea.specs.source.spike_points`), 0 for
-    none (a categories-first source draws it, :mod:`flashsim_coffea.sim.categories`).
+    none (a categories-first source draws it, :mod:`flashsim_coffea.sim.categories`). An :class:`Excess` whose
+    excess is such a chain: the point masses of the gap to its bound (``ref``: the bound's targets), a tie at 0.
 
     Example:
         >>> t = make({"kind": "spike", "value": 0.0, "then": {"kind": "spike", "value": 1.0, "side": "high",
         ...                                                   "then": {"kind": "logit"}}})
         >>> point_of(t, np.array([0.0, 0.3, 1.0, 0.0])).tolist()
         [1, 0, 2, 1]
+        >>> tie = make({"kind": "excess", "over": "chg", "then": {"kind": "spike", "value": 0.0, "then": {"kind": "log"}}})
+        >>> point_of(tie, np.array([0.2, 0.5]), np.array([0.2, 0.1])).tolist()  # all == chg: on the tie
+        [1, 0]
     """
     x = _f64(x)
+    if isinstance(t, Excess):
+        return point_of(t.then, t._gap(x, ref))
     out = np.zeros(len(x), np.int64)
     rest = np.ones(len(x), bool)
     k = 0
@@ -907,10 +913,11 @@ def point_of(t: Any, x: Array) -> np.ndarray:
     return out
 
 
-def place_point(t: Any, x: Array, k: Array) -> np.ndarray:
+def place_point(t: Any, x: Array, k: Array, ref: Any = None) -> np.ndarray:
     """``x`` (the inverse of a fitted ``spike`` chain ``t``) on the drawn point masses ``k`` (:func:`point_of`): the
     k-th point's value where ``k`` > 0; where ``k`` is 0 and the flow still decoded a point, the continuous part's
-    end next to that point (its inner transforms' inverse at the spike's threshold).
+    end next to that point (its inner transforms' inverse at the spike's threshold). An :class:`Excess`: its gap to
+    the bound (``ref``) so placed.
 
     Example:
         >>> t = make({"kind": "spike", "value": 0.0, "then": {"kind": "logit"}})
@@ -920,6 +927,10 @@ def place_point(t: Any, x: Array, k: Array) -> np.ndarray:
     """
     x = _f64(x).copy()
     k = np.asarray(k, np.int64)
+    if isinstance(t, Excess):
+        gap = place_point(t.then, t._gap(x, ref), k)
+        x = t._bound(ref) - gap if t.below else t._bound(ref) + gap
+        return x if t.floor is None else np.maximum(x, t.floor)
     j = 0
     while isinstance(t, Spike):
         if t.kind == Spike.kind:
@@ -1797,8 +1808,12 @@ class Pipeline:
         """Columns -> float32 matrix ``(n, dims)``."""
         return self.scale.forward(self._raw(columns, gen, rng)).astype(np.float32)
 
-    def inverse(self, y: Array, gen: Mapping[str, Array] | None = None) -> dict[str, Array]:
-        """Matrix ``(n, dims)`` -> ``{column: values}``."""
+    def inverse(self, y: Array, gen: Mapping[str, Array] | None = None, regions: Mapping[str, Array] | None = None,
+                points: Mapping[str, Array] | None = None) -> dict[str, Array]:
+        """Matrix ``(n, dims)`` -> ``{column: values}``; a target with drawn ``regions`` (``{target: region per row}``,
+        a ``regions`` transform) moved into them, one with drawn ``points`` (:func:`point_of`) placed on them
+        (:func:`place_point`), each before the targets relative to it read it (:mod:`flashsim_coffea.sim.categories`)."""
+        regions, points = regions or {}, points or {}
         raw = self.scale.inverse(np.asarray(y).reshape(len(y), self.dims))
         starts = np.cumsum([0] + [t.dims for _, t in self.columns])
         out = {}
@@ -1811,7 +1826,10 @@ class Pipeline:
             part = raw[:, starts[j] : starts[j + 1]]
             ref = (t.read(out) if isinstance(t, Excess) else tuple(out[r] for r in t.refs)
                    if isinstance(t, (Calibration, Relation)) else _gen_column(gen, {}, _gen_name(t)))
-            out[name] = t.inverse(part[:, 0] if t.dims == 1 else part, ref)
+            x = t.inverse(part[:, 0] if t.dims == 1 else part, ref)
+            if name in regions:
+                x = t.move(x, regions[name])
+            out[name] = place_point(t, x, points[name], ref) if name in points else x
         return {name: out[name] for name, _ in self.columns}
 
     def to_dict(self) -> dict[str, Any]:

@@ -111,11 +111,17 @@ _TARGETS = {
     "tightCharge": {"kind": "onehot", "values": [0, 1, 2]},
 }
 _CONST = {"photonIdx": -1}
+#: the isolations' and shower sums' point masses (a sum of 0, an ``*_all`` on its charged part) drawn first as
+#: categories (:data:`~flashsim_coffea.specs.source.POINT`): learnt by the flow, ``miniPFRelIso_all``'s tie came out at
+#: 0.92 of FullSim's share, ``miniPFRelIso_chg`` = 0 at 0.93 (benchmarks/point_shares.py, 8000 steps, tables of ttbar,
+#: dy, wjets; docs/performance.md "Point masses drawn first")
+POINTS = tuple(f"{f}:point" for f in ("pfRelIso03_chg", "miniPFRelIso_chg", "pfRelIso03_all", "miniPFRelIso_all",
+                                     "dr03TkSumPt", "hoe", "dr03EcalRecHitSumEt", "dr03HcalDepth1TowerSumEt"))
 
 FROM_ELECTRON = Source(
     collection="Electron", name="genelectron", candidates="GenElectron", link="genPartIdx",
     conditioning=EGAMMA_CONDITIONING, targets={**KINEMATICS, "charge": CHARGE, **_TARGETS},
-    constants=_CONST, match_dr=0.3, mirror=MIRROR,
+    constants=_CONST, match_dr=0.3, mirror=MIRROR, categories=POINTS,
 )
 FROM_PHOTON = Source(
     collection="Electron", name="genphoton", candidates="GenPhoton", link="genPartIdx",

@@ -118,6 +118,13 @@ _TARGETS = {
     "bsConstrainedChi2": POSITIVE,
 }
 
+#: the isolations' point masses (a charged sum of 0, an ``*_all`` or ``tkRelIso`` on its bound) drawn first as categories
+#: (:data:`~flashsim_coffea.specs.source.POINT`): learnt by the flow, ``pfRelIso04_all`` = ``pfRelIso03_chg`` came out at
+#: 0.62 of FullSim's share, ``pfRelIso03_all``'s tie at 0.88 (benchmarks/point_shares.py, 8000 steps, tables of ttbar,
+#: dy_mumu, dy_mumu_m105; docs/performance.md "Point masses drawn first")
+ISOLATION_POINTS = tuple(f"{f}:point" for f in ("pfRelIso03_chg", "miniPFRelIso_chg", "pfRelIso03_all", "pfRelIso04_all",
+                                               "miniPFRelIso_all", "tkRelIso"))
+
 GENUINE = Source(
     collection="Muon",
     name="genmuon",
@@ -126,6 +133,7 @@ GENUINE = Source(
     conditioning=GEN_CONDITIONING,
     targets={**KINEMATICS, "charge": CHARGE, **_TARGETS},
     match_dr=0.3,
+    categories=ISOLATION_POINTS,
 )
 
 JETFAKE = Source(

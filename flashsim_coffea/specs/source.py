@@ -113,11 +113,14 @@ POINT = ":point"
 
 def spike_points(spec: Mapping) -> list:
     """The point masses of a target spec's ``spike`` chain, outer first (empty: no spike), where a categories-first
-    source may draw them: numeric values, and no transform of the chain reading a gen column.
+    source may draw them: numeric values, and no transform of the chain reading a gen column. The chain may be the
+    gap of an ``excess`` to its bound (a point 0: the tie).
 
     Example:
         >>> spike_points({"kind": "spike", "value": 0.0, "then": {"kind": "spike", "value": 1.0, "then": {"kind": "logit"}}})
         [0.0, 1.0]
+        >>> spike_points({"kind": "excess", "over": "chg", "then": {"kind": "spike", "value": 0.0, "then": {"kind": "log"}}})
+        [0.0]
         >>> spike_points({"kind": "ratio", "gen": "pt"})
         []
     """
@@ -126,7 +129,7 @@ def spike_points(spec: Mapping) -> list:
         chain.append(t)
         t = t.get("then")
     out = []
-    for d in chain:
+    for d in chain[1:] if chain and chain[0].get("kind") == "excess" else chain:
         if d.get("kind") not in ("spike", "default"):
             break
         if d["kind"] == "spike":
