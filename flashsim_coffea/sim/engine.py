@@ -51,7 +51,7 @@ Example:
     >>> flash.FlashSim.genEventIdx[:6].tolist(), ak.num(flash.Jet)[:6].tolist()
     ([0, 0, 0, 0, 1, 1], [15, 14, 16, 15, 11, 10])
     >>> flash.Jet.pt[0, :3], flash.Jet.genJetIdx[0, :3].tolist(), gen.GenJet.pt[0, :3]
-    (<Array [109, 68.5, 61.7] type='3 * float32'>, [0, 2, 1], <Array [112, 76.6, 76.1] type='3 * float32'>)
+    (<Array [108, 67.8, 58.9] type='3 * float32'>, [0, 2, 1], <Array [112, 76.6, 76.1] type='3 * float32'>)
     >>> print(flash.Muon.pt[8:12])  # the two gen muons of event 2 (43.6 and 3.30 GeV) in its 4 replicas
     [[44.1, 3.34], [43.2, 3.3], [44.2, 3.34], [44.1, 3.32]]
 
