@@ -448,6 +448,34 @@ def test_signed_excess_keeps_the_tie_and_both_sides():
         T.make({"kind": "excess", "over": "chg", "signed": True, "below": True})
 
 
+def test_a_log_ratio_excess_inside_a_default_keeps_the_groomed_mass_peak_at_the_jet_mass():
+    """A fat jet's msoftdrop: -1 by rule without soft drop, else a fraction of its mass with a peak at 1.00-1.015
+    (nothing groomed away). Learnt as its log-ratio to ``mass`` inside the ``default``, the pipeline gives the
+    values back, and any point of flow space lands at or above 0 with the peak's share kept."""
+    rng = np.random.default_rng(40)
+    mass = np.exp(rng.normal(4.0, 0.6, N))
+    whole = rng.random(N) < 0.2
+    frac = np.where(whole, rng.uniform(1.0, 1.015, N), rng.beta(1.2, 2.0, N))
+    msd = np.where(rng.random(N) < 0.07, -1.0, mass * frac)
+    cols = {"msoftdrop": msd, "mass": mass}
+    spec = {"kind": "default", "value": -1.0,
+            "then": {"kind": "excess", "over": "mass", "log": 1.0, "floor": 0.0, "then": {"kind": "quantile"}}}
+    pipe = T.Pipeline.from_specs([("msoftdrop", spec), ("mass", {"kind": "log"})])
+    pipe.fit(cols, rng=np.random.default_rng(41))
+    back = pipe.inverse(pipe.forward(cols, rng=np.random.default_rng(42)))
+    ok = msd >= 0
+    np.testing.assert_allclose(back["msoftdrop"][ok], msd[ok], rtol=1e-6, atol=1e-6)
+    noise = T.Pipeline.from_dict(json.loads(json.dumps(pipe.to_dict()))).inverse(
+        np.random.default_rng(43).standard_normal((N, 2)).astype(np.float32))
+    r = noise["msoftdrop"] / noise["mass"]
+    assert noise["msoftdrop"].min() >= 0.0
+    in_peak = np.mean((r > 0.999) & (r < 1.016))
+    assert abs(in_peak - np.mean(whole[ok])) < 0.03, in_peak
+    assert T.relative(pipe.columns[0][1]).refs == ("mass",)
+    with pytest.raises(ValueError, match="log-ratio"):
+        T.make({"kind": "excess", "over": "mass", "log": 1.0, "below": True})
+
+
 def test_excess_per_bounds_the_photon_isolation_by_its_charged_sum_over_pt(tt_sample):
     """A reference photon's pfRelIso03_all = (pfChargedIsoPFPV + max(0, neutral - rho EA)) / pt: learnt as its
     excess over pfChargedIsoPFPV / pt (``per``), the photons come back to NanoAOD's precision, and any point of

@@ -832,6 +832,8 @@ class Spike:
 
     @staticmethod
     def _sub(g, m):
+        if isinstance(g, tuple):  # the targets a relative ``then`` reads (an excess ``per`` another)
+            return tuple(_f64(r)[m] for r in g)
         return None if g is None else _f64(g)[m]
 
     def fit(self, x: Array, gen: Array | None = None, rng: np.random.Generator | None = None) -> Spike:
@@ -928,9 +930,7 @@ def place_point(t: Any, x: Array, k: Array, ref: Any = None) -> np.ndarray:
     x = _f64(x).copy()
     k = np.asarray(k, np.int64)
     if isinstance(t, Excess):
-        gap = place_point(t.then, t._gap(x, ref), k)
-        x = t._bound(ref) - gap if t.below else t._bound(ref) + gap
-        return x if t.floor is None else np.maximum(x, t.floor)
+        return t._from_gap(place_point(t.then, t._gap(x, ref), k), ref)
     j = 0
     while isinstance(t, Spike):
         if t.kind == Spike.kind:
@@ -1271,6 +1271,12 @@ class Excess:
     charged sum ``pfChargedIsoPFPV`` plus the rho-corrected neutral sums, clipped at 0, over its pT, so it never
     falls below ``pfChargedIsoPFPV / pt`` (``per = "pt"``), both targets of the same flow.
 
+    Or ``log`` (an offset ``o``): the log-ratio ``log((x + o) / (bound + o))`` on either side, no clip, for a target
+    that is a fraction of another target, equal to it for many objects: a fat jet's ``msoftdrop`` is its ungroomed
+    ``mass`` (times the subjets' over the jet's calibration, 1.00-1.015) wherever soft drop removes nothing, 18 % of
+    the reference's zh_llbb fat jets; learnt beside ``mass`` the flow smeared that peak over 0.97-1.05 (single-field
+    AUC 0.69 on vbf_hmumu, the fat jets' every-field classifier's strongest lever).
+
     Or ``signed``: the difference from the bound on either side, no clip, for a target that equals another for
     most objects and strays from it both ways: an electron's ``dr03TkSumPtHEEP`` and ``dr03TkSumPt`` sum the
     same tracks in the same cone with other vetoes (equal for 87 % of the reference's zh electrons, the HEEP sum
@@ -1286,6 +1292,7 @@ class Excess:
         per: a target of the same model dividing ``over`` in the bound (default none).
         signed: learn ``x - bound`` as it is, negative too (``below`` does not apply).
         floor: the least value the inverse gives (default none).
+        log: learn the log-ratio to the bound with this offset (``signed``, no ``below``; default none).
 
     Example:
         >>> t = make({"kind": "excess", "over": "chg", "then": {"kind": "spike", "value": 0.0,
@@ -1317,6 +1324,11 @@ class Excess:
         >>> floored = make({"kind": "excess", "over": "tk", "signed": True, "floor": 0.0})
         >>> float(floored.inverse(np.array([-2.0]), np.ones(1))[0])
         0.0
+        >>> msd = make({"kind": "excess", "over": "mass", "log": 1.0, "floor": 0.0, "then": {"kind": "quantile"}})
+        >>> mass, groomed = np.array([40.0, 90.0, 130.0, 60.0]), np.array([40.4, 9.0, 131.3, 0.0])
+        >>> y = msd.fit(groomed, mass, rng=rng).forward(groomed, mass, rng=rng)
+        >>> msd.inverse(y, mass).round(6).tolist(), round(float(msd.inverse(np.zeros(1), np.array([99.0]))[0]), 3) >= 0
+        ([40.4, 9.0, 131.3, 0.0], True)
     """
 
     kind: ClassVar[str] = "excess"
@@ -1332,10 +1344,13 @@ class Excess:
     per: str = ""
     signed: bool = False
     floor: float | None = None
+    log: float | None = None
 
     def __post_init__(self):
         if self.signed and self.below:
             raise ValueError("an 'excess' transform is either 'signed' or 'below', not both")
+        if self.log is not None and (self.below or self.log < 0):
+            raise ValueError(f"a log-ratio 'excess' needs an offset >= 0 and no 'below' (got log={self.log})")
         if not self.over:
             raise ValueError("an 'excess' transform needs the target it exceeds ('over')")
         self.then = _inner(self.then, no_gen=f"the excess over {self.over!r}")
@@ -1356,8 +1371,19 @@ class Excess:
         return self.scale * over + self.offset
 
     def _gap(self, x: Array, ref) -> Array:
+        if self.log is not None:
+            return np.log((_f64(x) + self.log) / (self._bound(ref) + self.log))
         gap = self._bound(ref) - _f64(x) if self.below else _f64(x) - self._bound(ref)
         return gap if self.signed else np.maximum(gap, 0.0)
+
+    def _from_gap(self, gap: Array, ref) -> Array:
+        """The target from its gap to the bound (:meth:`_gap` inverted), at or above ``floor``."""
+        if self.log is not None:
+            x = (self._bound(ref) + self.log) * np.exp(gap) - self.log
+        else:
+            gap = gap if self.signed else np.maximum(gap, 0.0)
+            x = self._bound(ref) - gap if self.below else self._bound(ref) + gap
+        return x if self.floor is None else np.maximum(x, self.floor)
 
     def fit(self, x: Array, ref: Array | None = None, rng: np.random.Generator | None = None) -> Excess:
         self.then.fit(self._gap(x, ref), None, rng)
@@ -1367,10 +1393,7 @@ class Excess:
         return self.then.forward(self._gap(x, ref), None, rng)
 
     def inverse(self, y: Array, ref: Array | None = None) -> Array:
-        gap = self.then.inverse(_f64(y), None)
-        gap = gap if self.signed else np.maximum(gap, 0.0)
-        x = self._bound(ref) - gap if self.below else self._bound(ref) + gap
-        return x if self.floor is None else np.maximum(x, self.floor)
+        return self._from_gap(self.then.inverse(_f64(y), None), ref)
 
     def to_dict(self) -> dict[str, Any]:
         line = {"scale": self.scale, "offset": self.offset, "below": self.below} if (
@@ -1378,13 +1401,15 @@ class Excess:
         per = {"per": self.per} if self.per else {}
         signed = {"signed": True} if self.signed else {}
         floor = {"floor": self.floor} if self.floor is not None else {}
-        return {"kind": self.kind, "over": self.over, **per, **line, **signed, **floor, "then": self.then.to_dict()}
+        log = {"log": self.log} if self.log is not None else {}
+        return {"kind": self.kind, "over": self.over, **per, **line, **signed, **floor, **log, "then": self.then.to_dict()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Excess:
         return cls(over=d["over"], then=d.get("then"), scale=float(d.get("scale", 1.0)),
                    offset=float(d.get("offset", 0.0)), below=bool(d.get("below", False)), per=d.get("per", ""),
-                   signed=bool(d.get("signed", False)), floor=None if d.get("floor") is None else float(d["floor"]))
+                   signed=bool(d.get("signed", False)), floor=None if d.get("floor") is None else float(d["floor"]),
+                   log=None if d.get("log") is None else float(d["log"]))
 
 
 @dataclass
@@ -1697,9 +1722,26 @@ def _gen_name(t) -> str | None:
     return _gen_name(t.then) if isinstance(t, (Spike, Grid)) else getattr(t, "gen", None)
 
 
+def relative(t) -> Excess | Calibration | Relation | None:
+    """The transform relative to other targets that ``t`` is or wraps (through ``spike``, ``default`` and ``grid``
+    chains: a fat jet's ``msoftdrop``, -1 by rule without soft drop, else learnt against its ``mass``), or None.
+
+    Example:
+        >>> relative(make({"kind": "default", "value": -1.0, "then": {"kind": "excess", "over": "mass", "log": 1.0}})).refs
+        ('mass',)
+        >>> relative(make({"kind": "log"})) is None
+        True
+    """
+    while isinstance(t, (Spike, Grid)):
+        t = t.then
+    return t if isinstance(t, _RELATIVE) else None
+
+
 def _reference(t, gen: Mapping[str, Array] | None, columns: Mapping[str, Array]):
     """The second input of ``t``: the ``over`` target for an :class:`Excess`, the (pt, eta) targets for a
-    :class:`Calibration`, else its gen column."""
+    :class:`Calibration`, the terms of a :class:`Relation` (also inside a ``spike``/``default``/``grid`` chain),
+    else its gen column."""
+    t = relative(t) or t
     if isinstance(t, Excess):
         missing = [r for r in t.refs if r not in columns]
         if missing:
@@ -1747,8 +1789,8 @@ class Pipeline:
     def __post_init__(self) -> None:
         if not 0.0 < self.half_width < 0.5:
             raise ValueError(f"dequantisation half-width must be in (0, 0.5), got {self.half_width}")
-        kinds = {name: t for name, t in self.columns}
-        for name, t in self.columns:
+        kinds = {name: relative(t) or t for name, t in self.columns}
+        for name, t in kinds.items():
             for r in t.refs if isinstance(t, Excess) else ():
                 if r not in kinds or isinstance(kinds[r], _RELATIVE):
                     raise ValueError(f"{name!r} is an excess {'over' if r == t.over else 'per'} {r!r}, which must "
@@ -1819,13 +1861,14 @@ class Pipeline:
         out = {}
         # a transform relative to other targets after them, whatever their order in the spec: an excess or a
         # calibration reads targets learnt directly, a relation may read an excess or a calibration too
-        order = sorted(range(len(self.columns)), key=lambda j: (isinstance(self.columns[j][1], _RELATIVE)
-                                                                + isinstance(self.columns[j][1], Relation)))
+        rel = [relative(t) for _, t in self.columns]
+        order = sorted(range(len(self.columns)), key=lambda j: (rel[j] is not None) + isinstance(rel[j], Relation))
         for j in order:
             name, t = self.columns[j]
             part = raw[:, starts[j] : starts[j + 1]]
-            ref = (t.read(out) if isinstance(t, Excess) else tuple(out[r] for r in t.refs)
-                   if isinstance(t, (Calibration, Relation)) else _gen_column(gen, {}, _gen_name(t)))
+            r = rel[j]
+            ref = (r.read(out) if isinstance(r, Excess) else tuple(out[k] for k in r.refs) if r is not None
+                   else _gen_column(gen, {}, _gen_name(t)))
             x = t.inverse(part[:, 0] if t.dims == 1 else part, ref)
             if name in regions:
                 x = t.move(x, regions[name])

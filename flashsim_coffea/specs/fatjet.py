@@ -11,7 +11,8 @@ W/Z/H/top it contains (the truth the reference draws its taggers from), its two 
 its GenJetAK8's (``parent:<feature>``). NanoAOD has no subjet-to-gen link: training matches by ΔR
 (``match_dr``), as for a fake source.
 
-Targets. Kinematics are residuals to gen (pT ratio, Δη, Δφ), masses logs. **N-subjettiness**
+Targets. Kinematics are residuals to gen (pT ratio, Δη, Δφ), masses logs, ``msoftdrop`` its log-ratio to
+the learnt ungroomed ``mass`` (the peak of jets soft drop leaves whole). **N-subjettiness**
 ``tau1``-``tau4`` are learnt each with a point mass at 0 (a jet with fewer than N+1
 constituents): invertible field by field, and the flow's joint density keeps their ordering
 (τ_N ≤ τ_{N-1} in ≥ 99.8% of the reference fat jets and all subjets, 300 ttbar_boosted events)
@@ -92,6 +93,11 @@ _KINEMATICS = {
     "mass": {"kind": "log", "offset": 1.0},
 }
 _SUBSTRUCTURE = {f"tau{i}": _TAU for i in range(1, 5)}
+#: the groomed mass as its log-ratio to the ungroomed ``mass`` (transform ``excess`` with ``log``): where soft drop
+#: removes nothing (18 % of the reference's zh_llbb fat jets) it is the jet's mass times 1.00-1.015, a peak that
+#: the flow learning ``log(msoftdrop + 1)`` beside ``mass`` smeared over 0.97-1.05 (zh_llbb held-out: ``msoftdrop``
+#: the strongest field of the every-field classifier, 0.747 -> 0.672 without it)
+_MSOFTDROP = _default(-1.0, {"kind": "excess", "over": "mass", "log": 1.0, "floor": 0.0, "then": {"kind": "quantile"}})
 #: the fat jet's pT, written above 170 GeV only: learnt as its distance above the cut over the gen pT (transform
 #: ``ratio`` with ``above``), spread over its 10-bit stored cell first (170.0 is the cell of the values from 169.94;
 #: ``above`` one cell under it); as a plain ratio the flow blurred the edge: zh_llbb's fat jets 45 % short at
@@ -113,7 +119,7 @@ FATJET = Source(
     targets={
         **_KINEMATICS,
         "pt": _FATJET_PT,
-        "msoftdrop": _default(-1.0, {"kind": "log", "offset": 1.0}),
+        "msoftdrop": _MSOFTDROP,
         "area": {"kind": "plain"},
         "rawFactor": _RAW_FACTOR,
         **_SUBSTRUCTURE,
