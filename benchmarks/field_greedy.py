@@ -1,7 +1,9 @@
-"""Which fields let a gradient-boosted classifier tell flash objects from FullSim ones: greedy forward selection.
+"""Which fields let a gradient-boosted classifier tell flash objects from FullSim ones: greedy forward selection,
+or every field but one (``--drop-one``).
 
 Usage: python benchmarks/field_greedy.py --collection Electron|...|Event --data zh_llbb_a.root zh_llbb_b.root \
-    [--models flashsim_coffea/models] [--fields all|learnt] [--genuine] [--steps 6] [--seed 1]
+    [--models flashsim_coffea/models] [--fields all|learnt] [--genuine] [--steps 6] [--seed 1] [--drop-one] \
+    [--exclude FIELD ...]
 
 Simulates the gen content of the FullSim files once (K = 1, as ``flashsim validate``), takes the
 collection's objects above its threshold (:func:`flashsim_coffea.validate.fields.objects`; ``Event``: one row
@@ -10,6 +12,8 @@ fields one at a time, each time the one that raises the held-out AUC of
 :func:`flashsim_coffea.validate.report.hgb_auc` most, and prints the path: where a high every-field
 AUC comes from when no single field shows it (a relation between fields that the flows break).
 ``--fields learnt`` keeps the flow targets only; ``--genuine`` the objects linked to a gen candidate.
+``--drop-one``: the every-field AUC, then with each field left out, the ``--steps`` largest falls first: the
+fields the every-field classifier leans on (``--exclude`` leaves fields out of both, to look past the first).
 
 Example (docs/performance.md, "The gradient-boosted test"):
     python benchmarks/field_greedy.py --collection Muon --data zh_llbb_a.root zh_llbb_b.root --fields learnt --genuine
@@ -56,6 +60,29 @@ def greedy(flash: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray], steps
     return chosen
 
 
+def drop_one(flash: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray], seed: int = 0,
+             progress: bool = False) -> tuple[float, list[tuple[str, float]]]:
+    """The AUC with every field, and ``[(field, AUC without it), ...]`` from the lowest.
+
+    Example:
+        >>> rng = np.random.default_rng(1)
+        >>> a, b = rng.normal(size=(4000, 3)), rng.normal(size=(4000, 3))
+        >>> b[:, 2] = b[:, 1] + 0.3 * rng.normal(size=4000)  # as in greedy's example: c follows b in FullSim only
+        >>> a[:, 2] = rng.normal(0, np.sqrt(1.09), 4000)
+        >>> every, without = drop_one(dict(zip("xbc", a.T)), dict(zip("xbc", b.T)))
+        >>> round(every, 1), sorted(f for f, _ in without[:2]), round(without[-1][1], 1)  # x alone: no help
+        (0.9, ['b', 'c'], 0.9)
+    """
+    pool = [k for k in ref if k in flash]
+
+    def auc(cols: list[str]) -> float:
+        return hgb_auc(np.stack([flash[c] for c in cols], 1), np.stack([ref[c] for c in cols], 1), seed)
+
+    every = auc(pool)
+    rows = [(k, auc([c for c in pool if c != k])) for k in tqdm(pool, desc="fields", unit="field", disable=not progress)]
+    return every, sorted(rows, key=lambda r: r[1])
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--collection", required=True, help="reco collection (Muon, Electron, Jet, ...), or Event")
@@ -65,6 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--genuine", action="store_true", help="only objects linked to a gen candidate")
     ap.add_argument("--steps", type=int, default=6, help="fields to add (default 6)")
     ap.add_argument("--seed", type=int, default=1, help="simulation seed (the classifier's is 0)")
+    ap.add_argument("--drop-one", action="store_true", help="every field, then every field but one, instead")
+    ap.add_argument("--exclude", nargs="+", default=[], metavar="FIELD", help="fields left out of every classifier")
     args = ap.parse_args(argv)
 
     from flashsim_coffea.sim.cards import DEFAULT_MODELS
@@ -97,9 +126,15 @@ def main(argv: list[str] | None = None) -> None:
         if args.fields == "learnt":
             kinds = fields.kinds(m.source for m in models)
             cols = {k: v for k, v in cols.items() if "learnt" in kinds.get(k, "")}
-        side[name] = cols
+        side[name] = {k: v for k, v in cols.items() if k not in args.exclude}
     n = {k: len(next(iter(v.values()))) for k, v in side.items()}
     print(f"{args.collection}: {n['fullsim']} FullSim and {n['flash']} flash objects, {len(side['fullsim'])} fields")
+    if args.drop_one:
+        every, without = drop_one(side["flash"], side["fullsim"], progress=True)
+        print(f"  every field          AUC {every:.3f}")
+        for field, auc in without[:args.steps]:
+            print(f"  - {field:<28} AUC {auc:.3f} ({auc - every:+.3f})")
+        return
     for i, (field, auc) in enumerate(greedy(side["flash"], side["fullsim"], args.steps, progress=True)):
         print(f"  {i + 1}. + {field:<28} AUC {auc:.3f}")
 

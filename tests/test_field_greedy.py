@@ -54,3 +54,24 @@ def test_event_level_fields_are_compared_per_event(capsys, tt_sample):
     assert head.startswith(f"Event: {n} FullSim and {n} flash objects")
     assert int(head.split(", ")[1].split()[0]) >= 40 and "1. + " in out
     assert "HLT_" not in out and "Flag_" not in out
+
+
+def test_drop_one_names_the_pair_and_exclude_leaves_a_field_out(capsys, tt_sample):
+    """Every field but one: leaving out either field of the broken pair drops the AUC, the unrelated one does
+    not; ``--exclude`` takes a field out of every classifier of the command."""
+    rng = np.random.default_rng(6)
+    n = 6000
+
+    def sample(related: bool) -> dict:
+        chg = rng.exponential(1.0, n)
+        total = chg + rng.exponential(0.5, n) if related else rng.permutation(
+            rng.exponential(1.0, n) + rng.exponential(0.5, n))
+        return {"pt": rng.normal(size=n), "chg": chg, "all": total}
+
+    every, without = field_greedy.drop_one(sample(False), sample(True))
+    assert every > 0.75 and {f for f, _ in without[:2]} == {"chg", "all"}
+    assert without[0][1] < 0.6 and without[-1][0] == "pt" and without[-1][1] > every - 0.03
+    field_greedy.main(["--collection", "Event", "--data", str(tt_sample), "--drop-one", "--steps", "2",
+                       "--exclude", "MET_pt", "PV_ndof"])
+    out = capsys.readouterr().out
+    assert "every field" in out and out.count(" - ") == 2 and "MET_pt " not in out and "PV_ndof" not in out
