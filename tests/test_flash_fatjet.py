@@ -75,16 +75,6 @@ def test_counts_follow_the_reference(flash, tree):
         assert want > 1.5 * N_GEN and abs(got / want - 1) < 0.3, (coll, got, want)
 
 
-def vector_sum(objs, rows) -> float:
-    """invariant mass of the objects ``rows`` (pt, eta, phi, mass) of one event"""
-    e = px = py = pz = 0.0
-    for k in rows:
-        pt, eta, phi, m = (float(objs[f][k]) for f in ("pt", "eta", "phi", "mass"))
-        px, py, pz = px + pt * np.cos(phi), py + pt * np.sin(phi), pz + pt * np.sinh(eta)
-        e += np.sqrt((pt * np.cosh(eta)) ** 2 + m * m)
-    return float(np.sqrt(max(e * e - px * px - py * py - pz * pz, 0.0)))
-
-
 def test_links_are_valid_after_sorting(flash, gen):
     fat, sub = flash.FatJet, flash.SubJet
     ev = ak.to_numpy(flash.FlashSim.genEventIdx)
@@ -110,9 +100,9 @@ def test_links_are_valid_after_sorting(flash, gen):
                     linked += 1
             if i2 >= 0:
                 assert s.pt[i1] >= s.pt[i2]
-                # the groomed mass is the two subjets' (as the reference makes it), recomputed from the output:
-                # equal up to the stored precision (msoftdrop 10 bits: 5e-4; the subjets' mass 10, eta/phi 12)
-                assert f.msoftdrop[j] == pytest.approx(vector_sum(s, (i1, i2)), rel=1.5e-3, abs=1e-2)
+                # the groomed mass: a fraction of the jet's mass (learnt as its log-ratio to it), never far above
+                # it as the subjets' mass made it (FullSim: at most 1.015 of it; the subjets' sum up to 1.2)
+                assert 0 <= f.msoftdrop[j] <= 1.05 * f.mass[j] + 1.0
                 two += 1
         assert owners == list(range(n_sub[i]))  # every subjet belongs to one fat jet, stored in their order
     assert linked > 2 * N_GEN and two > N_GEN

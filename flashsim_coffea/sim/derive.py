@@ -477,11 +477,11 @@ def subjet(cols: dict, chunk: Chunk) -> None:
     """SubJet: ``btagDeepB`` -1 beyond the tracker, ``hadronFlavour``/``nBHadrons``/``nCHadrons`` from the
     hadrons of its fat jet that are closer to it than to the jet's other subjet (as the reference), and the
     reverse links ``FatJet.subJetIdx1/2``: the fat jet's two leading subjets (from the private parent position,
-    :data:`flashsim_coffea.specs.source.PARENT_COLUMN`, removed here), written into ``chunk.done["FatJet"]``,
-    and ``FatJet.msoftdrop`` of a jet with both: the mass of the two
-    (:func:`flashsim_coffea.nanoaod.derived.invariant_mass`), as the reference and NanoAOD make it (the
-    learnt value, kept for a jet without two flash subjets, differed from it by more than 10 % for 37 % of
-    the flash fat jets above 300 GeV: held-out ttbar_boosted, 4000 events).
+    :data:`flashsim_coffea.specs.source.PARENT_COLUMN`, removed here), written into ``chunk.done["FatJet"]``.
+    ``FatJet.msoftdrop`` stays the fat jet flow's, learnt as a fraction of the jet's mass
+    (:mod:`flashsim_coffea.specs.fatjet`): in the reference it is the two subjets' mass, but the flash subjets'
+    mass put the jets that soft drop leaves whole at 0.9-1.2 of the jet mass for FullSim's 1.00-1.015
+    (docs/performance.md, "The groomed mass as a fraction of the jet mass"); the subjets' mass approximates it.
     As in NanoAOD a fat jet has at most two soft-drop subjets: subjets beyond the two leading ones of a jet
     and those of a jet without soft drop (raw pT at most
     :data:`flashsim_coffea.nanoaod.fatjet_defaults.PARAMS` ``sd_raw_ptmin``) are dropped, and the collection is
@@ -529,12 +529,6 @@ def subjet(cols: dict, chunk: Chunk) -> None:
     dt = schema.SCHEMA["FatJet"]["subJetIdx1"]
     for k, name in enumerate(("subJetIdx1", "subJetIdx2")):
         fat = ak.with_field(fat, ak.unflatten(idx[:, k].astype(dt), counts), name)
-    if "msoftdrop" in fat.fields:  # the groomed mass is its two subjets' (FullSim: equal to 0.1 %)
-        msd = ak.to_numpy(ak.flatten(fat.msoftdrop)).astype(np.float64)
-        two = np.flatnonzero((sub_of[:n_fat, 0] >= 0) & (sub_of[:n_fat, 1] >= 0))
-        p = derived.p4(*(cols[k] for k in ("pt", "eta", "phi", "mass")))
-        msd[two] = derived.invariant_mass(p[:, sub_of[two, 0]] + p[:, sub_of[two, 1]])
-        fat = ak.with_field(fat, ak.unflatten(msd.astype(schema.SCHEMA["FatJet"]["msoftdrop"]), counts), "msoftdrop")
     chunk.done["FatJet"] = fat
 
 
@@ -791,7 +785,7 @@ def fsrphoton(cols: dict, chunk: Chunk) -> None:
 
 #: collection -> the other collections its derived fields read (``Event``: the MET, PV, HLT and Flag records):
 #: a muon's ``jetIdx``, ``jetRelIso`` and ``mvaTTH`` need the flash jets, its ``dxybs`` the flash PV, a jet's
-#: ``muonIdx1`` the flash muons, a fat jet's ``msoftdrop`` and ``subJetIdx1/2`` its subjets; without them such
+#: ``muonIdx1`` the flash muons, a fat jet's ``subJetIdx1/2`` its subjets; without them such
 #: fields would take their no-object values (``jetIdx`` -1).
 #: :meth:`flashsim_coffea.sim.engine.FlashSim.load` loads them with the collections asked for. Links into the
 #: other collections (``Muon.svIdx``, ``fsrPhotonIdx``) are left out of a run that does not simulate them.

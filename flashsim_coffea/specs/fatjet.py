@@ -31,8 +31,8 @@ Derived (``sim/derive.py``): ``hadronFlavour``, ``nBHadrons``, ``nCHadrons`` (th
 fat jet takes in the anti-kT metric, the subjet's: the closer of its fat jet's two,
 :mod:`flashsim_coffea.nanoaod.jet_truth` as the reference), ``muonIdx3SJ``/``electronIdx3SJ`` (the
 hardest flash lepton within 0.8, the muon when at least as hard), ``subJetIdx1/2`` (the two leading
-flash subjets of the jet, from the SubJet's parent position) and ``msoftdrop`` of a jet with two flash
-subjets: their invariant mass, as FullSim has it (the learnt value stays for a jet without).
+flash subjets of the jet, from the SubJet's parent position). ``msoftdrop`` stays learnt: the reference's is
+the two subjets' mass, which the flash subjets' mass approximates.
 
 Example:
     >>> [(s.key, s.candidates, s.link) for s in SOURCES]
