@@ -24,7 +24,7 @@ Example:
     >>> y.shape, y.dtype  # 50 preprocessed targets per event (MET flavours, PV fit, Rho variants, ...)
     ((3, 50), dtype('float32'))
     >>> m.pipeline.inverse(y)["PV_npvs"], ev.PV_npvs.tolist()  # flash, FullSim
-    (array([20, 31, 38]), [27, 28, 42])
+    (array([20, 31, 37]), [27, 28, 42])
 
 References:
     Lipman, Chen, Ben-Hamu, Nickel, Le, Flow Matching for Generative Modeling (arXiv:2210.02747);
