@@ -87,6 +87,9 @@ def test_muon_derived_fields_are_the_nanoaod_functions_of_the_flash_fields(flash
     }
     for k, v in expect.items():
         assert np.array_equal(m[k], v), k
+    # the scores written for global / loose muons only: -1 / -99 exactly on the others, never on them
+    assert np.array_equal(m["softMva"] == -1, m["isGlobal"] == 0) and np.array_equal(m["mvaMuID"] == -99, m["looseId"] == 0)
+    assert 0 < np.sum(m["isGlobal"] == 0) < len(m["pt"])
     # dxybs from the flash event's PV (made before the muons), or from a PV at the beam spot without one
     if "PV" in flash.fields and {"x", "y"} <= set(flash.PV.fields):
         pv = [ak.to_numpy(flash.PV[c]).astype(np.float64)[m["evt"]] for c in ("x", "y")]

@@ -109,10 +109,11 @@ _TARGETS = {
     # at 1 0.78 / 0.79, total variation 0.028 / 0.018, gradient-boosted AUC 0.518 / 0.511 (asinh instead of
     # the quantiles: 0.68 / 0.67, 0.13 / 0.14, 0.57 / 0.57; with the spike 0.85 / 0.82, 0.075, 0.54 / 0.56)
     "tunepRelPt": {"kind": "grid", "bits": 6, "then": {"kind": "quantile"}},
-    # -1 for non-global muons (the soft MVA is not evaluated), else in (0, 0.76)
-    "softMva": {"kind": "spike", "value": -1.0, "then": {"kind": "logit"}},
-    # -99 for non-loose muons, else in (0, 0.93)
-    "mvaMuID": {"kind": "spike", "value": -99.0, "then": {"kind": "logit"}},
+    # -1 for non-global muons (the soft MVA is not evaluated), else in (0, 0.76): a default, put back by rule from
+    # the learnt isGlobal (sim/derive.py ``muon``), so that it holds exactly both ways
+    "softMva": {"kind": "default", "value": -1.0, "then": {"kind": "logit"}},
+    # -99 for non-loose muons (the rule: looseId), else in (0, 0.93)
+    "mvaMuID": {"kind": "default", "value": -99.0, "then": {"kind": "logit"}},
     "bsConstrainedPt": {"kind": "ratio", "gen": "pt"},
     "bsConstrainedPtErr": POSITIVE,
     "bsConstrainedChi2": POSITIVE,
