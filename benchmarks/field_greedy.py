@@ -30,6 +30,11 @@ from tqdm import tqdm
 from flashsim_coffea.validate.report import hgb_auc
 
 
+def auc_of(flash: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray], cols: list[str], seed: int = 0) -> float:
+    """The held-out AUC of :func:`flashsim_coffea.validate.report.hgb_auc` on the fields ``cols``."""
+    return hgb_auc(np.stack([flash[c] for c in cols], 1), np.stack([ref[c] for c in cols], 1), seed)
+
+
 def greedy(flash: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray], steps: int, seed: int = 0,
            progress: bool = False) -> list[tuple[str, float]]:
     """The forward-selection path: ``[(field, AUC with it and the fields before it), ...]``.
@@ -52,8 +57,7 @@ def greedy(flash: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray], steps
         for k in pool:
             if k in names:
                 continue
-            cols = [*names, k]
-            auc = hgb_auc(np.stack([flash[c] for c in cols], 1), np.stack([ref[c] for c in cols], 1), seed)
+            auc = auc_of(flash, ref, [*names, k], seed)
             if best is None or auc > best[1]:
                 best = (k, auc)
         chosen.append(best)
@@ -74,12 +78,9 @@ def drop_one(flash: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray], see
         (0.9, ['b', 'c'], 0.9)
     """
     pool = [k for k in ref if k in flash]
-
-    def auc(cols: list[str]) -> float:
-        return hgb_auc(np.stack([flash[c] for c in cols], 1), np.stack([ref[c] for c in cols], 1), seed)
-
-    every = auc(pool)
-    rows = [(k, auc([c for c in pool if c != k])) for k in tqdm(pool, desc="fields", unit="field", disable=not progress)]
+    every = auc_of(flash, ref, pool, seed)
+    rows = [(k, auc_of(flash, ref, [c for c in pool if c != k], seed))
+            for k in tqdm(pool, desc="fields", unit="field", disable=not progress)]
     return every, sorted(rows, key=lambda r: r[1])
 
 

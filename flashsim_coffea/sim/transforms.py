@@ -1741,18 +1741,20 @@ def _reference(t, gen: Mapping[str, Array] | None, columns: Mapping[str, Array])
     """The second input of ``t``: the ``over`` target for an :class:`Excess`, the (pt, eta) targets for a
     :class:`Calibration`, the terms of a :class:`Relation` (also inside a ``spike``/``default``/``grid`` chain),
     else its gen column."""
-    t = relative(t) or t
-    if isinstance(t, Excess):
-        missing = [r for r in t.refs if r not in columns]
-        if missing:
-            raise KeyError(f"targets {missing} (the bound of an excess) not given")
-        return t.read(columns)
-    if isinstance(t, (Calibration, Relation)):
-        missing = [r for r in t.refs if r not in columns]
-        if missing:
-            raise KeyError(f"targets {missing} (read by a {t.kind}) not given")
-        return tuple(columns[r] for r in t.refs)
-    return _gen_column(gen, columns, _gen_name(t))
+    r = relative(t)
+    if r is None:
+        return _gen_column(gen, columns, _gen_name(t))
+    missing = [k for k in r.refs if k not in columns]
+    if missing:
+        what = "the bound of an excess" if isinstance(r, Excess) else f"read by a {r.kind}"
+        raise KeyError(f"targets {missing} ({what}) not given")
+    return _read(r, columns)
+
+
+def _read(r: Excess | Calibration | Relation, values: Mapping[str, Array]):
+    """The targets the relative transform ``r`` reads, from ``values``: an excess's bound input
+    (:meth:`Excess.read`), else the tuple of its ``refs``."""
+    return r.read(values) if isinstance(r, Excess) else tuple(values[k] for k in r.refs)
 
 
 def _gen_column(gen: Mapping[str, Array] | None, columns: Mapping[str, Array], name: str | None):
@@ -1867,8 +1869,7 @@ class Pipeline:
             name, t = self.columns[j]
             part = raw[:, starts[j] : starts[j + 1]]
             r = rel[j]
-            ref = (r.read(out) if isinstance(r, Excess) else tuple(out[k] for k in r.refs) if r is not None
-                   else _gen_column(gen, {}, _gen_name(t)))
+            ref = _read(r, out) if r is not None else _gen_column(gen, {}, _gen_name(t))
             x = t.inverse(part[:, 0] if t.dims == 1 else part, ref)
             if name in regions:
                 x = t.move(x, regions[name])
