@@ -96,6 +96,10 @@ def test_muon_derived_fields_are_the_nanoaod_functions_of_the_flash_fields(flash
     else:
         pv = lj.BEAM_SPOT_CM
     assert np.allclose(m["dxybs"], lj.dxy_beamspot(m["dxy"], m["phi"], *pv), rtol=2e-3, atol=5e-5)  # PV: 10 bits
+    # the beam-spot refit's chi2: its learnt rest on the flash dxybs's squared pull, never below it (6-bit chi2)
+    pull2 = lj.bs_pull2(m["dxybs"], m["dxyErr"])
+    assert np.all(m["bsConstrainedChi2"] >= pull2 * (1 - 2**-6) - 1e-6)
+    assert np.median(m["bsConstrainedChi2"] - pull2) > 0.05  # a rest of its own, not the pull alone
     # codes with several levels actually occur (the inputs are learnt, not constant)
     assert set(np.unique(m["miniIsoId"])) >= {0, 4} and len(np.unique(m["mvaMuID_WP"])) >= 2
     _ip3d_and_isolation(m, ("pfRelIso03", "miniPFRelIso"))
@@ -279,6 +283,24 @@ def test_the_reference_sip3d_is_the_function_flash_derives_it_with(tt_sample, co
     ratio = c["sip3d"] / derive.sip3d(c["dxy"], c["dxyErr"], c["dz"], c["dzErr"], c["eta"])
     assert np.all(np.abs(ratio - 1) < 2**-6)
     assert np.mean(np.abs(c["sip3d"] / (np.abs(c["dxy"]) / c["dxyErr"]) - 1) < 2**-6) < 0.5
+
+
+def test_the_reference_beam_spot_chi2_holds_the_dxybs_pull(tt_sample):
+    """The reference's ``bsConstrainedChi2`` is at least the squared pull of ``dxybs`` (:func:`lj.bs_pull2`, the beam
+    spot as one more measurement) on every muon, to the 6-bit stored precision of the chi2 and ``dxyErr``, as flash
+    puts its learnt rest back (:func:`lj.bs_chi2`): a rest that flash learns in place of the chi2
+    (``lj.BS_CHI2_REST``)."""
+    t = uproot.open(tt_sample)["Events"]
+    c = {f: np.concatenate(t[f"Muon_{f}"].array(library="np")).astype(np.float64)
+         for f in ("bsConstrainedChi2", "dxybs", "dxyErr")}
+    pull2 = lj.bs_pull2(c["dxybs"], c["dxyErr"])
+    # both stored with 6 mantissa bits: the chi2 within 2^-7 of itself, the pull² (dxyErr squared) within 2^-6
+    slack = 2**-7 * c["bsConstrainedChi2"] + 2**-6 * pull2 + 1e-6
+    assert len(pull2) > 100 and np.all(c["bsConstrainedChi2"] - pull2 >= -slack)
+    rest = lj.bs_chi2_rest(c["bsConstrainedChi2"], c["dxybs"], c["dxyErr"])
+    assert 0.2 < np.median(rest) < 1.0 and np.mean(pull2 > 1) > 0.1  # the rest a chi2 of one, the pull no 0
+    back = lj.bs_chi2(rest, c["dxybs"], c["dxyErr"])  # the chi2 again, or the pull² where rounding put it below
+    assert np.allclose(back, np.maximum(c["bsConstrainedChi2"], pull2), rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("coll, score, tables", [("Electron", "mvaIso", egamma_id.MVA_ISO_WP),

@@ -476,6 +476,43 @@ def test_a_log_ratio_excess_inside_a_default_keeps_the_groomed_mass_peak_at_the_
         T.make({"kind": "excess", "over": "mass", "log": 1.0, "below": True})
 
 
+def test_the_groomed_mass_piles_drawn_first_keep_their_spread_and_the_rest_its_log_ratio():
+    """The fat jets' msoftdrop as the spec learns it (``specs/fatjet.py`` ``_MSOFTDROP``): -1 by rule, 0, an electron's
+    pile (1e-4-1e-3 GeV) and a muon's (0.09-0.13 GeV), each a ``spread`` spike, then the log-ratio to ``mass``. Round
+    trip exact; every point of flow space decodes onto one of them or the continuum; a drawn pile (``place_point``,
+    as the categories-first engine) lands inside its window with the training pile's spread, never on one value."""
+    from flashsim_coffea.sim.categories import labels
+    from flashsim_coffea.specs.fatjet import FATJET
+
+    rng = np.random.default_rng(50)
+    mass = np.exp(rng.normal(4.0, 0.6, N))
+    kind = rng.choice(5, N, p=[0.07, 0.03, 0.1, 0.25, 0.55])  # -1, 0, electron, muon, groomed
+    msd = np.select([kind == 0, kind == 1, kind == 2, kind == 3],
+                    [-1.0, 0.0, rng.uniform(4e-4, 7e-4, N), rng.normal(0.109, 0.005, N)], mass * rng.beta(1.2, 2.0, N))
+    cols = {"msoftdrop": msd, "mass": mass}
+    pipe = T.Pipeline.from_specs([("msoftdrop", FATJET.targets["msoftdrop"]), ("mass", {"kind": "log"})])
+    pipe.fit(cols, rng=np.random.default_rng(51))
+    pipe = T.Pipeline.from_dict(json.loads(json.dumps(pipe.to_dict())))
+    back = pipe.inverse(pipe.forward(cols, rng=np.random.default_rng(52)))
+    ok = msd >= 0
+    np.testing.assert_allclose(back["msoftdrop"][ok], msd[ok], rtol=1e-5, atol=1e-9)
+    k = labels(cols, ["msoftdrop:point"], pipe)["msoftdrop:point"]
+    assert [round(float(np.mean(k == j)), 2) for j in range(4)] == [round(float(np.mean((kind == 0) | (kind == 4))), 2),
+                                                                    0.03, 0.1, 0.25]
+    # the engine draws the pile first: a row drawn onto the muon's pile lands in its window whatever the flow gave
+    y = np.random.default_rng(53).standard_normal((N, 2)).astype(np.float32)
+    drawn = np.where(rng.random(N) < 0.3, 3, 0)
+    free = pipe.inverse(y)["msoftdrop"][drawn == 3]
+    out = pipe.inverse(y, points={"msoftdrop": drawn})["msoftdrop"][drawn == 3]
+    assert np.all((out >= 0.08) & (out <= 0.15))
+    inside = (free >= 0.08) & (free <= 0.15)  # the flow's value where it decoded inside the pile, else its median
+    assert 0 < inside.sum() < len(out) and np.array_equal(out[inside], free[inside])
+    np.testing.assert_allclose(out[~inside], np.median(msd[kind == 3]), rtol=0.01)
+    # rows the flow put inside a pile keep their position there; each pile's quantiles come back
+    mu = pipe.inverse(pipe.forward(cols, rng=np.random.default_rng(54)), points={"msoftdrop": k})["msoftdrop"][k == 3]
+    np.testing.assert_allclose(np.quantile(mu, [0.1, 0.5, 0.9]), np.quantile(msd[k == 3], [0.1, 0.5, 0.9]), rtol=1e-5)
+
+
 def test_excess_per_bounds_the_photon_isolation_by_its_charged_sum_over_pt(tt_sample):
     """A reference photon's pfRelIso03_all = (pfChargedIsoPFPV + max(0, neutral - rho EA)) / pt: learnt as its
     excess over pfChargedIsoPFPV / pt (``per``), the photons come back to NanoAOD's precision, and any point of

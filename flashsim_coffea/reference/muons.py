@@ -173,7 +173,7 @@ PARAMS: dict = {
     # [meas] bsConstrainedPt/pt - 1 = -0.26 q (ptErr/pt) (dxybs/dxyErr) (corr. 0.85), saturating
     # beyond 30 sigma [design]; bsConstrainedPtErr = ptErr sqrt(1 - rho^2 w) x log-normal jitter,
     # w = dxyErr^2 / (dxyErr^2 + sigma_bs^2) [meas: median ratio 0.967]
-    "bs_sigma_cm": 6.0e-4,
+    "bs_sigma_cm": lj.BEAM_SPOT_WIDTH_CM,
     "bs_rho": 0.26,
     "bs_pull_sat": 30.0,
     "bs_pt_noise": 0.15,

@@ -109,7 +109,7 @@ class Chunk:
 #: still loads such a model (its card names them), and the derive function keeps the learnt value
 #: where the inputs it derives the field from are missing (:func:`flashsim_coffea.sim.engine.load_source`).
 DERIVED: dict[str, tuple[str, ...]] = {"Electron": ("cutBased", "ip3d", "sip3d", "mvaIso_WP80", "mvaIso_WP90"),
-                                       "Muon": ("ip3d", "sip3d"),
+                                       "Muon": ("ip3d", "sip3d", "bsConstrainedChi2"),
                                        "Photon": ("cutBased", "mvaID_WP80", "mvaID_WP90", "pfRelIso03_chg"),
                                        "SV": ("dxy",),
                                        "Jet": jet_links.FIELDS["Muon"][2:] + jet_links.FIELDS["Electron"][2:]}
@@ -235,6 +235,8 @@ def muon(cols: dict, chunk: Chunk) -> None:
         else:
             pv_x, pv_y = (np.full(len(chunk.flash), c) for c in lj.BEAM_SPOT_CM)
         cols["dxybs"] = lj.dxy_beamspot(cols["dxy"], cols["phi"], pv_x, pv_y)
+        if _have(cols, lj.BS_CHI2_REST, "dxyErr"):  # the refit's chi2: its learnt rest and this dxybs's pull
+            cols["bsConstrainedChi2"] = lj.bs_chi2(cols.pop(lj.BS_CHI2_REST), _f32(cols["dxybs"]), cols["dxyErr"])
     # the scores NanoAOD writes only for global (softMva) and loose (mvaMuID) muons: -1 and -99 by that rule,
     # exactly, as the reference (the shipped flow learnt them as spikes: 4 and 6 of 9.4k zh muons off the rule)
     if _have(cols, "softMva", "isGlobal"):

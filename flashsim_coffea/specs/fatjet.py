@@ -12,7 +12,8 @@ its GenJetAK8's (``parent:<feature>``). NanoAOD has no subjet-to-gen link: train
 (``match_dr``), as for a fake source.
 
 Targets. Kinematics are residuals to gen (pT ratio, Δη, Δφ), masses logs, ``msoftdrop`` its log-ratio to
-the learnt ungroomed ``mass`` (the peak of jets soft drop leaves whole). **N-subjettiness**
+the learnt ungroomed ``mass`` (the peak of jets soft drop leaves whole), below its piles of jets groomed to one
+particle (0, an electron's mass, a muon's), drawn first by the categories classifier (:data:`MSD_POINTS`). **N-subjettiness**
 ``tau1``-``tau4`` are learnt each with a point mass at 0 (a jet with fewer than N+1
 constituents): invertible field by field, and the flow's joint density keeps their ordering
 (τ_N ≤ τ_{N-1} in ≥ 99.8% of the reference fat jets and all subjets, 300 ttbar_boosted events)
@@ -97,7 +98,17 @@ _SUBSTRUCTURE = {f"tau{i}": _TAU for i in range(1, 5)}
 #: removes nothing (18 % of the reference's zh_llbb fat jets) it is the jet's mass times 1.00-1.015, a peak that
 #: the flow learning ``log(msoftdrop + 1)`` beside ``mass`` smeared over 0.97-1.05 (zh_llbb held-out: ``msoftdrop``
 #: the strongest field of the every-field classifier, 0.747 -> 0.672 without it)
-_MSOFTDROP = _default(-1.0, {"kind": "excess", "over": "mass", "log": 1.0, "floor": 0.0, "then": {"kind": "quantile"}})
+#: Below it, the piles of jets soft drop grooms to one particle, drawn first by the categories classifier
+#: (:data:`MSD_POINTS`): none left (0: 731 of the 131k training fat jets), an electron (its mass after the detector,
+#: 0.0004-0.0009 GeV: 4066) or a muon (0.08-0.15 GeV: 4577; 29 % of the vbf_hmumu fat jets, whose Higgs muons the
+#: AK8 clustering takes in), each pile's spread kept (``spread`` spikes): as a fraction of the jet mass the flow
+#: spread the muon pile over 0.01-0.5 GeV (single-field AUC 0.70 on vbf_hmumu)
+_MSOFTDROP = _default(-1.0, {"kind": "spike", "value": 0.0, "then": {
+    "kind": "spike", "value": 5e-4, "atol": 5e-4, "spread": True, "then": {
+        "kind": "spike", "value": 0.115, "atol": 0.035, "spread": True, "then": {
+            "kind": "excess", "over": "mass", "log": 1.0, "floor": 0.0, "then": {"kind": "quantile"}}}}})
+#: which pile of ``msoftdrop`` a fat jet sits on, drawn before the flow (:mod:`flashsim_coffea.sim.categories`)
+MSD_POINTS = ("msoftdrop:point",)
 #: the fat jet's pT, written above 170 GeV only: learnt as its distance above the cut over the gen pT (transform
 #: ``ratio`` with ``above``), spread over its 10-bit stored cell first (170.0 is the cell of the values from 169.94;
 #: ``above`` one cell under it); as a plain ratio the flow blurred the edge: zh_llbb's fat jets 45 % short at
@@ -139,6 +150,7 @@ FATJET = Source(
         "nConstituents": {"kind": "integer"},
     },
     constants={"btagHbb": -1000.0},
+    categories=MSD_POINTS,
 )
 
 #: FatJet fields derived (sim/derive.py ``fatjet``, ``subjet``), besides the link ``genJetAK8Idx``

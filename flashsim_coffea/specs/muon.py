@@ -10,13 +10,15 @@ Every field of the reference detector's ``Muon`` (58) is learnt or derived:
   of hidden track/station quality (``looseId``, ``mediumId``, ``tightId``, ``softId``,
   ``highPtId``, ``triggerIdLoose``, ``isStandalone``, ``highPurity``, ``inTimeMuon``, ...),
   ``segmentComp``, ``tunepRelPt``, the scores of that quality (``softMva``, ``mvaMuID``), the
-  beam-spot refit (``bsConstrainedPt/PtErr/Chi2``) and ``jetNDauCharged`` (0 where the flash
+  beam-spot refit (``bsConstrainedPt/PtErr`` and the chi2's rest beyond the squared ``dxybs`` pull,
+  :data:`~flashsim_coffea.nanoaod.lepton_jet.BS_CHI2_REST`) and ``jetNDauCharged`` (0 where the flash
   muon has no jet);
 * derived after sampling (:func:`flashsim_coffea.sim.derive.muon`, the reference's
   :mod:`flashsim_coffea.nanoaod` functions on the flash fields): ``pdgId``, ``mass``,
   ``genPartFlav``, ``jetIdx``, ``pfIsoId``, ``jetRelIso``/``jetPtRelv2`` (from the final flash
   jets), ``tightCharge``, ``mvaTTH``/``mvaLowPt``, ``softMvaId``, ``mvaMuID_WP``,
-  ``mediumPromptId``, ``tkIsoId``, ``miniIsoId``, ``multiIsoId``, ``dxybs``, ``ip3d`` (from ``dxy``,
+  ``mediumPromptId``, ``tkIsoId``, ``miniIsoId``, ``multiIsoId``, ``dxybs``, ``bsConstrainedChi2`` (the
+  learnt rest on the squared pull of that ``dxybs``), ``ip3d`` (from ``dxy``,
   ``dz``, ``eta``: :func:`flashsim_coffea.nanoaod.derived.ip3d`) and ``sip3d`` (with the errors:
   :func:`flashsim_coffea.sim.derive.sip3d`).
 
@@ -38,6 +40,7 @@ Example:
 
 from __future__ import annotations
 
+from flashsim_coffea.nanoaod import lepton_jet as lj
 from flashsim_coffea.specs._lepton import (
     APART_CATEGORIES,
     CHARGE,
@@ -52,6 +55,7 @@ from flashsim_coffea.specs._lepton import (
     KINEMATICS,
     LEPTON_ISO_TARGETS,
     POSITIVE,
+    QUANTILE,
     apart_kinematics,
 )
 from flashsim_coffea.specs.source import COUNT_CONDITIONING, Source
@@ -116,7 +120,9 @@ _TARGETS = {
     "mvaMuID": {"kind": "default", "value": -99.0, "then": {"kind": "logit"}},
     "bsConstrainedPt": {"kind": "ratio", "gen": "pt"},
     "bsConstrainedPtErr": POSITIVE,
-    "bsConstrainedChi2": POSITIVE,
+    # the refit's chi2 less the squared pull of dxybs (the beam spot as one more measurement: never below it), learnt
+    # as that rest (nanoaod.lepton_jet.bs_chi2_rest), the chi2 put back from the flash dxybs (sim/derive.py ``muon``)
+    lj.BS_CHI2_REST: QUANTILE,
 }
 
 #: the isolations' point masses (a charged sum of 0, an ``*_all`` or ``tkRelIso`` on its bound) drawn first as categories

@@ -40,6 +40,7 @@ import awkward as ak
 import numpy as np
 
 from flashsim_coffea.nanoaod import derived, genevents
+from flashsim_coffea.nanoaod import lepton_jet as lj
 from flashsim_coffea.sim import candidates, features
 from flashsim_coffea.specs import COLLECTIONS, all_sources, fakes
 from flashsim_coffea.specs import event as event_spec
@@ -101,6 +102,33 @@ def read(paths: list[str | os.PathLike], entry_stop: int | None = None, entry_st
                 rec[b] = arrays[b]
         parts.append(ak.zip(rec, depth_limit=1))
     return ak.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+#: flow targets that are not NanoAOD fields but functions of them: the private rest of a field, which the
+#: collection's derive step (:mod:`flashsim_coffea.sim.derive`) completes from the flash fields it reads.
+#: name -> (the fields read, the function of their flat values)
+COMPUTED = {lj.BS_CHI2_REST: (("bsConstrainedChi2", "dxybs", "dxyErr"), lj.bs_chi2_rest)}
+
+
+def target_columns(objs: ak.Array, targets: Iterable[str]) -> dict[str, np.ndarray]:
+    """Flat columns of the ``targets`` the reco objects ``objs`` have: their fields, ``charge`` from ``pdgId``, and the
+    :data:`COMPUTED` ones; targets the objects lack are left out (a file without the field).
+
+    Example:
+        >>> mu = ak.Array([[{"pdgId": 13, "bsConstrainedChi2": 10.5, "dxybs": 0.003, "dxyErr": 0.0008}]])
+        >>> {k: v.round(3).tolist() for k, v in target_columns(mu, ["charge", lj.BS_CHI2_REST, "pt"]).items()}
+        {'charge': [-1.0], '_bsConstrainedChi2Rest': [1.5]}
+    """
+    out = {}
+    for t in targets:
+        if t in objs.fields:
+            out[t] = _flat(objs[t])
+        elif t == "charge" and "pdgId" in objs.fields:
+            out[t] = _flat(-np.sign(objs.pdgId))
+        elif t in COMPUTED and all(f in objs.fields for f in COMPUTED[t][0]):
+            fields, fn = COMPUTED[t]
+            out[t] = fn(*(_flat(objs[f]).astype(np.float64) for f in fields))
+    return out
 
 
 def _flat(x) -> np.ndarray:
@@ -232,11 +260,7 @@ def tables(ev: ak.Array, src: Source, shared: dict | None = None) -> dict:
     matched = ak.pad_none(reco, 1)[ak.where(label, idx, 0)][label]
     pairs = {f"cond_{k}": _flat(v[label]) for k, v in cond.items()}
     pairs.update({k: _flat(v[label]) for k, v in candidates.gen_columns(cand).items()})
-    for t in src.targets:
-        if t in matched.fields:
-            pairs[t] = _flat(matched[t])
-        elif t in ("charge",) and "pdgId" in matched.fields:
-            pairs[t] = _flat(-np.sign(matched.pdgId))
+    pairs.update(target_columns(matched, src.targets))
     return {
         "cond": {k: _flat(v) for k, v in cond.items()},
         "label": _flat(label).astype(np.int8),
@@ -256,9 +280,7 @@ def _pileup_tables(ev: ak.Array, src: Source, free: ak.Array, shared: dict) -> d
     counts = ak.to_numpy(ak.sum(pu, axis=1))
     objs = reco[pu]
     pairs = {f"cond_{k}": np.repeat(v, counts) for k, v in cond.items()}
-    for t in src.targets:
-        if t in objs.fields:
-            pairs[t] = _flat(objs[t])
+    pairs.update(target_columns(objs, src.targets))
     if src.apart_from:  # the density before the exclusion, which the engine applies per event (train/apart.py)
         off = derived.offsets(counts)
         kinds = [(_candidates(ev, kind, shared), dr) for kind, dr in src.apart_from]
