@@ -289,7 +289,7 @@ def test_the_reference_beam_spot_chi2_holds_the_dxybs_pull(tt_sample):
     """The reference's ``bsConstrainedChi2`` is at least the squared pull of ``dxybs`` (:func:`lj.bs_pull2`, the beam
     spot as one more measurement) on every muon, to the 6-bit stored precision of the chi2 and ``dxyErr``, as flash
     puts its learnt rest back (:func:`lj.bs_chi2`): a rest that flash learns in place of the chi2
-    (``lj.BS_CHI2_REST``)."""
+    (``specs.muon.BS_CHI2_REST``)."""
     t = uproot.open(tt_sample)["Events"]
     c = {f: np.concatenate(t[f"Muon_{f}"].array(library="np")).astype(np.float64)
          for f in ("bsConstrainedChi2", "dxybs", "dxyErr")}

@@ -59,9 +59,6 @@ BEAM_SPOT_CM = (0.1007, -0.0151)
 #: ``bsConstrainedChi2`` ~ 0.9 (dxybs/dxyErr)², which 6 um gives [meas]; the reference detector's (``reference.muons``
 #: ``bs_sigma_cm``)
 BEAM_SPOT_WIDTH_CM = 6.0e-4
-#: the flow target of the beam-spot refit's chi2: what the chi2 holds beyond the squared pull of ``dxybs``
-#: (:func:`bs_chi2_rest`; a private column, not a NanoAOD field: the muon derive step writes ``bsConstrainedChi2``)
-BS_CHI2_REST = "_bsConstrainedChi2Rest"
 
 #: prompt-lepton scores: ``score = tanh(w . features(x) / 2)`` (= 2 p - 1 for a logistic p) with
 #: the features of :func:`mva_features`. The weights are a logistic regression of prompt
@@ -351,7 +348,7 @@ def bs_pull2(dxybs: np.ndarray, dxy_err: np.ndarray) -> np.ndarray:
 
 def bs_chi2_rest(chi2: np.ndarray, dxybs: np.ndarray, dxy_err: np.ndarray) -> np.ndarray:
     """``bsConstrainedChi2`` less the squared ``dxybs`` pull (:func:`bs_pull2`), at least 0: the rest of the refit,
-    which the muon flows learn (:data:`BS_CHI2_REST`) in place of the chi2. A refit with the beam spot as one more
+    which the muon flows learn (``specs.muon.BS_CHI2_REST``) in place of the chi2. A refit with the beam spot as one more
     measurement has a chi2 at least that pull's square: in the reference detector the rest is a chi2 of one degree
     of freedom on every muon; learnt beside ``dxy``, the chi2 fell below the flash ``dxybs`` pull for 32 % of the
     flash muons of vbf_hmumu (never in FullSim), the every-field classifier's strongest lever (AUC 0.771 → 0.616

@@ -50,6 +50,7 @@ from flashsim_coffea.nanoaod import jet_truth as jt
 from flashsim_coffea.nanoaod import lepton_jet as lj
 from flashsim_coffea.nanoaod.angles import delta_r
 from flashsim_coffea.sim import random as rnd
+from flashsim_coffea.specs import muon as muon_spec
 from flashsim_coffea.specs import sv as sv_spec
 
 #: GeV, the charged pion [PDG]: ``Tau_mass`` of decay mode 0 (``reference.taus.PARAMS["m_pi"]``)
@@ -235,8 +236,8 @@ def muon(cols: dict, chunk: Chunk) -> None:
         else:
             pv_x, pv_y = (np.full(len(chunk.flash), c) for c in lj.BEAM_SPOT_CM)
         cols["dxybs"] = lj.dxy_beamspot(cols["dxy"], cols["phi"], pv_x, pv_y)
-        if _have(cols, lj.BS_CHI2_REST, "dxyErr"):  # the refit's chi2: its learnt rest and this dxybs's pull
-            cols["bsConstrainedChi2"] = lj.bs_chi2(cols.pop(lj.BS_CHI2_REST), _f32(cols["dxybs"]), cols["dxyErr"])
+        if _have(cols, muon_spec.BS_CHI2_REST, "dxyErr"):  # the refit's chi2: its learnt rest and this dxybs's pull
+            cols["bsConstrainedChi2"] = lj.bs_chi2(cols.pop(muon_spec.BS_CHI2_REST), _f32(cols["dxybs"]), cols["dxyErr"])
     # the scores NanoAOD writes only for global (softMva) and loose (mvaMuID) muons: -1 and -99 by that rule,
     # exactly, as the reference (the shipped flow learnt them as spikes: 4 and 6 of 9.4k zh muons off the rule)
     if _have(cols, "softMva", "isGlobal"):

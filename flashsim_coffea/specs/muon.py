@@ -11,7 +11,7 @@ Every field of the reference detector's ``Muon`` (58) is learnt or derived:
   ``highPtId``, ``triggerIdLoose``, ``isStandalone``, ``highPurity``, ``inTimeMuon``, ...),
   ``segmentComp``, ``tunepRelPt``, the scores of that quality (``softMva``, ``mvaMuID``), the
   beam-spot refit (``bsConstrainedPt/PtErr`` and the chi2's rest beyond the squared ``dxybs`` pull,
-  :data:`~flashsim_coffea.nanoaod.lepton_jet.BS_CHI2_REST`) and ``jetNDauCharged`` (0 where the flash
+  :data:`BS_CHI2_REST`) and ``jetNDauCharged`` (0 where the flash
   muon has no jet);
 * derived after sampling (:func:`flashsim_coffea.sim.derive.muon`, the reference's
   :mod:`flashsim_coffea.nanoaod` functions on the flash fields): ``pdgId``, ``mass``,
@@ -40,7 +40,6 @@ Example:
 
 from __future__ import annotations
 
-from flashsim_coffea.nanoaod import lepton_jet as lj
 from flashsim_coffea.specs._lepton import (
     APART_CATEGORIES,
     CHARGE,
@@ -59,6 +58,11 @@ from flashsim_coffea.specs._lepton import (
     apart_kinematics,
 )
 from flashsim_coffea.specs.source import COUNT_CONDITIONING, Source
+
+#: the flow target of the beam-spot refit's chi2: what the chi2 holds beyond the squared pull of ``dxybs``
+#: (:func:`flashsim_coffea.nanoaod.lepton_jet.bs_chi2_rest`; a private column, not a NanoAOD field: the muon derive
+#: step writes ``bsConstrainedChi2`` from it, :func:`flashsim_coffea.sim.derive.muon`)
+BS_CHI2_REST = "_bsConstrainedChi2Rest"
 
 _TARGETS = {
     "ptErr": POSITIVE,
@@ -122,7 +126,7 @@ _TARGETS = {
     "bsConstrainedPtErr": POSITIVE,
     # the refit's chi2 less the squared pull of dxybs (the beam spot as one more measurement: never below it), learnt
     # as that rest (nanoaod.lepton_jet.bs_chi2_rest), the chi2 put back from the flash dxybs (sim/derive.py ``muon``)
-    lj.BS_CHI2_REST: QUANTILE,
+    BS_CHI2_REST: QUANTILE,
 }
 
 #: the isolations' point masses (a charged sum of 0, an ``*_all`` or ``tkRelIso`` on its bound) drawn first as categories

@@ -44,6 +44,7 @@ from flashsim_coffea.nanoaod import lepton_jet as lj
 from flashsim_coffea.sim import candidates, features
 from flashsim_coffea.specs import COLLECTIONS, all_sources, fakes
 from flashsim_coffea.specs import event as event_spec
+from flashsim_coffea.specs import muon as muon_spec
 from flashsim_coffea.specs.source import Source
 from flashsim_coffea.train import apart, matching
 
@@ -107,7 +108,7 @@ def read(paths: list[str | os.PathLike], entry_stop: int | None = None, entry_st
 #: flow targets that are not NanoAOD fields but functions of them: the private rest of a field, which the
 #: collection's derive step (:mod:`flashsim_coffea.sim.derive`) completes from the flash fields it reads.
 #: name -> (the fields read, the function of their flat values)
-COMPUTED = {lj.BS_CHI2_REST: (("bsConstrainedChi2", "dxybs", "dxyErr"), lj.bs_chi2_rest)}
+COMPUTED = {muon_spec.BS_CHI2_REST: (("bsConstrainedChi2", "dxybs", "dxyErr"), lj.bs_chi2_rest)}
 
 
 def target_columns(objs: ak.Array, targets: Iterable[str]) -> dict[str, np.ndarray]:
@@ -116,7 +117,7 @@ def target_columns(objs: ak.Array, targets: Iterable[str]) -> dict[str, np.ndarr
 
     Example:
         >>> mu = ak.Array([[{"pdgId": 13, "bsConstrainedChi2": 10.5, "dxybs": 0.003, "dxyErr": 0.0008}]])
-        >>> {k: v.round(3).tolist() for k, v in target_columns(mu, ["charge", lj.BS_CHI2_REST, "pt"]).items()}
+        >>> {k: v.round(3).tolist() for k, v in target_columns(mu, ["charge", muon_spec.BS_CHI2_REST, "pt"]).items()}
         {'charge': [-1.0], '_bsConstrainedChi2Rest': [1.5]}
     """
     out = {}
