@@ -681,11 +681,11 @@ def main(argv: list[str] | None = None) -> int:
         >>> main(["validate", "--data", str(SHARED / "nano_tt_v12.root"), "--events", "50", "--collections", "Muon",
         ...       "--replicas", "4", "--precision", "float32", "--no-plots", "--out", out])
         collection    AUC  medW1/σ  (floor)  max|Δeff|>20
-        Muon            -   0.1543   0.1522             -
+        Muon            -   0.1541   0.1522             -
         <BLANKLINE>
-          Muon_genmuon           objects     154/39      AUC - medW1/σ 0.0799 eff flash/full 0.939/0.951
-          Muon_jetfake           objects      66/11      AUC - medW1/σ 0.4095 eff flash/full 0.045/0.030
-          Muon_uefake            objects       8/3       AUC - medW1/σ 0.7149 count flash/full 0.04/0.06
+          Muon_genmuon           objects     154/39      AUC - medW1/σ 0.1066 eff flash/full 0.939/0.951
+          Muon_jetfake           objects      66/11      AUC - medW1/σ 0.4166 eff flash/full 0.045/0.030
+          Muon_uefake            objects       8/3       AUC - medW1/σ 0.7254 count flash/full 0.04/0.06
         <BLANKLINE>
         fields        MLP    HGB  worst field (single AUC)    not simulated
         Muon            -      -  -                           0

@@ -53,12 +53,12 @@ Example:
     >>> flash.Jet.pt[0, :3], flash.Jet.genJetIdx[0, :3].tolist(), gen.GenJet.pt[0, :3]
     (<Array [108, 67.8, 58.9] type='3 * float32'>, [0, 2, 1], <Array [112, 76.6, 76.1] type='3 * float32'>)
     >>> print(flash.Muon.pt[8:12])  # the two gen muons of event 2 (43.6 and 3.30 GeV) in its 4 replicas
-    [[44, 3.33], [43.2, 3.3], [44.2, 3.33], [44.1, 3.32]]
+    [[44, 3.32], [43.2, 3.31], [44.1, 3.33], [44, 3.31]]
 
     An event's flash objects do not depend on the chunk it sits in (up to float round-off):
 
     >>> print(sim.simulate(gen[2:3], seed=1, replicas=4).Muon.pt)  # event 2 alone
-    [[44, 3.33], [43.2, 3.3], [44.2, 3.33], [44.1, 3.32]]
+    [[44, 3.32], [43.2, 3.31], [44.1, 3.33], [44, 3.31]]
 """
 
 from __future__ import annotations

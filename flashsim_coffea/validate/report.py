@@ -40,11 +40,11 @@ Example:
     >>> for line in summary_lines(report):
     ...     print(line)
     collection    AUC  medW1/σ  (floor)  max|Δeff|>20
-    Muon            -   0.1543   0.1522             -
+    Muon            -   0.1541   0.1522             -
     <BLANKLINE>
-      Muon_genmuon           objects     154/39      AUC - medW1/σ 0.0799 eff flash/full 0.939/0.951
-      Muon_jetfake           objects      66/11      AUC - medW1/σ 0.4095 eff flash/full 0.045/0.030
-      Muon_uefake            objects       8/3       AUC - medW1/σ 0.7149 count flash/full 0.04/0.06
+      Muon_genmuon           objects     154/39      AUC - medW1/σ 0.1066 eff flash/full 0.939/0.951
+      Muon_jetfake           objects      66/11      AUC - medW1/σ 0.4166 eff flash/full 0.045/0.030
+      Muon_uefake            objects       8/3       AUC - medW1/σ 0.7254 count flash/full 0.04/0.06
 """
 
 from __future__ import annotations
@@ -287,7 +287,7 @@ def compare_source(src, ref: dict, flash: dict, seed: int = 0, auc_seeds: int = 
         >>> r["efficiency"], r["objects"]
         ({'fullsim': 0.9512195121951219, 'flash': 0.9390243902439024}, {'fullsim': 39, 'flash': 154})
         >>> {k: round(v, 3) for k, v in r["variables"]["pt"].items()}, r["auc"]  # AUC: under MIN_AUC_OBJECTS
-        ({'w1_over_sigma': 0.029, 'ks': 0.057}, None)
+        ({'w1_over_sigma': 0.029, 'ks': 0.05}, None)
     """
     out: dict = {"source": src.key}
     if ref["eff"] is not None:
