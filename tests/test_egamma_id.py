@@ -28,3 +28,27 @@ def test_only_the_cuts_whose_inputs_are_all_given_are_computed():
     assert sorted(lv) == [0, 5]
     # endcap nh 5 GeV at 30 GeV: loose only (medium's cut 2.718 + 0.0117 pT + 2.3e-5 pT^2 = 3.09 GeV)
     assert lv[5].tolist() == [3, 1]
+
+
+@pytest.mark.parametrize("sample", ["v12_file", "tt_sample"])
+def test_real_and_reference_electrons_sit_at_reachable_levels_only(sample, request):
+    """CMS v12 electrons and the reference detector's have no cut level its WPs cannot give (the H/E cut's
+    veto and loose WPs are one threshold: no H/E level 1), so moving levels to reachable ones changes none
+    of them; their track sums are 0 or at least their least track's pT, which :func:`egamma_id.track_sum`
+    leaves unchanged."""
+    import awkward as ak
+    import uproot
+
+    a = uproot.open(request.getfixturevalue(sample))["Events"].arrays(
+        ["Electron_vidNestedWPBitmap", "Electron_eta", "Electron_deltaEtaSC", "Electron_pt",
+         *(f"Electron_{k}" for k in egamma_id.TRACK_SUM_PT_MIN)])
+    for k in egamma_id.TRACK_SUM_PT_MIN:
+        v = ak.to_numpy(ak.flatten(a[f"Electron_{k}"]))
+        assert np.sum(v > 0) > 10 and np.array_equal(egamma_id.track_sum(k, v), v), k
+    bitmap = ak.to_numpy(ak.flatten(a.Electron_vidNestedWPBitmap)).astype(np.int64)
+    eta_sc = ak.to_numpy(ak.flatten(a.Electron_eta + a.Electron_deltaEtaSC))
+    levels = egamma_id.unpack_vid(bitmap, len(egamma_id.ELECTRON_CUTS), 3)
+    assert len(levels) > 100
+    assert np.array_equal(egamma_id.electron_snap_levels(levels, eta_sc), levels)
+    barrel = np.abs(eta_sc) <= 1.479
+    assert {0, 4} <= set(levels[barrel, 5]) and 1 not in set(levels[:, 5])

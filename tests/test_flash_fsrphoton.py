@@ -178,11 +178,12 @@ def test_extraction_gives_every_reco_fsr_photon_a_source(dy_sample):
     assert 0.85 * n_muon_photons <= by_gen + by_muon <= ak.sum(ak.num(reco))
 
 
-def test_the_per_lepton_sources_take_the_photons_of_their_own_kind_of_lepton(tt_sample):
-    """In top pairs (electrons and muons), the per-muon source takes only unclaimed photons linked to a muon,
-    the per-electron one only those linked to an electron, no photon twice; the per-electron one takes most
-    of those next to a prompt electron (in top pairs most electron-linked photons sit next to fake or
-    heavy-flavour electrons, which no gen electron candidate gives)."""
+def test_the_per_lepton_sources_take_the_photons_of_their_own_lepton(tt_sample):
+    """In top pairs (electrons and muons), each per-lepton source takes only unclaimed photons whose lepton
+    (``muonIdx`` / ``electronIdx``) was made from its candidate (the lepton's gen link is the candidate's
+    parent), no photon twice; the per-electron one takes most of those next to a prompt electron, the
+    per-photon-electron one those next to an electron made from a gen photon (in top pairs most
+    electron-linked photons sit next to fake or heavy-flavour electrons, which no candidate names)."""
     from flashsim_coffea.train import matching
     from flashsim_coffea.train.extract import _fake_assignment, claims, read
 
@@ -190,22 +191,29 @@ def test_the_per_lepton_sources_take_the_photons_of_their_own_kind_of_lepton(tt_
     claimed = claims(ev, "FsrPhoton")
     reco = ev.FsrPhoton
     taken = {}
-    for src, field in ((fsrphoton.NEARMUON, "muonIdx"), (fsrphoton.NEARELECTRON, "electronIdx")):
-        _, near = _fake_assignment(ev, src, claimed, {})
+    for src in (fsrphoton.NEARMUON, fsrphoton.NEARELECTRON, fsrphoton.NEARPHOTONELECTRON):
+        cand, near = _fake_assignment(ev, src, claimed, {})
         got = near[near >= 0]
-        assert ak.all(reco[field][got] >= 0), src.key  # linked to its kind of lepton
+        lepton = ev[src.parent.collection]
+        pos = ak.values_astype(reco[src.parent.index][got], np.int64)
+        assert ak.all(pos >= 0), src.key  # linked to its kind of lepton
+        assert ak.all(lepton[src.parent.link][pos] == cand[src.parent.field][near >= 0]), src.key  # its own
         taken[src.key] = ak.local_index(reco)[got]
     counts = {k: int(ak.sum(ak.num(v))) for k, v in taken.items()}
-    both = ak.concatenate([taken["FsrPhoton_nearmuon"], taken["FsrPhoton_nearelectron"]], axis=1)
+    both = ak.concatenate(list(taken.values()), axis=1)
     assert all(len(set(x)) == len(x) for x in ak.to_list(both))  # no photon taken twice
-    # photons next to a prompt electron (or one from a tau), unclaimed by the gen photons: the source's share
+    # photons next to a prompt electron (or one from a tau) / to an electron of a gen photon, unclaimed
     el = reco.electronIdx
     flav = ak.flatten(ev.Electron.genPartFlav, axis=None).to_numpy()
+    gi = ev.Electron.genPartIdx
+    from_photon = ak.flatten((gi >= 0) & (abs(ev.GenPart.pdgId[ak.where(gi >= 0, gi, 0)]) == 22)).to_numpy()
     first = np.r_[0, np.cumsum(ak.num(ev.Electron))][:-1]
     free = matching.unmatched(reco, *claimed.values())
     linked = ak.flatten((el + first)[(el >= 0) & free]).to_numpy()
     prompt = int(np.isin(flav[linked], (1, 15)).sum())
+    print(counts, "prompt", prompt, "photon electrons", int(from_photon[linked].sum()))
     assert prompt > 5 and counts["FsrPhoton_nearelectron"] >= 0.6 * prompt, (counts, prompt)
+    assert counts["FsrPhoton_nearphotonelectron"] >= 0.8 * from_photon[linked].sum() > 0, counts
 
 
 def test_per_muon_photons_are_drawn_inside_the_producers_cuts(sim, gen, monkeypatch):
@@ -286,6 +294,7 @@ def test_coffea_cross_references_on_flash_events(dy_sample, models):
 
 def test_spec_shares_the_reference_cuts():
     assert [s.key for s in fsrphoton.SOURCES] == ["FsrPhoton_muon", "FsrPhoton_electron", "FsrPhoton_nearmuon",
-                                                  "FsrPhoton_nearelectron"]
-    assert all(s.parent.field == "parent_idx" for s in fsrphoton.SOURCES)
+                                                  "FsrPhoton_nearelectron", "FsrPhoton_nearphotonelectron"]
+    # the candidates carry their lepton's gen index; a gen photon that gave an electron is its own
+    assert [s.parent.field for s in fsrphoton.SOURCES] == ["parent_idx"] * 4 + ["idx"]
     assert "dROverEt2" not in fsrphoton.TARGETS and "muonIdx" not in fsrphoton.TARGETS  # derived, not learnt

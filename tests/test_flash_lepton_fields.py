@@ -144,6 +144,9 @@ def test_electron_derived_fields_are_the_nanoaod_functions_of_the_flash_fields(f
     for cut, lv in written.items():
         assert np.array_equal(levels[:, cut], lv), egamma_id.ELECTRON_CUTS[cut]
     assert len(np.unique(levels[:, 2])) > 1 and len(np.unique(levels[:, 7])) > 1
+    ec = (np.abs(eta_sc) > 1.479).astype(int)
+    for cut in range(len(egamma_id.ELECTRON_CUTS)):  # no level a cut cannot reach (H/E: veto = loose)
+        assert egamma_id.electron_reachable_levels(cut)[ec, levels[:, cut]].all(), egamma_id.ELECTRON_CUTS[cut]
     heep = egamma_id.unpack_vid(heep, len(egamma_id.HEEP_CUTS), 1)
     bits = egamma_id.heep_cut_bits(eta_sc, **{k: e[f] for k, f in derive.HEEP_CUT_FIELDS.items()})
     for cut, passed in bits.items():
@@ -158,6 +161,8 @@ def test_electron_derived_fields_are_the_nanoaod_functions_of_the_flash_fields(f
     for k in ("dr03TkSumPt", "dr03TkSumPtHEEP", "dr03EcalRecHitSumEt", "dr03HcalDepth1TowerSumEt"):
         assert np.all(e[k][e["pt"] <= egamma_id.DR03_PT_MIN] == 0), k
     assert (e[k][e["pt"] > egamma_id.DR03_PT_MIN] > 0).mean() > 0.25  # learnt above 35 GeV (two-epoch models)
+    for name, least in egamma_id.TRACK_SUM_PT_MIN.items():  # no track sum between 0 and its least track's pT
+        assert not np.any((e[name] > 0) & (e[name] < least * (1 - 2**-7))), name
     mass = np.full(len(e["pt"]), derived.MASS[11])
     rel, ptrel = lj.lepton_jet_vars(jets, e["evt"], e["jetIdx"], e["pt"], e["eta"], e["phi"], mass, e["pfRelIso03_all"])
     assert np.array_equal(e["jetRelIso"], stored("Electron", "jetRelIso", rel))

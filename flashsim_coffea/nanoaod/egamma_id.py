@@ -14,6 +14,7 @@ them the same way:
 * :func:`all_pass`: ``cutBased_HEEP`` = every 1-bit cut of ``vidNestedWPBitmapHEEP`` set
   (310/310 on nano_tt_v12);
 * :func:`dr03_written`: the ``dr03*`` detector isolations are written above 35 GeV only;
+* :func:`electron_snap_levels`: levels a cut cannot reach (WPs with equal thresholds) moved to reachable ones;
 * :func:`electron_cut_levels` / :func:`heep_cut_bits` / :func:`photon_cut_levels`: the levels of the
   cut-based IDs' cuts from their inputs (:data:`ELECTRON_CUT_WPS`, RunIIIWinter22 V1; :data:`HEEP_CUT_WPS`,
   HEEP V7.0; :data:`PHOTON_CUT_WPS`, Fall17 V2), for every
@@ -60,6 +61,10 @@ PHOTON_CUTS = (
 #: ``dr03EcalRecHitSumEt``, ``dr03HcalDepth1TowerSumEt``) only for pT > 35 GeV, 0 below [meas] nano_tt_v12
 #: (all 244 electrons below are 0, all 66 above non-zero ECAL sums).
 DR03_PT_MIN = 35.0
+#: the least pT of a track in the electron track sums ``dr03TkSumPt`` and ``dr03TkSumPtHEEP`` (GeV) [mem: CMSSW
+#: EleTkIsolFromCands, the general and HEEP track selections]: a sum is 0 or at least this
+#: (:func:`track_sum`; nano_tt_v12's 66 electrons above 35 GeV: least non-zero sums 0.82 and 1.016).
+TRACK_SUM_PT_MIN = {"dr03TkSumPt": 0.7, "dr03TkSumPtHEEP": 1.0}
 #: abs(eta_SC) upper edges of the MVA WP regions (EB1, EB2, EE).
 MVA_REGIONS = (0.8, 1.479)
 #: an MVA WP: (C, A, B) per region.
@@ -177,6 +182,59 @@ def electron_cut_levels(eta_sc: np.ndarray, **inputs: np.ndarray) -> dict[int, n
         return (x["lost"][:, None] <= wp("lost")).sum(axis=1)
 
     return {i: level(i) for i in given}
+
+
+#: the :data:`ELECTRON_CUT_WPS` parameters that set each cut's thresholds (cuts without one: pT, eta_SC and the
+#: conversion veto, pass or fail, levels 0 or 4)
+ELECTRON_CUT_PARAMS: dict[int, tuple[str, ...]] = {
+    2: ("deta",), 3: ("dphi",), 4: ("sieie",), 5: ("hoe_c", "hoe_e"), 6: ("eip",), 7: ("iso_c",), 9: ("lost",),
+}
+
+
+def electron_reachable_levels(cut: int) -> np.ndarray:
+    """Per region (barrel, endcap), whether each level 0..4 of cut ``cut`` of :data:`ELECTRON_CUTS` can occur: a
+    level L between 1 and 3 cannot where WPs L - 1 and L have the same thresholds (passing one is passing both:
+    the H/E cut's veto and loose WPs, and in the endcap its medium one).
+
+    Example:
+        >>> electron_reachable_levels(5).astype(int).tolist()  # H/E
+        [[1, 0, 1, 1, 1], [1, 0, 0, 1, 1]]
+        >>> electron_reachable_levels(0).astype(int).tolist()  # pT: pass or fail
+        [[1, 0, 0, 0, 1], [1, 0, 0, 0, 1]]
+    """
+    out = np.ones((2, 5), bool)
+    params = ELECTRON_CUT_PARAMS.get(cut)
+    for region in range(2):
+        if params is None:
+            out[region, 1:4] = False
+            continue
+        wps = [tuple(ELECTRON_CUT_WPS[k][region][j] for k in params) for j in range(4)]
+        out[region, 1:4] = [wps[lv - 1] != wps[lv] for lv in range(1, 4)]
+    return out
+
+
+def electron_snap_levels(levels: np.ndarray, eta_sc: np.ndarray) -> np.ndarray:
+    """``levels`` (n, 10) of :data:`ELECTRON_CUTS` with every level its cut cannot reach in the electron's region
+    (:func:`electron_reachable_levels`) moved to the nearest one it can (ties: the lower, failing the tighter WP).
+    A model that learns each cut's level as a number blurs across an unreachable one (flash H/E levels 1: 49 of
+    5679 vbf_hmumu electrons, FullSim none); the reference detector's levels are left unchanged.
+
+    Example:
+        H/E (cut 5) learnt at level 1 in the barrel and 1 and 2 in the endcap:
+
+        >>> lv = np.full((3, 10), 4)
+        >>> lv[:, 5] = [1, 1, 2]
+        >>> electron_snap_levels(lv, np.array([0.5, 2.0, 2.0]))[:, 5].tolist()
+        [0, 0, 3]
+    """
+    out = np.array(levels, np.int64, copy=True)
+    ec = (np.abs(np.asarray(eta_sc, np.float64)) > 1.479).astype(np.int64)
+    for cut in range(len(ELECTRON_CUTS)):
+        ok = electron_reachable_levels(cut)
+        nearest = np.array([[min(np.flatnonzero(ok[r]), key=lambda lv, want=want: (abs(lv - want), lv))
+                             for want in range(5)] for r in range(2)])
+        out[:, cut] = nearest[ec, np.clip(out[:, cut], 0, 4)]
+    return out
 
 
 #: HEEP V7.0's thresholds (barrel, endcap by abs(eta_SC) 1.479 where a pair) (:func:`heep_cut_bits`).
@@ -390,6 +448,20 @@ def all_pass(bitmap: np.ndarray, n_cuts: int) -> np.ndarray:
     """
     full = (1 << n_cuts) - 1
     return (np.asarray(bitmap, np.int64) & full) == full
+
+
+def track_sum(name: str, value: np.ndarray) -> np.ndarray:
+    """The track sum ``name`` (a key of :data:`TRACK_SUM_PT_MIN`) with every value below its least track's pT, which
+    no sum of such tracks gives, put to 0 (the sum of none): a model's draws between (flash HEEP sums of zh_llbb
+    electrons in (0, 1) GeV: 1040 of 17k, FullSim none).
+
+    Example:
+        >>> track_sum("dr03TkSumPtHEEP", np.array([0.0, 0.4, 1.2])).tolist()
+        [0.0, 0.0, 1.2]
+    """
+    v = np.asarray(value)
+    # half a stored step below the least pT still counts (nano stores 0.7 as 0.69921875)
+    return np.where(v < TRACK_SUM_PT_MIN[name] * (1 - 2**-7), 0.0, v).astype(v.dtype, copy=False)
 
 
 def dr03_written(pt: np.ndarray, value: np.ndarray) -> np.ndarray:

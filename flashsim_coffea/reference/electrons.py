@@ -77,6 +77,7 @@ from flashsim_coffea.nanoaod.egamma_id import (
     HEEP_CUTS,
     MVA_ISO_WP,
     MVA_NOISO_WP,
+    TRACK_SUM_PT_MIN,
     all_pass,
     cut_based,
     dr03_written,
@@ -173,10 +174,10 @@ PARAMS: dict = {
     # 3 crystals < dR < 0.3, |deta| > 1.5 crystals; HCAL depth 1: 0.15 < dR < 0.3 [mem]
     "tk_inner": 0.015,
     "tk_strip": 0.015,  # [mem]
-    "tk_pt_min": 0.7,  # [mem]
+    "tk_pt_min": TRACK_SUM_PT_MIN["dr03TkSumPt"],  # [mem]
     "tk_dz_mm": 2.0,  # [mem]
     "heep_strip": 0.005,  # [mem]
-    "heep_pt_min": 1.0,  # [mem]
+    "heep_pt_min": TRACK_SUM_PT_MIN["dr03TkSumPtHEEP"],  # [mem]
     "heep_dz_mm": 1.0,  # [mem]
     "ecal_inner_xtal": 3.0,  # [mem]
     "ecal_strip_xtal": 1.5,  # [mem]

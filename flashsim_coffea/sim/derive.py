@@ -256,7 +256,8 @@ def electron(cols: dict, chunk: Chunk) -> None:
     and ``cutBased_HEEP`` from the VID bitmaps (the cuts on written fields in ``vidNestedWPBitmap`` from those
     fields: :func:`electron_bitmap`), ``mvaIso_WP80/90`` and ``mvaNoIso_WP80/90`` from the scores, the seed crystal
     (``seediEtaOriX``, ``seediPhiOriY``), the lepton-jet fields and ``mvaTTH``; the ``dr03*`` sums are
-    zeroed below 35 GeV (:func:`flashsim_coffea.nanoaod.egamma_id.dr03_written`). A field whose
+    zeroed below 35 GeV (:func:`flashsim_coffea.nanoaod.egamma_id.dr03_written`), the track sums below their least
+    track's pT (:func:`flashsim_coffea.nanoaod.egamma_id.track_sum`). A field whose
     inputs the model lacks is left out (``cutBased`` then stays the learnt one)."""
     _written(cols, "Electron")
     _lepton(cols, chunk, 11)
@@ -271,6 +272,8 @@ def electron(cols: dict, chunk: Chunk) -> None:
     for k in ("dr03TkSumPt", "dr03TkSumPtHEEP", "dr03EcalRecHitSumEt", "dr03HcalDepth1TowerSumEt"):
         if k in cols:
             cols[k] = egamma_id.dr03_written(cols["pt"], cols[k])
+            if k in egamma_id.TRACK_SUM_PT_MIN:
+                cols[k] = egamma_id.track_sum(k, cols[k])
     if "deltaEtaSC" in cols:
         eta_sc = _eta_sc(cols)
         for score, tables in (("mvaIso", egamma_id.MVA_ISO_WP), ("mvaNoIso", egamma_id.MVA_NOISO_WP)):
@@ -292,9 +295,10 @@ def electron_bitmap(cols: dict) -> np.ndarray:
     """The learnt ``vidNestedWPBitmap`` with the levels of every cut whose inputs are written fields (pT, the
     supercluster's eta, sieie, 1/E - 1/p, the isolation, the conversion veto, the missing hits) put to what those
     fields pass; the cuts on hidden quantities (dEtaInSeed, dPhiIn, H/E with the supercluster energy) keep their
-    learnt levels. Learnt alone, the levels disagreed with the flash electron's own fields (shipped set, 17k
-    held-out zh electrons: sieie 19 %, isolation 10 %, 1/E - 1/p 3.4 %; FullSim 0.1 %, 0, 0), so that a tight
-    flash electron could fail the tight isolation cut.
+    learnt levels, moved to the nearest level their cut can reach (``egamma_id.electron_snap_levels``). Learnt alone,
+    the levels disagreed with the flash electron's own fields (shipped set, 17k held-out zh electrons: sieie 19 %,
+    isolation 10 %, 1/E - 1/p 3.4 %; FullSim 0.1 %, 0, 0), so that a tight flash electron could fail the tight
+    isolation cut.
 
     Example:
         An electron learnt tight (4) on every cut, whose written isolation passes loose only:
@@ -309,7 +313,7 @@ def electron_bitmap(cols: dict) -> np.ndarray:
     inputs = {k: np.asarray(cols[f]) for k, f in ELECTRON_CUT_FIELDS.items() if f in cols}
     for cut, lv in egamma_id.electron_cut_levels(eta_sc, **inputs).items():
         levels[:, cut] = lv
-    return egamma_id.pack_vid(levels, 3)
+    return egamma_id.pack_vid(egamma_id.electron_snap_levels(levels, eta_sc), 3)
 
 
 #: the written fields the HEEP cuts read (:func:`flashsim_coffea.nanoaod.egamma_id.heep_cut_bits`)

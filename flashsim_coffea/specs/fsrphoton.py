@@ -25,28 +25,29 @@ photons near a reco muon or electron. The CMS FlashSim table lists FsrPhoton wit
   :data:`flashsim_coffea.reference.fsr.PARAMS`), and the leptons' ``fsrPhotonIdx`` (the photon of
   smallest ``dROverEt2``).
 
-Reco FSR photons made by no gen photon (soft photons of π0 decays in the underlying event and
-pileup, which NanoAOD's GenPart does not keep) come from two more sources, ``FsrPhoton_nearmuon`` and
-``FsrPhoton_nearelectron``: per gen muon / electron (candidates ``GenFsrMuon`` / ``GenFsrElectron``,
-parent: the lepton's own reco lepton), the probability of such a photon, its pT (log: these photons'
-pT hardly follows the lepton's), its η, φ relative to the lepton and its ``relIso03`` (at most one per
-lepton), conditioned on the lepton and the gen activity and pileup around it; in training each takes the
-unclaimed reco photons linked to its kind of lepton (``muonIdx`` /
-``electronIdx`` >= 0). Without the electron one, flash made 57 % of FullSim's FSR photons in
-``zh_llbb`` (20k events: 44 % of FullSim's are linked to an electron, 11 % of flash's; of the
-electron-linked ones in 5000 events, 65 % sit next to a prompt electron and 16 % only come from a gen
-photon). In 1000 reference ``dy_mumu`` events (seed 230, events
-2000-2999) 75% of the FSR photons (median pT 3.7 GeV) have no final-state gen photon within ΔR 0.05:
-12.7% of the events have an FSR photon, 3.3% one a gen candidate can give. The two gen-photon sources
-are matched to the reco photons by ΔR together (``link`` ``genPartIdx``: a private column, FsrPhoton
-has no gen link in NanoAOD), and the per-muon source takes the reco photons left.
+Reco FSR photons made by no gen photon (soft photons of π0 decays in the underlying event and pileup, which NanoAOD's
+GenPart does not keep) come from three more sources, ``FsrPhoton_nearmuon``, ``FsrPhoton_nearelectron`` and
+``FsrPhoton_nearphotonelectron``: per gen muon / electron / photon that gave a reco lepton (candidates ``GenFsrMuon``
+/ ``GenFsrElectron`` / ``GenPhoton``, parent: that reco lepton), the probability of such a photon, its pT (log: these
+photons' pT hardly follows the lepton's), its η, φ relative to the lepton and its ``relIso03`` (at most one per
+lepton), conditioned on the lepton and the gen activity and pileup around it; in training each takes the unclaimed
+reco photons whose lepton (``muonIdx`` / ``electronIdx``) links to its candidate
+(:func:`flashsim_coffea.train.extract._fake_assignment`). Electrons without a gen link (jet fakes: 303 of vbf_hmumu's
+535 electrons with an FSR photon, 238 of zh_llbb's 1618) get none: no candidate names them. Without the electron one,
+flash made 57 % of FullSim's FSR photons in ``zh_llbb`` (20k events: 44 % of FullSim's are linked to an electron, 11 %
+of flash's; of the electron-linked ones in 5000 events, 65 % sit next to a prompt electron and 16 % only come from a
+gen photon). In 1000 reference ``dy_mumu`` events (seed 230, events 2000-2999) 75% of the FSR photons (median pT 3.7
+GeV) have no final-state gen photon within ΔR 0.05: 12.7% of the events have an FSR photon, 3.3% one a gen candidate
+can give. The two gen-photon sources are matched to the reco photons by ΔR together (``link`` ``genPartIdx``: a
+private column, FsrPhoton has no gen link in NanoAOD), and the per-muon source takes the reco photons left.
 
 Example:
     >>> [(s.key, s.candidates, s.parent.collection, s.parent.index) for s in SOURCES]  # doctest: +NORMALIZE_WHITESPACE
     [('FsrPhoton_muon', 'GenFsrPhotonMuon', 'Muon', 'muonIdx'),
      ('FsrPhoton_electron', 'GenFsrPhotonElectron', 'Electron', 'electronIdx'),
      ('FsrPhoton_nearmuon', 'GenFsrMuon', 'Muon', 'muonIdx'),
-     ('FsrPhoton_nearelectron', 'GenFsrElectron', 'Electron', 'electronIdx')]
+     ('FsrPhoton_nearelectron', 'GenFsrElectron', 'Electron', 'electronIdx'),
+     ('FsrPhoton_nearphotonelectron', 'GenPhoton', 'Electron', 'electronIdx')]
     >>> list(MUON.targets), MUON.constants
     (['pt', 'eta', 'phi', 'relIso03'], {'electronIdx': -1})
     >>> NEARELECTRON.targets["pt"], NEARELECTRON.targets["relIso03"]["then"]
@@ -141,4 +142,16 @@ NEARELECTRON = Source(
     parent=Parent("Electron", "genPartIdx", "parent_idx", "electronIdx"), region=near_lepton,
 )
 
-SOURCES = [MUON, ELECTRON, NEARMUON, NEARELECTRON]
+#: per gen photon that gave a reco electron (``Electron_genphoton``'s candidates: conversions and π0 photons
+#: with a track, the electron's ``genPartIdx`` is the photon): the FSR photon next to that electron, mostly the
+#: π0's other photon. Its own parent field is the candidate's index (the photon is its electron's gen object).
+#: 20k held-out events: 224 of vbf_hmumu's 535 electrons with an FSR photon (158 of zh_llbb's 1618) have a gen
+#: photon as their gen object, 22-30 % of such electrons have one (7 % of those from a gen electron); flash, with
+#: the two gen-lepton sources only, gave them next to none (vbf 10 of 232).
+NEARPHOTONELECTRON = Source(
+    collection="FsrPhoton", name="nearphotonelectron", candidates="GenPhoton", conditioning=NEAR_CONDITIONING,
+    targets=NEAR_TARGETS, constants={"muonIdx": -1, "genPartIdx": -1}, match_dr=0.5,
+    parent=Parent("Electron", "genPartIdx", "idx", "electronIdx"), region=near_lepton,
+)
+
+SOURCES = [MUON, ELECTRON, NEARMUON, NEARELECTRON, NEARPHOTONELECTRON]

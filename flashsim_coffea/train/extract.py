@@ -181,9 +181,11 @@ def _fake_assignment(ev: ak.Array, src: Source, claimed: dict[str, ak.Array],
                      shared: dict) -> tuple[ak.Array, ak.Array]:
     """Candidates of a source without a gen link (jet fakes, split and bhadron jets, the per-lepton FSR photons)
     and, per candidate, the index of its reco object (-1 if none) among those no genuine source claims and no
-    earlier fake source of the collection (:func:`flashsim_coffea.specs.fakes`, in order) takes; for a source
-    whose parent index is a reco field (``FsrPhoton.muonIdx``), only the reco objects linked to that kind of
-    parent. Once per chunk and source: kept in ``shared``."""
+    earlier fake source of the collection (:func:`flashsim_coffea.specs.fakes`, in order) takes, matched by ΔR;
+    for a source whose parent index is a reco field (``FsrPhoton.electronIdx``), the reco object whose parent
+    reco object (its electron) links to the candidate's parent gen index (:func:`_parent_gen`): ΔR within the
+    producer's 0.5 gave a photon next to an electron made from a gen photon to any gen photon around, and
+    such photons are gen photons themselves. Once per chunk and source: kept in ``shared``."""
     if ("fake", src.key) in shared:
         return shared["fake", src.key]
     reco = ev[src.collection]
@@ -195,10 +197,37 @@ def _fake_assignment(ev: ak.Array, src: Source, claimed: dict[str, ak.Array],
         free = free & (reco[src.parent.index] >= 0)
     cand = _candidates(ev, src.candidates, shared)
     free_idx = ak.pad_none(ak.local_index(reco, axis=1)[free], 1)
-    m = matching.match(cand, reco[free], link=None, max_dr=src.match_dr)
+    if src.parent is not None and src.parent.index in reco.fields:  # through the parent's gen link
+        m = matching.match(ak.with_field(cand, cand[src.parent.field], "idx"),
+                           ak.with_field(reco[free], _parent_gen(ev, reco[free], src.parent), _PARENT_GEN), _PARENT_GEN)
+    else:
+        m = matching.match(cand, reco[free], link=None, max_dr=src.match_dr)
     reco_index = ak.fill_none(free_idx[ak.where(m >= 0, m, 0)], -1)
     shared["fake", src.key] = cand, ak.values_astype(ak.where(m >= 0, reco_index, -1), np.int64)
     return shared["fake", src.key]
+
+
+#: private field of :func:`_fake_assignment`: the gen index of a reco object's parent (-1: no parent or no gen link)
+_PARENT_GEN = "_parent_gen"
+
+
+def _parent_gen(ev: ak.Array, reco: ak.Array, parent) -> ak.Array:
+    """Per reco object of a child collection, the gen index its parent reco object links to (``parent.link``
+    of ``ev[parent.collection][reco[parent.index]]``; -1 without a parent or a gen link).
+
+    Example:
+        Two FSR photons, one linked to the second electron (made from gen particle 7), one to none:
+
+        >>> from flashsim_coffea.specs.source import Parent
+        >>> ev = ak.Array({"Electron": [[{"genPartIdx": 3}, {"genPartIdx": 7}]]})
+        >>> reco = ak.Array([[{"electronIdx": 1}, {"electronIdx": -1}]])
+        >>> _parent_gen(ev, reco, Parent("Electron", "genPartIdx", "idx", "electronIdx")).tolist()
+        [[7, -1]]
+    """
+    pos = reco[parent.index]
+    links = ak.pad_none(ev[parent.collection][parent.link], 1)
+    got = links[ak.values_astype(ak.where(pos >= 0, pos, 0), np.int64)]
+    return ak.values_astype(ak.where(pos >= 0, ak.fill_none(got, -1), -1), np.int64)
 
 
 def has_parent(ev: ak.Array, cand: ak.Array, src: Source) -> ak.Array:
