@@ -681,7 +681,9 @@ class Vid:
     training objects (the ``quantile`` transform's tiling of point masses): a rare level between two common
     ones is a narrow band, and the flow's blur across band edges moves little into it. Dequantised on unit
     intervals, the flash electrons' dEtaInSeed levels came out 629 / 756 / 581 / 508 / 3205 for FullSim's
-    747 / 428 / 930 / 239 / 3304 (vbf_hmumu, 20k held-out events; single-level AUC 0.58).
+    747 / 428 / 930 / 239 / 3304 (vbf_hmumu, 20k held-out events; single-level AUC 0.58), tiled 977 / 255 / 906 /
+    263 / 3281 (0.52). Not for pass/fail bits: the bands touch, where the dequantisation's half-width below 0.5 leaves
+    a gap between two levels, and a tiled 1-bit HEEP bitmap came out worse (its twelve bits' AUC 0.505 -> 0.608).
 
     Example:
         >>> t = make({"kind": "vid", "cuts": 3, "bits": 2})
