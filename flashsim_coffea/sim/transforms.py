@@ -1924,7 +1924,8 @@ class Pipeline:
         for name, t in kinds.items():
             for r in t.refs if isinstance(t, Excess) else ():
                 if r not in kinds or isinstance(kinds[r], Relation):
-                    raise ValueError(f"{name!r} is an excess {'over' if r == t.over else 'per'} {r!r}, which must "
+                    role = "over" if r == t.over else "per" if r == t.per else "times"
+                    raise ValueError(f"{name!r} is an excess {role} {r!r}, which must "
                                      "be a target of the same model and not a relation")
             for r in t.refs if isinstance(t, Calibration) else ():
                 if r not in kinds or isinstance(kinds[r], _RELATIVE):
