@@ -22,7 +22,7 @@ Example:
     >>> gen = from_branches(tree.arrays(filter_name=[*branch_names(), "run", "luminosityBlock", "event"], entry_stop=20))
     >>> rows = bench(DEFAULT_MODELS, gen, steps=("index", 2, 8), repeats=1)
     >>> [(r["solver"], r["steps"], round(r["flops_per_event"] / 1e6, 2)) for r in rows]  # network MFLOP per event
-    [('midpoint', 'index', 19.42), ('midpoint', 2, 7.55), ('midpoint', 8, 23.74)]
+    [('midpoint', 'index', 19.55), ('midpoint', 2, 7.6), ('midpoint', 8, 23.87)]
     >>> lines(rows)[0]
     'device precision solver   steps  events/s  MFLOP/ev  floor ev/s  GFLOP/s'
 """
